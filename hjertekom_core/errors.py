@@ -1,0 +1,125 @@
+"""One exception hierarchy for the whole core.
+
+Callers (UI, CLI, tests) match on the type and read the structured fields; the message text is
+for people. Danish and English text for clinicians comes from the data contract, not from here.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class HjerteKomError(Exception):
+    """Base of every error the core raises on purpose."""
+
+
+class ConfigError(HjerteKomError):
+    """The configuration file or an environment variable holds something unusable."""
+
+
+class ContractError(HjerteKomError):
+    """A data contract or code list is broken; raised at load time."""
+
+    def __init__(self, file: str, where: str, reason: str) -> None:
+        self.file = file
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{file}: {where}: {reason}")
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """One problem with one field: a hard error or a soft warning.
+
+    ``code`` is a reason code (``required``, ``hard_max``, ``soft_min``, a rule name, ...);
+    ``messages`` holds the text per language, naming the field and what to do.
+    """
+
+    form: str
+    field: str
+    code: str
+    severity: str  # "error" or "warning"
+    messages: dict[str, str] = field(default_factory=dict, compare=False)
+    value: Any = field(default=None, compare=False, repr=False)
+
+    def message(self, lang: str = "da") -> str:
+        return self.messages.get(lang) or self.messages.get("da") or self.code
+
+
+class ValidationFailed(HjerteKomError):
+    """Input was rejected; carries every field error at once. Nothing was written."""
+
+    def __init__(self, errors: Sequence[FieldIssue], warnings: Sequence[FieldIssue] = ()) -> None:
+        self.errors = list(errors)
+        self.warnings = list(warnings)
+        summary = "; ".join(f"{e.form}.{e.field}: {e.code}" for e in self.errors[:10])
+        super().__init__(f"{len(self.errors)} field error(s): {summary}")
+
+
+class ConfirmationRequired(HjerteKomError):
+    """Soft limits were exceeded and the user has not confirmed the values. Nothing was written."""
+
+    def __init__(self, warnings: Sequence[FieldIssue]) -> None:
+        self.warnings = list(warnings)
+        summary = "; ".join(f"{w.form}.{w.field}: {w.code}" for w in self.warnings[:10])
+        super().__init__(f"{len(self.warnings)} value(s) need confirmation: {summary}")
+
+
+class IncompleteForm(ValidationFailed):
+    """Marking a form complete failed because required fields are missing."""
+
+
+class AccessDenied(HjerteKomError):
+    """The user's role or municipalities do not allow this action."""
+
+    def __init__(self, action: str, reason: str = "") -> None:
+        self.action = action
+        self.reason = reason
+        super().__init__(f"access denied: {action}" + (f" ({reason})" if reason else ""))
+
+
+class AuthenticationFailed(HjerteKomError):
+    """Unknown user, wrong password or inactive account (deliberately not saying which)."""
+
+
+class NotFound(HjerteKomError):
+    """The record does not exist, or is not visible to this user (deliberately not saying which)."""
+
+    def __init__(self, kind: str, key: object) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} not found: {key}")
+
+
+class CitizenElsewhere(HjerteKomError):
+    """The CPR number is registered under a municipality this user cannot act in."""
+
+
+class RevisionConflict(HjerteKomError):
+    """Someone saved the same form since this user loaded it; reload and re-apply."""
+
+    def __init__(self, course_id: int, form: str, base_revision: int, latest_revision: int | None) -> None:
+        self.course_id = course_id
+        self.form = form
+        self.base_revision = base_revision
+        self.latest_revision = latest_revision
+        super().__init__(
+            f"course {course_id} form {form}: edited from revision {base_revision}, "
+            f"but revision {latest_revision} is newer"
+        )
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    column: str
+    message: str
+
+
+class ImportFailed(HjerteKomError):
+    """An import file had invalid rows; nothing was imported."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = list(errors)
+        super().__init__(f"{len(self.errors)} error(s) in import file; nothing was imported")
