@@ -6,7 +6,8 @@ for people. Danish and English text for clinicians comes from the data contract,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 
@@ -40,8 +41,8 @@ class FieldIssue:
     field: str
     code: str
     severity: str  # "error" or "warning"
-    messages: dict[str, str] = field(default_factory=dict, compare=False)
-    value: Any = field(default=None, compare=False, repr=False)
+    messages: dict[str, str] = dc_field(default_factory=dict, compare=False)
+    value: Any = dc_field(default=None, compare=False, repr=False)
 
     def message(self, lang: str = "da") -> str:
         return self.messages.get(lang) or self.messages.get("da") or self.code

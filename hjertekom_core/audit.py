@@ -1,0 +1,49 @@
+"""The audit log: every read of identified data and every write, by whom and when.
+
+Entries name the user, the action and the record's id, never a CPR number or a name: ``record``
+refuses details that look like either, so a careless caller fails in tests, not in production.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from hjertekom_core.access import User
+from hjertekom_core.cpr import CPR_PATTERN
+from hjertekom_core.store.schema import audit_log
+
+_FORBIDDEN_KEYS = frozenset({"cpr", "name", "navn", "password"})
+
+
+def _check_detail(detail: Mapping[str, Any]) -> str:
+    bad = _FORBIDDEN_KEYS & {k.lower() for k in detail}
+    if bad:
+        raise ValueError(f"audit detail must not hold {sorted(bad)}")
+    text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    if CPR_PATTERN.search(text):
+        raise ValueError("audit detail must not hold anything CPR-shaped")
+    return text
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def record(conn: Connection, user: User, action: str, entity: str, entity_id: object = None,
+           municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
+    conn.execute(insert(audit_log).values(
+        at=now(), user_id=user.id, username=user.username, action=action, entity=entity,
+        entity_id=None if entity_id is None else str(entity_id), municipality_code=municipality,
+        detail=_check_detail(detail or {}),
+    ))
+
+
+def entries(conn: Connection, *, action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    query = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    if action:
+        query = query.where(audit_log.c.action == action)
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -1,0 +1,63 @@
+"""Creating or migrating a store and everything it needs to start: municipalities, the key."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hjertekom_core.config import Config
+from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.store import Store
+from hjertekom_core.store.schema import municipalities
+
+
+@dataclass
+class Workspace:
+    """What every entry point needs: configuration, contracts and the store."""
+
+    config: Config
+    contracts: ContractRegistry
+    store: Store
+
+
+def open_workspace(config: Config) -> Workspace:
+    return Workspace(config, ContractRegistry(config.contracts_dir), Store(config.database_url))
+
+
+def sync_municipalities(store: Store, contracts: ContractRegistry) -> int:
+    """Insert or update the municipalities from the contracts' code list; returns how many."""
+    codelist = contracts.codelists["municipalities"]
+    rows = [{"code": int(c.code), "name": c.label.da, "region_code": int(c.attributes["region_code"]),
+             "region": c.attributes["region"]} for c in codelist.codes]
+    with store.write() as conn:
+        existing = set(conn.execute(select(municipalities.c.code)).scalars())
+        new = [r for r in rows if r["code"] not in existing]
+        if new:
+            conn.execute(municipalities.insert(), new)
+        for r in rows:
+            if r["code"] in existing:
+                conn.execute(municipalities.update().where(municipalities.c.code == r["code"]).values(**r))
+    return len(rows)
+
+
+def ensure_pseudonym_key(path: Path) -> bool:
+    """Create the secret for pseudonymised keys if missing (readable by the owner only)."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(32) + "\n")
+    return True
+
+
+def initialise(workspace: Workspace) -> str:
+    """Create or migrate the store; returns the schema revision."""
+    revision = workspace.store.migrate()
+    sync_municipalities(workspace.store, workspace.contracts)
+    assert workspace.config.pseudonym_key_file is not None
+    ensure_pseudonym_key(workspace.config.pseudonym_key_file)
+    return revision

@@ -1,0 +1,192 @@
+"""The ``hjertekom`` command line. Thin: parse options, call the core, print."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from hjertekom_core import __version__
+from hjertekom_core.access import ROLES, SYSTEM
+from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
+from hjertekom_core.config import load_config
+from hjertekom_core.errors import HjerteKomError, ImportFailed
+from hjertekom_core.logs import setup_logging
+from hjertekom_core.service import Service
+
+log = logging.getLogger("hjertekom.cli")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _workspace(ctx: click.Context) -> Workspace:
+    obj = ctx.ensure_object(dict)
+    if "workspace" not in obj:
+        config = load_config(obj.get("config_file"))
+        setup_logging(config.log_file, config.log_level)  # type: ignore[arg-type]
+        obj["workspace"] = open_workspace(config)
+    return obj["workspace"]
+
+
+def _friendly_errors(func: F) -> F:
+    """Known errors become a one-line message and exit code 1; unknown ones are logged in full."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (HjerteKomError, ValueError) as exc:
+            log.warning("%s failed: %s", func.__name__, type(exc).__name__)
+            raise click.ClickException(str(exc)) from None
+        except click.ClickException:
+            raise
+        except Exception:
+            log.exception("unexpected error in %s", func.__name__)
+            raise click.ClickException("unexpected error; see the log file for details") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hjertekom")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Configuration file (default: $HJERTEKOM_CONFIG or ./hjertekom.toml).")
+@click.pass_context
+def main(ctx: click.Context, config_file: str | None) -> None:
+    """HjerteKom workbench: registration and quality data for municipal cardiac rehabilitation."""
+    ctx.ensure_object(dict)["config_file"] = config_file
+
+
+@main.command()
+@click.pass_context
+@_friendly_errors
+def init(ctx: click.Context) -> None:
+    """Create the store, or migrate it to the newest schema."""
+    ws = _workspace(ctx)
+    revision = initialise(ws)
+    click.echo(f"Store ready at {ws.store.describe()} (schema {revision}); "
+               f"programmes: {', '.join(ws.contracts.programmes)}")
+
+
+@main.group()
+def users() -> None:
+    """Add and list users (role and the municipalities each may act in)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", "display_name", default=None, help="Display name (default: the username).")
+@click.option("--municipality", "-m", "codes", type=int, multiple=True,
+              help="Municipality code the user acts in; repeat for several.")
+@click.option("--password", envvar="HJERTEKOM_NEW_PASSWORD", prompt=True, hide_input=True,
+              confirmation_prompt=True, help="Prompted for unless HJERTEKOM_NEW_PASSWORD is set.")
+@click.pass_context
+@_friendly_errors
+def users_add(ctx: click.Context, username: str, role: str, display_name: str | None, codes: tuple[int, ...],
+              password: str) -> None:
+    """Add a user."""
+    from hjertekom_core.users import add_user
+
+    ws = _workspace(ctx)
+    user = add_user(ws.store, SYSTEM, username, display_name or username, role, password, codes)
+    click.echo(f"Added {user.username} ({user.role}) for municipalities {sorted(user.municipalities) or 'all'}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_friendly_errors
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    """List users."""
+    from hjertekom_core.users import list_users
+
+    found = list_users(_workspace(ctx).store, SYSTEM)
+    if as_json:
+        click.echo(json.dumps([{"username": u.username, "name": u.display_name, "role": u.role,
+                                "municipalities": sorted(u.municipalities)} for u in found], ensure_ascii=False))
+        return
+    for u in found:
+        click.echo(f"{u.username:20} {u.role:14} {','.join(map(str, sorted(u.municipalities))) or 'alle'}")
+
+
+@main.command()
+@click.option("--citizens", "n_citizens", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--users/--no-users", "with_users", default=True, show_default=True,
+              help="Also create one demo user per role (password: demo-<role>).")
+@click.option("--if-empty", is_flag=True, help="Do nothing if the store already holds citizens.")
+@click.pass_context
+@_friendly_errors
+def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool) -> None:
+    """Fill the store with synthetic, realistic citizens and courses (deterministic per seed)."""
+    from hjertekom_core.demo import create_demo_users, generate_demo, store_is_empty
+
+    ws = _workspace(ctx)
+    initialise(ws)
+    if if_empty and not store_is_empty(ws.store):
+        click.echo("The store holds data already; no demo data added.")
+        return
+    if with_users:
+        for line in create_demo_users(ws.store):
+            click.echo(line)
+    with click.progressbar(length=n_citizens, label="Demo data", file=sys.stderr) as bar:
+        summary = generate_demo(ws, n_citizens, seed, progress=bar.update)
+    click.echo(summary.describe())
+
+
+@main.command(name="import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--programme", default="hjertekom", show_default=True)
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the row-by-row error report (CSV) here.")
+@click.pass_context
+@_friendly_errors
+def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | None) -> None:
+    """Import registrations from CSV or XLSX: every row valid, or nothing imported."""
+    from hjertekom_core.importer import import_file, write_error_report
+
+    ws = _workspace(ctx)
+    service = Service(ws.store, ws.contracts, SYSTEM)
+    try:
+        with click.progressbar(length=0, label="Import", file=sys.stderr) as bar:
+            result = import_file(service, file, programme=programme, progress=bar.update)
+    except ImportFailed as exc:
+        if report_file:
+            write_error_report(exc.errors, report_file)
+        for err in exc.errors[:50]:
+            click.echo(f"række {err.row}, {err.column}: {err.message}", err=True)
+        if len(exc.errors) > 50:
+            click.echo(f"... og {len(exc.errors) - 50} fejl mere", err=True)
+        raise click.ClickException(f"{len(exc.errors)} fejl; intet er importeret") from None
+    click.echo(result.describe())
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_friendly_errors
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Courses per municipality and form status."""
+    ws = _workspace(ctx)
+    rows = Service(ws.store, ws.contracts, SYSTEM).status_counts()
+    if as_json:
+        click.echo(json.dumps({"store": ws.store.describe(), "schema": ws.store.schema_revision(),
+                               "counts": rows}, ensure_ascii=False))
+        return
+    click.echo(f"Store: {ws.store.describe()} (schema {ws.store.schema_revision()})")
+    if not rows:
+        click.echo("No registrations yet.")
+        return
+    click.echo(f"{'kommune':24} {'skema':8} {'status':9} {'antal':>7}")
+    for r in rows:
+        click.echo(f"{str(r['municipality_code']) + ' ' + r['name']:24.24} {r['form']:8} {r['status']:9} {r['n']:7d}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

@@ -1,0 +1,106 @@
+"""Configuration in one place: defaults, then a TOML file, then environment variables.
+
+Every setting is declared once in ``SETTINGS`` with its help text; docs/configuration.md lists
+them (a test keeps the two in step). The file is ``$HJERTEKOM_CONFIG`` or ``./hjertekom.toml``.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hjertekom_core.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "HJERTEKOM_DATA_DIR",
+            "Folder for the embedded SQLite store, the log file and the pseudonymisation key. "
+            "Default: ./var", Path),
+    Setting("database_url", "HJERTEKOM_DATABASE_URL",
+            "SQLAlchemy URL of the operational store, e.g. postgresql+psycopg://user@host/db. "
+            "Default: the SQLite file <data_dir>/hjertekom.sqlite"),
+    Setting("contracts_dir", "HJERTEKOM_CONTRACTS_DIR",
+            "Folder of the data contracts (one sub-folder per programme). Default: data_contracts/ "
+            "of this checkout", Path),
+    Setting("log_file", "HJERTEKOM_LOG_FILE",
+            "Log file. Default: <data_dir>/hjertekom.log, beside the embedded store", Path),
+    Setting("log_level", "HJERTEKOM_LOG_LEVEL", "Logging level (DEBUG, INFO, WARNING). Default: INFO"),
+    Setting("language", "HJERTEKOM_LANGUAGE", "Language of messages: da or en. Default: da"),
+    Setting("completion_limit_days", "HJERTEKOM_COMPLETION_LIMIT_DAYS",
+            "A course with this many days or more between start and end meeting does not count as "
+            "completed (unconfirmed national rule). Default: 180", int),
+    Setting("pseudonym_key_file", "HJERTEKOM_PSEUDONYM_KEY_FILE",
+            "Secret key for pseudonymised citizen keys in research snapshots; created by "
+            "`hjertekom init`, never stored in a snapshot. Default: <data_dir>/pseudonym.key", Path),
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    contracts_dir: Path = REPO_ROOT / "data_contracts"
+    log_file: Path | None = None
+    log_level: str = "INFO"
+    language: str = "da"
+    completion_limit_days: int = 180
+    pseudonym_key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        # Derived defaults depend on data_dir, whichever source set it.
+        data_dir = Path(self.data_dir)
+        object.__setattr__(self, "data_dir", data_dir)
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data_dir / 'hjertekom.sqlite'}")
+        if self.log_file is None:
+            object.__setattr__(self, "log_file", data_dir / "hjertekom.log")
+        if self.pseudonym_key_file is None:
+            object.__setattr__(self, "pseudonym_key_file", data_dir / "pseudonym.key")
+        if self.language not in ("da", "en"):
+            raise ConfigError(f"language must be 'da' or 'en', not {self.language!r}")
+        if self.completion_limit_days <= 0:
+            raise ConfigError("completion_limit_days must be a positive number of days")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_config(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    file = Path(path) if path else Path(environ.get("HJERTEKOM_CONFIG", "hjertekom.toml"))
+    by_name = {s.name: s for s in SETTINGS}
+    if file.exists():
+        try:
+            raw = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        section = raw.get("hjertekom", raw)
+        for key, value in section.items():
+            if key not in by_name:
+                raise ConfigError(f"{file}: unknown setting {key!r}; known: {sorted(by_name)}")
+            values[key] = by_name[key].parse(value) if isinstance(value, str) else value
+    elif path:
+        raise ConfigError(f"configuration file not found: {file}")
+    for setting in SETTINGS:
+        if setting.env in environ and environ[setting.env] != "":
+            try:
+                values[setting.name] = setting.parse(environ[setting.env])
+            except ValueError:
+                raise ConfigError(f"{setting.env}={environ[setting.env]!r} is not valid: {setting.help}") from None
+    return Config(**values)
+

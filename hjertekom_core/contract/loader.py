@@ -1,0 +1,414 @@
+"""Loading data contracts: YAML files checked against their JSON Schema, then against each other.
+
+A broken contract fails here, at load time, with a ContractError naming the file, the place in it
+and the reason, so that nothing downstream ever sees a half-valid data dictionary.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from hjertekom_core.errors import ContractError
+from hjertekom_core.contract.model import (
+    NUMERIC_TYPES,
+    Code,
+    CodeList,
+    Condition,
+    Contract,
+    Derivation,
+    Field,
+    Form,
+    Limits,
+    Ref,
+    Rule,
+    Section,
+    Text,
+)
+
+CONTRACT_FILE = "contract.yaml"
+CODELIST_DIR = "codelists"
+MESSAGES_FILE = "messages.yaml"
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ContractError(str(path), "-", "file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "-"
+        raise ContractError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(schema_path: Path) -> jsonschema.protocols.Validator:
+    schema = _read_yaml(schema_path)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def _describe_path(doc: Any, path: list[Any]) -> str:
+    """Turn a JSON path into words a contract author finds in the file, e.g. 'form start, field weight_kg'."""
+    parts: list[str] = []
+    node = doc
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            parts.append(str(step))
+            break
+        if isinstance(node, Mapping) and "name" in node and isinstance(step, int):
+            kind = "field" if "type" in node else ("section" if "fields" in node else "form")
+            if "kind" in node:
+                kind = "rule"
+            parts.append(f"{kind} {node['name']}")
+        elif not isinstance(step, int):
+            parts.append(str(step))
+    return ", ".join(parts) or "top level"
+
+
+def _check_schema(path: Path, doc: Any, schema_file: str) -> None:
+    # Both contracts (<root>/<programme>/contract.yaml) and code lists (<root>/codelists/x.yaml)
+    # sit one folder below the root that holds the schemas.
+    validator = _validator(path.parent.parent / schema_file)
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # The deepest error is usually the most precise one for a oneOf mismatch.
+        best = jsonschema.exceptions.best_match(errors)
+        raise ContractError(str(path), _describe_path(doc, list(best.absolute_path)), best.message)
+
+
+def _text(raw: Mapping[str, str] | None) -> Text | None:
+    return Text(raw["da"], raw["en"]) if raw else None
+
+
+# --- code lists -----------------------------------------------------------------------------
+
+def load_codelist(path: Path) -> CodeList:
+    """One code list from YAML (checked against codelist.schema.yaml) or CSV (code,name,...)."""
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        if not rows or not {"code", "name"} <= set(rows[0]):
+            raise ContractError(str(path), "header", "a CSV code list needs the columns code and name")
+        codes = []
+        for number, row in enumerate(rows, start=2):
+            raw = row["code"].strip()
+            code: str | int = int(raw) if raw.isdigit() else raw
+            if not raw or not row["name"].strip():
+                raise ContractError(str(path), f"line {number}", "empty code or name")
+            attributes = {k: v for k, v in row.items() if k not in ("code", "name")}
+            codes.append(Code(code, Text(row["name"], row["name"]), None, attributes))
+        name = path.stem
+        return CodeList(name, Text(name, name), tuple(codes), str(path))
+
+    doc = _read_yaml(path)
+    _check_schema(path, doc, "codelist.schema.yaml")
+    if doc["name"] != path.stem:
+        raise ContractError(str(path), "name", f"the name {doc['name']!r} must equal the file name {path.stem!r}")
+    codes = tuple(
+        Code(c["code"], _text(c["label"]), _text(c.get("help")), c.get("attributes", {}))  # type: ignore[arg-type]
+        for c in doc["codes"]
+    )
+    seen: set[object] = set()
+    for c in codes:
+        if c.code in seen:
+            raise ContractError(str(path), f"code {c.code}", "code listed twice")
+        seen.add(c.code)
+    return CodeList(doc["name"], _text(doc["label"]), codes, str(path))  # type: ignore[arg-type]
+
+
+def load_codelists(directory: Path) -> dict[str, CodeList]:
+    lists: dict[str, CodeList] = {}
+    for path in sorted(directory.glob("*")):
+        if path.suffix in (".yaml", ".yml", ".csv"):
+            if path.stem in lists:
+                raise ContractError(str(path), "name", f"code list {path.stem!r} is defined twice")
+            lists[path.stem] = load_codelist(path)
+    return lists
+
+
+# --- contracts -------------------------------------------------------------------------------
+
+def _condition(raw: Mapping[str, Any]) -> Condition:
+    if "all" in raw:
+        return Condition("all", children=tuple(_condition(c) for c in raw["all"]))
+    if "any" in raw:
+        return Condition("any", children=tuple(_condition(c) for c in raw["any"]))
+    op = next(k for k in ("equals", "in", "not_in", "is_true", "answered") if k in raw)
+    value = raw[op]
+    if op in ("in", "not_in"):
+        value = tuple(value)
+    return Condition(op, Ref.parse(raw["field"]), value)
+
+
+def _derivation(raw: Mapping[str, Any] | None) -> Derivation | None:
+    if not raw:
+        return None
+    inputs = {
+        name: tuple(Ref.parse(r) for r in ref) if isinstance(ref, list) else Ref.parse(ref)
+        for name, ref in raw["inputs"].items()
+    }
+    return Derivation(raw["function"], inputs, dict(raw.get("params", {})))
+
+
+def _limits(raw: Mapping[str, float] | None) -> Limits | None:
+    return Limits(raw.get("min"), raw.get("max")) if raw else None
+
+
+def _field(raw: Mapping[str, Any], form: str, section: str, codelists: Mapping[str, CodeList], where: str,
+           path: Path) -> Field:
+    codelist = None
+    if "codelist" in raw:
+        codelist = codelists.get(raw["codelist"])
+        if codelist is None:
+            raise ContractError(str(path), where, f"unknown code list {raw['codelist']!r}")
+    return Field(
+        name=raw["name"], type=raw["type"], label=_text(raw["label"]),  # type: ignore[arg-type]
+        form=form, section=section, help=_text(raw.get("help")), unit=raw.get("unit"),
+        decimals=raw.get("decimals"), codelist=codelist, hard=_limits(raw.get("hard")),
+        soft=_limits(raw.get("soft")), max_length=raw.get("max_length"),
+        required=bool(raw.get("required", False)), allow_unknown=bool(raw.get("allow_unknown", False)),
+        not_future=bool(raw.get("not_future", True)), identifying=bool(raw.get("identifying", False)),
+        show_if=_condition(raw["show_if"]) if "show_if" in raw else None,
+        derived=_derivation(raw.get("derived")), dhrd=bool(raw.get("dhrd", False)),
+    )
+
+
+def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[str] | None) -> None:
+    def fail(reason: str) -> None:
+        raise ContractError(str(path), where, reason)
+
+    if f.type in ("choice", "multi_choice") and f.codelist is None:
+        fail(f"a {f.type} field needs a codelist")
+    if f.codelist is not None:
+        if f.type not in ("choice", "multi_choice", "int"):
+            fail(f"a {f.type} field cannot have a codelist")
+        want = int if f.type == "int" else str
+        wrong = [c.code for c in f.codelist.codes if not isinstance(c.code, want)]
+        if wrong:
+            fail(f"code list {f.codelist.name!r} has codes {wrong[:3]} that are not {want.__name__} "
+                 f"as a {f.type} field needs")
+    if (f.hard or f.soft) and f.type not in NUMERIC_TYPES:
+        fail("hard and soft limits apply to int and decimal fields only")
+    for limits, kind in ((f.hard, "hard"), (f.soft, "soft")):
+        if limits and limits.min is not None and limits.max is not None and limits.min > limits.max:
+            fail(f"{kind} min {limits.min} is above {kind} max {limits.max}")
+    if f.hard and f.soft:
+        if (f.hard.min is not None and f.soft.min is not None and f.soft.min < f.hard.min) or (
+            f.hard.max is not None and f.soft.max is not None and f.soft.max > f.hard.max
+        ):
+            fail("soft limits must lie inside the hard limits")
+    if f.decimals is not None and f.type != "decimal":
+        fail("decimals apply to decimal fields only")
+    if f.is_derived:
+        if f.required:
+            fail("a derived field cannot be required (it is computed)")
+        if f.type not in NUMERIC_TYPES:
+            fail("a derived field must be int or decimal")
+        if known_functions is not None and f.derived.function not in known_functions:  # type: ignore[union-attr]
+            fail(f"unknown derivation function {f.derived.function!r}; known: {sorted(known_functions)}")  # type: ignore[union-attr]
+
+
+def _known_derivations() -> frozenset[str] | None:
+    try:
+        from hjertekom_core.scoring import DERIVATIONS
+    except ImportError:  # scoring is optional for loading code lists alone
+        return None
+    return frozenset(DERIVATIONS)
+
+
+def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = None,
+                  messages: Mapping[str, Text] | None = None) -> Contract:
+    """Load and check one programme contract (``<dir>/<programme>/contract.yaml``)."""
+    path = Path(path)
+    root = path.parent.parent
+    doc = _read_yaml(path)
+    _check_schema(path, doc, "contract.schema.yaml")
+    if codelists is None:
+        codelists = load_codelists(root / CODELIST_DIR)
+    if messages is None:
+        messages = load_messages(root / MESSAGES_FILE)
+    known_functions = _known_derivations()
+
+    blocks = doc.get("blocks", {})
+    forms: dict[str, Form] = {}
+    for raw_form in doc["forms"]:
+        fname = raw_form["name"]
+        if fname in forms:
+            raise ContractError(str(path), f"form {fname}", "form declared twice")
+        sections = []
+        seen_fields: set[str] = set()
+        for raw_section in raw_form["sections"]:
+            block = raw_section.get("block")
+            if block is not None:
+                if block not in blocks:
+                    raise ContractError(str(path), f"form {fname}", f"unknown block {block!r}")
+                raw_section = blocks[block]
+            sname = raw_section["name"]
+            fields = []
+            for raw_field in raw_section["fields"]:
+                where = f"form {fname}, section {sname}, field {raw_field['name']}"
+                if raw_field["name"] in seen_fields:
+                    raise ContractError(str(path), where, "field name used twice in this form")
+                seen_fields.add(raw_field["name"])
+                f = _field(raw_field, fname, sname, codelists, where, path)
+                _check_field(f, where, path, known_functions)
+                fields.append(f)
+            sections.append(Section(sname, _text(raw_section["label"]), tuple(fields),  # type: ignore[arg-type]
+                                    _text(raw_section.get("help")), block))
+        date_field = raw_form.get("date_field")
+        form = Form(fname, _text(raw_form["label"]), tuple(sections), _text(raw_form.get("help")), date_field)  # type: ignore[arg-type]
+        if date_field and (date_field not in form.fields or form.fields[date_field].type != "date"):
+            raise ContractError(str(path), f"form {fname}", f"date_field {date_field!r} is not a date field of the form")
+        forms[fname] = form
+
+    rules = tuple(
+        Rule(r["name"], r["kind"], Ref.parse(r["fields"][0]), Ref.parse(r["fields"][1]), _text(r["message"]))  # type: ignore[arg-type]
+        for r in doc.get("rules", [])
+    )
+    contract_messages = dict(messages)
+    contract_messages.update({k: _text(v) for k, v in doc.get("messages", {}).items()})  # type: ignore[misc]
+    contract = Contract(
+        programme=doc["programme"], version=doc["version"], label=_text(doc["label"]),  # type: ignore[arg-type]
+        forms=forms, rules=rules, codelists=dict(codelists), messages=contract_messages, source=path,
+        description=_text(doc.get("description")),
+        course_form=doc.get("course_form", "course"), municipality_field=doc.get("municipality_field", "municipality"),
+    )
+    _check_references(contract, path)
+    _check_course_form(contract, path)
+    return contract
+
+
+def _resolve(contract: Contract, ref: Ref, form: str, where: str, path: Path) -> Field:
+    target_form = ref.form or form
+    if target_form not in contract.forms:
+        raise ContractError(str(path), where, f"{ref} refers to unknown form {target_form!r}")
+    fields = contract.forms[target_form].fields
+    if ref.field not in fields:
+        raise ContractError(str(path), where, f"{ref} refers to unknown field {ref.field!r} of form {target_form!r}")
+    return fields[ref.field]
+
+
+def _check_references(contract: Contract, path: Path) -> None:
+    """Everything a show-if, a derivation or a rule names must exist and make sense."""
+    for form in contract.forms.values():
+        for f in form.fields.values():
+            where = f"form {form.name}, field {f.name}"
+            if f.show_if:
+                for ref in f.show_if.refs():
+                    target = _resolve(contract, ref, form.name, where + ", show_if", path)
+                    if target is f:
+                        raise ContractError(str(path), where + ", show_if", "a field cannot depend on itself")
+                _check_condition_values(contract, f.show_if, form.name, where + ", show_if", path)
+            if f.derived:
+                for ref in f.derived.refs():
+                    target = _resolve(contract, ref, form.name, where + ", derived", path)
+                    if target.is_derived:
+                        raise ContractError(str(path), where + ", derived", f"input {ref} is itself derived")
+    names: set[str] = set()
+    for rule in contract.rules:
+        where = f"rule {rule.name}"
+        if rule.name in names:
+            raise ContractError(str(path), where, "rule declared twice")
+        names.add(rule.name)
+        if (rule.left.form is None) != (rule.right.form is None):
+            raise ContractError(str(path), where, "qualify both fields with their form, or neither")
+        applicable = 0
+        for form_name in contract.forms:
+            for r, left, right in contract.rules_for(form_name):
+                if r is not rule:
+                    continue
+                applicable += 1
+                a = _resolve(contract, left, form_name, where, path)
+                b = _resolve(contract, right, form_name, where, path)
+                wanted = {"date"} if rule.kind == "not_before" else set(NUMERIC_TYPES)
+                if a.type not in wanted or b.type not in wanted:
+                    raise ContractError(str(path), where, f"{rule.kind} needs fields of type {sorted(wanted)}")
+        if not applicable:
+            raise ContractError(str(path), where, "no form has the fields this rule names")
+
+
+def _check_course_form(contract: Contract, path: Path) -> None:
+    form = contract.forms.get(contract.course_form)
+    if form is None:
+        raise ContractError(str(path), "course_form", f"no form named {contract.course_form!r}")
+    f = form.fields.get(contract.municipality_field)
+    if f is None or f.codelist is None or f.codelist.name != "municipalities" or not f.required:
+        raise ContractError(str(path), f"form {form.name}, field {contract.municipality_field}",
+                            "the course form needs a required choice field with the codelist municipalities")
+
+
+def _check_condition_values(contract: Contract, cond: Condition, form: str, where: str, path: Path) -> None:
+    for child in cond.children:
+        _check_condition_values(contract, child, form, where, path)
+    if cond.ref is None or cond.op not in ("equals", "in", "not_in"):
+        return
+    target = _resolve(contract, cond.ref, form, where, path)
+    values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+    if target.codelist is not None:
+        unknown = [v for v in values if v not in target.codelist]
+        if unknown:
+            raise ContractError(str(path), where, f"{unknown} not in code list {target.codelist.name!r} of {cond.ref}")
+
+
+def load_messages(path: Path) -> dict[str, Text]:
+    if not path.exists():
+        return {}
+    doc = _read_yaml(path)
+    if not isinstance(doc, Mapping):
+        raise ContractError(str(path), "top level", "expected a mapping of reason code -> {da, en}")
+    out: dict[str, Text] = {}
+    for key, value in doc.items():
+        if not isinstance(value, Mapping) or not {"da", "en"} <= set(value):
+            raise ContractError(str(path), str(key), "each message needs da and en text")
+        out[key] = Text(value["da"], value["en"])
+    return out
+
+
+class ContractRegistry:
+    """All programmes found under a contracts directory (one sub-folder with contract.yaml each).
+
+    A new programme is added by adding its folder; no code changes.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        if not self.directory.is_dir():
+            raise ContractError(str(self.directory), "-", "contracts directory not found")
+        self.codelists = load_codelists(self.directory / CODELIST_DIR)
+        self.messages = load_messages(self.directory / MESSAGES_FILE)
+        self._contracts: dict[str, Contract] = {}
+        for path in sorted(self.directory.glob(f"*/{CONTRACT_FILE}")):
+            contract = load_contract(path, self.codelists, self.messages)
+            if contract.programme != path.parent.name:
+                raise ContractError(str(path), "programme",
+                                    f"programme {contract.programme!r} must equal its folder name {path.parent.name!r}")
+            self._contracts[contract.programme] = contract
+        if not self._contracts:
+            raise ContractError(str(self.directory), "-", "no programme contract found (*/contract.yaml)")
+
+    def __getitem__(self, programme: str) -> Contract:
+        try:
+            return self._contracts[programme]
+        except KeyError:
+            raise KeyError(f"unknown programme {programme!r}; known: {sorted(self._contracts)}") from None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._contracts.values())
+
+    def __contains__(self, programme: object) -> bool:
+        return programme in self._contracts
+
+    @property
+    def programmes(self) -> list[str]:
+        return sorted(self._contracts)

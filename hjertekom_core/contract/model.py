@@ -1,0 +1,208 @@
+"""What a data contract says, as immutable objects. No IO here; see ``loader``."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+#: The explicit answer "unknown" (uoplyst): an answer, unlike a blank (not answered).
+UNKNOWN = "UNK"
+
+FieldType = Literal["int", "decimal", "date", "text", "choice", "multi_choice", "bool"]
+NUMERIC_TYPES = frozenset({"int", "decimal"})
+
+
+@dataclass(frozen=True)
+class Text:
+    da: str
+    en: str
+
+    def get(self, lang: str = "da") -> str:
+        return self.en if lang == "en" else self.da
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str | int
+    label: Text
+    help: Text | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CodeList:
+    name: str
+    label: Text
+    codes: tuple[Code, ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_code", {c.code: c for c in self.codes})
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._by_code  # type: ignore[attr-defined]
+
+    def get(self, code: object) -> Code | None:
+        return self._by_code.get(code)  # type: ignore[attr-defined]
+
+    def label_of(self, code: object, lang: str = "da") -> str:
+        found = self.get(code)
+        return found.label.get(lang) if found else str(code)
+
+    @property
+    def values(self) -> tuple[str | int, ...]:
+        return tuple(c.code for c in self.codes)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a field: ``form`` is None for 'the form being validated'."""
+
+    form: str | None
+    field: str
+
+    @classmethod
+    def parse(cls, text: str) -> Ref:
+        form, _, name = text.rpartition(".")
+        return cls(form or None, name)
+
+    def __str__(self) -> str:
+        return f"{self.form}.{self.field}" if self.form else self.field
+
+
+@dataclass(frozen=True)
+class Limits:
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """show-if branching. ``op`` is one of equals, in, not_in, is_true, answered, all, any."""
+
+    op: str
+    ref: Ref | None = None
+    value: Any = None
+    children: tuple[Condition, ...] = ()
+
+    def refs(self) -> Iterator[Ref]:
+        if self.ref is not None:
+            yield self.ref
+        for child in self.children:
+            yield from child.refs()
+
+
+@dataclass(frozen=True)
+class Derivation:
+    function: str
+    inputs: Mapping[str, Ref | tuple[Ref, ...]]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def refs(self) -> Iterator[Ref]:
+        for value in self.inputs.values():
+            yield from (value if isinstance(value, tuple) else (value,))
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: FieldType
+    label: Text
+    form: str
+    section: str
+    help: Text | None = None
+    unit: str | None = None
+    decimals: int | None = None
+    codelist: CodeList | None = None
+    hard: Limits | None = None
+    soft: Limits | None = None
+    max_length: int | None = None
+    required: bool = False
+    allow_unknown: bool = False
+    not_future: bool = True
+    identifying: bool = False
+    show_if: Condition | None = None
+    derived: Derivation | None = None
+    dhrd: bool = False
+
+    @property
+    def is_derived(self) -> bool:
+        return self.derived is not None
+
+    def accepts_unknown(self) -> bool:
+        return self.allow_unknown or (self.codelist is not None and UNKNOWN in self.codelist)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    label: Text
+    fields: tuple[Field, ...]
+    help: Text | None = None
+    block: str | None = None
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    label: Text
+    sections: tuple[Section, ...]
+    help: Text | None = None
+    date_field: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_fields", {f.name: f for s in self.sections for f in s.fields})
+
+    @property
+    def fields(self) -> Mapping[str, Field]:
+        return self._fields  # type: ignore[attr-defined]
+
+    def field(self, name: str) -> Field:
+        return self.fields[name]
+
+    def input_fields(self) -> Iterator[Field]:
+        """Fields a person fills in (derived ones are computed)."""
+        return (f for f in self.fields.values() if not f.is_derived)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Cross-field rule; ``left`` and ``right`` as in 'left <kind> right'."""
+
+    name: str
+    kind: str
+    left: Ref
+    right: Ref
+    message: Text
+
+
+@dataclass(frozen=True)
+class Contract:
+    programme: str
+    version: str
+    label: Text
+    forms: Mapping[str, Form]
+    rules: tuple[Rule, ...]
+    codelists: Mapping[str, CodeList]
+    messages: Mapping[str, Text]
+    source: Path
+    description: Text | None = None
+    course_form: str = "course"
+    municipality_field: str = "municipality"
+
+    def form(self, name: str) -> Form:
+        try:
+            return self.forms[name]
+        except KeyError:
+            raise KeyError(f"programme {self.programme!r} has no form {name!r}") from None
+
+    def rules_for(self, form: str) -> Iterator[tuple[Rule, Ref, Ref]]:
+        """The rules that concern ``form``, with both refs made explicit (form-qualified)."""
+        fields = self.form(form).fields
+        for rule in self.rules:
+            if rule.left.form is None and rule.right.form is None:
+                if rule.left.field in fields and rule.right.field in fields:
+                    yield rule, Ref(form, rule.left.field), Ref(form, rule.right.field)
+            elif form in (rule.left.form, rule.right.form):
+                yield rule, rule.left, rule.right

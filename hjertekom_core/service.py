@@ -1,0 +1,354 @@
+"""The one service layer behind the entry app, the CLI and the tests.
+
+Every call is authorised by role and municipality, validated against the data contract and
+audited. Records outside the user's municipalities are reported as not found, so that nobody
+learns what another municipality holds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from hjertekom_core import audit
+from hjertekom_core.access import User
+from hjertekom_core.contract import Contract, ContractRegistry
+from hjertekom_core.cpr import InvalidCpr, normalise_cpr, parse_cpr
+from hjertekom_core.errors import (
+    AccessDenied,
+    CitizenElsewhere,
+    ConfirmationRequired,
+    FieldIssue,
+    IncompleteForm,
+    NotFound,
+    RevisionConflict,
+    ValidationFailed,
+)
+from hjertekom_core.store import Store
+from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
+from hjertekom_core.validation import ValidationReport, make_issue, validate_form
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class Citizen:
+    id: int
+    cpr: str = field(repr=False)
+    name: str = field(repr=False)
+    birth_date: dt.date
+    sex: str
+    municipality_code: int
+
+
+@dataclass(frozen=True)
+class Registration:
+    course_id: int
+    form: str
+    revision: int
+    status: str
+    data: Mapping[str, Any] = field(repr=False)
+    contract_version: str
+    user_id: int | None
+    saved_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Course:
+    id: int
+    programme: str
+    municipality_code: int
+    citizen: Citizen
+    forms: Mapping[str, Registration]          # the latest revision of each form
+    history: Sequence[Registration] = ()     # every revision, oldest first
+
+    def revision_of(self, form: str) -> int:
+        """The revision an edit of ``form`` starts from (0 when the form was never saved)."""
+        reg = self.forms.get(form)
+        return reg.revision if reg else 0
+
+    def data_of(self, form: str) -> Mapping[str, Any]:
+        reg = self.forms.get(form)
+        return reg.data if reg else {}
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    course_id: int
+    form: str
+    revision: int
+    status: str
+    data: Mapping[str, Any]
+    warnings: Sequence[FieldIssue]
+
+
+def _dump(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _citizen(row: Any) -> Citizen:
+    return Citizen(row.id, row.cpr, row.name, row.birth_date, row.sex, row.municipality_code)
+
+
+def _registration(row: Any) -> Registration:
+    return Registration(row.course_id, row.form, row.revision, row.status, json.loads(row.data),
+                        row.contract_version, row.user_id, row.saved_at)
+
+
+def _cpr_issue(exc: InvalidCpr) -> FieldIssue:
+    return FieldIssue("citizen", "cpr", f"cpr_{exc.reason}", "error", dict(exc.messages))
+
+
+class Service:
+    """What one signed-in user can do. Cheap to create; holds no connection."""
+
+    def __init__(self, store: Store, contracts: ContractRegistry, user: User,
+                 today: dt.date | None = None) -> None:
+        self.store = store
+        self.contracts = contracts
+        self.user = user
+        self._today = today
+
+    @property
+    def today(self) -> dt.date:
+        return self._today or dt.date.today()
+
+    # --- scope helpers -----------------------------------------------------------------------
+    def _in_scope(self, column: Any) -> Any:
+        scope = self.user.scope()
+        return True if scope is None else column.in_(sorted(scope))
+
+    def _require_municipality(self, conn: Connection, code: int) -> None:
+        if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first() is None:
+            raise ValidationFailed([FieldIssue("citizen", "municipality", "not_in_codelist", "error", {
+                "da": f"Kommunekoden {code} findes ikke. Vælg en kommune fra listen.",
+                "en": f"Municipality code {code} does not exist. Choose one from the list."})])
+
+    # --- citizens ----------------------------------------------------------------------------
+    def find_citizen(self, cpr: str) -> Citizen | None:
+        """The citizen with this CPR number in the user's municipalities, or None."""
+        self.user.require("citizen.read")
+        digits = normalise_cpr(cpr)
+        with self.store.read() as conn:
+            row = conn.execute(select(citizens).where(citizens.c.cpr == digits,
+                                                      self._in_scope(citizens.c.municipality_code))).first()
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "citizen.find", "citizen", row.id if row else None,
+                         row.municipality_code if row else None, {"found": row is not None})
+        return _citizen(row) if row else None
+
+    def search_citizens(self, name: str, limit: int = 50) -> list[Citizen]:
+        """Citizens whose name contains ``name`` (case-insensitive), in the user's municipalities."""
+        self.user.require("citizen.read")
+        text = name.strip()
+        if len(text) < 2:
+            return []
+        with self.store.read() as conn:
+            rows = conn.execute(select(citizens).where(
+                func.lower(citizens.c.name).contains(text.lower(), autoescape=True),
+                self._in_scope(citizens.c.municipality_code)).order_by(citizens.c.name).limit(limit)).all()
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "citizen.search", "citizen", None, None, {"hits": len(rows)})
+        return [_citizen(r) for r in rows]
+
+    def get_citizen(self, citizen_id: int) -> Citizen:
+        self.user.require("citizen.read")
+        with self.store.read() as conn:
+            row = conn.execute(select(citizens).where(citizens.c.id == citizen_id,
+                                                      self._in_scope(citizens.c.municipality_code))).first()
+        if row is None:
+            raise NotFound("citizen", citizen_id)
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "citizen.read", "citizen", row.id, row.municipality_code)
+        return _citizen(row)
+
+    def create_citizen(self, cpr: str, name: str, municipality: int) -> Citizen:
+        """Register a citizen; raises CitizenElsewhere when the CPR number is held by a
+        municipality this user does not act in (an administrator must move the citizen)."""
+        self.user.require("citizen.write", municipality)
+        errors: list[FieldIssue] = []
+        info = None
+        try:
+            info = parse_cpr(cpr)
+        except InvalidCpr as exc:
+            errors.append(_cpr_issue(exc))
+        clean_name = " ".join(name.split())
+        if not clean_name or len(clean_name) > 200:
+            errors.append(FieldIssue("citizen", "name", "required", "error", {
+                "da": "Navn mangler (højst 200 tegn). Skriv borgerens navn.",
+                "en": "Name is missing (at most 200 characters). Enter the citizen's name."}))
+        if errors or info is None:
+            raise ValidationFailed(errors)
+        with self.store.write() as conn:
+            self._require_municipality(conn, municipality)
+            existing = conn.execute(select(citizens).where(citizens.c.cpr == info.digits)).first()
+            if existing is not None:
+                if not self.user.acts_in(existing.municipality_code):
+                    raise CitizenElsewhere("the CPR number is registered in another municipality")
+                return _citizen(existing)
+            citizen_id = conn.execute(insert(citizens).values(
+                cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
+                municipality_code=municipality, created_at=audit.now(), created_by=self.user.id,
+            )).inserted_primary_key[0]
+            audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality,
+                         {"modulus11_ok": info.modulus11_ok})
+        return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality)
+
+    # --- courses -----------------------------------------------------------------------------
+    def open_course(self, citizen_id: int, data: Mapping[str, Any], *, programme: str = "hjertekom",
+                    complete: bool = False, confirm: bool = False) -> SaveResult:
+        """Create a course for a citizen with its first ``course`` registration, in one transaction."""
+        self.user.require("course.write")
+        contract = self.contracts[programme]
+        report = self._validate(contract, contract.course_form, data, {}, complete, confirm)
+        municipality = report.cleaned.get(contract.municipality_field)
+        if not isinstance(municipality, int):
+            raise ValidationFailed([self._municipality_missing(contract)])
+        self.user.require("course.write", municipality)
+        with self.store.write() as conn:
+            citizen = conn.execute(select(citizens.c.id).where(
+                citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))).first()
+            if citizen is None:
+                raise NotFound("citizen", citizen_id)
+            course_id = conn.execute(insert(courses).values(
+                citizen_id=citizen_id, programme=programme, municipality_code=municipality,
+                created_at=audit.now(), created_by=self.user.id)).inserted_primary_key[0]
+            result = self._insert_revision(conn, contract, course_id, contract.course_form, 1, report, complete,
+                                           municipality)
+            audit.record(conn, self.user, "course.create", "course", course_id, municipality, {"programme": programme})
+        return result
+
+    @staticmethod
+    def _municipality_missing(contract: Contract) -> FieldIssue:
+        form = contract.form(contract.course_form)
+        return make_issue(contract, form, form.field(contract.municipality_field), "required", "error", None)
+
+    def _load_course(self, conn: Connection, course_id: int, with_history: bool = False) -> Course:
+        row = conn.execute(
+            select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
+                   citizens.c.municipality_code.label("citizen_municipality"))
+            .join(citizens, citizens.c.id == courses.c.citizen_id)
+            .where(courses.c.id == course_id, self._in_scope(courses.c.municipality_code))).first()
+        if row is None:
+            raise NotFound("course", course_id)
+        citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
+        query = select(registrations).where(registrations.c.course_id == course_id)
+        if not with_history:
+            latest = (select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
+                      .where(registrations.c.course_id == course_id).group_by(registrations.c.form).subquery())
+            query = query.join(latest, and_(registrations.c.form == latest.c.form,
+                                            registrations.c.revision == latest.c.rev))
+        revs = [_registration(r) for r in conn.execute(query.order_by(registrations.c.id))]
+        forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
+        return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
+
+    def get_course(self, course_id: int, *, with_history: bool = False) -> Course:
+        self.user.require("course.read")
+        with self.store.read() as conn:
+            course = self._load_course(conn, course_id, with_history)
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "course.read", "course", course_id, course.municipality_code)
+        return course
+
+    def courses_of(self, citizen_id: int) -> list[Course]:
+        self.user.require("course.read")
+        with self.store.read() as conn:
+            ids = conn.execute(select(courses.c.id).where(
+                courses.c.citizen_id == citizen_id, self._in_scope(courses.c.municipality_code))
+                .order_by(courses.c.id)).scalars().all()
+            found = [self._load_course(conn, i) for i in ids]
+        if found:
+            with self.store.write() as conn:
+                for c in found:
+                    audit.record(conn, self.user, "course.read", "course", c.id, c.municipality_code)
+        return found
+
+    # --- registrations -----------------------------------------------------------------------
+    def _validate(self, contract: Contract, form: str, data: Mapping[str, Any],
+                  context: Mapping[str, Mapping[str, Any]], complete: bool, confirm: bool) -> ValidationReport:
+        report = validate_form(contract, form, data, context=context, complete=complete, today=self.today)
+        if report.errors:
+            raise ValidationFailed(report.errors, report.warnings)
+        if report.warnings and not confirm:
+            raise ConfirmationRequired(report.warnings)
+        if complete and report.missing:
+            raise IncompleteForm(report.missing, report.warnings)
+        return report
+
+    def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
+             complete: bool = False, confirm: bool = False) -> SaveResult:
+        """Save ``data`` as the next revision of ``form`` (a draft, or complete).
+
+        ``base_revision`` is the revision the user started editing from (0 for a new form); if
+        someone saved since, RevisionConflict is raised and nothing is written. Soft-limit warnings
+        raise ConfirmationRequired unless ``confirm`` is set.
+        """
+        self.user.require("registration.write")
+        with self.store.read() as conn:
+            course = self._load_course(conn, course_id)
+        contract = self.contracts[course.programme]
+        contract.form(form)
+        latest = course.revision_of(form)
+        if base_revision != latest:
+            raise RevisionConflict(course_id, form, base_revision, latest)
+        context = {name: reg.data for name, reg in course.forms.items() if name != form}
+        report = self._validate(contract, form, data, context, complete, confirm)
+        municipality = course.municipality_code
+        moved_to = report.cleaned.get(contract.municipality_field) if form == contract.course_form else None
+        if moved_to is not None and moved_to != municipality:
+            self.user.require("course.write", moved_to)  # moving a course needs rights in both places
+        with self.store.write() as conn:
+            try:
+                result = self._insert_revision(conn, contract, course_id, form, base_revision + 1, report,
+                                               complete, municipality)
+                if moved_to is not None and moved_to != municipality:
+                    conn.execute(courses.update().where(courses.c.id == course_id)
+                                 .values(municipality_code=moved_to))
+            except IntegrityError:
+                raise RevisionConflict(course_id, form, base_revision, None) from None
+        return result
+
+    def save_draft(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
+                   confirm: bool = False) -> SaveResult:
+        return self.save(course_id, form, data, base_revision, complete=False, confirm=confirm)
+
+    def mark_complete(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
+                      confirm: bool = False) -> SaveResult:
+        return self.save(course_id, form, data, base_revision, complete=True, confirm=confirm)
+
+    def _insert_revision(self, conn: Connection, contract: Contract, course_id: int, form: str, revision: int,
+                         report: ValidationReport, complete: bool, municipality: int) -> SaveResult:
+        status = "complete" if complete else "draft"
+        conn.execute(insert(registrations).values(
+            course_id=course_id, form=form, revision=revision, status=status, data=_dump(report.cleaned),
+            contract_version=contract.version, user_id=self.user.id, saved_at=audit.now()))
+        audit.record(conn, self.user, "registration.save", "course", course_id, municipality,
+                     {"form": form, "revision": revision, "status": status})
+        return SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
+
+    # --- overviews ---------------------------------------------------------------------------
+    def status_counts(self) -> list[dict[str, Any]]:
+        """Courses and latest form statuses per municipality (no identified data, not audited)."""
+        if not (self.user.can("indicator.read") or self.user.can("course.read")):
+            raise AccessDenied("status")
+        latest = (select(registrations.c.course_id, registrations.c.form,
+                         func.max(registrations.c.revision).label("rev"))
+                  .group_by(registrations.c.course_id, registrations.c.form).subquery())
+        current = (select(registrations.c.course_id, registrations.c.form, registrations.c.status)
+                   .join(latest, and_(registrations.c.course_id == latest.c.course_id,
+                                      registrations.c.form == latest.c.form,
+                                      registrations.c.revision == latest.c.rev)).subquery())
+        query = (select(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status,
+                        func.count().label("n"))
+                 .join(municipalities, municipalities.c.code == courses.c.municipality_code)
+                 .join(current, current.c.course_id == courses.c.id)
+                 .where(self._in_scope(courses.c.municipality_code))
+                 .group_by(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status)
+                 .order_by(courses.c.municipality_code, current.c.form, current.c.status))
+        with self.store.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -1,0 +1,113 @@
+"""The operational store's tables (SQLAlchemy Core). Changes here need an Alembic migration.
+
+Registrations are append-only revisions: the unique (course_id, form, revision) key is what turns
+two concurrent edits of one form into a loud conflict instead of a silent overwrite.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names so that migrations can refer to them on every backend.
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+ROLES = ("clinician", "coordinator", "researcher", "administrator")
+STATUSES = ("draft", "complete")
+
+municipalities = Table(
+    "municipalities", metadata,
+    Column("code", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(80), nullable=False),
+    Column("region_code", Integer, nullable=False),
+    Column("region", String(80), nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(80), nullable=False, unique=True),
+    Column("display_name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("role IN ('clinician', 'coordinator', 'researcher', 'administrator')", name="role"),
+)
+
+user_municipalities = Table(
+    "user_municipalities", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("municipality_code", Integer, ForeignKey("municipalities.code"), primary_key=True),
+)
+
+citizens = Table(
+    "citizens", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cpr", String(10), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("birth_date", Date, nullable=False),
+    Column("sex", String(1), nullable=False),
+    Column("municipality_code", Integer, ForeignKey("municipalities.code"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+    CheckConstraint("sex IN ('M', 'F')", name="sex"),
+)
+
+courses = Table(
+    "courses", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("citizen_id", Integer, ForeignKey("citizens.id"), nullable=False, index=True),
+    Column("programme", String(40), nullable=False),
+    Column("municipality_code", Integer, ForeignKey("municipalities.code"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+)
+
+registrations = Table(
+    "registrations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("course_id", Integer, ForeignKey("courses.id"), nullable=False),
+    Column("form", String(40), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("data", Text, nullable=False),  # JSON of the cleaned values, derived scores included
+    Column("contract_version", String(20), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("course_id", "form", "revision", name="uq_registrations_course_form_revision"),
+    CheckConstraint("status IN ('draft', 'complete')", name="status"),
+    CheckConstraint("revision >= 1", name="revision"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("username", String(80), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("entity", String(40), nullable=False),
+    Column("entity_id", String(40), nullable=True),
+    Column("municipality_code", Integer, nullable=True),
+    Column("detail", Text, nullable=False, default="{}"),  # JSON; never a CPR number or a name
+    Index("ix_audit_log_at", "at"),
+)
