@@ -60,19 +60,21 @@ def _describe_path(doc: Any, path: list[Any]) -> str:
     """Turn a JSON path into words a contract author finds in the file, e.g. 'form start, field weight_kg'."""
     parts: list[str] = []
     node = doc
-    for step in path:
+    for i, step in enumerate(path):
         try:
             node = node[step]
         except (KeyError, IndexError, TypeError):
             parts.append(str(step))
             break
-        if isinstance(node, Mapping) and "name" in node and isinstance(step, int):
-            kind = "field" if "type" in node else ("section" if "fields" in node else "form")
-            if "kind" in node:
-                kind = "rule"
-            parts.append(f"{kind} {node['name']}")
-        elif not isinstance(step, int):
-            parts.append(str(step))
+        if isinstance(step, int):
+            if isinstance(node, Mapping) and "name" in node:
+                kind = "rule" if "kind" in node else "field" if "type" in node else (
+                    "section" if "fields" in node else "form")
+                parts.append(f"{kind} {node['name']}")
+            else:
+                parts.append(f"item {step + 1}")
+        elif i + 1 == len(path) or not isinstance(path[i + 1], int):
+            parts.append(str(step))  # list containers ("forms", "fields") are named by their items
     return ", ".join(parts) or "top level"
 
 

@@ -1,0 +1,49 @@
+# The two commands of the README: `make run` and `make test`. Everything installs itself into
+# .venv from the pinned constraints.txt, so a fresh machine needs only python3 (3.11) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA_DIR ?= var
+DEMO_CITIZENS ?= 2000
+
+.PHONY: install run demo test test-fast bench lock clean help
+
+help:
+	@echo "make run    set up, create the SQLite store with demo data and users, show the status"
+	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
+	@echo "make bench  run the benchmarks (ratios against baselines measured in the same run)"
+	@echo "make lock   re-resolve the dependencies and rewrite constraints.txt"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom init
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom demo --if-empty --citizens $(DEMO_CITIZENS) --seed 1
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom status
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: install
+	$(BIN)/python -m benchmarks
+
+# Resolve the newest versions allowed by pyproject.toml in a scratch venv and pin them all.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "pip==26.3"
+	.lock-venv/bin/python -m pip install --quiet -e ".[dev]"
+	.lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache

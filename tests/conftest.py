@@ -1,0 +1,117 @@
+"""Shared fixtures: real stores (a SQLite file and a PostgreSQL database), contracts, users.
+
+The store tests run on both backends. PostgreSQL comes from HJERTEKOM_TEST_POSTGRES_URL (default:
+the local server, database ``test``); each test session creates a database of its own there and
+drops it afterwards. Where no server answers, the PostgreSQL tests skip locally but FAIL in CI
+(CI=true), because there they must run.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from hjertekom_core.access import SYSTEM, User
+from hjertekom_core.bootstrap import sync_municipalities
+from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.service import Service
+from hjertekom_core.store import Store
+from hjertekom_core.users import add_user
+
+REPO = Path(__file__).resolve().parent.parent
+CONTRACTS_DIR = REPO / "data_contracts"
+PG_URL = os.environ.get("HJERTEKOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLES_TO_CLEAR = ("audit_log", "registrations", "courses", "citizens", "user_municipalities", "users")
+
+
+@pytest.fixture(scope="session")
+def contracts() -> ContractRegistry:
+    return ContractRegistry(CONTRACTS_DIR)
+
+
+@pytest.fixture(scope="session")
+def contract(contracts: ContractRegistry):  # type: ignore[no-untyped-def]
+    return contracts["hjertekom"]
+
+
+@pytest.fixture(scope="session")
+def pg_database_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    admin_url = make_url(PG_URL)
+    name = f"hjertekom_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "no server"
+        admin.dispose()
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI but not reachable at {admin_url!r}: {exc}")
+        pytest.skip(f"no PostgreSQL server at {admin_url!r}")
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_store(pg_database_url: str, contracts: ContractRegistry) -> Iterator[Store]:
+    store = Store(pg_database_url)
+    store.migrate()
+    sync_municipalities(store, contracts)
+    yield store
+    store.dispose()
+
+
+def _clear(store: Store) -> None:
+    with store.write() as conn:
+        for table in TABLES_TO_CLEAR:
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path, contracts: ContractRegistry) -> Iterator[Store]:
+    """An initialised, empty store on each backend."""
+    if request.param == "sqlite":
+        s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+        s.migrate()
+        sync_municipalities(s, contracts)
+        yield s
+        s.dispose()
+    else:
+        s = request.getfixturevalue("pg_store")
+        _clear(s)
+        yield s
+        _clear(s)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path, contracts: ContractRegistry) -> Iterator[Store]:
+    s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    s.migrate()
+    sync_municipalities(s, contracts)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def make_user(store: Store) -> Callable[..., User]:
+    def make(username: str, role: str = "clinician", municipalities: tuple[int, ...] = (740,)) -> User:
+        return add_user(store, SYSTEM, username, username.title(), role, "password-" + username, municipalities)
+
+    return make
+
+
+@pytest.fixture
+def service_for(store: Store, contracts: ContractRegistry) -> Callable[[User], Service]:
+    def make(user: User) -> Service:
+        return Service(store, contracts, user)
+
+    return make

@@ -1,0 +1,181 @@
+"""Contract loading: the shipped contract, broken contracts, and a second programme."""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hjertekom_core.contract import UNKNOWN, ContractRegistry, load_contract
+from hjertekom_core.errors import ContractError
+
+from conftest import CONTRACTS_DIR
+
+
+def test_shipped_contract_has_the_three_forms_in_danish_and_english(contract) -> None:
+    assert contract.programme == "hjertekom"
+    assert list(contract.forms) == ["course", "start", "end"]
+    assert contract.form("start").label.da == "Afklarende samtale"
+    for form in contract.forms.values():
+        for f in form.fields.values():
+            assert f.label.da and f.label.en, f"{form.name}.{f.name} lacks a label"
+
+
+def test_fields_the_indicators_need_exist_with_the_right_types(contract) -> None:
+    end, start = contract.form("end").fields, contract.form("start").fields
+    assert end["course_status"].codelist.values == ("completed", "dropped_out")
+    assert end["training_sessions_planned"].type == "int"
+    assert end["training_sessions_attended"].type == "int"
+    assert end["diet_dietitian_received"].type == "choice"
+    assert "six_minute_walk" in start["fitness_test_type"].codelist and "watt" in end["fitness_test_type"].codelist
+    assert start["smoking"].codelist.values == end["smoking"].codelist.values
+    assert [f"hads_{i:02d}" in end for i in range(1, 15)] == [True] * 14
+    assert end["fitness_change_pct"].derived.function == "fitness_change_pct"
+
+
+def test_unknown_is_an_explicit_answer_distinct_from_blank(contract) -> None:
+    smoking = contract.form("start").field("smoking")
+    assert UNKNOWN in smoking.codelist
+    assert smoking.codelist.label_of(UNKNOWN) == "Uoplyst"
+    assert contract.form("start").field("weight_kg").accepts_unknown()
+
+
+def test_municipalities_come_from_the_official_list(contract) -> None:
+    municipalities = contract.codelists["municipalities"]
+    assert len(municipalities.codes) == 98
+    assert municipalities.label_of(740) == "Silkeborg"
+    assert municipalities.get(101).attributes["region"] == "Hovedstaden"
+
+
+# --- broken contracts ----------------------------------------------------------------------------
+
+@pytest.fixture
+def contract_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "data_contracts"
+    shutil.copytree(CONTRACTS_DIR, target)
+    return target
+
+
+def _edit(root: Path, change: Callable[[dict], None]) -> Path:
+    path = root / "hjertekom" / "contract.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(doc)
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _field(doc: dict, form: str, name: str) -> dict:
+    for f in doc["forms"]:
+        if f["name"] == form:
+            for s in f["sections"]:
+                section = doc["blocks"][s["block"]] if "block" in s else s
+                for field in section["fields"]:
+                    if field["name"] == name:
+                        return field
+    raise KeyError(name)
+
+
+BROKEN = {
+    "unknown type": (lambda d: _field(d, "start", "height_cm").update(type="float"), "height_cm", "float"),
+    "missing English label": (lambda d: _field(d, "start", "height_cm")["label"].pop("en"), "height_cm", "'en'"),
+    "unknown code list": (lambda d: _field(d, "start", "smoking").update(codelist="smokes"), "smoking", "smokes"),
+    "show-if on a missing field": (lambda d: _field(d, "start", "walk_6min_m")["show_if"].update(field="nope"),
+                                   "walk_6min_m", "nope"),
+    "show-if value not in the code list": (
+        lambda d: _field(d, "start", "walk_6min_m")["show_if"].update(equals="walking"), "walk_6min_m", "walking"),
+    "soft limits outside hard": (lambda d: _field(d, "start", "height_cm").update(soft={"min": 50, "max": 210}),
+                                 "height_cm", "soft limits"),
+    "derivation unknown": (lambda d: _field(d, "start", "bmi")["derived"].update(function="quetelet"), "bmi", "quetelet"),
+    "derived and required": (lambda d: _field(d, "start", "bmi").update(required=True), "bmi", "derived"),
+    "rule on a missing field": (lambda d: d["rules"][0].update(fields=["end.meeting_day", "start.meeting_date"]),
+                                "rule", "meeting_day"),
+    "limits on text": (lambda d: _field(d, "course", "note").update(hard={"max": 3}), "note", "int and decimal"),
+    "bad version": (lambda d: d.update(version="one"), "version", "does not match"),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_a_broken_contract_fails_at_load_naming_file_field_and_reason(contract_copy: Path, name: str) -> None:
+    change, where, reason = BROKEN[name]
+    path = _edit(contract_copy, change)
+    with pytest.raises(ContractError) as caught:
+        load_contract(path)
+    err = caught.value
+    assert err.file == str(path)
+    assert where in err.where or where in err.reason
+    assert reason in err.reason or reason in err.where
+    assert str(path) in str(err)
+
+
+def test_a_duplicate_field_in_a_form_is_refused(contract_copy: Path) -> None:
+    def duplicate(doc: dict) -> None:
+        start = next(f for f in doc["forms"] if f["name"] == "start")
+        own = next(s for s in start["sections"] if "fields" in s)
+        own["fields"].append(dict(own["fields"][0]))
+
+    with pytest.raises(ContractError, match="used twice"):
+        load_contract(_edit(contract_copy, duplicate))
+
+
+def test_invalid_yaml_names_the_line(contract_copy: Path) -> None:
+    path = contract_copy / "hjertekom" / "contract.yaml"
+    path.write_text("programme: hjertekom\nforms: [\n  - name: x\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"line \d+"):
+        load_contract(path)
+
+
+def test_a_broken_code_list_names_its_file(contract_copy: Path) -> None:
+    path = contract_copy / "codelists" / "smoking.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    doc["codes"].append(dict(doc["codes"][0]))
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ContractError) as caught:
+        ContractRegistry(contract_copy)
+    assert caught.value.file == str(path) and "twice" in caught.value.reason
+
+
+# --- a second programme by a contract file alone -------------------------------------------------
+
+MOEVA = """
+programme: moeva
+version: "0.1.0"
+label: {da: "MoEva", en: "MoEva"}
+forms:
+  - name: course
+    label: {da: "Forløb", en: "Course"}
+    date_field: referral_date
+    sections:
+      - name: referral
+        label: {da: "Henvisning", en: "Referral"}
+        fields:
+          - {name: municipality, type: int, codelist: municipalities, required: true,
+             label: {da: "Kommune", en: "Municipality"}}
+          - {name: referral_date, type: date, required: true, label: {da: "Henvisningsdato", en: "Referral date"}}
+  - name: baseline
+    label: {da: "Første måling", en: "Baseline"}
+    sections:
+      - name: wellbeing
+        label: {da: "Trivsel", en: "Wellbeing"}
+        fields:
+          - {name: who5_1, type: int, codelist: who5_item, required: true, label: {da: "WHO-5 1", en: "WHO-5 1"}}
+          - {name: who5_2, type: int, codelist: who5_item, required: true, label: {da: "WHO-5 2", en: "WHO-5 2"}}
+          - {name: who5_3, type: int, codelist: who5_item, required: true, label: {da: "WHO-5 3", en: "WHO-5 3"}}
+          - {name: who5_4, type: int, codelist: who5_item, required: true, label: {da: "WHO-5 4", en: "WHO-5 4"}}
+          - {name: who5_5, type: int, codelist: who5_item, required: true, label: {da: "WHO-5 5", en: "WHO-5 5"}}
+          - name: who5_score
+            type: int
+            label: {da: "WHO-5 trivselsscore", en: "WHO-5 wellbeing score"}
+            derived: {function: who5, inputs: {items: [who5_1, who5_2, who5_3, who5_4, who5_5]}}
+"""
+
+
+def test_a_second_programme_is_added_by_a_contract_file_alone(contract_copy: Path) -> None:
+    (contract_copy / "moeva").mkdir()
+    (contract_copy / "moeva" / "contract.yaml").write_text(MOEVA, encoding="utf-8")
+    registry = ContractRegistry(contract_copy)
+    assert registry.programmes == ["hjertekom", "moeva"]
+    moeva = registry["moeva"]
+    assert list(moeva.forms) == ["course", "baseline"]
+    assert moeva.form("baseline").field("who5_score").is_derived
