@@ -22,8 +22,11 @@ class RedactCpr(logging.Filter):
 def setup_logging(log_file: Path, level: str = "INFO") -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
-    if any(getattr(h, "_hjertekom", False) for h in root.handlers):
-        return
+    for old in [h for h in root.handlers if getattr(h, "_hjertekom", False)]:
+        if Path(old.baseFilename) == log_file.resolve():  # type: ignore[attr-defined]
+            return
+        root.removeHandler(old)  # a new store, a new log beside it
+        old.close()
     handler = logging.FileHandler(log_file, encoding="utf-8")
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(RedactCpr())

@@ -1,0 +1,37 @@
+"""The store itself: migrations, SQLite settings, municipalities."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from hjertekom_core.bootstrap import sync_municipalities
+from hjertekom_core.store import Store
+from hjertekom_core.store.schema import metadata, municipalities
+
+
+def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
+    with store.read() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    assert diff == []
+    assert store.schema_revision() == store.head_revision() == "0001"
+
+
+def test_migrating_again_changes_nothing(store: Store, contracts) -> None:
+    store.migrate()
+    assert sync_municipalities(store, contracts) == 98
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(municipalities)).scalar_one() == 98
+        assert conn.execute(select(municipalities.c.name).where(municipalities.c.code == 740)).scalar_one() == "Silkeborg"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_store: Store) -> None:
+    with sqlite_store.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+
+
+def test_describe_hides_the_password() -> None:
+    store = Store("postgresql://hk:secret@db.example/hjertekom")
+    assert "secret" not in store.describe()
+    assert store.engine.dialect.driver == "psycopg"
