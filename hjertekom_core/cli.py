@@ -168,6 +168,58 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 
 
 @main.command()
+@click.option("--pseudonymise", is_flag=True, help="No CPR, names or free text; keyed citizen pseudonyms.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the new file (default: <data_dir>/snapshots, or .../snapshots/research).")
+@click.pass_context
+@_friendly_errors
+def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> None:
+    """Write a new, immutable DuckDB snapshot of the store."""
+    from hjertekom_core.snapshot import create_snapshot
+
+    ws = _workspace(ctx)
+    SYSTEM.require("snapshot.pseudonymised" if pseudonymise else "snapshot.identified")
+    default = ws.config.data_dir / "snapshots" / ("research" if pseudonymise else "")
+    info = create_snapshot(ws.store, ws.contracts, out_dir or default, pseudonymise=pseudonymise,
+                           key_file=ws.config.pseudonym_key_file)
+    click.echo(info.describe())
+
+
+@main.command()
+@click.option("--snapshot", "snapshot_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The DuckDB snapshot to compute from.")
+@click.option("--by", type=click.Choice(["municipality", "cluster", "region", "national"]), multiple=True,
+              help="Unit level(s); repeat for several. Default: all.")
+@click.option("--period", type=click.Choice(["year", "quarter", "month"]), default="year", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--ci", "ci_method", type=click.Choice(["wilson", "clopper-pearson"]), default="wilson",
+              show_default=True)
+@click.option("--for-municipality", "own", type=int, multiple=True,
+              help="Show these municipalities' exact numbers; every other unit is small-number suppressed. "
+                   "Default: all units suppressed.")
+@click.pass_context
+@_friendly_errors
+def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
+               ci_method: str, own: tuple[int, ...]) -> None:
+    """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
+    import duckdb
+
+    from hjertekom_core.indicators import LEVELS, compute, settings_from_config, suppress
+
+    ws = _workspace(ctx)
+    settings = settings_from_config(ws.config, ci_method)
+    with duckdb.connect(str(snapshot_file), read_only=True) as con:
+        result = compute(con, settings, period=period, levels=by or LEVELS)
+    shown = suppress(result, own, ws.config.suppress_below).drop(columns=["unit_name", "level"])
+    if fmt == "csv":
+        click.echo(shown.to_csv(index=False, float_format="%.4f"), nl=False)
+    elif fmt == "json":
+        click.echo(shown.to_json(orient="records", force_ascii=False, double_precision=4))
+    else:
+        click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_friendly_errors

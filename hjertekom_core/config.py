@@ -8,13 +8,25 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hjertekom_core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STANDARDS = {"K1": 0.75, "K3": 0.50, "K4": 0.50, "K6": 0.90}
+
+
+def parse_standards(text: str) -> dict[str, float]:
+    """'K1=0.75,K3=0.5' -> {'K1': 0.75, 'K3': 0.5}; a share between 0 and 1."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(part)
+        out[key.strip().upper()] = float(value)
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("completion_limit_days", "HJERTEKOM_COMPLETION_LIMIT_DAYS",
             "A course with this many days or more between start and end meeting does not count as "
             "completed (unconfirmed national rule). Default: 180", int),
+    Setting("standards", "HJERTEKOM_STANDARDS",
+            "Standard (target share, 0-1) per indicator, e.g. K1=0.75,K3=0.5 (unconfirmed nationally). "
+            "An indicator without a standard shows no met/not met. Default: K1=0.75,K3=0.5,K4=0.5,K6=0.9",
+            parse_standards),
+    Setting("suppress_below", "HJERTEKOM_SUPPRESS_BELOW",
+            "Small-number suppression in views of other municipalities: counts 1 to this minus one are "
+            "shown as '< N', and a proportion with a smaller denominator is hidden. Default: 5", int),
+    Setting("clusters_file", "HJERTEKOM_CLUSTERS_FILE",
+            "YAML file naming clusters (klynger) of municipalities for benchmarking. "
+            "Default: data_contracts/clusters.yaml", Path),
     Setting("pseudonym_key_file", "HJERTEKOM_PSEUDONYM_KEY_FILE",
             "Secret key for pseudonymised citizen keys in research snapshots; created by "
             "`hjertekom init`, never stored in a snapshot. Default: <data_dir>/pseudonym.key", Path),
@@ -57,6 +79,9 @@ class Config:
     log_level: str = "INFO"
     language: str = "da"
     completion_limit_days: int = 180
+    standards: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STANDARDS))
+    suppress_below: int = 5
+    clusters_file: Path = REPO_ROOT / "data_contracts" / "clusters.yaml"
     pseudonym_key_file: Path | None = None
 
     def __post_init__(self) -> None:
@@ -73,6 +98,11 @@ class Config:
             raise ConfigError(f"language must be 'da' or 'en', not {self.language!r}")
         if self.completion_limit_days <= 0:
             raise ConfigError("completion_limit_days must be a positive number of days")
+        if self.suppress_below < 1:
+            raise ConfigError("suppress_below must be 1 (no suppression) or more")
+        bad = {k: v for k, v in self.standards.items() if not 0 <= float(v) <= 1}
+        if bad:
+            raise ConfigError(f"standards are shares between 0 and 1, not {bad}")
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,6 +124,8 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
             if key not in by_name:
                 raise ConfigError(f"{file}: unknown setting {key!r}; known: {sorted(by_name)}")
             values[key] = by_name[key].parse(value) if isinstance(value, str) else value
+            if key == "standards" and isinstance(value, Mapping):
+                values[key] = {str(k).upper(): float(v) for k, v in value.items()}
     elif path:
         raise ConfigError(f"configuration file not found: {file}")
     for setting in SETTINGS:

@@ -1,0 +1,195 @@
+"""Computing K1-K6 in DuckDB: by municipality, cluster, region and nation, per year/quarter/month.
+
+One SQL pass per period date: per-course 0/1 flags for every indicator, summed under GROUPING
+SETS for all unit levels at once; the small result is then unpivoted and given its confidence
+intervals and standard status in NumPy.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import yaml
+
+from hjertekom_core.errors import ConfigError
+from hjertekom_core.indicators.definitions import INDICATORS, Indicator
+from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
+from hjertekom_core.indicators.stats import CI_METHODS
+
+LEVELS = ("municipality", "cluster", "region", "national")
+PERIODS = {
+    "year": "strftime({d}, '%Y')",
+    "quarter": "strftime({d}, '%Y') || '-Q' || quarter({d})",
+    "month": "strftime({d}, '%Y-%m')",
+}
+RESULT_COLUMNS = ["indicator", "level", "unit", "unit_name", "period", "numerator", "denominator", "unknown",
+                  "proportion", "ci_low", "ci_high", "standard", "status"]
+
+
+@dataclass(frozen=True)
+class IndicatorSettings:
+    """What the indicators need from configuration (all of it unconfirmed nationally)."""
+
+    standards: Mapping[str, float] = field(default_factory=dict)
+    completion_limit_days: int = 180
+    clusters: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    ci_method: str = "wilson"
+    level: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.ci_method not in CI_METHODS:
+            raise ConfigError(f"unknown CI method {self.ci_method!r}; choose {sorted(CI_METHODS)}")
+        seen: dict[int, str] = {}
+        for name, codes in self.clusters.items():
+            for code in codes:
+                if code in seen:
+                    raise ConfigError(f"municipality {code} is in two clusters: {seen[code]} and {name}")
+                seen[code] = name
+
+
+def load_clusters(path: Path) -> dict[str, list[int]]:
+    if not path.exists():
+        return {}
+    doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    clusters = doc.get("clusters", {})
+    if not isinstance(clusters, dict) or not all(isinstance(v, list) for v in clusters.values()):
+        raise ConfigError(f"{path}: expected 'clusters:' mapping a name to a list of municipality codes")
+    return {str(k): [int(c) for c in v] for k, v in clusters.items()}
+
+
+def settings_from_config(config, ci_method: str = "wilson") -> IndicatorSettings:  # type: ignore[no-untyped-def]
+    return IndicatorSettings(dict(config.standards), config.completion_limit_days,
+                             load_clusters(config.clusters_file), ci_method)
+
+
+def _flags_sql(indicators: Sequence[Indicator], limit: int) -> str:
+    parts = []
+    for ind in indicators:
+        den = f"coalesce(({ind.denominator}), false)"
+        num = ind.numerator.format(limit=limit)
+        unk = ind.unknown.format(limit=limit)
+        parts.append(f"sum(CASE WHEN {den} THEN 1 ELSE 0 END) AS d_{ind.id}")
+        parts.append(f"sum(CASE WHEN {den} AND coalesce(({num}), false) THEN 1 ELSE 0 END) AS n_{ind.id}")
+        parts.append(f"sum(CASE WHEN {den} AND coalesce(({unk}), false) THEN 1 ELSE 0 END) AS u_{ind.id}")
+    return ",\n    ".join(parts)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings) -> None:
+    """course_facts and the cluster table as temporary views/tables of this connection."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
+    con.execute("CREATE OR REPLACE TEMP TABLE clusters (code INTEGER, cluster VARCHAR)")
+    rows = [(code, name) for name, codes in settings.clusters.items() for code in codes]
+    if rows:
+        con.executemany("INSERT INTO clusters VALUES (?, ?)", rows)
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], period_date: str, period: str,
+               settings: IndicatorSettings) -> pd.DataFrame:
+    """All four unit levels in one pass (cheap); the caller keeps the levels asked for."""
+    period_sql = PERIODS[period].format(d=f"f.{period_date}")
+    sql = f"""
+    SELECT f.municipality_code, cl.cluster, f.region_code, p,
+           grouping(f.municipality_code, cl.cluster, f.region_code) AS g,
+           {_flags_sql(indicators, settings.completion_limit_days)}
+    FROM (SELECT *, {period_sql} AS p FROM course_facts f WHERE {period_date} IS NOT NULL) f
+    LEFT JOIN clusters cl ON cl.code = f.municipality_code
+    GROUP BY GROUPING SETS ((f.municipality_code, p), (cl.cluster, p), (f.region_code, p), (p))
+    """
+    return con.execute(sql).df()
+
+
+_GROUPING_LEVEL = {0b011: "municipality", 0b101: "cluster", 0b110: "region", 0b111: "national"}
+
+
+def compute(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, *, period: str = "year",
+            levels: Iterable[str] = LEVELS, indicators: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every indicator for every unit and period: one row each, in RESULT_COLUMNS.
+
+    ``con`` holds snapshot tables (a snapshot file, or the live store loaded by ``live.py``).
+    Small numbers are NOT suppressed here; ``suppress`` does that for a given viewer.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {sorted(PERIODS)}")
+    levels = [lvl for lvl in LEVELS if lvl in set(levels)]
+    chosen = [i for i in INDICATORS if indicators is None or i.id in set(indicators)]
+    _prepare(con, settings)
+    frames = []
+    by_date: dict[str, list[Indicator]] = {}
+    for ind in chosen:
+        by_date.setdefault(ind.period_date, []).append(ind)
+    for period_date, group in by_date.items():
+        agg = _aggregate(con, group, period_date, period, settings)
+        agg["level"] = agg["g"].map(_GROUPING_LEVEL)
+        # Municipalities outside every cluster form a NULL cluster group: not a unit.
+        agg = agg[agg["level"].isin(levels) & ~((agg["level"] == "cluster") & agg["cluster"].isna())]
+        agg = agg.reset_index(drop=True)
+        level = agg["level"]
+        unit = np.select(
+            [level == "municipality", level == "cluster", level == "region"],
+            [agg["municipality_code"].astype("string"), agg["cluster"].astype("string"),
+             agg["region_code"].astype("string")], "DK")
+        for ind in group:
+            frames.append(pd.DataFrame({
+                "indicator": ind.id, "level": level, "unit": unit, "period": agg["p"],
+                "numerator": agg[f"n_{ind.id}"].astype("int64"), "denominator": agg[f"d_{ind.id}"].astype("int64"),
+                "unknown": agg[f"u_{ind.id}"].astype("int64"),
+            }))
+    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS[:7])
+    result = _with_names(con, result)
+    return _with_statistics(result, settings)
+
+
+def _with_names(con: duckdb.DuckDBPyConnection, result: pd.DataFrame) -> pd.DataFrame:
+    names = {str(code): name for code, name in con.execute("SELECT code, name FROM municipalities").fetchall()}
+    names.update({str(code): region for code, region in
+                  con.execute("SELECT DISTINCT region_code, region FROM municipalities").fetchall()})
+    names["DK"] = "Hele landet"
+    result["unit_name"] = result["unit"].map(lambda u: names.get(u, u))
+    return result
+
+
+def _with_statistics(result: pd.DataFrame, settings: IndicatorSettings) -> pd.DataFrame:
+    n = result["denominator"].to_numpy(dtype=float)
+    x = result["numerator"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result["proportion"] = np.where(n > 0, x / n, np.nan)
+    low, high = CI_METHODS[settings.ci_method](x, n, settings.level)
+    # Round away float noise (5.6e-17 for a zero lower limit) that would print as a number.
+    result["ci_low"], result["ci_high"] = np.round(low, 10), np.round(high, 10)
+    result["standard"] = result["indicator"].map(lambda i: settings.standards.get(i, np.nan)).astype(float)
+    p, std = result["proportion"].to_numpy(), result["standard"].to_numpy()
+    result["status"] = np.select(
+        [n == 0, np.isnan(std), p >= std, high < std],
+        ["no_data", "no_standard", "met", "below"], "not_met")
+    order = {lvl: i for i, lvl in enumerate(LEVELS)}
+    result = result.assign(_o=result["level"].map(order)).sort_values(
+        ["indicator", "period", "_o", "unit"], kind="stable").drop(columns="_o")
+    return result[RESULT_COLUMNS].reset_index(drop=True)
+
+
+def suppress(result: pd.DataFrame, own: Iterable[int] = (), threshold: int = 5) -> pd.DataFrame:
+    """The table as shown outside a municipality: counts 1..threshold-1 become '< threshold', and
+    proportion, CI and status are hidden where the denominator is below the threshold.
+
+    Rows of the viewer's ``own`` municipalities keep their exact numbers; every other row
+    (other municipalities, clusters, regions, the nation) is suppressed.
+    """
+    out = result.copy()
+    own_units = {str(c) for c in own}
+    exact = (out["level"] == "municipality") & out["unit"].isin(own_units)
+    small_den = ~exact & (out["denominator"] < threshold)
+    for column in ("numerator", "denominator", "unknown"):
+        values = out[column].astype(object)
+        hide = ~exact & (out[column] > 0) & (out[column] < threshold)
+        values[hide] = f"< {threshold}"
+        out[column] = values
+    for column in ("proportion", "ci_low", "ci_high"):
+        out.loc[small_den, column] = np.nan
+    status = out["status"].astype(object)
+    status[small_den & (out["status"] != "no_data")] = "suppressed"
+    out["status"] = status
+    return out

@@ -1,0 +1,42 @@
+"""``course_facts``: one row per hjertekom course with what the indicators need, in DuckDB SQL.
+
+This is the one place that maps contract fields (``start.smoking``, ``end.course_status`` ...)
+to the indicator vocabulary. It runs over a snapshot's tables, and over the same tables built in
+memory from the live store (``live.py``), so the snapshot and the entry app agree.
+"""
+from __future__ import annotations
+
+COURSE_FACTS_SQL = """
+SELECT
+    c.course_id,
+    c.municipality_code,
+    m.region_code,
+    m.region,
+    c.age_at_start,
+    coalesce(s.status = 'complete', false)                    AS started,
+    coalesce(e.status = 'complete', false)                    AS ended,
+    s.meeting_date                                            AS start_date,
+    e.meeting_date                                            AS end_date,
+    date_diff('day', s.meeting_date, e.meeting_date)          AS days_in_course,
+    e.course_status,
+    e.dropout_reason,
+    s.training_offered,
+    e.training_sessions_planned                               AS sessions_planned,
+    e.training_sessions_attended                              AS sessions_attended,
+    s.fitness_test_type                                       AS start_test,
+    e.fitness_test_type                                       AS end_test,
+    CASE s.fitness_test_type WHEN 'watt' THEN s.ergometer_watt
+                             WHEN 'six_minute_walk' THEN s.walk_6min_m END AS start_capacity,
+    CASE e.fitness_test_type WHEN 'watt' THEN e.ergometer_watt
+                             WHEN 'six_minute_walk' THEN e.walk_6min_m END AS end_capacity,
+    s.smoking                                                 AS start_smoking,
+    e.smoking                                                 AS end_smoking,
+    e.diet_dietitian_received                                 AS diet_dietitian,
+    s.hads_status                                             AS start_hads_status,
+    e.hads_status                                             AS end_hads_status
+FROM courses c
+JOIN municipalities m ON m.code = c.municipality_code
+LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
+LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
+WHERE c.programme = 'hjertekom'
+"""

@@ -1,0 +1,12 @@
+"""Immutable DuckDB snapshots of the operational store, identified or pseudonymised."""
+from hjertekom_core.snapshot.writer import (
+    CprLeak,
+    SnapshotError,
+    SnapshotInfo,
+    create_snapshot,
+    pseudonym,
+    read_info,
+    scan_for_cpr,
+)
+
+__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_snapshot", "pseudonym", "read_info", "scan_for_cpr"]

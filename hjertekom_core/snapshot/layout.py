@@ -1,0 +1,127 @@
+"""The snapshot's table layout, generated from the contracts: columns, DuckDB types, codebook.
+
+Each programme form becomes one wide table ``<programme>_<form>`` with the latest revision of
+every course. A field becomes one typed column; a choice field also gets a ``<name>_label``
+column (Danish label); a non-choice field that accepts "uoplyst" gets ``<name>_unknown`` so that
+"asked, unknown" stays distinct from "not answered" (NULL in both columns).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from hjertekom_core.contract import Contract, ContractRegistry, Field, Form, Text
+
+DUCKDB_TYPES = {
+    "int": "INTEGER",
+    "decimal": "DOUBLE",
+    "date": "DATE",
+    "text": "VARCHAR",
+    "choice": "VARCHAR",
+    "multi_choice": "VARCHAR[]",
+    "bool": "BOOLEAN",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    label: Text
+    unit: str = ""
+    codelist: str = ""
+    source: str = ""          # programme.form.field, or the store table.column it comes from
+    kind: str = "value"       # value, label, unknown, meta
+    field: Field | None = None
+
+    def codebook_row(self, table: str) -> dict[str, str]:
+        return {"table_name": table, "column_name": self.name, "type": self.type, "label_da": self.label.da,
+                "label_en": self.label.en, "unit": self.unit, "codelist": self.codelist, "source": self.source}
+
+
+@dataclass(frozen=True)
+class FormTable:
+    name: str
+    programme: str
+    form: Form
+    columns: tuple[Column, ...]
+
+
+_T = Text
+META_COLUMNS = (
+    Column("course_id", "BIGINT", _T("Forløbs-id", "Course id"), source="registrations.course_id", kind="meta"),
+    Column("revision", "INTEGER", _T("Revision (seneste)", "Revision (latest)"), source="registrations.revision",
+           kind="meta"),
+    Column("status", "VARCHAR", _T("Status: kladde eller færdig", "Status: draft or complete"),
+           source="registrations.status", kind="meta"),
+    Column("contract_version", "VARCHAR", _T("Kontraktversion", "Contract version"),
+           source="registrations.contract_version", kind="meta"),
+    Column("saved_at", "TIMESTAMP", _T("Gemt", "Saved at"), source="registrations.saved_at", kind="meta"),
+)
+
+
+def field_columns(programme: str, f: Field, pseudonymised: bool) -> Iterator[Column]:
+    if pseudonymised and f.identifying:
+        return
+    source = f"{programme}.{f.form}.{f.name}"
+    codelist = f.codelist.name if f.codelist else ""
+    yield Column(f.name, DUCKDB_TYPES[f.type], f.label, f.unit or "", codelist, source, "value", f)
+    if f.type == "choice":
+        yield Column(f"{f.name}_label", "VARCHAR", Text(f"{f.label.da} (tekst)", f"{f.label.en} (label)"),
+                     "", codelist, source, "label", f)
+    elif f.accepts_unknown() and f.type != "multi_choice":
+        yield Column(f"{f.name}_unknown", "BOOLEAN",
+                     Text(f"{f.label.da}: uoplyst", f"{f.label.en}: unknown"), "", "", source, "unknown", f)
+
+
+def form_tables(contracts: ContractRegistry, pseudonymised: bool) -> list[FormTable]:
+    tables = []
+    for contract in contracts:
+        for form in contract.forms.values():
+            columns = META_COLUMNS + tuple(
+                c for f in form.fields.values() for c in field_columns(contract.programme, f, pseudonymised))
+            tables.append(FormTable(table_name(contract, form.name), contract.programme, form, columns))
+    return tables
+
+
+def table_name(contract: Contract, form: str) -> str:
+    return f"{contract.programme}_{form}"
+
+
+def citizen_columns(pseudonymised: bool) -> tuple[Column, ...]:
+    if pseudonymised:
+        return (
+            Column("citizen_key", "VARCHAR", _T("Pseudonym for borgeren (samme på tværs af snapshots)",
+                                                "Citizen pseudonym (stable across snapshots)"),
+                   source="HMAC-SHA256(citizens.cpr)", kind="meta"),
+            Column("birth_year", "INTEGER", _T("Fødselsår", "Birth year"), source="citizens.birth_date", kind="meta"),
+            Column("sex", "VARCHAR", _T("Køn (M/F)", "Sex (M/F)"), source="citizens.sex", kind="meta"),
+            Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"),
+                   codelist="municipalities", source="citizens.municipality_code", kind="meta"),
+        )
+    return (
+        Column("citizen_id", "BIGINT", _T("Borger-id", "Citizen id"), source="citizens.id", kind="meta"),
+        Column("cpr", "VARCHAR", _T("CPR-nummer", "CPR number"), source="citizens.cpr", kind="meta"),
+        Column("name", "VARCHAR", _T("Navn", "Name"), source="citizens.name", kind="meta"),
+        Column("birth_date", "DATE", _T("Fødselsdato", "Birth date"), source="citizens.birth_date", kind="meta"),
+        Column("birth_year", "INTEGER", _T("Fødselsår", "Birth year"), source="citizens.birth_date", kind="meta"),
+        Column("sex", "VARCHAR", _T("Køn (M/F)", "Sex (M/F)"), source="citizens.sex", kind="meta"),
+        Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"),
+               codelist="municipalities", source="citizens.municipality_code", kind="meta"),
+    )
+
+
+def course_columns(pseudonymised: bool) -> tuple[Column, ...]:
+    key = (Column("citizen_key", "VARCHAR", _T("Pseudonym for borgeren", "Citizen pseudonym"),
+                  source="HMAC-SHA256(citizens.cpr)", kind="meta") if pseudonymised else
+           Column("citizen_id", "BIGINT", _T("Borger-id", "Citizen id"), source="courses.citizen_id", kind="meta"))
+    return (
+        Column("course_id", "BIGINT", _T("Forløbs-id", "Course id"), source="courses.id", kind="meta"),
+        key,
+        Column("programme", "VARCHAR", _T("Program", "Programme"), source="courses.programme", kind="meta"),
+        Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"), codelist="municipalities",
+               source="courses.municipality_code", kind="meta"),
+        Column("created_at", "TIMESTAMP", _T("Oprettet", "Created at"), source="courses.created_at", kind="meta"),
+        Column("age_at_start", "INTEGER", _T("Alder ved afklarende samtale", "Age at the start meeting"),
+               unit="år", source="citizens.birth_date, start meeting date", kind="meta"),
+    )

@@ -1,0 +1,349 @@
+"""Writing a DuckDB snapshot of the operational store.
+
+The rows are read from the store in one read transaction, loaded into DuckDB as raw JSON, and
+spread into typed columns by DuckDB itself (its JSON functions parse each registration once, in
+C++), which is what keeps a 200,000-course snapshot within seconds. The file is written under a
+temporary name and linked into place only when complete; an existing snapshot is never touched.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from sqlalchemy import and_, func, select
+
+from hjertekom_core import __version__
+from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.errors import HjerteKomError
+from hjertekom_core.snapshot.layout import (
+    Column,
+    FormTable,
+    citizen_columns,
+    course_columns,
+    form_tables,
+)
+from hjertekom_core.store import Store
+from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
+
+log = logging.getLogger(__name__)
+
+# RE2 has no look-behind; this is hjertekom_core.cpr.CPR_PATTERN in RE2 form.
+CPR_REGEX_SQL = r"(^|[^0-9])[0-9]{6}-?[0-9]{4}([^0-9]|$)"
+# The pseudonym alphabet has no digits, so a key can never look like a CPR number.
+_KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEF"
+
+
+class SnapshotError(HjerteKomError):
+    """The snapshot could not be written; no file was left behind."""
+
+
+class CprLeak(SnapshotError):
+    """A pseudonymised snapshot held something CPR-shaped; the file was deleted."""
+
+    def __init__(self, places: Sequence[str]) -> None:
+        self.places = list(places)
+        super().__init__(f"CPR-shaped values found in {', '.join(self.places)}; snapshot discarded")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    path: Path
+    created_at: str
+    pseudonymised: bool
+    row_counts: dict[str, int]
+    contract_versions: dict[str, str]
+    source: str
+    content_hash: str
+
+    def describe(self) -> str:
+        kind = "pseudonymiseret" if self.pseudonymised else "identificeret"
+        counts = ", ".join(f"{k} {v}" for k, v in self.row_counts.items())
+        return f"Snapshot ({kind}) skrevet: {self.path} [{counts}]"
+
+
+def pseudonym(key: bytes, cpr: str) -> str:
+    """A stable, keyed pseudonym for a citizen: HMAC-SHA256 of the CPR, in letters only."""
+    digest = hmac.new(key, cpr.encode("ascii"), hashlib.sha256).digest()[:20]
+    number = int.from_bytes(digest, "big")
+    chars = []
+    for _ in range(32):  # 160 bits in 5-bit letters
+        number, index = divmod(number, 32)
+        chars.append(_KEY_ALPHABET[index])
+    return "".join(chars)
+
+
+def read_key(path: Path) -> bytes:
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise SnapshotError(f"pseudonymisation key {path} not found: run `hjertekom init` first") from None
+    return bytes.fromhex(text)
+
+
+# --- extracting from the store ---------------------------------------------------------------------
+
+def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
+    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities."""
+    latest = (select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
+              .group_by(registrations.c.course_id, registrations.c.form).subquery())
+    current = (select(registrations.c.course_id, courses.c.programme, registrations.c.form, registrations.c.revision,
+                      registrations.c.status, registrations.c.contract_version, registrations.c.saved_at,
+                      registrations.c.data)
+               .join(latest, and_(registrations.c.course_id == latest.c.course_id,
+                                  registrations.c.form == latest.c.form, registrations.c.revision == latest.c.rev))
+               .join(courses, courses.c.id == registrations.c.course_id))
+    queries = {
+        "municipalities": select(municipalities).order_by(municipalities.c.code),
+        "citizens": select(citizens.c.id, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
+                           citizens.c.municipality_code).order_by(citizens.c.id),
+        "courses": select(courses.c.id, courses.c.citizen_id, courses.c.programme, courses.c.municipality_code,
+                          courses.c.created_at).order_by(courses.c.id),
+        "registrations": current,
+    }
+    if scope is not None:
+        codes = sorted(scope)
+        in_scope = select(courses.c.citizen_id).where(courses.c.municipality_code.in_(codes))
+        queries["citizens"] = queries["citizens"].where(citizens.c.id.in_(in_scope))
+        queries["courses"] = queries["courses"].where(courses.c.municipality_code.in_(codes))
+        queries["registrations"] = current.where(courses.c.municipality_code.in_(codes))
+    with store.read() as conn:  # one transaction: a consistent picture of the store
+        out = {}
+        for name, query in queries.items():
+            result = conn.execute(query)
+            out[name] = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for column in ("created_at",):
+        out["courses"][column] = pd.to_datetime(out["courses"][column], utc=True).dt.tz_localize(None)
+    out["registrations"]["saved_at"] = pd.to_datetime(out["registrations"]["saved_at"], utc=True).dt.tz_localize(None)
+    out["citizens"]["birth_date"] = pd.to_datetime(out["citizens"]["birth_date"])
+    return out
+
+
+# --- building tables in DuckDB ----------------------------------------------------------------------
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _value_sql(col: Column, raw: str) -> str:
+    """SQL turning the extracted JSON text ``raw`` of one field into the column's value."""
+    f = col.field
+    assert f is not None
+    unknown = f"({raw} = 'UNK')"
+    if col.kind == "unknown":
+        return f"coalesce({unknown}, false)"
+    if col.kind == "label":
+        assert f.codelist is not None
+        cases = " ".join(f"WHEN {_lit(c.code)} THEN {_lit(c.label.da)}" for c in f.codelist.codes)
+        return f"CASE {raw} {cases} END"
+    if f.type == "multi_choice":
+        return f"CAST({raw} AS VARCHAR[])"
+    if f.type in ("choice", "text"):
+        return raw
+    if f.type == "bool":
+        return f"CASE {raw} WHEN 'true' THEN true WHEN 'false' THEN false END"
+    return f"TRY_CAST(CASE WHEN {unknown} THEN NULL ELSE {raw} END AS {col.type})"
+
+
+def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None:
+    value_columns = [c for c in table.columns if c.kind != "meta"]
+    fields = list(dict.fromkeys(c.field.name for c in value_columns if c.field is not None))
+    paths = ", ".join(_lit(f"$.{name}") for name in fields)
+    extracted = {name: f"v[{i + 1}]" for i, name in enumerate(fields)}
+    selects = ["course_id", "revision", "status", "contract_version", "saved_at"]
+    for col in value_columns:
+        assert col.field is not None
+        raw = extracted[col.field.name]
+        if col.field.type == "multi_choice" and col.kind == "value":
+            # A list must come from the JSON value itself, not its text form.
+            raw = f"json_extract(data, {_lit('$.' + col.field.name)})"
+        selects.append(f"{_value_sql(col, raw)} AS {_q(col.name)}")
+    sql = (f"CREATE TABLE {_q(table.name)} AS SELECT {', '.join(selects)} FROM ("
+           f"SELECT *, json_extract_string(data, [{paths}]) AS v FROM raw_registrations "
+           f"WHERE programme = {_lit(table.programme)} AND form = {_lit(table.form.name)}) ORDER BY course_id")
+    con.execute(sql)
+
+
+def _create_typed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[Column], select_sql: str) -> None:
+    ddl = ", ".join(f"{_q(c.name)} {c.type}" for c in columns)
+    con.execute(f"CREATE TABLE {_q(name)} ({ddl})")
+    con.execute(f"INSERT INTO {_q(name)} {select_sql}")
+
+
+def _start_dates_sql(start_dates: dict[str, tuple[str, str]]) -> str:
+    """Each course's start date: the date field of its programme's first form after the course form."""
+    parts = [f"SELECT course_id, {_q(date)} AS start_date FROM {_q(table)}" for table, date in start_dates.values()]
+    return " UNION ALL ".join(parts) if parts else "SELECT NULL::BIGINT AS course_id, NULL::DATE AS start_date"
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame], contracts: ContractRegistry,
+           pseudonymised: bool, key: bytes | None) -> list[tuple[str, Sequence[Column]]]:
+    """Create every table; returns (table, columns) for the codebook."""
+    regs = frames["registrations"]
+    con.register("raw_registrations_df", regs)
+    con.execute("CREATE TEMP TABLE raw_registrations AS SELECT * FROM raw_registrations_df")
+    con.unregister("raw_registrations_df")
+
+    documented: list[tuple[str, Sequence[Column]]] = []
+    start_dates: dict[str, tuple[str, str]] = {}
+    for table in form_tables(contracts, pseudonymised):
+        _create_form_table(con, table)
+        documented.append((table.name, table.columns))
+        is_course_form = table.form.name == contracts[table.programme].course_form
+        if not is_course_form and table.form.date_field and table.programme not in start_dates:
+            start_dates[table.programme] = (table.name, table.form.date_field)
+
+    people = frames["citizens"].copy()
+    if pseudonymised:
+        assert key is not None
+        people["citizen_key"] = [pseudonym(key, cpr) for cpr in people["cpr"]]
+    con.register("people_df", people)
+    con.register("courses_df", frames["courses"])
+    con.execute(f"""CREATE TEMP TABLE course_start AS
+        SELECT c.id AS course_id, s.start_date, p.birth_date
+        FROM courses_df c JOIN people_df p ON p.id = c.citizen_id
+        LEFT JOIN ({_start_dates_sql(start_dates)}) s ON s.course_id = c.id""")
+    age = ("CASE WHEN cs.start_date IS NULL THEN NULL ELSE date_diff('year', cs.birth_date, cs.start_date) - "
+           "CASE WHEN strftime(cs.start_date, '%m%d') < strftime(cs.birth_date, '%m%d') THEN 1 ELSE 0 END END")
+    if pseudonymised:
+        _create_typed(con, "citizens", citizen_columns(True),
+                      "SELECT citizen_key, year(birth_date), sex, municipality_code FROM people_df ORDER BY citizen_key")
+        _create_typed(con, "courses", course_columns(True), f"""
+            SELECT c.id, p.citizen_key, c.programme, c.municipality_code, c.created_at, {age}
+            FROM courses_df c JOIN people_df p ON p.id = c.citizen_id JOIN course_start cs ON cs.course_id = c.id
+            ORDER BY c.id""")
+    else:
+        _create_typed(con, "citizens", citizen_columns(False),
+                      "SELECT id, cpr, name, birth_date, year(birth_date), sex, municipality_code FROM people_df "
+                      "ORDER BY id")
+        _create_typed(con, "courses", course_columns(False), f"""
+            SELECT c.id, c.citizen_id, c.programme, c.municipality_code, c.created_at, {age}
+            FROM courses_df c JOIN course_start cs ON cs.course_id = c.id ORDER BY c.id""")
+    for name in ("people_df", "courses_df"):
+        con.unregister(name)
+    con.execute("DROP TABLE course_start")
+    con.execute("DROP TABLE raw_registrations")
+    documented += [("citizens", citizen_columns(pseudonymised)), ("courses", course_columns(pseudonymised))]
+
+    con.register("municipalities_df", frames["municipalities"])
+    con.execute("CREATE TABLE municipalities AS SELECT code::INTEGER AS code, name, region_code::INTEGER AS region_code, "
+                "region FROM municipalities_df ORDER BY code")
+    con.unregister("municipalities_df")
+    rows = [(cl.name, str(c.code), c.label.da, c.label.en) for cl in contracts.codelists.values() for c in cl.codes]
+    con.execute("CREATE TABLE codelists (codelist VARCHAR, code VARCHAR, label_da VARCHAR, label_en VARCHAR)")
+    con.executemany("INSERT INTO codelists VALUES (?, ?, ?, ?)", rows)
+    return documented
+
+
+def _codebook(con: duckdb.DuckDBPyConnection, documented: list[tuple[str, Sequence[Column]]]) -> None:
+    rows = [c.codebook_row(table) for table, columns in documented for c in columns]
+    con.execute("CREATE TABLE codebook (table_name VARCHAR, column_name VARCHAR, type VARCHAR, label_da VARCHAR, "
+                "label_en VARCHAR, unit VARCHAR, codelist VARCHAR, source VARCHAR)")
+    con.executemany("INSERT INTO codebook VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [tuple(r.values()) for r in rows])
+
+
+def user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name").fetchall()]
+
+
+def scan_for_cpr(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """table.column of every text-like column holding a CPR-shaped value."""
+    hits = []
+    for table, column, type_ in con.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND (data_type LIKE 'VARCHAR%' OR data_type IN ('BIGINT', 'HUGEINT'))"
+    ).fetchall():
+        value = f"CAST({_q(column)} AS VARCHAR)"
+        found = con.execute(f"SELECT count(*) FROM {_q(table)} WHERE regexp_matches({value}, ?)",
+                            [CPR_REGEX_SQL]).fetchone()
+        if found and found[0]:
+            hits.append(f"{table}.{column}")
+    return hits
+
+
+def content_hash(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> str:
+    """SHA-256 over every table's name, row count and order-independent row hash."""
+    digest = hashlib.sha256()
+    for table in sorted(tables):
+        count, rows = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {_q(table)} t").fetchone()  # type: ignore[misc]
+        digest.update(f"{table}:{count}:{rows};".encode())
+    return digest.hexdigest()
+
+
+def _link_new(tmp: Path, out_dir: Path, stem: str) -> Path:
+    """Give the finished file its name; os.link refuses an existing name, so nothing is replaced."""
+    for n in range(1, 1000):
+        final = out_dir / (f"{stem}.duckdb" if n == 1 else f"{stem}-{n}.duckdb")
+        try:
+            os.link(tmp, final)
+            return final
+        except FileExistsError:
+            continue
+    raise SnapshotError(f"no free file name for {stem} in {out_dir}")
+
+
+def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *, pseudonymise: bool = False,
+                    key_file: Path | None = None, now: Callable[[], dt.datetime] | None = None) -> SnapshotInfo:
+    """Write a new snapshot file into ``out_dir`` and return what it holds."""
+    created = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+    key = read_key(key_file) if pseudonymise else None
+    if pseudonymise and key_file is None:
+        raise SnapshotError("a pseudonymised snapshot needs the key file")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"snapshot-{created:%Y%m%dT%H%M%S}{'-pseudo' if pseudonymise else ''}"
+    tmp = out_dir / f".{stem}.{os.getpid()}.tmp"
+    frames = read_store(store)
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            documented = build_tables(con, frames, contracts, pseudonymise, key)
+            _codebook(con, documented)
+            tables = user_tables(con)
+            if pseudonymise:
+                leaks = scan_for_cpr(con)
+                if leaks:
+                    raise CprLeak(leaks)
+            counts = {t: con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0] for t in tables}  # type: ignore[index]
+            digest = content_hash(con, tables)
+            versions = {c.programme: c.version for c in contracts}
+            con.execute("CREATE TABLE snapshot_info (created_at TIMESTAMPTZ, hjertekom_version VARCHAR, "
+                        "contract_versions JSON, source_store VARCHAR, row_counts JSON, pseudonymised BOOLEAN, "
+                        "content_hash VARCHAR)")
+            con.execute("INSERT INTO snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [created, __version__, json.dumps(versions), store.describe(), json.dumps(counts),
+                         pseudonymise, digest])
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        final = _link_new(tmp, out_dir, stem)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    info = SnapshotInfo(final, created.isoformat(), pseudonymise, counts, versions, store.describe(), digest)
+    log.info("snapshot written: %s (%s courses, pseudonymised=%s)", final.name, counts.get("courses"), pseudonymise)
+    return info
+
+
+def read_info(path: Path) -> SnapshotInfo:
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT created_at, pseudonymised, row_counts, contract_versions, source_store, "
+                          "content_hash FROM snapshot_info").fetchone()
+    assert row is not None
+    return SnapshotInfo(path, row[0].isoformat(), bool(row[1]), json.loads(row[2]), json.loads(row[3]), row[4], row[5])
