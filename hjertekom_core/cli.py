@@ -45,6 +45,9 @@ def _friendly_errors(func: F) -> F:
             raise click.ClickException(str(exc)) from None
         except click.ClickException:
             raise
+        except BrokenPipeError:  # e.g. `hjertekom status | head`: the reader has gone, not an error
+            sys.stderr.close()
+            raise SystemExit(0) from None
         except Exception:
             log.exception("unexpected error in %s", func.__name__)
             raise click.ClickException("unexpected error; see the log file for details") from None

@@ -87,7 +87,8 @@ class SaveResult:
     warnings: Sequence[FieldIssue]
 
 
-def _dump(data: Mapping[str, Any]) -> str:
+def dump_data(data: Mapping[str, Any]) -> str:
+    """The one JSON form of registration data in the store (compact, keys sorted)."""
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -325,7 +326,7 @@ class Service:
                          report: ValidationReport, complete: bool, municipality: int) -> SaveResult:
         status = "complete" if complete else "draft"
         conn.execute(insert(registrations).values(
-            course_id=course_id, form=form, revision=revision, status=status, data=_dump(report.cleaned),
+            course_id=course_id, form=form, revision=revision, status=status, data=dump_data(report.cleaned),
             contract_version=contract.version, user_id=self.user.id, saved_at=audit.now()))
         audit.record(conn, self.user, "registration.save", "course", course_id, municipality,
                      {"form": form, "revision": revision, "status": status})

@@ -46,7 +46,7 @@ class ValidationReport:
         return not self.errors and not self.missing
 
 
-class _Invalid(Exception):
+class _Invalid(ValueError):
     def __init__(self, code: str, **extra: Any) -> None:
         self.code = code
         self.extra = extra
@@ -188,8 +188,8 @@ def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: st
             "unit": f" {f.unit}" if f.unit else "",
             **{k: (_fmt_number(v) if lang == "da" else v) for k, v in extra.items()},
         }
-        if isinstance(value, str) and f.type == "date" and code == "future_date":
-            params["value"] = dt.date.fromisoformat(value).strftime("%d-%m-%Y") if len(value) == 10 else value
+        if f.type == "date" and code == "future_date":
+            params["value"] = parse_date(value).strftime("%d-%m-%Y")
         messages[lang] = template.get(lang).format_map(_Default(params)) if template else f"{f.name}: {code}"
     return FieldIssue(form.name, f.name, code, severity, messages, value)
 

@@ -48,3 +48,13 @@ def test_every_setting_is_documented() -> None:
     doc = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
     for setting in SETTINGS:
         assert setting.env in doc and f"`{setting.name}`" in doc, setting.name
+
+
+def test_indicator_standards_from_file_and_environment(tmp_path: Path) -> None:
+    file = tmp_path / "hjertekom.toml"
+    file.write_text("[hjertekom]\nsuppress_below = 3\n[hjertekom.standards]\nk1 = 0.8\nK5 = 0.6\n")
+    config = load_config(file, environ={})
+    assert config.standards == {"K1": 0.8, "K5": 0.6} and config.suppress_below == 3
+    assert load_config(file, environ={"HJERTEKOM_STANDARDS": "K2=0.7"}).standards == {"K2": 0.7}
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        load_config(file, environ={"HJERTEKOM_STANDARDS": "K2=70"})

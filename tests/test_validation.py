@@ -41,6 +41,7 @@ def test_a_complete_course_is_valid_and_gets_its_derived_scores(contract) -> Non
     ("bp_systolic", "120.5", "not_int"),
     ("meeting_date", "31-02-2025", "not_date"),
     ("meeting_date", "2027-01-01", "future_date"),
+    ("meeting_date", "01-01-2027", "future_date"),
     ("smoking", "chain", "not_in_codelist"),
     ("hads_01", 4, "not_in_codelist"),
     ("weight_kg", 400, "hard_max"),
