@@ -94,7 +94,8 @@ def field_completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegist
 
 
 def open_courses(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Per municipality: started courses (complete start) and how many have no end registration."""
+    """Per municipality: started courses (complete start) and how many have no complete end
+    registration (a draft end counts as no end: the indicators do not count it either)."""
     return con.execute("""
         SELECT c.municipality_code,
                count(*) AS started,
@@ -102,5 +103,5 @@ def open_courses(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                count(*) FILTER (WHERE e.course_id IS NULL) / count(*) AS share_without_end
         FROM courses c
         JOIN hjertekom_start s ON s.course_id = c.course_id AND s.status = 'complete'
-        LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
+        LEFT JOIN hjertekom_end e ON e.course_id = c.course_id AND e.status = 'complete'
         GROUP BY c.municipality_code ORDER BY c.municipality_code""").df()

@@ -175,13 +175,16 @@ def suppress(result: pd.DataFrame, own: Iterable[int] = (), threshold: int = 5) 
     """The table as shown outside a municipality: counts 1..threshold-1 become '< threshold', and
     proportion, CI and status are hidden where the denominator is below the threshold.
 
+    A proportion is also hidden where the numerator was suppressed, since it would reveal it.
     Rows of the viewer's ``own`` municipalities keep their exact numbers; every other row
     (other municipalities, clusters, regions, the nation) is suppressed.
     """
     out = result.copy()
     own_units = {str(c) for c in own}
     exact = (out["level"] == "municipality") & out["unit"].isin(own_units)
-    small_den = ~exact & (out["denominator"] < threshold)
+    # A visible proportion would give a suppressed numerator back (4 of 5 = 80 %): hide it too.
+    small_num = (out["numerator"] > 0) & (out["numerator"] < threshold)
+    small_den = ~exact & ((out["denominator"] < threshold) | small_num)
     for column in ("numerator", "denominator", "unknown"):
         values = out[column].astype(object)
         hide = ~exact & (out[column] > 0) & (out[column] < threshold)

@@ -125,3 +125,39 @@ def course_columns(pseudonymised: bool) -> tuple[Column, ...]:
         Column("age_at_start", "INTEGER", _T("Alder ved afklarende samtale", "Age at the start meeting"),
                unit="år", source="citizens.birth_date, start meeting date", kind="meta"),
     )
+
+
+MUNICIPALITY_COLUMNS = (
+    Column("code", "INTEGER", _T("Kommunekode", "Municipality code"), source="municipalities.code", kind="meta"),
+    Column("name", "VARCHAR", _T("Kommune", "Municipality"), source="municipalities.name", kind="meta"),
+    Column("region_code", "INTEGER", _T("Regionskode", "Region code"), source="municipalities.region_code",
+           kind="meta"),
+    Column("region", "VARCHAR", _T("Region", "Region"), source="municipalities.region", kind="meta"),
+)
+
+CODELIST_COLUMNS = (
+    Column("codelist", "VARCHAR", _T("Kodeliste", "Code list"), source="data_contracts/codelists", kind="meta"),
+    Column("code", "VARCHAR", _T("Kode", "Code"), source="data_contracts/codelists", kind="meta"),
+    Column("label_da", "VARCHAR", _T("Tekst (dansk)", "Label (Danish)"), source="data_contracts/codelists",
+           kind="meta"),
+    Column("label_en", "VARCHAR", _T("Tekst (engelsk)", "Label (English)"), source="data_contracts/codelists",
+           kind="meta"),
+)
+
+CODEBOOK_COLUMNS = tuple(
+    Column(name, "VARCHAR", _T(da, en), source="data_contracts", kind="meta") for name, da, en in (
+        ("table_name", "Tabel", "Table"), ("column_name", "Kolonne", "Column"), ("type", "Type", "Type"),
+        ("label_da", "Tekst (dansk)", "Label (Danish)"), ("label_en", "Tekst (engelsk)", "Label (English)"),
+        ("unit", "Enhed", "Unit"), ("codelist", "Kodeliste", "Code list"), ("source", "Kilde", "Source"))
+)
+
+SNAPSHOT_INFO_COLUMNS = (
+    Column("created_at", "TIMESTAMP WITH TIME ZONE", _T("Snapshottet blev lavet", "Snapshot created at"), kind="meta"),
+    Column("hjertekom_version", "VARCHAR", _T("HjerteKom-version", "HjerteKom version"), kind="meta"),
+    Column("contract_versions", "JSON", _T("Kontraktversion pr. program", "Contract version per programme"),
+           kind="meta"),
+    Column("source_store", "VARCHAR", _T("Kilde (driftsdatabase)", "Source store"), kind="meta"),
+    Column("row_counts", "JSON", _T("Antal rækker pr. tabel", "Row count per table"), kind="meta"),
+    Column("pseudonymised", "BOOLEAN", _T("Pseudonymiseret", "Pseudonymised"), kind="meta"),
+    Column("content_hash", "VARCHAR", _T("Indholdshash (SHA-256)", "Content hash (SHA-256)"), kind="meta"),
+)

@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from hjertekom_core import __version__
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.snapshot.layout import (
+    CODEBOOK_COLUMNS,
+    CODELIST_COLUMNS,
+    MUNICIPALITY_COLUMNS,
+    SNAPSHOT_INFO_COLUMNS,
     Column,
     FormTable,
     citizen_columns,
@@ -163,7 +168,7 @@ def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None
     fields = list(dict.fromkeys(c.field.name for c in value_columns if c.field is not None))
     paths = ", ".join(_lit(f"$.{name}") for name in fields)
     extracted = {name: f"v[{i + 1}]" for i, name in enumerate(fields)}
-    selects = ["course_id", "revision", "status", "contract_version", "saved_at"]
+    selects = ["course_id", "revision::INTEGER AS revision", "status", "contract_version", "saved_at"]
     for col in value_columns:
         assert col.field is not None
         raw = extracted[col.field.name]
@@ -239,21 +244,26 @@ def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
     documented += [("citizens", citizen_columns(pseudonymised)), ("courses", course_columns(pseudonymised))]
 
     con.register("municipalities_df", frames["municipalities"])
-    con.execute("CREATE TABLE municipalities AS SELECT code::INTEGER AS code, name, region_code::INTEGER AS region_code, "
-                "region FROM municipalities_df ORDER BY code")
+    _create_typed(con, "municipalities", MUNICIPALITY_COLUMNS,
+                  "SELECT code, name, region_code, region FROM municipalities_df ORDER BY code")
     con.unregister("municipalities_df")
-    rows = [(cl.name, str(c.code), c.label.da, c.label.en) for cl in contracts.codelists.values() for c in cl.codes]
-    con.execute("CREATE TABLE codelists (codelist VARCHAR, code VARCHAR, label_da VARCHAR, label_en VARCHAR)")
-    con.executemany("INSERT INTO codelists VALUES (?, ?, ?, ?)", rows)
+    codes = pd.DataFrame([(cl.name, str(c.code), c.label.da, c.label.en)
+                          for cl in contracts.codelists.values() for c in cl.codes],
+                         columns=["codelist", "code", "label_da", "label_en"])
+    con.register("codelists_df", codes)
+    _create_typed(con, "codelists", CODELIST_COLUMNS, "SELECT * FROM codelists_df")
+    con.unregister("codelists_df")
+    documented += [("municipalities", MUNICIPALITY_COLUMNS), ("codelists", CODELIST_COLUMNS)]
     return documented
 
 
 def _codebook(con: duckdb.DuckDBPyConnection, documented: list[tuple[str, Sequence[Column]]]) -> None:
     rows = [c.codebook_row(table) for table, columns in documented for c in columns]
-    con.execute("CREATE TABLE codebook (table_name VARCHAR, column_name VARCHAR, type VARCHAR, label_da VARCHAR, "
-                "label_en VARCHAR, unit VARCHAR, codelist VARCHAR, source VARCHAR)")
-    con.executemany("INSERT INTO codebook VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [tuple(r.values()) for r in rows])
+    rows += [c.codebook_row("codebook") for c in CODEBOOK_COLUMNS]
+    rows += [c.codebook_row("snapshot_info") for c in SNAPSHOT_INFO_COLUMNS]
+    con.register("codebook_df", pd.DataFrame(rows, columns=[c.name for c in CODEBOOK_COLUMNS]))
+    _create_typed(con, "codebook", CODEBOOK_COLUMNS, "SELECT * FROM codebook_df")
+    con.unregister("codebook_df")
 
 
 def user_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -266,7 +276,8 @@ def scan_for_cpr(con: duckdb.DuckDBPyConnection) -> list[str]:
     hits = []
     for table, column, type_ in con.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND (data_type LIKE 'VARCHAR%' OR data_type IN ('BIGINT', 'HUGEINT'))"
+            "WHERE table_schema = 'main' AND (data_type LIKE 'VARCHAR%' OR data_type IN "
+            "('INTEGER', 'BIGINT', 'HUGEINT', 'UBIGINT', 'DOUBLE', 'DECIMAL'))"
     ).fetchall():
         value = f"CAST({_q(column)} AS VARCHAR)"
         found = con.execute(f"SELECT count(*) FROM {_q(table)} WHERE regexp_matches({value}, ?)",
@@ -277,12 +288,17 @@ def scan_for_cpr(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def content_hash(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> str:
-    """SHA-256 over every table's name, row count and order-independent row hash."""
+    """SHA-256 over every table's name, row count and order-independent sum of row hashes.
+
+    Written in groups of four hex digits, so that the hash never holds a CPR-shaped digit run.
+    """
     digest = hashlib.sha256()
     for table in sorted(tables):
-        count, rows = con.execute(f"SELECT count(*), coalesce(bit_xor(hash(t)), 0) FROM {_q(table)} t").fetchone()  # type: ignore[misc]
+        # A sum (not XOR) of row hashes: identical rows do not cancel out.
+        count, rows = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {_q(table)} t").fetchone()  # type: ignore[misc]
         digest.update(f"{table}:{count}:{rows};".encode())
-    return digest.hexdigest()
+    hexed = digest.hexdigest()
+    return "-".join(hexed[i:i + 4] for i in range(0, len(hexed), 4))
 
 
 def _link_new(tmp: Path, out_dir: Path, stem: str) -> Path:
@@ -301,12 +317,12 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
                     key_file: Path | None = None, now: Callable[[], dt.datetime] | None = None) -> SnapshotInfo:
     """Write a new snapshot file into ``out_dir`` and return what it holds."""
     created = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
-    key = read_key(key_file) if pseudonymise else None
     if pseudonymise and key_file is None:
         raise SnapshotError("a pseudonymised snapshot needs the key file")
+    key = read_key(key_file) if pseudonymise and key_file is not None else None
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"snapshot-{created:%Y%m%dT%H%M%S}{'-pseudo' if pseudonymise else ''}"
-    tmp = out_dir / f".{stem}.{os.getpid()}.tmp"
+    tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"  # unique: several writers may run at once
     frames = read_store(store)
     try:
         con = duckdb.connect(str(tmp))
@@ -314,19 +330,18 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
             documented = build_tables(con, frames, contracts, pseudonymise, key)
             _codebook(con, documented)
             tables = user_tables(con)
-            if pseudonymise:
-                leaks = scan_for_cpr(con)
-                if leaks:
-                    raise CprLeak(leaks)
             counts = {t: con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0] for t in tables}  # type: ignore[index]
             digest = content_hash(con, tables)
             versions = {c.programme: c.version for c in contracts}
-            con.execute("CREATE TABLE snapshot_info (created_at TIMESTAMPTZ, hjertekom_version VARCHAR, "
-                        "contract_versions JSON, source_store VARCHAR, row_counts JSON, pseudonymised BOOLEAN, "
-                        "content_hash VARCHAR)")
+            con.execute("CREATE TABLE snapshot_info (" + ", ".join(
+                f"{_q(c.name)} {c.type}" for c in SNAPSHOT_INFO_COLUMNS) + ")")
             con.execute("INSERT INTO snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [created, __version__, json.dumps(versions), store.describe(), json.dumps(counts),
                          pseudonymise, digest])
+            if pseudonymise:  # the finished file, every table included
+                leaks = scan_for_cpr(con)
+                if leaks:
+                    raise CprLeak(leaks)
             con.execute("CHECKPOINT")
         finally:
             con.close()
