@@ -31,7 +31,7 @@ from hjertekom_core.errors import (
     ValidationFailed,
 )
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
+from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,29 @@ class Course:
     def data_of(self, form: str) -> Mapping[str, Any]:
         reg = self.forms.get(form)
         return reg.data if reg else {}
+
+
+@dataclass(frozen=True)
+class WorklistItem:
+    """One course on a clinician's worklist, with why it is there."""
+
+    course_id: int
+    citizen: Citizen
+    municipality_code: int
+    statuses: Mapping[str, str]          # form -> status of its latest revision
+    start_date: dt.date | None
+    missing_end: bool                    # started (start complete), no complete end
+    drafts: tuple[str, ...]              # forms whose latest revision is a draft
+    overdue: bool                        # missing end and past the completion limit
+
+
+@dataclass(frozen=True)
+class Autosave:
+    course_id: int
+    form: str
+    base_revision: int
+    data: Mapping[str, Any] = field(repr=False)
+    saved_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -332,7 +355,91 @@ class Service:
                      {"form": form, "revision": revision, "status": status})
         return SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
 
+    # --- autosave ----------------------------------------------------------------------------
+    def autosave(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int) -> None:
+        """Keep unsaved input (raw, unvalidated) so that it survives a closed tab; not a revision."""
+        self.user.require("registration.write")
+        if self.user.id is None:
+            return  # system jobs have nothing to lose
+        payload = json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)
+        with self.store.write() as conn:
+            course = conn.execute(select(courses.c.municipality_code).where(
+                courses.c.id == course_id, self._in_scope(courses.c.municipality_code))).first()
+            if course is None:
+                raise NotFound("course", course_id)
+            key = and_(autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
+                       autosaves.c.form == form)
+            values = {"base_revision": base_revision, "data": payload, "saved_at": audit.now()}
+            if conn.execute(autosaves.update().where(key).values(**values)).rowcount == 0:
+                conn.execute(insert(autosaves).values(user_id=self.user.id, course_id=course_id, form=form, **values))
+            audit.record(conn, self.user, "registration.autosave", "course", course_id, course.municipality_code,
+                         {"form": form, "base_revision": base_revision})
+
+    def autosaved(self, course_id: int, form: str) -> Autosave | None:
+        """This user's unsaved input for the form, if any."""
+        if self.user.id is None:
+            return None
+        with self.store.read() as conn:
+            row = conn.execute(select(autosaves).where(
+                autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
+                autosaves.c.form == form)).first()
+        return Autosave(row.course_id, row.form, row.base_revision, json.loads(row.data), row.saved_at) if row else None
+
+    def discard_autosave(self, course_id: int, form: str) -> None:
+        if self.user.id is None:
+            return
+        with self.store.write() as conn:
+            conn.execute(autosaves.delete().where(
+                autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form))
+
     # --- overviews ---------------------------------------------------------------------------
+    def worklist(self, completion_limit_days: int = 180, limit: int = 500) -> list[WorklistItem]:
+        """Courses needing attention in the user's municipalities: started without an end,
+        drafts, and courses past the completion limit; newest first."""
+        self.user.require("course.read")
+        latest = (select(registrations.c.course_id, registrations.c.form,
+                         func.max(registrations.c.revision).label("rev"))
+                  .group_by(registrations.c.course_id, registrations.c.form).subquery())
+        query = (select(courses.c.id.label("course_id"), courses.c.programme,
+                        courses.c.municipality_code.label("course_municipality"), citizens,
+                        registrations.c.form, registrations.c.status, registrations.c.data)
+                 .join(citizens, citizens.c.id == courses.c.citizen_id)
+                 .join(latest, latest.c.course_id == courses.c.id)
+                 .join(registrations, and_(registrations.c.course_id == latest.c.course_id,
+                                           registrations.c.form == latest.c.form,
+                                           registrations.c.revision == latest.c.rev))
+                 .where(self._in_scope(courses.c.municipality_code))
+                 .order_by(courses.c.id.desc(), registrations.c.form))
+        by_course: dict[int, dict[str, Any]] = {}
+        with self.store.read() as conn:
+            for row in conn.execute(query):
+                item = by_course.setdefault(row.course_id, {"row": row, "forms": {}})
+                item["forms"][row.form] = (row.status, row.data)
+        items = []
+        for course_id, found in by_course.items():
+            row, forms = found["row"], found["forms"]
+            contract = self.contracts[row.programme]
+            starting = [f for f in contract.forms.values() if f.name != contract.course_form]
+            start_form, end_form = (starting[0], starting[-1]) if len(starting) >= 2 else (None, None)
+            statuses = {form: status for form, (status, _) in forms.items()}
+            drafts = tuple(f for f, status in statuses.items() if status == "draft")
+            started = start_form is not None and statuses.get(start_form.name) == "complete"
+            missing_end = started and end_form is not None and statuses.get(end_form.name) != "complete"
+            start_date = None
+            if start_form is not None and start_form.date_field and start_form.name in forms:
+                raw = json.loads(forms[start_form.name][1]).get(start_form.date_field)
+                start_date = dt.date.fromisoformat(raw) if isinstance(raw, str) and raw != "UNK" else None
+            overdue = bool(missing_end and start_date and (self.today - start_date).days >= completion_limit_days)
+            if missing_end or drafts:
+                items.append(WorklistItem(course_id, _citizen(row), row.course_municipality, statuses, start_date,
+                                          missing_end, drafts, overdue))
+            if len(items) >= limit:
+                break
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "worklist.read", "course", None, None, {"items": len(items)})
+        return items
+
+
     def status_counts(self) -> list[dict[str, Any]]:
         """Courses and latest form statuses per municipality (no identified data, not audited)."""
         if not (self.user.can("indicator.read") or self.user.can("course.read")):

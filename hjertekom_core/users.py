@@ -68,6 +68,12 @@ def get_user(store: Store, username: str) -> User:
     return user
 
 
+def active_user(store: Store, username: str) -> User | None:
+    """The active user of that name with role and municipalities, or None (unknown or inactive)."""
+    with store.read() as conn:
+        return _load(conn, (users.c.username == username) & users.c.active.is_(True))
+
+
 def authenticate(store: Store, username: str, password: str) -> User:
     """The user for a correct username and password; AuthenticationFailed otherwise (audited)."""
     with store.read() as conn:

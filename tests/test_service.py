@@ -229,3 +229,37 @@ def test_status_counts_per_municipality_and_form(svc, course_id) -> None:
     rows = Service(svc.store, svc.contracts, SYSTEM).status_counts()
     assert [(r["municipality_code"], r["form"], r["status"], r["n"]) for r in rows] == [
         (740, "course", "complete", 1), (740, "start", "draft", 1)]
+
+
+def test_the_worklist_shows_what_needs_attention_in_own_municipality(svc, course_id, make_user, service_for) -> None:
+    overdue = svc.open_course(svc.create_citizen(generate_cpr(random.Random(5)), "Ole Overtid", 740).id,
+                              course_data(referral_date="2024-01-02", index_event_date="2023-12-20"),
+                              complete=True).course_id
+    svc.mark_complete(overdue, "start", start_data(meeting_date="2024-01-10"), 0)
+    svc.mark_complete(course_id, "start", start_data(meeting_date=dt.date.today().isoformat()), 0)
+    svc.save_draft(course_id, "end", {"course_status": "completed"}, 0)
+    items = {i.course_id: i for i in svc.worklist(completion_limit_days=180)}
+    assert set(items) == {course_id, overdue}
+    assert (items[course_id].missing_end, items[course_id].drafts, items[course_id].overdue) == (True, ("end",), False)
+    assert (items[overdue].missing_end, items[overdue].overdue) == (True, True)
+    assert items[overdue].citizen.name == "Ole Overtid" and items[overdue].start_date == dt.date(2024, 1, 10)
+    svc.mark_complete(course_id, "end", end_data(meeting_date=dt.date.today().isoformat()), 1)
+    assert [i.course_id for i in svc.worklist()] == [overdue]
+    other = service_for(make_user("kbh", "clinician", (101,)))
+    assert other.worklist() == []
+
+
+def test_autosave_keeps_unsaved_input_per_user_without_a_revision(svc, course_id, make_user, service_for,
+                                                                   store) -> None:
+    before = count(store, registrations)
+    svc.autosave(course_id, "start", {"weight_kg": "8", "meeting_date": "17-02-20"}, 0)
+    svc.autosave(course_id, "start", {"weight_kg": "88,4", "meeting_date": "17-02-2025"}, 0)
+    saved = svc.autosaved(course_id, "start")
+    assert (saved.base_revision, saved.data) == (0, {"weight_kg": "88,4", "meeting_date": "17-02-2025"})
+    assert count(store, registrations) == before
+    colleague = service_for(make_user("kollega", "clinician", (740,)))
+    assert colleague.autosaved(course_id, "start") is None
+    with pytest.raises(NotFound):
+        service_for(make_user("kbh", "clinician", (101,))).autosave(course_id, "start", {"weight_kg": 1}, 0)
+    svc.discard_autosave(course_id, "start")
+    assert svc.autosaved(course_id, "start") is None

@@ -111,3 +111,16 @@ audit_log = Table(
     Column("detail", Text, nullable=False, default="{}"),  # JSON; never a CPR number or a name
     Index("ix_audit_log_at", "at"),
 )
+
+# Unsaved input of a form being edited, kept so that it survives a closed tab or a lost
+# connection. One row per user, course and form, overwritten; not a revision and never the
+# current value of the form (migration 0002).
+autosaves = Table(
+    "autosaves", metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("course_id", Integer, ForeignKey("courses.id"), primary_key=True),
+    Column("form", String(40), primary_key=True),
+    Column("base_revision", Integer, nullable=False),
+    Column("data", Text, nullable=False),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
+)
