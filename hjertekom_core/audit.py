@@ -33,13 +33,24 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+_INSERT = insert(audit_log)  # built once: executing it with a dict skips .values() and its cache key
+
+
+def entry(user: User, action: str, entity: str, entity_id: object = None,
+          municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The audit row, checked and ready to insert (build it before taking a write lock)."""
+    return {"at": now(), "user_id": user.id, "username": user.username, "action": action, "entity": entity,
+            "entity_id": None if entity_id is None else str(entity_id), "municipality_code": municipality,
+            "detail": _check_detail(detail or {})}
+
+
+def insert_entry(conn: Connection, row: Mapping[str, Any]) -> None:
+    conn.execute(_INSERT, row)
+
+
 def record(conn: Connection, user: User, action: str, entity: str, entity_id: object = None,
            municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
-    conn.execute(insert(audit_log).values(
-        at=now(), user_id=user.id, username=user.username, action=action, entity=entity,
-        entity_id=None if entity_id is None else str(entity_id), municipality_code=municipality,
-        detail=_check_detail(detail or {}),
-    ))
+    conn.execute(_INSERT, entry(user, action, entity, entity_id, municipality, detail))
 
 
 def entries(conn: Connection, *, action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

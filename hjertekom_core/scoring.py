@@ -90,6 +90,8 @@ def _number(value: object, what: str) -> Fraction:
 
 def _item(value: object, lo: int, hi: int, what: str) -> int | None:
     """An integer item score in [lo, hi], or None when missing; ValueError otherwise."""
+    if type(value) is int and lo <= value <= hi:  # the usual case, without building a Fraction
+        return value
     if is_missing(value):
         return None
     number = _number(value, what)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from hjertekom_core import audit
@@ -108,6 +108,22 @@ class SaveResult:
     status: str
     data: Mapping[str, Any]
     warnings: Sequence[FieldIssue]
+
+
+# Statements built once and executed with parameters: SQLAlchemy then skips building the statement
+# and generating its cache key on every call.
+_INSERT_REGISTRATION = insert(registrations)
+_COURSE_ID = bindparam("course_id")
+_COURSE_Q = (select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
+                    citizens.c.municipality_code.label("citizen_municipality"))
+             .join(citizens, citizens.c.id == courses.c.citizen_id).where(courses.c.id == _COURSE_ID))
+_COURSE_Q_SCOPED = _COURSE_Q.where(courses.c.municipality_code.in_(bindparam("scope", expanding=True)))
+_HISTORY_Q = select(registrations).where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id)
+_LATEST = (select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
+           .where(registrations.c.course_id == _COURSE_ID).group_by(registrations.c.form).subquery())
+_LATEST_Q = (select(registrations).join(_LATEST, and_(registrations.c.form == _LATEST.c.form,
+                                                      registrations.c.revision == _LATEST.c.rev))
+             .where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id))
 
 
 def dump_data(data: Mapping[str, Any]) -> str:
@@ -253,21 +269,16 @@ class Service:
         return make_issue(contract, form, form.field(contract.municipality_field), "required", "error", None)
 
     def _load_course(self, conn: Connection, course_id: int, with_history: bool = False) -> Course:
-        row = conn.execute(
-            select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
-                   citizens.c.municipality_code.label("citizen_municipality"))
-            .join(citizens, citizens.c.id == courses.c.citizen_id)
-            .where(courses.c.id == course_id, self._in_scope(courses.c.municipality_code))).first()
+        scope = self.user.scope()
+        params: dict[str, Any] = {"course_id": course_id}
+        if scope is not None:
+            params["scope"] = sorted(scope)
+        row = conn.execute(_COURSE_Q if scope is None else _COURSE_Q_SCOPED, params).first()
         if row is None:
             raise NotFound("course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
-        query = select(registrations).where(registrations.c.course_id == course_id)
-        if not with_history:
-            latest = (select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
-                      .where(registrations.c.course_id == course_id).group_by(registrations.c.form).subquery())
-            query = query.join(latest, and_(registrations.c.form == latest.c.form,
-                                            registrations.c.revision == latest.c.rev))
-        revs = [_registration(r) for r in conn.execute(query.order_by(registrations.c.id))]
+        revs = [_registration(r) for r in conn.execute(_HISTORY_Q if with_history else _LATEST_Q,
+                                                       {"course_id": course_id})]
         forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
         return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
 
@@ -326,10 +337,14 @@ class Service:
         moved_to = report.cleaned.get(contract.municipality_field) if form == contract.course_form else None
         if moved_to is not None and moved_to != municipality:
             self.user.require("course.write", moved_to)  # moving a course needs rights in both places
+        # Everything but the two INSERTs is done before the write transaction: on SQLite that holds
+        # the store-wide write lock, so its length is what limits concurrent writers.
+        row, entry, result = self._revision_rows(contract, course_id, form, base_revision + 1, report,
+                                                 complete, municipality)
         with self.store.write() as conn:
             try:
-                result = self._insert_revision(conn, contract, course_id, form, base_revision + 1, report,
-                                               complete, municipality)
+                conn.execute(_INSERT_REGISTRATION, row)
+                audit.insert_entry(conn, entry)
                 if moved_to is not None and moved_to != municipality:
                     conn.execute(courses.update().where(courses.c.id == course_id)
                                  .values(municipality_code=moved_to))
@@ -345,15 +360,24 @@ class Service:
                       confirm: bool = False) -> SaveResult:
         return self.save(course_id, form, data, base_revision, complete=True, confirm=confirm)
 
+    def _revision_rows(self, contract: Contract, course_id: int, form: str, revision: int,
+                       report: ValidationReport, complete: bool, municipality: int
+                       ) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
+        """The registration row, its audit row and the result, ready to insert."""
+        status = "complete" if complete else "draft"
+        row = {"course_id": course_id, "form": form, "revision": revision, "status": status,
+               "data": dump_data(report.cleaned), "contract_version": contract.version,
+               "user_id": self.user.id, "saved_at": audit.now()}
+        entry = audit.entry(self.user, "registration.save", "course", course_id, municipality,
+                            {"form": form, "revision": revision, "status": status})
+        return row, entry, SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
+
     def _insert_revision(self, conn: Connection, contract: Contract, course_id: int, form: str, revision: int,
                          report: ValidationReport, complete: bool, municipality: int) -> SaveResult:
-        status = "complete" if complete else "draft"
-        conn.execute(insert(registrations).values(
-            course_id=course_id, form=form, revision=revision, status=status, data=dump_data(report.cleaned),
-            contract_version=contract.version, user_id=self.user.id, saved_at=audit.now()))
-        audit.record(conn, self.user, "registration.save", "course", course_id, municipality,
-                     {"form": form, "revision": revision, "status": status})
-        return SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
+        row, entry, result = self._revision_rows(contract, course_id, form, revision, report, complete, municipality)
+        conn.execute(_INSERT_REGISTRATION, row)
+        audit.insert_entry(conn, entry)
+        return result
 
     # --- autosave ----------------------------------------------------------------------------
     def autosave(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int) -> None:
