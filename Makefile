@@ -6,11 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 DEMO_CITIZENS ?= 2000
+PORT ?= 8866
 
 .PHONY: install run demo test test-fast bench lock clean help
 
 help:
-	@echo "make run    set up, create the SQLite store with demo data and users, show the status"
+	@echo "make run    set up, create the SQLite store with demo data and users, serve the entry app on :8866"
 	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make bench  run the benchmarks (ratios against baselines measured in the same run)"
 	@echo "make lock   re-resolve the dependencies and rewrite constraints.txt"
@@ -27,6 +28,9 @@ run: install
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom init
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom demo --if-empty --citizens $(DEMO_CITIZENS) --seed 1
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom status
+	@echo "Demo logins (username / password): kliniker / demo-clinician, koordinator / demo-coordinator,"
+	@echo "  klinik101 / demo-clinician (København), admin / demo-administrator"
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom serve --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest

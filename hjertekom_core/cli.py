@@ -223,6 +223,25 @@ def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], per
 
 
 @main.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8866, show_default=True)
+@click.option("--preheat/--no-preheat", default=True, show_default=True,
+              help="Keep kernels started and the page built before anyone asks (fast first load).")
+@click.option("--pool-size", type=click.IntRange(1, 16), default=2, show_default=True,
+              help="Preheated kernels kept ready.")
+@click.option("--trusted-header", envvar="HJERTEKOM_TRUSTED_HEADER", default="",
+              help="Hosted set-up: take the username from this header set by an authenticating reverse proxy.")
+@click.pass_context
+@_friendly_errors
+def serve(ctx: click.Context, port: int, preheat: bool, pool_size: int, trusted_header: str) -> None:
+    """Serve the entry app (Voilà) against the configured store."""
+    from hjertekom_widgets.server import serve as serve_app
+
+    ws = _workspace(ctx)
+    click.echo(f"HjerteKom: http://127.0.0.1:{port}/  (store: {ws.store.describe()}; stop with Ctrl+C)")
+    serve_app(ws.config, port, preheat=preheat, pool_size=pool_size, trusted_header=trusted_header)
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_friendly_errors

@@ -1,0 +1,568 @@
+"""One widget per contract field, chosen from a registry by the field's kind.
+
+A :class:`FieldWidget` wraps the ipywidget(s) of one :class:`~hjertekom_core.contract.Field` and
+speaks in the values the core understands:
+
+* ``.value`` is the *raw* answer to hand to :func:`hjertekom_core.validation.validate_form`:
+  the typed text of number and date fields ("72,5", "17-02-2025"; validation parses them), the
+  code of a choice, a list of codes, True/False, ``"UNK"`` for "uoplyst", None for blank.
+* ``.set_value(v)`` shows a stored (cleaned) value: ISO dates as dd-mm-åååå, decimals with a
+  Danish comma.
+* ``.show_error`` / ``.show_warning`` / ``.clear_message`` write the message line under the input.
+* ``.observe_change(callback)`` fires when the field is *left* (text inputs use
+  ``continuous_update=False``: the value arrives on blur or Enter) or a choice is made; never while
+  a value is being set from code.
+* ``.visible`` shows or hides the whole ``.container``.
+
+Which class a field gets is looked up in :data:`REGISTRY` under :func:`widget_key` (its type, or
+``scale`` for a short coded int such as a questionnaire item, or ``derived``); a new kind of field
+is added with :func:`register`, not with another branch.
+
+Building ~80 fields must stay cheap (every ipywidget is a comm in the kernel, and each one creates
+its own Layout and Style unless given one), so the static layouts and styles are shared through a
+:class:`Kit` per form, code-list options are cached per code list, and the message line under a
+field is created only when a first message is shown.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import ipywidgets as w
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle, TextStyle
+
+from hjertekom_core import scoring
+from hjertekom_core.contract import UNKNOWN, CodeList, Field
+from hjertekom_widgets.text import STRINGS, t
+
+__all__ = [
+    "REGISTRY", "SCALE_MAX_CODES", "SCORE_STYLES", "BoolFieldWidget", "ChoiceFieldWidget", "DerivedFieldWidget",
+    "FieldWidget", "Kit", "MultiChoiceFieldWidget", "ScaleFieldWidget", "ScoreStyle", "TextFieldWidget",
+    "TextareaFieldWidget", "codelist_options", "format_number", "format_score", "format_value", "input_text",
+    "make_field_widget", "register", "widget_key",
+]
+
+#: A coded int field with at most this many codes is shown as toggle buttons, otherwise as a list.
+SCALE_MAX_CODES = 7
+#: Free text longer than this (or identifying text) gets a multi-line Textarea.
+SHORT_TEXT_MAX = 200
+
+LABEL_WIDTH = "300px"
+ERROR_COLOUR = "#b00020"      # red, 6.3:1 on white
+WARNING_COLOUR = "#8a4b00"    # dark amber, 6.6:1 on white
+WARNING_BACKGROUND = "#fff4e0"
+ERROR_BACKGROUND = "#fdecee"
+HELP_COLOUR = "#5f6368"       # grey, 6.0:1 on white
+MINUS = "\u2212"              # the typographic minus for displayed (never typed) numbers
+
+ChangeCallback = Callable[["FieldWidget"], None]
+
+
+# --- formatting ------------------------------------------------------------------------------------
+
+def format_number(value: int | float, decimals: int | None = None, lang: str = "da", *, sign: bool = False,
+                  typographic: bool = True) -> str:
+    """``value`` with ``decimals`` decimals (all significant ones when None), a Danish decimal comma
+    for "da", a leading "+" when ``sign`` and the value is above zero, and a typographic minus
+    unless ``typographic`` is False (text put back into an input must parse again)."""
+    if decimals is None:
+        text = str(value) if isinstance(value, int) else format(Decimal(repr(float(value))).normalize(), "f")
+    else:
+        text = f"{value:.{decimals}f}"
+    if text.startswith("-") and float(text) == 0:
+        text = text[1:]  # "-0,0" reads oddly
+    if lang == "da":
+        text = text.replace(".", ",")
+    if sign and not text.startswith("-") and float(text.replace(",", ".")) != 0:
+        text = "+" + text
+    return text.replace("-", MINUS) if typographic else text
+
+
+def input_text(f: Field, value: Any) -> str:
+    """The text to put into a text input for a stored value of ``f`` (inverse of what validation parses)."""
+    if value is None:
+        return ""
+    if f.type == "date":
+        try:
+            day = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+            return day.strftime("%d-%m-%Y")
+        except ValueError:
+            return str(value)
+    if f.type in ("int", "decimal") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_number(value, f.decimals if f.type == "decimal" else 0, "da", typographic=False)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ScoreStyle:
+    """How a derived score is shown beyond its number: a band next to it, a sign in front."""
+
+    band: Callable[[Any], str | None] | None = None
+    signed: bool = False
+
+
+#: derivation function (as the contract names it) -> how its score is shown.
+SCORE_STYLES: dict[str, ScoreStyle] = {
+    "hads_anxiety": ScoreStyle(band=scoring.hads_band),
+    "hads_depression": ScoreStyle(band=scoring.hads_band),
+    "who5": ScoreStyle(band=scoring.who5_band),
+    "fitness_change_pct": ScoreStyle(signed=True),
+}
+
+
+def format_value(f: Field, value: Any, lang: str = "da", *, unit: bool = True, sign: bool = False) -> str:
+    """A stored value of ``f`` as a person reads it: code labels, dd-mm-åååå, decimals, unit."""
+    if value is None:
+        return t("fb_no_value", lang)
+    if value == UNKNOWN:
+        return t("fb_unknown_value", lang)
+    if f.codelist is not None:
+        if isinstance(value, list):
+            return ", ".join(f.codelist.label_of(v, lang) for v in value)
+        return f.codelist.label_of(value, lang)
+    if isinstance(value, bool):
+        return t("yes" if value else "no", lang)
+    if f.type == "date":
+        return input_text(f, value)
+    if isinstance(value, (int, float)):
+        decimals = f.decimals if f.type == "decimal" else 0
+        text = format_number(value, decimals, lang, sign=sign)
+        return f"{text} {f.unit}" if unit and f.unit else text
+    return str(value)
+
+
+def format_score(f: Field, value: Any, lang: str = "da") -> str:
+    """A derived score with its unit and, where the instrument has one, its band:
+    "8 – grænsetilfælde", "0,452", "24,7 kg/m²", "+15,0 %"."""
+    if value is None:
+        return ""
+    style = SCORE_STYLES.get(f.derived.function if f.derived else "", ScoreStyle())
+    text = format_value(f, value, lang, sign=style.signed)
+    band = style.band(value) if style.band else None
+    key = f"band.{f.derived.function}.{band}" if f.derived and band else ""
+    return f"{text} – {t(key, lang)}" if key in STRINGS else text
+
+
+# --- shared pieces ----------------------------------------------------------------------------------
+
+_OPTIONS: dict[tuple[int, str, bool], tuple[CodeList, tuple[tuple[str, Any], ...]]] = {}
+
+
+def codelist_options(codelist: CodeList, lang: str = "da", *, add_unknown: bool = False) -> tuple[tuple[str, Any], ...]:
+    """(label, code) pairs of a code list, cached per code list and language; ``add_unknown`` adds
+    ("Uoplyst", "UNK") when the list has no UNK code of its own."""
+    key = (id(codelist), lang, add_unknown)
+    cached = _OPTIONS.get(key)
+    if cached is None or cached[0] is not codelist:
+        options = tuple((c.label.get(lang), c.code) for c in codelist.codes)
+        if add_unknown and UNKNOWN not in codelist:
+            options += ((t("unknown", lang), UNKNOWN),)
+        cached = _OPTIONS[key] = (codelist, options)  # the list is kept so that its id stays unique
+    return cached[1]
+
+
+def _code_help(codelist: CodeList, code: Any, lang: str) -> str:
+    found = codelist.get(code)
+    if found is None:
+        return t("unknown", lang)
+    return found.help.get(lang) if found.help else found.label.get(lang)
+
+
+class Kit:
+    """Layouts and styles shared by every field of one form (none of them changes per field), and
+    the form's language. Per-field state that changes (visibility) lives in per-field layouts."""
+
+    def __init__(self, lang: str = "da") -> None:
+        self.lang = lang
+        self.label_layout = w.Layout(width=LABEL_WIDTH, min_width=LABEL_WIDTH, margin="0 12px 0 0")
+        self.row_layout = w.Layout(align_items="flex-start", width="100%")
+        self.number_layout = w.Layout(width="9em")
+        self.date_layout = w.Layout(width="9em")
+        self.text_layout = w.Layout(width="24em")
+        self.textarea_layout = w.Layout(width="560px", height="6em")
+        self.dropdown_layout = w.Layout(width="max-content", min_width="14em", max_width="560px")
+        self.unit_layout = w.Layout(width="auto", margin="0 12px 0 4px")
+        self.check_layout = w.Layout(width="auto", margin="0 0 0 8px")
+        self.option_layout = w.Layout(width="auto")
+        self.options_box_layout = w.Layout(width="auto")
+        self.output_layout = w.Layout(width="auto", min_width="9em")
+        self.message_layout = w.Layout(margin=f"2px 0 6px calc({LABEL_WIDTH} + 14px)", width="auto", max_width="760px")
+        self.html_style = HTMLStyle()
+        self.label_style = LabelStyle()
+        self.text_style = TextStyle()
+        self.description_style = DescriptionStyle()
+        self.checkbox_style = CheckboxStyle()
+        self.toggle_style = w.ToggleButtonsStyle(button_width="auto")
+
+    def html(self, value: str, layout: w.Layout) -> w.HTML:
+        return w.HTML(value, layout=layout, style=self.html_style)
+
+
+# --- the base class ----------------------------------------------------------------------------------
+
+class FieldWidget:
+    """The widget(s) of one contract field. Subclasses set ``self.input`` and implement
+    ``value``/``set_value``; ``_watched()`` names the widgets whose ``value`` is an answer."""
+
+    def __init__(self, field: Field, kit: Kit, input_widget: w.DOMWidget, extras: Sequence[w.Widget] = ()) -> None:
+        self.field = field
+        self.kit = kit
+        self.lang = kit.lang
+        self.input = input_widget
+        self._callbacks: list[ChangeCallback] = []
+        self._quiet_depth = 0
+        self._message: tuple[str, str] | None = None
+        self._message_widget: w.HTML | None = None
+        self._visible = True
+        self.label = kit.html(self._label_html(), kit.label_layout)
+        self.row = w.HBox([self.label, input_widget, *extras], layout=kit.row_layout)
+        self.container = w.VBox([self.row], layout=w.Layout(margin="0 0 4px 0"))
+        for widget in self._watched():
+            widget.observe(self._changed, names="value")
+
+    # --- what subclasses provide --------------------------------------------------------------------
+    @property
+    def value(self) -> Any:
+        raise NotImplementedError
+
+    def set_value(self, value: Any) -> None:
+        raise NotImplementedError
+
+    def _watched(self) -> Iterator[w.Widget]:
+        yield self.input
+
+    # --- labels and help ------------------------------------------------------------------------------
+    @property
+    def label_text(self) -> str:
+        return self.field.label.get(self.lang)
+
+    @property
+    def help_text(self) -> str:
+        return self.field.help.get(self.lang) if self.field.help else ""
+
+    def _label_html(self) -> str:
+        required = (f' <span title="{html.escape(t("required_mark", self.lang))}" '
+                    f'style="color:{ERROR_COLOUR}">*</span>') if self.field.required else ""
+        help_html = (f'<div style="color:{HELP_COLOUR};font-size:0.85em;line-height:1.3;margin-top:2px">'
+                     f'{html.escape(self.help_text)}</div>') if self.help_text else ""
+        return (f'<div style="line-height:1.3;padding-top:4px"><b>{html.escape(self.label_text)}</b>{required}'
+                f'{help_html}</div>')
+
+    # --- change notification ------------------------------------------------------------------------
+    def observe_change(self, callback: ChangeCallback) -> None:
+        """Call ``callback(self)`` whenever the person leaves the field with a new value or makes a choice."""
+        self._callbacks.append(callback)
+
+    def _changed(self, _change: Any = None) -> None:
+        if self._quiet_depth:
+            return
+        for callback in list(self._callbacks):
+            callback(self)
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Set values from code without telling the observers."""
+        self._quiet_depth += 1
+        try:
+            yield
+        finally:
+            self._quiet_depth -= 1
+
+    # --- messages -------------------------------------------------------------------------------------
+    @property
+    def message(self) -> tuple[str, str] | None:
+        """("error" | "warning", text) of the message shown under the field, or None."""
+        return self._message
+
+    def show_error(self, text: str) -> None:
+        self._set_message("error", text)
+
+    def show_warning(self, text: str) -> None:
+        self._set_message("warning", text)
+
+    def clear_message(self) -> None:
+        if self._message is None:
+            return
+        self._message = None
+        self.container.children = (self.row,)
+
+    def _set_message(self, severity: str, text: str) -> None:
+        if self._message == (severity, text):
+            return
+        error = severity == "error"
+        colour, background = (ERROR_COLOUR, ERROR_BACKGROUND) if error else (WARNING_COLOUR, WARNING_BACKGROUND)
+        icon, title = ("\u2716", t("error_prefix", self.lang)) if error else ("\u26a0", t("warning_prefix", self.lang))
+        body = "<br>".join(html.escape(line) for line in text.splitlines())
+        markup = (f'<div role="alert" style="color:{colour};background:{background};padding:2px 6px;'
+                  f'border-left:3px solid {colour};line-height:1.35">'
+                  f'<span title="{html.escape(title)}" aria-label="{html.escape(title)}">{icon}</span> {body}</div>')
+        if self._message_widget is None:
+            self._message_widget = self.kit.html(markup, self.kit.message_layout)
+        else:
+            self._message_widget.value = markup
+        if self._message is None:
+            self.container.children = (self.row, self._message_widget)
+        self._message = (severity, text)
+
+    # --- visibility -----------------------------------------------------------------------------------
+    @property
+    def visible(self) -> bool:
+        return self._visible
+
+    @visible.setter
+    def visible(self, shown: bool) -> None:
+        shown = bool(shown)
+        if shown != self._visible:
+            self._visible = shown
+            self.container.layout.display = "" if shown else "none"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.field.form}.{self.field.name}={self.value!r}>"
+
+
+# --- the registry ------------------------------------------------------------------------------------
+
+Factory = Callable[[Field, Kit], FieldWidget]
+REGISTRY: dict[str, Factory] = {}
+
+
+def register(*keys: str) -> Callable[[Factory], Factory]:
+    """Register a factory (usually a FieldWidget class) for the given :func:`widget_key` values."""
+
+    def add(factory: Factory) -> Factory:
+        for key in keys:
+            REGISTRY[key] = factory
+        return factory
+
+    return add
+
+
+def widget_key(f: Field) -> str:
+    """The registry key of a field: ``derived``, ``scale`` (a coded int with few codes, e.g. a
+    questionnaire item), ``choice`` for a coded int with many codes (municipality), else its type."""
+    if f.is_derived:
+        return "derived"
+    if f.type == "int" and f.codelist is not None:
+        return "scale" if len(f.codelist.codes) <= SCALE_MAX_CODES else "choice"
+    return f.type
+
+
+def make_field_widget(f: Field, kit: Kit | None = None, lang: str = "da") -> FieldWidget:
+    """The widget for ``f``; pass the form's ``kit`` to share layouts and styles."""
+    return REGISTRY[widget_key(f)](f, kit or Kit(lang))
+
+
+# --- text-like inputs ---------------------------------------------------------------------------------
+
+_PLACEHOLDERS = {"int": "int_placeholder", "decimal": "decimal_placeholder", "date": "date_placeholder",
+                 "text": "text_placeholder"}
+
+
+@register("int", "decimal", "date")
+class TextFieldWidget(FieldWidget):
+    """A one-line Text input for numbers, dates and short text, with the unit after it and, where
+    "uoplyst" is allowed, an "Uoplyst" checkbox that disables the input and yields "UNK".
+
+    Text rather than FloatText, so that "72,5" with a Danish comma and a blank are possible; the
+    validation parses what was typed and explains what it cannot parse."""
+
+    multiline = False
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        lang = kit.lang
+        layout = {"int": kit.number_layout, "decimal": kit.number_layout, "date": kit.date_layout}.get(
+            field.type, kit.textarea_layout if self.multiline else kit.text_layout)
+        cls = w.Textarea if self.multiline else w.Text
+        text = cls(value="", placeholder=t(_PLACEHOLDERS.get(field.type, "text_placeholder"), lang),
+                   continuous_update=False, layout=layout, style=kit.text_style,
+                   tooltip=field.help.get(lang) if field.help else None)
+        extras: list[w.Widget] = []
+        self.unit: w.Label | None = None
+        if field.unit:
+            self.unit = w.Label(field.unit, layout=kit.unit_layout, style=kit.label_style)
+            extras.append(self.unit)
+        self.unknown: w.Checkbox | None = None
+        if field.accepts_unknown():
+            self.unknown = w.Checkbox(value=False, description=t("unknown", lang), indent=False,
+                                      tooltip=t("unknown_tooltip", lang), layout=kit.check_layout,
+                                      style=kit.checkbox_style)
+            self.unknown.observe(self._unknown_toggled, names="value")
+            extras.append(self.unknown)
+        super().__init__(field, kit, text, extras)
+
+    def _unknown_toggled(self, change: Any) -> None:
+        self.input.disabled = bool(change["new"])
+
+    def _watched(self) -> Iterator[w.Widget]:
+        yield self.input
+        if self.unknown is not None:
+            yield self.unknown
+
+    @property
+    def value(self) -> Any:
+        if self.unknown is not None and self.unknown.value:
+            return UNKNOWN
+        text = self.input.value.strip()
+        return text or None
+
+    def set_value(self, value: Any) -> None:
+        with self._quiet():
+            is_unknown = value == UNKNOWN and self.unknown is not None
+            if self.unknown is not None:
+                self.unknown.value = is_unknown
+            self.input.value = "" if is_unknown else input_text(self.field, value)
+
+
+@register("text")
+def _text_widget(field: Field, kit: Kit) -> FieldWidget:
+    long = field.identifying or field.max_length is None or field.max_length > SHORT_TEXT_MAX
+    return (TextareaFieldWidget if long else TextFieldWidget)(field, kit)
+
+
+class TextareaFieldWidget(TextFieldWidget):
+    """Free text (identifying or long): a multi-line Textarea; Enter makes a new line, never a save."""
+
+    multiline = True
+
+
+# --- choices ------------------------------------------------------------------------------------------
+
+class _DropdownFieldWidget(FieldWidget):
+    """A Dropdown starting at "— vælg —" (None)."""
+
+    def __init__(self, field: Field, kit: Kit, options: Sequence[tuple[str, Any]]) -> None:
+        self._codes = [code for _, code in options]
+        dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), value=None,
+                              layout=kit.dropdown_layout, style=kit.description_style,
+                              tooltip=field.help.get(kit.lang) if field.help else None)
+        super().__init__(field, kit, dropdown)
+
+    @property
+    def value(self) -> Any:
+        return self.input.value
+
+    def set_value(self, value: Any) -> None:
+        with self._quiet():
+            self.input.value = next((c for c in self._codes if c == value and type(c) is type(value)), None)
+
+
+@register("choice")
+class ChoiceFieldWidget(_DropdownFieldWidget):
+    """A choice (or a coded int with many codes, e.g. the municipality): a Dropdown with the
+    code list's Danish labels; UNK shows as the code list says ("Uoplyst")."""
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        assert field.codelist is not None
+        super().__init__(field, kit, codelist_options(field.codelist, kit.lang, add_unknown=field.allow_unknown))
+
+
+@register("bool")
+class BoolFieldWidget(_DropdownFieldWidget):
+    """Yes/no: a Dropdown Ja/Nej, plus Uoplyst when the field allows it."""
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        options = [(t("yes", kit.lang), True), (t("no", kit.lang), False)]
+        if field.allow_unknown:
+            options.append((t("unknown", kit.lang), UNKNOWN))
+        super().__init__(field, kit, options)
+
+
+@register("scale")
+class ScaleFieldWidget(FieldWidget):
+    """A coded int with few codes (a questionnaire item): ToggleButtons with the code labels, every
+    button reachable with Tab and chosen with Space/Enter. "Uoplyst" (when allowed) is one more
+    button rather than a checkbox, so that one click answers and a second changes the answer."""
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        assert field.codelist is not None
+        options = codelist_options(field.codelist, kit.lang, add_unknown=field.allow_unknown)
+        self._codes = [code for _, code in options]
+        buttons = w.ToggleButtons(options=options, value=None, style=kit.toggle_style,
+                                  tooltips=[_code_help(field.codelist, code, kit.lang) for code in self._codes],
+                                  tooltip=field.help.get(kit.lang) if field.help else None)
+        super().__init__(field, kit, buttons)
+
+    @property
+    def value(self) -> Any:
+        return self.input.value
+
+    def set_value(self, value: Any) -> None:
+        with self._quiet():
+            self.input.value = next((c for c in self._codes if c == value and type(c) is type(value)), None)
+
+
+@register("multi_choice")
+class MultiChoiceFieldWidget(FieldWidget):
+    """Several codes: one Checkbox per code (a SelectMultiple would need Ctrl-click)."""
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        assert field.codelist is not None
+        options = codelist_options(field.codelist, kit.lang)
+        self.checkboxes = {code: w.Checkbox(value=False, description=label, indent=False,
+                                            tooltip=_code_help(field.codelist, code, kit.lang),
+                                            layout=kit.option_layout, style=kit.checkbox_style)
+                           for label, code in options}
+        box = w.VBox(list(self.checkboxes.values()), layout=kit.options_box_layout)
+        super().__init__(field, kit, box)
+
+    def _watched(self) -> Iterator[w.Widget]:
+        yield from self.checkboxes.values()
+
+    @property
+    def value(self) -> list[Any] | None:
+        chosen = [code for code, box in self.checkboxes.items() if box.value]
+        return chosen or None
+
+    def set_value(self, value: Any) -> None:
+        chosen = set(value) if isinstance(value, (list, tuple, set)) else ({value} if value is not None else set())
+        with self._quiet():
+            for code, box in self.checkboxes.items():
+                box.value = code in chosen
+
+
+# --- derived scores -----------------------------------------------------------------------------------
+
+@register("derived")
+class DerivedFieldWidget(FieldWidget):
+    """A read-only score computed by the core (shown live; never handed to validation)."""
+
+    def __init__(self, field: Field, kit: Kit) -> None:
+        self.score: Any = None
+        output = kit.html(self._markup(None, field, kit.lang), kit.output_layout)
+        super().__init__(field, kit, output)
+
+    @staticmethod
+    def _markup(score: Any, field: Field, lang: str) -> str:
+        if score is None:
+            return (f'<span style="color:{HELP_COLOUR};font-style:italic;line-height:2">'
+                    f'{html.escape(t("not_calculated", lang))}</span>')
+        text = html.escape(format_score(field, score, lang))
+        return f'<b style="font-size:1.1em;line-height:2" aria-live="polite">{text}</b>'
+
+    def _watched(self) -> Iterator[w.Widget]:
+        return iter(())
+
+    @property
+    def text(self) -> str:
+        """The score as shown, e.g. "8 – grænsetilfælde" ("" when not calculated)."""
+        return format_score(self.field, self.score, self.lang)
+
+    @property
+    def value(self) -> None:
+        return None  # computed by validation, never entered
+
+    def set_value(self, value: Any) -> None:
+        self.show_score(value)
+
+    def show_score(self, score: Any) -> None:
+        if score == self.score and type(score) is type(self.score):
+            return
+        self.score = score
+        self.input.value = self._markup(score, self.field, self.lang)

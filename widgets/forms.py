@@ -1,0 +1,254 @@
+"""A whole entry form, generated from the data contract, with live branching and scores.
+
+:class:`FormView` lays out the contract's sections in order (each a titled box: a VBox with an
+HTML heading, not an Accordion, so that Tab walks every field in order) and keeps one
+:class:`~hjertekom_widgets.field_widgets.FieldWidget` per field. Everything it decides is decided
+by the core, on the same data that would be saved:
+
+* visibility: ``report.visible`` of :func:`hjertekom_core.validation.validate_form`, which uses
+  :mod:`hjertekom_core.branching`, the very show-if logic that decides what is kept;
+* derived scores: ``report.cleaned`` of the same call, i.e. exactly what the save will store;
+* messages: the report's errors, warnings and (when completing) missing fields, in Danish.
+
+When a field is left with a new value (or a choice is made) the form is re-validated once
+(a few milliseconds), that field's message (and those of fields already visited) is updated,
+branching and scores are re-applied, ``dirty`` is set and ``on_change`` is called, which is the
+hook for autosave. Nothing is bound to Enter: there is no submit in ipywidgets, and saving is the
+app's explicit button.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ipywidgets as w
+
+from hjertekom_core.contract import Contract, Section
+from hjertekom_core.errors import FieldIssue
+from hjertekom_core.validation import ValidationReport, validate_form
+from hjertekom_widgets.field_widgets import HELP_COLOUR, FieldWidget, Kit, make_field_widget
+from hjertekom_widgets.text import t
+
+__all__ = ["FormView"]
+
+#: The app's change hook: called as ``on_change(view, field_name)`` after every change by the user.
+ChangeHook = Callable[["FormView", str], None]
+
+_SECTION_BORDER = "#d0d5dd"
+#: Scoped to the form: a chosen toggle button must stand out, and keyboard focus must be visible.
+_FORM_CSS = (
+    "<style>"
+    ".hk-form .widget-toggle-button.mod-active{background:#1f5fa8;color:#fff;font-weight:bold}"
+    ".hk-form button:focus-visible,.hk-form input:focus-visible,.hk-form select:focus-visible,"
+    ".hk-form textarea:focus-visible{outline:2px solid #1f5fa8;outline-offset:1px}"
+    "</style>"
+)
+
+
+class FormView:
+    """The entry form ``form_name`` of ``contract``.
+
+    ``context`` holds the course's other forms (form name -> cleaned data), which show-if
+    conditions, derived scores and cross-field rules may refer to (``start.smoking``,
+    ``start.height_cm``); ``today`` fixes the date against which "not in the future" is checked
+    (default: the real today).
+
+    Attributes: ``widget`` (the whole form, to display), ``fields`` (name -> FieldWidget, in
+    contract order), ``sections`` (section name -> its box), ``dirty`` (changed by the user since
+    the last ``load``/``mark_saved``), ``on_change`` (the app's hook), ``report`` (the latest
+    ValidationReport).
+    """
+
+    def __init__(self, contract: Contract, form_name: str, *, context: Mapping[str, Mapping[str, Any]] | None = None,
+                 lang: str = "da", today: dt.date | None = None, on_change: ChangeHook | None = None) -> None:
+        self.contract = contract
+        self.form = contract.form(form_name)
+        self.lang = lang
+        self.today = today
+        self.context: dict[str, Mapping[str, Any]] = dict(context or {})
+        self.on_change = on_change
+        self.dirty = False
+        self.report: ValidationReport | None = None
+        self.kit = Kit(lang)
+        self.fields: dict[str, FieldWidget] = {}
+        self.sections: dict[str, w.VBox] = {}
+        self._section_fields: dict[str, list[str]] = {}
+        self._section_shown: dict[str, bool] = {}
+        self._touched: set[str] = set()
+        self._shown_codes: dict[str, tuple[str, ...]] = {}   # field -> codes of the message shown
+
+        for section in self.form.sections:
+            children: list[w.Widget] = [self._heading(section)]
+            names = []
+            for f in section.fields:
+                fw = make_field_widget(f, self.kit)
+                fw.observe_change(self._field_changed)
+                self.fields[f.name] = fw
+                names.append(f.name)
+                children.append(fw.container)
+            key = section.name if section.name not in self.sections else f"{section.name}_{len(self.sections)}"
+            self.sections[key] = w.VBox(children, layout=w.Layout(
+                border=f"1px solid {_SECTION_BORDER}", padding="4px 12px 8px 12px",
+                margin="0 0 12px 0"))
+            self._section_fields[key] = names
+            self._section_shown[key] = True
+        title = self.form.label.get(lang)
+        intro = self.form.help.get(lang) if self.form.help else ""
+        intro_html = f'<p style="color:{HELP_COLOUR};margin:0 0 8px 0">{html.escape(intro)}</p>' if intro else ""
+        header = w.HTML(f'{_FORM_CSS}<h2 style="margin:4px 0">{html.escape(title)}</h2>{intro_html}')
+        self.widget = w.VBox([header, *self.sections.values()], layout=w.Layout(max_width="1180px"))
+        self.widget.add_class("hk-form")
+        self.refresh()
+
+    def _heading(self, section: Section) -> w.HTML:
+        help_html = (f'<div style="color:{HELP_COLOUR};font-size:0.9em;line-height:1.4;margin:0 0 6px 0">'
+                     f'{html.escape(section.help.get(self.lang))}</div>') if section.help else ""
+        return w.HTML(f'<h3 style="margin:6px 0 4px 0">{html.escape(section.label.get(self.lang))}</h3>{help_html}',
+                      layout=self.kit.row_layout, style=self.kit.html_style)
+
+    # --- data in and out ---------------------------------------------------------------------------
+    def data(self) -> dict[str, Any]:
+        """The raw answers of the visible input fields, blanks left out: what to hand to
+        ``Service.save`` (which validates it again)."""
+        return {name: value for name, fw in self.fields.items()
+                if fw.visible and not fw.field.is_derived and (value := fw.value) is not None}
+
+    def _all_answers(self) -> dict[str, Any]:
+        """Every non-blank answer, hidden ones included: validation decides what is shown from them
+        (a hidden field's own dependants are hidden with it), and keeps only what is shown."""
+        return {name: value for name, fw in self.fields.items()
+                if not fw.field.is_derived and (value := fw.value) is not None}
+
+    def load(self, cleaned: Mapping[str, Any]) -> ValidationReport:
+        """Show stored (cleaned) data, e.g. ``course.data_of(form)``; fields not in it are blanked.
+        Warnings of the loaded values are shown again; ``dirty`` is reset."""
+        for name, fw in self.fields.items():
+            if not fw.field.is_derived:
+                fw.set_value(cleaned.get(name))  # quiet: no change callbacks
+        self._touched = {name for name in cleaned if name in self.fields and not self.fields[name].field.is_derived}
+        for name in list(self._shown_codes):
+            self._clear(name)
+        report = self.refresh()
+        self._show_issues(report, self._touched)
+        self.dirty = False
+        return report
+
+    def set_context(self, context: Mapping[str, Mapping[str, Any]]) -> ValidationReport:
+        """Replace the other forms' data (e.g. after the start form was saved) and refresh."""
+        self.context = dict(context)
+        return self.refresh()
+
+    def mark_saved(self) -> None:
+        """Tell the form that what it shows has been saved (resets ``dirty``)."""
+        self.dirty = False
+
+    # --- validation, branching and scores -----------------------------------------------------------
+    def _validate(self, data: Mapping[str, Any], complete: bool = False) -> ValidationReport:
+        return validate_form(self.contract, self.form.name, data, context=self.context, complete=complete,
+                             today=self.today)
+
+    def refresh(self) -> ValidationReport:
+        """Re-apply show-if visibility and the derived scores from what is entered now."""
+        report = self._validate(self._all_answers())
+        self._apply(report)
+        return report
+
+    def validate(self, complete: bool = False) -> ValidationReport:
+        """Validate what would be saved (``data()``), as ``Service.save`` will, and show every error,
+        warning and (with ``complete``) missing field next to its field; old messages are cleared."""
+        report = self._validate(self.data(), complete)
+        self._apply(report)
+        self._touched.update(name for name, fw in self.fields.items() if fw.value is not None)
+        for name in list(self._shown_codes):
+            self._clear(name)
+        self._show_issues(report, self.fields.keys())
+        return report
+
+    def _apply(self, report: ValidationReport) -> None:
+        self.report = report
+        for name, fw in self.fields.items():
+            shown = report.visible.get(name, True)
+            fw.visible = shown
+            if not shown and name in self._shown_codes:
+                self._clear(name)
+            if fw.field.is_derived:
+                fw.set_value(report.cleaned.get(name))
+        for key, names in self._section_fields.items():
+            shown = any(self.fields[n].visible for n in names)
+            if shown != self._section_shown[key]:
+                self._section_shown[key] = shown
+                self.sections[key].layout.display = "" if shown else "none"
+
+    # --- messages -------------------------------------------------------------------------------------
+    @staticmethod
+    def _issues_by_field(report: ValidationReport) -> tuple[dict[str, list[FieldIssue]], dict[str, list[FieldIssue]]]:
+        errors: dict[str, list[FieldIssue]] = {}
+        warnings: dict[str, list[FieldIssue]] = {}
+        for issue in [*report.errors, *report.missing]:
+            errors.setdefault(issue.field, []).append(issue)
+        for issue in report.warnings:
+            warnings.setdefault(issue.field, []).append(issue)
+        return errors, warnings
+
+    def _show_issues(self, report: ValidationReport, names: Any, *, left: str | None = None) -> None:
+        """Update the messages of ``names``: errors first, else warnings, else clear; a "missing"
+        message stays until the field is answered (or hidden)."""
+        errors, warnings = self._issues_by_field(report)
+        for name in names:
+            fw = self.fields.get(name)
+            if fw is None or not fw.visible:
+                continue
+            if name in errors:
+                self._show(fw, errors[name], "error")
+            elif name in warnings:
+                self._show(fw, warnings[name], "warning")
+            elif self._shown_codes.get(name) == ("required",) and name not in report.cleaned:
+                continue  # still unanswered: keep telling
+            elif name in self._shown_codes:
+                self._clear(name)
+
+    def _show(self, fw: FieldWidget, issues: list[FieldIssue], severity: str) -> None:
+        text = "\n".join(dict.fromkeys(issue.message(self.lang) for issue in issues))
+        (fw.show_error if severity == "error" else fw.show_warning)(text)
+        self._shown_codes[fw.field.name] = tuple(issue.code for issue in issues)
+
+    def _clear(self, name: str) -> None:
+        self.fields[name].clear_message()
+        self._shown_codes.pop(name, None)
+
+    def _field_changed(self, fw: FieldWidget) -> None:
+        name = fw.field.name
+        self._touched.add(name)
+        self.dirty = True
+        report = self.refresh()
+        # The field just left, and every field already visited (a cross-field rule such as
+        # systolic > diastolic may have changed there), but never fields not yet reached.
+        self._show_issues(report, [name, *sorted(self._touched - {name})])
+        if self.on_change is not None:
+            self.on_change(self, name)
+
+    # --- "Markér som færdig" ------------------------------------------------------------------------
+    def missing_summary(self, report: ValidationReport) -> str:
+        """What is missing before the form can be marked complete, as a Danish list:
+        "Mangler, før skemaet kan markeres som færdigt (2):\\n• Målinger: Vægt\\n• ..."."""
+        if not report.missing:
+            return t("nothing_missing", self.lang)
+        section_labels = {s.name: s.label.get(self.lang) for s in self.form.sections}
+        lines = [t("missing_heading", self.lang, n=len(report.missing))]
+        for issue in report.missing:
+            f = self.form.fields.get(issue.field)
+            if f is None:
+                lines.append(f"• {issue.message(self.lang)}")
+            else:
+                lines.append(f"• {section_labels.get(f.section, f.section)}: {f.label.get(self.lang)}")
+        return "\n".join(lines)
+
+    def missing_html(self, report: ValidationReport) -> str:
+        """:meth:`missing_summary` as HTML (a heading and a bulleted list) for an HTML widget."""
+        lines = self.missing_summary(report).split("\n")
+        if len(lines) == 1:
+            return f"<p>{html.escape(lines[0])}</p>"
+        items = "".join(f"<li>{html.escape(line.removeprefix('• '))}</li>" for line in lines[1:])
+        return f"<p><b>{html.escape(lines[0])}</b></p><ul style=\"margin-top:0\">{items}</ul>"

@@ -1,0 +1,93 @@
+"""Every UI string of the entry forms and the feedback pages, in Danish with English beside.
+
+Labels, help texts, code labels and validation messages come from the data contract; this module
+holds only the words the UI itself adds (placeholders, buttons, headings, score bands). Look a
+string up with :func:`t`; a missing key is a KeyError, never a silent English fallback.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hjertekom_core.contract import Text
+
+STRINGS: Mapping[str, Text] = {
+    # --- field widgets ----------------------------------------------------------------------------
+    "choose": Text("— vælg —", "— choose —"),
+    "unknown": Text("Uoplyst", "Unknown"),
+    "unknown_tooltip": Text("Markér, hvis svaret ikke kendes. Feltet gemmes som uoplyst.",
+                            "Tick if the answer is not known. The field is saved as unknown."),
+    "yes": Text("Ja", "Yes"),
+    "no": Text("Nej", "No"),
+    "date_placeholder": Text("dd-mm-åååå", "dd-mm-yyyy"),
+    "int_placeholder": Text("helt tal", "whole number"),
+    "decimal_placeholder": Text("tal, fx 12,5", "number, e.g. 12.5"),
+    "text_placeholder": Text("", ""),
+    "required_mark": Text("Skal udfyldes, før skemaet kan markeres som færdigt",
+                          "Must be filled in before the form can be marked complete"),
+    "not_calculated": Text("beregnes, når felterne er udfyldt", "calculated when the fields are filled in"),
+    "error_prefix": Text("Fejl:", "Error:"),
+    "warning_prefix": Text("Kontrollér:", "Check:"),
+    # --- score bands (derived fields) -------------------------------------------------------------
+    "band.hads_anxiety.normal": Text("normal", "normal"),
+    "band.hads_anxiety.borderline": Text("grænsetilfælde", "borderline"),
+    "band.hads_anxiety.case": Text("sandsynlig angst", "probable anxiety"),
+    "band.hads_depression.normal": Text("normal", "normal"),
+    "band.hads_depression.borderline": Text("grænsetilfælde", "borderline"),
+    "band.hads_depression.case": Text("sandsynlig depression", "probable depression"),
+    "band.who5.poor": Text("tyder på dårlig trivsel", "suggests poor wellbeing"),
+    # --- form-level -------------------------------------------------------------------------------
+    "missing_heading": Text("Mangler, før skemaet kan markeres som færdigt ({n}):",
+                            "Missing before the form can be marked complete ({n}):"),
+    "nothing_missing": Text("Alle påkrævede felter er udfyldt.", "All required fields are filled in."),
+    # --- citizen feedback -------------------------------------------------------------------------
+    "fb_title": Text("Dine resultater", "Your results"),
+    "fb_measure": Text("Måling", "Measurement"),
+    "fb_start": Text("Start", "Start"),
+    "fb_end": Text("Afslutning", "End"),
+    "fb_change": Text("Ændring", "Change"),
+    "fb_unknown_value": Text("uoplyst", "unknown"),
+    "fb_no_value": Text("–", "–"),
+    "fb_different_test": Text("forskellig test ved start og afslutning – kan ikke sammenlignes",
+                              "different tests at start and end – not comparable"),
+    "fb_no_results": Text("Der er endnu ingen målinger at vise.", "There are no measurements to show yet."),
+    "fb_indicators_title": Text("Kvalitetsindikatorer for forløbet", "Quality indicators for the course"),
+    "fb_indicator": Text("Indikator", "Indicator"),
+    "fb_criterion": Text("Kriterium", "Criterion"),
+    "fb_result": Text("Resultat", "Result"),
+    "fb_not_finished": Text("Indikatorerne vurderes, når både den afklarende samtale og afslutningen er "
+                            "markeret som færdige.",
+                            "The indicators are assessed once both the start meeting and the end of course "
+                            "are marked complete."),
+    "crit.met": Text("opfyldt", "met"),
+    "crit.not_met": Text("ikke opfyldt", "not met"),
+    "crit.unknown": Text("kan ikke afgøres (tæller som ikke opfyldt)", "cannot be determined (counts as not met)"),
+    "crit.not_applicable": Text("ikke relevant for forløbet", "does not apply to the course"),
+    # --- municipality feedback --------------------------------------------------------------------
+    "mf_title": Text("Kvalitetsindikatorer K1-K6", "Quality indicators K1-K6"),
+    "mf_indicator": Text("Indikator", "Indicator"),
+    "mf_counts": Text("Tæller / nævner", "Numerator / denominator"),
+    "mf_unknown": Text("Heraf ukendt", "Of which unknown"),
+    "mf_proportion": Text("Andel", "Proportion"),
+    "mf_ci": Text("95 %-konfidensinterval", "95 % confidence interval"),
+    "mf_standard": Text("Standard", "Standard"),
+    "mf_status": Text("Status", "Status"),
+    "mf_empty": Text("Der er ingen indikatorresultater at vise.", "There are no indicator results to show."),
+    # --- pages and app controls --------------------------------------------------------------------
+    "login_intro": Text("Log ind med dit brugernavn og din adgangskode.", "Sign in with your username and password."),
+    "username": Text("Brugernavn", "Username"),
+    "password": Text("Adgangskode", "Password"),
+    "log_in": Text("Log ind", "Sign in"),
+    "log_in_again": Text("Log ind igen", "Sign in again"),
+    "log_out": Text("Log ud", "Sign out"),
+    "login_failed": Text("Forkert brugernavn eller adgangskode. Prøv igen.", "Wrong username or password. Try again."),
+    "login_researcher": Text("Forskere arbejder i JupyterLab med pseudonymiserede data, ikke i indtastningen.", "Researchers work in JupyterLab on pseudonymised data, not in data entry."),
+    "logged_out": Text("Du er logget ud.", "You are signed out."),
+    "not_signed_in": Text("Du er ikke logget ind. Genindlæs siden for at logge ind.", "You are not signed in. Reload the page to sign in."),
+    "unexpected": Text("Der skete en uventet fejl. Prøv igen; fejlen er logget.", "An unexpected error occurred. Try again; the error has been logged."),
+}
+
+
+def t(key: str, lang: str = "da", **params: object) -> str:
+    """The UI string ``key`` in ``lang`` ("da" or "en"), with ``{name}`` placeholders filled in."""
+    text = STRINGS[key].get(lang)
+    return text.format(**params) if params else text
