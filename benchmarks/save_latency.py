@@ -207,7 +207,7 @@ def run(options: argparse.Namespace) -> bool:
     writers = options.writers
     saves = options.saves or (40 if options.quick else 250)
     backends = options.backends
-    print(f"\n== save_latency: FULL start registration, Service.save_draft/mark_complete vs bare commit ==")
+    print("\n== save_latency: FULL start registration, Service.save_draft/mark_complete vs bare commit ==")
     print(machine_line())
     repeat = max(1, options.repeat)
     print(f"{writers} writer processes (spawn, each its own Store/engine), {saves} timed saves each "

@@ -2,33 +2,27 @@
 municipality's indicator table. Plain HTML tables with inline styles (no fetches), readable at
 1280x800; labels and units from the data contract, UI words from :mod:`hjertekom_widgets.text`.
 
-Whether one course meets K1-K6 is decided by the core's own indicator definitions, not by a copy
-of them here: :func:`course_criteria` lays the course out in a tiny in-memory DuckDB exactly as a
-snapshot (``hjertekom_core.snapshot.writer.build_tables``) and runs
-``hjertekom_core.indicators.compute`` over it, so the entry app, the reports and the tests can
-never disagree. (A core helper ``indicators.course_criteria`` would be the better home for it;
-see the note on :func:`course_criteria`.)
+Whether one course meets K1-K6 is decided by the core's own indicator definitions
+(``hjertekom_core.indicators.course.course_criteria``), so the entry app, the reports and the tests
+can never disagree.
 """
 from __future__ import annotations
 
-import datetime as dt
 import html
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import duckdb
 import ipywidgets as w
 import pandas as pd
 
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form
-from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings, compute
-from hjertekom_core.service import dump_data
-from hjertekom_core.snapshot.writer import build_tables
+from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings
+from hjertekom_core.indicators.course import course_criteria
 from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_score, format_value
 from hjertekom_widgets.text import t
 
-__all__ = ["CRITERION_STATES", "FEEDBACK_FIELDS", "INDICATOR_PROGRAMME", "citizen_feedback", "citizen_feedback_html",
+__all__ = ["CRITERION_STATES", "FEEDBACK_FIELDS", "citizen_feedback", "citizen_feedback_html",
            "course_criteria", "course_feedback", "municipality_feedback", "municipality_feedback_html"]
 
 #: The results a citizen sees, in this order (a presentation choice; labels, units and decimals
@@ -39,9 +33,6 @@ FEEDBACK_FIELDS: tuple[str, ...] = (
     "fitness_test_type",
     "hads_anxiety", "hads_depression", "eq5d_index", "eq5d_vas", "who5_score", "heartqol_global",
 )
-
-#: K1-K6 are defined over the course_facts of this programme (hjertekom_core/indicators/facts.py).
-INDICATOR_PROGRAMME = "hjertekom"
 
 #: What course_criteria says per indicator.
 CRITERION_STATES = ("met", "not_met", "unknown", "not_applicable")
@@ -74,83 +65,6 @@ def _start_end(contract: Contract) -> tuple[Form, Form]:
 
 
 # --- one course's indicators ------------------------------------------------------------------------
-
-class _OneProgramme:
-    """Just enough of a ContractRegistry for build_tables: one programme."""
-
-    def __init__(self, contract: Contract) -> None:
-        self._contract = contract
-        self.codelists = contract.codelists
-
-    def __iter__(self) -> Iterator[Contract]:
-        return iter((self._contract,))
-
-    def __getitem__(self, programme: str) -> Contract:
-        if programme != self._contract.programme:
-            raise KeyError(programme)
-        return self._contract
-
-
-def _frames(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]],
-            statuses: Mapping[str, str]) -> dict[str, pd.DataFrame]:
-    """One course in the data-frame shape of ``snapshot.writer.read_store``."""
-    course_form = contract.form(contract.course_form)
-    municipality = course_forms.get(contract.course_form, {}).get(contract.municipality_field)
-    municipality = municipality if isinstance(municipality, int) else 0
-    codelist = course_form.fields[contract.municipality_field].codelist
-    code = codelist.get(municipality) if codelist is not None else None
-    attrs = code.attributes if code is not None else {}
-    region_code = attrs.get("region_code")
-    now = pd.Timestamp(dt.datetime.now())
-    return {
-        "municipalities": pd.DataFrame({
-            "code": [municipality], "name": [code.label.da if code is not None else ""],
-            "region_code": [int(region_code) if str(region_code or "").isdigit() else 0],
-            "region": [str(attrs.get("region", ""))]}),
-        "citizens": pd.DataFrame({"id": [1], "cpr": [""], "name": [""], "birth_date": pd.Series([pd.NaT]),
-                                  "sex": [""], "municipality_code": [municipality]}),
-        "courses": pd.DataFrame({"id": [1], "citizen_id": [1], "programme": [contract.programme],
-                                 "municipality_code": [municipality], "created_at": [now]}),
-        "registrations": pd.DataFrame({
-            "course_id": [1] * len(course_forms), "programme": [contract.programme] * len(course_forms),
-            "form": list(course_forms), "revision": [1] * len(course_forms),
-            "status": [statuses.get(name, "complete") for name in course_forms],
-            "contract_version": [contract.version] * len(course_forms),
-            "saved_at": pd.Series([now] * len(course_forms), dtype="datetime64[ns]"),
-            "data": [dump_data(data) for data in course_forms.values()]}),
-    }
-
-
-def course_criteria(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]], *,
-                    statuses: Mapping[str, str] | None = None,
-                    settings: IndicatorSettings | None = None) -> dict[str, str]:
-    """Indicator id -> "met", "not_met", "unknown" (cannot be determined; counts as not met) or
-    "not_applicable" (the course is not in the indicator's denominator) for ONE course.
-
-    ``course_forms`` maps form name -> cleaned data (``course.data_of(form)``); ``statuses`` form
-    name -> "draft"/"complete" (default: every given form complete). Only the hjertekom programme
-    has K1-K6; for another programme the result is empty.
-
-    The core's definitions decide: the course is laid out as a snapshot in an in-memory DuckDB and
-    ``indicators.compute`` counts it (numerator/denominator/unknown of 0 or 1). Proposed core
-    helper with the same signature: ``hjertekom_core.indicators.course_criteria``.
-    """
-    if contract.programme != INDICATOR_PROGRAMME:
-        return {}
-    settings = settings or IndicatorSettings()
-    forms = {name: data for name, data in course_forms.items() if name in contract.forms}
-    result = {ind.id: "not_applicable" for ind in INDICATORS}
-    if not forms:
-        return result
-    with duckdb.connect() as con:
-        build_tables(con, _frames(contract, forms, statuses or {}), _OneProgramme(contract),  # type: ignore[arg-type]
-                     pseudonymised=False, key=None)
-        counts = compute(con, settings, levels=("national",))
-    for row in counts.itertuples(index=False):
-        if row.denominator:
-            result[row.indicator] = "met" if row.numerator else "unknown" if row.unknown else "not_met"
-    return result
-
 
 # --- the citizen's results --------------------------------------------------------------------------
 

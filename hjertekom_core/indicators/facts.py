@@ -6,6 +6,9 @@ memory from the live store (``live.py``), so the snapshot and the entry app agre
 """
 from __future__ import annotations
 
+#: The programme whose courses the indicators K1-K6 describe.
+PROGRAMME = "hjertekom"
+
 COURSE_FACTS_SQL = """
 SELECT
     c.course_id,
