@@ -8,7 +8,7 @@ DATA_DIR ?= var
 DEMO_CITIZENS ?= 2000
 PORT ?= 8866
 
-.PHONY: install run demo test test-fast bench lock clean help
+.PHONY: install chromium run demo test test-fast bench lock clean help
 
 help:
 	@echo "make run    set up, create the SQLite store with demo data and users, serve the entry app on :8866"
@@ -32,7 +32,13 @@ run: install
 	@echo "  klinik101 / demo-clinician (København), admin / demo-administrator"
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom serve --port $(PORT)
 
-test: install
+# The browser tests drive Debian's chromium (browser downloads are impossible here).
+chromium:
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 test-fast: install
