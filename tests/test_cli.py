@@ -23,7 +23,7 @@ def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None, ok: bool 
 
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     out = run(tmp_path, "--help").stdout
-    for command in ("init", "users", "demo", "import", "status"):
+    for command in ("init", "users", "demo", "import", "status", "serve", "snapshot", "indicators"):
         assert f"  {command} " in out
 
 
