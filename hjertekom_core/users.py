@@ -1,6 +1,8 @@
 """User accounts: adding, listing, authenticating (passwords hashed with argon2id)."""
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
@@ -9,7 +11,7 @@ from hjertekom_core import audit
 from hjertekom_core.access import User, check_role, hash_password, verify_password
 from hjertekom_core.errors import AuthenticationFailed, HjerteKomError, NotFound
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import municipalities, user_municipalities, users
+from hjertekom_core.store.schema import municipalities, user_municipalities, users, web_sessions
 
 # Checked against when a username is unknown, so that a wrong name takes as long as a wrong
 # password and response times do not reveal which usernames exist.
@@ -86,3 +88,32 @@ def authenticate(store: Store, username: str, password: str) -> User:
     if user is None:
         raise AuthenticationFailed("unknown user, wrong password or inactive account")
     return user
+
+
+# --- web sessions of the entry app --------------------------------------------------------------
+
+def open_web_session(store: Store, user: User) -> str:
+    """A new session id for a signed-in user (what the browser's cookie holds)."""
+    session_id = secrets.token_urlsafe(32)
+    with store.write() as conn:
+        conn.execute(web_sessions.insert().values(id=session_id, user_id=user.id, created_at=audit.now()))
+    return session_id
+
+
+def web_session_user(store: Store, session_id: str, max_age: dt.timedelta) -> User | None:
+    """The active user of an open, unexpired session; None for a revoked, old or unknown one."""
+    with store.read() as conn:
+        row = conn.execute(select(web_sessions.c.user_id, web_sessions.c.created_at, web_sessions.c.revoked_at)
+                           .where(web_sessions.c.id == session_id)).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
+        if audit.now() - created > max_age:
+            return None
+        return _load(conn, (users.c.id == row.user_id) & users.c.active.is_(True))
+
+
+def close_web_session(store: Store, session_id: str) -> None:
+    with store.write() as conn:
+        conn.execute(web_sessions.update().where(web_sessions.c.id == session_id, web_sessions.c.revoked_at.is_(None))
+                     .values(revoked_at=audit.now()))

@@ -336,10 +336,13 @@ class CourseView:
         self.course = shell.service.get_course(course_id)
         forms = list(shell.contract.forms)
         self.form_name = form or self._next_form(forms)
+        self._relabelling = False
         self.selector = w.ToggleButtons(options=[(self._form_label(f), f) for f in forms], value=self.form_name)
+        self.selector.add_class("hk-form-selector")
         self.selector.observe(shell.guarded("switch form")(self._switch), names="value")
         self.area = w.VBox()
         self.feedback = w.VBox()
+        self.feedback.add_class("hk-feedback")
         self.confirm_box = w.VBox()
         citizen = self.course.citizen
         names = shell.contract.codelists["municipalities"]
@@ -350,6 +353,7 @@ class CourseView:
         back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
         self.widget = w.VBox([w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
                               self.selector, self.area, self.confirm_box, self.feedback])
+        self.widget.add_class("hk-course")
         self._show_form()
         if self.course.forms.get("end"):
             self._show_feedback()
@@ -366,6 +370,8 @@ class CourseView:
         return f"{FORM_BUTTON.get(form, form)} ({STATUS_DA[reg.status if reg else None]})"
 
     def _switch(self, change: dict[str, Any]) -> None:
+        if self._relabelling or change["new"] == self.form_name:
+            return
         self.form_name = change["new"]
         self._show_form()
 
@@ -402,6 +408,8 @@ class CourseView:
     def _save(self, complete: bool, confirm: bool = False) -> None:
         svc = self.shell.service
         self.confirm_box.children = ()
+        self.status.remove_class("hk-saved")
+        self.status.remove_class("hk-conflict")
         report = self.view.validate(complete=complete)
         if report.errors:
             self.status.value = _msg("error", _issues_html(report.errors, "Ret fejlene, før der kan gemmes:"))
@@ -428,8 +436,14 @@ class CourseView:
         self.view.mark_saved()
         self.course = svc.get_course(self.course_id)
         self.base_revision = result.revision
-        self.selector.options = [(self._form_label(f), f) for f in self.shell.contract.forms]
-        saved = "færdigt" if complete else "gemt som kladde"
+        # New options make ipywidgets select the first one: keep the form the user is on.
+        self._relabelling = True
+        try:
+            self.selector.options = [(self._form_label(f), f) for f in self.shell.contract.forms]
+            self.selector.value = self.form_name
+        finally:
+            self._relabelling = False
+        saved = "markeret som færdig" if complete else "gemt som kladde"
         self.status.value = _msg("ok", f"{FORM_BUTTON.get(self.form_name, self.form_name)} er {saved} "
                                        f"({dt.datetime.now():%H:%M:%S}, version {result.revision}).")
         self.status.add_class("hk-saved")

@@ -13,6 +13,7 @@ become an identity, and the kernel runs no code the browser sends (see ``server.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import html
@@ -32,7 +33,7 @@ from traitlets import Unicode
 from hjertekom_core.access import ROLE_LABELS, User
 from hjertekom_core.errors import AuthenticationFailed
 from hjertekom_core.store import Store
-from hjertekom_core.users import active_user, authenticate
+from hjertekom_core.users import active_user, authenticate, close_web_session, open_web_session, web_session_user
 from hjertekom_widgets.text import t
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 IDENTITY_HEADER = "X-HjerteKom-Identity"
 IDENTITY_ENV = "HTTP_X_HJERTEKOM_IDENTITY"
 TOKEN_SECONDS = 12 * 3600
+SESSION_MAX_AGE = dt.timedelta(hours=12)
 COOKIE_NAME = "hjertekom-session"
 
 
@@ -117,6 +119,23 @@ class HjerteKomIdentityProvider(IdentityProvider):
     def get_cookie_name(self, handler: web.RequestHandler) -> str:
         return COOKIE_NAME
 
+    def session_id(self, handler: web.RequestHandler) -> str | None:
+        raw = handler.get_secure_cookie(COOKIE_NAME, max_age_days=SESSION_MAX_AGE.total_seconds() / 86400)
+        return raw.decode() if raw else None
+
+    def start_session(self, handler: web.RequestHandler, user: User) -> None:
+        assert self.accounts is not None
+        session_id = open_web_session(self.accounts.store, user)
+        secure = handler.request.protocol == "https"
+        handler.set_secure_cookie(COOKIE_NAME, session_id, expires_days=None, httponly=True, secure=secure,
+                                  samesite="Strict", path=handler.base_url)  # type: ignore[attr-defined]
+
+    def end_session(self, handler: web.RequestHandler) -> None:
+        session_id = self.session_id(handler)
+        if session_id and self.accounts is not None:
+            close_web_session(self.accounts.store, session_id)
+        handler.clear_cookie(COOKIE_NAME, path=handler.base_url)  # type: ignore[attr-defined]
+
     def get_handlers(self) -> list[tuple[str, object]]:
         handlers: list[tuple[str, object]] = [(r"/logout", LogoutHandler)]
         if self.login_available:
@@ -127,15 +146,17 @@ class HjerteKomIdentityProvider(IdentityProvider):
         # Whatever the browser sent under our header is never an identity.
         if IDENTITY_HEADER in handler.request.headers:
             del handler.request.headers[IDENTITY_HEADER]
-        username: str | None
+        if self.accounts is None:
+            return None
+        account: User | None
         if self.trusted_header:
             username = handler.request.headers.get(self.trusted_header) or None
+            account = self.accounts.get(username) if username else None
         else:
-            cookie_user = self.get_user_cookie(handler)
-            username = cookie_user.username if cookie_user else None  # type: ignore[union-attr]
-        if not username or self.accounts is None:
-            return None
-        account = self.accounts.get(username)
+            # The cookie holds only a session id; the session row says who and whether it is
+            # still open (logging out revokes it, so a copied cookie is worthless afterwards).
+            session_id = self.session_id(handler)
+            account = web_session_user(self.accounts.store, session_id, SESSION_MAX_AGE) if session_id else None
         if account is None or account.role == "researcher":  # researchers never use the entry app
             return None
         handler.request.headers[IDENTITY_HEADER] = sign_identity(self.identity_key, account.username)
@@ -218,15 +239,15 @@ class LoginHandler(JupyterHandler):
         if user.role == "researcher":
             self._render(t("login_researcher"), status=403)
             return
-        provider.set_login_cookie(self, JupyterUser(username=user.username, name=user.display_name,
-                                                   display_name=user.display_name))
+        provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
 
 
 class LogoutHandler(JupyterHandler):
     @allow_unauthenticated
     def get(self) -> None:
-        self.identity_provider.clear_login_cookie(self)
+        provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
+        provider.end_session(self)
         body = f'<p class="info">{t("logged_out")}</p><p><a href="{html.escape(self.base_url)}login">' \
                f'{t("log_in_again")}</a></p>'
         self.set_header("Cache-Control", "no-store")

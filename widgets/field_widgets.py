@@ -224,6 +224,7 @@ class FieldWidget:
         self.label = kit.html(self._label_html(), kit.label_layout)
         self.row = w.HBox([self.label, input_widget, *extras], layout=kit.row_layout)
         self.container = w.VBox([self.row], layout=w.Layout(margin="0 0 4px 0"))
+        self.container.add_class(f"hk-field-{field.name}")  # a stable handle for tests and styling
         for widget in self._watched():
             widget.observe(self._changed, names="value")
 

@@ -67,15 +67,14 @@ def settings_from_config(config, ci_method: str = "wilson") -> IndicatorSettings
 
 
 def _flags_sql(indicators: Sequence[Indicator], limit: int) -> str:
+    # FILTER counts rows whose condition is true; NULL (a missing value) counts as false.
     parts = []
     for ind in indicators:
-        den = f"coalesce(({ind.denominator}), false)"
-        num = ind.numerator.format(limit=limit)
-        unk = ind.unknown.format(limit=limit)
-        parts.append(f"sum(CASE WHEN {den} THEN 1 ELSE 0 END) AS d_{ind.id}")
-        parts.append(f"sum(CASE WHEN {den} AND coalesce(({num}), false) THEN 1 ELSE 0 END) AS n_{ind.id}")
-        parts.append(f"sum(CASE WHEN {den} AND coalesce(({unk}), false) THEN 1 ELSE 0 END) AS u_{ind.id}")
-    return ",\n    ".join(parts)
+        den, num, unk = ind.denominator, ind.numerator.format(limit=limit), ind.unknown.format(limit=limit)
+        parts.append(f"count(*) FILTER (WHERE ({den})) AS d_{ind.id}")
+        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({num})) AS n_{ind.id}")
+        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({unk})) AS u_{ind.id}")
+    return ",\n           ".join(parts)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings) -> None:
@@ -83,21 +82,36 @@ def _prepare(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings) -> Non
     con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
     con.execute("CREATE OR REPLACE TEMP TABLE clusters (code INTEGER, cluster VARCHAR)")
     rows = [(code, name) for name, codes in settings.clusters.items() for code in codes]
-    if rows:
-        con.executemany("INSERT INTO clusters VALUES (?, ?)", rows)
+    if rows:  # one statement, not one per row
+        con.execute(f"INSERT INTO clusters VALUES {', '.join(['(?, ?)'] * len(rows))}",
+                    [v for row in rows for v in row])
+
+
+_TRUNC = {"year": "year", "quarter": "quarter", "month": "month"}
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], period_date: str, period: str,
                settings: IndicatorSettings) -> pd.DataFrame:
-    """All four unit levels in one pass (cheap); the caller keeps the levels asked for."""
-    period_sql = PERIODS[period].format(d=f"f.{period_date}")
+    """All four unit levels in one pass; the caller keeps the levels asked for.
+
+    Counting per municipality and period first and rolling those ~1,000 rows up under GROUPING
+    SETS is several times faster than fanning every course out to four grouping sets. The NULL
+    period filter sits after the joins on purpose: pushed into the scan of the end table it made
+    DuckDB misjudge the join sizes.
+    """
+    names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
     sql = f"""
-    SELECT f.municipality_code, cl.cluster, f.region_code, p,
-           grouping(f.municipality_code, cl.cluster, f.region_code) AS g,
-           {_flags_sql(indicators, settings.completion_limit_days)}
-    FROM (SELECT *, {period_sql} AS p FROM course_facts f WHERE {period_date} IS NOT NULL) f
-    LEFT JOIN clusters cl ON cl.code = f.municipality_code
-    GROUP BY GROUPING SETS ((f.municipality_code, p), (cl.cluster, p), (f.region_code, p), (p))
+    WITH m AS (
+        SELECT f.municipality_code, f.region_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
+               {_flags_sql(indicators, settings.completion_limit_days)}
+        FROM course_facts f
+        GROUP BY f.municipality_code, f.region_code, k)
+    SELECT m.municipality_code, cl.cluster, m.region_code, {PERIODS[period].format(d='m.k')} AS p,
+           grouping(m.municipality_code, cl.cluster, m.region_code) AS g,
+           {', '.join(f'sum({n}) AS {n}' for n in names)}
+    FROM m LEFT JOIN clusters cl ON cl.code = m.municipality_code
+    WHERE m.k IS NOT NULL
+    GROUP BY GROUPING SETS ((m.municipality_code, p), (cl.cluster, p), (m.region_code, p), (p))
     """
     return con.execute(sql).df()
 
@@ -148,7 +162,7 @@ def _with_names(con: duckdb.DuckDBPyConnection, result: pd.DataFrame) -> pd.Data
     names.update({str(code): region for code, region in
                   con.execute("SELECT DISTINCT region_code, region FROM municipalities").fetchall()})
     names["DK"] = "Hele landet"
-    result["unit_name"] = result["unit"].map(lambda u: names.get(u, u))
+    result["unit_name"] = result["unit"].map(names).fillna(result["unit"])
     return result
 
 
@@ -160,7 +174,7 @@ def _with_statistics(result: pd.DataFrame, settings: IndicatorSettings) -> pd.Da
     low, high = CI_METHODS[settings.ci_method](x, n, settings.level)
     # Round away float noise (5.6e-17 for a zero lower limit) that would print as a number.
     result["ci_low"], result["ci_high"] = np.round(low, 10), np.round(high, 10)
-    result["standard"] = result["indicator"].map(lambda i: settings.standards.get(i, np.nan)).astype(float)
+    result["standard"] = result["indicator"].map(dict(settings.standards)).astype(float)
     p, std = result["proportion"].to_numpy(), result["standard"].to_numpy()
     result["status"] = np.select(
         [n == 0, np.isnan(std), p >= std, high < std],

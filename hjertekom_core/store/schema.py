@@ -124,3 +124,13 @@ autosaves = Table(
     Column("data", Text, nullable=False),
     Column("saved_at", DateTime(timezone=True), nullable=False),
 )
+
+# Signed-in browser sessions of the entry app: the cookie holds only the id; logging out revokes
+# the row, so a copied cookie is worthless afterwards (migration 0003).
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)

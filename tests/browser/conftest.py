@@ -1,0 +1,270 @@
+"""Browser tests of the Voilà entry app: one real server for the session, Debian's chromium.
+
+The session starts ``hjertekom serve`` on a fresh SQLite store in a temporary data folder (its
+own process group, killed at the end), with three clinicians: two of Silkeborg (740) and one of
+København (101). Tests drive the page with Playwright's sync API and check the store directly.
+
+A failed test leaves a screenshot of every page it opened in ``test-artifacts/browser/`` (and the
+server's log as ``test-artifacts/browser/server.log``).
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from hjertekom_core.access import SYSTEM
+from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.store import Store
+from hjertekom_core.users import add_user
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 800}
+
+SERVER_START_TIMEOUT_S = 90
+FIRST_APP_ELEMENT_MS = 60_000   # a kernel may have to start first (CI under load)
+ACTION_TIMEOUT_MS = 30_000      # clicks, fills, waits for an element
+EXPECT_TIMEOUT_MS = 20_000      # a kernel round trip: validation, saving, feedback
+
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+    display_name: str
+    municipality: int
+
+
+#: The users of the browser session (synthetic people, passwords of at least 8 characters).
+ANNE = Account("anne", "anne-kodeord-740", "Anne Andersen", 740)
+BO = Account("bo", "bo-kodeord-740", "Bo Bertelsen", 740)
+CARL = Account("carl", "carl-kodeord-101", "Carl Christensen", 101)
+ACCOUNTS = (ANNE, BO, CARL)
+
+
+@dataclass(frozen=True)
+class HjerteKomServer:
+    base_url: str
+    store: Store
+    contracts: ContractRegistry
+    data_dir: Path
+    log_file: Path
+
+
+def _hjertekom_command() -> str:
+    """The venv's ``hjertekom`` (beside the Python that runs pytest)."""
+    beside = Path(sys.executable).parent / "hjertekom"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("hjertekom")
+    if found is None:
+        pytest.fail("the hjertekom command is not installed beside the test Python (make install)")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _server_env(data_dir: Path) -> dict[str, str]:
+    """This environment without any HjerteKom setting of the caller, and the temporary data folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HJERTEKOM_")}
+    env["HJERTEKOM_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _log_tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def _wait_for_login_page(url: str, proc: subprocess.Popen[bytes], log_file: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"hjertekom serve exited with {proc.returncode}:\n{_log_tail(log_file)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    pytest.fail(f"{url} did not answer 200 within {SERVER_START_TIMEOUT_S} s ({last}):\n{_log_tail(log_file)}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the server's process group (Voilà shuts its kernels down on SIGTERM)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: ContractRegistry,
+                     request: pytest.FixtureRequest) -> Iterator[HjerteKomServer]:
+    """``hjertekom serve`` on a fresh SQLite store with the users of ACCOUNTS."""
+    data_dir = tmp_path_factory.mktemp("hjertekom-browser")
+    for old in (*ARTIFACTS.glob("*.png"), ARTIFACTS / "server.log"):   # this run's artifacts only
+        old.unlink(missing_ok=True)
+    env = _server_env(data_dir)
+    command = _hjertekom_command()
+    init = subprocess.run([command, "init"], cwd=data_dir, env=env, capture_output=True, text=True, timeout=120)
+    if init.returncode != 0:
+        pytest.fail(f"hjertekom init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
+
+    store = Store(f"sqlite:///{data_dir / 'hjertekom.sqlite'}")
+    for account in ACCOUNTS:
+        add_user(store, SYSTEM, account.username, account.display_name, "clinician", account.password,
+                 [account.municipality])
+
+    port = _free_port()
+    log_file = data_dir / "serve.log"
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen([command, "serve", "--port", str(port)], cwd=data_dir, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_login_page(f"{base_url}/login", proc, log_file)
+        yield HjerteKomServer(base_url, store, contracts, data_dir, log_file)
+    finally:
+        _stop(proc)
+        store.dispose()
+        if getattr(request.session, "browser_failures", 0):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_file, ARTIFACTS / "server.log")
+
+
+# --- the browser -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} (make chromium)")
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item (``item.rep_call``) for the screenshot on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    if report.failed:
+        item.session.browser_failures = getattr(item.session, "browser_failures", 0) + 1  # type: ignore[attr-defined]
+    return report
+
+
+def _artifact_name(node_name: str, index: int) -> str:
+    name = re.sub(r"[^\w.-]+", "_", node_name)
+    return f"{name}.png" if index == 0 else f"{name}-{index + 1}.png"
+
+
+@pytest.fixture
+def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[[], Page]]:
+    """Open a page in a fresh browser context (own cookies: one signed-in user each), 1280x800.
+    A failed test saves a screenshot of each page as test-artifacts/browser/<test>[-n].png."""
+    pages: list[Page] = []
+
+    def make() -> Page:
+        context = browser.new_context(viewport=VIEWPORT, locale="da-DK")
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        page = context.new_page()
+        pages.append(page)
+        return page
+
+    yield make
+
+    report = getattr(request.node, "rep_call", None)
+    failed = report is None or report.failed
+    if failed and pages:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for index, page in enumerate(pages):
+        if failed:
+            try:
+                page.screenshot(path=str(ARTIFACTS / _artifact_name(request.node.name, index)), full_page=True)
+            except Exception as exc:  # noqa: BLE001 - a missing screenshot must not hide the failure
+                print(f"screenshot of page {index + 1} failed: {exc}")
+        try:
+            # run_before_unload lets Voilà send its shutdown beacon, so the tab's kernel is closed.
+            page.close(run_before_unload=True)
+            page.context.close()
+        except Exception as exc:  # noqa: BLE001
+            print(f"closing page {index + 1} failed: {exc}")
+
+
+@pytest.fixture
+def page(new_page: Callable[[], Page]) -> Page:
+    return new_page()
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Users:
+    anne: Account   # clinician, Silkeborg (740)
+    bo: Account     # clinician, Silkeborg (740)
+    carl: Account   # clinician, København (101)
+
+
+@pytest.fixture(scope="session")
+def users() -> Users:
+    return Users(ANNE, BO, CARL)
+
+
+@pytest.fixture(scope="session")
+def sign_in(hjertekom_server: HjerteKomServer) -> Callable[[Page, Account], Page]:
+    """``sign_in(page, account)``: log in on the login page and wait for the worklist (the first app
+    element may have to wait for a kernel)."""
+
+    def login(page: Page, account: Account) -> Page:
+        page.goto(f"{hjertekom_server.base_url}/login")
+        page.locator("#username").fill(account.username)
+        page.locator("#password").fill(account.password)
+        page.locator("#login").click()
+        expect(page.locator(".hk-search input")).to_be_visible(timeout=FIRST_APP_ELEMENT_MS)
+        return page
+
+    return login
