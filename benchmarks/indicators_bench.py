@@ -1,0 +1,817 @@
+"""Indicators K1-K6 over a synthetic national snapshot: ``hjertekom_core.indicators.compute``.
+
+What is timed: ``compute(con, settings)`` on a read-only DuckDB connection to a snapshot file with
+the writer's layout (``benchmarks.synthetic_snapshot``: N courses, 98 municipalities, end meetings
+2016-2025), period year, all four levels (municipality, cluster, region, nation), Wilson CIs,
+the default standards and ``data_contracts/clusters.yaml``. So the joins of ``course_facts``
+(courses, municipalities, hjertekom_start, hjertekom_end), the flags, the aggregation, the
+unpivoting and the statistics all count. Each measurement runs in a fresh Python process: the
+first call there is the cold run (the file is opened and read by DuckDB for the first time in that
+process; the OS page cache is not dropped), then the warm runs; medians are printed.
+
+Part 1, N = 200,000 (target <= 50 ms). Baseline in the same process, interleaved with compute():
+"a single DuckDB pass over one pre-joined table": ``course_facts`` (with the period and the
+cluster) is materialised into one temporary table first (not timed), then ONE ``GROUP BY
+municipality, period`` pass computing the same 18 sums with the engine's own flag expressions is
+timed. Two variants are printed beside it for information: the same sums under the engine's
+GROUPING SETS (all four levels), and a GROUP BY over 18 pre-computed 0/1 columns (the floor).
+
+Part 2, N = 2,000,000 (targets <= 200 ms, peak RSS <= 4 GB, >= 10x faster than pandas): compute()
+alone in its own process (its peak RSS: VmHWM, Python and imports included), and the
+straightforward pandas implementation of the same definitions (``benchmarks.indicators_pandas``,
+reading the same tables, timed from the read to the finished table) in another. The two results
+must be IDENTICAL (same rows; numerator, denominator and unknown equal; proportion and CI limits
+within 1e-12; names, standards and status equal), else the benchmark fails (exit code 2).
+
+Both parts print where compute()'s time goes (its stages, and DuckDB's operators in the aggregation
+query, summed over threads). ``--indicator-proposed`` measures, in the same processes, the engine change
+proposed in the report, in two steps (the aggregation SQL alone; then also the Python around it),
+as monkeypatches of ``hjertekom_core.indicators.engine`` (the code under test is not edited), and
+checks that their results are identical too.
+
+Run alone: ``python -m benchmarks.indicators_bench [--quick] [--cache-dir DIR] [--indicator-proposed]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import pickle
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import CONTRACTS_DIR, REPO, machine_line, print_table, verdict
+
+NAME = "indicators"
+SMALL, BIG = 200_000, 2_000_000
+QUICK_SMALL, QUICK_BIG = 20_000, 200_000
+TARGET_SMALL_MS = 50.0
+TARGET_BIG_MS = 200.0
+TARGET_BIG_RSS_GB = 4.0
+TARGET_PANDAS_RATIO = 10.0
+TOLERANCE = 1e-12
+
+
+# --- command line --------------------------------------------------------------------------------
+
+def _add_once(group: Any, *names: str, **kwargs: Any) -> None:
+    """Add an option unless another benchmark module already did (--cache-dir is shared)."""
+    try:
+        group.add_argument(*names, **kwargs)
+    except argparse.ArgumentError:
+        pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(NAME)
+    group.add_argument("--indicator-courses", type=int, default=None,
+                       help=f"courses of part 1 (default {SMALL:,}; {QUICK_SMALL:,} with --quick; 0 skips part 1)")
+    group.add_argument("--indicator-big-courses", type=int, default=None,
+                       help=f"courses of part 2 (default {BIG:,}; {QUICK_BIG:,} with --quick; 0 skips part 2)")
+    group.add_argument("--indicator-runs", type=int, default=None,
+                       help="warm runs of compute() per measurement (default 15; 5 with --quick)")
+    group.add_argument("--pandas-runs", type=int, default=None,
+                       help="warm runs of the pandas implementation (default 3; 1 with --quick)")
+    group.add_argument("--indicator-proposed", action="store_true",
+                       help="also measure the proposed engine change (monkeypatched, results checked)")
+    _add_once(group, "--cache-dir", type=Path, default=None,
+              help="keep generated snapshots/stores here between runs (default: a temporary folder, removed)")
+
+
+# --- the proposed engine change (measured on a private copy: a monkeypatch) ------------------------
+
+PROPOSED = """\
+engine._aggregate: aggregate per (municipality, period) first and roll the ~1,000 small rows up
+under GROUPING SETS; count(*) FILTER (WHERE den AND num) instead of sum(CASE WHEN coalesce(den,
+false) AND coalesce(num, false) THEN 1 ELSE 0 END) (a filter keeps TRUE rows only: the same numbers;
+not count_if, which in DuckDB 2.0.1 returns NULL for a group whose values are all NULL); group on
+date_trunc(period) and format the label on the small result; drop the courses without a period
+date after the joins (WHERE on the truncated key), which keeps DuckDB from pushing
+"end_date IS NOT NULL" into the hjertekom_end scan, under-estimating that table 5x and building
+its hash tables on the wide side.
+"proposed SQL + Python" also: _prepare inserts the clusters with one INSERT (not executemany);
+compute unpivots the small aggregate once with NumPy (np.repeat/np.tile, sorted on the ~1,000
+aggregate rows) instead of one DataFrame per indicator + pd.concat + a sort of the long table;
+_with_names and _with_statistics map with dictionaries instead of a Python lambda per row."""
+
+_TRUNC = {"year": "year", "quarter": "quarter", "month": "month"}
+
+
+def proposed_flags_sql(indicators: Any, limit: int) -> str:
+    parts = []
+    for ind in indicators:
+        den, num, unk = ind.denominator, ind.numerator.format(limit=limit), ind.unknown.format(limit=limit)
+        parts.append(f"count(*) FILTER (WHERE ({den})) AS d_{ind.id}")
+        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({num})) AS n_{ind.id}")
+        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({unk})) AS u_{ind.id}")
+    return ",\n               ".join(parts)
+
+
+def proposed_aggregate(con: Any, indicators: Any, period_date: str, period: str, settings: Any) -> Any:
+    from hjertekom_core.indicators import engine
+
+    names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
+    sql = f"""
+    WITH m AS (
+        SELECT f.municipality_code, f.region_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
+               {proposed_flags_sql(indicators, settings.completion_limit_days)}
+        FROM course_facts f
+        GROUP BY f.municipality_code, f.region_code, k)
+    SELECT m.municipality_code, cl.cluster, m.region_code, {engine.PERIODS[period].format(d='m.k')} AS p,
+           grouping(m.municipality_code, cl.cluster, m.region_code) AS g,
+           {', '.join(f'sum({n}) AS {n}' for n in names)}
+    FROM m LEFT JOIN clusters cl ON cl.code = m.municipality_code
+    WHERE m.k IS NOT NULL
+    GROUP BY GROUPING SETS ((m.municipality_code, p), (cl.cluster, p), (m.region_code, p), (p))
+    """
+    return con.execute(sql).df()
+
+
+def proposed_prepare(con: Any, settings: Any) -> None:
+    """engine._prepare with one multi-row INSERT instead of executemany (one statement per row)."""
+    from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
+
+    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
+    con.execute("CREATE OR REPLACE TEMP TABLE clusters (code INTEGER, cluster VARCHAR)")
+    rows = [(code, name) for name, codes in settings.clusters.items() for code in codes]
+    if rows:
+        con.execute(f"INSERT INTO clusters VALUES {', '.join(['(?, ?)'] * len(rows))}",
+                    [v for row in rows for v in row])
+
+
+def proposed_with_names(con: Any, result: Any) -> Any:
+    """engine._with_names with a dictionary map instead of a Python lambda per row."""
+    names = {str(code): name for code, name in con.execute("SELECT code, name FROM municipalities").fetchall()}
+    names.update({str(code): region for code, region in
+                  con.execute("SELECT DISTINCT region_code, region FROM municipalities").fetchall()})
+    names["DK"] = "Hele landet"
+    result["unit_name"] = result["unit"].map(names).fillna(result["unit"])
+    return result
+
+
+def proposed_with_statistics(result: Any, settings: Any, *, ordered: bool = False) -> Any:
+    """engine._with_statistics; standards by dictionary map; no sort when the rows come ordered."""
+    import numpy as np
+
+    from hjertekom_core.indicators.engine import LEVELS, RESULT_COLUMNS
+    from hjertekom_core.indicators.stats import CI_METHODS
+
+    n = result["denominator"].to_numpy(dtype=float)
+    x = result["numerator"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result["proportion"] = np.where(n > 0, x / n, np.nan)
+    low, high = CI_METHODS[settings.ci_method](x, n, settings.level)
+    result["ci_low"], result["ci_high"] = np.round(low, 10), np.round(high, 10)
+    result["standard"] = result["indicator"].map(dict(settings.standards)).astype(float)
+    p, std = result["proportion"].to_numpy(), result["standard"].to_numpy()
+    result["status"] = np.select(
+        [n == 0, np.isnan(std), p >= std, high < std],
+        ["no_data", "no_standard", "met", "below"], "not_met")
+    if not ordered:
+        order = {lvl: i for i, lvl in enumerate(LEVELS)}
+        result = result.assign(_o=result["level"].map(order)).sort_values(
+            ["indicator", "period", "_o", "unit"], kind="stable").drop(columns="_o")
+    return result[RESULT_COLUMNS].reset_index(drop=True)
+
+
+def proposed_compute(con: Any, settings: Any, *, period: str = "year", levels: Any = None,
+                     indicators: Any = None) -> Any:
+    """engine.compute with the unpivot done once in NumPy on the small, pre-ordered aggregate
+    (instead of one DataFrame per indicator, pd.concat and a sort of the long table)."""
+    import numpy as np
+    import pandas as pd
+
+    from hjertekom_core.indicators import engine
+
+    if period not in engine.PERIODS:
+        raise ValueError(f"period must be one of {sorted(engine.PERIODS)}")
+    levels = [lvl for lvl in engine.LEVELS if lvl in set(engine.LEVELS if levels is None else levels)]
+    chosen = sorted((i for i in engine.INDICATORS if indicators is None or i.id in set(indicators)),
+                    key=lambda i: i.id)
+    engine._prepare(con, settings)
+    by_date: dict[str, list[Any]] = {}
+    for ind in chosen:
+        by_date.setdefault(ind.period_date, []).append(ind)
+    order = {lvl: i for i, lvl in enumerate(engine.LEVELS)}
+    parts = []
+    for period_date, group in by_date.items():
+        agg = engine._aggregate(con, group, period_date, period, settings)
+        level = agg["g"].map(engine._GROUPING_LEVEL)
+        keep = (level.isin(levels) & ~((level == "cluster") & agg["cluster"].isna())).to_numpy()
+        agg, level = agg[keep].reset_index(drop=True), level[keep].reset_index(drop=True)
+        unit = np.select(
+            [level == "municipality", level == "cluster", level == "region"],
+            [agg["municipality_code"].astype("string"), agg["cluster"].astype("string"),
+             agg["region_code"].astype("string")], "DK")
+        rows = pd.DataFrame({"level": level, "unit": unit, "period": agg["p"], "_o": level.map(order)})
+        rows = rows.sort_values(["period", "_o", "unit"], kind="stable")
+        idx = rows.index.to_numpy()
+        k = len(group)
+        parts.append(pd.DataFrame({
+            "indicator": np.repeat([ind.id for ind in group], len(idx)),
+            "level": np.tile(rows["level"].to_numpy(), k),
+            "unit": np.tile(rows["unit"].to_numpy(), k),
+            "period": np.tile(rows["period"].to_numpy(), k),
+            "numerator": np.concatenate([agg[f"n_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
+            "denominator": np.concatenate([agg[f"d_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
+            "unknown": np.concatenate([agg[f"u_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
+        }))
+    if not parts:
+        result = pd.DataFrame(columns=engine.RESULT_COLUMNS[:7])
+    else:
+        result = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    result = engine._with_names(con, result)
+    return engine._with_statistics(result, settings, ordered=len(parts) <= 1)
+
+
+PATCHES: dict[str, dict[str, Callable[..., Any]]] = {
+    "current": {},
+    "proposed SQL": {"_aggregate": proposed_aggregate},
+    "proposed SQL + Python": {"_aggregate": proposed_aggregate, "_prepare": proposed_prepare,
+                              "_with_names": proposed_with_names, "_with_statistics": proposed_with_statistics,
+                              "compute": proposed_compute},
+}
+
+
+@contextmanager
+def patched(variant: str) -> Iterator[None]:
+    """The engine module with the functions of ``variant`` replaced (restored afterwards)."""
+    from hjertekom_core.indicators import engine
+
+    saved = {name: getattr(engine, name) for name in PATCHES[variant]}
+    for name, fn in PATCHES[variant].items():
+        setattr(engine, name, fn)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(engine, name, fn)
+
+
+def engine_compute(con: Any, settings: Any) -> Any:
+    """compute() as the engine module has it now (patched or not)."""
+    from hjertekom_core.indicators import engine
+
+    return engine.compute(con, settings)
+
+
+# --- worker processes ------------------------------------------------------------------------------
+
+def _settings() -> Any:
+    from hjertekom_core.config import DEFAULT_STANDARDS
+    from hjertekom_core.indicators import IndicatorSettings, load_clusters
+
+    return IndicatorSettings(dict(DEFAULT_STANDARDS), 180, load_clusters(CONTRACTS_DIR / "clusters.yaml"), "wilson")
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB: VmHWM from /proc (ru_maxrss would carry the
+    parent's peak over the fork + exec of the worker), else getrusage."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(wall ms, process CPU ms, result)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return (time.perf_counter() - w) * 1e3, (time.process_time() - c) * 1e3, out
+
+
+class _TimedConnection:
+    """Stands in for the DuckDB connection inside compute(): times the aggregation query (execute
+    and fetch apart) and keeps its SQL, delegating everything to the real connection."""
+
+    def __init__(self, con: Any) -> None:
+        self._con = con
+        self.active = False
+        self.clock = {"execute": 0.0, "fetch": 0.0}
+        self.sql: list[str] = []
+
+    def execute(self, sql: str, *args: Any) -> _TimedConnection:
+        t = time.perf_counter()
+        self._con.execute(sql, *args)
+        if self.active:
+            self.clock["execute"] += time.perf_counter() - t
+            self.sql.append(sql)
+        return self
+
+    def df(self) -> Any:
+        t = time.perf_counter()
+        out = self._con.df()
+        if self.active:
+            self.clock["fetch"] += time.perf_counter() - t
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+STAGES = ("_prepare", "_aggregate: execute", "_aggregate: fetch .df()", "_aggregate: other",
+          "unpivot + concat", "_with_names", "_with_statistics")
+
+
+def _stage_run(con: Any, settings: Any) -> tuple[dict[str, float], list[str]]:
+    """One instrumented compute(): milliseconds per stage, and the aggregation SQL."""
+    from hjertekom_core.indicators import engine
+
+    proxy = _TimedConnection(con)
+    spent: dict[str, float] = {}
+    originals = {n: getattr(engine, n) for n in ("_prepare", "_aggregate", "_with_names", "_with_statistics")}
+
+    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            proxy.active = name == "_aggregate"
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + (time.perf_counter() - t) * 1e3
+                proxy.active = False
+        return inner
+
+    for n, fn in originals.items():
+        setattr(engine, n, wrap(n, fn))
+    try:
+        t = time.perf_counter()
+        engine.compute(proxy, settings)  # type: ignore[arg-type]
+        total = (time.perf_counter() - t) * 1e3
+    finally:
+        for n, fn in originals.items():
+            setattr(engine, n, fn)
+    execute, fetch = proxy.clock["execute"] * 1e3, proxy.clock["fetch"] * 1e3
+    out = {
+        "_prepare": spent.get("_prepare", 0.0),
+        "_aggregate: execute": execute,
+        "_aggregate: fetch .df()": fetch,
+        "_aggregate: other": spent.get("_aggregate", 0.0) - execute - fetch,
+        "_with_names": spent.get("_with_names", 0.0),
+        "_with_statistics": spent.get("_with_statistics", 0.0),
+    }
+    out["unpivot + concat"] = total - sum(out.values())
+    out["total"] = total
+    return out, proxy.sql
+
+
+def _operator_profile(con: Any, sql: str) -> list[dict[str, Any]]:
+    """DuckDB's profile of one run of ``sql``: time per operator type (summed over threads), and
+    the hash joins with their estimated and actual rows."""
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        con.execute("PRAGMA enable_profiling = 'json'")
+        con.execute(f"PRAGMA profiling_output = '{path}'")
+        try:
+            con.execute(sql).fetchall()
+        finally:
+            con.execute("PRAGMA disable_profiling")
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    finally:
+        os.unlink(path)
+    by_type: dict[str, float] = {}
+    joins: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        name = node.get("operator_name") or node.get("name") or "?"
+        timing = node.get("operator_timing", node.get("timing", 0.0)) or 0.0
+        by_type[name.strip()] = by_type.get(name.strip(), 0.0) + timing * 1e3
+        info = node.get("extra_info") or {}
+        if "JOIN" in name and isinstance(info, dict):
+            joins.append(f"{info.get('Join Type', '')} {info.get('Conditions', '')}: est. "
+                         f"{info.get('Estimated Cardinality', '?')} rows, actual "
+                         f"{node.get('operator_cardinality', node.get('intermediate_rows', '?'))}")
+        for child in node.get("children", []):
+            walk(child)
+
+    for top in doc.get("operator", doc.get("children", [])):
+        walk(top)
+    ops = sorted(((k, v) for k, v in by_type.items() if v > 0), key=lambda kv: -kv[1])
+    total = doc.get("query", {}).get("total_time", doc.get("latency"))
+    return [{"ops": ops, "joins": joins, "total_ms": total * 1e3 if isinstance(total, (int, float)) else None}]
+
+
+def _clusters_sql(settings: Any) -> str:
+    rows = [f"({int(code)}, '{name.replace(chr(39), chr(39) * 2)}')"
+            for name, codes in settings.clusters.items() for code in codes]
+    return (f"(VALUES {', '.join(rows)}) AS cl(code, cluster)" if rows
+            else "(SELECT NULL::INTEGER AS code, NULL::VARCHAR AS cluster) cl")
+
+
+def _baseline_queries(con: Any, settings: Any) -> dict[str, str]:
+    """Materialise course_facts into one table (not timed) and return the timed GROUP BY passes."""
+    from hjertekom_core.indicators.definitions import INDICATORS
+    from hjertekom_core.indicators.engine import PERIODS, _flags_sql
+    from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
+
+    limit = settings.completion_limit_days
+    period = PERIODS["year"].format(d="f.end_date")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE bench_prejoined AS
+        SELECT f.*, cl.cluster, {period} AS p
+        FROM ({COURSE_FACTS_SQL}) f LEFT JOIN {_clusters_sql(settings)} ON cl.code = f.municipality_code
+        WHERE f.end_date IS NOT NULL""")
+    flags = _flags_sql(INDICATORS, limit)
+    columns = []
+    for ind in INDICATORS:
+        den = f"coalesce(({ind.denominator}), false)"
+        columns.append(f"({den})::INTEGER AS d_{ind.id}")
+        columns.append(f"({den} AND coalesce(({ind.numerator.format(limit=limit)}), false))::INTEGER AS n_{ind.id}")
+        columns.append(f"({den} AND coalesce(({ind.unknown.format(limit=limit)}), false))::INTEGER AS u_{ind.id}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE bench_preflags AS SELECT municipality_code, cluster, region_code, p, "
+                f"{', '.join(columns)} FROM bench_prejoined")
+    names = [f"{k}_{ind.id}" for ind in INDICATORS for k in "dnu"]
+    return {
+        "main": f"SELECT municipality_code, p, {flags} FROM bench_prejoined GROUP BY municipality_code, p",
+        "grouping_sets": f"SELECT municipality_code, cluster, region_code, p, "
+                         f"grouping(municipality_code, cluster, region_code) AS g, {flags} FROM bench_prejoined "
+                         f"GROUP BY GROUPING SETS ((municipality_code, p), (cluster, p), (region_code, p), (p))",
+        "flag_columns": f"SELECT municipality_code, p, {', '.join(f'sum({n}) AS {n}' for n in names)} "
+                        f"FROM bench_preflags GROUP BY municipality_code, p",
+    }
+
+
+def _check_baseline(rows: list[tuple[Any, ...]], result: Any) -> list[str]:
+    """The baseline's municipality sums must equal compute()'s municipality rows."""
+    from hjertekom_core.indicators.definitions import INDICATORS
+
+    muni = result[result["level"] == "municipality"]
+    got = {(i, u, p): (int(d), int(n), int(k)) for i, u, p, d, n, k in zip(
+        muni["indicator"], muni["unit"], muni["period"], muni["denominator"], muni["numerator"], muni["unknown"])}
+    problems = []
+    for row in rows:
+        code, period, values = str(row[0]), row[1], row[2:]
+        for k, ind in enumerate(INDICATORS):
+            mine = tuple(int(v) for v in values[3 * k: 3 * k + 3])
+            theirs = got.get((ind.id, code, period))
+            if theirs is None:
+                problems.append(f"{ind.id} {code} {period} missing in compute()")
+            elif theirs != mine:
+                problems.append(f"{ind.id} {code} {period}: (denominator, numerator, unknown) baseline {mine} "
+                                f"!= compute() {theirs}")
+    if len(rows) * len(INDICATORS) != len(muni):
+        problems.append(f"baseline has {len(rows)} municipality-periods, compute() {len(muni) // len(INDICATORS)}")
+    return problems[:10]
+
+
+def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
+    """compute() (and the proposed variant) interleaved with the pre-joined baselines."""
+    import duckdb
+
+    settings = _settings()
+    rss_start = _peak_rss_mb()
+    con = duckdb.connect(task["path"], read_only=True)
+    threads = con.execute("SELECT current_setting('threads')").fetchone()
+    out: dict[str, Any] = {"threads": threads[0] if threads else "?"}
+    variants = task["variants"]
+    cold: dict[str, tuple[float, float]] = {}
+    results: dict[str, Any] = {}
+    for v in variants:  # each variant's first call; only the first of all is truly cold
+        with patched(v):
+            wall, cpu, results[v] = _timed(lambda: engine_compute(con, settings))
+        cold[v] = (wall, cpu)
+    t0 = time.perf_counter()
+    queries = _baseline_queries(con, settings)
+    out["baseline_prepare_ms"] = (time.perf_counter() - t0) * 1e3
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in [*variants, *queries]}
+    base_rows: Any = None
+    for _ in range(task["runs"]):
+        for v in variants:
+            with patched(v):
+                wall, cpu, _r = _timed(lambda: engine_compute(con, settings))
+            samples[v].append((wall, cpu))
+        for k, sql in queries.items():
+            wall, cpu, rows = _timed(lambda sql=sql: con.execute(sql).fetchall())
+            samples[k].append((wall, cpu))
+            if k == "main":
+                base_rows = rows
+    out["baseline_problems"] = _check_baseline(base_rows, results["current"])
+    stages: dict[str, dict[str, list[float]]] = {}
+    profiles: dict[str, Any] = {}
+    for v in variants:
+        with patched(v):
+            runs = []
+            sql: list[str] = []
+            for _ in range(max(3, task["runs"] // 2)):
+                spent, sql = _stage_run(con, settings)
+                runs.append(spent)
+            stages[v] = {k: [r[k] for r in runs] for k in runs[0]}
+            profiles[v] = _operator_profile(con, sql[-1]) if sql else None
+    out.update(cold=cold, samples=samples, stages=stages, profiles=profiles,
+               rss_start_mb=rss_start, rss_peak_mb=_peak_rss_mb())
+    with open(task["out"], "wb") as fh:
+        pickle.dump(results, fh)
+    return out
+
+
+def _worker_compute(task: dict[str, Any]) -> dict[str, Any]:
+    """compute() alone (cold + warm), for time and peak RSS."""
+    import duckdb
+
+    settings = _settings()
+    rss_start = _peak_rss_mb()
+    con = duckdb.connect(task["path"], read_only=True)
+    with patched(task["variant"]):
+        cold = _timed(lambda: engine_compute(con, settings))
+        samples = []
+        for _ in range(task["runs"]):
+            wall, cpu, result = _timed(lambda: engine_compute(con, settings))
+            samples.append((wall, cpu))
+    with open(task["out"], "wb") as fh:
+        pickle.dump(cold[2], fh)
+    return {"cold": cold[:2], "samples": samples, "rss_start_mb": rss_start, "rss_peak_mb": _peak_rss_mb(),
+            "rows": len(result)}
+
+
+def _worker_pandas(task: dict[str, Any]) -> dict[str, Any]:
+    import duckdb
+
+    from benchmarks.indicators_pandas import compute_from_tables, read_tables
+
+    settings = _settings()
+    rss_start = _peak_rss_mb()
+    con = duckdb.connect(task["path"], read_only=True)
+    runs = []
+    result = None
+    for _ in range(1 + task["runs"]):
+        w, c = time.perf_counter(), time.process_time()
+        tables = read_tables(con)
+        read = (time.perf_counter() - w) * 1e3
+        result = compute_from_tables(tables, settings)
+        del tables
+        runs.append(((time.perf_counter() - w) * 1e3, (time.process_time() - c) * 1e3, read))
+    with open(task["out"], "wb") as fh:
+        pickle.dump(result, fh)
+    return {"cold": runs[0], "samples": runs[1:], "rss_start_mb": rss_start, "rss_peak_mb": _peak_rss_mb()}
+
+
+WORKERS = {"interleaved": _worker_interleaved, "compute": _worker_compute, "pandas": _worker_pandas}
+
+
+def _spawn(task: dict[str, Any], timeout: float = 3600) -> dict[str, Any]:
+    """Run one worker task in a fresh interpreter; its last stdout line is the JSON answer."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.indicators_bench", "--worker", json.dumps(task)],
+                          cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"worker {task['mode']} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- reporting -------------------------------------------------------------------------------------
+
+def _med(samples: list[Any], i: int = 0) -> float:
+    return statistics.median(s[i] for s in samples) if samples else math.nan
+
+
+def _min(samples: list[Any], i: int = 0) -> float:
+    return min(s[i] for s in samples) if samples else math.nan
+
+
+def _f(x: float, digits: int = 1) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.{digits}f}"
+
+
+def _ratio(a: float, b: float) -> str:
+    return "n/a" if not b or math.isnan(a) or math.isnan(b) else f"{a / b:.1f}x"
+
+
+def _print_stages(stages: dict[str, dict[str, list[float]]], profiles: dict[str, Any], title: str) -> None:
+    variants = list(stages)
+    rows = []
+    for k in (*STAGES, "total"):
+        rows.append([k, *(_f(statistics.median(stages[v][k]), 2) for v in variants)])
+    print_table(["stage of compute() (median ms)", *variants], rows, title=title)
+    for v in variants:
+        prof = profiles.get(v)
+        if not prof:
+            continue
+        p = prof[0]
+        ops = ", ".join(f"{name} {ms_:.1f}" for name, ms_ in p["ops"][:7])
+        total = f"{p['total_ms']:.1f} ms wall; " if p.get("total_ms") else ""
+        print(f"DuckDB operators of the aggregation query ({v}; {total}ms summed over threads): {ops}")
+        for j in p["joins"]:
+            print(f"    join {j}")
+
+
+def _load(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _equal_or_raise(label: str, expected: Any, actual: Any) -> str:
+    from benchmarks.indicators_pandas import compare
+
+    problems = compare(expected, actual, tolerance=TOLERANCE)
+    if problems:
+        raise ResultsDiffer(f"{label}: results differ:\n  " + "\n  ".join(problems))
+    return (f"{label}: IDENTICAL, {len(expected):,} rows (numerator, denominator, unknown equal; proportion and "
+            f"CI limits within {TOLERANCE:g}; names, standards and status equal)")
+
+
+class ResultsDiffer(AssertionError):
+    pass
+
+
+def _variants(proposed: bool) -> list[str]:
+    return list(PATCHES) if proposed else ["current"]
+
+
+def _label(variant: str) -> str:
+    return "compute() (current engine)" if variant == "current" else f"compute(), {variant} change"
+
+
+def _part_small(path: Path, n: int, info: str, runs: int, proposed: bool, quick: bool, work: Path) -> bool:
+    variants = _variants(proposed)
+    out = _spawn({"mode": "interleaved", "path": str(path), "runs": runs, "variants": variants,
+                  "out": str(work / "small.pickle")})
+    pandas = _spawn({"mode": "pandas", "path": str(path), "runs": 1, "out": str(work / "small-pandas.pickle")})
+    results = _load(work / "small.pickle")
+    checks = [_equal_or_raise("pandas vs compute()", results["current"], _load(work / "small-pandas.pickle"))]
+    for v in variants[1:]:
+        checks.append(_equal_or_raise(f"{v} vs current compute()", results["current"], results[v]))
+    if out["baseline_problems"]:
+        raise ResultsDiffer("baseline sums differ from compute():\n  " + "\n  ".join(out["baseline_problems"]))
+
+    s = out["samples"]
+    base = _med(s["main"])
+    rows = [["baseline: one GROUP BY pass over pre-joined course_facts", "-", _f(base), _f(_min(s["main"])),
+             _f(_med(s["main"], 1)), "1.0x", "", ""]]
+    for v in variants:
+        med = _med(s[v])
+        rows.append([_label(v), _f(out["cold"][v][0]), _f(med), _f(_min(s[v])), _f(_med(s[v], 1)),
+                     _ratio(med, base), f"<= {TARGET_SMALL_MS:g}",
+                     "no verdict" if quick else verdict(med, TARGET_SMALL_MS)])
+    rows += [
+        ["info: same sums under GROUPING SETS, pre-joined", "-", _f(_med(s["grouping_sets"])),
+         _f(_min(s["grouping_sets"])), _f(_med(s["grouping_sets"], 1)), _ratio(_med(s["grouping_sets"]), base), "", ""],
+        ["info: sums of 18 pre-computed 0/1 columns", "-", _f(_med(s["flag_columns"])),
+         _f(_min(s["flag_columns"])), _f(_med(s["flag_columns"], 1)), _ratio(_med(s["flag_columns"]), base), "", ""],
+        ["info: pandas implementation (same definitions)", _f(pandas["cold"][0]), _f(_med(pandas["samples"])),
+         _f(_min(pandas["samples"])), _f(_med(pandas["samples"], 1)), _ratio(_med(pandas["samples"]), base), "", ""],
+    ]
+    print_table(["", "cold ms", "median ms", "min ms", "cpu ms", "vs baseline", "target", "verdict"], rows,
+                title=f"Part 1: N={n:,} courses ({info}); {runs} warm runs each, interleaved; "
+                      f"DuckDB threads={out['threads']}")
+    print(f"(pre-joined table built in {out['baseline_prepare_ms']:.0f} ms, not timed; cpu ms = process CPU "
+          f"time, all threads; cold = first call in a fresh process, for the current engine)")
+    for c in checks:
+        print(c)
+    _print_stages(out["stages"], out["profiles"], title="Where compute()'s time goes (instrumented runs)")
+    if quick:
+        print(f"target <= {TARGET_SMALL_MS:g} ms is for N={SMALL:,}; this run has N={n:,} (no verdict)")
+        return True
+    return _med(s["current"]) <= TARGET_SMALL_MS
+
+
+def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, proposed: bool, quick: bool,
+              work: Path) -> bool:
+    variants = _variants(proposed)
+    duck = {v: _spawn({"mode": "compute", "path": str(path), "runs": runs, "variant": v,
+                       "out": str(work / f"big-{k}.pickle")}) for k, v in enumerate(variants)}
+    pandas = _spawn({"mode": "pandas", "path": str(path), "runs": pandas_runs, "out": str(work / "big-pandas.pickle")})
+    detail_runs = max(3, runs // 2)
+    detail = _spawn({"mode": "interleaved", "path": str(path), "runs": detail_runs, "variants": variants,
+                     "out": str(work / "big-detail.pickle")})
+    expected = _load(work / "big-0.pickle")
+    checks = [_equal_or_raise("pandas vs compute()", expected, _load(work / "big-pandas.pickle"))]
+    for k, v in enumerate(variants[1:], start=1):
+        checks.append(_equal_or_raise(f"{v} vs current compute()", expected, _load(work / f"big-{k}.pickle")))
+    if detail["baseline_problems"]:
+        raise ResultsDiffer("baseline sums differ from compute():\n  " + "\n  ".join(detail["baseline_problems"]))
+
+    pd_med, pd_cpu = _med(pandas["samples"]), _med(pandas["samples"], 1)
+    rows = [
+        ["pandas implementation (baseline)", _f(pandas["cold"][0]), _f(pd_med), _f(_min(pandas["samples"])),
+         _f(pd_cpu), _f(pandas["rss_peak_mb"], 0), "1.0x", "1.0x", "", ""],
+        ["  of which reading the tables into pandas", _f(pandas["cold"][2]), _f(_med(pandas["samples"], 2)),
+         "", "", "", "", "", "", ""],
+    ]
+    for v in variants:
+        d = duck[v]
+        med = _med(d["samples"])
+        rows.append([_label(v), _f(d["cold"][0]), _f(med), _f(_min(d["samples"])), _f(_med(d["samples"], 1)),
+                     _f(d["rss_peak_mb"], 0), _ratio(pd_med, med), _ratio(pd_cpu, _med(d["samples"], 1)),
+                     f"<= {TARGET_BIG_MS:g} ms", "no verdict" if quick else verdict(med, TARGET_BIG_MS)])
+    rows.append(["", "", "", "", "", "", "", "", "", ""])
+    base_labels = {"main": "one GROUP BY pass over pre-joined course_facts",
+                   "grouping_sets": "same sums under GROUPING SETS, pre-joined",
+                   "flag_columns": "sums of 18 pre-computed 0/1 columns"}
+    for v in [*variants, *base_labels]:
+        label = base_labels.get(v) or _label(v)
+        sv = detail["samples"][v]
+        rows.append([f"interleaved: {label}", "", _f(_med(sv)), _f(_min(sv)), _f(_med(sv, 1)), "",
+                     _ratio(pd_med, _med(sv)), _ratio(pd_cpu, _med(sv, 1)), "", ""])
+    print_table(["", "cold ms", "median ms", "min ms", "cpu ms", "peak RSS MB", "vs pandas", "vs pandas cpu",
+                 "target", "verdict"],
+                rows, title=f"Part 2: N={n:,} courses ({info}); compute() {runs} warm runs and pandas {pandas_runs}, "
+                            f"each in its own process; then {detail_runs} rounds interleaved in one process")
+    cur = duck["current"]
+    print(f"peak RSS = the worker process's high-water mark (VmHWM; Python, imports and DuckDB included; "
+          f"{cur['rss_start_mb']:.0f} MB before the snapshot was opened)")
+    med = _med(cur["samples"])
+    rss_gb = cur["rss_peak_mb"] / 1024
+    speedup = pd_med / med if med else math.nan
+    time_ok, mem_ok, ratio_ok = med <= TARGET_BIG_MS, rss_gb <= TARGET_BIG_RSS_GB, speedup >= TARGET_PANDAS_RATIO
+    if quick:
+        print(f"targets are for N={BIG:,}; this run has N={n:,} (no verdict)")
+    else:
+        print(f"targets (current engine): time <= {TARGET_BIG_MS:g} ms: {verdict(med, TARGET_BIG_MS)} ({med:.0f} ms); "
+              f"peak RSS <= {TARGET_BIG_RSS_GB:g} GB: {'PASS' if mem_ok else 'MISS'} ({rss_gb:.2f} GB); "
+              f">= {TARGET_PANDAS_RATIO:g}x faster than pandas: {'PASS' if ratio_ok else 'MISS'} ({speedup:.1f}x)")
+    for c in checks:
+        print(c)
+    _print_stages(detail["stages"], detail["profiles"], title="Where compute()'s time goes (instrumented runs)")
+    return quick or (time_ok and mem_ok and ratio_ok)
+
+
+def _loadavg() -> str:
+    try:
+        return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average n/a"
+
+
+def run(options: argparse.Namespace) -> bool:
+    from benchmarks.synthetic_snapshot import cached, describe
+
+    quick = options.quick
+    n_small = options.indicator_courses if options.indicator_courses is not None else (
+        QUICK_SMALL if quick else SMALL)
+    n_big = options.indicator_big_courses if options.indicator_big_courses is not None else (
+        QUICK_BIG if quick else BIG)
+    runs = options.indicator_runs or (5 if quick else 15)
+    pandas_runs = options.pandas_runs if options.pandas_runs is not None else (1 if quick else 3)
+    print("\n== indicators: compute() K1-K6 x municipalities x years + clusters, regions, nation, with CIs ==")
+    print(machine_line())
+    print(f"{_loadavg()} at start (other work on the machine inflates every figure; ratios are measured "
+          f"in the same run)")
+    owned = options.cache_dir is None
+    cache = Path(tempfile.mkdtemp(prefix="hjertekom_bench_ind_")) if owned else Path(options.cache_dir)
+    work = Path(tempfile.mkdtemp(prefix="hjertekom_bench_ind_work_"))
+    ok = True
+    try:
+        for n, part in ((n_small, "small"), (n_big, "big")):
+            if not n:
+                continue
+            path, built = cached(cache, n, options.seed)
+            info = describe(path)
+            print(f"\nsnapshot {path.name}: " + (f"generated in {built:.1f} s (not measured)" if built else "cached")
+                  + f"\n  {info}")
+            if part == "small":
+                ok = _part_small(path, n, "synthetic national decade", runs, options.indicator_proposed, quick,
+                                 work) and ok
+            else:
+                ok = _part_big(path, n, "synthetic national decade", max(3, runs // 2), pandas_runs,
+                               options.indicator_proposed, quick, work) and ok
+        if options.indicator_proposed:
+            print("\nproposed change (measured as a monkeypatch, hjertekom_core not edited):\n" + PROPOSED)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if owned:
+            shutil.rmtree(cache, ignore_errors=True)
+    print(f"{_loadavg()} at the end")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--worker"]:
+        task = json.loads(argv[1])
+        print(json.dumps(WORKERS[task["mode"]](task)))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.indicators_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a short run (smaller N; no verdicts)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the synthetic data (default: 1)")
+    add_arguments(parser)
+    options = parser.parse_args(argv)
+    try:
+        met = run(options)
+    except ResultsDiffer as exc:
+        print(f"\n{NAME}: FAILED, {exc}")
+        return 2
+    except Exception:  # noqa: BLE001 - a worker that could not run: report it, exit 2 as python -m benchmarks does
+        traceback.print_exc()
+        print(f"\n{NAME}: ERROR (see the traceback above)")
+        return 2
+    print(f"[{NAME}: targets {'met' if met else 'MISSED'}]")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
