@@ -23,8 +23,7 @@ from hjertekom_core.service import Service
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 
-REPO = Path(__file__).resolve().parent.parent
-CONTRACTS_DIR = REPO / "data_contracts"
+from paths import CONTRACTS_DIR
 PG_URL = os.environ.get("HJERTEKOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES_TO_CLEAR = ("audit_log", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 

@@ -8,7 +8,7 @@ import pytest
 from hjertekom_core.config import SETTINGS, load_config
 from hjertekom_core.errors import ConfigError
 
-from conftest import REPO
+from paths import REPO
 
 
 def test_defaults_put_everything_beside_the_embedded_store(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import yaml
 from hjertekom_core.contract import UNKNOWN, ContractRegistry, load_contract
 from hjertekom_core.errors import ContractError
 
-from conftest import CONTRACTS_DIR
+from paths import CONTRACTS_DIR
 
 
 def test_shipped_contract_has_the_three_forms_in_danish_and_english(contract) -> None:

@@ -8,7 +8,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-from conftest import REPO
+from paths import REPO
 
 
 def _pins() -> dict[str, str]:

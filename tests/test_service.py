@@ -26,7 +26,7 @@ from hjertekom_core.errors import (
 from hjertekom_core.service import Service
 from hjertekom_core.store.schema import audit_log, citizens, courses, registrations
 
-from conftest import CONTRACTS_DIR
+from paths import CONTRACTS_DIR
 from factories import course_data, end_data, start_data
 from test_contract import MOEVA
 
