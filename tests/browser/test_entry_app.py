@@ -605,3 +605,21 @@ def test_a_session_cookie_is_void_after_logout(hjertekom_server, page, users, si
     assert is_login_redirect(status, location), \
         f"the cookie of a logged-out session still opens the app (HTTP {status})"
     assert len(audit_rows(server, username="bo", action="worklist.read")) == reads
+
+
+def test_closing_the_tab_shuts_its_kernel_down(hjertekom_server, new_page, sign_in, users) -> None:
+    """Voilà's shutdown beacon carries no _xsrf token; the server must still honour it."""
+    log_file = hjertekom_server.data_dir / "hjertekom.log"
+    before = len(re.findall(r"204 POST /voila/api/shutdown/", log_file.read_text(encoding="utf-8")))
+    page = new_page()
+    sign_in(page, users.anne)
+    page.close(run_before_unload=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = log_file.read_text(encoding="utf-8")
+        if len(re.findall(r"204 POST /voila/api/shutdown/", text)) > before:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the kernel of the closed tab was not shut down (no 204 for the shutdown beacon)")
+    assert "403 POST /voila/api/shutdown/" not in text
