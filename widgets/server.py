@@ -5,8 +5,9 @@
   (Voilà refuses ``prelaunch_hook`` together with ``preheat_kernel``).
 - The browser may only talk to widgets: ``allowed_message_types`` lets comm and kernel-info
   messages through and drops ``execute_request``, so nobody can run code in a kernel.
-- Kernels of closed tabs are shut down: Voilà 0.5.13's shutdown beacon carries no _xsrf token
-  and is refused by Jupyter Server, so a replacement handler accepts it from a signed-in user.
+- Kernels of closed tabs are shut down: Voilà 0.5.13's shutdown beacon carries the _xsrf token
+  only when the page has that cookie, and is refused by Jupyter Server without it, so a
+  replacement handler accepts it from a signed-in user.
   Idle culling never culls a connected (open) form (``cull_connected=False``).
 """
 from __future__ import annotations
