@@ -24,12 +24,9 @@ must be IDENTICAL (same rows; numerator, denominator and unknown equal; proporti
 within 1e-12; names, standards and status equal), else the benchmark fails (exit code 2).
 
 Both parts print where compute()'s time goes (its stages, and DuckDB's operators in the aggregation
-query, summed over threads). ``--indicator-proposed`` measures, in the same processes, the engine change
-proposed in the report, in two steps (the aggregation SQL alone; then also the Python around it),
-as monkeypatches of ``hjertekom_core.indicators.engine`` (the code under test is not edited), and
-checks that their results are identical too.
+query, summed over threads).
 
-Run alone: ``python -m benchmarks.indicators_bench [--quick] [--cache-dir DIR] [--indicator-proposed]``.
+Run alone: ``python -m benchmarks.indicators_bench [--quick] [--cache-dir DIR]``.
 """
 from __future__ import annotations
 
@@ -46,8 +43,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,184 +79,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="warm runs of compute() per measurement (default 15; 5 with --quick)")
     group.add_argument("--pandas-runs", type=int, default=None,
                        help="warm runs of the pandas implementation (default 3; 1 with --quick)")
-    group.add_argument("--indicator-proposed", action="store_true",
-                       help="also measure the proposed engine change (monkeypatched, results checked)")
     _add_once(group, "--cache-dir", type=Path, default=None,
               help="keep generated snapshots/stores here between runs (default: a temporary folder, removed)")
 
 
-# --- the proposed engine change (measured on a private copy: a monkeypatch) ------------------------
-
-PROPOSED = """\
-engine._aggregate: aggregate per (municipality, period) first and roll the ~1,000 small rows up
-under GROUPING SETS; count(*) FILTER (WHERE den AND num) instead of sum(CASE WHEN coalesce(den,
-false) AND coalesce(num, false) THEN 1 ELSE 0 END) (a filter keeps TRUE rows only: the same numbers;
-not count_if, which in DuckDB 2.0.1 returns NULL for a group whose values are all NULL); group on
-date_trunc(period) and format the label on the small result; drop the courses without a period
-date after the joins (WHERE on the truncated key), which keeps DuckDB from pushing
-"end_date IS NOT NULL" into the hjertekom_end scan, under-estimating that table 5x and building
-its hash tables on the wide side.
-"proposed SQL + Python" also: _prepare inserts the clusters with one INSERT (not executemany);
-compute unpivots the small aggregate once with NumPy (np.repeat/np.tile, sorted on the ~1,000
-aggregate rows) instead of one DataFrame per indicator + pd.concat + a sort of the long table;
-_with_names and _with_statistics map with dictionaries instead of a Python lambda per row."""
-
-_TRUNC = {"year": "year", "quarter": "quarter", "month": "month"}
-
-
-def proposed_flags_sql(indicators: Any, limit: int) -> str:
-    parts = []
-    for ind in indicators:
-        den, num, unk = ind.denominator, ind.numerator.format(limit=limit), ind.unknown.format(limit=limit)
-        parts.append(f"count(*) FILTER (WHERE ({den})) AS d_{ind.id}")
-        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({num})) AS n_{ind.id}")
-        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({unk})) AS u_{ind.id}")
-    return ",\n               ".join(parts)
-
-
-def proposed_aggregate(con: Any, indicators: Any, period_date: str, period: str, settings: Any) -> Any:
-    from hjertekom_core.indicators import engine
-
-    names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
-    sql = f"""
-    WITH m AS (
-        SELECT f.municipality_code, f.region_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
-               {proposed_flags_sql(indicators, settings.completion_limit_days)}
-        FROM course_facts f
-        GROUP BY f.municipality_code, f.region_code, k)
-    SELECT m.municipality_code, cl.cluster, m.region_code, {engine.PERIODS[period].format(d='m.k')} AS p,
-           grouping(m.municipality_code, cl.cluster, m.region_code) AS g,
-           {', '.join(f'sum({n}) AS {n}' for n in names)}
-    FROM m LEFT JOIN clusters cl ON cl.code = m.municipality_code
-    WHERE m.k IS NOT NULL
-    GROUP BY GROUPING SETS ((m.municipality_code, p), (cl.cluster, p), (m.region_code, p), (p))
-    """
-    return con.execute(sql).df()
-
-
-def proposed_prepare(con: Any, settings: Any) -> None:
-    """engine._prepare with one multi-row INSERT instead of executemany (one statement per row)."""
-    from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
-
-    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
-    con.execute("CREATE OR REPLACE TEMP TABLE clusters (code INTEGER, cluster VARCHAR)")
-    rows = [(code, name) for name, codes in settings.clusters.items() for code in codes]
-    if rows:
-        con.execute(f"INSERT INTO clusters VALUES {', '.join(['(?, ?)'] * len(rows))}",
-                    [v for row in rows for v in row])
-
-
-def proposed_with_names(con: Any, result: Any) -> Any:
-    """engine._with_names with a dictionary map instead of a Python lambda per row."""
-    names = {str(code): name for code, name in con.execute("SELECT code, name FROM municipalities").fetchall()}
-    names.update({str(code): region for code, region in
-                  con.execute("SELECT DISTINCT region_code, region FROM municipalities").fetchall()})
-    names["DK"] = "Hele landet"
-    result["unit_name"] = result["unit"].map(names).fillna(result["unit"])
-    return result
-
-
-def proposed_with_statistics(result: Any, settings: Any, *, ordered: bool = False) -> Any:
-    """engine._with_statistics; standards by dictionary map; no sort when the rows come ordered."""
-    import numpy as np
-
-    from hjertekom_core.indicators.engine import LEVELS, RESULT_COLUMNS
-    from hjertekom_core.indicators.stats import CI_METHODS
-
-    n = result["denominator"].to_numpy(dtype=float)
-    x = result["numerator"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        result["proportion"] = np.where(n > 0, x / n, np.nan)
-    low, high = CI_METHODS[settings.ci_method](x, n, settings.level)
-    result["ci_low"], result["ci_high"] = np.round(low, 10), np.round(high, 10)
-    result["standard"] = result["indicator"].map(dict(settings.standards)).astype(float)
-    p, std = result["proportion"].to_numpy(), result["standard"].to_numpy()
-    result["status"] = np.select(
-        [n == 0, np.isnan(std), p >= std, high < std],
-        ["no_data", "no_standard", "met", "below"], "not_met")
-    if not ordered:
-        order = {lvl: i for i, lvl in enumerate(LEVELS)}
-        result = result.assign(_o=result["level"].map(order)).sort_values(
-            ["indicator", "period", "_o", "unit"], kind="stable").drop(columns="_o")
-    return result[RESULT_COLUMNS].reset_index(drop=True)
-
-
-def proposed_compute(con: Any, settings: Any, *, period: str = "year", levels: Any = None,
-                     indicators: Any = None) -> Any:
-    """engine.compute with the unpivot done once in NumPy on the small, pre-ordered aggregate
-    (instead of one DataFrame per indicator, pd.concat and a sort of the long table)."""
-    import numpy as np
-    import pandas as pd
-
-    from hjertekom_core.indicators import engine
-
-    if period not in engine.PERIODS:
-        raise ValueError(f"period must be one of {sorted(engine.PERIODS)}")
-    levels = [lvl for lvl in engine.LEVELS if lvl in set(engine.LEVELS if levels is None else levels)]
-    chosen = sorted((i for i in engine.INDICATORS if indicators is None or i.id in set(indicators)),
-                    key=lambda i: i.id)
-    engine._prepare(con, settings)
-    by_date: dict[str, list[Any]] = {}
-    for ind in chosen:
-        by_date.setdefault(ind.period_date, []).append(ind)
-    order = {lvl: i for i, lvl in enumerate(engine.LEVELS)}
-    parts = []
-    for period_date, group in by_date.items():
-        agg = engine._aggregate(con, group, period_date, period, settings)
-        level = agg["g"].map(engine._GROUPING_LEVEL)
-        keep = (level.isin(levels) & ~((level == "cluster") & agg["cluster"].isna())).to_numpy()
-        agg, level = agg[keep].reset_index(drop=True), level[keep].reset_index(drop=True)
-        unit = np.select(
-            [level == "municipality", level == "cluster", level == "region"],
-            [agg["municipality_code"].astype("string"), agg["cluster"].astype("string"),
-             agg["region_code"].astype("string")], "DK")
-        rows = pd.DataFrame({"level": level, "unit": unit, "period": agg["p"], "_o": level.map(order)})
-        rows = rows.sort_values(["period", "_o", "unit"], kind="stable")
-        idx = rows.index.to_numpy()
-        k = len(group)
-        parts.append(pd.DataFrame({
-            "indicator": np.repeat([ind.id for ind in group], len(idx)),
-            "level": np.tile(rows["level"].to_numpy(), k),
-            "unit": np.tile(rows["unit"].to_numpy(), k),
-            "period": np.tile(rows["period"].to_numpy(), k),
-            "numerator": np.concatenate([agg[f"n_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
-            "denominator": np.concatenate([agg[f"d_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
-            "unknown": np.concatenate([agg[f"u_{i.id}"].to_numpy()[idx] for i in group]).astype("int64"),
-        }))
-    if not parts:
-        result = pd.DataFrame(columns=engine.RESULT_COLUMNS[:7])
-    else:
-        result = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    result = engine._with_names(con, result)
-    return engine._with_statistics(result, settings, ordered=len(parts) <= 1)
-
-
-PATCHES: dict[str, dict[str, Callable[..., Any]]] = {
-    "current": {},
-    "proposed SQL": {"_aggregate": proposed_aggregate},
-    "proposed SQL + Python": {"_aggregate": proposed_aggregate, "_prepare": proposed_prepare,
-                              "_with_names": proposed_with_names, "_with_statistics": proposed_with_statistics,
-                              "compute": proposed_compute},
-}
-
-
-@contextmanager
-def patched(variant: str) -> Iterator[None]:
-    """The engine module with the functions of ``variant`` replaced (restored afterwards)."""
-    from hjertekom_core.indicators import engine
-
-    saved = {name: getattr(engine, name) for name in PATCHES[variant]}
-    for name, fn in PATCHES[variant].items():
-        setattr(engine, name, fn)
-    try:
-        yield
-    finally:
-        for name, fn in saved.items():
-            setattr(engine, name, fn)
-
+# --- the code under test ---------------------------------------------------------------------------
 
 def engine_compute(con: Any, settings: Any) -> Any:
-    """compute() as the engine module has it now (patched or not)."""
+    """compute() as the engine module has it."""
     from hjertekom_core.indicators import engine
 
     return engine.compute(con, settings)
@@ -470,7 +296,7 @@ def _check_baseline(rows: list[tuple[Any, ...]], result: Any) -> list[str]:
 
 
 def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
-    """compute() (and the proposed variant) interleaved with the pre-joined baselines."""
+    """compute() interleaved with the pre-joined baselines."""
     import duckdb
 
     settings = _settings()
@@ -478,44 +304,33 @@ def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
     con = duckdb.connect(task["path"], read_only=True)
     threads = con.execute("SELECT current_setting('threads')").fetchone()
     out: dict[str, Any] = {"threads": threads[0] if threads else "?"}
-    variants = task["variants"]
-    cold: dict[str, tuple[float, float]] = {}
-    results: dict[str, Any] = {}
-    for v in variants:  # each variant's first call; only the first of all is truly cold
-        with patched(v):
-            wall, cpu, results[v] = _timed(lambda: engine_compute(con, settings))
-        cold[v] = (wall, cpu)
+    wall, cpu, result = _timed(lambda: engine_compute(con, settings))  # the first call: cold
+    cold = {"current": (wall, cpu)}
     t0 = time.perf_counter()
     queries = _baseline_queries(con, settings)
     out["baseline_prepare_ms"] = (time.perf_counter() - t0) * 1e3
-    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in [*variants, *queries]}
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in ["current", *queries]}
     base_rows: Any = None
     for _ in range(task["runs"]):
-        for v in variants:
-            with patched(v):
-                wall, cpu, _r = _timed(lambda: engine_compute(con, settings))
-            samples[v].append((wall, cpu))
+        wall, cpu, _r = _timed(lambda: engine_compute(con, settings))
+        samples["current"].append((wall, cpu))
         for k, sql in queries.items():
             wall, cpu, rows = _timed(lambda sql=sql: con.execute(sql).fetchall())
             samples[k].append((wall, cpu))
             if k == "main":
                 base_rows = rows
-    out["baseline_problems"] = _check_baseline(base_rows, results["current"])
-    stages: dict[str, dict[str, list[float]]] = {}
-    profiles: dict[str, Any] = {}
-    for v in variants:
-        with patched(v):
-            runs = []
-            sql: list[str] = []
-            for _ in range(max(3, task["runs"] // 2)):
-                spent, sql = _stage_run(con, settings)
-                runs.append(spent)
-            stages[v] = {k: [r[k] for r in runs] for k in runs[0]}
-            profiles[v] = _operator_profile(con, sql[-1]) if sql else None
+    out["baseline_problems"] = _check_baseline(base_rows, result)
+    runs = []
+    sql: list[str] = []
+    for _ in range(max(3, task["runs"] // 2)):
+        spent, sql = _stage_run(con, settings)
+        runs.append(spent)
+    stages = {"current": {k: [r[k] for r in runs] for k in runs[0]}}
+    profiles = {"current": _operator_profile(con, sql[-1]) if sql else None}
     out.update(cold=cold, samples=samples, stages=stages, profiles=profiles,
                rss_start_mb=rss_start, rss_peak_mb=_peak_rss_mb())
     with open(task["out"], "wb") as fh:
-        pickle.dump(results, fh)
+        pickle.dump(result, fh)
     return out
 
 
@@ -526,12 +341,11 @@ def _worker_compute(task: dict[str, Any]) -> dict[str, Any]:
     settings = _settings()
     rss_start = _peak_rss_mb()
     con = duckdb.connect(task["path"], read_only=True)
-    with patched(task["variant"]):
-        cold = _timed(lambda: engine_compute(con, settings))
-        samples = []
-        for _ in range(task["runs"]):
-            wall, cpu, result = _timed(lambda: engine_compute(con, settings))
-            samples.append((wall, cpu))
+    cold = _timed(lambda: engine_compute(con, settings))
+    samples = []
+    for _ in range(task["runs"]):
+        wall, cpu, result = _timed(lambda: engine_compute(con, settings))
+        samples.append((wall, cpu))
     with open(task["out"], "wb") as fh:
         pickle.dump(cold[2], fh)
     return {"cold": cold[:2], "samples": samples, "rss_start_mb": rss_start, "rss_peak_mb": _peak_rss_mb(),
@@ -627,23 +441,14 @@ class ResultsDiffer(AssertionError):
     pass
 
 
-def _variants(proposed: bool) -> list[str]:
-    return list(PATCHES) if proposed else ["current"]
+LABEL = "compute() (current engine)"
 
 
-def _label(variant: str) -> str:
-    return "compute() (current engine)" if variant == "current" else f"compute(), {variant} change"
-
-
-def _part_small(path: Path, n: int, info: str, runs: int, proposed: bool, quick: bool, work: Path) -> bool:
-    variants = _variants(proposed)
-    out = _spawn({"mode": "interleaved", "path": str(path), "runs": runs, "variants": variants,
-                  "out": str(work / "small.pickle")})
+def _part_small(path: Path, n: int, info: str, runs: int, quick: bool, work: Path) -> bool:
+    out = _spawn({"mode": "interleaved", "path": str(path), "runs": runs, "out": str(work / "small.pickle")})
     pandas = _spawn({"mode": "pandas", "path": str(path), "runs": 1, "out": str(work / "small-pandas.pickle")})
-    results = _load(work / "small.pickle")
-    checks = [_equal_or_raise("pandas vs compute()", results["current"], _load(work / "small-pandas.pickle"))]
-    for v in variants[1:]:
-        checks.append(_equal_or_raise(f"{v} vs current compute()", results["current"], results[v]))
+    checks = [_equal_or_raise("pandas vs compute()", _load(work / "small.pickle"),
+                              _load(work / "small-pandas.pickle"))]
     if out["baseline_problems"]:
         raise ResultsDiffer("baseline sums differ from compute():\n  " + "\n  ".join(out["baseline_problems"]))
 
@@ -651,11 +456,10 @@ def _part_small(path: Path, n: int, info: str, runs: int, proposed: bool, quick:
     base = _med(s["main"])
     rows = [["baseline: one GROUP BY pass over pre-joined course_facts", "-", _f(base), _f(_min(s["main"])),
              _f(_med(s["main"], 1)), "1.0x", "", ""]]
-    for v in variants:
-        med = _med(s[v])
-        rows.append([_label(v), _f(out["cold"][v][0]), _f(med), _f(_min(s[v])), _f(_med(s[v], 1)),
-                     _ratio(med, base), f"<= {TARGET_SMALL_MS:g}",
-                     "no verdict" if quick else verdict(med, TARGET_SMALL_MS)])
+    med = _med(s["current"])
+    rows.append([LABEL, _f(out["cold"]["current"][0]), _f(med), _f(_min(s["current"])), _f(_med(s["current"], 1)),
+                 _ratio(med, base), f"<= {TARGET_SMALL_MS:g}",
+                 "no verdict" if quick else verdict(med, TARGET_SMALL_MS)])
     rows += [
         ["info: same sums under GROUPING SETS, pre-joined", "-", _f(_med(s["grouping_sets"])),
          _f(_min(s["grouping_sets"])), _f(_med(s["grouping_sets"], 1)), _ratio(_med(s["grouping_sets"]), base), "", ""],
@@ -678,19 +482,13 @@ def _part_small(path: Path, n: int, info: str, runs: int, proposed: bool, quick:
     return _med(s["current"]) <= TARGET_SMALL_MS
 
 
-def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, proposed: bool, quick: bool,
-              work: Path) -> bool:
-    variants = _variants(proposed)
-    duck = {v: _spawn({"mode": "compute", "path": str(path), "runs": runs, "variant": v,
-                       "out": str(work / f"big-{k}.pickle")}) for k, v in enumerate(variants)}
+def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, quick: bool, work: Path) -> bool:
+    cur = _spawn({"mode": "compute", "path": str(path), "runs": runs, "out": str(work / "big.pickle")})
     pandas = _spawn({"mode": "pandas", "path": str(path), "runs": pandas_runs, "out": str(work / "big-pandas.pickle")})
     detail_runs = max(3, runs // 2)
-    detail = _spawn({"mode": "interleaved", "path": str(path), "runs": detail_runs, "variants": variants,
+    detail = _spawn({"mode": "interleaved", "path": str(path), "runs": detail_runs,
                      "out": str(work / "big-detail.pickle")})
-    expected = _load(work / "big-0.pickle")
-    checks = [_equal_or_raise("pandas vs compute()", expected, _load(work / "big-pandas.pickle"))]
-    for k, v in enumerate(variants[1:], start=1):
-        checks.append(_equal_or_raise(f"{v} vs current compute()", expected, _load(work / f"big-{k}.pickle")))
+    checks = [_equal_or_raise("pandas vs compute()", _load(work / "big.pickle"), _load(work / "big-pandas.pickle"))]
     if detail["baseline_problems"]:
         raise ResultsDiffer("baseline sums differ from compute():\n  " + "\n  ".join(detail["baseline_problems"]))
 
@@ -701,18 +499,16 @@ def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, propos
         ["  of which reading the tables into pandas", _f(pandas["cold"][2]), _f(_med(pandas["samples"], 2)),
          "", "", "", "", "", "", ""],
     ]
-    for v in variants:
-        d = duck[v]
-        med = _med(d["samples"])
-        rows.append([_label(v), _f(d["cold"][0]), _f(med), _f(_min(d["samples"])), _f(_med(d["samples"], 1)),
-                     _f(d["rss_peak_mb"], 0), _ratio(pd_med, med), _ratio(pd_cpu, _med(d["samples"], 1)),
-                     f"<= {TARGET_BIG_MS:g} ms", "no verdict" if quick else verdict(med, TARGET_BIG_MS)])
+    med = _med(cur["samples"])
+    rows.append([LABEL, _f(cur["cold"][0]), _f(med), _f(_min(cur["samples"])), _f(_med(cur["samples"], 1)),
+                 _f(cur["rss_peak_mb"], 0), _ratio(pd_med, med), _ratio(pd_cpu, _med(cur["samples"], 1)),
+                 f"<= {TARGET_BIG_MS:g} ms", "no verdict" if quick else verdict(med, TARGET_BIG_MS)])
     rows.append(["", "", "", "", "", "", "", "", "", ""])
     base_labels = {"main": "one GROUP BY pass over pre-joined course_facts",
                    "grouping_sets": "same sums under GROUPING SETS, pre-joined",
                    "flag_columns": "sums of 18 pre-computed 0/1 columns"}
-    for v in [*variants, *base_labels]:
-        label = base_labels.get(v) or _label(v)
+    for v in ["current", *base_labels]:
+        label = base_labels.get(v) or LABEL
         sv = detail["samples"][v]
         rows.append([f"interleaved: {label}", "", _f(_med(sv)), _f(_min(sv)), _f(_med(sv, 1)), "",
                      _ratio(pd_med, _med(sv)), _ratio(pd_cpu, _med(sv, 1)), "", ""])
@@ -720,10 +516,8 @@ def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, propos
                  "target", "verdict"],
                 rows, title=f"Part 2: N={n:,} courses ({info}); compute() {runs} warm runs and pandas {pandas_runs}, "
                             f"each in its own process; then {detail_runs} rounds interleaved in one process")
-    cur = duck["current"]
     print(f"peak RSS = the worker process's high-water mark (VmHWM; Python, imports and DuckDB included; "
           f"{cur['rss_start_mb']:.0f} MB before the snapshot was opened)")
-    med = _med(cur["samples"])
     rss_gb = cur["rss_peak_mb"] / 1024
     speedup = pd_med / med if med else math.nan
     time_ok, mem_ok, ratio_ok = med <= TARGET_BIG_MS, rss_gb <= TARGET_BIG_RSS_GB, speedup >= TARGET_PANDAS_RATIO
@@ -773,13 +567,10 @@ def run(options: argparse.Namespace) -> bool:
             print(f"\nsnapshot {path.name}: " + (f"generated in {built:.1f} s (not measured)" if built else "cached")
                   + f"\n  {info}")
             if part == "small":
-                ok = _part_small(path, n, "synthetic national decade", runs, options.indicator_proposed, quick,
-                                 work) and ok
+                ok = _part_small(path, n, "synthetic national decade", runs, quick, work) and ok
             else:
-                ok = _part_big(path, n, "synthetic national decade", max(3, runs // 2), pandas_runs,
-                               options.indicator_proposed, quick, work) and ok
-        if options.indicator_proposed:
-            print("\nproposed change (measured as a monkeypatch, hjertekom_core not edited):\n" + PROPOSED)
+                ok = _part_big(path, n, "synthetic national decade", max(3, runs // 2), pandas_runs, quick,
+                               work) and ok
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if owned:

@@ -18,9 +18,7 @@ the same SQLAlchemy statement and run with the standard library's sqlite3 (``fet
 pandas, no DuckDB). ``read_store`` itself (all four queries into pandas frames) is printed for
 information, and so is a pseudonymised snapshot (HMAC of every citizen, CPR scan of every text
 column), which the target does not cover. The stages of create_snapshot are timed by wrapping the
-writer's functions (the code under test is not edited). ``--snapshot-proposed`` also measures the
-change to ``read_store`` proposed in the report (a monkeypatched copy; its frames are checked to
-be identical).
+writer's functions (the code under test is not edited).
 
 Run alone: ``python -m benchmarks.snapshot_bench [--quick] [--cache-dir DIR]``.
 """
@@ -65,8 +63,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--snapshot-runs", type=int, default=None,
                        help="warm snapshots after the cold one (default 3; 1 with --quick)")
     group.add_argument("--snapshot-timeout", type=float, default=3600, help="give up filling the store after s")
-    group.add_argument("--snapshot-proposed", action="store_true",
-                       help="also measure the proposed read_store change (monkeypatched, frames checked)")
     _add_once(group, "--cache-dir", type=Path, default=None,
               help="keep generated snapshots/stores here between runs (default: a temporary folder, removed)")
 
@@ -108,58 +104,6 @@ def store_counts(sqlite_file: Path) -> dict[str, int]:
         return out
     finally:
         conn.close()
-
-
-# --- the proposed change (measured on a private copy: a monkeypatch) ------------------------------
-
-PROPOSED = """\
-writer.read_store: build each data frame from plain tuples,
-    pd.DataFrame([tuple(r) for r in result.fetchall()], columns=list(result.keys()))
-instead of from SQLAlchemy Row objects. pandas 3.1 probes every row with hasattr(row, "dtype")
-(pandas/core/internals/construction.py, nested_data_to_arrays); on a SQLAlchemy 2.1 Row that is a
-failed key lookup that builds and discards an exception, once per row read (citizens, courses and
-registrations: about 890,000 rows for 200,000 courses)."""
-
-
-def proposed_read_store(store: Any, scope: Any = None) -> dict[str, Any]:
-    """A copy of ``hjertekom_core.snapshot.writer.read_store`` with the one change of PROPOSED."""
-    import pandas as pd
-    from sqlalchemy import and_, func, select
-
-    from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
-
-    latest = (select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
-              .group_by(registrations.c.course_id, registrations.c.form).subquery())
-    current = (select(registrations.c.course_id, courses.c.programme, registrations.c.form, registrations.c.revision,
-                      registrations.c.status, registrations.c.contract_version, registrations.c.saved_at,
-                      registrations.c.data)
-               .join(latest, and_(registrations.c.course_id == latest.c.course_id,
-                                  registrations.c.form == latest.c.form, registrations.c.revision == latest.c.rev))
-               .join(courses, courses.c.id == registrations.c.course_id))
-    queries = {
-        "municipalities": select(municipalities).order_by(municipalities.c.code),
-        "citizens": select(citizens.c.id, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
-                           citizens.c.municipality_code).order_by(citizens.c.id),
-        "courses": select(courses.c.id, courses.c.citizen_id, courses.c.programme, courses.c.municipality_code,
-                          courses.c.created_at).order_by(courses.c.id),
-        "registrations": current,
-    }
-    if scope is not None:
-        codes = sorted(scope)
-        in_scope = select(courses.c.citizen_id).where(courses.c.municipality_code.in_(codes))
-        queries["citizens"] = queries["citizens"].where(citizens.c.id.in_(in_scope))
-        queries["courses"] = queries["courses"].where(courses.c.municipality_code.in_(codes))
-        queries["registrations"] = current.where(courses.c.municipality_code.in_(codes))
-    with store.read() as conn:
-        out = {}
-        for name, query in queries.items():
-            result = conn.execute(query)
-            out[name] = pd.DataFrame([tuple(r) for r in result.fetchall()], columns=list(result.keys()))  # the change
-    for column in ("created_at",):
-        out["courses"][column] = pd.to_datetime(out["courses"][column], utc=True).dt.tz_localize(None)
-    out["registrations"]["saved_at"] = pd.to_datetime(out["registrations"]["saved_at"], utc=True).dt.tz_localize(None)
-    out["citizens"]["birth_date"] = pd.to_datetime(out["citizens"]["birth_date"])
-    return out
 
 
 # --- worker (a fresh process) ----------------------------------------------------------------------
@@ -294,8 +238,7 @@ def _worker(task: dict[str, Any]) -> dict[str, Any]:
         shutil.rmtree(folder, ignore_errors=True)
         return {"stages": stages, "counts": info.row_counts, "size": size}
 
-    rounds: dict[str, list[Any]] = {"bare": [], "read_store": [], "ident": [], "pseudo": [], "proposed": [],
-                                    "read_store_proposed": []}
+    rounds: dict[str, list[Any]] = {"bare": [], "read_store": [], "ident": [], "pseudo": []}
     t = time.perf_counter()
     first = snapshot(False, 0)  # cold: the first snapshot in this process
     first_s = time.perf_counter() - t
@@ -308,32 +251,11 @@ def _worker(task: dict[str, Any]) -> dict[str, Any]:
         read_store(store)
         rounds["read_store"].append(time.perf_counter() - t)
         rounds["ident"].append(snapshot(False, r + 1))
-        if task["proposed"]:
-            from hjertekom_core.snapshot import writer
-
-            t = time.perf_counter()
-            proposed_read_store(store)
-            rounds["read_store_proposed"].append(time.perf_counter() - t)
-            saved, writer.read_store = writer.read_store, proposed_read_store
-            try:
-                rounds["proposed"].append(snapshot(False, 100 + r))
-            finally:
-                writer.read_store = saved
-    problems = []
-    if task["proposed"]:
-        import pandas as pd
-
-        mine, theirs = proposed_read_store(store), read_store(store)
-        for name in theirs:
-            try:
-                pd.testing.assert_frame_equal(theirs[name], mine[name])
-            except AssertionError as exc:
-                problems.append(f"{name}: {str(exc).splitlines()[0]}")
     if task["pseudo"] and key_file.exists():
         rounds["pseudo"].append(snapshot(True, 0))
     store.dispose()
     return {"first_s": first_s, "first": first, "rounds": rounds, "rows": rows, "rss_peak_mb": _peak_rss_mb(),
-            "sql": sql, "problems": problems}
+            "sql": sql}
 
 
 def _spawn(task: dict[str, Any], timeout: float = 7200) -> dict[str, Any]:
@@ -369,8 +291,7 @@ def run(options: argparse.Namespace) -> bool:
         print(f"store: hjertekom demo --citizens {citizens:,} --seed {options.seed} "
               + (f"(filled in {filled:.0f} s, not measured)" if filled is not None else "(cached)")
               + f"; {size_mb:,.0f} MB; " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-        res = _spawn({"data_dir": str(data_dir), "out_dir": str(out_dir), "runs": runs, "pseudo": True,
-                      "proposed": options.snapshot_proposed})
+        res = _spawn({"data_dir": str(data_dir), "out_dir": str(out_dir), "runs": runs, "pseudo": True})
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
         if owned:
@@ -389,14 +310,6 @@ def run(options: argparse.Namespace) -> bool:
          f"{min(x['stages']['total'] for x in r['ident']):.2f}", f"{snap / bare:.1f}x", f"<= {TARGET_S:g}",
          verdict(snap, TARGET_S) if n_courses >= TARGET_COURSES * 0.97 else "no verdict"],
     ]
-    if r["proposed"]:
-        rp = statistics.median(r["read_store_proposed"])
-        rows.insert(2, ["info: read_store(), proposed change", "-", f"{rp:.2f}", f"{min(r['read_store_proposed']):.2f}",
-                        f"{rp / bare:.1f}x", "", ""])
-        ps = statistics.median(x["stages"]["total"] for x in r["proposed"])
-        rows.append(["create_snapshot() identified, proposed change", "-", f"{ps:.2f}",
-                     f"{min(x['stages']['total'] for x in r['proposed']):.2f}", f"{ps / bare:.1f}x", f"<= {TARGET_S:g}",
-                     verdict(ps, TARGET_S) if n_courses >= TARGET_COURSES * 0.97 else "no verdict"])
     if r["pseudo"]:
         p = r["pseudo"][0]["stages"]["total"]
         rows.append(["info: create_snapshot() pseudonymised (1 run)", "-", f"{p:.2f}", "", f"{p / bare:.1f}x", "", ""])
@@ -407,19 +320,12 @@ def run(options: argparse.Namespace) -> bool:
     print(f"snapshot file {first['size'] / 2**20:,.1f} MB; tables: "
           + ", ".join(f"{k} {v:,}" for k, v in first["counts"].items()))
     variants = {"identified (median)": r["ident"]}
-    if r["proposed"]:
-        variants["identified, proposed (median)"] = r["proposed"]
     if r["pseudo"]:
         variants["pseudonymised"] = r["pseudo"]
     stage_rows = []
     for k in (*STAGES, "total"):
         stage_rows.append([k, *(f"{statistics.median(x['stages'][k] for x in v):.2f}" for v in variants.values())])
     print_table(["stage of create_snapshot() (s)", *variants], stage_rows, title="Where the time goes")
-    if r["proposed"]:
-        if res["problems"]:
-            raise RuntimeError("the proposed read_store gives different frames: " + "; ".join(res["problems"]))
-        print("proposed read_store vs read_store: IDENTICAL frames (pandas.testing.assert_frame_equal)")
-        print("proposed change (measured as a monkeypatch, hjertekom_core not edited):\n" + PROPOSED)
     print(f"{_loadavg()} at the end")
     if n_courses < TARGET_COURSES * 0.97:
         print(f"target <= {TARGET_S:g} s is for {TARGET_COURSES:,} courses; this run has {n_courses:,} (no verdict)")
@@ -439,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     try:
         met = run(parser.parse_args(argv))
-    except Exception:  # noqa: BLE001 - could not run (or the proposed change differs): exit 2
+    except Exception:  # noqa: BLE001 - could not run: exit 2
         traceback.print_exc()
         print(f"\n{NAME}: ERROR (see the traceback above)")
         return 2

@@ -435,15 +435,10 @@ class TextareaFieldWidget(TextFieldWidget):
 
 # --- choices ------------------------------------------------------------------------------------------
 
-class _DropdownFieldWidget(FieldWidget):
-    """A Dropdown starting at "— vælg —" (None)."""
+class _CodedFieldWidget(FieldWidget):
+    """An input whose value is one code of ``self._codes`` (or None)."""
 
-    def __init__(self, field: Field, kit: Kit, options: Sequence[tuple[str, Any]]) -> None:
-        self._codes = [code for _, code in options]
-        dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), value=None,
-                              layout=kit.dropdown_layout, style=kit.description_style,
-                              tooltip=field.help.get(kit.lang) if field.help else None)
-        super().__init__(field, kit, dropdown)
+    _codes: list[Any]
 
     @property
     def value(self) -> Any:
@@ -452,6 +447,17 @@ class _DropdownFieldWidget(FieldWidget):
     def set_value(self, value: Any) -> None:
         with self._quiet():
             self.input.value = next((c for c in self._codes if c == value and type(c) is type(value)), None)
+
+
+class _DropdownFieldWidget(_CodedFieldWidget):
+    """A Dropdown starting at "— vælg —" (None)."""
+
+    def __init__(self, field: Field, kit: Kit, options: Sequence[tuple[str, Any]]) -> None:
+        self._codes = [code for _, code in options]
+        dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), value=None,
+                              layout=kit.dropdown_layout, style=kit.description_style,
+                              tooltip=field.help.get(kit.lang) if field.help else None)
+        super().__init__(field, kit, dropdown)
 
 
 @register("choice")
@@ -476,7 +482,7 @@ class BoolFieldWidget(_DropdownFieldWidget):
 
 
 @register("scale")
-class ScaleFieldWidget(FieldWidget):
+class ScaleFieldWidget(_CodedFieldWidget):
     """A coded int with few codes (a questionnaire item): ToggleButtons with the code labels, every
     button reachable with Tab and chosen with Space/Enter. "Uoplyst" (when allowed) is one more
     button rather than a checkbox, so that one click answers and a second changes the answer."""
@@ -489,14 +495,6 @@ class ScaleFieldWidget(FieldWidget):
                                   tooltips=[_code_help(field.codelist, code, kit.lang) for code in self._codes],
                                   tooltip=field.help.get(kit.lang) if field.help else None)
         super().__init__(field, kit, buttons)
-
-    @property
-    def value(self) -> Any:
-        return self.input.value
-
-    def set_value(self, value: Any) -> None:
-        with self._quiet():
-            self.input.value = next((c for c in self._codes if c == value and type(c) is type(value)), None)
 
 
 @register("multi_choice")

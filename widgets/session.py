@@ -32,9 +32,10 @@ def wait_for_request() -> None:
     voila_wait()
 
 
-def start_session() -> Session:
-    """The workspace and the signed-in user; raises NotSignedIn without a valid server identity."""
-    config = load_config()
+def start_session(workspace: Workspace | None = None) -> Session:
+    """The workspace (opened here unless given, e.g. by a preheated kernel) and the signed-in user;
+    raises NotSignedIn without a valid server identity."""
+    config = workspace.config if workspace is not None else load_config()
     key_file = Path(os.environ.get(SESSION_KEY_ENV) or config.data_dir / "session.key")
     try:
         key = bytes.fromhex(key_file.read_text(encoding="ascii").strip())
@@ -43,7 +44,7 @@ def start_session() -> Session:
     username = verify_identity(key, os.environ.get(IDENTITY_ENV))
     if username is None:
         raise NotSignedIn("no valid identity from the server")
-    workspace = open_workspace(config)
+    workspace = workspace if workspace is not None else open_workspace(config)
     user = active_user(workspace.store, username)
     if user is None:
         raise NotSignedIn("account unknown or inactive")

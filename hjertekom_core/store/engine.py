@@ -6,10 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -84,7 +80,10 @@ class Store:
                 yield conn
 
     # --- migrations ------------------------------------------------------------------------------
-    def _alembic_config(self, conn: Connection) -> AlembicConfig:
+    # Alembic is imported only here: entry-app kernels and CLI reads never migrate.
+    def _alembic_config(self, conn: Connection):  # type: ignore[no-untyped-def]
+        from alembic.config import Config as AlembicConfig
+
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["connection"] = conn
@@ -92,15 +91,21 @@ class Store:
 
     def migrate(self) -> str:
         """Create or upgrade the schema to the newest migration; returns the revision."""
+        from alembic import command
+
         with self.write() as conn:
             command.upgrade(self._alembic_config(conn), "head")
         return self.schema_revision() or ""
 
     def schema_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
         with self.read() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     def head_revision(self) -> str:
+        from alembic.script import ScriptDirectory
+
         script = ScriptDirectory(str(MIGRATIONS_DIR))
         return script.get_current_head() or ""
 
