@@ -1,6 +1,8 @@
 """Shared helpers for the benchmarks: percentiles, tables, worker processes and scratch stores."""
 from __future__ import annotations
 
+import argparse
+
 import math
 import multiprocessing as mp
 import os
@@ -232,3 +234,11 @@ def scratch_store_url(backend: str, label: str = "bench") -> Iterator[str]:
         yield url
     finally:
         cleanup()
+
+
+def add_once(group: Any, *names: str, **kwargs: Any) -> None:
+    """Add an option unless another benchmark module already did (e.g. the shared --cache-dir)."""
+    try:
+        group.add_argument(*names, **kwargs)
+    except argparse.ArgumentError:
+        pass

@@ -47,7 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import CONTRACTS_DIR, REPO, machine_line, print_table, verdict
+from benchmarks.common import CONTRACTS_DIR, REPO, add_once, machine_line, print_table, verdict
 
 NAME = "indicators"
 SMALL, BIG = 200_000, 2_000_000
@@ -61,14 +61,6 @@ TOLERANCE = 1e-12
 
 # --- command line --------------------------------------------------------------------------------
 
-def _add_once(group: Any, *names: str, **kwargs: Any) -> None:
-    """Add an option unless another benchmark module already did (--cache-dir is shared)."""
-    try:
-        group.add_argument(*names, **kwargs)
-    except argparse.ArgumentError:
-        pass
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(NAME)
     group.add_argument("--indicator-courses", type=int, default=None,
@@ -79,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="warm runs of compute() per measurement (default 15; 5 with --quick)")
     group.add_argument("--pandas-runs", type=int, default=None,
                        help="warm runs of the pandas implementation (default 3; 1 with --quick)")
-    _add_once(group, "--cache-dir", type=Path, default=None,
+    add_once(group, "--cache-dir", type=Path, default=None,
               help="keep generated snapshots/stores here between runs (default: a temporary folder, removed)")
 
 

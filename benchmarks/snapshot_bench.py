@@ -39,21 +39,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import CONTRACTS_DIR, REPO, machine_line, print_table, verdict
+from benchmarks.common import CONTRACTS_DIR, REPO, add_once, machine_line, print_table, verdict
 
 NAME = "snapshot"
 TARGET_S = 20.0
 TARGET_COURSES = 200_000
 CITIZENS = 195_000          # about 1.025 courses per citizen in the demo data
 QUICK_CITIZENS = 5_000
-
-
-def _add_once(group: Any, *names: str, **kwargs: Any) -> None:
-    """Add an option unless another benchmark module already did (--cache-dir is shared)."""
-    try:
-        group.add_argument(*names, **kwargs)
-    except argparse.ArgumentError:
-        pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--snapshot-runs", type=int, default=None,
                        help="warm snapshots after the cold one (default 3; 1 with --quick)")
     group.add_argument("--snapshot-timeout", type=float, default=3600, help="give up filling the store after s")
-    _add_once(group, "--cache-dir", type=Path, default=None,
+    add_once(group, "--cache-dir", type=Path, default=None,
               help="keep generated snapshots/stores here between runs (default: a temporary folder, removed)")
 
 
@@ -109,21 +101,12 @@ def store_counts(sqlite_file: Path) -> dict[str, int]:
 # --- worker (a fresh process) ----------------------------------------------------------------------
 
 def latest_registrations_sql() -> str:
-    """The SELECT of the latest registrations, built as ``read_store`` builds it, as SQLite text."""
-    from sqlalchemy import and_, func, select
+    """The SELECT of the latest registrations exactly as ``read_store`` runs it, as SQLite text."""
     from sqlalchemy.dialects import sqlite
 
-    from hjertekom_core.store.schema import courses, registrations
+    from hjertekom_core.snapshot.writer import latest_registrations
 
-    latest = (select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
-              .group_by(registrations.c.course_id, registrations.c.form).subquery())
-    current = (select(registrations.c.course_id, courses.c.programme, registrations.c.form, registrations.c.revision,
-                      registrations.c.status, registrations.c.contract_version, registrations.c.saved_at,
-                      registrations.c.data)
-               .join(latest, and_(registrations.c.course_id == latest.c.course_id,
-                                  registrations.c.form == latest.c.form, registrations.c.revision == latest.c.rev))
-               .join(courses, courses.c.id == registrations.c.course_id))
-    return str(current.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    return str(latest_registrations().compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
 
 
 def _peak_rss_mb() -> float:
@@ -278,7 +261,7 @@ def _loadavg() -> str:
 def run(options: argparse.Namespace) -> bool:
     citizens = options.snapshot_citizens or (QUICK_CITIZENS if options.quick else CITIZENS)
     runs = options.snapshot_runs or (1 if options.quick else 3)
-    print(f"\n== snapshot: create_snapshot() of a SQLite store filled by hjertekom demo ==")
+    print("\n== snapshot: create_snapshot() of a SQLite store filled by hjertekom demo ==")
     print(machine_line())
     print(f"{_loadavg()} at start")
     owned = options.cache_dir is None

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 
 from hjertekom_core import __version__
 from hjertekom_core.contract import ContractRegistry
@@ -97,16 +97,21 @@ def read_key(path: Path) -> bytes:
 
 # --- extracting from the store ---------------------------------------------------------------------
 
-def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
-    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities."""
+def latest_registrations() -> Select[Any]:
+    """The latest revision of every form of every course, with the course's programme."""
     latest = (select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
               .group_by(registrations.c.course_id, registrations.c.form).subquery())
-    current = (select(registrations.c.course_id, courses.c.programme, registrations.c.form, registrations.c.revision,
-                      registrations.c.status, registrations.c.contract_version, registrations.c.saved_at,
-                      registrations.c.data)
-               .join(latest, and_(registrations.c.course_id == latest.c.course_id,
-                                  registrations.c.form == latest.c.form, registrations.c.revision == latest.c.rev))
-               .join(courses, courses.c.id == registrations.c.course_id))
+    return (select(registrations.c.course_id, courses.c.programme, registrations.c.form, registrations.c.revision,
+                   registrations.c.status, registrations.c.contract_version, registrations.c.saved_at,
+                   registrations.c.data)
+            .join(latest, and_(registrations.c.course_id == latest.c.course_id,
+                               registrations.c.form == latest.c.form, registrations.c.revision == latest.c.rev))
+            .join(courses, courses.c.id == registrations.c.course_id))
+
+
+def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
+    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities."""
+    current = latest_registrations()
     queries = {
         "municipalities": select(municipalities).order_by(municipalities.c.code),
         "citizens": select(citizens.c.id, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
