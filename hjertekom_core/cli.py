@@ -180,11 +180,15 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> No
     """Write a new, immutable DuckDB snapshot of the store."""
     from hjertekom_core.snapshot import create_snapshot
 
+    from hjertekom_core import audit
+
     ws = _workspace(ctx)
-    SYSTEM.require("snapshot.pseudonymised" if pseudonymise else "snapshot.identified")
     default = ws.config.data_dir / "snapshots" / ("research" if pseudonymise else "")
     info = create_snapshot(ws.store, ws.contracts, out_dir or default, pseudonymise=pseudonymise,
                            key_file=ws.config.pseudonym_key_file)
+    with ws.store.write() as conn:  # reading the whole store is an access like any other
+        audit.record(conn, SYSTEM, "snapshot.create", "snapshot", info.path.name, None,
+                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0)})
     click.echo(info.describe())
 
 

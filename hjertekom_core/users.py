@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import secrets
 from collections.abc import Iterable
 
@@ -13,9 +14,12 @@ from hjertekom_core.errors import AuthenticationFailed, HjerteKomError, NotFound
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import municipalities, user_municipalities, users, web_sessions
 
-# Checked against when a username is unknown, so that a wrong name takes as long as a wrong
-# password and response times do not reveal which usernames exist.
-_DUMMY_HASH = hash_password("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when a username is unknown, so that a wrong name takes as long as a wrong
+    password and response times do not reveal which usernames exist (made on first use: argon2
+    is deliberately slow, and most processes never log anyone in)."""
+    return hash_password("not-a-real-password")
 
 
 class UserExists(HjerteKomError):
@@ -80,7 +84,7 @@ def authenticate(store: Store, username: str, password: str) -> User:
     """The user for a correct username and password; AuthenticationFailed otherwise (audited)."""
     with store.read() as conn:
         row = conn.execute(select(users.c.password_hash, users.c.active).where(users.c.username == username)).first()
-    ok = verify_password(row.password_hash if row else _DUMMY_HASH, password) and bool(row and row.active)
+    ok = verify_password(row.password_hash if row else _dummy_hash(), password) and bool(row and row.active)
     with store.write() as conn:
         user = _load(conn, users.c.username == username) if ok else None
         who = user or User(None, username[:80], "", "", frozenset())

@@ -7,6 +7,7 @@ The content and pseudonymisation tests run on SQLite and PostgreSQL (fixture ``s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -22,6 +23,7 @@ import duckdb
 import pytest
 from sqlalchemy import select, update
 
+from hjertekom_core import audit
 from hjertekom_core.bootstrap import ensure_pseudonym_key
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.contract.model import UNKNOWN
@@ -514,3 +516,11 @@ def test_cli_snapshot_identified_and_pseudonymised(tmp_path: Path, contracts: Co
         assert containing(con, made.cpr, "Snapshotsen") == {made.cpr: [], "Snapshotsen": []}
         assert scan_data(con) == []
     assert list((var / "snapshots").glob("*.duckdb")) == [identified]  # the first one untouched, still alone
+    store = Store(f"sqlite:///{var / 'hjertekom.sqlite'}")
+    try:
+        with store.read() as conn:
+            logged = [e for e in audit.entries(conn, action="snapshot.create")]
+    finally:
+        store.dispose()
+    assert [(e["entity_id"], json.loads(e["detail"])["pseudonymised"]) for e in reversed(logged)] == [
+        (identified.name, False), (pseudo.name, True)]
