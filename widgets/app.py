@@ -97,9 +97,13 @@ class EntryShell:
                     self.show("error", "Borgeren eller forløbet findes ikke, eller du har ikke adgang til det.")
                 except AccessDenied:
                     self.show("error", "Det har du ikke adgang til. Kontakt din koordinator, hvis det er en fejl.")
+                except RevisionConflict:
+                    self.show("error", "En kollega har gemt samtidig med dig. Genindlæs siden og prøv igen.")
                 except HjerteKomError as exc:
-                    log.warning("%s: %s", context, type(exc).__name__)
-                    self.show("error", html.escape(str(exc)))
+                    # Known, but not one a clinician can act on: logged with context, shown in Danish.
+                    log.warning("%s failed (user %s): %s", context,
+                                self.session.user.username if self.session else "-", type(exc).__name__)
+                    self.show("error", app_t("unexpected"))
                 except Exception:
                     user = self.session.user.username if self.session else "-"
                     log.exception("unexpected error in %s (user %s)", context, user)
