@@ -31,12 +31,10 @@ from hjertekom_core.errors import (
 )
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
-from hjertekom_core.indicators import settings_from_config
-from hjertekom_core.indicators.live import live_indicators
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.service import Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.text import t as app_t
-from hjertekom_widgets.feedback import course_feedback, municipality_feedback
+from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
 from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.session import NotSignedIn, Session, start_session
 
@@ -480,12 +478,10 @@ class CourseView:
     def _show_feedback(self) -> None:
         session = self.shell.session
         assert session is not None
-        settings = settings_from_config(session.workspace.config)
-        municipal = live_indicators(session.workspace.store, session.workspace.contracts, settings,
-                                    [self.course.municipality_code])
-        self.feedback.children = (
-            course_feedback(self.shell.contract, self.course, settings=settings),
-            municipality_feedback(municipal, completion_limit_days=settings.completion_limit_days))
+        # Rendered by the server (one process), so that this kernel never loads pandas, SciPy and
+        # DuckDB; without a server (e.g. a plain notebook) the kernel renders it itself.
+        parts = fetch_feedback(self.course_id) or render_feedback(session.workspace, session.user, self.course_id)
+        self.feedback.children = (w.HTML(parts["course"]), w.HTML(parts["municipality"]))
 
 
 def prepare() -> EntryShell:

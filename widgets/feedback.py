@@ -23,7 +23,7 @@ from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_s
 from hjertekom_widgets.text import t
 
 __all__ = ["CRITERION_STATES", "FEEDBACK_FIELDS", "citizen_feedback", "citizen_feedback_html",
-           "course_criteria", "course_feedback", "municipality_feedback", "municipality_feedback_html"]
+           "course_criteria", "course_feedback", "course_feedback_html", "municipality_feedback", "municipality_feedback_html"]
 
 #: The results a citizen sees, in this order (a presentation choice; labels, units and decimals
 #: come from the contract, and fields a contract lacks are skipped). A test-type field whose codes
@@ -200,13 +200,18 @@ def citizen_feedback(contract: Contract, course_forms: Mapping[str, Mapping[str,
     return w.HTML(citizen_feedback_html(contract, course_forms, lang, statuses=statuses, settings=settings))
 
 
-def course_feedback(contract: Contract, course: Any, lang: str = "da", *,
-                    settings: IndicatorSettings | None = None) -> w.HTML:
-    """:func:`citizen_feedback` for a ``hjertekom_core.service.Course`` (its latest revisions and
-    their statuses)."""
+def course_feedback_html(contract: Contract, course: Any, lang: str = "da", *,
+                         settings: IndicatorSettings | None = None) -> str:
+    """:func:`citizen_feedback_html` for a ``hjertekom_core.service.Course`` (its latest revisions
+    and their statuses)."""
     forms = {name: reg.data for name, reg in course.forms.items()}
     statuses = {name: reg.status for name, reg in course.forms.items()}
-    return citizen_feedback(contract, forms, lang, statuses=statuses, settings=settings)
+    return citizen_feedback_html(contract, forms, lang, statuses=statuses, settings=settings)
+
+
+def course_feedback(contract: Contract, course: Any, lang: str = "da", *,
+                    settings: IndicatorSettings | None = None) -> w.HTML:
+    return w.HTML(course_feedback_html(contract, course, lang, settings=settings))
 
 
 # --- the municipality's indicators ------------------------------------------------------------------

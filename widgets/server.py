@@ -28,6 +28,8 @@ from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from hjertekom_core.bootstrap import ensure_pseudonym_key, open_workspace
 from hjertekom_core.config import Config
 from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider, read_or_create_key
+from hjertekom_widgets.feedback_api import ROUTE as FEEDBACK_ROUTE
+from hjertekom_widgets.feedback_api import SERVER_URL_ENV, FeedbackHandler
 from hjertekom_widgets.session import SESSION_KEY_ENV
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,9 @@ class HjerteKomVoila(Voila):
 
     def init_handlers(self) -> list[Any]:
         handlers = super().init_handlers()
-        return [(h[0], ShutdownKernelHandler, *h[2:]) if h[1] is VoilaShutdownKernelHandler else h
-                for h in handlers]
+        handlers = [(h[0], ShutdownKernelHandler, *h[2:]) if h[1] is VoilaShutdownKernelHandler else h
+                    for h in handlers]
+        return [(FEEDBACK_ROUTE, FeedbackHandler), *handlers]  # before Voilà's catch-all "/(.*)"
 
 
 def _absolute_environment(config: Config) -> None:
@@ -96,6 +99,7 @@ def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: 
     c = TraitletsConfig()
     c.Voila.ip = "127.0.0.1"
     c.Voila.port = port
+    c.Voila.port_retries = 0  # kernels are told this port (feedback): never drift to another
     c.Voila.open_browser = False
     c.Voila.identity_provider_class = HjerteKomIdentityProvider
     c.Voila.cookie_secret = _cookie_secret(config.data_dir.resolve() / "cookie.secret")
@@ -121,6 +125,8 @@ def serve(config: Config, port: int = 8866, *, preheat: bool = True, pool_size: 
     HjerteKomIdentityProvider.accounts = AccountCache(workspace.store)
     HjerteKomIdentityProvider.identity_key = read_or_create_key(key_file)
     os.environ[SESSION_KEY_ENV] = str(key_file)
+    os.environ[SERVER_URL_ENV] = f"http://127.0.0.1:{port}/"
+    FeedbackHandler.workspace = workspace
     assert config.pseudonym_key_file is not None
     ensure_pseudonym_key(config.pseudonym_key_file)
     app = HjerteKomVoila(config=voila_config(config, port, preheat=preheat, pool_size=pool_size,

@@ -461,6 +461,10 @@ def test_end_registration_and_feedback(hjertekom_server, page, users, sign_in) -
         cells = page.locator(f'tr[data-indicator="{row.indicator}"][data-status]').get_by_role("cell")
         expect(cells.nth(1)).to_have_text(f"{int(row.numerator)} / {int(row.denominator)}")
     expect(page.locator('tr[data-indicator="K1"][data-status]')).to_have_attribute("data-status", "met")
+    # Rendered by the server (the form kernel stays free of pandas/DuckDB), not as a fallback.
+    access_log = (server.data_dir / "hjertekom.log").read_text(encoding="utf-8")
+    assert re.search(r"200 GET /hjertekom/api/feedback/\d+", access_log)
+    assert "rendering in the kernel" not in access_log
 
     # Saving must leave the clinician in the form just saved.
     expect(status).to_contain_text(re.compile(r"^Afslutning er (markeret som )?færdigt? \(.*version 1\)"))
@@ -623,3 +627,33 @@ def test_closing_the_tab_shuts_its_kernel_down(hjertekom_server, new_page, sign_
     else:
         pytest.fail("the kernel of the closed tab was not shut down (no 204 for the shutdown beacon)")
     assert "403 POST /voila/api/shutdown/" not in text
+
+
+def test_the_feedback_endpoint_answers_only_a_kernel_identity_with_rights(hjertekom_server, users) -> None:
+    """The server renders feedback for kernels; only a valid signed identity, and only within the
+    user's municipalities."""
+    from hjertekom_core.access import SYSTEM
+    from hjertekom_core.service import Service
+    from hjertekom_widgets.auth import sign_identity
+
+    server = hjertekom_server
+    svc = Service(server.store, server.contracts, SYSTEM)
+    citizen = svc.create_citizen(generate_cpr(random.Random(9090)), "Feedback Testesen", 740)
+    course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
+    key = bytes.fromhex((server.data_dir / "session.key").read_text(encoding="ascii").strip())
+    parts = urlsplit(server.base_url)
+
+    def get(authorization: str) -> int:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        try:
+            conn.request("GET", f"/hjertekom/api/feedback/{course_id}", headers={"Authorization": authorization})
+            response = conn.getresponse()
+            response.read()
+            return response.status
+        finally:
+            conn.close()
+
+    assert get("") == 403
+    assert get("HjerteKom anne|99999999999|" + "0" * 64) == 403            # forged signature
+    assert get("HjerteKom " + sign_identity(key, users.carl.username)) == 404  # 101 cannot see a 740 course
+    assert get("HjerteKom " + sign_identity(key, users.anne.username)) == 200
