@@ -11,8 +11,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
+import sys
+
+if "jsonschema" not in sys.modules:
+    # jsonschema imports rfc3987_syntax (which jupyter-events installs) at import time, only to
+    # offer an "iri" format checker that no schema here uses; building that grammar costs about
+    # a second at every CLI call and kernel start. Declining it leaves every check we use intact.
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import jsonschema  # noqa: E402
+import yaml  # noqa: E402
 
 from hjertekom_core.errors import ContractError
 from hjertekom_core.contract.model import (
