@@ -594,6 +594,37 @@ def test_enter_in_a_field_never_saves(hjertekom_server, page, users, sign_in) ->
     assert len(audit_rows(server, action="registration.save")) == saves_before
 
 
+def test_unsaved_input_survives_a_closed_tab(hjertekom_server, new_page, users, sign_in) -> None:
+    server = hjertekom_server
+    cpr, course_id = new_citizen_with_course(server, "anne", 740_007, "Hanne Lukketfane",
+                                             start={"meeting_date": "17-02-2025", "weight_kg": "80"},
+                                             start_complete=False)
+    before = form_revisions(server, course_id, "start")
+    page = new_page()
+    sign_in(page, users.anne)
+    open_course(page, cpr, course_id)
+    type_in(page, "Vægt", "83,5")
+    type_in(page, "Højde", "171")
+    anne = user_id(server, "anne")
+
+    def autosaved() -> dict[str, Any]:
+        with server.store.read() as conn:
+            row = conn.execute(select(autosaves.c.data).where(
+                autosaves.c.user_id == anne, autosaves.c.course_id == course_id, autosaves.c.form == "start")).first()
+        return json.loads(row.data) if row else {}
+
+    wait_for_store(lambda: autosaved().get("height_cm") == "171", "the autosave of the height")
+    page.close(run_before_unload=True)            # the tab is closed without saving
+
+    again = new_page()
+    sign_in(again, users.anne)
+    open_course(again, cpr, course_id)
+    expect(text_input(again, "Vægt")).to_have_value("83,5")
+    expect(text_input(again, "Højde")).to_have_value("171")
+    expect(status_line(again)).to_contain_text("ikke-gemte indtastninger")
+    assert form_revisions(server, course_id, "start") == before   # restored, not saved behind her back
+
+
 def test_a_session_cookie_is_void_after_logout(hjertekom_server, page, users, sign_in) -> None:
     """After "Log ud" the session must be over on the server too, not only deleted in this browser:
     a copy of the cookie (another tab's request, a proxy log, a shared computer) must not open the app."""
