@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from hjertekom_core import audit
-from hjertekom_core.access import SYSTEM
+from hjertekom_core.access import ROLE_LABELS, SYSTEM
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.branching import make_lookup, visible_fields
 from hjertekom_core.contract.model import UNKNOWN, CodeList, Contract, Field, Form, Ref, Section
@@ -289,7 +289,7 @@ def create_demo_users(store: Store) -> list[str]:
         where = ", ".join(f"{c} {names.get(c, '')}".strip() for c in codes) or (
             "alle/all" if role == "administrator" else "-")
         try:
-            add_user(store, SYSTEM, username, f"Demo {role}", role, demo_password(role), codes)
+            add_user(store, SYSTEM, username, f"Demo-{ROLE_LABELS[role]['da'].lower()}", role, demo_password(role), codes)
         except UserExists:
             lines.append(f"{username:12} {role:14} {where:16} findes allerede / exists already")
             continue
