@@ -137,10 +137,10 @@ class HjerteKomIdentityProvider(IdentityProvider):
         handler.clear_cookie(COOKIE_NAME, path=handler.base_url)  # type: ignore[attr-defined]
 
     def get_handlers(self) -> list[tuple[str, object]]:
-        handlers: list[tuple[str, object]] = [(r"/logout", LogoutHandler)]
-        if self.login_available:
-            handlers.insert(0, (r"/login", LoginHandler))
-        return handlers
+        # Behind an authenticating proxy there is no login form: a request that reaches the
+        # server without the proxy's header is refused rather than sent round in a redirect loop.
+        login = LoginHandler if self.login_available else ProxyLoginHandler
+        return [(r"/login", login), (r"/logout", LogoutHandler)]
 
     async def get_user(self, handler: web.RequestHandler) -> JupyterUser | None:  # type: ignore[override]
         # Whatever the browser sent under our header is never an identity.
@@ -241,6 +241,16 @@ class LoginHandler(JupyterHandler):
             return
         provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
+
+
+class ProxyLoginHandler(JupyterHandler):
+    """Hosted set-up: signing in happens at the proxy, never here."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.set_status(403)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(_PAGE.format(lang="da", title=t("log_in"), body=f'<p class="error">{t("login_via_proxy")}</p>'))
 
 
 class LogoutHandler(JupyterHandler):

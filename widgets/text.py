@@ -81,6 +81,10 @@ STRINGS: Mapping[str, Text] = {
     "log_out": Text("Log ud", "Sign out"),
     "login_failed": Text("Forkert brugernavn eller adgangskode. Prøv igen.", "Wrong username or password. Try again."),
     "login_researcher": Text("Forskere arbejder i JupyterLab med pseudonymiserede data, ikke i indtastningen.", "Researchers work in JupyterLab on pseudonymised data, not in data entry."),
+    "login_via_proxy": Text("Du skal logge ind via kommunens fælles log-in. Luk siden, og åbn HjerteKom igen "
+                            "fra portalen.",
+                            "Sign in through the municipality's common sign-in. Close the page and open "
+                            "HjerteKom again from the portal."),
     "logged_out": Text("Du er logget ud.", "You are signed out."),
     "not_signed_in": Text("Du er ikke logget ind. Genindlæs siden for at logge ind.", "You are not signed in. Reload the page to sign in."),
     "unexpected": Text("Der skete en uventet fejl. Prøv igen; fejlen er logget.", "An unexpected error occurred. Try again; the error has been logged."),

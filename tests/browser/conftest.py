@@ -101,7 +101,7 @@ def _log_tail(path: Path, lines: int = 60) -> str:
         return "(no server log)"
 
 
-def _wait_for_login_page(url: str, proc: subprocess.Popen[bytes], log_file: Path) -> None:
+def _wait_for_login_page(url: str, proc: subprocess.Popen[bytes], log_file: Path, status: int = 200) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     last = "no answer"
     while time.monotonic() < deadline:
@@ -109,9 +109,13 @@ def _wait_for_login_page(url: str, proc: subprocess.Popen[bytes], log_file: Path
             pytest.fail(f"hjertekom serve exited with {proc.returncode}:\n{_log_tail(log_file)}")
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
+                if response.status == status:
                     return
                 last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            if exc.code == status:
+                return
+            last = f"HTTP {exc.code}"
         except (urllib.error.URLError, OSError) as exc:
             last = str(exc)
         time.sleep(0.25)
@@ -168,6 +172,25 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
         if getattr(request.session, "browser_failures", 0):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_file, ARTIFACTS / "server.log")
+
+
+@pytest.fixture
+def hosted_server(hjertekom_server: HjerteKomServer) -> Iterator[str]:
+    """A second server on the same store in the hosted set-up: the username comes from the
+    X-Forwarded-User header of an authenticating proxy (here: the test). Yields its base URL."""
+    data_dir = hjertekom_server.data_dir
+    port = _free_port()
+    log_file = data_dir / "serve-hosted.log"
+    with log_file.open("wb") as log:
+        proc = subprocess.Popen([_hjertekom_command(), "serve", "--port", str(port), "--pool-size", "1",
+                                 "--trusted-header", "X-Forwarded-User"], cwd=data_dir, env=_server_env(data_dir),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_login_page(f"{base_url}/login", proc, log_file, status=403)  # no login form when hosted
+        yield base_url
+    finally:
+        _stop(proc)
 
 
 # --- the browser -------------------------------------------------------------------------------------

@@ -688,3 +688,28 @@ def test_the_feedback_endpoint_answers_only_a_kernel_identity_with_rights(hjerte
     assert get("HjerteKom anne|99999999999|" + "0" * 64) == 403            # forged signature
     assert get("HjerteKom " + sign_identity(key, users.carl.username)) == 404  # 101 cannot see a 740 course
     assert get("HjerteKom " + sign_identity(key, users.anne.username)) == 200
+
+
+def test_hosted_set_up_takes_the_user_from_the_proxy_header(hosted_server, browser, users) -> None:
+    status, location = plain_request(hosted_server, "GET", "/")
+    assert is_login_redirect(status, location)              # no proxy header: not signed in
+    assert plain_request(hosted_server, "GET", "/login")[0] == 403   # and no login form to fall back on
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                  extra_http_headers={"X-Forwarded-User": users.anne.username})
+    try:
+        page = context.new_page()
+        page.goto(hosted_server + "/")
+        expect(page.locator(".hk-search input")).to_be_visible(timeout=60_000)
+        expect(page.locator(".hk-user")).to_contain_text(users.anne.display_name)
+    finally:
+        context.close()
+
+    unknown = browser.new_context(extra_http_headers={"X-Forwarded-User": "nobody-here"})
+    try:
+        page = unknown.new_page()
+        response = page.goto(hosted_server + "/")
+        assert response is not None and response.status == 403
+        expect(page.locator(".hk-search input")).to_have_count(0)
+    finally:
+        unknown.close()
