@@ -241,8 +241,9 @@ def _baseline_queries(con: Any, settings: Any) -> dict[str, str]:
     limit = settings.completion_limit_days
     period = PERIODS["year"].format(d="f.end_date")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE bench_prejoined AS
-        SELECT f.*, cl.cluster, {period} AS p
-        FROM ({COURSE_FACTS_SQL}) f LEFT JOIN {_clusters_sql(settings)} ON cl.code = f.municipality_code
+        SELECT f.*, mu.region_code, cl.cluster, {period} AS p
+        FROM ({COURSE_FACTS_SQL}) f JOIN municipalities mu ON mu.code = f.municipality_code
+        LEFT JOIN {_clusters_sql(settings)} ON cl.code = f.municipality_code
         WHERE f.end_date IS NOT NULL""")
     flags = _flags_sql(INDICATORS, limit)
     columns = []

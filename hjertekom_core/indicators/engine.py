@@ -102,16 +102,17 @@ def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], 
     names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
     sql = f"""
     WITH m AS (
-        SELECT f.municipality_code, f.region_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
+        SELECT f.municipality_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
                {_flags_sql(indicators, settings.completion_limit_days)}
         FROM course_facts f
-        GROUP BY f.municipality_code, f.region_code, k)
-    SELECT m.municipality_code, cl.cluster, m.region_code, {PERIODS[period].format(d='m.k')} AS p,
-           grouping(m.municipality_code, cl.cluster, m.region_code) AS g,
+        GROUP BY f.municipality_code, k)
+    SELECT m.municipality_code, cl.cluster, mu.region_code, {PERIODS[period].format(d='m.k')} AS p,
+           grouping(m.municipality_code, cl.cluster, mu.region_code) AS g,
            {', '.join(f'sum({n}) AS {n}' for n in names)}
-    FROM m LEFT JOIN clusters cl ON cl.code = m.municipality_code
+    FROM m JOIN municipalities mu ON mu.code = m.municipality_code
+    LEFT JOIN clusters cl ON cl.code = m.municipality_code
     WHERE m.k IS NOT NULL
-    GROUP BY GROUPING SETS ((m.municipality_code, p), (cl.cluster, p), (m.region_code, p), (p))
+    GROUP BY GROUPING SETS ((m.municipality_code, p), (cl.cluster, p), (mu.region_code, p), (p))
     """
     return con.execute(sql).df()
 

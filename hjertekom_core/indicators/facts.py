@@ -1,5 +1,8 @@
 """``course_facts``: one row per hjertekom course with what the indicators need, in DuckDB SQL.
 
+Regions are looked up after counting per municipality (engine.py), not here: a join per course
+with the municipality table cost a hash join over every course.
+
 This is the one place that maps contract fields (``start.smoking``, ``end.course_status`` ...)
 to the indicator vocabulary. It runs over a snapshot's tables, and over the same tables built in
 memory from the live store (``live.py``), so the snapshot and the entry app agree.
@@ -13,8 +16,6 @@ COURSE_FACTS_SQL = """
 SELECT
     c.course_id,
     c.municipality_code,
-    m.region_code,
-    m.region,
     c.age_at_start,
     coalesce(s.status = 'complete', false)                    AS started,
     coalesce(e.status = 'complete', false)                    AS ended,
@@ -38,7 +39,6 @@ SELECT
     s.hads_status                                             AS start_hads_status,
     e.hads_status                                             AS end_hads_status
 FROM courses c
-JOIN municipalities m ON m.code = c.municipality_code
 LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
 LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
 WHERE c.programme = 'hjertekom'
