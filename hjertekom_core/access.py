@@ -6,7 +6,6 @@ their own.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -87,7 +86,3 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     return role
-
-
-def municipalities_of(codes: Iterable[int]) -> frozenset[int]:
-    return frozenset(int(c) for c in codes)

@@ -20,7 +20,6 @@ import html
 import logging
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -30,7 +29,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 from traitlets import Unicode
 
-from hjertekom_core.access import ROLE_LABELS, User
+from hjertekom_core.access import User
 from hjertekom_core.errors import AuthenticationFailed
 from hjertekom_core.store import Store
 from hjertekom_core.users import active_user, authenticate, close_web_session, open_web_session, web_session_user
@@ -262,11 +261,3 @@ class LogoutHandler(JupyterHandler):
                f'{t("log_in_again")}</a></p>'
         self.set_header("Cache-Control", "no-store")
         self.finish(_PAGE.format(lang="da", title=t("logged_out"), body=body))
-
-
-def role_label(role: str, lang: str = "da") -> str:
-    return ROLE_LABELS.get(role, {}).get(lang, role)
-
-
-def describe(user: Any) -> str:
-    return f"{user.display_name} ({role_label(user.role)})"
