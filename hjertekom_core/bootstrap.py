@@ -43,15 +43,22 @@ def sync_municipalities(store: Store, contracts: ContractRegistry) -> int:
     return len(rows)
 
 
-def ensure_pseudonym_key(path: Path) -> bool:
-    """Create the secret for pseudonymised keys if missing (readable by the owner only)."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32) + "\n")
-    return True
+def ensure_secret(path: Path) -> bytes:
+    """A 256-bit secret kept in ``path`` (created owner-readable only, if missing), as bytes.
+
+    Used for the pseudonymisation key, the entry app's identity key and its cookie secret.
+    O_EXCL makes two processes starting at once agree on one secret instead of overwriting.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+    return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 def initialise(workspace: Workspace) -> str:
@@ -59,5 +66,5 @@ def initialise(workspace: Workspace) -> str:
     revision = workspace.store.migrate()
     sync_municipalities(workspace.store, workspace.contracts)
     assert workspace.config.pseudonym_key_file is not None
-    ensure_pseudonym_key(workspace.config.pseudonym_key_file)
+    ensure_secret(workspace.config.pseudonym_key_file)
     return revision

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import select, update
 
 from hjertekom_core import audit
-from hjertekom_core.bootstrap import ensure_pseudonym_key
+from hjertekom_core.bootstrap import ensure_secret
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.contract.model import UNKNOWN
 from hjertekom_core.cpr import CPR_PATTERN, parse_cpr
@@ -106,7 +106,7 @@ def scan_data(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def key_file(path: Path) -> Path:
-    ensure_pseudonym_key(path)
+    ensure_secret(path)
     return path
 
 

@@ -19,7 +19,6 @@ import hmac
 import html
 import logging
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
@@ -62,14 +61,6 @@ def verify_identity(key: bytes, token: str | None, now: float | None = None) -> 
     if not hmac.compare_digest(mac, expected) or not expires.isdigit():
         return None
     return username if int(expires) >= (now or time.time()) else None
-
-
-def read_or_create_key(path: Path) -> bytes:
-    """The secret shared by the server and its kernels (owner-readable file beside the store)."""
-    from hjertekom_core.bootstrap import ensure_pseudonym_key  # same safe-create logic
-
-    ensure_pseudonym_key(path)
-    return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 # --- the identity provider ------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +24,9 @@ from traitlets.config import Config as TraitletsConfig
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
-from hjertekom_core.bootstrap import ensure_pseudonym_key, open_workspace
+from hjertekom_core.bootstrap import ensure_secret, open_workspace
 from hjertekom_core.config import Config
-from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider, read_or_create_key
+from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider
 from hjertekom_widgets.feedback_api import ROUTE as FEEDBACK_ROUTE
 from hjertekom_widgets.feedback_api import SERVER_URL_ENV, FeedbackHandler
 from hjertekom_widgets.session import SESSION_KEY_ENV
@@ -84,16 +83,6 @@ def _absolute_environment(config: Config) -> None:
         os.environ["HJERTEKOM_CONFIG"] = str(Path(os.environ["HJERTEKOM_CONFIG"]).resolve())
 
 
-def _cookie_secret(path: Path) -> bytes:
-    """Kept beside the store so that sessions survive a restart of the server."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return bytes.fromhex(path.read_text().strip())
-
-
 def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: int = 2,
                  trusted_header: str = "") -> TraitletsConfig:
     c = TraitletsConfig()
@@ -102,7 +91,7 @@ def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: 
     c.Voila.port_retries = 0  # kernels are told this port (feedback): never drift to another
     c.Voila.open_browser = False
     c.Voila.identity_provider_class = HjerteKomIdentityProvider
-    c.Voila.cookie_secret = _cookie_secret(config.data_dir.resolve() / "cookie.secret")
+    c.Voila.cookie_secret = ensure_secret(config.data_dir.resolve() / "cookie.secret")  # sessions survive a restart
     c.HjerteKomIdentityProvider.trusted_header = trusted_header
     c.VoilaConfiguration.http_header_envs = [IDENTITY_HEADER]
     c.VoilaConfiguration.show_tracebacks = False
@@ -123,12 +112,12 @@ def serve(config: Config, port: int = 8866, *, preheat: bool = True, pool_size: 
     workspace = open_workspace(config)
     key_file = config.data_dir.resolve() / "session.key"
     HjerteKomIdentityProvider.accounts = AccountCache(workspace.store)
-    HjerteKomIdentityProvider.identity_key = read_or_create_key(key_file)
+    HjerteKomIdentityProvider.identity_key = ensure_secret(key_file)
     os.environ[SESSION_KEY_ENV] = str(key_file)
     os.environ[SERVER_URL_ENV] = f"http://127.0.0.1:{port}/"
     FeedbackHandler.workspace = workspace
     assert config.pseudonym_key_file is not None
-    ensure_pseudonym_key(config.pseudonym_key_file)
+    ensure_secret(config.pseudonym_key_file)
     app = HjerteKomVoila(config=voila_config(config, port, preheat=preheat, pool_size=pool_size,
                                              trusted_header=trusted_header))
     app.initialize([str(NOTEBOOK)])

@@ -23,6 +23,7 @@ import jsonschema  # noqa: E402
 import yaml  # noqa: E402
 
 from hjertekom_core.errors import ContractError
+from hjertekom_core.scoring import DERIVATIONS
 from hjertekom_core.contract.model import (
     NUMERIC_TYPES,
     Code,
@@ -197,7 +198,7 @@ def _field(raw: Mapping[str, Any], form: str, section: str, codelists: Mapping[s
     )
 
 
-def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[str] | None) -> None:
+def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[str]) -> None:
     def fail(reason: str) -> None:
         raise ContractError(str(path), where, reason)
 
@@ -228,16 +229,8 @@ def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[st
             fail("a derived field cannot be required (it is computed)")
         if f.type not in NUMERIC_TYPES:
             fail("a derived field must be int or decimal")
-        if known_functions is not None and f.derived.function not in known_functions:  # type: ignore[union-attr]
+        if f.derived.function not in known_functions:  # type: ignore[union-attr]
             fail(f"unknown derivation function {f.derived.function!r}; known: {sorted(known_functions)}")  # type: ignore[union-attr]
-
-
-def _known_derivations() -> frozenset[str] | None:
-    try:
-        from hjertekom_core.scoring import DERIVATIONS
-    except ImportError:  # scoring is optional for loading code lists alone
-        return None
-    return frozenset(DERIVATIONS)
 
 
 def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = None,
@@ -251,7 +244,7 @@ def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = N
         codelists = load_codelists(root / CODELIST_DIR)
     if messages is None:
         messages = load_messages(root / MESSAGES_FILE)
-    known_functions = _known_derivations()
+    known_functions = frozenset(DERIVATIONS)
 
     blocks = doc.get("blocks", {})
     forms: dict[str, Form] = {}
