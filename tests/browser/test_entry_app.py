@@ -138,6 +138,15 @@ def form_revisions(server: Any, course_id: int, form: str) -> list[dict[str, Any
     return [{**row._mapping, "data": json.loads(row.data)} for row in rows]
 
 
+def autosaved(server: Any, username: str, course_id: int, form: str) -> dict[str, Any]:
+    """The user's autosaved (unsaved) input of the form, read from the store ({} if none)."""
+    uid = user_id(server, username)
+    with server.store.read() as conn:
+        row = conn.execute(select(autosaves.c.data).where(
+            autosaves.c.user_id == uid, autosaves.c.course_id == course_id, autosaves.c.form == form)).first()
+    return json.loads(row.data) if row else {}
+
+
 def audit_rows(server: Any, **where: Any) -> list[dict[str, Any]]:
     query = select(audit_log).order_by(audit_log.c.id)
     for column, value in where.items():
@@ -577,17 +586,10 @@ def test_enter_in_a_field_never_saves(hjertekom_server, page, users, sign_in) ->
     type_in(page, "Dato for afklarende samtale", "18-02-2025", leave_with="Enter")
     expect(field(page, "BMI")).to_contain_text("25,6 kg/m²")   # the kernel did get the values
 
-    anne = user_id(server, "anne")
-
-    def autosaved() -> dict[str, Any] | None:
-        with server.store.read() as conn:
-            row = conn.execute(select(autosaves.c.data).where(
-                autosaves.c.user_id == anne, autosaves.c.course_id == course_id, autosaves.c.form == "start")).first()
-        return json.loads(row.data) if row else None
-
     # Each Enter did reach the kernel (the answers are autosaved), yet no revision was written.
-    wait_for_store(lambda: (autosaved() or {}).get("meeting_date") == "18-02-2025", "the autosave of the Enter")
-    assert autosaved() == {"meeting_date": "18-02-2025", "weight_kg": "81,0", "height_cm": "178"}
+    wait_for_store(lambda: autosaved(server, "anne", course_id, "start").get("meeting_date") == "18-02-2025",
+                   "the autosave of the Enter")
+    assert autosaved(server, "anne", course_id, "start") == {"meeting_date": "18-02-2025", "weight_kg": "81,0", "height_cm": "178"}
     assert form_revisions(server, course_id, "start") == before
     expect(status_line(page)).to_have_text("")
     expect(page.locator(".hk-confirm")).to_have_count(0)
@@ -605,15 +607,8 @@ def test_unsaved_input_survives_a_closed_tab(hjertekom_server, new_page, users, 
     open_course(page, cpr, course_id)
     type_in(page, "Vægt", "83,5")
     type_in(page, "Højde", "171")
-    anne = user_id(server, "anne")
-
-    def autosaved() -> dict[str, Any]:
-        with server.store.read() as conn:
-            row = conn.execute(select(autosaves.c.data).where(
-                autosaves.c.user_id == anne, autosaves.c.course_id == course_id, autosaves.c.form == "start")).first()
-        return json.loads(row.data) if row else {}
-
-    wait_for_store(lambda: autosaved().get("height_cm") == "171", "the autosave of the height")
+    wait_for_store(lambda: autosaved(server, "anne", course_id, "start").get("height_cm") == "171",
+                   "the autosave of the height")
     page.close(run_before_unload=True)            # the tab is closed without saving
 
     again = new_page()
@@ -713,3 +708,25 @@ def test_hosted_set_up_takes_the_user_from_the_proxy_header(hosted_server, brows
         expect(page.locator(".hk-search input")).to_have_count(0)
     finally:
         unknown.close()
+
+
+def test_closing_a_hosted_tab_shuts_its_kernel_down(hosted_server, hjertekom_server, browser, users) -> None:
+    """Behind a proxy no login form ever sets the _xsrf cookie, so Voilà's beacon arrives without
+    it: the server must still shut the kernel down (Voilà's own handler refuses it with 403)."""
+    log_file = hjertekom_server.data_dir / "hjertekom.log"
+
+    def shutdowns(status: int) -> int:
+        return len(re.findall(rf"{status} POST /voila/api/shutdown/", log_file.read_text(encoding="utf-8")))
+
+    before, refused = shutdowns(204), shutdowns(403)
+    context = browser.new_context(extra_http_headers={"X-Forwarded-User": users.bo.username})
+    try:
+        page = context.new_page()
+        page.goto(hosted_server + "/")
+        expect(page.locator(".hk-search input")).to_be_visible(timeout=60_000)
+        assert not [c for c in context.cookies() if c["name"] == "_xsrf"]
+        page.close(run_before_unload=True)
+        wait_for_store(lambda: shutdowns(204) > before or shutdowns(403) > refused, "the shutdown beacon", 30)
+    finally:
+        context.close()
+    assert (shutdowns(204) - before, shutdowns(403) - refused) == (1, 0)
