@@ -2,57 +2,18 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from hjertekom_core import __version__
 from hjertekom_core.access import ROLES, SYSTEM
-from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
-from hjertekom_core.config import load_config
-from hjertekom_core.errors import HjerteKomError, ImportFailed
-from hjertekom_core.logs import setup_logging
+from hjertekom_core.bootstrap import initialise
+from hjertekom_core.cli.common import friendly_errors, workspace
+from hjertekom_core.errors import ImportFailed
 from hjertekom_core.service import Service
-
-log = logging.getLogger("hjertekom.cli")
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _workspace(ctx: click.Context) -> Workspace:
-    obj = ctx.ensure_object(dict)
-    if "workspace" not in obj:
-        config = load_config(obj.get("config_file"))
-        setup_logging(config.log_file, config.log_level)  # type: ignore[arg-type]
-        obj["workspace"] = open_workspace(config)
-    return obj["workspace"]
-
-
-def _friendly_errors(func: F) -> F:
-    """Known errors become a one-line message and exit code 1; unknown ones are logged in full."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (HjerteKomError, ValueError) as exc:
-            log.warning("%s failed: %s", func.__name__, type(exc).__name__)
-            raise click.ClickException(str(exc)) from None
-        except click.ClickException:
-            raise
-        except BrokenPipeError:  # e.g. `hjertekom status | head`: the reader has gone, not an error
-            sys.stderr.close()
-            raise SystemExit(0) from None
-        except Exception:
-            log.exception("unexpected error in %s", func.__name__)
-            raise click.ClickException("unexpected error; see the log file for details") from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,10 +28,10 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 
 @main.command()
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def init(ctx: click.Context) -> None:
     """Create the store, or migrate it to the newest schema."""
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     revision = initialise(ws)
     click.echo(f"Store ready at {ws.store.describe()} (schema {revision}); "
                f"programmes: {', '.join(ws.contracts.programmes)}")
@@ -90,13 +51,13 @@ def users() -> None:
 @click.option("--password", envvar="HJERTEKOM_NEW_PASSWORD", prompt=True, hide_input=True,
               confirmation_prompt=True, help="Prompted for unless HJERTEKOM_NEW_PASSWORD is set.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def users_add(ctx: click.Context, username: str, role: str, display_name: str | None, codes: tuple[int, ...],
               password: str) -> None:
     """Add a user."""
     from hjertekom_core.users import add_user
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     user = add_user(ws.store, SYSTEM, username, display_name or username, role, password, codes)
     click.echo(f"Added {user.username} ({user.role}) for municipalities {sorted(user.municipalities) or 'all'}")
 
@@ -104,12 +65,12 @@ def users_add(ctx: click.Context, username: str, role: str, display_name: str | 
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def users_list(ctx: click.Context, as_json: bool) -> None:
     """List users."""
     from hjertekom_core.users import list_users
 
-    found = list_users(_workspace(ctx).store, SYSTEM)
+    found = list_users(workspace(ctx).store, SYSTEM)
     if as_json:
         click.echo(json.dumps([{"username": u.username, "name": u.display_name, "role": u.role,
                                 "municipalities": sorted(u.municipalities)} for u in found], ensure_ascii=False))
@@ -125,12 +86,12 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
               help="Also create one demo user per role (password: demo-<role>).")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the store already holds citizens.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool) -> None:
     """Fill the store with synthetic, realistic citizens and courses (deterministic per seed)."""
     from hjertekom_core.demo import create_demo_users, generate_demo, store_is_empty
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     initialise(ws)
     if if_empty and not store_is_empty(ws.store):
         click.echo("The store holds data already; no demo data added.")
@@ -149,12 +110,12 @@ def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_em
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the row-by-row error report (CSV) here.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | None) -> None:
     """Import registrations from CSV or XLSX: every row valid, or nothing imported."""
     from hjertekom_core.importer import import_file, write_error_report
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     service = Service(ws.store, ws.contracts, SYSTEM)
     try:
         with click.progressbar(length=0, label="Import", file=sys.stderr) as bar:
@@ -175,14 +136,14 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the new file (default: <data_dir>/snapshots, or .../snapshots/research).")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> None:
     """Write a new, immutable DuckDB snapshot of the store."""
     from hjertekom_core.snapshot import create_snapshot
 
     from hjertekom_core import audit
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     default = ws.config.data_dir / "snapshots" / ("research" if pseudonymise else "")
     info = create_snapshot(ws.store, ws.contracts, out_dir or default, pseudonymise=pseudonymise,
                            key_file=ws.config.pseudonym_key_file)
@@ -205,7 +166,7 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> No
               help="Show these municipalities' exact numbers; every other unit is small-number suppressed. "
                    "Default: all units suppressed.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
                ci_method: str, own: tuple[int, ...]) -> None:
     """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
@@ -213,7 +174,7 @@ def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], per
 
     from hjertekom_core.indicators import LEVELS, compute, settings_from_config, suppress
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     settings = settings_from_config(ws.config, ci_method)
     with duckdb.connect(str(snapshot_file), read_only=True) as con:
         result = compute(con, settings, period=period, levels=by or LEVELS)
@@ -235,12 +196,12 @@ def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], per
 @click.option("--trusted-header", envvar="HJERTEKOM_TRUSTED_HEADER", default="",
               help="Hosted set-up: take the username from this header set by an authenticating reverse proxy.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def serve(ctx: click.Context, port: int, preheat: bool, pool_size: int, trusted_header: str) -> None:
     """Serve the entry app (Voilà) against the configured store."""
     from hjertekom_widgets.server import serve as serve_app
 
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     click.echo(f"HjerteKom: http://127.0.0.1:{port}/  (store: {ws.store.describe()}; stop with Ctrl+C)")
     serve_app(ws.config, port, preheat=preheat, pool_size=pool_size, trusted_header=trusted_header)
 
@@ -248,10 +209,10 @@ def serve(ctx: click.Context, port: int, preheat: bool, pool_size: int, trusted_
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-@_friendly_errors
+@friendly_errors
 def status(ctx: click.Context, as_json: bool) -> None:
     """Courses per municipality and form status."""
-    ws = _workspace(ctx)
+    ws = workspace(ctx)
     rows = Service(ws.store, ws.contracts, SYSTEM).status_counts()
     if as_json:
         click.echo(json.dumps({"store": ws.store.describe(), "schema": ws.store.schema_revision(),
@@ -264,6 +225,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{'kommune':24} {'skema':8} {'status':9} {'antal':>7}")
     for r in rows:
         click.echo(f"{str(r['municipality_code']) + ' ' + r['name']:24.24} {r['form']:8} {r['status']:9} {r['n']:7d}")
+
+
+# Commands of their own modules, one per capability; each module holds one click command or group.
+for _command in ():
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

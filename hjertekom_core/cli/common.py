@@ -1,0 +1,49 @@
+"""What every command shares: the workspace of the configuration, and friendly errors."""
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from hjertekom_core.bootstrap import Workspace, open_workspace
+from hjertekom_core.config import load_config
+from hjertekom_core.errors import HjerteKomError
+from hjertekom_core.logs import setup_logging
+
+log = logging.getLogger("hjertekom.cli")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace(ctx: click.Context) -> Workspace:
+    obj = ctx.ensure_object(dict)
+    if "workspace" not in obj:
+        config = load_config(obj.get("config_file"))
+        setup_logging(config.log_file, config.log_level)  # type: ignore[arg-type]
+        obj["workspace"] = open_workspace(config)
+    return obj["workspace"]
+
+
+def friendly_errors(func: F) -> F:
+    """Known errors become a one-line message and exit code 1; unknown ones are logged in full."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (HjerteKomError, ValueError) as exc:
+            log.warning("%s failed: %s", func.__name__, type(exc).__name__)
+            raise click.ClickException(str(exc)) from None
+        except click.ClickException:
+            raise
+        except BrokenPipeError:  # e.g. `hjertekom status | head`: the reader has gone, not an error
+            sys.stderr.close()
+            raise SystemExit(0) from None
+        except Exception:
+            log.exception("unexpected error in %s", func.__name__)
+            raise click.ClickException("unexpected error; see the log file for details") from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,1 @@
+"""Data out: the DHRD transfer and municipal extracts."""
