@@ -124,3 +124,20 @@ class ImportFailed(HjerteKomError):
     def __init__(self, errors: Sequence[RowError]) -> None:
         self.errors = list(errors)
         super().__init__(f"{len(self.errors)} error(s) in import file; nothing was imported")
+
+
+class ReportError(HjerteKomError):
+    """A report could not be made."""
+
+
+class ReportFailed(ReportError):
+    """A report notebook raised; ``cause`` names the exception inside the notebook."""
+
+    def __init__(self, report: str, cause: str) -> None:
+        self.report = report
+        self.cause = cause
+        super().__init__(f"{report}: {cause}")
+
+
+class ExportError(HjerteKomError):
+    """A transfer or extract could not be written; nothing was written."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -9,10 +10,12 @@ from typing import Any, TypeVar
 
 import click
 
+from hjertekom_core.access import SYSTEM, User
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.logs import setup_logging
+from hjertekom_core.users import authenticate
 
 log = logging.getLogger("hjertekom.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,3 +50,24 @@ def friendly_errors(func: F) -> F:
             raise click.ClickException("unexpected error; see the log file for details") from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def user_option(func: F) -> F:
+    """``--user NAME``: act as this user (password from $HJERTEKOM_PASSWORD, or asked for).
+
+    Without it a command acts as the system data owner: whoever runs the command line holds the
+    configuration and the store already. With it, the user's role and municipalities are checked
+    and the audit log names the user.
+    """
+    return click.option("--user", "username", envvar="HJERTEKOM_USER", default=None,
+                        help="Act as this user (password from $HJERTEKOM_PASSWORD or a prompt).")(func)
+
+
+def acting_user(ws: Workspace, username: str | None) -> User:
+    """The user a command acts as (see ``user_option``); a wrong password is a clear error."""
+    if username is None:
+        return SYSTEM
+    password = os.environ.get("HJERTEKOM_PASSWORD")
+    if password is None:
+        password = click.prompt(f"Password for {username}", hide_input=True)
+    return authenticate(ws.store, username, password)
