@@ -17,9 +17,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hjertekom_core.access import SYSTEM, User
-from hjertekom_core.bootstrap import sync_municipalities
+from hjertekom_core.bootstrap import Workspace, initialise, open_workspace, sync_municipalities
+from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.demo import create_demo_users, generate_demo
 from hjertekom_core.service import Service
+from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 
@@ -114,3 +117,37 @@ def service_for(store: Store, contracts: ContractRegistry) -> Callable[[User], S
         return Service(store, contracts, user)
 
     return make
+
+
+# --- a demo workspace and its snapshots, shared by the report, export and research tests ---------
+DEMO_CITIZENS = 700
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A SQLite workspace filled by the demo generator (seed 1), demo users included.
+
+    Read-only for tests: a test that writes must make a store of its own.
+    """
+    data_dir = tmp_path_factory.mktemp("demo-workspace")
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=CONTRACTS_DIR))
+    initialise(ws)
+    create_demo_users(ws.store)
+    generate_demo(ws, DEMO_CITIZENS, seed=1)
+    return ws
+
+
+@pytest.fixture(scope="session")
+def demo_snapshot(demo_workspace: Workspace) -> Path:
+    """An identified snapshot of the demo workspace."""
+    info = create_snapshot(demo_workspace.store, demo_workspace.contracts, demo_workspace.config.data_dir / "snapshots")
+    return info.path
+
+
+@pytest.fixture(scope="session")
+def demo_research_snapshot(demo_workspace: Workspace) -> Path:
+    """A pseudonymised snapshot of the demo workspace."""
+    ws = demo_workspace
+    info = create_snapshot(ws.store, ws.contracts, ws.config.data_dir / "snapshots" / "research", pseudonymise=True,
+                           key_file=ws.config.pseudonym_key_file)
+    return info.path
