@@ -67,6 +67,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("pseudonym_key_file", "HJERTEKOM_PSEUDONYM_KEY_FILE",
             "Secret key for pseudonymised citizen keys in research snapshots; created by "
             "`hjertekom init`, never stored in a snapshot. Default: <data_dir>/pseudonym.key", Path),
+    Setting("reports_dir", "HJERTEKOM_REPORTS_DIR",
+            "Folder of the generated municipality reports (<period>/<code>-<name>.html|pdf and an "
+            "index.html per period). Default: reports/ of this checkout", Path),
+    Setting("chromium", "HJERTEKOM_CHROMIUM",
+            "The chromium executable that prints reports to PDF. Default: /usr/bin/chromium", Path),
+    Setting("report_workers", "HJERTEKOM_REPORT_WORKERS",
+            "Worker processes for a batch of reports, each with its own kernel and browser. "
+            "Default: the number of CPU cores, at most 4", int),
 )
 
 
@@ -83,6 +91,9 @@ class Config:
     suppress_below: int = 5
     clusters_file: Path = REPO_ROOT / "data_contracts" / "clusters.yaml"
     pseudonym_key_file: Path | None = None
+    reports_dir: Path = REPO_ROOT / "reports"
+    chromium: Path = Path("/usr/bin/chromium")
+    report_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
 
     def __post_init__(self) -> None:
         # Derived defaults depend on data_dir, whichever source set it.
@@ -98,6 +109,8 @@ class Config:
             raise ConfigError(f"language must be 'da' or 'en', not {self.language!r}")
         if self.completion_limit_days <= 0:
             raise ConfigError("completion_limit_days must be a positive number of days")
+        if self.report_workers < 1:
+            raise ConfigError("report_workers must be 1 or more")
         if self.suppress_below < 1:
             raise ConfigError("suppress_below must be 1 (no suppression) or more")
         bad = {k: v for k, v in self.standards.items() if not 0 <= float(v) <= 1}

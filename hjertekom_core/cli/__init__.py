@@ -228,7 +228,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 # Commands of their own modules, one per capability; each module holds one click command or group.
-for _command in ():
+from hjertekom_core.cli.report import report  # noqa: E402
+
+for _command in (report,):
     main.add_command(_command)
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -71,3 +72,24 @@ def acting_user(ws: Workspace, username: str | None) -> User:
     if password is None:
         password = click.prompt(f"Password for {username}", hide_input=True)
     return authenticate(ws.store, username, password)
+
+
+def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:
+    """The snapshot a command reads: the one given, else the newest in <data_dir>/snapshots (or its
+    research/ folder), else a new one made now (audited like `hjertekom snapshot`)."""
+    from hjertekom_core import audit
+    from hjertekom_core.snapshot import create_snapshot, newest_snapshot
+
+    if given is not None:
+        return given
+    folder = ws.config.data_dir / "snapshots" / ("research" if pseudonymised else "")
+    found = newest_snapshot(folder, pseudonymised=pseudonymised)
+    if found is not None:
+        return found
+    info = create_snapshot(ws.store, ws.contracts, folder, pseudonymise=pseudonymised,
+                           key_file=ws.config.pseudonym_key_file)
+    with ws.store.write() as conn:
+        audit.record(conn, SYSTEM, "snapshot.create", "snapshot", info.path.name, None,
+                     {"pseudonymised": pseudonymised, "courses": info.row_counts.get("courses", 0)})
+    click.echo(f"No snapshot yet; made {info.path}", err=True)
+    return info.path

@@ -4,9 +4,10 @@ from hjertekom_core.snapshot.writer import (
     SnapshotError,
     SnapshotInfo,
     create_snapshot,
+    newest_snapshot,
     pseudonym,
     read_info,
     scan_for_cpr,
 )
 
-__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_snapshot", "pseudonym", "read_info", "scan_for_cpr"]
+__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_snapshot", "newest_snapshot", "pseudonym", "read_info", "scan_for_cpr"]

@@ -368,3 +368,11 @@ def read_info(path: Path) -> SnapshotInfo:
                           "content_hash FROM snapshot_info").fetchone()
     assert row is not None
     return SnapshotInfo(path, row[0].isoformat(), bool(row[1]), json.loads(row[2]), json.loads(row[3]), row[4], row[5])
+
+
+def newest_snapshot(folder: Path, *, pseudonymised: bool) -> Path | None:
+    """The most recently written snapshot of the kind asked for in ``folder`` (not its sub-folders)."""
+    if not folder.is_dir():
+        return None
+    found = [p for p in folder.glob("snapshot-*.duckdb") if ("-pseudo" in p.stem) == pseudonymised]
+    return max(found, key=lambda p: (p.stat().st_mtime, p.name), default=None)

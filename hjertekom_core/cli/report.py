@@ -1,0 +1,140 @@
+"""``hjertekom report``: municipality reports (one or all), citizen sheets and course summaries."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hjertekom_core.cli.common import acting_user, friendly_errors, snapshot_file, user_option, workspace
+
+_SNAPSHOT = click.option("--snapshot", "snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                         default=None, help="Snapshot to report from (default: the newest, or a new one).")
+_PERIOD = click.option("--period", required=True, help="The year, e.g. 2025.")
+_LANG = click.option("--lang", type=click.Choice(["da", "en"]), default=None,
+                     help="Language of the report (default: the configured language).")
+
+
+def _formats(value: str) -> tuple[str, ...]:
+    from hjertekom_core.reports.batch import check_formats
+
+    try:
+        return check_formats([v.strip() for v in value.split(",") if v.strip()])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_FORMAT = click.option("--format", "formats", default="html,pdf", show_default=True,
+                       help="html, pdf or both (comma-separated).")
+
+
+@click.group()
+def report() -> None:
+    """Make reports: municipality management reports, citizen sheets, course summaries."""
+
+
+@report.command("municipality")
+@click.option("--municipality", "code", type=int, required=True, help="Municipality code, e.g. 740.")
+@_PERIOD
+@_SNAPSHOT
+@_FORMAT
+@_LANG
+@click.pass_context
+@friendly_errors
+def municipality_report(ctx: click.Context, code: int, period: str, snapshot: Path | None, formats: str,
+                        lang: str | None) -> None:
+    """One municipality's management report (ledelsesinformation)."""
+    from hjertekom_core.reports.batch import render_one
+
+    ws = workspace(ctx)
+    outcome = render_one(snapshot_file(ws, snapshot), code, period, ws.config.reports_dir,
+                         formats=_formats(formats), chromium=ws.config.chromium, lang=lang or ws.config.language,
+                         config_file=ctx.obj.get("config_file") or "")
+    for path in outcome.files:
+        click.echo(path)
+
+
+@report.command("all")
+@_PERIOD
+@_SNAPSHOT
+@_FORMAT
+@_LANG
+@click.option("--workers", type=click.IntRange(1, 16), default=None,
+              help="Worker processes (default: the report_workers setting).")
+@click.pass_context
+@friendly_errors
+def all_reports(ctx: click.Context, period: str, snapshot: Path | None, formats: str, lang: str | None,
+                workers: int | None) -> None:
+    """Every municipality with data in the period; failures are listed at the end."""
+    from hjertekom_core.reports.batch import municipalities_with_data, render_all
+    from hjertekom_core.reports.library import check_period
+
+    ws = workspace(ctx)
+    source = snapshot_file(ws, snapshot)
+    total = len(municipalities_with_data(source, check_period(period)))
+    with click.progressbar(length=total, label=f"Rapporter {period}", file=sys.stderr,
+                           item_show_func=lambda o: f"{o.code} {o.name}" if o else "") as bar:
+        result = render_all(source, period, ws.config.reports_dir, formats=_formats(formats),
+                            workers=workers or ws.config.report_workers, chromium=ws.config.chromium,
+                            lang=lang or ws.config.language, config_file=ctx.obj.get("config_file") or "",
+                            progress=lambda o: bar.update(1, o))
+    click.echo(f"{len(result.made)} rapporter i {ws.config.reports_dir / period}; oversigt: {result.index}")
+    if result.failed:
+        click.echo(f"{len(result.failed)} rapporter kunne ikke laves:", err=True)
+        for o in result.failed:
+            click.echo(f"  {o.code} {o.name}: {o.error}", err=True)
+        raise SystemExit(1)
+
+
+def _course_report(ctx: click.Context, kind: str, course_id: int, out: Path | None, fmt: str,
+                   lang: str | None, username: str | None) -> None:
+    from hjertekom_core.reports.citizen import render_course_report
+    from hjertekom_core.reports.pdf import PdfPrinter
+    from hjertekom_core.reports.runner import write_atomically
+    from hjertekom_core.service import Service
+
+    ws = workspace(ctx)
+    user = acting_user(ws, username)
+    lang = lang or ws.config.language
+    page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang)
+    target = out or Path(f"{kind}-{course_id}.{fmt}")
+    if fmt == "pdf":
+        with PdfPrinter(ws.config.chromium) as printer:
+            write_atomically(target, printer.pdf(page, f"{kind} {course_id}", lang))
+    else:
+        write_atomically(target, page)
+    click.echo(target)
+
+
+_COURSE = click.option("--course", "course_id", type=int, required=True, help="Course id (forløbs-id).")
+_OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                    help="Output file (default: <kind>-<course>.<format> here).")
+_ONE_FORMAT = click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
+
+
+@report.command("citizen")
+@_COURSE
+@_OUT
+@_ONE_FORMAT
+@_LANG
+@user_option
+@click.pass_context
+@friendly_errors
+def citizen_report(ctx: click.Context, course_id: int, out: Path | None, fmt: str, lang: str | None,
+                   username: str | None) -> None:
+    """The citizen's results (borgerens resultater) of one course, to go through with the citizen."""
+    _course_report(ctx, "citizen", course_id, out, fmt, lang, username)
+
+
+@report.command("summary")
+@_COURSE
+@_OUT
+@_ONE_FORMAT
+@_LANG
+@user_option
+@click.pass_context
+@friendly_errors
+def summary_report(ctx: click.Context, course_id: int, out: Path | None, fmt: str, lang: str | None,
+                   username: str | None) -> None:
+    """The course summary (forløbsopsummering) for hospital and GP."""
+    _course_report(ctx, "summary", course_id, out, fmt, lang, username)

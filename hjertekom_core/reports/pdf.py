@@ -1,0 +1,68 @@
+"""A4 PDF from a report's HTML, printed by the system chromium through Playwright.
+
+nbconvert's webpdf exporter looks for a browser that Playwright downloaded itself, which a closed
+municipal network (and this project's CI) cannot do; Playwright can drive Debian's chromium when
+told where it is. One browser serves many reports: a batch keeps a ``PdfPrinter`` open.
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from types import TracebackType
+
+from hjertekom_core.errors import ReportError
+
+# Chromium fills these templates' classes (pageNumber, totalPages) at print time.
+_FOOTER = ('<div style="font-size:7.5pt;width:100%;padding:0 14mm;color:#444;display:flex;'
+           'justify-content:space-between;font-family:DejaVu Sans,Arial,sans-serif">'
+           '<span>{title}</span><span>{page} <span class="pageNumber"></span> {of} '
+           '<span class="totalPages"></span></span></div>')
+_WORDS = {"da": ("Side", "af"), "en": ("Page", "of")}
+
+
+class PdfPrinter:
+    """Prints HTML pages to A4 PDF in one running chromium (use as a context manager)."""
+
+    def __init__(self, chromium: Path = Path("/usr/bin/chromium")) -> None:
+        if not Path(chromium).exists():
+            raise ReportError(f"chromium not found at {chromium}; install Debian's package 'chromium' "
+                              "or set HJERTEKOM_CHROMIUM")
+        self._chromium = Path(chromium)
+        self._playwright = None
+        self._browser = None
+
+    def __enter__(self) -> PdfPrinter:
+        from playwright.sync_api import sync_playwright
+
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(executable_path=str(self._chromium), headless=True)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()
+        finally:
+            if self._playwright is not None:
+                self._playwright.stop()
+            self._browser = self._playwright = None
+
+    def pdf(self, page_html: str, title: str, lang: str = "da") -> bytes:
+        """The page as A4 PDF bytes, with the title and page numbers in the footer."""
+        if self._browser is None:
+            raise RuntimeError("PdfPrinter used outside its 'with' block")
+        # A fresh context per report: no state (storage, cache) carries from one report to the next,
+        # and offline: a report that tried to fetch anything would print without it, not hang.
+        context = self._browser.new_context(offline=True)
+        try:
+            page = context.new_page()
+            page.set_content(page_html, wait_until="load")
+            page.emulate_media(media="print")
+            word_page, word_of = _WORDS.get(lang, _WORDS["da"])
+            return page.pdf(format="A4", print_background=True, prefer_css_page_size=True,
+                            display_header_footer=True, header_template="<span></span>",
+                            footer_template=_FOOTER.format(title=html.escape(title), page=word_page, of=word_of),
+                            margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"})
+        finally:
+            context.close()
