@@ -126,12 +126,14 @@ class EntryShell:
         user = self.session.user
         names = self.contract.codelists["municipalities"]
         where = ", ".join(names.label_of(c) for c in sorted(user.municipalities)) or "alle kommuner"
+        reports_link = (f'<a href="hjertekom/rapporter" target="_blank" class="hk-reports">{app_t("reports.link")}</a> · '
+                        if user.can("report.read") else "")
         self.header.value = (
             '<div style="display:flex;justify-content:space-between;align-items:center;'
             'border-bottom:2px solid #8b1e2d;padding:6px 0">'
             '<span style="font-size:1.3em;color:#8b1e2d;font-weight:600">HjerteKom</span>'
             f'<span class="hk-user">{html.escape(user.display_name)} · {html.escape(where)} · '
-            f'<a href="logout" class="hk-logout">{app_t("log_out")}</a></span></div>')
+            f'{reports_link}<a href="logout" class="hk-logout">{app_t("log_out")}</a></span></div>')
         self.open_worklist()
 
     # --- views -----------------------------------------------------------------------------------
@@ -334,6 +336,16 @@ class NewCourseView:
 
 # --- one course: its forms, saving, feedback -------------------------------------------------------
 
+def _course_sheet_links(course_id: int) -> str:
+    """Links to the citizen sheet and the course summary, which the server renders on request."""
+    links = []
+    for word, kind in (("borger", "citizen"), ("opsummering", "summary")):
+        base = f"hjertekom/forloeb/{course_id}/{word}"
+        links.append(f'<a href="{base}.html" target="_blank" class="hk-sheet-{kind}">{app_t(f"reports.kind.{kind}")}</a>'
+                     f' (<a href="{base}.pdf" target="_blank" class="hk-sheet-{kind}-pdf">{app_t("reports.as_pdf")}</a>)')
+    return '<div style="margin:2px 0 6px 0">' + " · ".join(links) + "</div>"
+
+
 class CourseView:
     def __init__(self, shell: EntryShell, course_id: int, form: str | None = None) -> None:
         self.shell = shell
@@ -356,8 +368,10 @@ class CourseView:
             f"<div style='color:#555'>Forløb {course_id} · {html.escape(names.label_of(self.course.municipality_code))}</div>")
         back = w.Button(description="Arbejdsliste", icon="arrow-left")
         back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
+        self.sheets = w.HTML(_course_sheet_links(course_id))
+        self.sheets.add_class("hk-sheets")
         self.widget = w.VBox([w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
-                              self.selector, self.area, self.confirm_box, self.feedback])
+                              self.sheets, self.selector, self.area, self.confirm_box, self.feedback])
         self.widget.add_class("hk-course")
         self._show_form()
         if self.course.forms.get("end"):

@@ -29,6 +29,8 @@ from hjertekom_core.config import Config
 from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider
 from hjertekom_widgets.feedback_api import ROUTE as FEEDBACK_ROUTE
 from hjertekom_widgets.feedback_api import SERVER_URL_ENV, FeedbackHandler
+from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
+from hjertekom_widgets.reports_api import ReportHandler
 from hjertekom_widgets.session import SESSION_KEY_ENV
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ class HjerteKomVoila(Voila):
         handlers = super().init_handlers()
         handlers = [(h[0], ShutdownKernelHandler, *h[2:]) if h[1] is VoilaShutdownKernelHandler else h
                     for h in handlers]
-        return [(FEEDBACK_ROUTE, FeedbackHandler), *handlers]  # before Voilà's catch-all "/(.*)"
+        # Ours come before Voilà's catch-all "/(.*)".
+        return [(FEEDBACK_ROUTE, FeedbackHandler), *REPORT_ROUTES, *handlers]
 
 
 def _absolute_environment(config: Config) -> None:
@@ -77,6 +80,7 @@ def _absolute_environment(config: Config) -> None:
     assert config.log_file is not None
     os.environ["HJERTEKOM_LOG_FILE"] = str(Path(config.log_file).resolve())
     os.environ["HJERTEKOM_CLUSTERS_FILE"] = str(Path(config.clusters_file).resolve())
+    os.environ["HJERTEKOM_REPORTS_DIR"] = str(Path(config.reports_dir).resolve())
     if config.pseudonym_key_file is not None:
         os.environ["HJERTEKOM_PSEUDONYM_KEY_FILE"] = str(Path(config.pseudonym_key_file).resolve())
     if os.environ.get("HJERTEKOM_CONFIG"):
@@ -116,6 +120,7 @@ def serve(config: Config, port: int = 8866, *, preheat: bool = True, pool_size: 
     os.environ[SESSION_KEY_ENV] = str(key_file)
     os.environ[SERVER_URL_ENV] = f"http://127.0.0.1:{port}/"
     FeedbackHandler.workspace = workspace
+    ReportHandler.workspace = workspace
     assert config.pseudonym_key_file is not None
     ensure_secret(config.pseudonym_key_file)
     app = HjerteKomVoila(config=voila_config(config, port, preheat=preheat, pool_size=pool_size,
