@@ -28,7 +28,7 @@ from hjertekom_core.users import add_user
 
 from paths import CONTRACTS_DIR
 PG_URL = os.environ.get("HJERTEKOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-TABLES_TO_CLEAR = ("audit_log", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
+TABLES_TO_CLEAR = ("transfer_log", "audit_log", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 
 
 @pytest.fixture(scope="session")

@@ -134,3 +134,25 @@ web_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
 )
+
+# What was transferred to whom, when and by whom: one row per export written (the DHRD transfer
+# first). The files' checksums let anyone check later that a file is the one produced. No FK to
+# users, like audit_log: the record outlives changes to the user table (migration 0004).
+transfer_log = Table(
+    "transfer_log", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("target", String(40), nullable=False),          # the export contract's name, e.g. dhrd
+    Column("period", String(20), nullable=False),          # e.g. 2025-10
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("username", String(80), nullable=False),
+    Column("export_contract_version", String(20), nullable=False),
+    Column("programme_contract_version", String(20), nullable=False),
+    Column("snapshot_name", String(200), nullable=False),
+    Column("snapshot_hash", String(100), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("reject_count", Integer, nullable=False),       # courses rejected (in the rejects report)
+    Column("data_sha256", String(64), nullable=False),
+    Column("location", Text, nullable=False),              # the folder the files were written to
+    Index("ix_transfer_log_target_period", "target", "period"),
+)
