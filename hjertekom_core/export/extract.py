@@ -1,0 +1,627 @@
+"""Municipal extracts from a snapshot: aggregate tables, or one identified row per course.
+
+* ``aggregate``: the indicators K1-K6 of the municipality, its cluster, its region and the nation
+  (small numbers suppressed everywhere but in the municipality's own rows) and key figures
+  (courses referred, started and completed, in all and by diagnosis, sex and age band).
+* ``individual``: one row per course of the municipality: CPR number, name, every course and form
+  field, codes and their labels. Only for a user with ``extract.individual`` acting in that
+  municipality.
+
+Every extract is written under a temporary name and published only together with its audit
+entry (``extract.aggregate`` / ``extract.individual``; the detail never holds a CPR number or a
+name). Bad input, a missing right or an empty municipality raise before anything is written.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from hjertekom_core import audit
+from hjertekom_core.access import User
+from hjertekom_core.bootstrap import Workspace
+from hjertekom_core.contract import UNKNOWN, Code, CodeList, Contract, Text
+from hjertekom_core.errors import AccessDenied, ExportError
+from hjertekom_core.export.tables import (
+    FORMATS,
+    scalar as _scalar,
+    ExtractColumn,
+    ExtractTable,
+    codebook_table,
+    count_rows,
+    frame_table,
+    lit,
+    publish,
+    q,
+    remove,
+)
+from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config, suppress
+from hjertekom_core.indicators.facts import COURSE_FACTS_SQL, PROGRAMME
+from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables, table_name
+
+LANGUAGES = ("da", "en")
+
+# --- messages -------------------------------------------------------------------------------------------
+
+MESSAGES: dict[str, Text] = {
+    "bad_level": Text("Ukendt udtræksniveau «{value}». Vælg {choices}.",
+                      "Unknown extract level «{value}». Choose {choices}."),
+    "bad_format": Text("Ukendt format «{value}». Vælg {choices}.", "Unknown format «{value}». Choose {choices}."),
+    "bad_lang": Text("Ukendt sprog «{value}». Vælg da eller en.", "Unknown language «{value}». Choose da or en."),
+    "bad_period": Text("Perioden «{value}» forstås ikke. Skriv et år (2025), et kvartal (2025-Q1) eller en "
+                       "måned (2025-03).",
+                       "The period «{value}» is not understood. Give a year (2025), a quarter (2025-Q1) or a "
+                       "month (2025-03)."),
+    "unknown_municipality": Text("Kommunekoden {code} findes ikke. Brug den officielle kode, fx 740 for Silkeborg.",
+                                 "There is no municipality with code {code}. Use the official code, e.g. 740 "
+                                 "for Silkeborg."),
+    "no_snapshot": Text("Der er intet snapshot i {folder}. Lav et med `hjertekom snapshot`, eller angiv --snapshot.",
+                        "There is no snapshot in {folder}. Make one with `hjertekom snapshot`, or give --snapshot."),
+    "snapshot_missing": Text("Snapshottet {path} findes ikke.", "The snapshot {path} does not exist."),
+    "not_a_snapshot": Text("{path} er ikke et HjerteKom-snapshot.", "{path} is not a HjerteKom snapshot."),
+    "not_identified": Text("Snapshottet {name} er pseudonymiseret. Et udtræk kræver et identificeret snapshot.",
+                           "The snapshot {name} is pseudonymised. An extract needs an identified snapshot."),
+    "empty": Text("Kommune {code} {name} har ingen forløb{where}. Der er ikke skrevet noget udtræk.",
+                  "Municipality {code} {name} has no courses{where}. No extract was written."),
+    "denied": Text("{user} må ikke lave udtræk ({level}) for kommune {code}.",
+                   "{user} may not make extracts ({level}) for municipality {code}."),
+}
+
+
+class ExtractError(ExportError):
+    """An extract was refused for bad input or missing data; nothing was written.
+
+    ``reason`` is a key of ``MESSAGES``; ``text`` holds the message in both languages.
+    """
+
+    def __init__(self, reason: str, lang: str = "da", /, **values: object) -> None:
+        self.reason = reason
+        self.values = values
+        template = MESSAGES[reason]
+        self.text = Text(template.da.format(**values), template.en.format(**values))
+        super().__init__(self.text.get(lang))
+
+
+class ExtractDenied(AccessDenied):
+    """The user's role or municipalities do not allow this extract; nothing was written."""
+
+    def __init__(self, permission: str, reason: str, text: Text, lang: str = "da") -> None:
+        super().__init__(permission, reason)
+        self.text = text
+        self.args = (text.get(lang),)
+
+
+# --- the request ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Period:
+    """A year, quarter or month; ``text`` is spelt as the indicator engine spells periods."""
+
+    text: str
+    granularity: str
+    start: dt.date
+    end: dt.date  # exclusive
+
+    def contains_sql(self, column: str) -> str:
+        return f"({column} >= DATE {lit(self.start)} AND {column} < DATE {lit(self.end)})"
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+_PERIOD_FORMS: tuple[tuple[re.Pattern[str], str, Callable[[re.Match[str]], tuple[dt.date, int, str]]], ...] = (
+    (re.compile(r"^(\d{4})$"), "year", lambda m: (dt.date(int(m[1]), 1, 1), 12, m[1])),
+    (re.compile(r"^(\d{4})-[qQ]([1-4])$"), "quarter",
+     lambda m: (dt.date(int(m[1]), 3 * int(m[2]) - 2, 1), 3, f"{m[1]}-Q{m[2]}")),
+    (re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$"), "month", lambda m: (dt.date(int(m[1]), int(m[2]), 1), 1, m[0])),
+)
+
+
+def parse_period(text: str, lang: str = "da") -> Period:
+    """'2025', '2025-Q1' or '2025-03'."""
+    for pattern, granularity, parts in _PERIOD_FORMS:
+        match = pattern.match(text.strip())
+        if match and 1900 <= int(match[1]) <= 2999:
+            start, months, spelt = parts(match)
+            return Period(spelt, granularity, start, _add_months(start, months))
+    raise ExtractError("bad_period", lang, value=text)
+
+
+@dataclass(frozen=True)
+class ExtractRequest:
+    municipality: int
+    level: str = "aggregate"
+    fmt: str = "xlsx"
+    period: str | None = None
+    lang: str = "da"
+    snapshot: Path | None = None   # default: the newest snapshot in <data_dir>/snapshots
+    out_dir: Path | None = None    # default: <data_dir>/extracts
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    path: Path
+    level: str
+    fmt: str
+    municipality: int
+    municipality_name: str
+    rows: int       # individual: courses; aggregate: rows of the indicator and key-figure tables
+    courses: int
+    snapshot: Path
+    tables: tuple[str, ...]
+
+    def describe(self, lang: str = "da") -> str:
+        level = LEVELS[self.level].label.get(lang)
+        if lang == "en":
+            return (f"Extract ({level}) for {self.municipality} {self.municipality_name} written: {self.path} "
+                    f"({self.courses} courses, {self.rows} rows; snapshot {self.snapshot.name})")
+        return (f"Udtræk ({level}) for {self.municipality} {self.municipality_name} skrevet: {self.path} "
+                f"({self.courses} forløb, {self.rows} rækker; snapshot {self.snapshot.name})")
+
+
+@dataclass(frozen=True)
+class Municipality:
+    code: int
+    name: str
+    region_code: int
+    region: str
+
+
+@dataclass
+class _Job:
+    """Everything one extract is built from."""
+
+    ws: Workspace
+    user: User
+    request: ExtractRequest
+    period: Period | None
+    con: duckdb.DuckDBPyConnection
+    municipality: Municipality
+    contract: Contract
+
+    @property
+    def lang(self) -> str:
+        return self.request.lang
+
+
+# --- code lists the extract adds (sex, age band, indicator vocabulary) -------------------------------------
+
+_UNKNOWN_CODE = Code(UNKNOWN, Text("Uoplyst", "Unknown"))
+
+
+def _codes(name: str, label: Text, pairs: Sequence[tuple[str, Text]]) -> CodeList:
+    return CodeList(name, label, tuple(Code(code, text) for code, text in pairs))
+
+
+SEX = _codes("sex", Text("Køn", "Sex"), [("M", Text("Mand", "Male")), ("F", Text("Kvinde", "Female")),
+                                         (UNKNOWN, _UNKNOWN_CODE.label)])
+#: Age at referral: (code, lowest age, Danish and English label); each band runs to the next one's lowest.
+AGE_BANDS: tuple[tuple[str, int, Text], ...] = (
+    ("under_50", 0, Text("Under 50 år", "Under 50")),
+    ("50_59", 50, Text("50-59 år", "50-59")),
+    ("60_69", 60, Text("60-69 år", "60-69")),
+    ("70_79", 70, Text("70-79 år", "70-79")),
+    ("80_plus", 80, Text("80 år og derover", "80 and over")),
+)
+AGE_BAND = _codes("age_band", Text("Aldersgruppe", "Age band"),
+                  [(code, label) for code, _, label in AGE_BANDS] + [(UNKNOWN, _UNKNOWN_CODE.label)])
+UNIT_LEVELS = _codes("unit_level", Text("Niveau", "Level"), [
+    ("municipality", Text("Kommune", "Municipality")), ("cluster", Text("Klynge", "Cluster")),
+    ("region", Text("Region", "Region")), ("national", Text("Hele landet", "National"))])
+INDICATOR_STATUS = _codes("indicator_status", Text("Status", "Status"), list(STATUS_LABELS.items()))
+INDICATOR_IDS = _codes("indicator", Text("Indikator", "Indicator"), [(i, ind.name) for i, ind in BY_ID.items()])
+
+#: The course-form field the key figures group by diagnosis (as facts.py maps fields for K1-K6).
+DIAGNOSIS_FIELD = "diagnosis_groups"
+#: The end form's course status that counts a course as completed (the code K1 counts).
+COMPLETED = "completed"
+
+
+def _case(expr: str, codelist: CodeList, lang: str, *, order: bool = False) -> str:
+    """SQL giving the label (or, with ``order``, the position) of the code in ``expr``; other codes
+    keep their code as label and sort last."""
+    whens = " ".join(f"WHEN {lit(c.code)} THEN {i if order else lit(c.label.get(lang))}"
+                     for i, c in enumerate(codelist.codes))
+    other = len(codelist.codes) if order else f"CAST({expr} AS VARCHAR)"
+    return f"CASE CAST({expr} AS VARCHAR) {whens} ELSE {other} END"
+
+
+def _age_sql(birth: str, on: str) -> str:
+    """Whole years from ``birth`` to ``on`` (as the snapshot computes age_at_start)."""
+    return (f"(date_diff('year', {birth}, {on}) - CASE WHEN strftime({on}, '%m%d') < strftime({birth}, '%m%d') "
+            f"THEN 1 ELSE 0 END)")
+
+
+# --- aggregate: indicators -----------------------------------------------------------------------------------
+
+def _indicator_table(job: _Job) -> ExtractTable:
+    config = job.ws.config
+    settings = settings_from_config(config)
+    threshold = config.suppress_below
+    m = job.municipality
+    result = compute(job.con, settings, period=job.period.granularity if job.period else "year")
+    cluster = next((name for name, codes in settings.clusters.items() if m.code in codes), None)
+    units = {("municipality", str(m.code)), ("region", str(m.region_code)), ("national", "DK")}
+    if cluster is not None:
+        units.add(("cluster", cluster))
+    keep = pd.Series([(lvl, unit) in units for lvl, unit in zip(result["level"], result["unit"])], index=result.index)
+    if job.period is not None:
+        keep &= result["period"] == job.period.text
+    shown = suppress(result[keep], own=[m.code], threshold=threshold).reset_index(drop=True)
+
+    lang = job.lang
+    hidden = f"< {threshold}"
+    note = Text(f"«{hidden}» (tom i Parquet): 1-{threshold - 1} forløb, skjult uden for egen kommune",
+                f"«{hidden}» (empty in Parquet): 1-{threshold - 1} courses, hidden outside the own municipality")
+    level = f"{settings.level:.0%}".replace("%", " %")
+    columns = (
+        ExtractColumn("indicator", Text("Indikator", "Indicator"), codelist=INDICATOR_IDS),
+        ExtractColumn("indicator_name", Text("Indikatornavn", "Indicator name"), codelist=INDICATOR_IDS),
+        ExtractColumn("level", Text("Niveau (kode)", "Level (code)"), codelist=UNIT_LEVELS),
+        ExtractColumn("level_label", Text("Niveau", "Level"), codelist=UNIT_LEVELS),
+        ExtractColumn("unit", Text("Enhedens kode", "Unit code"),
+                      note=Text("Kommune- eller regionskode, klyngens navn, DK for hele landet",
+                                "Municipality or region code, the cluster's name, DK for the nation")),
+        ExtractColumn("unit_name", Text("Enhed", "Unit")),
+        ExtractColumn("period", Text("Periode", "Period")),
+        ExtractColumn("numerator", Text("Tæller", "Numerator"), "BIGINT", hidden_as=hidden, note=note),
+        ExtractColumn("denominator", Text("Nævner", "Denominator"), "BIGINT", hidden_as=hidden, note=note),
+        ExtractColumn("unknown", Text("Heraf uoplyst", "Of which unknown"), "BIGINT", hidden_as=hidden, note=note),
+        ExtractColumn("proportion", Text("Andel", "Proportion"), "DOUBLE", "0-1"),
+        ExtractColumn("ci_low", Text(f"{level}-konfidensinterval, nedre", f"{level} CI, lower"), "DOUBLE", "0-1"),
+        ExtractColumn("ci_high", Text(f"{level}-konfidensinterval, øvre", f"{level} CI, upper"), "DOUBLE", "0-1"),
+        ExtractColumn("standard", Text("Standard", "Standard"), "DOUBLE", "0-1"),
+        ExtractColumn("status", Text("Status (kode)", "Status (code)"), codelist=INDICATOR_STATUS),
+        ExtractColumn("status_label", Text("Status", "Status"), codelist=INDICATOR_STATUS),
+    )
+    frame = shown.assign(
+        indicator_name=shown["indicator"].map(lambda i: BY_ID[i].name.get(lang)),
+        level_label=shown["level"].map(lambda v: UNIT_LEVELS.label_of(v, lang)),
+        status_label=shown["status"].map(lambda v: INDICATOR_STATUS.label_of(v, lang)),
+    )
+    for name in ("numerator", "denominator", "unknown"):  # "< 5" becomes NULL: see ExtractColumn.hidden_as
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
+    frame = frame[[c.name for c in columns]]
+    sql = frame_table(job.con, "extract_indicators", columns, frame)
+    return ExtractTable("indicators", Text("Indikatorer", "Indicators"), columns, sql)
+
+
+# --- aggregate: key figures ----------------------------------------------------------------------------------
+
+_EVENTS = (
+    ("referred", Text("Henviste forløb", "Courses referred"),
+     Text("Forløb med henvisningsdato i perioden", "Courses with their referral date in the period")),
+    ("started", Text("Startede forløb", "Courses started"),
+     Text("Forløb med færdig afklarende samtale i perioden", "Courses with a complete start meeting in the period")),
+    ("completed", Text("Gennemførte forløb", "Courses completed"),
+     Text("Forløb afsluttet som gennemført i perioden", "Courses ended as completed in the period")),
+)
+
+
+def _key_figure_events(job: _Job) -> int:
+    """Temporary table ``extract_events``: one row per course event (referred, started, completed)
+    of the municipality, with the course's sex, diagnoses, age at referral and the event's period.
+    Returns the number of courses in it."""
+    contract = job.contract
+    course_form = contract.form(contract.course_form)
+    referral = course_form.date_field
+    if referral is None or DIAGNOSIS_FIELD not in course_form.fields:
+        raise ExportError(f"the {contract.programme} course form lacks a date field or {DIAGNOSIS_FIELD}")
+    granularity = job.period.granularity if job.period else "year"
+    within = f"WHERE {job.period.contains_sql('on_date')}" if job.period else ""
+    job.con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
+    job.con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE extract_events AS
+        WITH base AS (
+            SELECT c.course_id, p.sex, r.{q(DIAGNOSIS_FIELD)} AS diagnoses,
+                   {_age_sql('p.birth_date', f'r.{q(referral)}')} AS age,
+                   r.{q(referral)} AS referred_on, f.started, f.start_date, f.ended, f.end_date, f.course_status
+            FROM courses c
+            JOIN citizens p ON p.citizen_id = c.citizen_id
+            LEFT JOIN {q(table_name(contract, contract.course_form))} r ON r.course_id = c.course_id
+            LEFT JOIN course_facts f ON f.course_id = c.course_id
+            WHERE c.programme = {lit(PROGRAMME)} AND c.municipality_code = {int(job.municipality.code)}),
+        events AS (
+            SELECT *, 'referred' AS event, referred_on AS on_date FROM base WHERE referred_on IS NOT NULL
+            UNION ALL
+            SELECT *, 'started', start_date FROM base WHERE started AND start_date IS NOT NULL
+            UNION ALL
+            SELECT *, 'completed', end_date FROM base
+            WHERE ended AND course_status = {lit(COMPLETED)} AND end_date IS NOT NULL)
+        SELECT course_id, sex, diagnoses, age, event, {PERIODS[granularity].format(d='on_date')} AS period
+        FROM events {within}""")
+    return _scalar(job.con, "SELECT count(DISTINCT course_id) FROM extract_events")
+
+
+def _age_band_sql(age: str) -> str:
+    steps = " ".join(f"WHEN {age} < {low} THEN {lit(AGE_BANDS[i - 1][0])}"
+                     for i, (_, low, _) in enumerate(AGE_BANDS) if i > 0)
+    return f"CASE WHEN {age} IS NULL THEN {lit(UNKNOWN)} {steps} ELSE {lit(AGE_BANDS[-1][0])} END"
+
+
+def _key_figure_tables(job: _Job) -> list[ExtractTable]:
+    lang = job.lang
+    course_form = job.contract.form(job.contract.course_form)
+    diagnosis_codes = course_form.fields[DIAGNOSIS_FIELD].codelist
+    assert diagnosis_codes is not None
+    diagnoses = CodeList(diagnosis_codes.name, diagnosis_codes.label, diagnosis_codes.codes + (
+        () if UNKNOWN in diagnosis_codes else (_UNKNOWN_CODE,)))
+    counts = [ExtractColumn(name, label, "BIGINT", note=note) for name, label, note in _EVENTS]
+    count_sql = ", ".join(f"count(DISTINCT course_id) FILTER (WHERE event = {lit(name)}) AS {q(name)}"
+                          for name, _, _ in _EVENTS)
+    period = ExtractColumn("period", Text("Periode", "Period"))
+    tables = [ExtractTable(
+        "key_figures", Text("Nøgletal", "Key figures"), (period, *counts),
+        f"SELECT period, {count_sql} FROM extract_events GROUP BY period ORDER BY period")]
+    # A course with several diagnoses counts once under each of them.
+    unnested = (f"SELECT *, unnest(CASE WHEN diagnoses IS NULL OR len(diagnoses) = 0 THEN [{lit(UNKNOWN)}] "
+                "ELSE diagnoses END) AS code FROM extract_events")
+    dimensions = (
+        ("diagnosis", Text("Nøgletal efter diagnose", "Key figures by diagnosis"), diagnoses, unnested,
+         Text("Et forløb med flere diagnoser tælles under hver af dem",
+              "A course with several diagnoses counts under each of them")),
+        ("sex", Text("Nøgletal efter køn", "Key figures by sex"), SEX,
+         f"SELECT *, coalesce(sex, {lit(UNKNOWN)}) AS code FROM extract_events", None),
+        ("age_band", Text("Nøgletal efter alder", "Key figures by age"), AGE_BAND,
+         f"SELECT *, {_age_band_sql('age')} AS code FROM extract_events",
+         Text("Alder ved henvisningen", "Age at referral")),
+    )
+    for name, title, codelist, source, note in dimensions:
+        columns = (period, ExtractColumn(name, Text(f"{codelist.label.da} (kode)", f"{codelist.label.en} (code)"),
+                                         codelist=codelist, note=note),
+                   ExtractColumn(f"{name}_label", codelist.label, codelist=codelist, note=note), *counts)
+        sql = (f"SELECT period, code AS {q(name)}, {_case('code', codelist, lang)} AS {q(name + '_label')}, "
+               f"{', '.join(q(n) for n, _, _ in _EVENTS)} FROM (SELECT period, code, {count_sql} FROM ({source}) "
+               f"GROUP BY period, code) ORDER BY period, {_case('code', codelist, lang, order=True)}, code")
+        tables.append(ExtractTable(f"key_figures_{name}", title, columns, sql))
+    return tables
+
+
+def _aggregate_tables(job: _Job) -> tuple[list[ExtractTable], int]:
+    courses = _key_figure_events(job)
+    return [_indicator_table(job), *_key_figure_tables(job)], courses
+
+
+# --- individual: one row per course ----------------------------------------------------------------------------
+
+def _column(job: _Job, col: Column, name: str | None = None, label: Text | None = None) -> ExtractColumn:
+    codelist = job.ws.contracts.codelists.get(col.codelist) if col.codelist else None
+    return ExtractColumn(name or col.name, label or col.label, col.type, col.unit, codelist)
+
+
+def _individual_tables(job: _Job) -> tuple[list[ExtractTable], int]:
+    lang = job.lang
+    present = {(t, c) for t, c in job.con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'").fetchall()}
+    citizen = {c.name: c for c in citizen_columns(False)}
+    course = {c.name: c for c in course_columns(False)}
+    selects: list[tuple[str, ExtractColumn]] = [
+        ("c.course_id", _column(job, course["course_id"])),
+        ("c.citizen_id", _column(job, course["citizen_id"])),
+        ("p.cpr", _column(job, citizen["cpr"])),
+        ("p.name", _column(job, citizen["name"])),
+        ("p.birth_date", _column(job, citizen["birth_date"])),
+        ("p.sex", ExtractColumn("sex", citizen["sex"].label, codelist=SEX)),
+        (_case("p.sex", SEX, lang), ExtractColumn("sex_label", SEX.label, codelist=SEX)),
+        ("c.municipality_code", _column(job, course["municipality_code"])),
+        ("mu.name", ExtractColumn("municipality_name", Text("Kommune", "Municipality"))),
+        ("c.created_at", _column(job, course["created_at"])),
+        ("c.age_at_start", _column(job, course["age_at_start"])),
+    ]
+    joins, in_period = [], []
+    tables = [t for t in form_tables(job.ws.contracts, False) if t.programme == job.contract.programme]
+    for i, table in enumerate(tables):
+        if (table.name, "course_id") not in present:
+            continue
+        alias, form = f"t{i}", table.form
+        joins.append(f"LEFT JOIN {q(table.name)} {alias} ON {alias}.course_id = c.course_id")
+        if job.period is not None and form.date_field and (table.name, form.date_field) in present:
+            in_period.append(job.period.contains_sql(f"{alias}.{q(form.date_field)}"))
+        for col in table.columns:
+            if col.kind == "meta" and col.name not in ("status", "saved_at"):
+                continue
+            source = col.field.name if col.field is not None and col.kind == "label" else col.name
+            if (table.name, source) not in present:
+                continue  # a snapshot of an older contract version
+            name, label = f"{form.name}__{col.name}", Text(f"{form.label.da} – {col.label.da}",
+                                                            f"{form.label.en} – {col.label.en}")
+            value = f"{alias}.{q(source)}"
+            if col.kind == "label":  # labels in the extract's language, from the contract's code list
+                assert col.field is not None and col.field.codelist is not None
+                selects.append((_case(value, col.field.codelist, lang), _column(job, col, name, label)))
+                continue
+            selects.append((value, _column(job, col, name, label)))
+            if col.field is not None and col.field.type == "multi_choice" and col.field.codelist is not None:
+                codelist = col.field.codelist
+                labels = (f"nullif(array_to_string([{_case('v', codelist, lang)} FOR v IN {value}], "
+                          f"{lit('; ')}), '')")
+                selects.append((labels, ExtractColumn(
+                    f"{name}_label", Text(f"{label.da} (tekst)", f"{label.en} (label)"), "VARCHAR", "", codelist)))
+    where = [f"c.programme = {lit(job.contract.programme)}", f"c.municipality_code = {int(job.municipality.code)}"]
+    if in_period:
+        where.append("(" + " OR ".join(in_period) + ")")
+    sql = (f"SELECT {', '.join(f'{expr} AS {q(col.name)}' for expr, col in selects)} "
+           f"FROM courses c JOIN citizens p ON p.citizen_id = c.citizen_id "
+           f"LEFT JOIN municipalities mu ON mu.code = c.municipality_code {' '.join(joins)} "
+           f"WHERE {' AND '.join(where)} ORDER BY c.course_id")
+    table = ExtractTable("courses", Text("Forløb", "Courses"), tuple(col for _, col in selects), sql)
+    return [table], count_rows(job.con, table)
+
+
+# --- levels: who may do what, and how it is built --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Level:
+    name: str
+    label: Text
+    permission: str
+    audit_action: str
+    build: Callable[[_Job], tuple[list[ExtractTable], int]]  # the tables and the number of courses
+
+
+LEVELS: dict[str, Level] = {
+    "aggregate": Level("aggregate", Text("aggregeret", "aggregate"), "indicator.read", "extract.aggregate",
+                       _aggregate_tables),
+    "individual": Level("individual", Text("personniveau", "individual level"), "extract.individual",
+                        "extract.individual", _individual_tables),
+}
+
+
+# --- running one extract ---------------------------------------------------------------------------------------
+
+def _checked(request: ExtractRequest) -> tuple[Level, Period | None]:
+    if request.lang not in LANGUAGES:
+        raise ExtractError("bad_lang", "da", value=request.lang)
+    if request.level not in LEVELS:
+        raise ExtractError("bad_level", request.lang, value=request.level, choices=", ".join(LEVELS))
+    if request.fmt not in FORMATS:
+        raise ExtractError("bad_format", request.lang, value=request.fmt, choices=", ".join(FORMATS))
+    period = parse_period(request.period, request.lang) if request.period else None
+    return LEVELS[request.level], period
+
+
+def _authorise(user: User, level: Level, request: ExtractRequest) -> None:
+    try:
+        user.require(level.permission, request.municipality)
+    except AccessDenied as exc:
+        text = MESSAGES["denied"]
+        values = {"user": user.username, "code": request.municipality}
+        raise ExtractDenied(level.permission, exc.reason, Text(
+            text.da.format(level=level.label.da, **values), text.en.format(level=level.label.en, **values)),
+            request.lang) from None
+
+
+def find_snapshot(ws: Workspace, request: ExtractRequest) -> Path:
+    """The requested snapshot, or the newest identified one in <data_dir>/snapshots."""
+    if request.snapshot is not None:
+        if not request.snapshot.is_file():
+            raise ExtractError("snapshot_missing", request.lang, path=request.snapshot)
+        return request.snapshot
+    folder = ws.config.data_dir / "snapshots"
+    found = [p for p in folder.glob("*.duckdb") if not p.name.startswith(".")] if folder.is_dir() else []
+    if not found:
+        raise ExtractError("no_snapshot", request.lang, folder=folder)
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+
+
+def _open(path: Path, lang: str) -> tuple[duckdb.DuckDBPyConnection, dict[str, object]]:
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        raise ExtractError("not_a_snapshot", lang, path=path) from None
+    try:
+        rows = con.execute("SELECT created_at, pseudonymised, contract_versions, content_hash "
+                           "FROM snapshot_info").fetchall()
+        row = rows[0] if rows else None
+    except duckdb.Error:
+        row = None
+    if row is None:
+        con.close()
+        raise ExtractError("not_a_snapshot", lang, path=path)
+    info = {"created_at": row[0], "pseudonymised": bool(row[1]), "contract_versions": row[2], "content_hash": row[3]}
+    if info["pseudonymised"]:
+        con.close()
+        raise ExtractError("not_identified", lang, name=path.name)
+    return con, info
+
+
+def _municipality(con: duckdb.DuckDBPyConnection, request: ExtractRequest) -> Municipality:
+    rows = con.execute("SELECT code, name, region_code, region FROM municipalities WHERE code = ?",
+                       [request.municipality]).fetchall()
+    if not rows:
+        raise ExtractError("unknown_municipality", request.lang, code=request.municipality)
+    code, name, region_code, region = rows[0]
+    return Municipality(int(code), str(name), int(region_code), str(region))
+
+
+ABOUT_COLUMNS = (
+    ExtractColumn("item", Text("Emne (kode)", "Item (code)")),
+    ExtractColumn("label", Text("Emne", "Item")),
+    ExtractColumn("value", Text("Værdi", "Value")),
+)
+
+
+def _about_table(job: _Job, level: Level, snapshot: Path, info: dict[str, object], now: dt.datetime) -> ExtractTable:
+    """What the extract is, and what it was made from (so it can be made again the same way)."""
+    m, lang = job.municipality, job.lang
+    items: list[tuple[str, Text, str]] = [
+        ("municipality", Text("Kommune", "Municipality"), f"{m.code} {m.name}"),
+        ("level", Text("Niveau", "Level"), level.label.get(lang)),
+        ("period", Text("Periode", "Period"), job.period.text if job.period else Text("alle", "all").get(lang)),
+        ("snapshot", Text("Snapshot", "Snapshot"), snapshot.name),
+        ("snapshot_created_at", Text("Snapshot lavet", "Snapshot created at"), str(info["created_at"])),
+        ("snapshot_content_hash", Text("Snapshottets indholdshash", "Snapshot content hash"),
+         str(info["content_hash"])),
+        ("contract_versions", Text("Kontraktversioner", "Contract versions"), str(info["contract_versions"])),
+        ("created_at", Text("Udtræk lavet", "Extract created at"), now.isoformat(timespec="seconds")),
+        ("created_by", Text("Lavet af", "Created by"), job.user.username),
+    ]
+    if level.name == "aggregate":
+        threshold = job.ws.config.suppress_below
+        items.append(("suppress_below", Text("Små tal", "Small numbers"), Text(
+            f"Antal 1-{threshold - 1} uden for kommune {m.code} vises som «< {threshold}»",
+            f"Counts 1-{threshold - 1} outside municipality {m.code} show as «< {threshold}»").get(lang)))
+    frame = pd.DataFrame([(key, label.get(lang), value) for key, label, value in items],
+                         columns=[c.name for c in ABOUT_COLUMNS])
+    sql = frame_table(job.con, "extract_about", ABOUT_COLUMNS, frame)
+    return ExtractTable("about", Text("Om udtrækket", "About"), ABOUT_COLUMNS, sql)
+
+
+def create_extract(ws: Workspace, user: User, request: ExtractRequest, *,
+                   now: Callable[[], dt.datetime] | None = None) -> ExtractResult:
+    """Check, build, write and publish one extract, audited; see the module docstring."""
+    level, period = _checked(request)
+    _authorise(user, level, request)
+    snapshot = find_snapshot(ws, request)
+    created = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+    fmt = FORMATS[request.fmt]
+    out_dir = request.out_dir or ws.config.data_dir / "extracts"
+    con, info = _open(snapshot, request.lang)
+    try:
+        municipality = _municipality(con, request)
+        job = _Job(ws, user, request, period, con, municipality, ws.contracts[PROGRAMME])
+        data, courses = level.build(job)
+        if courses == 0:
+            where = Text(f" i perioden {period.text}", f" in the period {period.text}") if period else Text("", "")
+            raise ExtractError("empty", request.lang, code=municipality.code, name=municipality.name,
+                               where=where.get(request.lang))
+        rows = sum(count_rows(con, t) for t in data)
+        tables = [*data, _about_table(job, level, snapshot, info, created)]
+        tables.append(codebook_table(con, tables, request.lang))
+        stem = (f"extract-{municipality.code}-{level.name}-{period.text if period else 'all'}-"
+                f"{created:%Y%m%dT%H%M%S}{'-' + fmt.name if fmt.is_folder else ''}")
+        # Checked before anything is written: the detail holds no CPR number and no name.
+        entry = audit.entry(user, level.audit_action, "extract", stem, municipality.code, {
+            "level": level.name, "format": fmt.name, "rows": rows, "courses": courses,
+            "period": period.text if period else None, "snapshot": snapshot.name, "lang": request.lang})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"
+        final: Path | None = None
+        try:
+            if fmt.is_folder:
+                tmp.mkdir(mode=0o700)
+            else:  # created owner-only: the writer truncates it and keeps the mode
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            fmt.write(con, tables, tmp, request.lang)
+            with ws.store.write() as conn:  # the extract exists only if its audit entry does
+                final = publish(tmp, out_dir, stem, fmt.suffix)
+                audit.insert_entry(conn, {**entry, "entity_id": final.name})
+        except BaseException:
+            if final is not None:
+                remove(final)
+            raise
+        finally:
+            remove(tmp)
+    finally:
+        con.close()
+    return ExtractResult(final, level.name, fmt.name, municipality.code, municipality.name, rows, courses, snapshot,
+                         tuple(t.name for t in tables))
