@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 
 from hjertekom_core.config import REPO_ROOT
@@ -41,17 +42,37 @@ def notebook_path(name: str) -> Path:
     return path
 
 
+class _ClientClosingKernelManager(KernelManager):
+    """Remembers the clients it hands out, so they can be closed after each run.
+
+    nbclient leaves the client of a kernel it did not start open (it expects its owner to reuse
+    it), and papermill makes a new client per run: without this, every report would leave its
+    sockets to the garbage collector.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._clients: list[Any] = []
+
+    def client(self, **kwargs: Any) -> Any:
+        made = super().client(**kwargs)
+        self._clients.append(made)
+        return made
+
+    def close_clients(self) -> None:
+        while self._clients:
+            self._clients.pop().stop_channels()
+
+
 class KernelSession:
     """One started kernel that runs several notebooks in turn (use as a context manager)."""
 
     def __init__(self, cwd: Path | None = None) -> None:
-        from jupyter_client.manager import KernelManager
-
         # IPC sockets in a private (0700) folder, not TCP on localhost: nothing else on the machine
         # can reach a kernel that holds a citizen's data. The path is absolute because the kernel
         # runs in another working directory than its client.
         self._sockets = Path(tempfile.mkdtemp(prefix="hjertekom-kernel-"))
-        self.km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(self._sockets / "k"))
+        self.km = _ClientClosingKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(self._sockets / "k"))
         self._cwd = cwd
 
     def __enter__(self) -> KernelSession:
@@ -88,6 +109,8 @@ def execute(name: str, parameters: Mapping[str, Any], *, session: KernelSession 
     except papermill.PapermillExecutionError as exc:
         # The notebook's own exception: its type and message, without the traceback's context.
         raise ReportFailed(name, f"{exc.ename}: {exc.evalue}") from None
+    finally:
+        session.km.close_clients()
 
 
 def to_html(nb: nbformat.NotebookNode, title: str, lang: str = "da") -> str:

@@ -1,0 +1,229 @@
+"""The citizen sheet and the course summary: real SQLite store, real service, real papermill runs.
+
+What a clinician would check on paper: this citizen's numbers as entered, the change, nobody
+else's data, "ikke besvaret" apart from "uoplyst", a sheet before the end meeting, interventions
+received in the summary; what the data owner checks: access by municipality and the audit log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import random
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from hjertekom_core import audit
+from hjertekom_core.cpr import generate_cpr, parse_cpr
+from hjertekom_core.errors import AccessDenied
+from hjertekom_core.reports.citizen import UnknownReportKind, course_report_data, render_course_report
+from hjertekom_core.reports.runner import KernelSession
+from hjertekom_core.service import Service
+from hjertekom_core.store import Store
+
+from factories import course_data, end_data, start_data
+
+NAME, OTHER_NAME = "Karen Hjertesen", "Preben Andenborger"
+
+
+@pytest.fixture
+def store(sqlite_store: Store) -> Store:
+    """make_user and service_for work on this store: the reports are tested on SQLite only."""
+    return sqlite_store
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[KernelSession]:
+    """One kernel for every report in this module (a kernel start costs about a second)."""
+    with KernelSession() as session:
+        yield session
+
+
+@pytest.fixture
+def clinician(make_user, service_for) -> Service:  # type: ignore[no-untyped-def]
+    return service_for(make_user("sygeplejerske", "clinician", (740,)))
+
+
+def add_course(svc: Service, seed: int, name: str, *, start: dict[str, Any] | None = None,
+               end: dict[str, Any] | None = None, with_end: bool = True, end_complete: bool = True) -> tuple[int, str]:
+    """A citizen with one course (factories' data plus changes; None removes a key); (course id, CPR)."""
+    cpr = generate_cpr(random.Random(seed), birth_date=dt.date(1958, 4, 2 + seed))
+    citizen = svc.create_citizen(cpr, name, 740)
+    course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
+    svc.mark_complete(course_id, "start", _changed(start_data(), start), 0, confirm=True)
+    if with_end:
+        svc.save(course_id, "end", _changed(end_data(), end), 0, complete=end_complete, confirm=True)
+    return course_id, cpr
+
+
+def _changed(data: dict[str, Any], changes: dict[str, Any] | None) -> dict[str, Any]:
+    for key, value in (changes or {}).items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def render(svc: Service, course_id: int, kind: str, kernel: KernelSession, lang: str = "da") -> str:
+    """``render_course_report`` on the module's shared kernel; a leaked socket would fail the test
+    (filterwarnings=error turns its ResourceWarning into an error), hence the collection."""
+    try:
+        return render_course_report(svc, course_id, kind, lang, session=kernel)
+    finally:
+        gc.collect()
+
+
+def row(page: str, attribute: str, key: str) -> str:
+    """The HTML of one table row, e.g. row(page, "measure", "weight_kg")."""
+    match = re.search(rf'<tr data-{attribute}="{key}">(.*?)</tr>', page, re.S)
+    assert match, f"no row {attribute}={key}"
+    return match.group(1)
+
+
+def report_actions(store: Store) -> list[dict[str, Any]]:
+    with store.read() as conn:
+        return [e for e in audit.entries(conn) if e["action"].startswith("report.")]
+
+
+# --- the citizen sheet --------------------------------------------------------------------------
+def test_sheet_shows_this_citizens_values_changes_and_meaning(clinician: Service, kernel: KernelSession) -> None:
+    course_id, cpr = add_course(clinician, 1, NAME)
+    page = render(clinician, course_id, "citizen", kernel)
+
+    assert NAME in page and parse_cpr(cpr).formatted in page
+    weight = row(page, "measure", "weight_kg")
+    assert "88,4 kg" in weight and "85,0 kg" in weight and "\u22123,4 kg" in weight
+    pressure = row(page, "measure", "bp_systolic")
+    assert "142 mmHg" in pressure and "132 mmHg" in pressure and "\u221210 mmHg" in pressure
+    assert "+63 m (+15,0 %)" in row(page, "measure", "fitness")  # 420 -> 483 m, same test
+    # HADS anxiety: items 1,3,...,13 sum to 9 at start, 6 at the end (factories)
+    anxiety = row(page, "measure", "hads_anxiety")
+    assert ">9<" in anxiety and ">6<" in anxiety and "\u22123" in anxiety
+    assert "grænseområdet (8-10)" in anxiety and "normalområdet (0-7)" in anxiety and "bedre" in anxiety
+    assert "holdt op med at ryge" in row(page, "measure", "smoking")
+    assert "<svg" in page  # the start/end charts, inline
+
+
+def test_sheet_holds_only_this_citizen(clinician: Service, kernel: KernelSession) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    _, other_cpr = add_course(clinician, 2, OTHER_NAME, start={"weight_kg": "101,3"}, end={"weight_kg": "97,7"})
+    for kind in ("citizen", "summary"):
+        page = render(clinician, course_id, kind, kernel)
+        assert NAME in page
+        assert OTHER_NAME not in page
+        assert other_cpr not in page and parse_cpr(other_cpr).formatted not in page
+        assert "101,3" not in page and "97,7" not in page
+
+
+def test_a_course_without_end_gets_a_sheet_of_start_values(clinician: Service, kernel: KernelSession) -> None:
+    no_end, _ = add_course(clinician, 1, NAME, with_end=False)
+    draft_end, _ = add_course(clinician, 2, OTHER_NAME, end={"weight_kg": "79,9"}, end_complete=False)
+    for course_id in (no_end, draft_end):
+        page = render(clinician, course_id, "citizen", kernel)
+        assert "afslutning ikke registreret endnu" in page.lower()
+        assert "88,4 kg" in row(page, "measure", "weight_kg")
+        assert "85,0" not in page and "79,9" not in page  # a draft end is not a result yet
+        summary = render(clinician, course_id, "summary", kernel)
+        assert "ikke registreret endnu" in row(summary, "intervention", "diet")
+
+
+def test_not_answered_and_unknown_are_told_apart(clinician: Service, kernel: KernelSession) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, start={"waist_cm": None, "ldl": "UNK"},
+                              end={"hads_status": "declined"})
+    page = render(clinician, course_id, "citizen", kernel)
+    assert "ikke besvaret" in row(page, "measure", "waist_cm")
+    ldl = row(page, "measure", "ldl")
+    assert "uoplyst" in ldl and "ikke besvaret" not in ldl and "1,6 mmol/L" in ldl
+    assert "borgeren ønskede ikke at udfylde" in row(page, "measure", "hads_depression")
+
+
+# --- the course summary -------------------------------------------------------------------------
+def test_summary_lists_referral_status_and_interventions_received(clinician: Service, kernel: KernelSession) -> None:
+    course_id, cpr = add_course(clinician, 1, NAME, end={
+        "course_status": "dropped_out", "dropout_reason": "transport", "training_sessions_attended": 9,
+        "diet_dietitian_received": "no", "psychosocial_received": "UNK"})
+    page = render(clinician, course_id, "summary", kernel)
+
+    assert NAME in page and parse_cpr(cpr).formatted in page and "Silkeborg (740)" in page
+    assert "3. februar 2025" in page and "Sygehus" in page and "Blodprop i hjertet (AMI)" in page
+    assert "17. februar 2025" in page and "19. maj 2025" in page and "91 dage" in page
+    assert "Ophørt før tid" in page and "Transportproblemer" in page
+    training = row(page, "intervention", "training")
+    assert "9 af 24 planlagte træningsgange (38 %)" in training
+    diet = row(page, "intervention", "diet")
+    assert "Diætbehandling ved klinisk diætist" in diet and ">Ja<" in diet and ">Nej<" in diet
+    assert "uoplyst" in row(page, "intervention", "psychosocial")
+    assert ">Ja<" in row(page, "intervention", "smoking_cessation")
+    assert "\u22123,4 kg" in row(page, "measure", "weight_kg")
+    assert "hjerterehabiliteringen i Silkeborg" in page
+
+
+def test_summary_leaves_out_what_did_not_apply(clinician: Service, kernel: KernelSession) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, start={"smoking": "never", "employment": "retired"},
+                              end={"smoking": "never"})
+    page = render(clinician, course_id, "summary", kernel)
+    assert 'data-intervention="smoking_cessation"' not in page
+    assert 'data-intervention="work_retention"' not in page
+    assert "Årsag til ophør" not in page  # completed: no drop-out reason
+
+
+# --- access, audit, page ------------------------------------------------------------------------
+def test_another_municipality_is_denied_and_nothing_is_reported(make_user, service_for, clinician: Service,
+                                                                store: Store) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    aarhus = service_for(make_user("aarhus", "clinician", (751,)))
+    for kind in ("citizen", "summary"):
+        with pytest.raises(AccessDenied):
+            render_course_report(aarhus, course_id, kind)
+    with pytest.raises(AccessDenied):
+        course_report_data(aarhus, course_id)
+    with pytest.raises(AccessDenied):  # the same answer for a course that does not exist
+        course_report_data(aarhus, course_id + 100)
+    with pytest.raises(UnknownReportKind):
+        render_course_report(clinician, course_id, "letter")
+    assert report_actions(store) == []
+
+
+def test_the_audit_log_records_each_report(clinician: Service, kernel: KernelSession, store: Store) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    render(clinician, course_id, "citizen", kernel)
+    render(clinician, course_id, "summary", kernel, "en")
+    entries = sorted(report_actions(store), key=lambda e: e["id"])
+    assert [(e["action"], e["username"], e["entity_id"], e["municipality_code"]) for e in entries] == [
+        ("report.citizen", "sygeplejerske", str(course_id), 740),
+        ("report.summary", "sygeplejerske", str(course_id), 740)]
+    assert json.loads(entries[1]["detail"]) == {"kind": "summary", "lang": "en"}
+
+
+def test_pages_are_self_contained(clinician: Service, kernel: KernelSession) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    for kind, lang, title in (("citizen", "da", "Dine resultater"), ("summary", "en", "Course summary")):
+        page = render(clinician, course_id, kind, kernel, lang)
+        assert f'<html lang="{lang}">' in page and title in page
+        links = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']*)', page)
+        assert all(link.startswith("#") for link in links), links
+        assert all(u.startswith("#") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", page))
+        assert "<script" not in page and "<link" not in page and "@import" not in page
+        assert "display(HTML" not in page and "course: dict" not in page  # no code in the page
+
+
+# --- the data behind both pages (no kernel) ---------------------------------------------------------
+def test_report_data_is_json_with_labels_from_the_contract(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, start={"fitness_test_type": "watt", "ergometer_watt": 100,
+                                                         "walk_6min_m": None},
+                              end={"fitness_test_type": "six_minute_walk"})
+    data = json.loads(json.dumps(course_report_data(clinician, course_id, "en")))
+    assert data["start"]["date"] == "2025-02-17" and data["end"]["date"] == "2025-05-19"
+    rows = {r["key"]: r for r in data["measures"]}
+    assert rows["weight_kg"]["label"] == "Weight" and rows["weight_kg"]["unit"] == "kg"
+    assert rows["weight_kg"]["change"]["value"] == pytest.approx(-3.4)
+    assert rows["hads_anxiety"]["meaning"] == {"start": "borderline (8-10)", "end": "normal range (0-7)"}
+    # watt at the start, walk at the end: shown, never compared or drawn together
+    fitness = rows["fitness"]
+    assert fitness["comparable"] is False and fitness["change"]["value"] is None
+    assert "100 W" in fitness["start"]["text"] and "483 m" in fitness["end"]["text"]
+    assert data["municipality"] == {"code": 740, "name": "Silkeborg", "label": "Municipality"}
