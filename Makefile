@@ -8,12 +8,13 @@ DATA_DIR ?= var
 DEMO_CITIZENS ?= 2000
 PORT ?= 8866
 
-.PHONY: install chromium run demo test test-fast bench lock clean help
+.PHONY: install chromium run demo test test-fast bench lock clean help lab
 
 help:
 	@echo "make run    set up, create the SQLite store with demo data and users, serve the entry app on :8866"
 	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make bench  run the benchmarks (ratios against baselines measured in the same run)"
+	@echo "make lab    JupyterLab on notebooks/research with pseudonymised snapshots (one is made if none exists)"
 	@echo "make lock   re-resolve the dependencies and rewrite constraints.txt"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -43,6 +44,11 @@ test: install chromium
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
+
+# Researchers: pseudonymised snapshots only (docs/research.md).
+lab: install
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom init
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom lab
 
 bench: install
 	$(BIN)/python -m benchmarks

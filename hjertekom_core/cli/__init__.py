@@ -135,11 +135,15 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @click.option("--pseudonymise", is_flag=True, help="No CPR, names or free text; keyed citizen pseudonyms.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for the new file (default: <data_dir>/snapshots, or .../snapshots/research).")
+@click.option("--parquet", is_flag=True,
+              help="Also write <snapshot>_parquet/ beside it: one Parquet file per table, codebook.csv and "
+                   "codebook.md (for R and Stata). Without --pseudonymise it holds CPR numbers and names.")
 @click.pass_context
 @friendly_errors
-def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> None:
+def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parquet: bool) -> None:
     """Write a new, immutable DuckDB snapshot of the store."""
     from hjertekom_core.snapshot import create_snapshot
+    from hjertekom_core.snapshot.parquet import write_parquet
 
     from hjertekom_core import audit
 
@@ -149,8 +153,11 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None) -> No
                            key_file=ws.config.pseudonym_key_file)
     with ws.store.write() as conn:  # reading the whole store is an access like any other
         audit.record(conn, SYSTEM, "snapshot.create", "snapshot", info.path.name, None,
-                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0)})
+                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0),
+                      "parquet": parquet})
     click.echo(info.describe())
+    if parquet:  # the snapshot stands on its own; a failure here leaves it and writes no folder
+        click.echo(write_parquet(info.path).describe())
 
 
 @main.command()
@@ -228,9 +235,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 # Commands of their own modules, one per capability; each module holds one click command or group.
+from hjertekom_core.cli.export import export  # noqa: E402
+from hjertekom_core.cli.extract import extract  # noqa: E402
+from hjertekom_core.cli.lab import lab  # noqa: E402
 from hjertekom_core.cli.report import report  # noqa: E402
 
-for _command in (report,):
+for _command in (report, export, extract, lab):
     main.add_command(_command)
 
 

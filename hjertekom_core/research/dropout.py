@@ -1,0 +1,278 @@
+"""Who drops out of the course: proportions by group and a logistic regression.
+
+Definition (as K1 reads the end registration): a course is *followed to its end* when its start
+and end registrations are both complete and the end registration says how the course ended
+(``course_status``). It is a *drop-out* when ``course_status`` is ``dropped_out``, whatever the
+``dropout_reason`` (death included, so that the share agrees with K1; the reasons are tabulated
+apart). Courses started but without a complete end registration (ongoing, or never closed) are
+left out and counted. Baseline values are those of the start registration.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from hjertekom_core.contract import Text
+from hjertekom_core.indicators import wilson
+from hjertekom_core.research.cohort import DiagnosisGroups, course_frame, group_order
+from hjertekom_core.research.tables import (
+    Labeller,
+    fmt,
+    fmt_percent,
+    heading,
+    html_table,
+    paragraph,
+    suppress_counts,
+)
+
+FACTORS: tuple[str, ...] = ("all", "age_band", "sex", "diagnosis_group", "municipality",
+                            "start_hads_anxiety_band", "start_hads_depression_band", "start_smoking")
+PROPORTION_COLUMNS = ["factor", "group", "n", "dropped_out", "proportion", "ci_low", "ci_high"]
+#: A diagnosis group with fewer courses than this (or with no drop-out, or only drop-outs) is left
+#: out of the regression with its courses: its odds ratio could not be estimated.
+MIN_LEVEL = 10
+SMOKERS = ("daily", "occasional")
+NON_SMOKERS = ("former", "never")
+
+
+def followed_courses(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups) -> pd.DataFrame:
+    """Courses followed to their end (see the module text), with ``dropped_out`` 0/1."""
+    frame = course_frame(con, groups)
+    followed = frame[frame["start_complete"] & frame["end_complete"] & frame["course_status"].notna()].copy()
+    followed["dropped_out"] = (followed["course_status"] == "dropped_out").astype(int)
+    followed["all"] = "all"
+    followed["municipality"] = followed["municipality_code"]
+    return followed.reset_index(drop=True)
+
+
+def counts(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups) -> dict[str, int]:
+    """Started courses, those followed to their end, drop-outs, and those without an end."""
+    frame = course_frame(con, groups)
+    started = frame["start_complete"]
+    followed = started & frame["end_complete"] & frame["course_status"].notna()
+    return {"started": int(started.sum()), "followed": int(followed.sum()),
+            "dropped_out": int((followed & (frame["course_status"] == "dropped_out")).sum()),
+            "no_end": int((started & ~followed).sum())}
+
+
+def dropout_proportions(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
+                        factors: Sequence[str] = FACTORS) -> pd.DataFrame:
+    """Per factor and group: courses followed (n), drop-outs, proportion and Wilson 95 % CI.
+
+    Exact counts: ``suppress_counts`` gives the view for anyone outside the research group.
+    """
+    frame = followed_courses(con, groups)
+    rows = []
+    for factor in factors:
+        for group in group_order(frame[factor], factor, groups):
+            part = frame[frame[factor].isna()] if group is None else frame[frame[factor] == group]
+            rows.append({"factor": factor, "group": group, "n": len(part),
+                         "dropped_out": int(part["dropped_out"].sum())})
+    out = pd.DataFrame(rows, columns=PROPORTION_COLUMNS[:4])
+    n, x = out["n"].to_numpy(dtype=float), out["dropped_out"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["proportion"] = np.where(n > 0, x / n, np.nan)
+    out["ci_low"], out["ci_high"] = wilson(x, n)
+    return out[PROPORTION_COLUMNS]
+
+
+def dropout_reasons(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups) -> pd.DataFrame:
+    """Drop-outs per registered reason, with their share of all drop-outs."""
+    frame = followed_courses(con, groups)
+    dropped = frame[frame["dropped_out"] == 1]
+    reasons = dropped["dropout_reason"].value_counts(dropna=False)
+    out = pd.DataFrame({"reason": list(reasons.index), "n": reasons.to_numpy().astype(int)})
+    out["proportion"] = out["n"] / max(len(dropped), 1)
+    return out
+
+
+# --- the regression -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Term:
+    """A covariate: a name, a label, and its value per course (NaN where unknown)."""
+
+    name: str
+    label: Text
+    values: Callable[[pd.DataFrame], pd.Series]
+
+
+def _smoker(frame: pd.DataFrame) -> pd.Series:
+    smoking = frame["start_smoking"]
+    return pd.Series(np.where(smoking.isin(SMOKERS), 1.0, np.where(smoking.isin(NON_SMOKERS), 0.0, np.nan)),
+                     index=frame.index)
+
+
+def _at_least(column: str, limit: float) -> Callable[[pd.DataFrame], pd.Series]:
+    def values(frame: pd.DataFrame) -> pd.Series:
+        score = frame[column].astype(float)
+        return (score >= limit).astype(float).where(score.notna())
+    return values
+
+
+TERMS: tuple[Term, ...] = (
+    Term("age_per_10_years", Text("Alder ved start (pr. 10 år)", "Age at start (per 10 years)"),
+         lambda f: f["age_at_start"].astype(float) / 10),
+    Term("female", Text("Kvinde (ref.: mand)", "Female (ref.: male)"),
+         lambda f: f["sex"].map({"F": 1.0, "M": 0.0}).astype(float)),
+    Term("hads_anxiety_8_plus", Text("HADS angst ≥ 8 ved start", "HADS anxiety ≥ 8 at start"),
+         _at_least("start_hads_anxiety", 8)),
+    Term("hads_depression_8_plus", Text("HADS depression ≥ 8 ved start", "HADS depression ≥ 8 at start"),
+         _at_least("start_hads_depression", 8)),
+    Term("smoker", Text("Ryger ved start (dagligt/lejlighedsvis; ref.: tidligere/aldrig)",
+                        "Smoker at start (daily/occasional; ref.: former/never)"), _smoker),
+)
+
+
+@dataclass(frozen=True)
+class DropoutModel:
+    """Odds ratios of dropping out (``table``: term, odds_ratio, ci_low, ci_high, p_value)."""
+
+    table: pd.DataFrame
+    n: int                      # courses in the model
+    events: int                 # drop-outs among them
+    left_out: int               # followed courses not in the model (an unknown covariate)
+    reference_group: str        # the diagnosis group the others are compared with
+    left_out_groups: tuple[str, ...] = field(default_factory=tuple)
+    design: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+
+def model_frame(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
+                terms: Sequence[Term] = TERMS) -> tuple[pd.DataFrame, str, tuple[str, ...]]:
+    """The complete cases: ``dropped_out``, one column per term and one 0/1 column per diagnosis group
+    (``diagnosis_group[<group>]``) but the reference; with the reference and the groups left out."""
+    frame = followed_courses(con, groups)
+    data = pd.DataFrame({t.name: t.values(frame) for t in terms}, index=frame.index)
+    data["dropped_out"] = frame["dropped_out"].astype(float)
+    data["diagnosis_group"] = frame["diagnosis_group"]
+    data = data.dropna()
+    by_group = data.groupby("diagnosis_group")["dropped_out"].agg(["size", "sum"])
+    usable = by_group[(by_group["size"] >= MIN_LEVEL) & (by_group["sum"] > 0) & (by_group["sum"] < by_group["size"])]
+    kept = [g for g in groups.order if g in usable.index]
+    if not kept:
+        raise ValueError("too few courses followed to their end for a regression")
+    left_out = tuple(g for g in groups.order if g in by_group.index and g not in kept)
+    data = data[data["diagnosis_group"].isin(kept)]
+    for group in kept[1:]:
+        data[f"diagnosis_group[{group}]"] = (data["diagnosis_group"] == group).astype(float)
+    return data.drop(columns="diagnosis_group"), kept[0], left_out
+
+
+def dropout_model(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
+                  terms: Sequence[Term] = TERMS, level: float = 0.95) -> DropoutModel:
+    """Logistic regression (GLM, binomial, logit link) of drop-out on the terms and the diagnosis group."""
+    data, reference, left_out_groups = model_frame(con, groups, terms)
+    y = data["dropped_out"]
+    x = sm.add_constant(data.drop(columns="dropped_out"), has_constant="add")
+    with warnings.catch_warnings():
+        # Separation or a non-converging fit is reported as such, not as a warning in a report.
+        warnings.simplefilter("error")
+        fit = sm.GLM(y, x, family=sm.families.Binomial()).fit()
+    ci = fit.conf_int(alpha=1 - level)
+    table = pd.DataFrame({"term": fit.params.index, "odds_ratio": np.exp(fit.params.to_numpy()),
+                          "ci_low": np.exp(ci[0].to_numpy()), "ci_high": np.exp(ci[1].to_numpy()),
+                          "p_value": fit.pvalues.to_numpy()})
+    table = table[table["term"] != "const"].reset_index(drop=True)
+    followed = len(followed_courses(con, groups))
+    return DropoutModel(table, len(data), int(y.sum()), followed - len(data), reference, left_out_groups, data)
+
+
+# --- what the notebook shows ---------------------------------------------------------------------
+
+_TEXTS = {
+    "title": Text("Hvem ophører før tid?", "Who drops out?"),
+    "definition": Text(
+        "Ophør: slutregistreringen er færdig og forløbsstatus er »ophørt før tid« (uanset årsag, også død). "
+        "Grundlag: forløb med færdig start- og slutregistrering ({followed} forløb, heraf {dropped_out} ophørt). "
+        "{no_end} startede forløb uden færdig slutregistrering (i gang eller ikke afsluttet) er ikke med.",
+        "Drop-out: the end registration is complete and the course status is 'dropped out' (any reason, death "
+        "included). Basis: courses with complete start and end registrations ({followed} courses, {dropped_out} "
+        "dropped out). {no_end} started courses without a complete end registration (ongoing or never closed) "
+        "are left out."),
+    "suppressed": Text("Antal fra 1 til {t1} vises som »< {threshold}«, og andelen skjules, hvor nævneren er under "
+                       "{threshold} eller tælleren er skjult. 95 % konfidensinterval: Wilson.",
+                       "Counts from 1 to {t1} show as '< {threshold}', and the proportion is hidden where the "
+                       "denominator is below {threshold} or the numerator is hidden. 95 % CI: Wilson."),
+    "proportions": Text("Andel ophørt", "Proportion dropped out"),
+    "reasons": Text("Årsager til ophør", "Reasons for dropping out"),
+    "model": Text("Logistisk regression", "Logistic regression"),
+    "model_text": Text(
+        "Odds ratio for ophør med 95 % konfidensinterval, justeret for alle variable i tabellen "
+        "(GLM, binomial, logit). {n} forløb med alle oplysninger ({events} ophørt); {left_out} forløb med en "
+        "ukendt variabel er ikke med. Diagnosegrupper sammenlignes med {reference}.",
+        "Odds ratios of dropping out with 95 % confidence intervals, each adjusted for every variable in the "
+        "table (GLM, binomial, logit). {n} courses with complete data ({events} dropped out); {left_out} "
+        "courses with an unknown covariate are left out. Diagnosis groups are compared with {reference}."),
+    "left_out_groups": Text("Udeladt (for få forløb eller ingen variation): {groups}.",
+                            "Left out (too few courses or no variation): {groups}."),
+}
+
+
+def _t(key: str, names: Labeller, **values: object) -> str:
+    return _TEXTS[key].get(names.lang).format(**values)
+
+
+def proportions_html(result: pd.DataFrame, names: Labeller, threshold: int = 5) -> str:
+    shown = suppress_counts(result, "dropped_out", "n", ("proportion", "ci_low", "ci_high"), threshold)
+    parts = [heading(_t("proportions", names), 2), paragraph(_t("suppressed", names, t1=threshold - 1,
+                                                                 threshold=threshold))]
+    for factor, part in shown.groupby("factor", sort=False):
+        table = pd.DataFrame({
+            names.column("group"): [names.factor("all") if factor == "all" else names.value(str(factor), g)
+                                        for g in part["group"]],
+            names.column("n"): part["n"].astype(str),
+            names.column("dropped_out"): part["dropped_out"].astype(str),
+            names.column("proportion"): [fmt_percent(p) for p in part["proportion"]],
+            names.column("ci"): [f"({fmt_percent(lo)}; {fmt_percent(hi)})" if pd.notna(lo) else ""
+                                 for lo, hi in zip(part["ci_low"], part["ci_high"])],
+        })
+        parts.append(heading(names.factor(str(factor)), 3))
+        parts.append(html_table(table, [names.column(k) for k in ("n", "dropped_out", "proportion", "ci")]))
+    return "\n".join(parts)
+
+
+def reasons_html(reasons: pd.DataFrame, names: Labeller, threshold: int = 5) -> str:
+    shown = suppress_counts(reasons.assign(total=reasons["n"].sum()), "n", "total", ("proportion",), threshold)
+    table = pd.DataFrame({
+        names.column("reason"): [names.value("dropout_reason", r) for r in shown["reason"]],
+        names.column("n"): shown["n"].astype(str),
+        "%": [fmt_percent(p) for p in shown["proportion"]],
+    })
+    return heading(_t("reasons", names), 2) + "\n" + html_table(table, [names.column("n"), "%"])
+
+
+def term_label(term: str, names: Labeller, terms: Sequence[Term] = TERMS) -> str:
+    by_name = {t.name: t.label for t in terms}
+    if term in by_name:
+        return by_name[term].get(names.lang)
+    if term.startswith("diagnosis_group["):
+        return f"{names.factor('diagnosis_group')}: {names.value('diagnosis_group', term[16:-1])}"
+    return term
+
+
+def model_html(model: DropoutModel, names: Labeller) -> str:
+    table = pd.DataFrame({
+        names.column("term"): [term_label(t, names) for t in model.table["term"]],
+        names.column("odds_ratio"): [fmt(v, 2) for v in model.table["odds_ratio"]],
+        names.column("ci"): [f"({fmt(lo, 2)}; {fmt(hi, 2)})" for lo, hi in
+                             zip(model.table["ci_low"], model.table["ci_high"])],
+        names.column("p_value"): [fmt(p, 3) for p in model.table["p_value"]],
+    })
+    parts = [heading(_t("model", names), 2),
+             paragraph(_t("model_text", names, n=model.n, events=model.events, left_out=model.left_out,
+                          reference=names.value("diagnosis_group", model.reference_group).lower())),
+             html_table(table, [names.column(k) for k in ("odds_ratio", "ci", "p_value")])]
+    if model.left_out_groups:
+        parts.append(paragraph(_t("left_out_groups", names, groups=", ".join(
+            names.value("diagnosis_group", g) for g in model.left_out_groups))))
+    return "\n".join(parts)
+
+
+def intro_html(numbers: dict[str, int], names: Labeller) -> str:
+    return heading(_t("title", names), 1) + "\n" + paragraph(_t("definition", names, **numbers))

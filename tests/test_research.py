@@ -1,0 +1,354 @@
+"""The researchers' workbench: the research notebooks on a pseudonymised demo snapshot, their
+numbers against direct computations, the refusal of identified snapshots, and `hjertekom lab`."""
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+from scipy import stats
+
+from hjertekom_core.config import Config
+from hjertekom_core.contract.loader import load_codelist
+from hjertekom_core.errors import AccessDenied, ReportFailed
+from hjertekom_core.indicators import compute, settings_from_config
+from hjertekom_core.reports.runner import KernelSession, execute, to_html
+from hjertekom_core.research import (
+    RESEARCH_DIR_ENV,
+    IdentifiedSnapshot,
+    NoResearchSnapshot,
+    labeller,
+    load_diagnosis_groups,
+    newest_research_snapshot,
+    open_research,
+)
+from hjertekom_core.research.change import OUTCOMES, change_html, paired_change
+from hjertekom_core.research.dropout import MIN_LEVEL, dropout_model
+from hjertekom_core.research.tables import suppress_counts
+
+from paths import CONTRACTS_DIR, REPO
+
+FOLLOWED = """
+    FROM courses c
+    JOIN citizens ci USING (citizen_key)
+    JOIN hjertekom_course co USING (course_id)
+    JOIN hjertekom_start s USING (course_id)
+    JOIN hjertekom_end e USING (course_id)
+    WHERE c.programme = 'hjertekom' AND s.status = 'complete' AND e.status = 'complete'"""
+
+
+@pytest.fixture(scope="module")
+def session() -> Iterator[KernelSession]:
+    with KernelSession() as own:
+        yield own
+
+
+def run(name: str, parameters: dict[str, str], session: KernelSession):  # type: ignore[no-untyped-def]
+    """``runner.execute``; a socket left open would fail the test through its ResourceWarning."""
+    try:
+        return execute(name, parameters, session=session)
+    finally:
+        gc.collect()
+
+
+@pytest.fixture(scope="module")
+def pages(demo_research_snapshot: Path, session: KernelSession) -> dict[str, BeautifulSoup]:
+    """Each research notebook run with papermill on the snapshot and rendered to HTML."""
+    out = {}
+    for name in ("change", "dropout", "trends"):
+        nb = run(f"research/{name}", {"snapshot": str(demo_research_snapshot), "lang": "da"}, session)
+        out[name] = BeautifulSoup(to_html(nb, name, "da"), "html.parser")
+    return out
+
+
+@pytest.fixture
+def con(demo_research_snapshot: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    with duckdb.connect(str(demo_research_snapshot), read_only=True) as c:
+        yield c
+
+
+def rows_after(page: BeautifulSoup, heading: str) -> list[list[str]]:
+    """The cells of the first table after the heading with this text."""
+    found = page.find(lambda tag: tag.name in ("h1", "h2", "h3") and tag.get_text(strip=True) == heading)
+    assert found is not None, heading
+    table = found.find_next("table")
+    return [[cell.get_text(strip=True) for cell in tr.find_all(["td", "th"])] for tr in table.find_all("tr")]
+
+
+def row_starting(rows: list[list[str]], *first: str) -> list[str]:
+    matches = [r for r in rows if r[:len(first)] == list(first)]
+    assert len(matches) == 1, (first, rows[:3])
+    return matches[0]
+
+
+# --- change ---------------------------------------------------------------------------------------
+
+def test_the_change_page_shows_the_mean_6mwt_change_computed_directly(pages: dict[str, BeautifulSoup],
+                                                                       con: duckdb.DuckDBPyConnection) -> None:
+    diffs = np.array([r[0] for r in con.execute(
+        f"SELECT e.walk_6min_m - s.walk_6min_m {FOLLOWED} "
+        "AND s.walk_6min_m IS NOT NULL AND e.walk_6min_m IS NOT NULL").fetchall()], dtype=float)
+    n, mean, sd = len(diffs), diffs.mean(), diffs.std(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
+    assert n > 100
+    row = row_starting(rows_after(pages["change"], "Alle"), "6 minutters gangtest, distance (m)", "Alle")
+    assert row[2:] == [str(n), row[3], row[4], f"{mean:.1f}", f"({mean - half:.1f}; {mean + half:.1f})",
+                       f"{sd:.1f}", f"{mean / sd:.2f}"]
+
+
+def test_the_change_page_by_sex_matches_a_direct_computation(pages: dict[str, BeautifulSoup],
+                                                              con: duckdb.DuckDBPyConnection) -> None:
+    n, mean = con.execute(f"SELECT count(*), avg(e.hads_anxiety - s.hads_anxiety) {FOLLOWED} AND ci.sex = 'F' "
+                          "AND s.hads_anxiety IS NOT NULL AND e.hads_anxiety IS NOT NULL").fetchone()
+    row = row_starting(rows_after(pages["change"], "Efter køn"), "HADS angstscore (0-21)", "Kvinde")
+    assert (row[2], row[5]) == (str(n), f"{mean:.2f}")
+
+
+def test_paired_change_equals_pandas_for_every_outcome(con: duckdb.DuckDBPyConnection) -> None:
+    groups = load_diagnosis_groups(CONTRACTS_DIR)
+    result = paired_change(con, groups).set_index(["outcome", "by", "group"])
+    for outcome in OUTCOMES:
+        col = outcome.column
+        frame = con.execute(f"SELECT ci.sex, s.{col} AS a, e.{col} AS b {FOLLOWED}").df().dropna(subset=["a", "b"])
+        for sex, part in [("all", frame), *frame.groupby("sex")]:
+            got = result.loc[(col, "all" if sex == "all" else "sex", sex)]
+            diff = part["b"] - part["a"]
+            assert got["n"] == len(part)
+            assert got["mean_change"] == pytest.approx(diff.mean(), rel=1e-12)
+            assert got["sd_change"] == pytest.approx(diff.std(ddof=1), rel=1e-12)
+            assert got["mean_start"] == pytest.approx(part["a"].mean(), rel=1e-12)
+
+
+def test_small_groups_show_no_statistics(con: duckdb.DuckDBPyConnection) -> None:
+    groups = load_diagnosis_groups(CONTRACTS_DIR)
+    result = paired_change(con, groups)
+    page = BeautifulSoup(change_html(result, labeller(con, groups, "en"), threshold=10_000), "html.parser")
+    row = row_starting(rows_after(page, "All"), "6-minute walk distance (m)", "All")
+    assert row[2:] == ["< 10000", "", "", "", "", "", ""]
+    assert page.find("h1").get_text() == "Change from the start to the end of the course"
+
+
+def test_a_course_belongs_to_its_first_diagnosis_group() -> None:
+    groups = load_diagnosis_groups(CONTRACTS_DIR)
+    assert groups.primary(["heart_failure", "pci"]) == "ischaemic_heart_disease"
+    assert groups.primary(["atrial_fibrillation", "heart_failure"]) == "heart_failure"
+    assert groups.primary(["atrial_fibrillation"]) == "arrhythmia"
+    assert groups.primary(None) is None
+    assert (groups.label("arrhythmia", "da"), groups.label("ischaemic_heart_disease", "en")) == \
+        ("Atrieflimren", "Ischaemic heart disease")
+
+
+# --- drop-out -------------------------------------------------------------------------------------
+
+def _model_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
+    """The regression's data, built here from the snapshot and the code list (not by the module)."""
+    codelist = load_codelist(CONTRACTS_DIR / "codelists" / "diagnosis_group.yaml")
+    order = list(dict.fromkeys(c.attributes["group"] for c in codelist.codes))
+    group_of = {c.code: c.attributes["group"] for c in codelist.codes}
+    df = con.execute(f"""SELECT c.age_at_start AS age, ci.sex, s.hads_anxiety AS ha, s.hads_depression AS hd,
+                                s.smoking, co.diagnosis_groups AS dx, e.course_status {FOLLOWED}
+                         AND e.course_status IS NOT NULL""").df()
+    df["group"] = [None if not isinstance(v, (list, np.ndarray)) else
+                   min((group_of[c] for c in v), key=order.index) for v in df["dx"]]
+    df = df[df["smoking"].isin(["daily", "occasional", "former", "never"])].dropna(
+        subset=["age", "sex", "ha", "hd", "group"]).copy()
+    df["y"] = (df["course_status"] == "dropped_out").astype(int)
+    sizes = df.groupby("group")["y"].agg(["size", "sum"])
+    kept = sizes[(sizes["size"] >= MIN_LEVEL) & (sizes["sum"] > 0) & (sizes["sum"] < sizes["size"])].index
+    df = df[df["group"].isin(kept)]
+    df["female"] = (df["sex"] == "F").astype(int)
+    df["smoker"] = df["smoking"].isin(["daily", "occasional"]).astype(int)
+    df["anx8"] = (df["ha"] >= 8).astype(int)
+    df["dep8"] = (df["hd"] >= 8).astype(int)
+    df["age10"] = df["age"] / 10
+    return df, min(kept, key=order.index)
+
+
+def test_the_odds_ratios_equal_a_direct_statsmodels_fit(pages: dict[str, BeautifulSoup],
+                                                       con: duckdb.DuckDBPyConnection) -> None:
+    df, reference = _model_data(con)
+    fit = smf.glm(f"y ~ age10 + female + anx8 + dep8 + smoker + C(group, Treatment('{reference}'))", data=df,
+                  family=sm.families.Binomial()).fit()
+    odds, ci = np.exp(fit.params), np.exp(fit.conf_int())
+    model = dropout_model(con, load_diagnosis_groups(CONTRACTS_DIR)).table.set_index("term")
+    assert model.loc["smoker", "odds_ratio"] == pytest.approx(odds["smoker"], rel=1e-8)
+    assert model.loc["age_per_10_years", "ci_high"] == pytest.approx(ci.loc["age10", 1], rel=1e-8)
+    hf = f"C(group, Treatment('{reference}'))[T.heart_failure]"
+    assert model.loc["diagnosis_group[heart_failure]", "odds_ratio"] == pytest.approx(odds[hf], rel=1e-8)
+    assert len(model) == len(fit.params) - 1  # every term but the intercept
+    shown = row_starting(rows_after(pages["dropout"], "Logistisk regression"),
+                         "Ryger ved start (dagligt/lejlighedsvis; ref.: tidligere/aldrig)")
+    assert shown[1:3] == [f"{odds['smoker']:.2f}", f"({ci.loc['smoker', 0]:.2f}; {ci.loc['smoker', 1]:.2f})"]
+    text = pages["dropout"].get_text(" ")
+    assert f"{len(df)} forløb med alle oplysninger ({int(df['y'].sum())} ophørt)" in text
+
+
+def test_dropout_proportions_are_counted_directly_and_small_numbers_hidden(pages: dict[str, BeautifulSoup],
+                                                                           con: duckdb.DuckDBPyConnection) -> None:
+    n, dropped = con.execute(f"SELECT count(*), count(*) FILTER (WHERE e.course_status = 'dropped_out') {FOLLOWED} "
+                             "AND e.course_status IS NOT NULL").fetchone()
+    assert row_starting(rows_after(pages["dropout"], "Alle"), "Alle")[1:4] == \
+        [str(n), str(dropped), f"{100 * dropped / n:.1f} %"]
+    per_town = con.execute(f"""SELECT mu.name, count(*) AS n {FOLLOWED} AND e.course_status IS NOT NULL
+                               GROUP BY mu.name ORDER BY n""".replace(
+        "FROM courses c", "FROM courses c JOIN municipalities mu ON mu.code = c.municipality_code")).fetchall()
+    shown = rows_after(pages["dropout"], "Kommune")
+    small = [name for name, count in per_town if count < 5]
+    assert small, "the demo data should have small municipalities"
+    for name in small:
+        row = row_starting(shown, name)
+        assert row[1] == "< 5" and row[3:] == ["", ""]
+    big_name, big_n = per_town[-1]
+    assert row_starting(shown, big_name)[1] == str(big_n)
+
+
+def test_suppress_counts_follows_the_indicator_rule() -> None:
+    frame = pd.DataFrame({"n": [3, 10, 10, 0], "x": [1, 0, 4, 0], "p": [1 / 3, 0.0, 0.4, np.nan]})
+    out = suppress_counts(frame, "x", "n", ("p",))
+    assert out["n"].tolist() == ["< 5", 10, 10, 0]
+    assert out["x"].tolist() == ["< 5", 0, "< 5", 0]
+    assert out["p"].isna().tolist() == [True, False, True, True]
+
+
+# --- trends ---------------------------------------------------------------------------------------
+
+def test_the_trends_page_shows_suppressed_indicators_and_charts(pages: dict[str, BeautifulSoup],
+                                                                con: duckdb.DuckDBPyConnection) -> None:
+    page = pages["trends"]
+    figures = page.find_all("figure")
+    assert len(figures) == 2 and all(f.find("svg") is not None and f["role"] == "img" for f in figures)
+    assert figures[0]["aria-label"].startswith("Seriediagrammer: andel pr. kvartal for K1, K2")
+    assert not page.find_all("img")
+    rows = rows_after(page, "K1 Vedholdenhed efter kommune")
+    periods = rows[0][1:]
+    exact = compute(con, settings_from_config(Config()), period="year", levels=["national", "municipality"])
+    k1 = exact[exact["indicator"] == "K1"]
+    national = row_starting(rows, "Hele landet")
+    for period, cell in zip(periods, national[1:]):
+        [(x, d)] = k1[(k1["level"] == "national") & (k1["period"] == period)][["numerator", "denominator"]].values
+        assert cell == f"{100 * x / d:.1f} % ({d})"
+    shown = 0
+    for row in rows[1:]:
+        if row[0] == "Hele landet":
+            continue
+        for cell in row[1:]:
+            if "%" in cell:  # a proportion is shown only with 5 or more courses behind it
+                shown += 1
+                assert int(cell.split("(")[1].rstrip(")")) >= 5
+            else:
+                assert cell in ("", "– (< 5)") or cell.startswith("– (")
+    assert shown > 0
+
+
+# --- who may use it -------------------------------------------------------------------------------
+
+def test_an_identified_snapshot_is_refused(demo_snapshot: Path, session: KernelSession, tmp_path: Path) -> None:
+    with pytest.raises(ReportFailed) as caught:
+        run("research/change", {"snapshot": str(demo_snapshot), "lang": "da"}, session)
+    assert caught.value.cause.startswith("IdentifiedSnapshot:")
+    assert "identificeret snapshot" in caught.value.cause
+    # The file's own record decides, not its name.
+    disguised = Path(shutil.copy2(demo_snapshot, tmp_path / "snapshot-20250101T000000-pseudo.duckdb"))
+    with pytest.raises(IdentifiedSnapshot) as refused:
+        open_research(disguised, Config(data_dir=tmp_path))
+    assert isinstance(refused.value, AccessDenied)
+
+
+def test_the_default_snapshot_is_the_newest_research_snapshot(demo_research_snapshot: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RESEARCH_DIR_ENV, str(tmp_path))
+    with pytest.raises(NoResearchSnapshot, match="hjertekom snapshot --pseudonymise"):
+        open_research("", Config(data_dir=tmp_path))
+    older = Path(shutil.copy2(demo_research_snapshot, tmp_path / "snapshot-20240101T000000-pseudo.duckdb"))
+    newer = Path(shutil.copy2(demo_research_snapshot, tmp_path / "snapshot-20250101T000000-pseudo.duckdb"))
+    os.utime(older, (time.time() - 3600, time.time() - 3600))
+    shutil.copy2(demo_research_snapshot, tmp_path / "snapshot-20260101T000000.duckdb")  # not a research file
+    assert newest_research_snapshot(tmp_path) == newer
+    with open_research("", Config(data_dir=tmp_path / "elsewhere")) as research:
+        assert research.path == newer.resolve() and research.info.pseudonymised
+
+
+# --- hjertekom lab --------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_lab_help_and_dry_run(tmp_path: Path) -> None:
+    from hjertekom_core.cli import main
+
+    runner = CliRunner()
+    assert "pseudonymised snapshots only" in runner.invoke(main, ["lab", "--help"]).output
+    env = {"HJERTEKOM_DATA_DIR": str(tmp_path / "var"), RESEARCH_DIR_ENV: ""}
+    done = runner.invoke(main, ["lab", "--dry-run", "--port", "8999", "--no-browser"], env=env)
+    assert done.exit_code == 0, done.output
+    assert f"--ServerApp.root_dir={REPO}" in done.output
+    assert "--LabApp.default_url=/lab/tree/notebooks/research" in done.output
+    assert "--ServerApp.ip=127.0.0.1" in done.output and "--ServerApp.port=8999" in done.output
+    assert f"{RESEARCH_DIR_ENV}={tmp_path / 'var' / 'snapshots' / 'research'}" in done.output
+    assert not (tmp_path / "var" / "snapshots").exists()  # a dry run makes nothing
+
+
+def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> None:
+    from hjertekom_core.bootstrap import initialise, open_workspace
+    from hjertekom_core.cli.lab import ensure_research_snapshot
+    from hjertekom_core.demo import generate_demo
+
+    ws = open_workspace(Config(data_dir=tmp_path / "var", contracts_dir=CONTRACTS_DIR))
+    initialise(ws)
+    generate_demo(ws, 5, seed=2)
+    first, made = ensure_research_snapshot(ws)
+    assert made and first.parent == tmp_path / "var" / "snapshots" / "research"
+    assert open_research(first, ws.config).info.pseudonymised
+    assert ensure_research_snapshot(ws) == (first, False)
+    ws.store.dispose()
+
+
+@pytest.mark.slow
+def test_lab_serves_the_research_notebooks(tmp_path: Path) -> None:
+    from hjertekom_core.cli.lab import lab_launch
+
+    port, token = _free_port(), "test-token-" + os.urandom(8).hex()
+    launch = lab_launch(Config(data_dir=tmp_path / "var"), port=port, open_browser=False, token=token,
+                        allow_root=os.geteuid() == 0)
+    assert launch.env[RESEARCH_DIR_ENV] == str((tmp_path / "var" / "snapshots" / "research").resolve())
+    assert launch.env["HJERTEKOM_DATA_DIR"] == str((tmp_path / "var").resolve())
+    env = {**launch.env, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    log = (tmp_path / "lab.log").open("wb")
+    server = subprocess.Popen(launch.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        listing = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks/research?token={token}",
+                                            timeout=5) as response:
+                    listing = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert listing is not None, (tmp_path / "lab.log").read_text(errors="replace")[-2000:]
+        assert {"change.ipynb", "dropout.ipynb", "trends.ipynb"} <= {f["name"] for f in listing["content"]}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5) as response:
+            assert "python3" in json.load(response)["kernelspecs"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
