@@ -1,0 +1,603 @@
+"""The municipality report as HTML fragments: one function per section, Danish or English.
+
+Numbers are written the Danish way (``83,2 %``, ``1.234``, ``72,1-90,3 %`` with an en dash) in
+both languages, as the report is a Danish document; a suppressed count shows as ``< 5``. Every
+number cell carries ``data-indicator`` / ``data-unit`` / ``data-field`` (or ``data-dimension`` /
+``data-key``) attributes so that tests and other tools can read the figures back without
+guessing at the layout. A section without anything to show returns "".
+"""
+from __future__ import annotations
+
+import html
+import math
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from hjertekom_core.contract import Text
+from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS
+from hjertekom_core.reports import charts
+from hjertekom_core.reports.municipality import FUNNEL_LEVELS, MunicipalityReport
+
+TZ = zoneinfo.ZoneInfo("Europe/Copenhagen")
+#: Fields listed in the completeness table (those least often answered first).
+COMPLETENESS_ROWS = 15
+
+TEXT: dict[str, Text] = {
+    "title": Text("Ledelsesinformation: {name} {period}", "Management report: {name} {period}"),
+    "subtitle": Text("Kommunal hjerterehabilitering (HjerteKom), {region}", "Municipal cardiac rehabilitation "
+                     "(HjerteKom), {region}"),
+    "cluster_of": Text("Klynge: {cluster}", "Cluster: {cluster}"),
+    "no_cluster": Text("Kommunen indgår ikke i en klynge.", "The municipality is not in a cluster."),
+    "source": Text("Datagrundlag: {file}, dannet {created}, indholds-hash {hash}.",
+                   "Data: {file}, created {created}, content hash {hash}."),
+    "pseudonymised": Text(" Pseudonymiseret snapshot.", " Pseudonymised snapshot."),
+    "no_data": Text("Ingen data for {name} i {period}", "No data for {name} in {period}"),
+    "no_data_text": Text(
+        "Snapshottet har ingen forløb fra kommunen med henvisning, afklarende samtale eller afslutning i "
+        "perioden. Klynge, region og hele landet vises til sammenligning.",
+        "The snapshot holds no course of the municipality with a referral, start meeting or end of course in "
+        "the period. Cluster, region and the whole country are shown for comparison."),
+    # key figures
+    "key_figures": Text("Nøgletal", "Key figures"),
+    "referred": Text("Henviste", "Referred"),
+    "started": Text("Startede", "Started"),
+    "completed": Text("Gennemførte", "Completed"),
+    "courses": Text("Forløb", "Courses"),
+    "by_diagnosis": Text("Efter diagnose", "By diagnosis"),
+    "by_sex": Text("Efter køn", "By sex"),
+    "by_age": Text("Efter alder ved henvisning", "By age at referral"),
+    "diagnosis": Text("Diagnose og indgreb", "Diagnosis and procedures"),
+    "sex": Text("Køn", "Sex"),
+    "age": Text("Alder", "Age"),
+    "diagnosis_note": Text("Et forløb med flere diagnoser tælles under hver af dem.",
+                           "A course with several diagnoses counts under each of them."),
+    # indicators
+    "indicators": Text("Kvalitetsindikatorer K1-K6", "Quality indicators K1-K6"),
+    "indicator": Text("Indikator", "Indicator"),
+    "numerator": Text("Tæller", "Numerator"),
+    "denominator": Text("Nævner", "Denominator"),
+    "unknown": Text("Uoplyst", "Unknown"),
+    "proportion": Text("Andel", "Share"),
+    "ci": Text("95 % KI", "95 % CI"),
+    "standard": Text("Standard", "Standard"),
+    "status": Text("Status", "Status"),
+    "unit": Text("Enhed", "Unit"),
+    "own_exact": Text("Kommunens egne tal vises præcist.", "The municipality's own numbers are shown exactly."),
+    "comparison": Text("Sammenligning: kommune, klynge, region og hele landet",
+                       "Comparison: municipality, cluster, region and the whole country"),
+    "level_municipality": Text("Kommune", "Municipality"),
+    "level_cluster": Text("Klynge", "Cluster"),
+    "level_region": Text("Region", "Region"),
+    "level_national": Text("Hele landet", "Whole country"),
+    "suppressed_note": Text(
+        "Andre enheder end kommunen selv vises med diskretion: antal fra 1 til {last} vises som \"< {n}\", og "
+        "andel, KI og status skjules, når nævneren er under {n}, eller tælleren er skjult.",
+        "Units other than the municipality itself are shown with small numbers suppressed: counts from 1 to "
+        "{last} show as \"< {n}\", and share, CI and status are hidden where the denominator is below {n} or "
+        "the numerator is hidden."),
+    # funnel
+    "funnels": Text("Tragtplot: kommunerne i {period}", "Funnel plots: the municipalities in {period}"),
+    "funnel_intro": Text(
+        "Hver kommune er et punkt: andel mod antal forløb i nævneren. Den vandrette linje er landsgennemsnittet, "
+        "de stiplede og prikkede kurver er {inner}- og {outer}-kontrolgrænser. En kommune uden for grænserne "
+        "afviger mere, end tilfældig variation forklarer. {name} er den sorte ruder.",
+        "Each municipality is a point: share against the number of courses in the denominator. The horizontal "
+        "line is the national share, the dashed and dotted curves are the {inner} and {outer} control limits. A "
+        "municipality outside the limits differs more than chance explains. {name} is the black diamond."),
+    "funnel_hidden": Text("Kommuner med for få forløb (under {n} i nævneren eller 1-{last} i tælleren) er ikke "
+                          "vist. Antal ikke viste kommuner: {counts}.",
+                          "Municipalities with too few courses (below {n} in the denominator or 1-{last} in the "
+                          "numerator) are not shown. Municipalities not shown: {counts}."),
+    "funnel_no_centre": Text("{indicators}: landstallet kan ikke vises (for få forløb); derfor ingen "
+                             "kontrolgrænser.",
+                             "{indicators}: the national figure cannot be shown (too few courses), so there are no "
+                             "control limits."),
+    "x_denominator": Text("Forløb i nævneren", "Courses in the denominator"),
+    "y_share": Text("Andel", "Share"),
+    "others": Text("Andre kommuner", "Other municipalities"),
+    "national_share": Text("Landsgennemsnit", "National share"),
+    "limit": Text("{level}-grænse", "{level} limit"),
+    # run charts
+    "run_charts": Text("Udvikling over tid: seriediagrammer", "Over time: run charts"),
+    "run_intro": Text(
+        "Andelen pr. kvartal i de seneste {count} kvartaler ({first} til {last}), efter afslutningsdato. Den "
+        "prikkede linje er kommunens median i perioden. Et kvartal uden forløb i nævneren er et hul i kurven.",
+        "The share per quarter over the last {count} quarters ({first} to {last}), by end date. The dotted line "
+        "is the municipality's median over the period. A quarter without courses in the denominator is a gap."),
+    "median": Text("Median (kommunen)", "Median (municipality)"),
+    "quarter": Text("{year} K{q}", "{year} Q{q}"),
+    # change
+    "changes": Text("Målt forbedring fra start til afslutning", "Measured change from start to end"),
+    "changes_intro": Text(
+        "Forløb afsluttet i perioden med både start- og slutmåling (parrede målinger). Ændring = afslutning "
+        "minus start; 95 % KI efter t-fordelingen.",
+        "Courses ended in the period with both a start and an end value (paired measurements). Change = end "
+        "minus start; 95 % CI from the t distribution."),
+    "measure": Text("Måling", "Measurement"),
+    "n": Text("Antal (n)", "Number (n)"),
+    "mean_start": Text("Gns. start", "Mean at start"),
+    "mean_end": Text("Gns. afslutning", "Mean at end"),
+    "mean_change": Text("Gns. ændring", "Mean change"),
+    "ci_change": Text("95 % KI for ændringen", "95 % CI of the change"),
+    "change_chart": Text("Gennemsnitlig ændring med 95 % KI (hver række i sin egen skala)",
+                         "Mean change with 95 % CI (each row on its own scale)"),
+    "to": Text("til", "to"),
+    "no_changes": Text("Ingen forløb med parrede målinger i perioden.", "No course with paired measurements in "
+                       "the period."),
+    # completeness
+    "completeness": Text("Datakomplethed", "Data completeness"),
+    "completeness_intro": Text(
+        "Obligatoriske felter i registreringer (også kladder) på kommunens forløb med henvisning, afklarende "
+        "samtale eller afslutning i perioden. Et felt tælles kun, hvor det vises i skemaet.",
+        "Required fields in the registrations (drafts included) of the municipality's courses with a referral, "
+        "start meeting or end of course in the period. A field counts only where the form shows it."),
+    "completeness_summary": Text("{answered} af {shown} obligatoriske feltudfyldninger er besvaret ({share}); "
+                                 "{unknown} er besvaret med \"uoplyst\".",
+                                 "{answered} of {shown} required field entries are answered ({share}); "
+                                 "{unknown} are answered \"unknown\"."),
+    "open_courses": Text("Af {started} forløb startet i perioden mangler {without} en færdig afslutning ({share}).",
+                         "Of {started} courses started in the period, {without} lack a complete end registration "
+                         "({share})."),
+    "least_answered": Text("Felter, der ikke altid er udfyldt", "Fields not always answered"),
+    "all_answered": Text("Alle obligatoriske felter er udfyldt i alle registreringer.",
+                         "Every required field is answered in every registration."),
+    "more_fields": Text("... og {count} felter mere under 100 %.", "... and {count} more fields below 100 %."),
+    "form": Text("Skema", "Form"),
+    "field": Text("Felt", "Field"),
+    "shown": Text("Vist", "Shown"),
+    "answered": Text("Besvaret", "Answered"),
+    "share_answered": Text("Andel besvaret", "Share answered"),
+    "share_unknown": Text("Andel uoplyst", "Share unknown"),
+    # drop-outs
+    "dropouts": Text("Årsager til ophør", "Reasons for dropping out"),
+    "dropouts_intro": Text("Forløb afsluttet i perioden med status \"ophørt før tid\", efter hovedårsag.",
+                           "Courses ended in the period as dropped out, by main reason."),
+    "reason": Text("Årsag", "Reason"),
+    "count": Text("Antal", "Number"),
+    "total": Text("I alt", "Total"),
+    "no_dropouts": Text("Ingen forløb er ophørt før tid i perioden.", "No course was dropped out in the period."),
+    # how to read
+    "how_to_read": Text("Sådan læser du rapporten", "How to read this report"),
+    "period_rules": Text(
+        "Perioden er kalenderåret {period}. Henviste: forløb med henvisningsdato i perioden. Startede: færdig "
+        "registrering af den afklarende samtale med samtaledato i perioden. Gennemførte: færdig "
+        "afslutningsregistrering med forløbsstatus \"gennemført\" og afslutningsdato i perioden. Indikatorerne, "
+        "ophørsårsagerne og ændringerne fra start til afslutning hører til perioden for afslutningen og omfatter "
+        "forløb, hvor både start- og afslutningsregistreringen er færdige. Aldersgruppe: alder på "
+        "henvisningsdatoen.",
+        "The period is the calendar year {period}. Referred: courses with a referral date in the period. "
+        "Started: a complete start-meeting registration dated in the period. Completed: a complete end "
+        "registration with course status \"completed\" dated in the period. The indicators, the reasons for "
+        "dropping out and the changes from start to end belong to the period of the end of the course and "
+        "include courses whose start and end registrations are both complete. Age band: age at the referral "
+        "date."),
+    "indicator_rules": Text("Indikatorerne (tæller / nævner):", "The indicators (numerator / denominator):"),
+    "standard_of": Text("standard: {standard}", "standard: {standard}"),
+    "no_standard": Text("ingen standard", "no standard"),
+    "limit_rule": Text(
+        "Et forløb med {limit} dage eller mere mellem afklarende samtale og afslutning tæller ikke som "
+        "gennemført (K1).",
+        "A course with {limit} days or more between start meeting and end does not count as completed (K1)."),
+    "unknown_rule": Text(
+        "Et forløb, hvor kriteriet ikke kan afgøres (uoplyst, forskellig test ved start og afslutning, "
+        "startværdi 0), bliver i nævneren og tæller som ikke opfyldt; antallet står i kolonnen \"Uoplyst\".",
+        "A course whose criterion cannot be decided (unknown, a different test at start and end, a start value "
+        "of 0) stays in the denominator and counts as not met; the number is in the column \"Unknown\"."),
+    "ci_rule": Text(
+        "Andel = tæller / nævner. 95 % konfidensintervallet (KI) er beregnet med {method}. 0/0 er \"ingen "
+        "data\", ikke 0 %.",
+        "Share = numerator / denominator. The 95 % confidence interval (CI) is computed with {method}. 0/0 is "
+        "\"no data\", not 0 %."),
+    "wilson": Text("Wilsons metode", "Wilson's score method"),
+    "clopper-pearson": Text("den eksakte Clopper-Pearson-metode", "the exact Clopper-Pearson method"),
+    "status_rule": Text(
+        "Status: \"opfyldt\", når andelen er mindst standarden; \"statistisk under standarden\", når hele "
+        "konfidensintervallet ligger under standarden; ellers \"ikke opfyldt\".",
+        "Status: \"met\" when the share is at least the standard; \"statistically below the standard\" when "
+        "the whole confidence interval lies below it; otherwise \"not met\"."),
+    "figures_rule": Text(
+        "Tragtplottet viser alle kommuner, der må vises, med {inner}- og {outer}-kontrolgrænser om landsgennemsnittet "
+        "(normalapproksimation). Seriediagrammerne viser kommunen pr. kvartal med medianen som midterlinje og "
+        "landstallet til sammenligning.",
+        "The funnel plot shows every municipality that may be shown, with {inner} and {outer} control limits around "
+        "the national share (normal approximation). The run charts show the municipality per quarter with the "
+        "median as the centre line and the national figure for comparison."),
+}
+
+
+def t(key: str, lang: str, **values: object) -> str:
+    text = TEXT[key].get(lang)
+    return text.format(**values) if values else text
+
+
+# --- number formatting -----------------------------------------------------------------------------
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def fmt_count(value: object) -> str:
+    """12345 -> '12.345'; a suppressed count ('< 5') as it is; missing -> '–'."""
+    if isinstance(value, str):
+        return value
+    if _missing(value):
+        return "–"
+    return f"{int(value):,}".replace(",", ".")  # type: ignore[call-overload]
+
+
+def fmt_number(value: object, decimals: int = 1, signed: bool = False) -> str:
+    """Danish decimal comma and thousands dot: 1234.5 -> '1.234,5'."""
+    if _missing(value):
+        return "–"
+    number = round(float(value), decimals)  # type: ignore[arg-type]
+    if number == 0:
+        number = 0.0  # no "-0,0" from a tiny negative
+    text = f"{number:{'+' if signed and number else ''},.{decimals}f}"
+    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+
+
+def fmt_pct(share: object, decimals: int = 1) -> str:
+    """0.832 -> '83,2 %'; missing or hidden -> '–'."""
+    if _missing(share):
+        return "–"
+    return f"{fmt_number(float(share) * 100, decimals)} %"  # type: ignore[arg-type]
+
+
+def fmt_ci(low: object, high: object) -> str:
+    if _missing(low) or _missing(high):
+        return "–"
+    return f"{fmt_number(float(low) * 100)}–{fmt_number(float(high) * 100)} %"  # type: ignore[arg-type]
+
+
+def fmt_standard(standard: object) -> str:
+    return "–" if _missing(standard) else f"≥ {fmt_pct(standard, 0)}"
+
+
+# --- HTML building blocks --------------------------------------------------------------------------
+
+def esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    numeric: bool = False
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+
+def num(text: str, **attrs: str) -> Cell:
+    return Cell(text, True, {f"data-{k}": v for k, v in attrs.items()})
+
+
+def table(headers: Sequence[str | Cell], rows: Iterable[tuple[Sequence[str | Cell], str]],
+          caption: str = "", cls: str = "hk-table") -> str:
+    """A table; each row is (cells, row class)."""
+    def cell(tag: str, value: str | Cell) -> str:
+        c = value if isinstance(value, Cell) else Cell(value)
+        attrs = ' class="num"' if c.numeric else ""
+        attrs += "".join(f' {esc(k)}="{esc(v)}"' for k, v in c.attrs.items())
+        return f"<{tag}{attrs}>{esc(c.text)}</{tag}>"
+
+    def row(cells: Sequence[str | Cell], row_cls: str) -> str:
+        attrs = f' class="{esc(row_cls)}"' if row_cls else ""
+        return f"<tr{attrs}>{''.join(cell('td', c) for c in cells)}</tr>"
+
+    head = "".join(cell("th", h) for h in headers)
+    body = "".join(row(cells, row_cls) for cells, row_cls in rows)
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f'<table class="{cls}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def section(title: str, body: str, *, page_break: bool = False, name: str = "") -> str:
+    classes = "hk-section" + (" hk-page-break" if page_break else "")
+    return f'<section class="{classes}" data-section="{esc(name)}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def para(text: str, cls: str = "") -> str:
+    attrs = f' class="{esc(cls)}"' if cls else ""
+    return f"<p{attrs}>{esc(text)}</p>"
+
+
+def figure(svg: str, caption: str = "", **attrs: str) -> str:
+    data = "".join(f' data-{esc(k)}="{esc(v)}"' for k, v in attrs.items())
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    return f'<figure class="hk-chart"{data}>{svg}{cap}</figure>'
+
+
+def _label(row: Mapping[str, object] | pd.Series, lang: str) -> str:
+    return str(row["label_en"] if lang == "en" else row["label_da"])
+
+
+def _indicator_name(indicator: str, lang: str) -> str:
+    return f"{indicator} {BY_ID[indicator].name.get(lang)}"
+
+
+#: Statuses of the report beyond the engine's: hidden against differencing (municipality.shown_to).
+EXTRA_STATUS = {"hidden": Text("skjult: ville vise små tal for andre kommuner",
+                               "hidden: would reveal small numbers of other municipalities")}
+
+
+def _status(status: object, lang: str) -> str:
+    labels = {**STATUS_LABELS, **EXTRA_STATUS}
+    return labels[str(status)].get(lang) if str(status) in labels else str(status)
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+def title(report: MunicipalityReport) -> str:
+    return t("title", report.lang, name=report.name, period=report.period)
+
+
+def header(report: MunicipalityReport) -> str:
+    lang, meta = report.lang, report.snapshot
+    created = meta.created_at.tz_convert(TZ).strftime("%d.%m.%Y %H:%M") if meta.created_at is not None \
+        and meta.created_at.tzinfo is not None else (str(meta.created_at) if meta.created_at is not None else "–")
+    cluster = (t("cluster_of", lang, cluster=report.cluster) if report.cluster else t("no_cluster", lang))
+    source = t("source", lang, file=meta.file_name, created=created, hash=meta.short_hash or "–")
+    if meta.pseudonymised:
+        source += t("pseudonymised", lang)
+    return (f'<header class="hk-report-header" data-municipality="{report.municipality}" '
+            f'data-period="{esc(report.period)}"><h1>{esc(title(report))}</h1>'
+            f"{para(t('subtitle', lang, region=report.region) + '. ' + cluster)}"
+            f"{para(source, 'hk-muted hk-source')}</header>")
+
+
+def no_data(report: MunicipalityReport) -> str:
+    if report.has_data:
+        return ""
+    lang = report.lang
+    headline = t("no_data", lang, name=report.name, period=report.period)
+    return (f'<div class="hk-nodata" data-nodata="true"><strong>{esc(headline)}</strong>'
+            f"{para(t('no_data_text', lang))}</div>")
+
+
+def key_figures(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang, kf = report.lang, report.key_figures
+    fields = ("referred", "started", "completed")
+    headers = [t("courses", lang)] + [Cell(t(f, lang), True) for f in fields]
+    total = table(headers, [([t("total", lang)] + [num(fmt_count(kf.total[f]), dimension="total", key="total",
+                                                       field=f) for f in fields], "hk-total")])
+    parts = [total]
+    for dimension, frame, heading in (("diagnosis", kf.by_diagnosis, "by_diagnosis"), ("sex", kf.by_sex, "by_sex"),
+                                      ("age", kf.by_age, "by_age")):
+        rows = [([_label(r, lang)] + [num(fmt_count(r[f]), dimension=dimension, key=str(r["key"]), field=f)
+                                      for f in fields], "") for _, r in frame.iterrows()]
+        parts.append(f"<h3>{esc(t(heading, lang))}</h3>" + table([t(dimension, lang)] + headers[1:], rows))
+        if dimension == "diagnosis":
+            parts.append(para(t("diagnosis_note", lang), "hk-muted"))
+    return section(t("key_figures", lang), "".join(parts), name="key_figures")
+
+
+def _indicator_cells(row: Mapping[str, object] | pd.Series, unit: str, *, unknown: bool = True,
+                     standard: bool = False) -> list[Cell]:
+    ind = str(row["indicator"])
+    cells = [num(fmt_count(row["numerator"]), indicator=ind, unit=unit, field="numerator"),
+             num(fmt_count(row["denominator"]), indicator=ind, unit=unit, field="denominator")]
+    if unknown:
+        cells.append(num(fmt_count(row["unknown"]), indicator=ind, unit=unit, field="unknown"))
+    cells += [num(fmt_pct(row["proportion"]), indicator=ind, unit=unit, field="proportion"),
+              num(fmt_ci(row["ci_low"], row["ci_high"]), indicator=ind, unit=unit, field="ci")]
+    if standard:
+        cells.append(num(fmt_standard(row["standard"]), indicator=ind, unit=unit, field="standard"))
+    return cells
+
+
+def indicator_table(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang, unit = report.lang, str(report.municipality)
+    headers = [t("indicator", lang)] + [Cell(t(k, lang), True) for k in
+                                        ("numerator", "denominator", "unknown", "proportion", "ci", "standard")]
+    headers.append(t("status", lang))
+    rows = []
+    for _, row in report.indicators.iterrows():
+        status = Cell(_status(row["status"], lang), attrs={"data-indicator": str(row["indicator"]),
+                                                           "data-unit": unit, "data-field": "status"})
+        rows.append(([_indicator_name(str(row["indicator"]), lang)] + _indicator_cells(row, unit, standard=True)
+                     + [status], ""))
+    body = table(headers, rows) + para(t("own_exact", lang), "hk-muted")
+    return section(t("indicators", lang), body, name="indicators")
+
+
+def comparison_table(report: MunicipalityReport) -> str:
+    lang = report.lang
+    headers = [t("unit", lang)] + [Cell(t(k, lang), True) for k in
+                                   ("numerator", "denominator", "unknown", "proportion", "ci")] + [t("status", lang)]
+    parts = []
+    for ind in INDICATORS:
+        rows = []
+        for _, row in report.comparison[report.comparison["indicator"] == ind.id].iterrows():
+            level = str(row["level"])
+            name = report.name if row["own"] else (t("level_national", lang) if level == "national"
+                                                   else str(row["unit_name"]))
+            label = f"{t('level_' + level, lang)}: {name}" if level != "national" else name
+            unit = str(row["unit"])
+            status = Cell(_status(row["status"], lang), attrs={"data-indicator": ind.id, "data-unit": unit,
+                                                               "data-field": "status"})
+            rows.append(([Cell(label, attrs={"data-level": level})] + _indicator_cells(row, unit) + [status],
+                         "hk-own" if row["own"] else ""))
+        std = report.settings.standards.get(ind.id)
+        caption = _indicator_name(ind.id, lang) + (f" ({t('standard_of', lang, standard=fmt_standard(std))})"
+                                                   if std is not None else "")
+        parts.append(table(headers, rows, caption=caption, cls="hk-table hk-comparison"))
+    last = report.suppress_below - 1
+    parts.append(para(t("own_exact", lang) + " " + t("suppressed_note", lang, n=report.suppress_below, last=last),
+                      "hk-muted"))
+    return section(t("comparison", lang), "".join(parts), name="comparison")
+
+
+def funnel_section(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang, last = report.lang, report.suppress_below - 1
+    text = {"xlabel": t("x_denominator", lang), "ylabel": t("y_share", lang), "others": t("others", lang),
+            "centre": t("national_share", lang), "limit_inner": t("limit", lang, level=_level(FUNNEL_LEVELS[0])),
+            "limit_outer": t("limit", lang, level=_level(FUNNEL_LEVELS[1])),
+            "standard": t("standard", lang)}
+    panels = [(report.funnels[ind.id], _indicator_name(ind.id, lang)) for ind in INDICATORS]
+    hidden = [f"{ind.id} {report.funnels[ind.id].hidden}" for ind in INDICATORS if report.funnels[ind.id].hidden]
+    notes = [t("funnel_hidden", lang, counts=", ".join(hidden), n=report.suppress_below, last=last)] if hidden else []
+    no_centre = [ind.id for ind in INDICATORS if report.funnels[ind.id].centre is None]
+    if no_centre:
+        notes.append(t("funnel_no_centre", lang, indicators=", ".join(no_centre)))
+    counts = {f"points-{d.indicator.lower()}": str(len(d.points)) for d, _ in panels}
+    counts.update({f"hidden-{d.indicator.lower()}": str(d.hidden) for d, _ in panels})
+    body = (para(t("funnel_intro", lang, name=report.name, **_levels()))
+            + figure(charts.funnel_charts(panels, text, report.name), chart="funnel", **counts)
+            + "".join(para(note, "hk-muted hk-note") for note in notes))
+    return section(t("funnels", lang, period=report.period), body, page_break=True, name="funnels")
+
+
+def _level(level: float) -> str:
+    """0.95 -> '95 %', 0.998 -> '99,8 %'."""
+    return fmt_pct(level).replace(",0 %", " %")
+
+
+def _levels() -> dict[str, str]:
+    return {"inner": _level(FUNNEL_LEVELS[0]), "outer": _level(FUNNEL_LEVELS[1])}
+
+
+def quarter_label(quarter: str, lang: str) -> str:
+    """'2025-Q1' -> '2025 K1' (da) / '2025 Q1' (en)."""
+    year, _, q = quarter.partition("-Q")
+    return t("quarter", lang, year=year, q=q)
+
+
+def run_chart_section(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang = report.lang
+    labels = [quarter_label(q, lang) for q in report.quarters]
+    text = {"own": report.name, "national": t("level_national", lang), "median": t("median", lang),
+            "standard": t("standard", lang)}
+    panels = [(report.run_charts[ind.id], _indicator_name(ind.id, lang)) for ind in INDICATORS]
+    intro = t("run_intro", lang, count=len(report.quarters), first=labels[0], last=labels[-1])
+    body = para(intro) + figure(charts.run_charts(panels, text, labels), chart="run")
+    return section(t("run_charts", lang), body, page_break=True, name="run_charts")
+
+
+def change_section(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang = report.lang
+    headers = [t("measure", lang)] + [Cell(t(k, lang), True) for k in
+                                      ("n", "mean_start", "mean_end", "mean_change", "ci_change")]
+    rows = []
+    for _, r in report.changes.iterrows():
+        d, m = int(r["decimals"]), str(r["measure"])
+        unit = f" ({r['unit']})" if r["unit"] else ""
+        ci = _change_ci(r, lang)
+        rows.append(([_label(r, lang) + unit, num(fmt_count(r["n"]), measure=m, field="n"),
+                      num(fmt_number(r["mean_start"], d), measure=m, field="mean_start"),
+                      num(fmt_number(r["mean_end"], d), measure=m, field="mean_end"),
+                      num(fmt_number(r["mean_change"], d, signed=True), measure=m, field="mean_change"),
+                      num(ci, measure=m, field="ci")], ""))
+    body = para(t("changes_intro", lang)) + table(headers, rows)
+    drawn = report.changes[report.changes["n"] >= 2]
+    if len(drawn):
+        labels = [_label(r, lang) + (f" ({r['unit']})" if r["unit"] else "") for _, r in drawn.iterrows()]
+        notes = [f"{fmt_number(r['mean_change'], int(r['decimals']), signed=True)} ({_change_ci(r, lang)}), "
+                 f"n = {int(r['n'])}" for _, r in drawn.iterrows()]
+        svg = charts.change_chart(labels, list(drawn["mean_change"]), list(drawn["ci_low"]), list(drawn["ci_high"]),
+                                  notes, t("change_chart", lang))
+        body += figure(svg, chart="change")
+    else:
+        body += para(t("no_changes", lang), "hk-muted")
+    return section(t("changes", lang), body, name="changes")
+
+
+def _change_ci(row: pd.Series, lang: str) -> str:
+    if _missing(row["ci_low"]):
+        return "–"
+    d = int(row["decimals"])
+    return f"{fmt_number(row['ci_low'], d)} {t('to', lang)} {fmt_number(row['ci_high'], d)}"
+
+
+def completeness_section(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang, fields = report.lang, report.completeness
+    shown, answered, unknown = (int(fields[c].sum()) for c in ("shown", "answered", "unknown"))
+    parts = [para(t("completeness_intro", lang))]
+    if shown:
+        parts.append(para(t("completeness_summary", lang, answered=fmt_count(answered), shown=fmt_count(shown),
+                            share=fmt_pct(answered / shown), unknown=fmt_count(unknown))))
+    still = report.open_courses
+    if still["started"]:
+        parts.append(para(t("open_courses", lang, started=fmt_count(still["started"]),
+                            without=fmt_count(still["without_end"]), share=fmt_pct(still["share_without_end"]))))
+    lacking = fields[fields["share_answered"] < 1]
+    if len(lacking):
+        headers = [t("form", lang), t("field", lang)] + [Cell(t(k, lang), True) for k in
+                                                         ("shown", "answered", "unknown", "share_answered")]
+        rows = [([_label({"label_da": r["form_label_da"], "label_en": r["form_label_en"]}, lang), _label(r, lang),
+                  num(fmt_count(r["shown"]), form=r["form"], key=r["field"], field="shown"),
+                  num(fmt_count(r["answered"]), form=r["form"], key=r["field"], field="answered"),
+                  num(fmt_count(r["unknown"]), form=r["form"], key=r["field"], field="unknown"),
+                  num(fmt_pct(r["share_answered"]), form=r["form"], key=r["field"], field="share_answered")], "")
+                for _, r in lacking.head(COMPLETENESS_ROWS).iterrows()]
+        parts.append(f"<h3>{esc(t('least_answered', lang))}</h3>" + table(headers, rows))
+        if len(lacking) > COMPLETENESS_ROWS:
+            parts.append(para(t("more_fields", lang, count=len(lacking) - COMPLETENESS_ROWS), "hk-muted"))
+    elif shown:
+        parts.append(para(t("all_answered", lang)))
+    return section(t("completeness", lang), "".join(parts), page_break=True, name="completeness")
+
+
+def dropout_section(report: MunicipalityReport) -> str:
+    if not report.has_data:
+        return ""
+    lang, drops = report.lang, report.dropouts
+    total = int(drops["count"].sum())
+    parts = [para(t("dropouts_intro", lang))]
+    if not total:
+        parts.append(para(t("no_dropouts", lang), "hk-muted"))
+        return section(t("dropouts", lang), "".join(parts), name="dropouts")
+    rows = [([_label(r, lang), num(fmt_count(r["count"]), dimension="dropout", key=str(r["code"]), field="count")],
+             "") for _, r in drops.iterrows()]
+    rows.append(([t("total", lang), num(fmt_count(total), dimension="dropout", key="total", field="count")],
+                 "hk-total"))
+    parts.append(table([t("reason", lang), Cell(t("count", lang), True)], rows))
+    shown = drops[drops["count"] > 0]
+    svg = charts.bar_chart([_label(r, lang) for _, r in shown.iterrows()], [int(v) for v in shown["count"]],
+                           t("dropouts", lang), t("count", lang), salt="dropouts")
+    parts.append(figure(svg, chart="dropouts"))
+    return section(t("dropouts", lang), "".join(parts), name="dropouts")
+
+
+def how_to_read(report: MunicipalityReport) -> str:
+    lang, settings = report.lang, report.settings
+    limit = str(report.completion_limit_days)
+    items = []
+    for ind in INDICATORS:
+        std = settings.standards.get(ind.id)
+        rule = t("standard_of", lang, standard=fmt_standard(std)) if std is not None else t("no_standard", lang)
+        items.append(f"<li>{esc(ind.describe(lang).replace('{limit}', limit))} ({esc(rule)})</li>")
+    method = t(settings.ci_method, lang) if settings.ci_method in TEXT else settings.ci_method
+    body = "".join([
+        para(t("period_rules", lang, period=report.period)),
+        para(t("indicator_rules", lang)), f"<ul>{''.join(items)}</ul>",
+        para(t("limit_rule", lang, limit=limit)),
+        para(t("unknown_rule", lang)),
+        para(t("ci_rule", lang, method=method)),
+        para(t("status_rule", lang)),
+        para(t("suppressed_note", lang, n=report.suppress_below, last=report.suppress_below - 1)),
+        para(t("figures_rule", lang, **_levels())),
+    ])
+    return section(t("how_to_read", lang), body, page_break=True, name="how_to_read")
+
+
+#: The sections in reading order (the notebook shows them one per cell).
+SECTIONS = (header, no_data, key_figures, indicator_table, comparison_table, funnel_section, run_chart_section,
+            change_section, completeness_section, dropout_section, how_to_read)
+
+
+def render(report: MunicipalityReport) -> list[str]:
+    """Every non-empty section, in order."""
+    return [part for part in (s(report) for s in SECTIONS) if part]

@@ -1,0 +1,119 @@
+"""Municipality reports made for real: papermill in worker processes, HTML, PDF through chromium."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from hjertekom_core.bootstrap import Workspace
+from hjertekom_core.cli import main
+from hjertekom_core.reports.batch import MunicipalityJob, municipalities_with_data, render_all, run_batch
+
+pytestmark = pytest.mark.slow
+CHROMIUM = Path("/usr/bin/chromium")
+PERIOD = str(dt.date.today().year - 1)  # the demo's dates are relative to today
+
+
+def _pdf_text(path: Path) -> list[str]:
+    return [page.extract_text() for page in PdfReader(path).pages]
+
+
+@pytest.fixture(scope="module")
+def batch(demo_snapshot: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Three reports in two workers: Silkeborg and København (data) and Læsø (maybe none)."""
+    out = tmp_path_factory.mktemp("reports")
+    seen = []
+    result = render_all(demo_snapshot, PERIOD, out, codes=[740, 101, 825], workers=2, chromium=CHROMIUM,
+                        progress=seen.append)
+    return out, result, seen
+
+
+def test_every_report_is_made_as_html_and_pdf_and_listed_in_the_index(batch) -> None:  # type: ignore[no-untyped-def]
+    out, result, seen = batch
+    assert not result.failed, result.failed
+    assert sorted(o.code for o in seen) == [101, 740, 825]  # the progress callback saw each report once
+    folder = out / PERIOD
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["101-koebenhavn.html", "101-koebenhavn.pdf", "740-silkeborg.html", "740-silkeborg.pdf",
+                     "825-laesoe.html", "825-laesoe.pdf", "index.html"]
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    for name in names[:-1]:
+        assert f'href="{name}"' in index
+
+
+def test_the_html_is_self_contained_and_shows_no_code(batch) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = batch
+    page = (out / PERIOD / "740-silkeborg.html").read_text(encoding="utf-8")
+    assert "Silkeborg" in page and PERIOD in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page), "nothing may be fetched from elsewhere"
+    assert "<script" not in page.lower()
+    assert "import " not in page and "build_municipality_report" not in page  # no code cells
+
+
+def test_the_pdf_is_a4_with_the_municipality_and_page_numbers(batch) -> None:  # type: ignore[no-untyped-def]
+    out, _, _ = batch
+    path = out / PERIOD / "740-silkeborg.pdf"
+    reader = PdfReader(path)
+    box = reader.pages[0].mediabox
+    assert (round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72)) == (210, 297)
+    text = _pdf_text(path)
+    assert len(text) >= 2
+    assert "Silkeborg" in text[0]
+    assert f"Side 1 af {len(text)}" in text[0]
+    assert all(f"Side {i + 1} af {len(text)}" in t for i, t in enumerate(text))
+
+
+def test_one_failing_report_does_not_stop_the_batch_and_is_named_with_its_cause(
+        demo_snapshot: Path, tmp_path: Path) -> None:
+    jobs = [MunicipalityJob(code, name, PERIOD, demo_snapshot, tmp_path, ("html",))
+            for code, name in [(740, "Silkeborg"), (999, "Atlantis"), (101, "København")]]
+    outcomes = run_batch(jobs, workers=2, chromium=None)
+    assert [o.code for o in outcomes] == [740, 999, 101]
+    assert outcomes[0].error is None and outcomes[2].error is None
+    assert outcomes[1].error and "999" in outcomes[1].error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["101-koebenhavn.html", "740-silkeborg.html"]
+
+
+def test_only_municipalities_with_data_in_the_period_are_in_a_full_batch(demo_snapshot: Path) -> None:
+    import duckdb
+
+    with_data = municipalities_with_data(demo_snapshot, PERIOD)
+    with duckdb.connect(str(demo_snapshot), read_only=True) as con:
+        expected = {r[0] for r in con.execute(
+            "SELECT DISTINCT c.municipality_code FROM courses c JOIN hjertekom_start s USING (course_id) "
+            "WHERE year(s.meeting_date) = ?", [int(PERIOD)]).fetchall()}
+    assert expected <= {code for code, _ in with_data}
+    assert len(with_data) < 98 or len(expected) == 98
+
+
+def test_the_report_command_writes_one_municipality(demo_workspace: Workspace, demo_snapshot: Path,
+                                                    tmp_path: Path) -> None:
+    env = {"HJERTEKOM_DATA_DIR": str(demo_workspace.config.data_dir), "HJERTEKOM_REPORTS_DIR": str(tmp_path),
+           "HJERTEKOM_LOG_FILE": str(tmp_path / "log.txt")}
+    result = CliRunner().invoke(main, ["report", "municipality", "--municipality", "740", "--period", PERIOD,
+                                       "--snapshot", str(demo_snapshot), "--format", "html"], env=env)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / PERIOD / "740-silkeborg.html").is_file()
+    assert not (tmp_path / PERIOD / "740-silkeborg.pdf").exists()
+    assert (tmp_path / PERIOD / "index.html").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--municipality", "999", "--period", PERIOD], "no municipality with code 999"),
+    (["--municipality", "740", "--period", "sidste år"], "period must be a year"),
+    (["--municipality", "740", "--period", PERIOD, "--format", "docx"], "formats must be among"),
+])
+def test_bad_report_requests_are_refused_clearly_and_write_nothing(demo_workspace: Workspace, demo_snapshot: Path,
+                                                                  tmp_path: Path, args: list[str],
+                                                                  message: str) -> None:
+    env = {"HJERTEKOM_DATA_DIR": str(demo_workspace.config.data_dir), "HJERTEKOM_REPORTS_DIR": str(tmp_path),
+           "HJERTEKOM_LOG_FILE": str(tmp_path / "log.txt")}
+    result = CliRunner().invoke(main, ["report", "municipality", "--snapshot", str(demo_snapshot), *args], env=env)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert [p for p in tmp_path.rglob("*") if p.name != "log.txt"] == []
+    assert "Traceback" not in result.output
