@@ -9,6 +9,7 @@ Demo dates are relative to today, so the period and the municipality are chosen 
 from __future__ import annotations
 
 import gc
+import random
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -21,6 +22,7 @@ import pytest
 
 from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.errors import ReportFailed
 from hjertekom_core.indicators import INDICATORS, compute, settings_from_config, suppress
 from hjertekom_core.reports import html_parts
@@ -38,7 +40,8 @@ from hjertekom_core.snapshot import create_snapshot
 
 import nbformat
 
-from indicator_fixtures import CAPITAL, OTHER, OWN, add_indicator_courses, service, sqlite_store_at
+from factories import course_data
+from indicator_fixtures import CAPITAL, OTHER, OWN, add_course, add_indicator_courses, service, sqlite_store_at
 from paths import CONTRACTS_DIR
 
 NOTEBOOK = "reports/municipality"
@@ -487,3 +490,21 @@ def test_completeness_covers_the_periods_courses_of_the_municipality(demo_snapsh
     assert fields.loc[("course", "referral_date"), "shown"] == active
     assert report.open_courses["started"] == started and report.open_courses["without_end"] == without_end
     assert active < everything  # scoped, not the whole snapshot
+
+
+def test_a_course_without_diagnosis_groups_counts_as_unknown(tmp_path: Path) -> None:
+    """A course registration kept as a draft before the diagnosis was chosen (NULL in the snapshot)."""
+    contracts = ContractRegistry(CONTRACTS_DIR)
+    store = sqlite_store_at(tmp_path / "store.sqlite", contracts)
+    svc = service(store, contracts)
+    add_course(svc, 1)
+    citizen = svc.create_citizen(generate_cpr(random.Random(2)), "Test Borger 2", OWN)
+    data = {k: v for k, v in course_data(OWN, referral_date="2025-03-03").items() if k != "diagnosis_groups"}
+    svc.open_course(citizen.id, data, complete=False, confirm=True)
+    snapshot = create_snapshot(store, contracts, tmp_path / "snapshots").path
+    store.dispose()
+    report = build_municipality_report(snapshot, OWN, "2025", config=Config(contracts_dir=CONTRACTS_DIR))
+    by_diagnosis = report.key_figures.by_diagnosis.set_index("key")
+    assert by_diagnosis.loc["UNK", "referred"] == 1
+    assert by_diagnosis["referred"].sum() >= 2
+    assert report.key_figures.total["referred"] == 2

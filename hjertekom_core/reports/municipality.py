@@ -319,8 +319,9 @@ def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int) -> KeyFig
     total = {k: int(rows[k].sum()) for k in ("referred", "started", "completed")}
 
     diagnosis_codes = _codelist(con, "hjertekom_course", "diagnosis_groups")
+    # A course without diagnosis groups (NULL, or an empty list) counts under "unknown".
     diagnoses = rows.assign(key=rows["diagnosis_groups"].map(
-        lambda v: list(v) if v is not None and len(v) else [UNKNOWN])).explode("key")
+        lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) and len(v) else [UNKNOWN])).explode("key")
     sex_labels = pd.DataFrame({"key": ["F", "M"], "label_da": ["Kvinder", "Mænd"], "label_en": ["Women", "Men"]})
     bands = _age_band_labels()
     ages = rows.assign(key=rows["age"].map(_age_band))
