@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import threading
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -30,8 +31,11 @@ from hjertekom_widgets.text import t
 log = logging.getLogger(__name__)
 
 LIST_ROUTE = r"/hjertekom/rapporter/?"
-FILE_ROUTE = r"/hjertekom/rapporter/(\d{4})/([A-Za-z0-9.-]+)"
-COURSE_ROUTE = r"/hjertekom/forloeb/(\d+)/(borger|opsummering)\.(html|pdf)"
+# Everything below the list, so that a malformed address (..%2F, other names) gets this handler's
+# Danish 404 rather than a redirect to Voilà's file handler; open_report accepts exact names only.
+FILE_ROUTE = r"/hjertekom/rapporter/([^/]*)/?(.*)"
+COURSE_ROUTE = r"/hjertekom/forloeb/(.*)"  # likewise: checked by _COURSE_PATH in the handler
+_COURSE_PATH = re.compile(r"^(\d{1,12})/(borger|opsummering)\.(html|pdf)$")
 
 # URL word -> report kind of hjertekom_core.reports.citizen
 COURSE_KINDS = {"borger": "citizen", "opsummering": "summary"}
@@ -115,9 +119,13 @@ class CourseReportHandler(ReportHandler):
     _lock = threading.Lock()  # one rendering at a time: each starts a kernel and a browser
 
     @web.authenticated
-    async def get(self, course_id: str, word: str, fmt: str) -> None:
+    async def get(self, path: str) -> None:
         user = self.account()
         lang = self.lang()
+        match = _COURSE_PATH.match(path)
+        if match is None:
+            return self.refuse(404, t("reports.course_not_found", lang))
+        course_id, word, fmt = match.groups()
         try:
             body = await IOLoop.current().run_in_executor(None, self._render, user, int(course_id),
                                                           COURSE_KINDS[word], fmt, lang)

@@ -2,7 +2,8 @@
 
 The session starts ``hjertekom serve`` on a fresh SQLite store in a temporary data folder (its
 own process group, killed at the end), with three clinicians: two of Silkeborg (740) and one of
-København (101). Tests drive the page with Playwright's sync API and check the store directly.
+København (101), and a coordinator of Silkeborg. Its reports folder is ``reports/`` of that data
+folder (empty at the start; tests put report files there). Tests drive the page with Playwright's sync API and check the store directly.
 
 A failed test leaves a screenshot of every page it opened in ``test-artifacts/browser/`` (and the
 server's log as ``test-artifacts/browser/server.log``).
@@ -52,13 +53,15 @@ class Account:
     password: str
     display_name: str
     municipality: int
+    role: str = "clinician"
 
 
 #: The users of the browser session (synthetic people, passwords of at least 8 characters).
 ANNE = Account("anne", "anne-kodeord-740", "Anne Andersen", 740)
 BO = Account("bo", "bo-kodeord-740", "Bo Bertelsen", 740)
 CARL = Account("carl", "carl-kodeord-101", "Carl Christensen", 101)
-ACCOUNTS = (ANNE, BO, CARL)
+DORTE = Account("dorte", "dorte-kodeord-740", "Dorte Dahl", 740, "coordinator")
+ACCOUNTS = (ANNE, BO, CARL, DORTE)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class HjerteKomServer:
     contracts: ContractRegistry
     data_dir: Path
     log_file: Path
+    reports_dir: Path
 
 
 def _hjertekom_command() -> str:
@@ -88,10 +92,16 @@ def _free_port() -> int:
 
 
 def _server_env(data_dir: Path) -> dict[str, str]:
-    """This environment without any HjerteKom setting of the caller, and the temporary data folder."""
+    """This environment without any HjerteKom setting of the caller, and the temporary data folder
+    (with its own reports folder, never the checkout's reports/)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HJERTEKOM_")}
     env["HJERTEKOM_DATA_DIR"] = str(data_dir)
+    env["HJERTEKOM_REPORTS_DIR"] = str(_reports_dir(data_dir))
     return env
+
+
+def _reports_dir(data_dir: Path) -> Path:
+    return data_dir / "reports"
 
 
 def _log_tail(path: Path, lines: int = 60) -> str:
@@ -154,8 +164,9 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
 
     store = Store(f"sqlite:///{data_dir / 'hjertekom.sqlite'}")
     for account in ACCOUNTS:
-        add_user(store, SYSTEM, account.username, account.display_name, "clinician", account.password,
+        add_user(store, SYSTEM, account.username, account.display_name, account.role, account.password,
                  [account.municipality])
+    _reports_dir(data_dir).mkdir(exist_ok=True)
 
     port = _free_port()
     log_file = data_dir / "serve.log"
@@ -165,7 +176,7 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_login_page(f"{base_url}/login", proc, log_file)
-        yield HjerteKomServer(base_url, store, contracts, data_dir, log_file)
+        yield HjerteKomServer(base_url, store, contracts, data_dir, log_file, _reports_dir(data_dir))
     finally:
         _stop(proc)
         store.dispose()
@@ -270,11 +281,12 @@ class Users:
     anne: Account   # clinician, Silkeborg (740)
     bo: Account     # clinician, Silkeborg (740)
     carl: Account   # clinician, København (101)
+    dorte: Account  # coordinator, Silkeborg (740): may read reports
 
 
 @pytest.fixture(scope="session")
 def users() -> Users:
-    return Users(ANNE, BO, CARL)
+    return Users(ANNE, BO, CARL, DORTE)
 
 
 @pytest.fixture(scope="session")
