@@ -8,7 +8,8 @@ report, as ``hjertekom report`` makes it).
 Timed: ``hjertekom_core.reports.batch.render_all`` for the 98 codes, HTML and PDF, with the
 configured number of workers (default: the CPU count, at most 4), from the pool's start to the
 last file and the index. Target: <= 60 s on the 2-core machine, peak memory of the whole process
-tree (this process, the workers, their kernels and browsers) <= 3 GB, sampled every 50 ms.
+tree (this process, the workers, their kernels and browsers; proportional set size, so shared
+pages count once) <= 3 GB, sampled every 100 ms.
 
 Baseline, same run: the naive loop, per municipality one after another: ``papermill`` on the
 command line (a new kernel), ``jupyter nbconvert --to html --no-input``, and chromium's own
@@ -64,37 +65,39 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _rss_kb(pid: int) -> int:
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: a page shared by n processes counts 1/n in each. Summing RSS instead
+    would count chromium's shared pages once per chromium process."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
-            return next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
     except OSError:
         return 0
 
 
-def tree_rss_gb(root: int) -> float:
+def tree_pss_gb(root: int) -> float:
     seen, todo, total = set(), [root], 0
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        total += _rss_kb(pid)
+        total += _pss_kb(pid)
         todo.extend(_children(pid))
     return total / 1024 / 1024
 
 
 class PeakMemory:
-    """Samples the RSS of this process and all its descendants until stopped."""
+    """Samples the memory (PSS) of this process and all its descendants until stopped."""
 
-    def __init__(self, interval: float = 0.05) -> None:
+    def __init__(self, interval: float = 0.1) -> None:
         self.peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
 
     def _run(self, interval: float) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_gb(os.getpid()))
+            self.peak = max(self.peak, tree_pss_gb(os.getpid()))
             self._stop.wait(interval)
 
     def __enter__(self) -> PeakMemory:
