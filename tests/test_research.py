@@ -307,6 +307,8 @@ def test_lab_help_and_dry_run(tmp_path: Path) -> None:
 
 
 def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> None:
+    from hjertekom_core import audit
+    from hjertekom_core.access import SYSTEM
     from hjertekom_core.bootstrap import initialise, open_workspace
     from hjertekom_core.cli.lab import ensure_research_snapshot
     from hjertekom_core.demo import generate_demo
@@ -314,10 +316,13 @@ def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> 
     ws = open_workspace(Config(data_dir=tmp_path / "var", contracts_dir=CONTRACTS_DIR))
     initialise(ws)
     generate_demo(ws, 5, seed=2)
-    first, made = ensure_research_snapshot(ws)
+    first, made = ensure_research_snapshot(ws, SYSTEM)
     assert made and first.parent == tmp_path / "var" / "snapshots" / "research"
     assert open_research(first, ws.config).info.pseudonymised
-    assert ensure_research_snapshot(ws) == (first, False)
+    assert ensure_research_snapshot(ws, SYSTEM) == (first, False)
+    with ws.store.read() as conn:  # made once, and the making is in the audit log
+        made_entries = audit.entries(conn, action="snapshot.create")
+    assert [e["entity_id"] for e in made_entries] == [first.name]
     ws.store.dispose()
 
 

@@ -142,19 +142,13 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @friendly_errors
 def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parquet: bool) -> None:
     """Write a new, immutable DuckDB snapshot of the store."""
-    from hjertekom_core.snapshot import create_snapshot
+    from hjertekom_core.snapshot import create_audited_snapshot
     from hjertekom_core.snapshot.parquet import write_parquet
-
-    from hjertekom_core import audit
 
     ws = workspace(ctx)
     default = ws.config.data_dir / "snapshots" / ("research" if pseudonymise else "")
-    info = create_snapshot(ws.store, ws.contracts, out_dir or default, pseudonymise=pseudonymise,
-                           key_file=ws.config.pseudonym_key_file)
-    with ws.store.write() as conn:  # reading the whole store is an access like any other
-        audit.record(conn, SYSTEM, "snapshot.create", "snapshot", info.path.name, None,
-                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0),
-                      "parquet": parquet})
+    info = create_audited_snapshot(ws.store, ws.contracts, out_dir or default, SYSTEM, pseudonymise=pseudonymise,
+                                   key_file=ws.config.pseudonym_key_file, parquet=parquet)
     click.echo(info.describe())
     if parquet:  # the snapshot stands on its own; a failure here leaves it and writes no folder
         click.echo(write_parquet(info.path).describe())

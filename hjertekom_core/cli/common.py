@@ -77,8 +77,7 @@ def acting_user(ws: Workspace, username: str | None) -> User:
 def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:
     """The snapshot a command reads: the one given, else the newest in <data_dir>/snapshots (or its
     research/ folder), else a new one made now (audited like `hjertekom snapshot`)."""
-    from hjertekom_core import audit
-    from hjertekom_core.snapshot import create_snapshot, newest_snapshot
+    from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
     if given is not None:
         return given
@@ -86,10 +85,7 @@ def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = Fa
     found = newest_snapshot(folder, pseudonymised=pseudonymised)
     if found is not None:
         return found
-    info = create_snapshot(ws.store, ws.contracts, folder, pseudonymise=pseudonymised,
-                           key_file=ws.config.pseudonym_key_file)
-    with ws.store.write() as conn:
-        audit.record(conn, SYSTEM, "snapshot.create", "snapshot", info.path.name, None,
-                     {"pseudonymised": pseudonymised, "courses": info.row_counts.get("courses", 0)})
+    info = create_audited_snapshot(ws.store, ws.contracts, folder, SYSTEM, pseudonymise=pseudonymised,
+                                   key_file=ws.config.pseudonym_key_file)
     click.echo(f"No snapshot yet; made {info.path}", err=True)
     return info.path

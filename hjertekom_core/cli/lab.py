@@ -17,11 +17,12 @@ from pathlib import Path
 import click
 
 from hjertekom_core import audit
+from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.cli.common import acting_user, friendly_errors, user_option, workspace
 from hjertekom_core.config import REPO_ROOT, Config
 from hjertekom_core.research.cohort import RESEARCH_DIR_ENV, research_dir
-from hjertekom_core.snapshot import create_snapshot, newest_snapshot
+from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
 NOTEBOOKS = REPO_ROOT / "notebooks" / "research"
 
@@ -74,13 +75,14 @@ def lab_launch(config: Config, *, port: int, root: Path = REPO_ROOT, open_browse
     return LabLaunch(argv, env, f"http://127.0.0.1:{port}/lab/tree/{start}", snapshots)
 
 
-def ensure_research_snapshot(ws: Workspace, fresh: bool = False) -> tuple[Path, bool]:
+def ensure_research_snapshot(ws: Workspace, user: User, fresh: bool = False) -> tuple[Path, bool]:
     """The newest pseudonymised snapshot, made first if there is none (or ``fresh``); (path, made)."""
     folder = research_dir(ws.config)
     found = None if fresh else newest_snapshot(folder, pseudonymised=True)
     if found is not None:
         return found, False
-    info = create_snapshot(ws.store, ws.contracts, folder, pseudonymise=True, key_file=ws.config.pseudonym_key_file)
+    info = create_audited_snapshot(ws.store, ws.contracts, folder, user, pseudonymise=True,
+                                   key_file=ws.config.pseudonym_key_file, by="lab")
     return info.path, True
 
 
@@ -112,11 +114,8 @@ def lab(ctx: click.Context, port: int, fresh: bool, browser: bool, dry_run: bool
         click.echo(" ".join(launch.argv))
         click.echo(f"{RESEARCH_DIR_ENV}={launch.snapshots}")
         return
-    path, made = ensure_research_snapshot(ws, fresh)
+    path, made = ensure_research_snapshot(ws, user, fresh)
     with ws.store.write() as conn:
-        if made:
-            audit.record(conn, user, "snapshot.create", "snapshot", path.name, None,
-                         {"pseudonymised": True, "by": "lab"})
         audit.record(conn, user, "lab.start", "snapshot", path.name, None, {"port": port})
     click.echo(("Ny pseudonymiseret snapshot / new pseudonymised snapshot: " if made else
                 "Nyeste pseudonymiserede snapshot / newest pseudonymised snapshot: ") + str(path))

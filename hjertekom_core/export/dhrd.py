@@ -45,7 +45,7 @@ from hjertekom_core.export.contract import (
     issue,
     load_named,
 )
-from hjertekom_core.snapshot import SnapshotInfo, create_snapshot, read_info
+from hjertekom_core.snapshot import SnapshotInfo, create_audited_snapshot, read_info
 from hjertekom_core.snapshot.layout import field_columns, table_name
 from hjertekom_core.snapshot.writer import content_hash, user_tables
 from hjertekom_core.store import Store
@@ -382,10 +382,7 @@ def export_dhrd(store: Store, contracts: ContractRegistry, user: User, month: st
             raise PeriodError(Text(f"{period} er ikke slut endnu", f"{period} has not ended yet").get(lang))
         if snapshot_dir is None:
             raise ExportError("no snapshot given and no folder to make one in")
-        made = create_snapshot(store, contracts, snapshot_dir, now=clock)
-        with store.write() as conn:  # reading the whole store is an access like any other
-            audit.record(conn, user, "snapshot.create", "snapshot", made.path.name, None,
-                         {"pseudonymised": False, "courses": made.row_counts.get("courses", 0), "for": AUDIT_ACTION})
+        made = create_audited_snapshot(store, contracts, snapshot_dir, user, now=clock, purpose=AUDIT_ACTION)
         snapshot = made.path
     source = SnapshotSource(_check_snapshot(snapshot, period, lang), made_fresh)
     with duckdb.connect(str(snapshot), read_only=True) as con:

@@ -44,6 +44,7 @@ from hjertekom_core.export.tables import (
 )
 from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config, suppress
 from hjertekom_core.indicators.facts import COURSE_FACTS_SQL, PROGRAMME
+from hjertekom_core.snapshot import newest_snapshot
 from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables, table_name
 
 LANGUAGES = ("da", "en")
@@ -507,10 +508,10 @@ def find_snapshot(ws: Workspace, request: ExtractRequest) -> Path:
             raise ExtractError("snapshot_missing", request.lang, path=request.snapshot)
         return request.snapshot
     folder = ws.config.data_dir / "snapshots"
-    found = [p for p in folder.glob("*.duckdb") if not p.name.startswith(".")] if folder.is_dir() else []
-    if not found:
+    found = newest_snapshot(folder, pseudonymised=False)
+    if found is None:
         raise ExtractError("no_snapshot", request.lang, folder=folder)
-    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
+    return found
 
 
 def _open(path: Path, lang: str) -> tuple[duckdb.DuckDBPyConnection, dict[str, object]]:

@@ -3,6 +3,7 @@ from hjertekom_core.snapshot.writer import (
     CprLeak,
     SnapshotError,
     SnapshotInfo,
+    create_audited_snapshot,
     create_snapshot,
     newest_snapshot,
     pseudonym,
@@ -10,4 +11,4 @@ from hjertekom_core.snapshot.writer import (
     scan_for_cpr,
 )
 
-__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_snapshot", "newest_snapshot", "pseudonym", "read_info", "scan_for_cpr"]
+__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_audited_snapshot", "create_snapshot", "newest_snapshot", "pseudonym", "read_info", "scan_for_cpr"]

@@ -24,6 +24,7 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, select
 
 from hjertekom_core import __version__
+from hjertekom_core.access import User
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.snapshot.layout import (
@@ -376,3 +377,17 @@ def newest_snapshot(folder: Path, *, pseudonymised: bool) -> Path | None:
         return None
     found = [p for p in folder.glob("snapshot-*.duckdb") if ("-pseudo" in p.stem) == pseudonymised]
     return max(found, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+
+def create_audited_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, user: User, *,
+                            pseudonymise: bool = False, key_file: Path | None = None,
+                            now: Callable[[], dt.datetime] | None = None, **detail: Any) -> SnapshotInfo:
+    """``create_snapshot``, recorded in the audit log: reading the whole store is an access like any
+    other. ``detail`` adds to the entry (e.g. what the snapshot was made for)."""
+    from hjertekom_core import audit
+
+    info = create_snapshot(store, contracts, out_dir, pseudonymise=pseudonymise, key_file=key_file, now=now)
+    with store.write() as conn:
+        audit.record(conn, user, "snapshot.create", "snapshot", info.path.name, None,
+                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0), **detail})
+    return info
