@@ -43,9 +43,10 @@ from hjertekom_core.export.tables import (
     remove,
 )
 from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config, suppress
-from hjertekom_core.indicators.facts import COURSE_FACTS_SQL, PROGRAMME
+from hjertekom_core.indicators.facts import PROGRAMME
+from hjertekom_core.indicators.key_figures import AGE_BANDS, DIAGNOSIS_FIELD, EVENTS as _EVENTS, course_events_sql
 from hjertekom_core.snapshot import newest_snapshot
-from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables, table_name
+from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables
 
 LANGUAGES = ("da", "en")
 
@@ -205,14 +206,6 @@ def _codes(name: str, label: Text, pairs: Sequence[tuple[str, Text]]) -> CodeLis
 
 SEX = _codes("sex", Text("Køn", "Sex"), [("M", Text("Mand", "Male")), ("F", Text("Kvinde", "Female")),
                                          (UNKNOWN, _UNKNOWN_CODE.label)])
-#: Age at referral: (code, lowest age, Danish and English label); each band runs to the next one's lowest.
-AGE_BANDS: tuple[tuple[str, int, Text], ...] = (
-    ("under_50", 0, Text("Under 50 år", "Under 50")),
-    ("50_59", 50, Text("50-59 år", "50-59")),
-    ("60_69", 60, Text("60-69 år", "60-69")),
-    ("70_79", 70, Text("70-79 år", "70-79")),
-    ("80_plus", 80, Text("80 år og derover", "80 and over")),
-)
 AGE_BAND = _codes("age_band", Text("Aldersgruppe", "Age band"),
                   [(code, label) for code, _, label in AGE_BANDS] + [(UNKNOWN, _UNKNOWN_CODE.label)])
 UNIT_LEVELS = _codes("unit_level", Text("Niveau", "Level"), [
@@ -221,10 +214,6 @@ UNIT_LEVELS = _codes("unit_level", Text("Niveau", "Level"), [
 INDICATOR_STATUS = _codes("indicator_status", Text("Status", "Status"), list(STATUS_LABELS.items()))
 INDICATOR_IDS = _codes("indicator", Text("Indikator", "Indicator"), [(i, ind.name) for i, ind in BY_ID.items()])
 
-#: The course-form field the key figures group by diagnosis (as facts.py maps fields for K1-K6).
-DIAGNOSIS_FIELD = "diagnosis_groups"
-#: The end form's course status that counts a course as completed (the code K1 counts).
-COMPLETED = "completed"
 
 
 def _case(expr: str, codelist: CodeList, lang: str, *, order: bool = False) -> str:
@@ -234,12 +223,6 @@ def _case(expr: str, codelist: CodeList, lang: str, *, order: bool = False) -> s
                      for i, c in enumerate(codelist.codes))
     other = len(codelist.codes) if order else f"CAST({expr} AS VARCHAR)"
     return f"CASE CAST({expr} AS VARCHAR) {whens} ELSE {other} END"
-
-
-def _age_sql(birth: str, on: str) -> str:
-    """Whole years from ``birth`` to ``on`` (as the snapshot computes age_at_start)."""
-    return (f"(date_diff('year', {birth}, {on}) - CASE WHEN strftime({on}, '%m%d') < strftime({birth}, '%m%d') "
-            f"THEN 1 ELSE 0 END)")
 
 
 # --- aggregate: indicators -----------------------------------------------------------------------------------
@@ -298,55 +281,16 @@ def _indicator_table(job: _Job) -> ExtractTable:
 
 # --- aggregate: key figures ----------------------------------------------------------------------------------
 
-_EVENTS = (
-    ("referred", Text("Henviste forløb", "Courses referred"),
-     Text("Forløb med henvisningsdato i perioden", "Courses with their referral date in the period")),
-    ("started", Text("Startede forløb", "Courses started"),
-     Text("Forløb med færdig afklarende samtale i perioden", "Courses with a complete start meeting in the period")),
-    ("completed", Text("Gennemførte forløb", "Courses completed"),
-     Text("Forløb afsluttet som gennemført i perioden", "Courses ended as completed in the period")),
-)
-
-
 def _key_figure_events(job: _Job) -> int:
-    """Temporary table ``extract_events``: one row per course event (referred, started, completed)
-    of the municipality, with the course's sex, diagnoses, age at referral and the event's period.
-    Returns the number of courses in it."""
-    contract = job.contract
-    course_form = contract.form(contract.course_form)
-    referral = course_form.date_field
-    if referral is None or DIAGNOSIS_FIELD not in course_form.fields:
-        raise ExportError(f"the {contract.programme} course form lacks a date field or {DIAGNOSIS_FIELD}")
+    """Temporary table ``extract_events``: key_figures.course_events_sql for the municipality, each
+    event with its period. Returns the number of courses in it."""
     granularity = job.period.granularity if job.period else "year"
-    within = f"WHERE {job.period.contains_sql('on_date')}" if job.period else ""
-    job.con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
+    within = f"AND {job.period.contains_sql('on_date')}" if job.period else ""
     job.con.execute(f"""
         CREATE OR REPLACE TEMP TABLE extract_events AS
-        WITH base AS (
-            SELECT c.course_id, p.sex, r.{q(DIAGNOSIS_FIELD)} AS diagnoses,
-                   {_age_sql('p.birth_date', f'r.{q(referral)}')} AS age,
-                   r.{q(referral)} AS referred_on, f.started, f.start_date, f.ended, f.end_date, f.course_status
-            FROM courses c
-            JOIN citizens p ON p.citizen_id = c.citizen_id
-            LEFT JOIN {q(table_name(contract, contract.course_form))} r ON r.course_id = c.course_id
-            LEFT JOIN course_facts f ON f.course_id = c.course_id
-            WHERE c.programme = {lit(PROGRAMME)} AND c.municipality_code = {int(job.municipality.code)}),
-        events AS (
-            SELECT *, 'referred' AS event, referred_on AS on_date FROM base WHERE referred_on IS NOT NULL
-            UNION ALL
-            SELECT *, 'started', start_date FROM base WHERE started AND start_date IS NOT NULL
-            UNION ALL
-            SELECT *, 'completed', end_date FROM base
-            WHERE ended AND course_status = {lit(COMPLETED)} AND end_date IS NOT NULL)
-        SELECT course_id, sex, diagnoses, age, event, {PERIODS[granularity].format(d='on_date')} AS period
-        FROM events {within}""")
+        SELECT course_id, sex, diagnoses, age_band, event, {PERIODS[granularity].format(d='on_date')} AS period
+        FROM ({course_events_sql()}) WHERE municipality_code = {int(job.municipality.code)} {within}""")
     return _scalar(job.con, "SELECT count(DISTINCT course_id) FROM extract_events")
-
-
-def _age_band_sql(age: str) -> str:
-    steps = " ".join(f"WHEN {age} < {low} THEN {lit(AGE_BANDS[i - 1][0])}"
-                     for i, (_, low, _) in enumerate(AGE_BANDS) if i > 0)
-    return f"CASE WHEN {age} IS NULL THEN {lit(UNKNOWN)} {steps} ELSE {lit(AGE_BANDS[-1][0])} END"
 
 
 def _key_figure_tables(job: _Job) -> list[ExtractTable]:
@@ -373,7 +317,7 @@ def _key_figure_tables(job: _Job) -> list[ExtractTable]:
         ("sex", Text("Nøgletal efter køn", "Key figures by sex"), SEX,
          f"SELECT *, coalesce(sex, {lit(UNKNOWN)}) AS code FROM extract_events", None),
         ("age_band", Text("Nøgletal efter alder", "Key figures by age"), AGE_BAND,
-         f"SELECT *, {_age_band_sql('age')} AS code FROM extract_events",
+         "SELECT *, age_band AS code FROM extract_events",
          Text("Alder ved henvisningen", "Age at referral")),
     )
     for name, title, codelist, source, note in dimensions:

@@ -41,11 +41,12 @@ import pandas as pd
 from scipy.stats import t as student_t
 
 from hjertekom_core.config import Config, load_config
-from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.contract import UNKNOWN, ContractRegistry, Text
 from hjertekom_core.errors import ReportError
 from hjertekom_core.indicators import INDICATORS, IndicatorSettings, compute, settings_from_config, suppress
 from hjertekom_core.indicators.completeness import field_completeness, open_courses
 from hjertekom_core.indicators.facts import PROGRAMME
+from hjertekom_core.indicators.key_figures import AGE_BANDS, SEXES, course_events_sql
 from hjertekom_core.indicators.stats import control_limits
 
 
@@ -75,9 +76,6 @@ CHANGE_MEASURES: tuple[tuple[str, int], ...] = (
     ("weight_kg", 1), ("bp_systolic", 0), ("bp_diastolic", 0),
 )
 
-#: Age bands (lower bound, upper bound or None) at the referral date.
-AGE_BANDS: tuple[tuple[int, int | None], ...] = ((0, 49), (50, 59), (60, 69), (70, 79), (80, None))
-UNKNOWN = "UNK"
 
 
 # --- what the report holds ----------------------------------------------------------------------
@@ -285,75 +283,36 @@ def _snapshot_meta(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotMeta:
 
 # --- key figures ---------------------------------------------------------------------------------
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-
-
-def _age_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Age at referral: exact from the birth date (identified snapshot), else from the birth year."""
-    if "birth_date" in _columns(con, "citizens"):
-        return ("date_diff('year', p.birth_date, k.referral_date) - CASE WHEN strftime(k.referral_date, '%m%d') "
-                "< strftime(p.birth_date, '%m%d') THEN 1 ELSE 0 END")
-    return "year(k.referral_date) - p.birth_year"
-
-
-def _citizen_join(con: duckdb.DuckDBPyConnection) -> str:
-    key = "citizen_id" if "citizen_id" in _columns(con, "courses") else "citizen_key"
-    return f"LEFT JOIN citizens p ON p.{key} = c.{key}"
+def _labels(pairs: Sequence[tuple[str, Text]]) -> pd.DataFrame:
+    return pd.DataFrame({"key": [k for k, _ in pairs], "label_da": [t.da for _, t in pairs],
+                         "label_en": [t.en for _, t in pairs]})
 
 
 def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int) -> KeyFigures:
+    """The shared key figures (indicators/key_figures.py) of one municipality and year."""
+    identified = bool(con.execute("SELECT count(*) FROM information_schema.columns "
+                                  "WHERE table_name = 'citizens' AND column_name = 'birth_date'").fetchone()[0])
     rows = con.execute(f"""
-        SELECT c.course_id, k.diagnosis_groups, p.sex, {_age_sql(con)} AS age,
-               coalesce(year(k.referral_date) = $year, false) AS referred,
-               coalesce(s.status = 'complete' AND year(s.meeting_date) = $year, false) AS started,
-               coalesce(e.status = 'complete' AND e.course_status = 'completed'
-                        AND year(e.meeting_date) = $year, false) AS completed
-        FROM courses c
-        LEFT JOIN hjertekom_course k ON k.course_id = c.course_id
-        LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
-        LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
-        {_citizen_join(con)}
-        WHERE c.programme = '{PROGRAMME}' AND c.municipality_code = $code""", {"year": year, "code": code}).df()
-    rows = rows[rows[["referred", "started", "completed"]].any(axis=1)]
+        SELECT course_id, any_value(diagnoses) AS diagnosis_groups, any_value(sex) AS sex,
+               any_value(age_band) AS age_band,
+               bool_or(event = 'referred') AS referred, bool_or(event = 'started') AS started,
+               bool_or(event = 'completed') AS completed
+        FROM ({course_events_sql(birth_date=identified)})
+        WHERE municipality_code = $code AND year(on_date) = $year
+        GROUP BY course_id""", {"year": year, "code": code}).df()
     total = {k: int(rows[k].sum()) for k in ("referred", "started", "completed")}
 
     diagnosis_codes = _codelist(con, "hjertekom_course", "diagnosis_groups")
     # A course without diagnosis groups (NULL, or an empty list) counts under "unknown".
     diagnoses = rows.assign(key=rows["diagnosis_groups"].map(
         lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) and len(v) else [UNKNOWN])).explode("key")
-    sex_labels = pd.DataFrame({"key": ["F", "M"], "label_da": ["Kvinder", "Mænd"], "label_en": ["Women", "Men"]})
-    bands = _age_band_labels()
-    ages = rows.assign(key=rows["age"].map(_age_band))
     return KeyFigures(
         total=total,
         by_diagnosis=_breakdown(diagnoses, diagnosis_codes),
-        by_sex=_breakdown(rows.assign(key=rows["sex"].where(rows["sex"].isin(["F", "M"]), UNKNOWN)), sex_labels),
-        by_age=_breakdown(ages, bands),
+        by_sex=_breakdown(rows.assign(key=rows["sex"].where(rows["sex"].isin([k for k, _ in SEXES]), UNKNOWN)),
+                          _labels(SEXES)),
+        by_age=_breakdown(rows.assign(key=rows["age_band"]), _labels([(k, t) for k, _, t in AGE_BANDS])),
     )
-
-
-def _age_band(age: object) -> str:
-    if age is None or pd.isna(age):  # type: ignore[arg-type]
-        return UNKNOWN
-    for low, high in AGE_BANDS:
-        if high is None or int(age) <= high:  # type: ignore[call-overload]
-            return f"{low}-{high}" if high is not None else f"{low}+"
-    return UNKNOWN
-
-
-def _age_band_labels() -> pd.DataFrame:
-    keys, da, en = [], [], []
-    for low, high in AGE_BANDS:
-        key = f"{low}-{high}" if high is not None else f"{low}+"
-        keys.append(key)
-        if low == 0:
-            da.append(f"Under {high + 1} år" if high is not None else "Alle")
-            en.append(f"Under {high + 1}" if high is not None else "All")
-        else:
-            da.append(f"{low}-{high} år" if high is not None else f"{low} år og derover")
-            en.append(f"{low}-{high}" if high is not None else f"{low} and over")
-    return pd.DataFrame({"key": keys, "label_da": da, "label_en": en})
 
 
 def _breakdown(rows: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:

@@ -22,13 +22,15 @@ from hjertekom_core.contract.loader import load_codelist
 from hjertekom_core.errors import AccessDenied
 from hjertekom_core.indicators import IndicatorSettings, settings_from_config
 from hjertekom_core.indicators.facts import PROGRAMME
+from hjertekom_core.indicators.key_figures import AGE_BANDS
 from hjertekom_core.research.labels import VALUE_LABELS
 from hjertekom_core.snapshot import SnapshotError, SnapshotInfo, newest_snapshot, read_info
 
 #: Environment variable naming the folder of research snapshots (set by ``hjertekom lab``).
 RESEARCH_DIR_ENV = "HJERTEKOM_RESEARCH_SNAPSHOTS"
-#: Lower limits of the age bands after the first: <50, 50-59, 60-69, 70-79, 80+.
-AGE_CUTS = (50, 60, 70, 80)
+#: Lower limits of the age bands after the first (<50, 50-59, 60-69, 70-79, 80+): the key figures'
+#: bands, applied here to the age at the start meeting.
+AGE_CUTS = tuple(low for _, low, _ in AGE_BANDS[1:])
 #: HADS subscale bands (domain.md): 0-7 normal, 8-10 borderline, 11-21 case.
 HADS_BANDS = ((0, "normal"), (8, "borderline"), (11, "case"))
 
