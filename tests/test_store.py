@@ -35,3 +35,31 @@ def test_describe_hides_the_password() -> None:
     store = Store("postgresql://hk:secret@db.example/hjertekom")
     assert "secret" not in store.describe()
     assert store.engine.dialect.driver == "psycopg"
+
+
+def test_sqlite_writers_queue_on_a_file_lock_that_other_processes_see(sqlite_store: Store) -> None:
+    """While one write transaction runs, the store's write lock is taken for every other process."""
+    import fcntl
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    lock = make_url(sqlite_store.url).database + "-writelock"
+
+    def free() -> bool:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    assert free()
+    with sqlite_store.write() as conn:
+        conn.execute(text("SELECT 1"))
+        assert not free()
+    assert free()
+    with sqlite_store.read():  # readers never take it: WAL lets them read beside a writer
+        assert free()
