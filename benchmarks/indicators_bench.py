@@ -255,10 +255,12 @@ def _baseline_queries(con: Any, settings: Any) -> dict[str, str]:
     con.execute(f"CREATE OR REPLACE TEMP TABLE bench_preflags AS SELECT municipality_code, cluster, region_code, p, "
                 f"{', '.join(columns)} FROM bench_prejoined")
     names = [f"{k}_{ind.id}" for ind in INDICATORS for k in "dnu"]
+    counts = ", ".join(f"count_if({n}) AS {n}" for n in names)  # as the engine counts its flags
+    flagged = f"(SELECT municipality_code, cluster, region_code, p, {flags} FROM bench_prejoined)"
     return {
-        "main": f"SELECT municipality_code, p, {flags} FROM bench_prejoined GROUP BY municipality_code, p",
+        "main": f"SELECT municipality_code, p, {counts} FROM {flagged} GROUP BY municipality_code, p",
         "grouping_sets": f"SELECT municipality_code, cluster, region_code, p, "
-                         f"grouping(municipality_code, cluster, region_code) AS g, {flags} FROM bench_prejoined "
+                         f"grouping(municipality_code, cluster, region_code) AS g, {counts} FROM {flagged} "
                          f"GROUP BY GROUPING SETS ((municipality_code, p), (cluster, p), (region_code, p), (p))",
         "flag_columns": f"SELECT municipality_code, p, {', '.join(f'sum({n}) AS {n}' for n in names)} "
                         f"FROM bench_preflags GROUP BY municipality_code, p",

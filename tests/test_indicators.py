@@ -45,7 +45,9 @@ import pytest
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.errors import ConfigError
 from hjertekom_core.indicators import (
+    INDICATORS,
     RESULT_COLUMNS,
+    Indicator,
     IndicatorSettings,
     clopper_pearson,
     compute,
@@ -453,3 +455,20 @@ def test_cli_indicators_csv(built: tuple[Store, dict[str, Made]], contracts: Con
         ("< 5", "< 5", "", "suppressed")
     assert (by[("K1", "DK", "2025")]["numerator"], by[("K1", "DK", "2025")]["denominator"]) == ("11", "14")
     assert info.path.read_bytes() == before  # reading never changes the snapshot
+
+
+@pytest.mark.parametrize("indicator", INDICATORS, ids=lambda i: i.id)
+def test_an_indicators_population_holds_its_whole_denominator(snap: duckdb.DuckDBPyConnection,
+                                                             indicator: Indicator) -> None:
+    """Computed over its declared population (e.g. finished courses only) an indicator counts what it
+    counts over every course: the population is an optimisation, never a change of definition."""
+    from hjertekom_core.indicators.engine import _flags_sql, _prepare
+
+    _prepare(snap, IndicatorSettings())
+    counts = {}
+    for relation in ("course_facts", indicator.population):
+        counts[relation] = snap.execute(
+            f"SELECT count_if(d_{indicator.id}), count_if(n_{indicator.id}), count_if(u_{indicator.id}) "
+            f"FROM (SELECT {_flags_sql([indicator], 180)} FROM {relation})").fetchone()
+    assert counts["course_facts"] == counts[indicator.population]
+    assert counts["course_facts"][0] > 0  # the fixture has courses in every denominator

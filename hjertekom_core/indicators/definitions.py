@@ -26,6 +26,10 @@ class Indicator:
     numerator: str          # SQL condition, evaluated within the denominator
     unknown: str            # SQL condition: the numerator criterion cannot be determined
     period_date: str = "end_date"  # the date that places a course in a period
+    #: The facts relation it is computed over (facts.POPULATIONS). "finished_facts" holds only the
+    #: courses with both registrations complete: a declaration that the denominator implies that,
+    #: which lets the engine join only those courses (a test checks it against course_facts).
+    population: str = "course_facts"
 
     def describe(self, lang: str = "da") -> str:
         return f"{self.id} {self.name.get(lang)}: {self.numerator_text.get(lang)} / {self.denominator_text.get(lang)}"
@@ -47,6 +51,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=_FINISHED,
         numerator="course_status = 'completed' AND days_in_course < {limit}",
         unknown="course_status IS NULL OR days_in_course IS NULL",
+        population="finished_facts",
     ),
     Indicator(
         "K2", Text("Deltagelse i træning", "Training attendance"),
@@ -56,6 +61,7 @@ INDICATORS: tuple[Indicator, ...] = (
         # 5 x attended >= 4 x planned is 80 % exactly, without floating-point doubt at the edge.
         numerator="5 * sessions_attended >= 4 * sessions_planned",
         unknown="sessions_attended IS NULL",
+        population="finished_facts",
     ),
     Indicator(
         "K3", Text("Arbejdskapacitet", "Work capacity"),
@@ -66,6 +72,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=f"{_FINISHED} AND training_offered = 'yes'",
         numerator=f"{_COMPARABLE} AND 10 * (end_capacity - start_capacity) >= start_capacity",
         unknown=f"NOT coalesce({_COMPARABLE}, false)",
+        population="finished_facts",
     ),
     Indicator(
         "K4", Text("Rygestop", "Smoking cessation"),
@@ -74,6 +81,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=f"{_FINISHED} AND start_smoking IN ('daily', 'occasional')",
         numerator="end_smoking = 'former'",
         unknown="end_smoking IS NULL OR end_smoking = 'UNK'",
+        population="finished_facts",
     ),
     Indicator(
         "K5", Text("Diætbehandling", "Dietary treatment"),
@@ -82,6 +90,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=_FINISHED,
         numerator="diet_dietitian = 'yes'",
         unknown="diet_dietitian IS NULL OR diet_dietitian = 'UNK'",
+        population="finished_facts",
     ),
     Indicator(
         "K6", Text("Depressionsscreening", "Depression screening"),
@@ -91,6 +100,7 @@ INDICATORS: tuple[Indicator, ...] = (
         denominator=_FINISHED,
         numerator="start_hads_status = 'completed' OR end_hads_status = 'completed'",
         unknown="start_hads_status IS NULL AND end_hads_status IS NULL",
+        population="finished_facts",
     ),
 )
 

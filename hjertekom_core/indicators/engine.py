@@ -17,7 +17,7 @@ import yaml
 
 from hjertekom_core.errors import ConfigError
 from hjertekom_core.indicators.definitions import INDICATORS, Indicator
-from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
+from hjertekom_core.indicators.facts import POPULATIONS
 from hjertekom_core.indicators.stats import CI_METHODS
 
 LEVELS = ("municipality", "cluster", "region", "national")
@@ -67,19 +67,20 @@ def settings_from_config(config, ci_method: str = "wilson") -> IndicatorSettings
 
 
 def _flags_sql(indicators: Sequence[Indicator], limit: int) -> str:
-    # FILTER counts rows whose condition is true; NULL (a missing value) counts as false.
+    """Per course, three booleans per indicator: in the denominator, meets the numerator, unknown."""
     parts = []
     for ind in indicators:
         den, num, unk = ind.denominator, ind.numerator.format(limit=limit), ind.unknown.format(limit=limit)
-        parts.append(f"count(*) FILTER (WHERE ({den})) AS d_{ind.id}")
-        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({num})) AS n_{ind.id}")
-        parts.append(f"count(*) FILTER (WHERE ({den}) AND ({unk})) AS u_{ind.id}")
-    return ",\n           ".join(parts)
+        parts.append(f"({den}) AS d_{ind.id}")
+        parts.append(f"({den}) AND ({num}) AS n_{ind.id}")
+        parts.append(f"({den}) AND ({unk}) AS u_{ind.id}")
+    return ",\n               ".join(parts)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings) -> None:
-    """course_facts and the cluster table as temporary views/tables of this connection."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {COURSE_FACTS_SQL}")
+    """The facts relations and the cluster table as temporary views/tables of this connection."""
+    for name, sql in POPULATIONS.items():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
     con.execute("CREATE OR REPLACE TEMP TABLE clusters (code INTEGER, cluster VARCHAR)")
     rows = [(code, name) for name, codes in settings.clusters.items() for code in codes]
     if rows:  # one statement, not one per row
@@ -91,7 +92,7 @@ _TRUNC = {"year": "year", "quarter": "quarter", "month": "month"}
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], period_date: str, period: str,
-               settings: IndicatorSettings) -> pd.DataFrame:
+               settings: IndicatorSettings, population: str = "course_facts") -> pd.DataFrame:
     """All four unit levels in one pass; the caller keeps the levels asked for.
 
     Counting per municipality and period first and rolling those ~1,000 rows up under GROUPING
@@ -100,12 +101,15 @@ def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], 
     DuckDB misjudge the join sizes.
     """
     names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
+    # count_if counts true only: a NULL flag (a missing value) counts as false. Computing the flags
+    # once per course and counting them is faster than 18 FILTER clauses over the same rows.
     sql = f"""
     WITH m AS (
-        SELECT f.municipality_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
-               {_flags_sql(indicators, settings.completion_limit_days)}
-        FROM course_facts f
-        GROUP BY f.municipality_code, k)
+        SELECT municipality_code, k, {', '.join(f'count_if({n}) AS {n}' for n in names)}
+        FROM (SELECT f.municipality_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
+                     {_flags_sql(indicators, settings.completion_limit_days)}
+              FROM {population} f)
+        GROUP BY municipality_code, k)
     SELECT m.municipality_code, cl.cluster, mu.region_code, {PERIODS[period].format(d='m.k')} AS p,
            grouping(m.municipality_code, cl.cluster, mu.region_code) AS g,
            {', '.join(f'sum({n}) AS {n}' for n in names)}
@@ -133,11 +137,11 @@ def compute(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, *, peri
     chosen = [i for i in INDICATORS if indicators is None or i.id in set(indicators)]
     _prepare(con, settings)
     frames = []
-    by_date: dict[str, list[Indicator]] = {}
+    passes: dict[tuple[str, str], list[Indicator]] = {}  # one pass per population and period date
     for ind in chosen:
-        by_date.setdefault(ind.period_date, []).append(ind)
-    for period_date, group in by_date.items():
-        agg = _aggregate(con, group, period_date, period, settings)
+        passes.setdefault((ind.population, ind.period_date), []).append(ind)
+    for (population, period_date), group in passes.items():
+        agg = _aggregate(con, group, period_date, period, settings, population)
         agg["level"] = agg["g"].map(_GROUPING_LEVEL)
         # Municipalities outside every cluster form a NULL cluster group: not a unit.
         agg = agg[agg["level"].isin(levels) & ~((agg["level"] == "cluster") & agg["cluster"].isna())]

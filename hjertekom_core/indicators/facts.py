@@ -12,8 +12,7 @@ from __future__ import annotations
 #: The programme whose courses the indicators K1-K6 describe.
 PROGRAMME = "hjertekom"
 
-COURSE_FACTS_SQL = """
-SELECT
+_COLUMNS = """
     c.course_id,
     c.municipality_code,
     c.age_at_start,
@@ -37,9 +36,28 @@ SELECT
     e.smoking                                                 AS end_smoking,
     e.diet_dietitian_received                                 AS diet_dietitian,
     s.hads_status                                             AS start_hads_status,
-    e.hads_status                                             AS end_hads_status
+    e.hads_status                                             AS end_hads_status"""
+
+#: Every course of the programme, with its start and end registration where there is one.
+COURSE_FACTS_SQL = f"""
+SELECT {_COLUMNS}
 FROM courses c
 LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
 LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
-WHERE c.programme = 'hjertekom'
+WHERE c.programme = '{PROGRAMME}'
 """
+
+#: The same columns for finished courses only (start and end registrations complete): inner
+#: joins with the status filters in the scans, so the hash tables hold only these courses.
+#: (Measured: 15 % faster than course_facts at 200,000 courses, 7 % at 2,000,000; starting the
+#: joins from the end table instead made DuckDB build on the courses and was 40 % slower.)
+FINISHED_FACTS_SQL = f"""
+SELECT {_COLUMNS}
+FROM courses c
+JOIN hjertekom_start s ON s.course_id = c.course_id
+JOIN hjertekom_end e ON e.course_id = c.course_id
+WHERE c.programme = '{PROGRAMME}' AND s.status = 'complete' AND e.status = 'complete'
+"""
+
+#: The populations an indicator can be computed over (Indicator.population): relation -> SQL.
+POPULATIONS = {"course_facts": COURSE_FACTS_SQL, "finished_facts": FINISHED_FACTS_SQL}
