@@ -255,7 +255,7 @@ def _baseline_queries(con: Any, settings: Any) -> dict[str, str]:
     con.execute(f"CREATE OR REPLACE TEMP TABLE bench_preflags AS SELECT municipality_code, cluster, region_code, p, "
                 f"{', '.join(columns)} FROM bench_prejoined")
     names = [f"{k}_{ind.id}" for ind in INDICATORS for k in "dnu"]
-    counts = ", ".join(f"count_if({n}) AS {n}" for n in names)  # as the engine counts its flags
+    counts = ", ".join(f"coalesce(count_if({n}), 0) AS {n}" for n in names)  # as the engine counts its flags
     flagged = f"(SELECT municipality_code, cluster, region_code, p, {flags} FROM bench_prejoined)"
     return {
         "main": f"SELECT municipality_code, p, {counts} FROM {flagged} GROUP BY municipality_code, p",

@@ -64,6 +64,7 @@ from indicator_fixtures import (
     OTHER,
     OWN,
     Made,
+    add_course,
     add_indicator_courses,
     memory_snapshot,
     service,
@@ -238,6 +239,17 @@ def test_an_empty_store_gives_an_empty_table(sqlite_store: Store, contracts: Con
     with memory_snapshot(sqlite_store, contracts) as con:
         df = compute(con, SETTINGS)
     assert df.empty and list(df.columns) == RESULT_COLUMNS
+
+
+def test_a_unit_where_every_criterion_is_unknown_counts_zero(sqlite_store: Store, contracts: ContractRegistry) -> None:
+    """Training sessions planned "uoplyst" in the municipality's only finished course: K2's
+    denominator condition is NULL for every course there, which must count as 0, not as missing."""
+    add_course(service(sqlite_store, contracts), 1, end_changes={"training_sessions_planned": "UNK"})
+    with memory_snapshot(sqlite_store, contracts) as con:
+        df = compute(con, SETTINGS, levels=["municipality"])
+    k2, k1 = row(df, "K2", "740"), row(df, "K1", "740")
+    assert (k2["denominator"], k2["numerator"], k2["status"]) == (0, 0, "no_data")
+    assert k1["denominator"] == 1
 
 
 # --- suppression ---------------------------------------------------------------------------------------

@@ -101,11 +101,12 @@ def _aggregate(con: duckdb.DuckDBPyConnection, indicators: Sequence[Indicator], 
     DuckDB misjudge the join sizes.
     """
     names = [f"{k}_{ind.id}" for ind in indicators for k in "dnu"]
-    # count_if counts true only: a NULL flag (a missing value) counts as false. Computing the flags
-    # once per course and counting them is faster than 18 FILTER clauses over the same rows.
+    # count_if counts true only, so a NULL flag (a missing value) counts as false; over flags that
+    # are all NULL it gives NULL, hence the coalesce. Computing the flags once per course and
+    # counting them is faster than 18 FILTER clauses over the same rows.
     sql = f"""
     WITH m AS (
-        SELECT municipality_code, k, {', '.join(f'count_if({n}) AS {n}' for n in names)}
+        SELECT municipality_code, k, {', '.join(f'coalesce(count_if({n}), 0) AS {n}' for n in names)}
         FROM (SELECT f.municipality_code, date_trunc('{_TRUNC[period]}', f.{period_date}) AS k,
                      {_flags_sql(indicators, settings.completion_limit_days)}
               FROM {population} f)
