@@ -117,3 +117,33 @@ def test_bad_report_requests_are_refused_clearly_and_write_nothing(demo_workspac
     assert message in result.output
     assert [p for p in tmp_path.rglob("*") if p.name != "log.txt"] == []
     assert "Traceback" not in result.output
+
+
+def _finished_course(snapshot: Path, municipality: int) -> int:
+    import duckdb
+
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        return int(con.execute(
+            "SELECT c.course_id FROM courses c JOIN hjertekom_end e USING (course_id) "
+            "WHERE e.status = 'complete' AND c.municipality_code = ? ORDER BY c.course_id LIMIT 1",
+            [municipality]).fetchone()[0])  # type: ignore[index]
+
+
+def test_the_citizen_sheet_command_prints_a_pdf_for_a_clinician_of_the_municipality(
+        demo_workspace: Workspace, demo_snapshot: Path, tmp_path: Path) -> None:
+    course = _finished_course(demo_snapshot, 740)
+    env = {"HJERTEKOM_DATA_DIR": str(demo_workspace.config.data_dir), "HJERTEKOM_LOG_FILE": str(tmp_path / "log"),
+           "HJERTEKOM_PASSWORD": "demo-clinician"}
+    out = tmp_path / "sheet.pdf"
+    result = CliRunner().invoke(main, ["report", "citizen", "--course", str(course), "--format", "pdf",
+                                       "--out", str(out), "--user", "kliniker"], env=env)
+    assert result.exit_code == 0, result.output
+    text = "\n".join(_pdf_text(out))
+    assert "resultater" in text.lower()
+    assert "Side 1 af" in text
+
+    refused = tmp_path / "refused.html"
+    result = CliRunner().invoke(main, ["report", "summary", "--course", str(course), "--out", str(refused),
+                                       "--user", "klinik101"], env=env)
+    assert result.exit_code != 0 and not refused.exists()
+    assert "Traceback" not in result.output
