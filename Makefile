@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= var
 DEMO_CITIZENS ?= 2000
 PORT ?= 8866
+REPORT_YEAR ?= $(shell expr $$(date +%Y) - 1)
 
 .PHONY: install chromium run demo test test-fast bench lock clean help lab
 
@@ -29,6 +30,9 @@ run: install
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom init
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom demo --if-empty --citizens $(DEMO_CITIZENS) --seed 1
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom status
+	@# Silkeborg's report of last year, so that the coordinator's "Rapporter" page has one to show.
+	test -e reports/$(REPORT_YEAR)/740-silkeborg.pdf || \
+	  HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom report municipality --municipality 740 --period $(REPORT_YEAR)
 	@echo "Demo logins (username / password): kliniker / demo-clinician, koordinator / demo-coordinator,"
 	@echo "  klinik101 / demo-clinician (København), admin / demo-administrator"
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom serve --port $(PORT)
