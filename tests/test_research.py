@@ -357,3 +357,22 @@ def test_lab_serves_the_research_notebooks(tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_the_report_command_renders_a_research_notebook(demo_research_snapshot: Path, demo_snapshot: Path,
+                                                        tmp_path: Path) -> None:
+    from hjertekom_core.cli import main
+
+    env = {"HJERTEKOM_DATA_DIR": str(tmp_path / "var"), "HJERTEKOM_LOG_FILE": str(tmp_path / "log")}
+    out = tmp_path / "change.html"
+    done = CliRunner().invoke(main, ["report", "research", "change", "--snapshot", str(demo_research_snapshot),
+                                     "--out", str(out)], env=env)
+    assert done.exit_code == 0, done.output
+    page = out.read_text(encoding="utf-8")
+    assert demo_research_snapshot.name in page and "<script" not in page.lower()
+
+    refused = tmp_path / "refused.html"
+    done = CliRunner().invoke(main, ["report", "research", "change", "--snapshot", str(demo_snapshot),
+                                     "--out", str(refused)], env=env)
+    assert done.exit_code != 0 and not refused.exists()
+    assert "Traceback" not in done.output

@@ -138,3 +138,23 @@ def summary_report(ctx: click.Context, course_id: int, out: Path | None, fmt: st
                    username: str | None) -> None:
     """The course summary (forløbsopsummering) for hospital and GP."""
     _course_report(ctx, "summary", course_id, out, fmt, lang, username)
+
+
+@report.command("research")
+@click.argument("analysis", type=click.Choice(["change", "dropout", "trends"]))
+@click.option("--snapshot", "snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A pseudonymised snapshot (default: the newest research snapshot).")
+@_OUT
+@_LANG
+@click.pass_context
+@friendly_errors
+def research_report(ctx: click.Context, analysis: str, snapshot: Path | None, out: Path | None,
+                    lang: str | None) -> None:
+    """A research notebook (change, dropout, trends) on a pseudonymised snapshot, as an HTML page."""
+    from hjertekom_core.reports.runner import write_atomically
+    from hjertekom_core.research import render
+
+    ws = workspace(ctx)
+    target = out or Path(f"research-{analysis}.html")
+    write_atomically(target, render(analysis, snapshot or "", lang or ws.config.language))
+    click.echo(target)
