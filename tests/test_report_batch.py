@@ -65,6 +65,13 @@ def test_the_pdf_is_a4_with_the_municipality_and_page_numbers(batch) -> None:  #
     assert "Silkeborg" in text[0]
     assert f"Side 1 af {len(text)}" in text[0]
     assert all(f"Side {i + 1} af {len(text)}" in t for i, t in enumerate(text))
+    whole = " ".join(" ".join(t.split()) for t in text)  # headings may wrap across lines
+    sections = ["Nøgletal", "Kvalitetsindikatorer K1-K6", "Sammenligning: kommune, klynge, region og hele landet",
+                "Tragtplot", "Udvikling over tid", "Målt forbedring fra start til afslutning", "Datakomplethed",
+                "Årsager til ophør", "Sådan læser du rapporten"]
+    positions = [whole.find(s) for s in sections]
+    assert -1 not in positions, [s for s, p in zip(sections, positions) if p == -1]
+    assert positions == sorted(positions)  # in the order of the report
 
 
 def test_one_failing_report_does_not_stop_the_batch_and_is_named_with_its_cause(
