@@ -137,7 +137,7 @@ class CourseReportHandler(ReportHandler):
         self.send(body, fmt, f"{word}-{course_id}.{fmt}")
 
     def _render(self, user: User, course_id: int, kind: str, fmt: str, lang: str) -> bytes | str:
-        from hjertekom_core.reports.citizen import render_course_report
+        from hjertekom_core.reports.citizen import REPORTS, render_course_report
         from hjertekom_core.reports.pdf import PdfPrinter
         from hjertekom_core.service import Service
 
@@ -148,7 +148,7 @@ class CourseReportHandler(ReportHandler):
             if fmt == "html":
                 return page
             with PdfPrinter(ws.config.chromium) as printer:
-                return printer.pdf(page, t(f"reports.kind.{kind}", lang), lang)
+                return printer.pdf(page, REPORTS[kind].title.get(lang), lang)
 
 
 def _page(title: str, body: str, back: tuple[str, str] | None = None) -> str:
