@@ -69,17 +69,18 @@ def add_course(svc: Service, seed: int, *, start: str | dt.date | None = "2025-0
     first = _iso(start) if start is not None else dt.date(2025, 2, 17)
     course = course_data(municipality, referral_date=(first - dt.timedelta(days=14)).isoformat(),
                          index_event_date=(first - dt.timedelta(days=21)).isoformat())
-    course_id = svc.open_course(citizen.id, _apply(course, course_changes), complete=True, confirm=True).course_id
+    course_id = svc.open_course(citizen.id, apply_changes(course, course_changes), complete=True, confirm=True).course_id
     if start is not None:
-        data = _apply(start_data(meeting_date=_iso(start).isoformat()), start_changes)
+        data = apply_changes(start_data(meeting_date=_iso(start).isoformat()), start_changes)
         svc.save(course_id, "start", data, 0, complete=start_complete, confirm=True)
     if end is not None:
-        data = _apply(end_data(meeting_date=_iso(end).isoformat()), end_changes)
+        data = apply_changes(end_data(meeting_date=_iso(end).isoformat()), end_changes)
         svc.save(course_id, "end", data, 0, complete=end_complete, confirm=True)
     return Made(course_id, citizen.id, cpr, name, _birth(cpr))
 
 
-def _apply(data: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+def apply_changes(data: dict[str, Any], changes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``data`` with ``changes`` applied; a change to None removes the key."""
     for key, value in (changes or {}).items():
         if value is None:
             data.pop(key, None)

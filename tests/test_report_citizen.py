@@ -25,6 +25,7 @@ from hjertekom_core.service import Service
 from hjertekom_core.store import Store
 
 from factories import course_data, end_data, start_data
+from indicator_fixtures import apply_changes
 
 NAME, OTHER_NAME = "Karen Hjertesen", "Preben Andenborger"
 
@@ -53,19 +54,10 @@ def add_course(svc: Service, seed: int, name: str, *, start: dict[str, Any] | No
     cpr = generate_cpr(random.Random(seed), birth_date=dt.date(1958, 4, 2 + seed))
     citizen = svc.create_citizen(cpr, name, 740)
     course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    svc.mark_complete(course_id, "start", _changed(start_data(), start), 0, confirm=True)
+    svc.mark_complete(course_id, "start", apply_changes(start_data(), start), 0, confirm=True)
     if with_end:
-        svc.save(course_id, "end", _changed(end_data(), end), 0, complete=end_complete, confirm=True)
+        svc.save(course_id, "end", apply_changes(end_data(), end), 0, complete=end_complete, confirm=True)
     return course_id, cpr
-
-
-def _changed(data: dict[str, Any], changes: dict[str, Any] | None) -> dict[str, Any]:
-    for key, value in (changes or {}).items():
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return data
 
 
 def render(svc: Service, course_id: int, kind: str, kernel: KernelSession, lang: str = "da") -> str:

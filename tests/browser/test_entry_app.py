@@ -23,6 +23,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
+from browser_store import audit_rows
 from factories import course_data, start_data
 from hjertekom_core.config import Config
 from hjertekom_core.cpr import generate_cpr, parse_cpr
@@ -145,14 +146,6 @@ def autosaved(server: Any, username: str, course_id: int, form: str) -> dict[str
         row = conn.execute(select(autosaves.c.data).where(
             autosaves.c.user_id == uid, autosaves.c.course_id == course_id, autosaves.c.form == form)).first()
     return json.loads(row.data) if row else {}
-
-
-def audit_rows(server: Any, **where: Any) -> list[dict[str, Any]]:
-    query = select(audit_log).order_by(audit_log.c.id)
-    for column, value in where.items():
-        query = query.where(audit_log.c[column] == value)
-    with server.store.read() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
 
 
 def audit_count(server: Any) -> int:

@@ -27,6 +27,7 @@ from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
+from browser_store import audit_rows
 from factories import course_data, end_data, start_data
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.service import Service
@@ -106,14 +107,6 @@ def sheet_course(hjertekom_server: Any) -> SheetCourse:
 
 
 # --- helpers -----------------------------------------------------------------------------------------
-
-def audit_rows(server: Any, **where: Any) -> list[dict[str, Any]]:
-    query = select(audit_log).order_by(audit_log.c.id)
-    for column, value in where.items():
-        query = query.where(audit_log.c[column] == value)
-    with server.store.read() as conn:
-        return [dict(row._mapping) for row in conn.execute(query)]
-
 
 def last_audit_id(server: Any) -> int:
     with server.store.read() as conn:
