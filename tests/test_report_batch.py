@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -153,3 +155,23 @@ def test_the_citizen_sheet_command_prints_a_pdf_for_a_clinician_of_the_municipal
                                        "--user", "klinik101"], env=env)
     assert result.exit_code != 0 and not refused.exists()
     assert "Traceback" not in result.output
+
+
+def test_pdfs_print_from_inside_a_running_event_loop() -> None:
+    """As in a Jupyter kernel or the web server: Playwright's sync API alone would refuse."""
+    import asyncio
+
+    from hjertekom_core.reports.pdf import PdfPrinter
+
+    async def in_loop() -> bytes:
+        with PdfPrinter(CHROMIUM) as printer:
+            return printer.pdf("<!DOCTYPE html><html><body><h1>Ærø</h1></body></html>", "Prøve")
+
+    made: list[bytes] = []
+    # A thread of its own: the browser tests may leave this one inside their Playwright session.
+    runner = threading.Thread(target=lambda: made.append(asyncio.run(in_loop())))
+    runner.start()
+    runner.join(timeout=120)
+    pdf = made[0]
+    assert pdf.startswith(b"%PDF")
+    assert "Ærø" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()

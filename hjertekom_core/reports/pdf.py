@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from hjertekom_core.errors import ReportError
 
@@ -19,26 +21,65 @@ _FOOTER = ('<div style="font-size:7.5pt;width:100%;padding:0 14mm;color:#444;dis
            '<span>{title}</span><span>{page} <span class="pageNumber"></span> {of} '
            '<span class="totalPages"></span></span></div>')
 _WORDS = {"da": ("Side", "af"), "en": ("Page", "of")}
+T = TypeVar("T")
 
 
 class PdfPrinter:
-    """Prints HTML pages to A4 PDF in one running chromium (use as a context manager)."""
+    """Prints HTML pages to A4 PDF in one running chromium (use as a context manager).
+
+    Playwright's sync API refuses to start in a thread with a running asyncio loop (a Jupyter
+    kernel, a Tornado server, another Playwright session), and its objects belong to the thread
+    that made them; so the printer keeps a thread of its own and does all its work there.
+    """
 
     def __init__(self, chromium: Path = Path("/usr/bin/chromium")) -> None:
         if not Path(chromium).exists():
             raise ReportError(f"chromium not found at {chromium}; install Debian's package 'chromium' "
                               "or set HJERTEKOM_CHROMIUM")
         self._chromium = Path(chromium)
+        self._thread: ThreadPoolExecutor | None = None
         self._playwright: Any = None
         self._browser: Any = None
         self._page: Any = None
 
+    def _run(self, func: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            raise RuntimeError("PdfPrinter used outside its 'with' block")
+        return self._thread.submit(func, *args).result()
+
     def __enter__(self) -> PdfPrinter:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hjertekom-pdf")
+        try:
+            self._run(self._start)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self) -> None:
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(executable_path=str(self._chromium), headless=True)
-        return self
+
+    def _stop(self) -> None:
+        try:
+            if self._browser is not None:
+                self._browser.close()  # closes its contexts and pages too
+        finally:
+            if self._playwright is not None:
+                self._playwright.stop()
+            self._browser = self._playwright = self._page = None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._thread is None:
+            return
+        try:
+            self._run(self._stop)
+        finally:
+            self._thread.shutdown(wait=True)
+            self._thread = None
 
     def _ready_page(self) -> Any:
         # One page for every report: a new browser context per report costs a renderer process
@@ -50,20 +91,11 @@ class PdfPrinter:
             self._page.emulate_media(media="print")
         return self._page
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        try:
-            if self._browser is not None:
-                self._browser.close()  # closes its contexts and pages too
-        finally:
-            if self._playwright is not None:
-                self._playwright.stop()
-            self._browser = self._playwright = self._page = None
-
     def pdf(self, page_html: str, title: str, lang: str = "da") -> bytes:
         """The page as A4 PDF bytes, with the title and page numbers in the footer."""
-        if self._browser is None:
-            raise RuntimeError("PdfPrinter used outside its 'with' block")
+        return self._run(self._print, page_html, title, lang)
+
+    def _print(self, page_html: str, title: str, lang: str) -> bytes:
         page = self._ready_page()
         word_page, word_of = _WORDS.get(lang, _WORDS["da"])
         try:
@@ -73,6 +105,6 @@ class PdfPrinter:
                             footer_template=_FOOTER.format(title=html.escape(title), page=word_page, of=word_of),
                             margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"})
         except Exception:
-            self._page.context.close()
+            page.context.close()
             self._page = None
             raise
