@@ -112,32 +112,27 @@ _OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), de
 _ONE_FORMAT = click.option("--format", "fmt", type=click.Choice(["html", "pdf"]), default="html", show_default=True)
 
 
-@report.command("citizen")
-@_COURSE
-@_OUT
-@_ONE_FORMAT
-@_LANG
-@user_option
-@click.pass_context
-@friendly_errors
-def citizen_report(ctx: click.Context, course_id: int, out: Path | None, fmt: str, lang: str | None,
-                   username: str | None) -> None:
-    """The citizen's results (borgerens resultater) of one course, to go through with the citizen."""
-    _course_report(ctx, "citizen", course_id, out, fmt, lang, username)
+#: The course reports, each a command of its own: kind -> the command's help.
+_COURSE_REPORTS = {
+    "citizen": "The citizen's results (borgerens resultater) of one course, to go through with the citizen.",
+    "summary": "The course summary (forløbsopsummering) for hospital and GP.",
+}
 
 
-@report.command("summary")
-@_COURSE
-@_OUT
-@_ONE_FORMAT
-@_LANG
-@user_option
-@click.pass_context
-@friendly_errors
-def summary_report(ctx: click.Context, course_id: int, out: Path | None, fmt: str, lang: str | None,
-                   username: str | None) -> None:
-    """The course summary (forløbsopsummering) for hospital and GP."""
-    _course_report(ctx, "summary", course_id, out, fmt, lang, username)
+def _course_command(kind: str, help_text: str) -> click.Command:
+    def command(ctx: click.Context, course_id: int, out: Path | None, fmt: str, lang: str | None,
+                username: str | None) -> None:
+        _course_report(ctx, kind, course_id, out, fmt, lang, username)
+
+    command.__name__ = f"{kind}_report"  # named in the log by friendly_errors
+    decorated = friendly_errors(command)
+    for option in (click.pass_context, user_option, _LANG, _ONE_FORMAT, _OUT, _COURSE):
+        decorated = option(decorated)
+    return click.command(kind, help=help_text)(decorated)
+
+
+for _kind, _help in _COURSE_REPORTS.items():
+    report.add_command(_course_command(_kind, _help))
 
 
 @report.command("research")
