@@ -17,6 +17,7 @@ import ipywidgets as w
 import pandas as pd
 
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form
+from hjertekom_core.formatting import format_percent
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings
 from hjertekom_core.indicators.course import course_criteria
 from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_score, format_value
@@ -219,7 +220,7 @@ def course_feedback(contract: Contract, course: Any, lang: str = "da", *,
 def _percent(value: Any, lang: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return t("fb_no_value", lang)
-    return f"{format_number(100 * float(value), 1, lang)} %"
+    return format_percent(float(value), 1, lang)
 
 
 def _count(value: Any) -> str:

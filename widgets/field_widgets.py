@@ -30,7 +30,6 @@ import html
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import ipywidgets as w
@@ -40,6 +39,7 @@ from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle, TextStyle
 
 from hjertekom_core import scoring
 from hjertekom_core.contract import UNKNOWN, CodeList, Field
+from hjertekom_core.formatting import format_number
 from hjertekom_widgets.text import STRINGS, t
 
 __all__ = [
@@ -60,30 +60,11 @@ WARNING_COLOUR = "#8a4b00"    # dark amber, 6.6:1 on white
 WARNING_BACKGROUND = "#fff4e0"
 ERROR_BACKGROUND = "#fdecee"
 HELP_COLOUR = "#5f6368"       # grey, 6.0:1 on white
-MINUS = "\u2212"              # the typographic minus for displayed (never typed) numbers
 
 ChangeCallback = Callable[["FieldWidget"], None]
 
 
 # --- formatting ------------------------------------------------------------------------------------
-
-def format_number(value: int | float, decimals: int | None = None, lang: str = "da", *, sign: bool = False,
-                  typographic: bool = True) -> str:
-    """``value`` with ``decimals`` decimals (all significant ones when None), a Danish decimal comma
-    for "da", a leading "+" when ``sign`` and the value is above zero, and a typographic minus
-    unless ``typographic`` is False (text put back into an input must parse again)."""
-    if decimals is None:
-        text = str(value) if isinstance(value, int) else format(Decimal(repr(float(value))).normalize(), "f")
-    else:
-        text = f"{value:.{decimals}f}"
-    if text.startswith("-") and float(text) == 0:
-        text = text[1:]  # "-0,0" reads oddly
-    if lang == "da":
-        text = text.replace(".", ",")
-    if sign and not text.startswith("-") and float(text.replace(",", ".")) != 0:
-        text = "+" + text
-    return text.replace("-", MINUS) if typographic else text
-
 
 def input_text(f: Field, value: Any) -> str:
     """The text to put into a text input for a stored value of ``f`` (inverse of what validation parses)."""

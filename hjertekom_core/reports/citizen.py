@@ -26,6 +26,7 @@ from hjertekom_core.branching import make_lookup, visible_fields
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form, Text
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import AccessDenied, NotFound, ReportError
+from hjertekom_core.formatting import format_number
 from hjertekom_core.service import Course, Service
 
 LANGS = ("da", "en")
@@ -84,19 +85,6 @@ def format_date(value: dt.date | str | None, lang: str = "da") -> str:
     day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
     month = _MONTHS[lang][day.month - 1]
     return f"{day.day}. {month} {day.year}" if lang == "da" else f"{day.day} {month} {day.year}"
-
-
-def format_number(value: float | int | Decimal, decimals: int = 0, lang: str = "da", signed: bool = False) -> str:
-    """A number with a fixed number of decimals; decimal comma and a real minus sign in Danish."""
-    # Via the shortest repr, so that 2.675 shows as 2.675 rounds, not as its binary neighbour;
-    # float() first, so numpy floats (chart ticks) work too.
-    exact = Decimal(repr(float(value))) if isinstance(value, float) else value
-    text = f"{exact:{'+' if signed else ''}.{decimals}f}"
-    if signed and Decimal(text.lstrip("+-") or "0") == 0:
-        text = text.lstrip("+-")  # "0,0", not "+0,0"
-    if lang == "da":
-        text = text.replace(".", ",")
-    return text.replace("-", "\u2212")
 
 
 def with_unit(number: str, unit: str | None) -> str:
@@ -392,7 +380,7 @@ def _numeric_change(start: dict[str, Any], end: dict[str, Any], decimals: int, u
     # Exact decimal arithmetic: 85.0 - 88.4 is -3.4, not -3.4000000000000057.
     diff = Decimal(repr(end["value"])) - Decimal(repr(start["value"]))
     verdict = _verdict(scale, float(diff))
-    return {"value": float(diff), "text": with_unit(format_number(diff, decimals, lang, signed=True), unit),
+    return {"value": float(diff), "text": with_unit(format_number(diff, decimals, lang, sign=True), unit),
             "verdict": verdict, "verdict_text": VERDICTS[verdict].get(lang) if verdict else None, "note": None}
 
 
@@ -508,7 +496,7 @@ def _fitness_row(r: _Reader, m: Measure) -> dict[str, Any] | None:
         pct = r.raw("end", FITNESS_CHANGE_FIELD)
         if change is not None and _is_number(pct):
             change["percent"] = pct
-            change["text"] += f" ({format_number(pct, 1, lang, signed=True)} %)"
+            change["text"] += f" ({format_number(pct, 1, lang, sign=True)} %)"
         row["change"] = change
     elif start_field is not None and end_field is not None:
         row["change"] = {"value": None, "text": "", "verdict": None, "verdict_text": None,

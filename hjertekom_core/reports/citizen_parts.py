@@ -18,7 +18,8 @@ import matplotlib.ticker
 from matplotlib.figure import Figure
 
 from hjertekom_core.contract import Text
-from hjertekom_core.reports.citizen import format_date, format_number
+from hjertekom_core.formatting import format_number
+from hjertekom_core.reports.citizen import format_date
 
 Course = Mapping[str, Any]
 

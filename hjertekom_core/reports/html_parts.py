@@ -9,7 +9,6 @@ guessing at the layout. A section without anything to show returns "".
 from __future__ import annotations
 
 import html
-import math
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from hjertekom_core.contract import Text
+from hjertekom_core.formatting import format_number, format_percent, is_missing
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS
 from hjertekom_core.reports import charts
 from hjertekom_core.reports.municipality import FUNNEL_LEVELS, MunicipalityReport
@@ -215,45 +215,38 @@ def t(key: str, lang: str, **values: object) -> str:
 
 # --- number formatting -----------------------------------------------------------------------------
 
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
 def fmt_count(value: object) -> str:
     """12345 -> '12.345'; a suppressed count ('< 5') as it is; missing -> '–'."""
     if isinstance(value, str):
         return value
-    if _missing(value):
+    if is_missing(value):
         return "–"
-    return f"{int(value):,}".replace(",", ".")  # type: ignore[call-overload]
+    return format_number(int(value), 0, thousands=True)  # type: ignore[call-overload]
 
 
 def fmt_number(value: object, decimals: int = 1, signed: bool = False) -> str:
-    """Danish decimal comma and thousands dot: 1234.5 -> '1.234,5'."""
-    if _missing(value):
+    """Danish decimal comma and thousands dot: 1234.5 -> '1.234,5'; missing -> '–'."""
+    if is_missing(value):
         return "–"
-    number = round(float(value), decimals)  # type: ignore[arg-type]
-    if number == 0:
-        number = 0.0  # no "-0,0" from a tiny negative
-    text = f"{number:{'+' if signed and number else ''},.{decimals}f}"
-    return text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return format_number(float(value), decimals, sign=signed, thousands=True,  # type: ignore[arg-type]
+                         typographic=False)
 
 
 def fmt_pct(share: object, decimals: int = 1) -> str:
     """0.832 -> '83,2 %'; missing or hidden -> '–'."""
-    if _missing(share):
+    if is_missing(share):
         return "–"
-    return f"{fmt_number(float(share) * 100, decimals)} %"  # type: ignore[arg-type]
+    return format_percent(float(share), decimals, thousands=True, typographic=False)  # type: ignore[arg-type]
 
 
 def fmt_ci(low: object, high: object) -> str:
-    if _missing(low) or _missing(high):
+    if is_missing(low) or is_missing(high):
         return "–"
     return f"{fmt_number(float(low) * 100)}–{fmt_number(float(high) * 100)} %"  # type: ignore[arg-type]
 
 
 def fmt_standard(standard: object) -> str:
-    return "–" if _missing(standard) else f"≥ {fmt_pct(standard, 0)}"
+    return "–" if is_missing(standard) else f"≥ {fmt_pct(standard, 0)}"
 
 
 # --- HTML building blocks --------------------------------------------------------------------------
@@ -513,7 +506,7 @@ def change_section(report: MunicipalityReport) -> str:
 
 
 def _change_ci(row: pd.Series, lang: str) -> str:
-    if _missing(row["ci_low"]):
+    if is_missing(row["ci_low"]):
         return "–"
     d = int(row["decimals"])
     return f"{fmt_number(row['ci_low'], d)} {t('to', lang)} {fmt_number(row['ci_high'], d)}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hjertekom_core.access import User
-from hjertekom_core.errors import AccessDenied, NotFound
+from hjertekom_core.errors import NotFound
 
 PERIOD = re.compile(r"^\d{4}$")
 _FILE = re.compile(r"^(?P<code>\d{3,4})-(?P<slug>[a-z0-9-]+)\.(?P<format>html|pdf)$")

@@ -206,11 +206,6 @@ def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     return value
 
 
-def clear_cache() -> None:
-    _CACHE.clear()
-    _contracts.cache_clear()
-
-
 @lru_cache(maxsize=4)
 def _contracts(contracts_dir: Path) -> ContractRegistry:
     return ContractRegistry(contracts_dir)

@@ -7,7 +7,6 @@ programs the researchers import them into do.
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from hjertekom_core.contract import Text
+from hjertekom_core.formatting import format_number, is_missing
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.research.cohort import DiagnosisGroups
 from hjertekom_core.research.labels import COLUMN_LABELS, FACTOR_LABELS, MISSING_TEXT, VALUE_LABELS, text
@@ -23,10 +23,6 @@ from hjertekom_core.research.labels import COLUMN_LABELS, FACTOR_LABELS, MISSING
 FACTOR_CODELISTS = {"start_smoking": "smoking", "dropout_reason": "dropout_reason"}
 #: Grouping variables that share the value labels of another (labels.VALUE_LABELS).
 FACTOR_VALUES = {"start_hads_anxiety_band": "hads_band", "start_hads_depression_band": "hads_band"}
-
-
-def is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
 @dataclass(frozen=True)
@@ -107,12 +103,12 @@ def suppress_counts(frame: pd.DataFrame, numerator: str, denominator: str, share
 # --- formatting -----------------------------------------------------------------------------------
 
 def fmt(value: object, decimals: int = 1) -> str:
+    """A decimal point and a plain minus, as the statistics programs read them; missing -> ''."""
     if isinstance(value, str):
         return value
     if is_missing(value):
         return ""
-    number = round(float(value), decimals)  # type: ignore[arg-type]
-    return f"{number + 0.0:.{decimals}f}"  # + 0.0: no '-0.0'
+    return format_number(float(value), decimals, "en", typographic=False)  # type: ignore[arg-type]
 
 
 def fmt_ci(low: object, high: object, decimals: int = 1) -> str:
