@@ -3,14 +3,14 @@
 What is timed: ``compute(con, settings)`` on a read-only DuckDB connection to a snapshot file with
 the writer's layout (``benchmarks.synthetic_snapshot``: N courses, 98 municipalities, end meetings
 2016-2025), period year, all four levels (municipality, cluster, region, nation), Wilson CIs,
-the default standards and ``data_contracts/clusters.yaml``. So the joins of ``course_facts``
+the default standards and ``data_contracts/clusters.yaml``. So the joins of ``finished_facts``
 (courses, municipalities, hjertekom_start, hjertekom_end), the flags, the aggregation, the
 unpivoting and the statistics all count. Each measurement runs in a fresh Python process: the
 first call there is the cold run (the file is opened and read by DuckDB for the first time in that
 process; the OS page cache is not dropped), then the warm runs; medians are printed.
 
 Part 1, N = 200,000 (target <= 50 ms). Baseline in the same process, interleaved with compute():
-"a single DuckDB pass over one pre-joined table": ``course_facts`` (with the period and the
+"a single DuckDB pass over one pre-joined table": ``finished_facts`` (with the period and the
 cluster) is materialised into one temporary table first (not timed), then ONE ``GROUP BY
 municipality, period`` pass computing the same 18 sums with the engine's own flag expressions is
 timed. Two variants are printed beside it for information: the same sums under the engine's
@@ -114,21 +114,21 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 class _TimedConnection:
-    """Stands in for the DuckDB connection inside compute(): times the aggregation query (execute
+    """Stands in for the DuckDB connection inside compute(): times its query (execute
     and fetch apart) and keeps its SQL, delegating everything to the real connection."""
 
     def __init__(self, con: Any) -> None:
         self._con = con
         self.active = False
         self.clock = {"execute": 0.0, "fetch": 0.0}
-        self.sql: list[str] = []
+        self.sql: list[tuple[str, tuple[Any, ...]]] = []
 
     def execute(self, sql: str, *args: Any) -> _TimedConnection:
         t = time.perf_counter()
         self._con.execute(sql, *args)
         if self.active:
             self.clock["execute"] += time.perf_counter() - t
-            self.sql.append(sql)
+            self.sql.append((sql, args))
         return self
 
     def df(self) -> Any:
@@ -142,53 +142,41 @@ class _TimedConnection:
         return getattr(self._con, name)
 
 
-STAGES = ("_prepare", "_aggregate: execute", "_aggregate: fetch .df()", "_aggregate: other",
-          "unpivot + concat", "_with_names", "_with_statistics")
+STAGES = ("query: execute", "query: fetch .df()", "_with_statistics", "other (building the SQL)")
 
 
-def _stage_run(con: Any, settings: Any) -> tuple[dict[str, float], list[str]]:
-    """One instrumented compute(): milliseconds per stage, and the aggregation SQL."""
+def _stage_run(con: Any, settings: Any) -> tuple[dict[str, float], list[tuple[str, tuple[Any, ...]]]]:
+    """One instrumented compute(): milliseconds per stage, and its SQL."""
     from hjertekom_core.indicators import engine
 
     proxy = _TimedConnection(con)
-    spent: dict[str, float] = {}
-    originals = {n: getattr(engine, n) for n in ("_prepare", "_aggregate", "_with_names", "_with_statistics")}
+    spent = 0.0
+    original = engine._with_statistics
 
-    def wrap(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            proxy.active = name == "_aggregate"
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[name] = spent.get(name, 0.0) + (time.perf_counter() - t) * 1e3
-                proxy.active = False
-        return inner
+    def timed_statistics(*args: Any, **kwargs: Any) -> Any:
+        nonlocal spent
+        t = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent += (time.perf_counter() - t) * 1e3
 
-    for n, fn in originals.items():
-        setattr(engine, n, wrap(n, fn))
+    engine._with_statistics = timed_statistics
+    proxy.active = True
     try:
         t = time.perf_counter()
         engine.compute(proxy, settings)  # type: ignore[arg-type]
         total = (time.perf_counter() - t) * 1e3
     finally:
-        for n, fn in originals.items():
-            setattr(engine, n, fn)
-    execute, fetch = proxy.clock["execute"] * 1e3, proxy.clock["fetch"] * 1e3
-    out = {
-        "_prepare": spent.get("_prepare", 0.0),
-        "_aggregate: execute": execute,
-        "_aggregate: fetch .df()": fetch,
-        "_aggregate: other": spent.get("_aggregate", 0.0) - execute - fetch,
-        "_with_names": spent.get("_with_names", 0.0),
-        "_with_statistics": spent.get("_with_statistics", 0.0),
-    }
-    out["unpivot + concat"] = total - sum(out.values())
+        engine._with_statistics = original
+    out = {"query: execute": proxy.clock["execute"] * 1e3, "query: fetch .df()": proxy.clock["fetch"] * 1e3,
+           "_with_statistics": spent}
+    out["other (building the SQL)"] = total - sum(out.values())
     out["total"] = total
     return out, proxy.sql
 
 
-def _operator_profile(con: Any, sql: str) -> list[dict[str, Any]]:
+def _operator_profile(con: Any, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """DuckDB's profile of one run of ``sql``: time per operator type (summed over threads), and
     the hash joins with their estimated and actual rows."""
     fd, path = tempfile.mkstemp(suffix=".json")
@@ -197,7 +185,7 @@ def _operator_profile(con: Any, sql: str) -> list[dict[str, Any]]:
         con.execute("PRAGMA enable_profiling = 'json'")
         con.execute(f"PRAGMA profiling_output = '{path}'")
         try:
-            con.execute(sql).fetchall()
+            con.execute(sql, *args).fetchall()
         finally:
             con.execute("PRAGMA disable_profiling")
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -233,16 +221,17 @@ def _clusters_sql(settings: Any) -> str:
 
 
 def _baseline_queries(con: Any, settings: Any) -> dict[str, str]:
-    """Materialise course_facts into one table (not timed) and return the timed GROUP BY passes."""
+    """Materialise the facts the indicators count (finished_facts, every indicator's population)
+    into one table (not timed) and return the timed GROUP BY passes."""
     from hjertekom_core.indicators.definitions import INDICATORS
     from hjertekom_core.indicators.engine import PERIODS, _flags_sql
-    from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
+    from hjertekom_core.indicators.facts import FINISHED_FACTS_SQL
 
     limit = settings.completion_limit_days
     period = PERIODS["year"].format(d="f.end_date")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE bench_prejoined AS
         SELECT f.*, mu.region_code, cl.cluster, {period} AS p
-        FROM ({COURSE_FACTS_SQL}) f JOIN municipalities mu ON mu.code = f.municipality_code
+        FROM ({FINISHED_FACTS_SQL}) f JOIN municipalities mu ON mu.code = f.municipality_code
         LEFT JOIN {_clusters_sql(settings)} ON cl.code = f.municipality_code
         WHERE f.end_date IS NOT NULL""")
     flags = _flags_sql(INDICATORS, limit)
@@ -321,7 +310,7 @@ def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
         spent, sql = _stage_run(con, settings)
         runs.append(spent)
     stages = {"current": {k: [r[k] for r in runs] for k in runs[0]}}
-    profiles = {"current": _operator_profile(con, sql[-1]) if sql else None}
+    profiles = {"current": _operator_profile(con, *sql[-1]) if sql else None}
     out.update(cold=cold, samples=samples, stages=stages, profiles=profiles,
                rss_start_mb=rss_start, rss_peak_mb=_peak_rss_mb())
     with open(task["out"], "wb") as fh:
@@ -412,7 +401,7 @@ def _print_stages(stages: dict[str, dict[str, list[float]]], profiles: dict[str,
         p = prof[0]
         ops = ", ".join(f"{name} {ms_:.1f}" for name, ms_ in p["ops"][:7])
         total = f"{p['total_ms']:.1f} ms wall; " if p.get("total_ms") else ""
-        print(f"DuckDB operators of the aggregation query ({v}; {total}ms summed over threads): {ops}")
+        print(f"DuckDB operators of compute()'s query ({v}; {total}ms summed over threads): {ops}")
         for j in p["joins"]:
             print(f"    join {j}")
 
@@ -449,7 +438,7 @@ def _part_small(path: Path, n: int, info: str, runs: int, quick: bool, work: Pat
 
     s = out["samples"]
     base = _med(s["main"])
-    rows = [["baseline: one GROUP BY pass over pre-joined course_facts", "-", _f(base), _f(_min(s["main"])),
+    rows = [["baseline: one GROUP BY pass over pre-joined finished_facts", "-", _f(base), _f(_min(s["main"])),
              _f(_med(s["main"], 1)), "1.0x", "", ""]]
     med = _med(s["current"])
     rows.append([LABEL, _f(out["cold"]["current"][0]), _f(med), _f(_min(s["current"])), _f(_med(s["current"], 1)),
@@ -499,7 +488,7 @@ def _part_big(path: Path, n: int, info: str, runs: int, pandas_runs: int, quick:
                  _f(cur["rss_peak_mb"], 0), _ratio(pd_med, med), _ratio(pd_cpu, _med(cur["samples"], 1)),
                  f"<= {TARGET_BIG_MS:g} ms", "no verdict" if quick else verdict(med, TARGET_BIG_MS)])
     rows.append(["", "", "", "", "", "", "", "", "", ""])
-    base_labels = {"main": "one GROUP BY pass over pre-joined course_facts",
+    base_labels = {"main": "one GROUP BY pass over pre-joined finished_facts",
                    "grouping_sets": "same sums under GROUPING SETS, pre-joined",
                    "flag_columns": "sums of 18 pre-computed 0/1 columns"}
     for v in ["current", *base_labels]:

@@ -11,8 +11,8 @@ has the engine's columns, row order and rounding, so that ``compare`` can demand
 The rules, as the engine's SQL applies them:
 
 * a course counts for an indicator when its start and end registrations are complete (status
-  ``complete``); it belongs to the period of its end meeting; courses without an end date are left
-  out; the programme is ``hjertekom``; a course needs a known municipality (inner join);
+  ``complete``), and only such courses are read (the indicators' population, so a unit and period
+  without a finished course has no row); it belongs to the period of its end meeting; the programme is ``hjertekom``; a course needs a known municipality (inner join);
 * SQL three-valued logic: a condition on a missing value is unknown, and an unknown numerator or
   denominator condition counts as false (``coalesce(..., false)``). pandas' nullable types follow
   the same (Kleene) logic, and ``fillna(False)`` plays the part of ``coalesce``;
@@ -91,10 +91,11 @@ def course_flags(tables: dict[str, pd.DataFrame], limit: int, period: str) -> pd
     facts = facts.merge(tables["start"].add_prefix("s_"), left_on="course_id", right_on="s_course_id", how="left")
     facts = facts.merge(tables["end"].add_prefix("e_"), left_on="course_id", right_on="e_course_id", how="left")
     facts = facts[facts["e_meeting_date"].notna()].reset_index(drop=True)
-
-    started = _true(facts["s_status"] == "complete")
-    ended = _true(facts["e_status"] == "complete")
-    finished = started & ended
+    # Every indicator's population is the finished courses (Indicator.population): a unit and
+    # period with none of them gets no row, not a 0/0 row.
+    finished = _true(facts["s_status"] == "complete") & _true(facts["e_status"] == "complete")
+    facts = facts[finished].reset_index(drop=True)
+    finished = finished[finished].reset_index(drop=True)
     days = (facts["e_meeting_date"] - facts["s_meeting_date"]).dt.days  # NaN where a date is missing
     status = facts["e_course_status"]
     planned = facts["e_training_sessions_planned"]
