@@ -239,6 +239,7 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
     from hjertekom_core.contract import ContractRegistry
     from hjertekom_core.demo import DEFAULT_POPULATION, POPULATION_K
     from hjertekom_core.snapshot.layout import citizen_columns, course_columns, form_tables
+    from hjertekom_core.snapshot.writer import coded_columns
 
     contracts = ContractRegistry(CONTRACTS_DIR)
     contract = contracts["hjertekom"]
@@ -254,6 +255,9 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
         con.execute(f"CREATE TEMP MACRO u(i, k) AS "
                     f"((hash(i, k, {int(seed)}) % 1000000007)::DOUBLE + 0.5) / 1000000007.0")
         con.execute("CREATE TEMP MACRO nrm(i, k) AS sqrt(-2 * ln(u(i, k))) * cos(2 * pi() * u(i, k + 1000))")
+        # the writer's ENUM types of the choice and status columns (code lists only: no stray values)
+        for type_name, (values, _places) in coded_columns(list(tables.values())).items():
+            con.execute(f"CREATE TYPE {_q(type_name)} AS ENUM ({', '.join(_lit(v) for v in values)})")
 
         # municipalities, typed as the writer types them
         munis = [(int(c.code), c.label.da, int(c.attributes["region_code"]), c.attributes["region"])
@@ -421,7 +425,7 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
 def cached(cache_dir: Path, n_courses: int, seed: int = 1) -> tuple[Path, float]:
     """The synthetic snapshot for (N, seed) in ``cache_dir``, built if missing; (path, seconds spent)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"synthetic-{n_courses}-seed{seed}-v3.duckdb"
+    path = cache_dir / f"synthetic-{n_courses}-seed{seed}-v4.duckdb"
     if path.exists():
         return path, 0.0
     t0 = time.perf_counter()

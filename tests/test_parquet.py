@@ -47,8 +47,10 @@ def test_every_table_reads_back_with_the_same_values(research_parquet: tuple[Pat
         assert sorted(p.stem for p in folder.glob("*.parquet")) == tables
         for table in tables:
             parquet = f"read_parquet({_lit(folder / f'{table}.parquet')})"
-            assert con.execute(f'DESCRIBE SELECT * FROM "{table}"').fetchall() == \
-                con.execute(f"DESCRIBE SELECT * FROM {parquet}").fetchall(), table
+            # Parquet has no ENUM: a coded column comes back as its codes, VARCHAR.
+            described = [(c[0], "VARCHAR" if c[1].startswith("ENUM(") else c[1], *c[2:])
+                         for c in con.execute(f'DESCRIBE SELECT * FROM "{table}"').fetchall()]
+            assert described == con.execute(f"DESCRIBE SELECT * FROM {parquet}").fetchall(), table
             assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == \
                 con.execute(f"SELECT count(*) FROM {parquet}").fetchone(), table
             for one, other in ((f'"{table}"', parquet), (parquet, f'"{table}"')):

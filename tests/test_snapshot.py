@@ -238,12 +238,24 @@ def test_the_codebook_describes_every_column(shared: Path) -> None:
 
 
 def test_the_codebook_types_are_the_column_types(shared: Path) -> None:
+    """A coded column's codebook type names its ENUM type (code_<code list>), which DuckDB spells
+    out as ENUM('code', ...) in information_schema; every other type is written as DuckDB writes it."""
     with duckdb.connect(str(shared), read_only=True) as con:
-        wrong = con.execute("""
+        enums = {name: "ENUM(" + ", ".join(f"'{v}'" for v in con.execute(f"SELECT enum_range(NULL::{name})")
+                                            .fetchone()[0]) + ")"  # type: ignore[index]
+                 for (name,) in con.execute("SELECT type_name FROM duckdb_types() WHERE logical_type = 'ENUM' "
+                                            "AND NOT internal").fetchall()}
+        rows = con.execute("""
             SELECT b.table_name, b.column_name, b.type, c.data_type FROM codebook b
             JOIN information_schema.columns c ON c.table_name = b.table_name AND c.column_name = b.column_name
-            WHERE c.data_type <> b.type ORDER BY 1, 2""").fetchall()
-    assert [f"{t}.{c}: codebook {d}, column {a}" for t, c, d, a in wrong] == []
+            ORDER BY 1, 2""").fetchall()
+        smoking = con.execute("SELECT enum_range(NULL::code_smoking)").fetchone()[0]  # type: ignore[index]
+    wrong = [f"{t}.{c}: codebook {d}, column {a}" for t, c, d, a in rows if enums.get(d, d) != a]
+    assert wrong == []
+    coded = {(t, c): d for t, c, d, _ in rows if d in enums}
+    assert coded[("hjertekom_start", "smoking")] == "code_smoking"
+    assert coded[("hjertekom_end", "status")] == "registration_status"
+    assert smoking == ["daily", "occasional", "former", "never", "UNK"]  # the code list's order
 
 
 # --- an existing snapshot is never changed ---------------------------------------------------------------
@@ -442,6 +454,31 @@ def test_a_planted_cpr_fails_the_pseudonymised_snapshot_and_leaves_no_file(
     assert caught.value.places == ["hjertekom_start.clinician_profession"]
     assert "120356" not in str(caught.value)
     assert list(out.iterdir()) == []  # no snapshot, no temporary file
+
+
+def test_a_code_outside_the_code_list_is_kept_not_lost(sqlite_store: Store, contracts: ContractRegistry,
+                                                      tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A coded column is an ENUM of its code list; a value the list no longer holds (a code retired
+    in a later contract version) still arrives, at the end of the type, with a warning."""
+    made = add_course(service(sqlite_store, contracts), 4)
+    with sqlite_store.write() as conn:  # behind the validator's back, as an older contract version allowed
+        reg_id = conn.execute(select(registrations.c.id).where(registrations.c.course_id == made.course_id,
+                                                               registrations.c.form == "start")).scalar_one()
+        data = json.loads(conn.execute(select(registrations.c.data).where(registrations.c.id == reg_id)).scalar_one())
+        conn.execute(update(registrations).where(registrations.c.id == reg_id)
+                     .values(data=json.dumps({**data, "smoking": "snus"})))
+    with caplog.at_level("WARNING", logger="hjertekom_core.snapshot.writer"):
+        info = create_snapshot(sqlite_store, contracts, tmp_path / "snap")
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        assert con.execute("SELECT smoking::VARCHAR FROM hjertekom_start WHERE course_id = ?",
+                           [made.course_id]).fetchone() == ("snus",)
+        assert con.execute("SELECT enum_range(NULL::code_smoking)").fetchone() == (
+            ["daily", "occasional", "former", "never", "UNK", "snus"],)
+        # the ENUM compares with code strings as VARCHAR did, and filters as the indicators filter
+        assert con.execute("SELECT count(*) FROM hjertekom_start WHERE smoking IN ('daily', 'occasional')"
+                           ).fetchone() == (0,)
+    assert "outside the code list kept in code_smoking" in caplog.text
+    assert "snus" not in caplog.text  # values could be anything: the log names the type only
 
 
 # --- several readers at once ----------------------------------------------------------------------------

@@ -4,13 +4,18 @@ Each programme form becomes one wide table ``<programme>_<form>`` with the lates
 every course. A field becomes one typed column; a choice field also gets a ``<name>_label``
 column (Danish label); a non-choice field that accepts "uoplyst" gets ``<name>_unknown`` so that
 "asked, unknown" stays distinct from "not answered" (NULL in both columns).
+
+A choice field with a code list is typed by it: an ENUM named ``code_<code list>`` holding the
+list's codes (and ``UNK``), so that DuckDB compares codes as small integers, not strings, and
+refuses a value that is not a code. In SQL such a column compares with code strings as before
+(``smoking = 'daily'``); pandas reads it as a Categorical. The registration status is an ENUM too.
 """
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from hjertekom_core.contract import Contract, ContractRegistry, Field, Form, Text
+from hjertekom_core.contract import UNKNOWN, CodeList, Contract, ContractRegistry, Field, Form, Text
 
 DUCKDB_TYPES = {
     "int": "INTEGER",
@@ -21,6 +26,23 @@ DUCKDB_TYPES = {
     "multi_choice": "VARCHAR[]",
     "bool": "BOOLEAN",
 }
+
+
+#: The ENUM type of the registrations' status column, and its values.
+STATUS_TYPE = "registration_status"
+STATUS_VALUES = ("draft", "complete")
+
+
+def enum_type(codelist: str) -> str:
+    """The name of the ENUM type of a code list's choice columns."""
+    return f"code_{codelist}"
+
+
+def enum_values(codelist: CodeList) -> list[str]:
+    """The ENUM's values: the codes in the list's order, then ``UNK`` where the list lacks it (a
+    field may allow "uoplyst" on its own)."""
+    codes = [str(c.code) for c in codelist.codes]
+    return codes if UNKNOWN in codes else [*codes, UNKNOWN]
 
 
 @dataclass(frozen=True)
@@ -52,7 +74,7 @@ META_COLUMNS = (
     Column("course_id", "BIGINT", _T("Forløbs-id", "Course id"), source="registrations.course_id", kind="meta"),
     Column("revision", "INTEGER", _T("Revision (seneste)", "Revision (latest)"), source="registrations.revision",
            kind="meta"),
-    Column("status", "VARCHAR", _T("Status: kladde eller færdig", "Status: draft or complete"),
+    Column("status", STATUS_TYPE, _T("Status: kladde eller færdig", "Status: draft or complete"),
            source="registrations.status", kind="meta"),
     Column("contract_version", "VARCHAR", _T("Kontraktversion", "Contract version"),
            source="registrations.contract_version", kind="meta"),
@@ -65,7 +87,8 @@ def field_columns(programme: str, f: Field, pseudonymised: bool) -> Iterator[Col
         return
     source = f"{programme}.{f.form}.{f.name}"
     codelist = f.codelist.name if f.codelist else ""
-    yield Column(f.name, DUCKDB_TYPES[f.type], f.label, f.unit or "", codelist, source, "value", f)
+    type_ = enum_type(f.codelist.name) if f.type == "choice" and f.codelist else DUCKDB_TYPES[f.type]
+    yield Column(f.name, type_, f.label, f.unit or "", codelist, source, "value", f)
     if f.type == "choice":
         yield Column(f"{f.name}_label", "VARCHAR", Text(f"{f.label.da} (tekst)", f"{f.label.en} (label)"),
                      "", codelist, source, "label", f)

@@ -32,10 +32,14 @@ from hjertekom_core.snapshot.layout import (
     CODELIST_COLUMNS,
     MUNICIPALITY_COLUMNS,
     SNAPSHOT_INFO_COLUMNS,
+    STATUS_TYPE,
+    STATUS_VALUES,
     Column,
     FormTable,
     citizen_columns,
     course_columns,
+    enum_type,
+    enum_values,
     form_tables,
 )
 from hjertekom_core.store import Store
@@ -189,6 +193,36 @@ def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None
     con.execute(sql)
 
 
+def coded_columns(tables: Sequence[FormTable]) -> dict[str, tuple[list[str], list[tuple[str, str]]]]:
+    """ENUM type -> (its values, the (table, column) pairs of that type)."""
+    out: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}
+    for table in tables:
+        for col in table.columns:
+            if col.name == "status" and col.kind == "meta":
+                out.setdefault(STATUS_TYPE, (list(STATUS_VALUES), []))[1].append((table.name, col.name))
+            elif col.kind == "value" and col.field is not None and col.field.type == "choice" and col.field.codelist:
+                values = enum_values(col.field.codelist)
+                out.setdefault(enum_type(col.field.codelist.name), (values, []))[1].append((table.name, col.name))
+    return out
+
+
+def type_coded_columns(con: duckdb.DuckDBPyConnection, tables: Sequence[FormTable]) -> None:
+    """Retype the form tables' choice and status columns (VARCHAR as the JSON gave them) to their
+    ENUMs (layout.py). A value that is not in the code list today, say a code retired from a later
+    contract version, is added at the end of the type rather than lost or refused."""
+    for type_name, (values, places) in coded_columns(tables).items():
+        union = " UNION ".join(f"SELECT DISTINCT {_q(column)}::VARCHAR AS v FROM {_q(table)}"
+                               for table, column in places)
+        found = [r[0] for r in con.execute(f"SELECT v FROM ({union}) WHERE v IS NOT NULL ORDER BY v").fetchall()]
+        known = set(values)
+        extra = [v for v in found if v not in known]
+        if extra:
+            log.warning("snapshot: %d value(s) outside the code list kept in %s", len(extra), type_name)
+        con.execute(f"CREATE TYPE {_q(type_name)} AS ENUM ({', '.join(_lit(v) for v in [*values, *extra])})")
+        for table, column in places:
+            con.execute(f"ALTER TABLE {_q(table)} ALTER {_q(column)} TYPE {_q(type_name)}")
+
+
 def _create_typed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[Column], select_sql: str) -> None:
     ddl = ", ".join(f"{_q(c.name)} {c.type}" for c in columns)
     con.execute(f"CREATE TABLE {_q(name)} ({ddl})")
@@ -202,8 +236,13 @@ def _start_dates_sql(start_dates: dict[str, tuple[str, str]]) -> str:
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame], contracts: ContractRegistry,
-           pseudonymised: bool, key: bytes | None) -> list[tuple[str, Sequence[Column]]]:
-    """Create every table; returns (table, columns) for the codebook."""
+           pseudonymised: bool, key: bytes | None, *, coded: bool = False) -> list[tuple[str, Sequence[Column]]]:
+    """Create every table; returns (table, columns) for the codebook.
+
+    ``coded``: choice and status columns as ENUMs (snapshot files). The in-memory layouts of the
+    live store and of one course leave them VARCHAR: the same SQL runs on both, and retyping
+    would cost the entry app time on every look at a course.
+    """
     regs = frames["registrations"]
     con.register("raw_registrations_df", regs)
     con.execute("CREATE TEMP TABLE raw_registrations AS SELECT * FROM raw_registrations_df")
@@ -211,12 +250,15 @@ def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
 
     documented: list[tuple[str, Sequence[Column]]] = []
     start_dates: dict[str, tuple[str, str]] = {}
-    for table in form_tables(contracts, pseudonymised):
+    tables = form_tables(contracts, pseudonymised)
+    for table in tables:
         _create_form_table(con, table)
         documented.append((table.name, table.columns))
         is_course_form = table.form.name == contracts[table.programme].course_form
         if not is_course_form and table.form.date_field and table.programme not in start_dates:
             start_dates[table.programme] = (table.name, table.form.date_field)
+    if coded:
+        type_coded_columns(con, tables)
 
     people = frames["citizens"].copy()
     if pseudonymised:
@@ -283,7 +325,7 @@ def scan_for_cpr(con: duckdb.DuckDBPyConnection) -> list[str]:
     hits = []
     for table, column, type_ in con.execute(
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'main' AND (data_type LIKE 'VARCHAR%' OR data_type IN "
+            "WHERE table_schema = 'main' AND (data_type LIKE 'VARCHAR%' OR data_type LIKE 'ENUM%' OR data_type IN "
             "('INTEGER', 'BIGINT', 'HUGEINT', 'UBIGINT', 'DOUBLE', 'DECIMAL'))"
     ).fetchall():
         value = f"CAST({_q(column)} AS VARCHAR)"
@@ -334,7 +376,7 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
     try:
         con = duckdb.connect(str(tmp))
         try:
-            documented = build_tables(con, frames, contracts, pseudonymise, key)
+            documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True)
             _codebook(con, documented)
             tables = user_tables(con)
             counts = {t: con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0] for t in tables}  # type: ignore[index]
