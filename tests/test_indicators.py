@@ -485,3 +485,17 @@ def test_an_indicators_population_holds_its_whole_denominator(snap: duckdb.DuckD
             f"FROM (SELECT {_flags_sql([indicator], 180)} FROM {relation})").fetchone()
     assert counts["course_facts"] == counts[indicator.population]
     assert counts["course_facts"][0] > 0  # the fixture has courses in every denominator
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_joining_in_course_id_ranges_changes_no_number(snap: duckdb.DuckDBPyConnection, result: pd.DataFrame,
+                                                       monkeypatch: pytest.MonkeyPatch, parts: int) -> None:
+    """Large snapshots join their facts in ranges of course ids (engine.JOIN_PARTS); every course
+    must land in exactly one range, whatever the number of ranges."""
+    from hjertekom_core.indicators import engine
+
+    monkeypatch.setattr(engine, "MIN_PARTITIONED_IDS", 1)
+    monkeypatch.setattr(engine, "JOIN_PARTS", parts)
+    ranges = engine._facts_from(snap, "finished_facts").count("UNION ALL") + 1
+    assert 2 <= ranges <= parts  # ceiling-sized ranges: 18 ids in 7 parts make 6 ranges of 3
+    pd.testing.assert_frame_equal(compute(snap, SETTINGS), result)
