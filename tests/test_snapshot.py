@@ -133,7 +133,10 @@ def test_the_snapshot_holds_what_was_entered(store: Store, contracts: ContractRe
                            [made.course_id]).fetchone()[0] == 1  # type: ignore[index]
         assert (start["revision"], start["status"], start["contract_version"]) == (2, "complete", contract.version)
         assert (end["revision"], end["status"]) == (1, "draft")
-        assert isinstance(start["saved_at"], dt.datetime)
+        # The moment of saving, in UTC without a zone, to the microsecond, on either backend.
+        saved = course.forms["start"].saved_at
+        saved_utc = (saved.astimezone(dt.timezone.utc) if saved.tzinfo else saved).replace(tzinfo=None)
+        assert start["saved_at"] == saved_utc
         # Typed values, by hand.
         assert start["meeting_date"] == dt.date(2025, 2, 17)
         assert start["weight_kg"] == 88.4 and start["weight_kg_unknown"] is False  # revision 2, not 90.0
