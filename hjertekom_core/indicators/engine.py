@@ -28,6 +28,8 @@ PERIODS = {
 }
 RESULT_COLUMNS = ["indicator", "level", "unit", "unit_name", "period", "numerator", "denominator", "unknown",
                   "proportion", "ci_low", "ci_high", "standard", "status"]
+NATIONAL_NAME = "Hele landet"
+_EMPTY_TYPES = {"numerator": "int64", "denominator": "int64", "unknown": "int64"}
 
 
 @dataclass(frozen=True)
@@ -188,10 +190,6 @@ def compute(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, *, peri
            + f") ORDER BY indicator, period, CASE level {order} END, unit")
     result = con.execute(sql, params).df()
     return _with_statistics(result, settings)
-
-
-NATIONAL_NAME = "Hele landet"
-_EMPTY_TYPES = {"numerator": "int64", "denominator": "int64", "unknown": "int64"}
 
 
 def _with_statistics(result: pd.DataFrame, settings: IndicatorSettings) -> pd.DataFrame:
