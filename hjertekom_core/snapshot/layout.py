@@ -5,9 +5,10 @@ every course. A field becomes one typed column; a choice field also gets a ``<na
 column (Danish label); a non-choice field that accepts "uoplyst" gets ``<name>_unknown`` so that
 "asked, unknown" stays distinct from "not answered" (NULL in both columns).
 
-A choice field with a code list is typed by it: an ENUM named ``code_<code list>`` holding the
-list's codes (and ``UNK``), so that DuckDB compares codes as small integers, not strings, and
-refuses a value that is not a code. In SQL such a column compares with code strings as before
+A choice field with a code list is typed by it in snapshot files: an ENUM named
+``code_<code list>`` holding the list's codes in order (and ``UNK``), so that DuckDB compares codes
+as small integers, not strings. A stored value the list no longer holds is kept, appended to the
+type (``writer.type_coded_columns``). In SQL such a column compares with code strings as before
 (``smoking = 'daily'``); pandas reads it as a Categorical. The registration status is an ENUM too.
 """
 from __future__ import annotations
