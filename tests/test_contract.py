@@ -179,3 +179,19 @@ def test_a_second_programme_is_added_by_a_contract_file_alone(contract_copy: Pat
     moeva = registry["moeva"]
     assert list(moeva.forms) == ["course", "baseline"]
     assert moeva.form("baseline").field("who5_score").is_derived
+
+
+def test_a_schema_error_is_placed_in_the_words_of_the_file() -> None:
+    """Data contracts, code lists and export contracts name a place the same way."""
+    from hjertekom_core.contract.schema_paths import describe_path
+
+    contract = {"forms": [{"name": "course"}, {"name": "start", "sections": [
+        {"name": "measures", "fields": [{"name": "weight_kg", "type": "decimal"}]}]}]}
+    assert describe_path(contract, ["forms", 1, "sections", 0, "fields", 0, "type"]) == \
+        "form start, section measures, field weight_kg, type"
+    assert describe_path({"codes": [{"code": "a"}, {"code": "b"}]}, ["codes", 1, "label"]) == "item 2, label"
+    assert describe_path({"columns": [{"name": "end_date"}]}, ["columns", 0, "type"]) == "column end_date, type"
+    assert describe_path({"columns": [{}]}, ["columns", 0]) == "item 1"
+    assert describe_path({"version": "x"}, ["version"]) == "version"
+    assert describe_path({}, []) == "top level"
+    assert describe_path({"forms": []}, ["forms", 3, "name"]) == "forms/3/name"  # a place the document lacks

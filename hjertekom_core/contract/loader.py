@@ -24,6 +24,7 @@ import yaml  # noqa: E402
 
 from hjertekom_core.errors import ContractError
 from hjertekom_core.scoring import DERIVATIONS
+from hjertekom_core.contract.schema_paths import describe_path
 from hjertekom_core.contract.model import (
     NUMERIC_TYPES,
     Code,
@@ -68,28 +69,6 @@ def _validator(schema_path: Path) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def _describe_path(doc: Any, path: list[Any]) -> str:
-    """Turn a JSON path into words a contract author finds in the file, e.g. 'form start, field weight_kg'."""
-    parts: list[str] = []
-    node = doc
-    for i, step in enumerate(path):
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            parts.append(str(step))
-            break
-        if isinstance(step, int):
-            if isinstance(node, Mapping) and "name" in node:
-                kind = "rule" if "kind" in node else "field" if "type" in node else (
-                    "section" if "fields" in node else "form")
-                parts.append(f"{kind} {node['name']}")
-            else:
-                parts.append(f"item {step + 1}")
-        elif i + 1 == len(path) or not isinstance(path[i + 1], int):
-            parts.append(str(step))  # list containers ("forms", "fields") are named by their items
-    return ", ".join(parts) or "top level"
-
-
 def _check_schema(path: Path, doc: Any, schema_file: str) -> None:
     # Both contracts (<root>/<programme>/contract.yaml) and code lists (<root>/codelists/x.yaml)
     # sit one folder below the root that holds the schemas.
@@ -98,7 +77,7 @@ def _check_schema(path: Path, doc: Any, schema_file: str) -> None:
     if errors:
         # The deepest error is usually the most precise one for a oneOf mismatch.
         best = jsonschema.exceptions.best_match(errors)
-        raise ContractError(str(path), _describe_path(doc, list(best.absolute_path)), best.message)
+        raise ContractError(str(path), describe_path(doc, list(best.absolute_path)), best.message)
 
 
 def _text(raw: Mapping[str, str] | None) -> Text | None:

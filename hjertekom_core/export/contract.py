@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hjertekom_core.contract import UNKNOWN, CodeList, ContractRegistry, Text
 from hjertekom_core.contract.loader import _read_yaml, _validator, load_messages
+from hjertekom_core.contract.schema_paths import describe_path
 from hjertekom_core.cpr import CPR_PATTERN, InvalidCpr, normalise_cpr, parse_cpr
 from hjertekom_core.errors import ContractError
 from hjertekom_core.snapshot.layout import META_COLUMNS, citizen_columns, course_columns
@@ -193,25 +194,6 @@ def _text(raw: Mapping[str, str] | None) -> Text | None:
     return Text(raw["da"], raw["en"]) if raw else None
 
 
-def _where(doc: Any, path: Sequence[Any]) -> str:
-    """A schema error's place in words: 'column end_date, type' rather than 'columns/9/type'."""
-    parts: list[str] = []
-    node = doc
-    for step in path:
-        try:
-            node = node[step]
-        except (KeyError, IndexError, TypeError):
-            parts.append(str(step))
-            break
-        if isinstance(step, int):
-            kind = {"columns": "column", "rules": "rule"}.get(str(parts.pop()) if parts else "", "item")
-            name = node.get("name") if isinstance(node, Mapping) else None
-            parts.append(f"{kind} {name}" if name else f"{kind} {step + 1}")
-        else:
-            parts.append(str(step))
-    return ", ".join(parts) or "top level"
-
-
 def load_export_contract(path: Path | str, contracts: ContractRegistry | None = None) -> ExportContract:
     """Load and check one export contract; ``contracts`` (default: the folder above) for the sources."""
     path = Path(path)
@@ -220,7 +202,7 @@ def load_export_contract(path: Path | str, contracts: ContractRegistry | None = 
     errors = list(validator.iter_errors(doc))
     if errors:
         best = jsonschema.exceptions.best_match(errors)
-        raise ExportContractError(str(path), _where(doc, list(best.absolute_path)), best.message)
+        raise ExportContractError(str(path), describe_path(doc, list(best.absolute_path)), best.message)
 
     def fail(where: str, reason: str) -> None:
         raise ExportContractError(str(path), where, reason)
