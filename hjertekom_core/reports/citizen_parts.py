@@ -217,6 +217,12 @@ def _summary_block(content: str) -> str:
     return f'<div class="hk-summary">{content}</div>'
 
 
+def _side_by_side(*sections: tuple[str, str]) -> str:
+    """Sections (title, HTML) in columns on the page."""
+    return ('<div class="hk-cols">'
+            + "".join(f"<section><h2>{_e(title)}</h2>{body}</section>" for title, body in sections) + "</div>")
+
+
 def summary_header(course: Course, lang: str = "da") -> str:
     if not course:
         return _nodata(lang)
@@ -229,8 +235,7 @@ def summary_header(course: Course, lang: str = "da") -> str:
     return _summary_block(
         f'<header class="hk-summary-head"><h1>{_e(t("summary_title", lang))}</h1>'
         f'<p class="hk-muted">{_e(t("summary_to", lang))}</p></header>{notices}'
-        f'<div class="hk-cols"><section><h2>{_e(t("citizen", lang))}</h2>{citizen}</section>'
-        f'<section><h2>{_e(t("referral", lang))}</h2>{referral}</section></div>')
+        + _side_by_side((t("citizen", lang), citizen), (t("referral", lang), referral)))
 
 
 def summary_course(course: Course, lang: str = "da") -> str:
@@ -247,9 +252,8 @@ def summary_course(course: Course, lang: str = "da") -> str:
     body = "".join(f'<tr data-intervention="{_e(i["key"])}"><th scope="row">{_e(i["label"])}</th>'
                    f'{_cell_html(i["offered"])}{_cell_html(i["received"])}</tr>' for i in course["interventions"])
     return _summary_block(
-        f'<div class="hk-cols"><section><h2>{_e(t("course", lang))}</h2>{facts}</section>'
-        f'<section><h2>{_e(t("work", lang))}</h2>{work}</section></div>'
-        f'<h2>{_e(t("interventions", lang))}</h2>'
+        _side_by_side((t("course", lang), facts), (t("work", lang), work))
+        + f'<h2>{_e(t("interventions", lang))}</h2>'
         f'<table class="hk-compact hk-interventions"><thead>{head}</thead><tbody>{body}</tbody></table>')
 
 
