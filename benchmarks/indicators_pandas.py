@@ -12,7 +12,8 @@ The rules, as the engine's SQL applies them:
 
 * a course counts for an indicator when its start and end registrations are complete (status
   ``complete``), and only such courses are read (the indicators' population, so a unit and period
-  without a finished course has no row); it belongs to the period of its end meeting; the programme is ``hjertekom``; a course needs a known municipality (inner join);
+  without a finished course has no row); it belongs to the period of its end meeting; the
+  programme is ``hjertekom``; a course needs a known municipality (inner join);
 * SQL three-valued logic: a condition on a missing value is unknown, and an unknown numerator or
   denominator condition counts as false (``coalesce(..., false)``). pandas' nullable types follow
   the same (Kleene) logic, and ``fillna(False)`` plays the part of ``coalesce``;
@@ -93,9 +94,9 @@ def course_flags(tables: dict[str, pd.DataFrame], limit: int, period: str) -> pd
     facts = facts[facts["e_meeting_date"].notna()].reset_index(drop=True)
     # Every indicator's population is the finished courses (Indicator.population): a unit and
     # period with none of them gets no row, not a 0/0 row.
-    finished = _true(facts["s_status"] == "complete") & _true(facts["e_status"] == "complete")
-    facts = facts[finished].reset_index(drop=True)
-    finished = finished[finished].reset_index(drop=True)
+    facts = facts[_true(facts["s_status"] == "complete") & _true(facts["e_status"] == "complete")]
+    facts = facts.reset_index(drop=True)
+    finished = pd.Series(True, index=facts.index)  # kept, so that each denominator reads as defined
     days = (facts["e_meeting_date"] - facts["s_meeting_date"]).dt.days  # NaN where a date is missing
     status = facts["e_course_status"]
     planned = facts["e_training_sessions_planned"]

@@ -14,5 +14,5 @@ from hjertekom_core.indicators.engine import (
 from hjertekom_core.indicators.stats import CI_METHODS, clopper_pearson, wilson
 
 __all__ = ["BY_ID", "CI_METHODS", "INDICATORS", "LEVELS", "PERIODS", "RESULT_COLUMNS", "STATUS_LABELS", "Indicator",
-           "IndicatorSettings", "clopper_pearson", "compute", "create_fact_views", "load_clusters", "settings_from_config", "suppress",
-           "wilson"]
+           "IndicatorSettings", "clopper_pearson", "compute", "create_fact_views", "load_clusters",
+           "settings_from_config", "suppress", "wilson"]
