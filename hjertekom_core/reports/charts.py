@@ -31,6 +31,10 @@ _STYLE = {
     "font.family": ["DejaVu Sans"],
     "font.size": 7.0,
     "axes.titlesize": 8.0,
+    # A fixed title position: left to itself, matplotlib measures every panel's tick labels at
+    # each draw to lift titles clear of top ticks, which these charts do not have. Same SVG, and
+    # the funnel and run charts take about a sixth less time to draw.
+    "axes.titley": 1.0,
     "axes.linewidth": 0.6,
     "axes.edgecolor": INK,
     "axes.labelcolor": INK,
