@@ -9,11 +9,15 @@
   only when the page has that cookie, and is refused by Jupyter Server without it, so a
   replacement handler accepts it from a signed-in user.
   Idle culling never culls a connected (open) form (``cull_connected=False``).
+- Kernels talk to the server over Unix sockets (``transport = "ipc"``) in Voilà's private (0700)
+  folder of connection files, never over TCP: a kernel's output channel accepts any subscriber
+  without its key, so on TCP any local account could read the citizens' data a form shows.
 """
 from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,19 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "entry.ipynb"
 
 # What the browser may send to a kernel: widgets' comm traffic and the handshake, nothing that runs code.
 ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"]
+
+
+#: A Unix socket's path holds at most 107 bytes (Linux). Voilà puts a kernel's sockets at
+#: <root>/voila_XXXXXXXX/kernel-<uuid>-ipc-<n>, so its connection folders' root may be this long.
+KERNEL_SOCKET_TAIL = "/voila_XXXXXXXX/kernel-00000000-0000-0000-0000-000000000000-ipc-0"
+SOCKET_ROOT_MAX = 107 - len(KERNEL_SOCKET_TAIL)
+
+
+def connection_dir_root() -> str:
+    """The system's temporary folder, or /tmp when that is too long for the kernels' sockets (a
+    kernel would fail to start); either way Voilà makes a private (0700) folder below it."""
+    root = tempfile.gettempdir()
+    return root if len(os.fsencode(root)) <= SOCKET_ROOT_MAX else "/tmp"
 
 
 class ShutdownKernelHandler(APIHandler):
@@ -103,6 +120,8 @@ def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: 
     c.VoilaConfiguration.default_pool_size = pool_size
     c.VoilaConfiguration.file_allowlist = []      # serve no files from the notebook folder
     c.MappingKernelManager.allowed_message_types = ALLOWED_MESSAGE_TYPES
+    c.KernelManager.transport = "ipc"  # sockets beside the connection file, in a 0700 folder
+    c.Voila.connection_dir_root = connection_dir_root()
     c.MappingKernelManager.cull_idle_timeout = 4 * 3600
     c.MappingKernelManager.cull_interval = 300
     c.MappingKernelManager.cull_connected = False  # an open form is connected: never culled

@@ -72,6 +72,7 @@ class HjerteKomServer:
     data_dir: Path
     log_file: Path
     reports_dir: Path
+    pid: int  # the server process (the leader of its own process group; its kernels are its children)
 
 
 def _hjertekom_command() -> str:
@@ -176,7 +177,7 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_for_login_page(f"{base_url}/login", proc, log_file)
-        yield HjerteKomServer(base_url, store, contracts, data_dir, log_file, _reports_dir(data_dir))
+        yield HjerteKomServer(base_url, store, contracts, data_dir, log_file, _reports_dir(data_dir), proc.pid)
     finally:
         _stop(proc)
         store.dispose()

@@ -14,11 +14,14 @@ import http.client
 import json
 import random
 import re
+import stat
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
@@ -224,6 +227,34 @@ def test_the_app_and_the_kernel_api_need_a_login(hjertekom_server, page, users, 
     expect(page.locator("#username")).to_be_visible()
     expect(page.locator(".hk-search input")).to_have_count(0)
     assert len(audit_rows(hjertekom_server, username="anne", action="worklist.read")) == reads
+
+
+def test_the_kernels_are_reachable_only_through_unix_sockets_in_a_private_folder(
+        hjertekom_server, page, users, sign_in) -> None:
+    """A kernel holds the data its form shows, and its output channel hands every message to any
+    subscriber, key or not. So its channels must not be TCP ports that any local account can
+    reach, but Unix sockets in a folder that only the server's own account can enter."""
+    sign_in(page, users.anne)  # Anne's form is open: one of the kernels now holds her worklist
+    kernels = [p for p in psutil.Process(hjertekom_server.pid).children(recursive=True)
+               if "ipykernel_launcher" in " ".join(p.cmdline())]
+    assert len(kernels) >= 2, "the signed-in form's kernel and at least one preheated kernel"
+    for kernel in kernels:
+        cmdline = kernel.cmdline()
+        connection_file = Path(cmdline[cmdline.index("-f") + 1])
+        info = json.loads(connection_file.read_text(encoding="utf-8"))
+        assert info["transport"] == "ipc", info["transport"]
+        folder = connection_file.parent
+        assert stat.S_IMODE(folder.stat().st_mode) & 0o077 == 0, oct(folder.stat().st_mode)
+        # shell, iopub, stdin, control and heartbeat: all bound beside the connection file (a kernel
+        # that refills the pool may still be binding them)
+        deadline = time.monotonic() + 30
+        while True:
+            sockets = {Path(c.laddr) for c in kernel.net_connections(kind="unix") if c.laddr}
+            if len({s for s in sockets if s.name.startswith(f"{connection_file.stem}-ipc-")}) == 5:
+                break
+            assert time.monotonic() < deadline, f"the kernel's five channels are not all bound: {sockets}"
+            time.sleep(0.25)
+        assert all(s.parent == folder for s in sockets), sockets
 
 
 def test_login_with_a_wrong_password_is_refused_in_danish_and_the_right_one_opens_the_worklist(
