@@ -23,6 +23,7 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 from scipy import stats
 
+from hjertekom_core import kernel_sockets
 from hjertekom_core.config import Config
 from hjertekom_core.contract.loader import load_codelist
 from hjertekom_core.errors import AccessDenied, ReportFailed
@@ -302,6 +303,7 @@ def test_lab_help_and_dry_run(tmp_path: Path) -> None:
     assert f"--ServerApp.root_dir={REPO}" in done.output
     assert "--LabApp.default_url=/lab/tree/notebooks/research" in done.output
     assert "--ServerApp.ip=127.0.0.1" in done.output and "--ServerApp.port=8999" in done.output
+    assert "--KernelManager.transport=ipc" in done.output
     assert f"{RESEARCH_DIR_ENV}={tmp_path / 'var' / 'snapshots' / 'research'}" in done.output
     assert not (tmp_path / "var" / "snapshots").exists()  # a dry run makes nothing
 
@@ -327,15 +329,20 @@ def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_lab_serves_the_research_notebooks(tmp_path: Path) -> None:
+def test_lab_serves_the_research_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hjertekom_core.cli.lab import lab_launch
 
     port, token = _free_port(), "test-token-" + os.urandom(8).hex()
+    # pytest's folders are too deep for kernel sockets: the lab must choose a short private one.
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    assert not kernel_sockets.fits(tmp_path / "runtime")
     launch = lab_launch(Config(data_dir=tmp_path / "var"), port=port, open_browser=False, token=token,
                         allow_root=os.geteuid() == 0)
     assert launch.env[RESEARCH_DIR_ENV] == str((tmp_path / "var" / "snapshots" / "research").resolve())
     assert launch.env["HJERTEKOM_DATA_DIR"] == str((tmp_path / "var").resolve())
-    env = {**launch.env, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    runtime = Path(launch.env["JUPYTER_RUNTIME_DIR"])
+    assert kernel_sockets.fits(runtime) and runtime.stat().st_mode & 0o077 == 0  # Jupyter may add the sticky bit
+    env = {**launch.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
     log = (tmp_path / "lab.log").open("wb")
     server = subprocess.Popen(launch.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -353,6 +360,14 @@ def test_lab_serves_the_research_notebooks(tmp_path: Path) -> None:
         assert {"change.ipynb", "dropout.ipynb", "trends.ipynb"} <= {f["name"] for f in listing["content"]}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5) as response:
             assert "python3" in json.load(response)["kernelspecs"]
+        # A researcher's kernel starts, and on Unix sockets in that folder (its connection file says so).
+        started = urllib.request.Request(f"http://127.0.0.1:{port}/api/kernels", method="POST", data=b"{}",
+                                         headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(started, timeout=60) as response:
+            kernel_id = json.load(response)["id"]
+        connection = json.loads((runtime / f"kernel-{kernel_id}.json").read_text(encoding="utf-8"))
+        assert connection["transport"] == "ipc", connection
+        assert Path(connection["ip"]).parent == runtime
     finally:
         server.terminate()
         server.wait(timeout=30)

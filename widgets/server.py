@@ -10,8 +10,7 @@
   replacement handler accepts it from a signed-in user.
   Idle culling never culls a connected (open) form (``cull_connected=False``).
 - Kernels talk to the server over Unix sockets (``transport = "ipc"``) in Voilà's private (0700)
-  folder of connection files, never over TCP: a kernel's output channel accepts any subscriber
-  without its key, so on TCP any local account could read the citizens' data a form shows.
+  folder of connection files, never over TCP (why: hjertekom_core/kernel_sockets.py).
 """
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ from traitlets.config import Config as TraitletsConfig
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
+from hjertekom_core import kernel_sockets
 from hjertekom_core.bootstrap import ensure_secret, open_workspace
 from hjertekom_core.config import Config
 from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider
@@ -45,17 +45,11 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "entry.ipynb"
 ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"]
 
 
-#: A Unix socket's path holds at most 107 bytes (Linux). Voilà puts a kernel's sockets at
-#: <root>/voila_XXXXXXXX/kernel-<uuid>-ipc-<n>, so its connection folders' root may be this long.
-KERNEL_SOCKET_TAIL = "/voila_XXXXXXXX/kernel-00000000-0000-0000-0000-000000000000-ipc-0"
-SOCKET_ROOT_MAX = 107 - len(KERNEL_SOCKET_TAIL)
-
-
 def connection_dir_root() -> str:
-    """The system's temporary folder, or /tmp when that is too long for the kernels' sockets (a
-    kernel would fail to start); either way Voilà makes a private (0700) folder below it."""
+    """The system's temporary folder, or /tmp when kernel sockets would not fit below Voilà's
+    folders there (``<root>/voila_XXXXXXXX/``); either way Voilà makes a 0700 folder below it."""
     root = tempfile.gettempdir()
-    return root if len(os.fsencode(root)) <= SOCKET_ROOT_MAX else "/tmp"
+    return root if kernel_sockets.fits(os.path.join(root, "voila_XXXXXXXX")) else "/tmp"
 
 
 class ShutdownKernelHandler(APIHandler):

@@ -5,6 +5,8 @@ folder holds none (or always, with ``--fresh``), then starts JupyterLab from thi
 ``python3`` kernel is the project's Python), on 127.0.0.1 only, rooted at the repository and
 opened on notebooks/research. The kernels find the snapshots through $HJERTEKOM_RESEARCH_SNAPSHOTS,
 and every path setting is passed on absolute: a notebook's kernel runs in the notebook's folder.
+Pseudonymised data are still personal data: the kernels listen on Unix sockets in Jupyter's
+private runtime folder, not on TCP ports (hjertekom_core/kernel_sockets.py).
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from jupyter_core.paths import jupyter_runtime_dir
 
-from hjertekom_core import audit
+from hjertekom_core import audit, kernel_sockets
 from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.cli.common import acting_user, friendly_errors, user_option, workspace
@@ -54,6 +57,9 @@ def lab_launch(config: Config, *, port: int, root: Path = REPO_ROOT, open_browse
     env["HJERTEKOM_CLUSTERS_FILE"] = str(config.clusters_file.resolve())
     if config_file is not None:
         env["HJERTEKOM_CONFIG"] = str(config_file.resolve())
+    if not kernel_sockets.fits(env.get("JUPYTER_RUNTIME_DIR") or jupyter_runtime_dir()):
+        # A runtime folder too deep for the kernels' socket paths: a short private one instead.
+        env["JUPYTER_RUNTIME_DIR"] = str(kernel_sockets.private_folder("hjertekom-lab"))
     # The venv first on PATH, so that "python" in a kernel spec is this venv's Python too.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     root = root.resolve()
@@ -66,6 +72,7 @@ def lab_launch(config: Config, *, port: int, root: Path = REPO_ROOT, open_browse
             "--ServerApp.ip=127.0.0.1",  # this machine only
             f"--ServerApp.port={port}",
             "--ServerApp.port_retries=0",  # the address printed is the address served
+            "--KernelManager.transport=ipc",  # kernels on Unix sockets in the runtime folder
             f"--ServerApp.open_browser={open_browser}",
             f"--LabApp.default_url=/lab/tree/{start}" if start else "--LabApp.default_url=/lab"]
     if token is not None:
