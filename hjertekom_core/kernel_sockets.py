@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from hjertekom_core.errors import ConfigError
@@ -22,6 +23,13 @@ KERNEL_SOCKET_NAME = "kernel-00000000-0000-0000-0000-000000000000-ipc-0"
 def fits(folder: str | os.PathLike[str]) -> bool:
     """Whether a kernel's sockets fit below ``folder``."""
     return len(os.fsencode(os.path.join(folder, KERNEL_SOCKET_NAME))) <= UNIX_PATH_MAX
+
+
+def temp_root(below: str) -> str:
+    """The system's temporary folder, or /tmp when kernel sockets would not fit in the folder
+    ``below`` names there (a pattern such as ``voila_XXXXXXXX``, as long as the real name)."""
+    root = tempfile.gettempdir()
+    return root if fits(os.path.join(root, below)) else "/tmp"
 
 
 def private_folder(name: str, parent: Path = Path("/tmp")) -> Path:

@@ -3,6 +3,7 @@ and the folders their sockets go in. The browser tests and the lab test check ru
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -14,7 +15,8 @@ import pytest
 from hjertekom_core import kernel_sockets
 from hjertekom_core.config import Config
 from hjertekom_core.errors import ConfigError
-from hjertekom_widgets.server import connection_dir_root, voila_config
+from hjertekom_core.reports.runner import KernelSession
+from hjertekom_widgets.server import voila_config
 
 
 def _bind(path: Path) -> None:
@@ -28,9 +30,7 @@ def short_base() -> Iterator[Path]:
     """A fresh folder right below /tmp (pytest's own folders are too deep for these tests)."""
     base = Path(tempfile.mkdtemp(prefix="hk-", dir="/tmp"))
     yield base
-    for path in sorted(base.rglob("*"), reverse=True):
-        path.rmdir()
-    base.rmdir()
+    shutil.rmtree(base)
 
 
 def _folder_of_length(base: Path, length: int) -> Path:
@@ -56,19 +56,29 @@ def test_the_socket_limit_is_the_systems(short_base: Path) -> None:
 def test_the_entry_app_puts_kernels_on_unix_sockets(tmp_path: Path) -> None:
     config = voila_config(Config(data_dir=tmp_path / "var"), 8866)
     assert config.KernelManager.transport == "ipc"
-    assert config.Voila.connection_dir_root == connection_dir_root()
+    assert config.Voila.connection_dir_root == kernel_sockets.temp_root("voila_XXXXXXXX")
 
 
-def test_a_temporary_folder_too_deep_for_voilas_kernel_sockets_gives_way_to_tmp(
+def test_a_temporary_folder_too_deep_for_kernel_sockets_gives_way_to_tmp(
         short_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Voilà adds "/voila_XXXXXXXX" below the root, then the socket names.
     limit = kernel_sockets.UNIX_PATH_MAX - len("/voila_XXXXXXXX/" + kernel_sockets.KERNEL_SOCKET_NAME)
     fitting = _folder_of_length(short_base, limit)
     monkeypatch.setattr(tempfile, "tempdir", str(fitting))
-    assert connection_dir_root() == str(fitting)
+    assert kernel_sockets.temp_root("voila_XXXXXXXX") == str(fitting)
     too_deep = _folder_of_length(short_base, limit + 1)
     monkeypatch.setattr(tempfile, "tempdir", str(too_deep))
-    assert connection_dir_root() == "/tmp"
+    assert kernel_sockets.temp_root("voila_XXXXXXXX") == "/tmp"
+
+
+def test_a_report_kernel_starts_from_a_temporary_folder_too_deep_for_its_sockets(
+        short_base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    too_deep = _folder_of_length(short_base, kernel_sockets.UNIX_PATH_MAX - 20)
+    monkeypatch.setattr(tempfile, "tempdir", str(too_deep))
+    with KernelSession() as session:
+        assert session.km.transport == "ipc"
+        assert Path(session.km.ip).parent.parent == Path("/tmp")
+        assert session.kc.execute_interactive("x = 1", timeout=60)["content"]["status"] == "ok"
 
 
 def test_a_private_folder_is_made_for_this_account_alone(short_base: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +42,6 @@ NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "entry.ipynb"
 
 # What the browser may send to a kernel: widgets' comm traffic and the handshake, nothing that runs code.
 ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"]
-
-
-def connection_dir_root() -> str:
-    """The system's temporary folder, or /tmp when kernel sockets would not fit below Voilà's
-    folders there (``<root>/voila_XXXXXXXX/``); either way Voilà makes a 0700 folder below it."""
-    root = tempfile.gettempdir()
-    return root if kernel_sockets.fits(os.path.join(root, "voila_XXXXXXXX")) else "/tmp"
 
 
 class ShutdownKernelHandler(APIHandler):
@@ -115,7 +107,8 @@ def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: 
     c.VoilaConfiguration.file_allowlist = []      # serve no files from the notebook folder
     c.MappingKernelManager.allowed_message_types = ALLOWED_MESSAGE_TYPES
     c.KernelManager.transport = "ipc"  # sockets beside the connection file, in a 0700 folder
-    c.Voila.connection_dir_root = connection_dir_root()
+    # Voilà makes a private (0700) voila_XXXXXXXX folder below this root for each server.
+    c.Voila.connection_dir_root = kernel_sockets.temp_root("voila_XXXXXXXX")
     c.MappingKernelManager.cull_idle_timeout = 4 * 3600
     c.MappingKernelManager.cull_interval = 300
     c.MappingKernelManager.cull_connected = False  # an open form is connected: never culled

@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 from nbconvert import HTMLExporter
 
+from hjertekom_core import kernel_sockets
 from hjertekom_core.config import REPO_ROOT
 from hjertekom_core.errors import ReportFailed
 
@@ -55,7 +56,8 @@ class KernelSession:
         # IPC sockets in a private (0700) folder, not TCP on localhost: nothing else on the machine
         # can reach a kernel that holds a citizen's data. The path is absolute because the kernel
         # runs in another working directory than its client.
-        self._sockets = Path(tempfile.mkdtemp(prefix="hjertekom-kernel-"))
+        self._sockets = Path(tempfile.mkdtemp(prefix="hjertekom-kernel-",
+                                              dir=kernel_sockets.temp_root("hjertekom-kernel-XXXXXXXX")))
         self.km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(self._sockets / "k"))
         self.kc: Any = None
         self._cwd = cwd
