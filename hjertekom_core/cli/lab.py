@@ -57,7 +57,7 @@ def lab_launch(config: Config, *, port: int, root: Path = REPO_ROOT, open_browse
     env["HJERTEKOM_CLUSTERS_FILE"] = str(config.clusters_file.resolve())
     if config_file is not None:
         env["HJERTEKOM_CONFIG"] = str(config_file.resolve())
-    if not kernel_sockets.fits(env.get("JUPYTER_RUNTIME_DIR") or jupyter_runtime_dir()):
+    if not kernel_sockets.fits(jupyter_runtime_dir()):  # $JUPYTER_RUNTIME_DIR or the default
         # A runtime folder too deep for the kernels' socket paths: a short private one instead.
         env["JUPYTER_RUNTIME_DIR"] = str(kernel_sockets.private_folder("hjertekom-lab"))
     # The venv first on PATH, so that "python" in a kernel spec is this venv's Python too.

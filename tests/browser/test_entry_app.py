@@ -229,7 +229,7 @@ def test_the_app_and_the_kernel_api_need_a_login(hjertekom_server, page, users, 
     assert len(audit_rows(hjertekom_server, username="anne", action="worklist.read")) == reads
 
 
-def test_the_kernels_are_reachable_only_through_unix_sockets_in_a_private_folder(
+def test_the_kernels_channels_are_unix_sockets_in_a_private_folder(
         hjertekom_server, page, users, sign_in) -> None:
     """A kernel holds the data its form shows, and its output channel hands every message to any
     subscriber, key or not. So its channels must not be TCP ports that any local account can
