@@ -206,15 +206,19 @@ def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None
 
 
 def coded_columns(tables: Sequence[FormTable]) -> dict[str, tuple[list[str], list[tuple[str, str]]]]:
-    """ENUM type -> (its values, the (table, column) pairs of that type)."""
+    """ENUM type -> (its values, the (table, column) pairs of that type). Which columns are ENUMs
+    is the layout's decision (``Column.type``); this only collects them."""
     out: dict[str, tuple[list[str], list[tuple[str, str]]]] = {}
     for table in tables:
         for col in table.columns:
-            if col.name == "status" and col.kind == "meta":
-                out.setdefault(STATUS_TYPE, (list(STATUS_VALUES), []))[1].append((table.name, col.name))
-            elif col.kind == "value" and col.field is not None and col.field.type == "choice" and col.field.codelist:
-                values = enum_values(col.field.codelist)
-                out.setdefault(enum_type(col.field.codelist.name), (values, []))[1].append((table.name, col.name))
+            codelist = col.field.codelist if col.field is not None else None
+            if col.type == STATUS_TYPE:
+                values = list(STATUS_VALUES)
+            elif codelist is not None and col.type == enum_type(codelist.name):
+                values = enum_values(codelist)
+            else:
+                continue
+            out.setdefault(col.type, (values, []))[1].append((table.name, col.name))
     return out
 
 
