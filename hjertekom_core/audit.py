@@ -8,13 +8,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, insert, select
 
 from hjertekom_core.access import User
 from hjertekom_core.cpr import CPR_PATTERN
 from hjertekom_core.store.schema import audit_log
+
+if TYPE_CHECKING:
+    from hjertekom_core.store import Store
 
 _FORBIDDEN_KEYS = frozenset({"cpr", "name", "navn", "password"})
 
@@ -51,6 +54,24 @@ def insert_entry(conn: Connection, row: Mapping[str, Any]) -> None:
 def record(conn: Connection, user: User, action: str, entity: str, entity_id: object = None,
            municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
     conn.execute(_INSERT, entry(user, action, entity, entity_id, municipality, detail))
+
+
+#: The action of every refused access; ``detail`` says what was attempted and why it was refused.
+DENIED = "access.denied"
+#: Who is named when nobody is signed in (a request without a valid session).
+ANONYMOUS = User(None, "anonym", "", "", frozenset())
+
+
+def deny(store: "Store", user: User | None, attempted: str, entity: str, entity_id: object = None,
+         municipality: int | None = None, reason: str = "", detail: Mapping[str, Any] | None = None) -> None:
+    """Record a refused access in a transaction of its own (the refused one writes nothing).
+
+    ``attempted`` names what was tried (a permission or an endpoint); ``reason`` why it was refused.
+    """
+    extra = {"attempted": attempted, **({"reason": reason} if reason else {}), **dict(detail or {})}
+    row = entry(user or ANONYMOUS, DENIED, entity, entity_id, municipality, extra)
+    with store.write() as conn:
+        insert_entry(conn, row)
 
 
 def entries(conn: Connection, *, action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

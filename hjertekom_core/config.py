@@ -6,6 +6,7 @@ them (a test keeps the two in step). The file is ``$HJERTEKOM_CONFIG`` or ``./hj
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,11 @@ from hjertekom_core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STANDARDS = {"K1": 0.75, "K3": 0.50, "K4": 0.50, "K6": 0.90}
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """'127.0.0.1, 10.0.0.5' -> ('127.0.0.1', '10.0.0.5')."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def parse_standards(text: str) -> dict[str, float]:
@@ -75,6 +81,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report_workers", "HJERTEKOM_REPORT_WORKERS",
             "Worker processes for a batch of reports, each with its own kernel and browser. "
             "Default: the number of CPU cores, at most 4", int),
+    Setting("idle_timeout_minutes", "HJERTEKOM_IDLE_TIMEOUT_MINUTES",
+            "A signed-in session of the entry app ends after this many minutes without use (shared PCs). "
+            "Default: 30", int),
+    Setting("trusted_proxies", "HJERTEKOM_TRUSTED_PROXIES",
+            "Hosted set-up: the addresses of the authenticating reverse proxy; its user header is "
+            "believed only from these. Default: 127.0.0.1", parse_addresses),
+    Setting("proxy_secret_file", "HJERTEKOM_PROXY_SECRET_FILE",
+            "Hosted set-up: file with the secret the proxy sends in X-HjerteKom-Proxy-Secret (made by "
+            "`hjertekom serve --trusted-header`, mode 0600). Default: <data_dir>/proxy.secret", Path),
+    Setting("login_max_failures", "HJERTEKOM_LOGIN_MAX_FAILURES",
+            "Failed logins in a row (per account, and per address) before the login is locked for "
+            "login_lockout_minutes. Default: 10", int),
+    Setting("login_lockout_minutes", "HJERTEKOM_LOGIN_LOCKOUT_MINUTES",
+            "How long a login stays locked after login_max_failures failures. Default: 15", int),
+    Setting("import_max_mb", "HJERTEKOM_IMPORT_MAX_MB",
+            "Largest import file accepted, in megabytes. Default: 20", int),
+    Setting("research_workspace", "HJERTEKOM_RESEARCH_WORKSPACE",
+            "The researchers' workspace served by `hjertekom lab`: pseudonymised snapshots, research "
+            "notebooks and their outputs, never the data folder. Default: <data_dir>-research, beside it", Path),
+    Setting("lab_account", "HJERTEKOM_LAB_ACCOUNT",
+            "The operating-system account `hjertekom lab` runs as when started by root (created on "
+            "demand; it has no access to the data folder). Default: hjertekom-forsker"),
+    Setting("lab_python", "HJERTEKOM_LAB_PYTHON",
+            "The Python that JupyterLab runs with under lab_account; that account must be able to run "
+            "it. Default: the Python of this installation", Path),
 )
 
 
@@ -94,6 +125,15 @@ class Config:
     reports_dir: Path = REPO_ROOT / "reports"
     chromium: Path = Path("/usr/bin/chromium")
     report_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
+    idle_timeout_minutes: int = 30
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    proxy_secret_file: Path | None = None
+    login_max_failures: int = 10
+    login_lockout_minutes: int = 15
+    import_max_mb: int = 20
+    research_workspace: Path | None = None
+    lab_account: str = "hjertekom-forsker"
+    lab_python: Path = field(default_factory=lambda: Path(sys.executable))
 
     def __post_init__(self) -> None:
         # Derived defaults depend on data_dir, whichever source set it.
@@ -105,6 +145,19 @@ class Config:
             object.__setattr__(self, "log_file", data_dir / "hjertekom.log")
         if self.pseudonym_key_file is None:
             object.__setattr__(self, "pseudonym_key_file", data_dir / "pseudonym.key")
+        if self.proxy_secret_file is None:
+            object.__setattr__(self, "proxy_secret_file", data_dir / "proxy.secret")
+        if self.research_workspace is None:
+            object.__setattr__(self, "research_workspace", data_dir.parent / f"{data_dir.name or 'var'}-research")
+        for name in ("proxy_secret_file", "research_workspace", "lab_python"):
+            object.__setattr__(self, name, Path(getattr(self, name)))
+        if isinstance(self.trusted_proxies, str):
+            object.__setattr__(self, "trusted_proxies", parse_addresses(self.trusted_proxies))
+        else:
+            object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        for name in ("idle_timeout_minutes", "login_max_failures", "login_lockout_minutes", "import_max_mb"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be 1 or more")
         if self.language not in ("da", "en"):
             raise ConfigError(f"language must be 'da' or 'en', not {self.language!r}")
         if self.completion_limit_days <= 0:

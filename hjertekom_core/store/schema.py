@@ -133,6 +133,9 @@ web_sessions = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Idle timeout and the reason a session ended (logout, idle, deactivated) (migration 0005).
+    Column("last_seen_at", DateTime(timezone=True), nullable=True),
+    Column("ended_reason", String(20), nullable=True),
 )
 
 # What was transferred to whom, when and by whom: one row per export written (the DHRD transfer
