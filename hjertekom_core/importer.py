@@ -2,9 +2,13 @@
 
 File format
 -----------
-* CSV (UTF-8, with or without BOM; delimiter ``;`` or ``,``, detected from the header row) or
-  XLSX (the first sheet). Row 1 is the header; every further row is **one course**. Blank rows are
-  skipped. Row numbers in error messages are the spreadsheet's own (header = row 1).
+* CSV (UTF-8, with or without BOM; delimiter ``;``, ``,`` or tab, detected from the header row;
+  every row as many fields as the header) or XLSX (the first sheet). Row 1 is the header; every
+  further row is **one course**. Blank rows are skipped. Row numbers in error messages are the
+  spreadsheet's own (header = row 1); row 0 means the file as a whole.
+* At most ``import_max_mb`` megabytes (default 20), refused before anything is read; an XLSX may
+  unpack to at most ``XLSX_MAX_EXPANSION`` times that. Another encoding (Windows-1252, UTF-16), an
+  old .xls, a workbook named .csv or a text file named .xlsx is refused with what to do instead.
 * Columns (any order; names are case-insensitive):
 
   ``cpr``
@@ -40,31 +44,46 @@ them; the result counts them but does not list them. Any error raises
 :class:`~hjertekom_core.errors.ImportFailed` with one :class:`~hjertekom_core.errors.RowError`
 per problem (row, column, Danish message saying what to fix) and nothing is written.
 
+Memory
+------
+Rows are read one at a time (the ``csv`` module over the open file; openpyxl's read-only mode)
+and checked as they come. What writing needs of a valid row is kept compressed (:class:`_Row`),
+so an import holds a few times the file's size at most, never the whole sheet; once an error is
+found rows keep only what the citizen checks need, and at most ``MAX_ERRORS`` errors are kept.
+
 Writing
 -------
-Everything is written in one transaction (``store.write()``), so a failure midway leaves nothing
-behind. The user needs ``import.write``, or else ``registration.write`` in the rows'
-municipalities. One audit entry per created course (``import.course``), never a CPR or a name.
+Only when every row is valid is anything written: in one transaction (``store.write()``), in
+batches of ``WRITE_BATCH`` courses, so a failure midway leaves nothing behind and the write lock is
+held for the inserts alone, not while the file is checked. The user needs ``import.write``, or
+else ``registration.write`` in the rows' municipalities. One audit entry per created course (``import.course``), never a CPR or a name.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import io
+import itertools
+import json
 import logging
 import os
 import tempfile
+import warnings
 import zipfile
+import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, insert, select
 
 from hjertekom_core import audit
 from hjertekom_core.access import User
+from hjertekom_core.config import Config
 from hjertekom_core.contract import Contract
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import FieldIssue, ImportFailed, RowError
@@ -82,6 +101,9 @@ STATUS_SUFFIX = "status"
 STATUS_WORDS = {"complete": True, "færdig": True, "draft": False, "kladde": False}
 NAME_MAX_LENGTH = 200  # the citizens.name column
 HEADER_ROW = 1
+#: The row of an error about the file as a whole (size, type, encoding): no row of the sheet.
+FILE_ROW = 0
+MB = 1024 * 1024
 #: CPR numbers looked up per query (well below every backend's limit on bound parameters).
 LOOKUP_BATCH = 500
 
@@ -97,9 +119,48 @@ MSG_NO_HEADER = "Kolonnen har data, men intet navn i række 1. Skriv kolonnens n
 MSG_DERIVED_COLUMN = "Feltet beregnes automatisk og kan ikke importeres. Fjern kolonnen."
 MSG_NO_CPR_COLUMN = "Kolonnen cpr mangler. Tilføj en kolonne med borgerens CPR-nummer."
 MSG_EMPTY_FILE = "Filen er tom eller mangler overskriftsrækken (række 1 skal have kolonnenavnene)."
-MSG_NOT_UTF8 = "Filen er ikke gemt som UTF-8. Gem den som «CSV UTF-8» og prøv igen."
+MSG_NO_DATA_ROWS = ("Filen indeholder ingen rækker med data, kun overskriftsrækken. Tilføj en række pr. forløb "
+                    "under overskrifterne.")
 MSG_BAD_TYPE = "Filtypen kendes ikke. Brug en CSV-fil (.csv) eller en Excel-fil (.xlsx)."
-MSG_UNREADABLE_XLSX = "Excel-filen kan ikke læses. Gem den igen som .xlsx og prøv igen."
+MSG_NOT_A_FILE = "Filen findes ikke eller er ikke en almindelig fil. Vælg en CSV- eller Excel-fil."
+MSG_UNREADABLE_XLSX = "Excel-filen kan ikke læses. Gem den igen som .xlsx (Excel-projektmappe) og prøv igen."
+MSG_NO_SHEETS = "Excel-filen har intet regneark. Læg forløbene i det første regneark og gem igen."
+MSG_TEXT_AS_XLSX = "Filen er en tekstfil, ikke en Excel-fil, men hedder .xlsx. Omdøb den til .csv og prøv igen."
+MSG_WORKBOOK_AS_CSV = ("Filen er en Excel-fil, men hedder .csv. Omdøb den til .xlsx, eller gem den fra Excel som "
+                       "«CSV UTF-8 (kommasepareret)».")
+MSG_OLD_EXCEL = ("Filen er i det gamle Excel-format (.xls). Gem den i Excel som .xlsx (Excel-projektmappe) "
+                 "eller som «CSV UTF-8 (kommasepareret)».")
+MSG_UTF16 = ("Filen er gemt som UTF-16 («Unicode-tekst»). Gem den i Excel som «CSV UTF-8 (kommasepareret)» "
+             "og prøv igen.")
+MSG_BINARY = ("Filen er ikke en tekstfil (den indeholder binære data). Brug en CSV-fil gemt som "
+              "«CSV UTF-8 (kommasepareret)» eller en Excel-fil (.xlsx).")
+MSG_BAD_CSV_ROW = (f"Rækken kan ikke læses som CSV: en celle er for lang (højst {csv.field_size_limit()} tegn) "
+                   "eller har et anførselstegn, der ikke er lukket. Ret rækken.")
+MSG_ONE_COLUMN = ("Overskriftsrækken har kun én kolonne. Adskil kolonnerne med semikolon (;), komma (,) eller "
+                  "tabulator, fx «cpr;name;course.municipality».")
+
+
+def _msg_not_utf8(line: int) -> str:
+    return (f"Filen er ikke gemt som UTF-8 (første tegn, der ikke kan læses, er i linje {line}). Gem den i "
+            "Excel som «CSV UTF-8 (kommasepareret)» og prøv igen.")
+
+
+def _msg_too_large(size: int, max_mb: int) -> str:
+    return (f"Filen fylder {size / MB:.1f} MB; der kan højst importeres {max_mb} MB ad gangen (indstillingen "
+            "import_max_mb / HJERTEKOM_IMPORT_MAX_MB). Del filen op, eller bed en administrator hæve grænsen.")
+
+
+def _msg_unpacks_too_large(max_mb: int) -> str:
+    return (f"Excel-filen fylder mere end {max_mb * XLSX_MAX_EXPANSION} MB, når den pakkes ud ({XLSX_MAX_EXPANSION} "
+            f"gange grænsen på {max_mb} MB, indstillingen import_max_mb). Del filen op, eller gem den som CSV.")
+
+
+def _msg_width(fields: int, header: int) -> str:
+    return (f"Rækken har {fields} felter, men overskriftsrækken har {header}. Sæt anførselstegn om "
+            "celler med skilletegn (fx decimalkomma i en kommasepareret fil) eller linjeskift, så alle rækker "
+            "har lige mange felter.")
+
+
 MSG_CPR_MISSING = "CPR-nummer mangler. Skriv borgerens CPR-nummer (DDMMÅÅ-SSSS)."
 MSG_NAME_MISSING = (f"Navn mangler for en ny borger (højst {NAME_MAX_LENGTH} tegn). "
                     "Skriv borgerens navn.")
@@ -143,55 +204,167 @@ class ImportResult:
 
 
 # --- reading files -------------------------------------------------------------------------------
-@dataclass(frozen=True)
+#: Bytes read at a time when checking a CSV file's encoding (memory stays flat whatever the size).
+CHUNK = 1 << 20
+#: A workbook is a zip of XML: refuse one that unpacks to more than this many times the size limit
+#: (ordinary workbooks unpack to 5-15 times their size; a "zip bomb" to thousands).
+XLSX_MAX_EXPANSION = 40
+#: Delimiters a CSV may use; the one found most often in the header row is taken.
+DELIMITERS = (";", ",", "\t")
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old .xls (and .doc) format
+
+
+@dataclass
 class _Sheet:
+    """An open sheet: the header, and its further rows read one at a time."""
+
     header: list[str]
-    rows: list[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
+    rows: Iterator[tuple[int, list[Any]]]  # (spreadsheet row number, cells)
+    check_width: bool = False  # CSV: every row must have as many fields as the header
 
 
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _read_csv(path: Path) -> _Sheet:
+def _file_error(message: str) -> ImportFailed:
+    return ImportFailed([RowError(FILE_ROW, "", message)])
+
+
+def _check_size(size: int, max_mb: int) -> None:
+    if size > max_mb * MB:
+        raise _file_error(_msg_too_large(size, max_mb))
+
+
+def _check_text(fh: BinaryIO, max_mb: int) -> None:
+    """Refuse a file that is not UTF-8 text before any row is read: read in chunks, so a file of
+    any size costs one chunk of memory."""
+    head = fh.read(8)
+    fh.seek(0)
+    if head.startswith(_ZIP_MAGIC):
+        raise _file_error(MSG_WORKBOOK_AS_CSV)
+    if head.startswith(_OLE_MAGIC):
+        raise _file_error(MSG_OLD_EXCEL)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise _file_error(MSG_UTF16)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, read = 1, 0
+    while chunk := fh.read(CHUNK):
+        read += len(chunk)
+        _check_size(read, max_mb)  # the file grew since it was measured
+        if b"\x00" in chunk:
+            raise _file_error(MSG_BINARY)
+        pending = len(decoder.getstate()[0])
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            line += chunk[:max(0, exc.start - pending)].count(b"\n")
+            raise _file_error(_msg_not_utf8(line)) from None
+        line += chunk.count(b"\n")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError:
-        raise ImportFailed([RowError(HEADER_ROW, "", MSG_NOT_UTF8)]) from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    if not records:
-        return _Sheet([], [])
-    return _Sheet([h.strip() for h in records[0]],
-                  [(n, list(r)) for n, r in enumerate(records[1:], start=HEADER_ROW + 1)])
+        raise _file_error(_msg_not_utf8(line)) from None
+    fh.seek(0)
 
 
-def _read_xlsx(path: Path) -> _Sheet:
+def _csv_records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[Any]]]:
+    number = HEADER_ROW
+    try:
+        for record in reader:
+            number += 1
+            yield number, record
+    except csv.Error:  # e.g. a cell longer than the csv module's field limit
+        raise ImportFailed([RowError(number + 1, "", MSG_BAD_CSV_ROW)]) from None
+
+
+@contextmanager
+def _open_csv(path: Path, max_mb: int) -> Iterator[_Sheet]:
+    with path.open("rb") as raw:
+        _check_size(os.fstat(raw.fileno()).st_size, max_mb)
+        _check_text(raw, max_mb)
+        # newline="" lets the csv module see line breaks inside quoted cells.
+        with io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
+            first = text.readline()
+            counts = {d: first.count(d) for d in DELIMITERS}
+            delimiter = max(DELIMITERS, key=lambda d: counts[d])  # ties: the first, ";"
+            reader = csv.reader(itertools.chain([first], text), delimiter=delimiter)
+            header = next(reader, [])
+            if all(_blank(h) for h in header):
+                raise _file_error(MSG_EMPTY_FILE)
+            yield _Sheet([h.strip() for h in header], _csv_records(reader), check_width=True)
+
+
+# What a damaged or foreign workbook may raise while openpyxl reads it: XML parse errors are
+# SyntaxErrors, a damaged member a zlib or zip error, a missing part a KeyError; openpyxl's own
+# InvalidFileException is a plain Exception subclass and caught where the workbook is opened.
+_XLSX_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, KeyError, IndexError,
+                ValueError, TypeError, AttributeError, SyntaxError)
+
+
+def _xlsx_records(rows: Iterator[tuple[Any, ...]]) -> Iterator[tuple[int, list[Any]]]:
+    number = HEADER_ROW - 1  # the header row comes first here
+    try:
+        for row in rows:
+            number += 1
+            yield number, list(row)
+    except _XLSX_ERRORS:
+        raise ImportFailed([RowError(number + 1, "", MSG_UNREADABLE_XLSX)]) from None
+
+
+@contextmanager
+def _open_xlsx(path: Path, max_mb: int) -> Iterator[_Sheet]:
     import openpyxl  # only needed for XLSX
     from openpyxl.utils.exceptions import InvalidFileException
 
+    with path.open("rb") as raw:
+        _check_size(os.fstat(raw.fileno()).st_size, max_mb)
+        head = raw.read(CHUNK)
+    if not zipfile.is_zipfile(path):
+        if head.startswith(_OLE_MAGIC):
+            raise _file_error(MSG_OLD_EXCEL)
+        try:
+            looks_like_text = b"\x00" not in head and bool(head.decode("utf-8", "strict").strip())
+        except UnicodeDecodeError:
+            looks_like_text = False
+        raise _file_error(MSG_TEXT_AS_XLSX if looks_like_text else MSG_UNREADABLE_XLSX)
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError):
-        raise ImportFailed([RowError(HEADER_ROW, "", MSG_UNREADABLE_XLSX)]) from None
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except _XLSX_ERRORS:
+        raise _file_error(MSG_UNREADABLE_XLSX) from None
+    if unpacked > max_mb * MB * XLSX_MAX_EXPANSION:
+        raise _file_error(_msg_unpacks_too_large(max_mb))
     try:
-        rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+        with warnings.catch_warnings():  # unsupported Excel features (styles, validation) do not matter here
+            warnings.simplefilter("ignore", UserWarning)
+            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, *_XLSX_ERRORS):
+        raise _file_error(MSG_UNREADABLE_XLSX) from None
+    try:
+        if not workbook.worksheets:
+            raise _file_error(MSG_NO_SHEETS)
+        # read_only: rows come from the sheet's XML one at a time, never the whole sheet at once.
+        rows = _xlsx_records(workbook.worksheets[0].iter_rows(values_only=True))
+        first = next(rows, None)
+        header = ["" if h is None else str(h).strip() for h in (first[1] if first else [])]
+        if not any(header):
+            raise _file_error(MSG_EMPTY_FILE)
+        yield _Sheet(header, rows)
     finally:
         workbook.close()
-    if not rows:
-        return _Sheet([], [])
-    header = ["" if h is None else str(h).strip() for h in rows[0]]
-    return _Sheet(header, [(n, list(r)) for n, r in enumerate(rows[1:], start=HEADER_ROW + 1)])
 
 
-def _read_sheet(path: Path) -> _Sheet:
+def _open_sheet(path: Path, max_mb: int) -> AbstractContextManager[_Sheet]:
+    if not path.is_file():
+        raise _file_error(MSG_NOT_A_FILE)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        return _read_csv(path)
+        return _open_csv(path, max_mb)
     if suffix in (".xlsx", ".xlsm"):
-        return _read_xlsx(path)
-    raise ImportFailed([RowError(HEADER_ROW, "", MSG_BAD_TYPE)])
+        return _open_xlsx(path, max_mb)
+    raise _file_error(MSG_BAD_TYPE)
 
 
 # --- columns -------------------------------------------------------------------------------------
@@ -203,13 +376,11 @@ class _Column:
     field: str | None = None     # None for cpr, name and <form>.status
 
 
-def _columns(header: Sequence[str], contract: Contract, used: set[int]) -> tuple[list[_Column], list[RowError]]:
-    """Interpret the header; ``used`` holds the indexes of columns that hold any data."""
+def _columns(header: Sequence[str], contract: Contract) -> tuple[list[_Column], list[RowError]]:
+    """Interpret the header."""
     found: list[_Column] = []
     errors: list[RowError] = []
     seen: set[str] = set()
-    for index in sorted(i for i in used if i >= len(header) or not header[i].strip()):
-        errors.append(RowError(HEADER_ROW, f"kolonne {index + 1}", MSG_NO_HEADER))
     for index, raw in enumerate(header):
         name = raw.strip().lower()
         if not name:
@@ -239,13 +410,58 @@ def _columns(header: Sequence[str], contract: Contract, used: set[int]) -> tuple
 
 
 # --- checking rows -------------------------------------------------------------------------------
-@dataclass
+#: Errors kept for the report; past this the rest are only counted (a wholly wrong file of 20 MB
+#: would otherwise hold millions of messages in memory).
+MAX_ERRORS = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class _Row:
+    """What writing one checked row needs, and nothing more: its registrations are kept as
+    compressed JSON (a third of the row's size in the file), so that checking every row before
+    writing any stays within a small multiple of the file's size."""
+
     number: int
     cpr: str
     name: str
     municipality: int
-    forms: dict[str, tuple[ValidationReport, bool]]  # form -> (report, complete)
+    packed: bytes  # zlib of the JSON [[form, status, data JSON], ...]; empty once the import has failed
+
+    def registrations(self) -> list[tuple[str, str, str]]:
+        return [tuple(item) for item in json.loads(zlib.decompress(self.packed))]  # type: ignore[misc]
+
+
+def _pack(reports: Mapping[str, tuple[ValidationReport, bool]]) -> bytes:
+    items = [[form, "complete" if complete else "draft", dump_data(report.cleaned)]
+             for form, (report, complete) in reports.items()]
+    return zlib.compress(json.dumps(items, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 1)
+
+
+@dataclass
+class _Errors:
+    """Every error up to MAX_ERRORS, and how many more there were."""
+
+    kept: list[RowError] = field(default_factory=list)
+    more: int = 0
+
+    def add(self, errors: Sequence[RowError]) -> None:
+        room = max(0, MAX_ERRORS - len(self.kept))
+        self.kept.extend(errors[:room])
+        self.more += max(0, len(errors) - room)
+
+    def __bool__(self) -> bool:
+        return bool(self.kept)
+
+    def final(self) -> list[RowError]:
+        out = sorted(self.kept, key=lambda e: e.row)
+        if self.more:
+            out.append(RowError(FILE_ROW, "", _msg_more_errors(self.more)))
+        return out
+
+
+def _msg_more_errors(more: int) -> str:
+    return (f"... og {more} fejl mere, som ikke er vist (højst {MAX_ERRORS} vises). Ret de viste fejl, og "
+            "importér filen igen.")
 
 
 def _cell(cells: Sequence[Any], index: int) -> Any:
@@ -316,39 +532,57 @@ def _validate_forms(number: int, contract: Contract, present: Mapping[str, tuple
 
 
 def _check(service: Service, contract: Contract, sheet: _Sheet, progress: Progress | None
-           ) -> tuple[list[_Row], list[RowError], int]:
-    if not any(h.strip() for h in sheet.header):
-        raise ImportFailed([RowError(HEADER_ROW, "", MSG_EMPTY_FILE)])
-    used = {i for _, cells in sheet.rows for i, v in enumerate(cells) if not _blank(v)}
-    columns, errors = _columns(sheet.header, contract, used)
+           ) -> tuple[list[_Row], _Errors, int, int]:
+    """Check every row as it is read; returns (rows to write, errors, warnings accepted, data rows)."""
+    if sheet.check_width and len(sheet.header) == 1:  # no delimiter of ours in the header row
+        raise ImportFailed([RowError(HEADER_ROW, "", MSG_ONE_COLUMN)])
+    columns, header_errors = _columns(sheet.header, contract)
+    errors = _Errors()
+    errors.add(header_errors)
+    width = len(sheet.header)
+    named = {i for i, h in enumerate(sheet.header) if h.strip()}
+    unnamed: set[int] = set()  # columns with data but no name in row 1
     user = service.user
     municipality_field = contract.municipality_field
+    municipality_column = f"{contract.course_form}.{municipality_field}"
     course_form = contract.form(contract.course_form)
     rows: list[_Row] = []
-    warnings = 0
+    warnings_accepted = 0
+    data_rows = 0
     first_name: dict[str, tuple[int, str]] = {}
     for number, cells in sheet.rows:
         if all(_blank(v) for v in cells):
             continue
-        cpr_digits, name, present = _check_row(number, cells, columns, contract, errors)
-        reports, row_warnings = _validate_forms(number, contract, present, service.today, errors)
-        warnings += row_warnings
+        data_rows += 1
+        if progress is not None:
+            progress(1)
+        if sheet.check_width and len(cells) != width:
+            # Cells have moved (an unquoted delimiter or line break): checking them would only confuse.
+            errors.add([RowError(number, "", _msg_width(len(cells), width))])
+            continue
+        unnamed.update(i for i, v in enumerate(cells) if i not in named and not _blank(v))
+        row_errors: list[RowError] = []
+        cpr_digits, name, present = _check_row(number, cells, columns, contract, row_errors)
+        reports, row_warnings = _validate_forms(number, contract, present, service.today, row_errors)
+        warnings_accepted += row_warnings
         municipality = reports[contract.course_form][0].cleaned.get(municipality_field)
-        column = f"{contract.course_form}.{municipality_field}"
-        if municipality is None and not any(e.row == number and e.column == column for e in errors):
+        if municipality is None and not any(e.column == municipality_column for e in row_errors):
             issue = make_issue(contract, course_form, course_form.field(municipality_field), "required", "error", None)
-            errors.append(_issue_error(number, issue))
+            row_errors.append(_issue_error(number, issue))
         elif isinstance(municipality, int) and not user.acts_in(municipality):
-            errors.append(RowError(number, column, _msg_not_your_municipality(municipality)))
+            row_errors.append(RowError(number, municipality_column, _msg_not_your_municipality(municipality)))
         if cpr_digits is not None and name:
             seen = first_name.setdefault(cpr_digits, (number, name))
             if seen[1] != name:
-                errors.append(RowError(number, NAME_COLUMN, _msg_name_differs(seen[0])))
+                row_errors.append(RowError(number, NAME_COLUMN, _msg_name_differs(seen[0])))
+        errors.add(row_errors)
         if cpr_digits is not None and isinstance(municipality, int):
-            rows.append(_Row(number, cpr_digits, name, municipality, reports))
-        if progress is not None:
-            progress(1)
-    return rows, errors, warnings
+            # Once anything is wrong nothing is written: keep only what the citizen checks need.
+            rows.append(_Row(number, cpr_digits, name, municipality, b"" if errors else _pack(reports)))
+    errors.add([RowError(HEADER_ROW, f"kolonne {index + 1}", MSG_NO_HEADER) for index in sorted(unnamed)])
+    if not data_rows:
+        errors.add([RowError(FILE_ROW, "", MSG_NO_DATA_ROWS)])
+    return rows, errors, warnings_accepted, data_rows
 
 
 def _existing_citizens(conn: Connection, cprs: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -377,36 +611,45 @@ def _citizen_errors(rows: Sequence[_Row], existing: Mapping[str, tuple[int, int]
 
 
 # --- the entry point -----------------------------------------------------------------------------
+#: Courses (and their registrations) per INSERT statement while writing.
+WRITE_BATCH = 1000
+
+
 def import_file(service: Service, path: Path | str, *, programme: str = "hjertekom",
-                progress: Progress | None = None) -> ImportResult:
+                progress: Progress | None = None, max_mb: int = Config.import_max_mb) -> ImportResult:
     """Import the courses in ``path`` (CSV or XLSX, see the module docstring) for ``service.user``.
 
     All-or-nothing: raises ImportFailed with every error found, and then nothing is written.
-    ``progress(k)`` is called with the number of rows just checked (an increment).
+    ``progress(k)`` is called with the number of rows just checked (an increment). A file larger
+    than ``max_mb`` megabytes (the setting ``import_max_mb``) is refused before it is read.
     """
     user = service.user
     if not user.can("import.write"):
         user.require("registration.write")
     contract = service.contracts[programme]
-    path = Path(path)
-    sheet = _read_sheet(path)
-    rows, errors, warnings = _check(service, contract, sheet, progress)
+    with _open_sheet(Path(path), max_mb) as sheet:
+        rows, errors, warnings_accepted, data_rows = _check(service, contract, sheet, progress)
     with service.store.read() as conn:
         existing = _existing_citizens(conn, (r.cpr for r in rows))
-    errors += _citizen_errors(rows, existing, user)
+    errors.add(_citizen_errors(rows, existing, user))
     if errors:
-        log.info("import refused: %d error(s) in %d row(s)", len(errors), len(sheet.rows))
-        raise ImportFailed(sorted(errors, key=lambda e: e.row))
-    result = ImportResult(rows=len(rows), warnings_accepted=warnings)
+        log.info("import refused: %d error(s) in %d row(s)", len(errors.kept) + errors.more, data_rows)
+        raise ImportFailed(errors.final())
+    result = ImportResult(rows=len(rows), warnings_accepted=warnings_accepted)
     with service.store.write() as conn:
         _write(conn, service, contract, programme, rows, existing, result)
     log.info("import done: %d courses, %d new citizens", result.courses, result.citizens_created)
     return result
 
 
+def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), WRITE_BATCH):
+        yield items[start:start + WRITE_BATCH]
+
+
 def _write(conn: Connection, service: Service, contract: Contract, programme: str, rows: Sequence[_Row],
            checked: Mapping[str, tuple[int, int]], result: ImportResult) -> None:
-    """Insert citizens, courses and registrations in the caller's transaction."""
+    """Insert citizens, courses and registrations in the caller's transaction, a batch at a time."""
     user = service.user
     # Someone may have registered one of the citizens since the check: refuse rather than guess.
     existing = _existing_citizens(conn, (r.cpr for r in rows))
@@ -419,35 +662,36 @@ def _write(conn: Connection, service: Service, contract: Contract, programme: st
     for row in rows:
         if row.cpr not in existing and row.name:  # the citizen's first row with a name
             new.setdefault(row.cpr, row)
-    if new:
-        infos = {cpr: parse_cpr(cpr) for cpr in new}
+    for batch in _batches(list(new.values())):
+        infos = {row.cpr: parse_cpr(row.cpr) for row in batch}
         ids = conn.execute(
             insert(citizens).returning(citizens.c.id, sort_by_parameter_order=True),
-            [{"cpr": cpr, "name": row.name, "birth_date": infos[cpr].birth_date, "sex": infos[cpr].sex,
+            [{"cpr": row.cpr, "name": row.name, "birth_date": infos[row.cpr].birth_date, "sex": infos[row.cpr].sex,
               "municipality_code": row.municipality, "created_at": now, "created_by": user.id}
-             for cpr, row in new.items()]).scalars().all()
-        existing.update({cpr: (cid, row.municipality) for cid, (cpr, row) in zip(ids, new.items())})
-    course_ids = conn.execute(
-        insert(courses).returning(courses.c.id, sort_by_parameter_order=True),
-        [{"citizen_id": existing[row.cpr][0], "programme": programme, "municipality_code": row.municipality,
-          "created_at": now, "created_by": user.id} for row in rows]).scalars().all()
-    regs = []
-    for course_id, row in zip(course_ids, rows):
-        statuses = {}
-        for form, (report, complete) in row.forms.items():
-            status = "complete" if complete else "draft"
-            statuses[form] = status
-            regs.append({"course_id": course_id, "form": form, "revision": 1, "status": status,
-                         "data": dump_data(report.cleaned), "contract_version": contract.version,
-                         "user_id": user.id, "saved_at": now})
-        audit.record(conn, user, "import.course", "course", course_id, row.municipality,
-                     {"programme": programme, "row": row.number, "new_citizen": row.cpr in new, "forms": statuses})
-    if regs:
-        conn.execute(insert(registrations), regs)
+             for row in batch]).scalars().all()
+        existing.update({row.cpr: (cid, row.municipality) for cid, row in zip(ids, batch)})
+    for batch in _batches(rows):
+        course_ids = conn.execute(
+            insert(courses).returning(courses.c.id, sort_by_parameter_order=True),
+            [{"citizen_id": existing[row.cpr][0], "programme": programme, "municipality_code": row.municipality,
+              "created_at": now, "created_by": user.id} for row in batch]).scalars().all()
+        regs = []
+        for course_id, row in zip(course_ids, batch):
+            statuses = {}
+            for form, status, data in row.registrations():
+                statuses[form] = status
+                regs.append({"course_id": course_id, "form": form, "revision": 1, "status": status,
+                             "data": data, "contract_version": contract.version, "user_id": user.id,
+                             "saved_at": now})
+            audit.record(conn, user, "import.course", "course", course_id, row.municipality,
+                         {"programme": programme, "row": row.number, "new_citizen": row.cpr in new,
+                          "forms": statuses})
+        if regs:
+            conn.execute(insert(registrations), regs)
+        result.registrations.update((r["form"], r["status"]) for r in regs)
+        result.courses += len(course_ids)
     result.citizens_created = len(new)
     result.citizens_existing = len({r.cpr for r in rows} - set(new))
-    result.courses = len(course_ids)
-    result.registrations.update((r["form"], r["status"]) for r in regs)
 
 
 # --- error report --------------------------------------------------------------------------------

@@ -119,12 +119,14 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
     service = Service(ws.store, ws.contracts, SYSTEM)
     try:
         with click.progressbar(length=0, label="Import", file=sys.stderr) as bar:
-            result = import_file(service, file, programme=programme, progress=bar.update)
+            result = import_file(service, file, programme=programme, progress=bar.update,
+                                 max_mb=ws.config.import_max_mb)
     except ImportFailed as exc:
         if report_file:
             write_error_report(exc.errors, report_file)
-        for err in exc.errors[:50]:
-            click.echo(f"række {err.row}, {err.column}: {err.message}", err=True)
+        for err in exc.errors[:50]:  # row 0: the file as a whole (size, type, encoding)
+            where = ", ".join(filter(None, (f"række {err.row}" if err.row else "filen", err.column)))
+            click.echo(f"{where}: {err.message}", err=True)
         if len(exc.errors) > 50:
             click.echo(f"... og {len(exc.errors) - 50} fejl mere", err=True)
         raise click.ClickException(f"{len(exc.errors)} fejl; intet er importeret") from None
