@@ -34,7 +34,7 @@ run: install
 	test -e reports/$(REPORT_YEAR)/740-silkeborg.pdf || \
 	  HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom report municipality --municipality 740 --period $(REPORT_YEAR)
 	@echo "Demo logins (username / password): kliniker / demo-clinician, koordinator / demo-coordinator,"
-	@echo "  klinik101 / demo-clinician (København), admin / demo-administrator"
+	@echo "  klinik101 / demo-clinician (København), admin / demo-systemansvarlig"
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom serve --port $(PORT)
 
 # The browser tests drive Debian's chromium (browser downloads are impossible here).

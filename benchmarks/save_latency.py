@@ -185,7 +185,7 @@ def _phase(backend: str, mode: str, writers: int, saves: int, think_ms: float, s
         args = []
         for i, code in enumerate(codes):
             name = f"bench{i}"
-            add_user(store, SYSTEM, name, f"Bench {i}", "clinician", f"password-{name}", [code])
+            add_user(store, SYSTEM, name, f"Bench {i}", "clinician", "Bench-skrivekode-2026", [code])
             args.append({"url": url, "username": name, "municipality": code, "seed": seed, "saves": saves,
                          "mode": mode, "think_ms": think_ms})
         store.dispose()

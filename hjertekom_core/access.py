@@ -6,12 +6,15 @@ their own.
 """
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
+from importlib.resources import files
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hjertekom_core.errors import AccessDenied
+from hjertekom_core.errors import AccessDenied, WeakPassword
 
 ROLES = ("clinician", "coordinator", "researcher", "administrator")
 
@@ -55,7 +58,7 @@ class User:
         if not self.can(permission):
             raise AccessDenied(permission, f"role {self.role} lacks it")
         if municipality is not None and not self.acts_in(municipality):
-            raise AccessDenied(permission, f"not in municipality {municipality}")
+            raise AccessDenied(permission, f"not in municipality {municipality}", municipality=municipality)
 
     def scope(self) -> frozenset[int] | None:
         """Municipalities this user acts in, or None for all."""
@@ -73,6 +76,69 @@ def hash_password(password: str) -> str:
     if len(password) < 8:
         raise ValueError("password must have at least 8 characters")
     return _hasher.hash(password)
+
+
+# --- the password policy ---------------------------------------------------------------------------
+#: Shortest password accepted (NIST SP 800-63B asks for at least 8; a registry of health data, 12).
+MIN_PASSWORD_LENGTH = 12
+#: Fewest different characters: "aaaaaaaaaaaa" is twelve characters, but one guess.
+MIN_DISTINCT_CHARACTERS = 5
+#: Shortest username looked for inside a password: a two-letter name ("bo") is in many words.
+MIN_USERNAME_IN_PASSWORD = 3
+_EDGES = re.compile(r"^[\W\d_]+|[\W\d_]+$")   # leading and trailing digits and symbols
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The bundled list of common passwords, lower case (data/common-passwords.txt, see its README)."""
+    text = files("hjertekom_core").joinpath("data/common-passwords.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().casefold() for line in text.splitlines() if line.strip())
+
+
+_SYMBOLS = re.compile(r"[\W_]+")
+_RUNS = ("0123456789" * 3, "9876543210" * 3, "abcdefghijklmnopqrstuvwxyzæøå" * 2)
+
+
+def _is_common(password: str) -> bool:
+    """In the list as it is, without the digits and symbols around it, as its letters alone or
+    without its symbols; or a plain run such as 123456789012 or 987654321098."""
+    word = password.casefold()
+    candidates = {word, _EDGES.sub("", word), _NOT_LETTERS.sub("", word), _SYMBOLS.sub("", word)} - {""}
+    if candidates & common_passwords():
+        return True
+    bare = _SYMBOLS.sub("", word)
+    return len(bare) >= 4 and any(bare in run for run in _RUNS)
+
+
+def check_password(password: str, username: str) -> None:
+    """Raise WeakPassword (saying in Danish and English what to fix) unless ``password`` is at least
+    12 characters, not a common password (also with digits or symbols added around it), not one
+    character over and over, and does not contain the username (case-insensitive)."""
+    reasons: list[str] = []
+    da: list[str] = []
+    en: list[str] = []
+    if len(password) < MIN_PASSWORD_LENGTH:
+        reasons.append("too_short")
+        da.append(f"Adgangskoden skal have mindst {MIN_PASSWORD_LENGTH} tegn (den har {len(password)}).")
+        en.append(f"The password must have at least {MIN_PASSWORD_LENGTH} characters (it has {len(password)}).")
+    if _is_common(password):
+        reasons.append("common")
+        da.append("Adgangskoden er for almindelig (den står på listen over kendte adgangskoder, evt. med tal "
+                  "eller tegn tilføjet). Brug fx tre-fire tilfældige ord.")
+        en.append("The password is too common (it is on the list of known passwords, perhaps with digits or "
+                  "symbols added). Use, for example, three or four random words.")
+    if len(set(password.casefold())) < MIN_DISTINCT_CHARACTERS:
+        reasons.append("repetitive")
+        da.append(f"Adgangskoden skal have mindst {MIN_DISTINCT_CHARACTERS} forskellige tegn.")
+        en.append(f"The password must have at least {MIN_DISTINCT_CHARACTERS} different characters.")
+    name = username.strip().casefold()
+    if len(name) >= MIN_USERNAME_IN_PASSWORD and name in password.casefold():
+        reasons.append("contains_username")
+        da.append("Adgangskoden må ikke indeholde brugernavnet.")
+        en.append("The password must not contain the username.")
+    if reasons:
+        raise WeakPassword(reasons, {"da": " ".join(da), "en": " ".join(en)})
 
 
 def verify_password(password_hash: str, password: str) -> bool:

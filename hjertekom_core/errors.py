@@ -5,6 +5,7 @@ for people. Danish and English text for clinicians comes from the data contract,
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -72,16 +73,59 @@ class IncompleteForm(ValidationFailed):
 
 
 class AccessDenied(HjerteKomError):
-    """The user's role or municipalities do not allow this action."""
+    """The user's role or municipalities do not allow this action.
 
-    def __init__(self, action: str, reason: str = "") -> None:
+    ``municipality``: the municipality the user asked to act in, when that was the problem (for the
+    audit entry; it is the user's own request, never where a record actually is).
+    """
+
+    def __init__(self, action: str, reason: str = "", *, municipality: int | None = None) -> None:
         self.action = action
         self.reason = reason
+        self.municipality = municipality
         super().__init__(f"access denied: {action}" + (f" ({reason})" if reason else ""))
 
 
+#: The one answer to every failed login, whatever the cause (unknown name, wrong password, inactive).
+LOGIN_FAILED_MESSAGE = ("Forkert brugernavn eller adgangskode / "
+                        "wrong username or password")
+
+
 class AuthenticationFailed(HjerteKomError):
-    """Unknown user, wrong password or inactive account (deliberately not saying which)."""
+    """Unknown user, wrong password or inactive account (deliberately not saying which).
+
+    ``delay_seconds``: how long the caller should wait before answering. It grows with failures in
+    a row; the core does not sleep itself, so that an async web handler can wait without blocking.
+    """
+
+    def __init__(self, message: str = LOGIN_FAILED_MESSAGE, *, delay_seconds: float = 0.0) -> None:
+        self.delay_seconds = delay_seconds
+        super().__init__(message)
+
+
+class LoginLocked(AuthenticationFailed):
+    """Too many failed logins in a row for this account name or client address: every attempt,
+    even with the right password, is refused until ``until`` (a UTC datetime)."""
+
+    def __init__(self, until: dt.datetime, *, delay_seconds: float = 0.0) -> None:
+        self.until = until
+        local = until.astimezone()
+        super().__init__(f"For mange mislykkede forsøg: log ind er spærret til {local:%d-%m-%Y %H:%M} / "
+                         f"too many failed attempts: login is locked until {local:%Y-%m-%d %H:%M}",
+                         delay_seconds=delay_seconds)
+
+
+class WeakPassword(HjerteKomError, ValueError):
+    """A new password breaks the password policy; nothing was stored.
+
+    ``reasons`` holds codes (``too_short``, ``common``, ``contains_username``, ``repetitive``);
+    ``messages`` the text per language, saying what to fix. ``str()`` gives Danish and English.
+    """
+
+    def __init__(self, reasons: Sequence[str], messages: dict[str, str]) -> None:
+        self.reasons = tuple(reasons)
+        self.messages = dict(messages)
+        super().__init__(f"{messages['da']} / {messages['en']}")
 
 
 class NotFound(HjerteKomError):
@@ -94,7 +138,12 @@ class NotFound(HjerteKomError):
 
 
 class CitizenElsewhere(HjerteKomError):
-    """The CPR number is registered under a municipality this user cannot act in."""
+    """The CPR number is registered under a municipality this user cannot act in.
+
+    Neither the message nor any field says which municipality (or even that it is another one):
+    the clinician may not learn what other municipalities hold. The refusal is audited with the
+    municipality, for the auditor.
+    """
 
 
 class RevisionConflict(HjerteKomError):

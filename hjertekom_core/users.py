@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
 
-from hjertekom_core import audit
-from hjertekom_core.access import User, check_role, hash_password, verify_password
-from hjertekom_core.errors import AuthenticationFailed, HjerteKomError, NotFound
+from hjertekom_core import audit, login_guard
+from hjertekom_core.access import User, check_password, check_role, hash_password, verify_password
+from hjertekom_core.errors import AccessDenied, AuthenticationFailed, HjerteKomError, LoginLocked, NotFound
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import municipalities, user_municipalities, users, web_sessions
 
@@ -35,10 +35,21 @@ def _load(conn: Connection, where) -> User | None:  # type: ignore[no-untyped-de
     return User(row.id, row.username, row.display_name, row.role, frozenset(codes))
 
 
+def _require_admin(store: Store, actor: User, attempted: str) -> None:
+    """User administration is for administrators; a refusal is audited."""
+    try:
+        actor.require("user.admin")
+    except AccessDenied as exc:
+        audit.deny(store, actor, "user.admin", "user", reason=exc.reason, detail={"call": attempted})
+        raise
+
+
 def add_user(store: Store, actor: User, username: str, display_name: str, role: str, password: str,
              municipality_codes: Iterable[int]) -> User:
-    actor.require("user.admin")
+    """Add a user; the password must pass the policy (``access.check_password``, WeakPassword)."""
+    _require_admin(store, actor, "add_user")
     check_role(role)
+    check_password(password, username)
     codes = sorted({int(c) for c in municipality_codes})
     if role not in ("administrator", "researcher") and not codes:
         raise ValueError(f"a {role} must act in at least one municipality")
@@ -60,7 +71,7 @@ def add_user(store: Store, actor: User, username: str, display_name: str, role: 
 
 
 def list_users(store: Store, actor: User) -> list[User]:
-    actor.require("user.admin")
+    _require_admin(store, actor, "list_users")
     with store.read() as conn:
         ids = conn.execute(select(users.c.id).order_by(users.c.username)).scalars().all()
         return [u for i in ids if (u := _load(conn, users.c.id == i)) is not None]
@@ -80,18 +91,59 @@ def active_user(store: Store, username: str) -> User | None:
         return _load(conn, (users.c.username == username) & users.c.active.is_(True))
 
 
-def authenticate(store: Store, username: str, password: str) -> User:
-    """The user for a correct username and password; AuthenticationFailed otherwise (audited)."""
+def authenticate(store: Store, username: str, password: str, *, address: str | None = None,
+                 max_failures: int = 10, lockout: dt.timedelta = dt.timedelta(minutes=15)) -> User:
+    """The active user for a correct username and password, throttled and audited.
+
+    Raises AuthenticationFailed with one message for an unknown name, a wrong password and an
+    inactive account, and LoginLocked (``until``) when the account name or ``address`` (the
+    client's, for the web login) has had ``max_failures`` failures in a row: then even the right
+    password is refused until ``lockout`` has passed. Both carry ``delay_seconds``, which the
+    caller waits before answering (asyncio.sleep in the web server). Role checks stay with the
+    caller. See ``login_guard`` for how attempts are counted across processes.
+
+    Audit: ``login``, ``login.failed`` (with the cause, for the auditor) and ``login.locked`` (the
+    lock began, or an attempt was refused while locked), each with the address. An unknown name is
+    recorded as ``audit.ANONYMOUS``, never as typed: it may be a password or a CPR number.
+    """
+    now = audit.now()
     with store.read() as conn:
-        row = conn.execute(select(users.c.password_hash, users.c.active).where(users.c.username == username)).first()
-    ok = verify_password(row.password_hash if row else _dummy_hash(), password) and bool(row and row.active)
+        row = conn.execute(select(users.c.id, users.c.password_hash, users.c.active)
+                           .where(users.c.username == username)).first()
+    who = User(row.id, username, "", "", frozenset()) if row else audit.ANONYMOUS
+    user_id = row.id if row else None
+    where = {"address": address} if address else {}
+    attempt = login_guard.begin(store, login_guard.keys_for(username, address), now=now,
+                                max_failures=max_failures, lockout=lockout)
+    if isinstance(attempt, login_guard.Locked):
+        with store.write() as conn:
+            audit.record(conn, who, "login.locked", "user", user_id, detail={
+                **where, "event": "refused", "until": attempt.until.isoformat(timespec="seconds")})
+        raise LoginLocked(attempt.until, delay_seconds=login_guard.MAX_DELAY)
+
+    # argon2 runs whether or not the name exists (a dummy hash stands in), so a wrong name takes as
+    # long as a wrong password.
+    correct = verify_password(row.password_hash if row else _dummy_hash(), password)
+    if correct and row is not None and row.active:
+        login_guard.succeeded(store, attempt, max_failures=max_failures)
+        with store.write() as conn:
+            user = _load(conn, users.c.id == row.id)
+            assert user is not None
+            audit.record(conn, user, "login", "user", user.id, detail=where)
+        login_guard.purge(store, now=now, lockout=lockout)
+        return user
+
+    cause = "unknown account" if row is None else ("inactive account" if correct else "wrong password")
     with store.write() as conn:
-        user = _load(conn, users.c.username == username) if ok else None
-        who = user or User(None, username[:80], "", "", frozenset())
-        audit.record(conn, who, "login" if ok else "login.failed", "user", user.id if user else None)
-    if user is None:
-        raise AuthenticationFailed("unknown user, wrong password or inactive account")
-    return user
+        audit.record(conn, who, "login.failed", "user", user_id,
+                     detail={**where, "cause": cause, "failures": attempt.failures})
+        if attempt.locks_until is not None:
+            audit.record(conn, who, "login.locked", "user", user_id, detail={
+                **where, "event": "locked", "until": attempt.locks_until.isoformat(timespec="seconds"),
+                "failures": attempt.failures})
+    if attempt.locks_until is not None:
+        raise LoginLocked(attempt.locks_until, delay_seconds=login_guard.MAX_DELAY)
+    raise AuthenticationFailed(delay_seconds=login_guard.delay_for(attempt.failures))
 
 
 # --- web sessions of the entry app --------------------------------------------------------------

@@ -206,7 +206,7 @@ def _cheap_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 def _writers(store: Store, n: int) -> list[str]:
     names = [f"writer{i}" for i in range(n)]
     for name in names:
-        add_user(store, SYSTEM, name, name.title(), "clinician", f"password-{name}", [MUNICIPALITY])
+        add_user(store, SYSTEM, name, name.title(), "clinician", "Lyngbakke-testkode-2026", [MUNICIPALITY])
     return names
 
 

@@ -57,7 +57,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory, contracts: ContractRegistry) ->
 
 @pytest.fixture(scope="module")
 def users(ws: Workspace) -> dict[str, User]:
-    made = {name: add_user(ws.store, SYSTEM, name, name.title(), role, "password-" + name, codes)
+    made = {name: add_user(ws.store, SYSTEM, name, name.title(), role, "Lyngbakke-testkode-2026", codes)
             for name, role, codes in (("coord740", "coordinator", (OWN,)), ("coord101", "coordinator", (OTHER,)),
                                       ("clin740", "clinician", (OWN,)), ("research", "researcher", ()),
                                       ("admin", "administrator", ()))}

@@ -83,7 +83,7 @@ def users_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--citizens", "n_citizens", type=click.IntRange(1), default=500, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--users/--no-users", "with_users", default=True, show_default=True,
-              help="Also create one demo user per role (password: demo-<role>).")
+              help="Also create one demo user per role (password: demo-<role>; the administrator: demo-systemansvarlig).")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the store already holds citizens.")
 @click.pass_context
 @friendly_errors

@@ -1,9 +1,11 @@
 """What every command shares: the workspace of the configuration, and friendly errors."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -14,7 +16,7 @@ import click
 from hjertekom_core.access import SYSTEM, User
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
-from hjertekom_core.errors import HjerteKomError
+from hjertekom_core.errors import AuthenticationFailed, HjerteKomError, LoginLocked
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.users import authenticate
 
@@ -65,13 +67,27 @@ def user_option(func: F) -> F:
 
 
 def acting_user(ws: Workspace, username: str | None) -> User:
-    """The user a command acts as (see ``user_option``); a wrong password is a clear error."""
+    """The user a command acts as (see ``user_option``); a wrong password is a clear error.
+
+    Throttled like the web login (``login_max_failures``, ``login_lockout_minutes``), counted per
+    account name only: the command line has no client address. The growing delay after a failure
+    is slept here, since a command serves one person; a lock is reported at once (no password was
+    checked, and the message says until when).
+    """
     if username is None:
         return SYSTEM
     password = os.environ.get("HJERTEKOM_PASSWORD")
     if password is None:
         password = click.prompt(f"Password for {username}", hide_input=True)
-    return authenticate(ws.store, username, password)
+    config = ws.config
+    try:
+        return authenticate(ws.store, username, password, max_failures=config.login_max_failures,
+                            lockout=dt.timedelta(minutes=config.login_lockout_minutes))
+    except LoginLocked:
+        raise
+    except AuthenticationFailed as exc:
+        time.sleep(exc.delay_seconds)
+        raise
 
 
 def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:

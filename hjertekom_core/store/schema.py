@@ -159,3 +159,18 @@ transfer_log = Table(
     Column("location", Text, nullable=False),              # the folder the files were written to
     Index("ix_transfer_log_target_period", "target", "period"),
 )
+
+# Failed logins in a row, per account name and per client address, shared by every server process
+# (login_guard.py). ``key`` is a SHA-256 of the casefolded account name (so that a password typed
+# into the name field is never stored) or the address as given. Rows whose streak is over are
+# equivalent to no row and are purged (migration 0006).
+login_failures = Table(
+    "login_failures", metadata,
+    Column("scope", String(10), primary_key=True),         # account or address
+    Column("key", String(100), primary_key=True),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_failure_at", DateTime(timezone=True), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    CheckConstraint("scope IN ('account', 'address')", name="scope"),
+    Index("ix_login_failures_last_failure_at", "last_failure_at"),
+)

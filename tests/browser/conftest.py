@@ -56,11 +56,11 @@ class Account:
     role: str = "clinician"
 
 
-#: The users of the browser session (synthetic people, passwords of at least 8 characters).
-ANNE = Account("anne", "anne-kodeord-740", "Anne Andersen", 740)
-BO = Account("bo", "bo-kodeord-740", "Bo Bertelsen", 740)
-CARL = Account("carl", "carl-kodeord-101", "Carl Christensen", 101)
-DORTE = Account("dorte", "dorte-kodeord-740", "Dorte Dahl", 740, "coordinator")
+#: The users of the browser session (synthetic people, passwords that pass the password policy).
+ANNE = Account("anne", "solsikke-bakke-740", "Anne Andersen", 740)
+BO = Account("bo", "havtorn-mark-740", "Bo Bertelsen", 740)
+CARL = Account("carl", "kastanje-gade-101", "Carl Christensen", 101)
+DORTE = Account("dorte", "birkeskov-sti-740", "Dorte Dahl", 740, "coordinator")
 ACCOUNTS = (ANNE, BO, CARL, DORTE)
 
 
