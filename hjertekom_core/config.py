@@ -83,7 +83,7 @@ SETTINGS: tuple[Setting, ...] = (
             "Default: the number of CPU cores, at most 4", int),
     Setting("idle_timeout_minutes", "HJERTEKOM_IDLE_TIMEOUT_MINUTES",
             "A signed-in session of the entry app ends after this many minutes without use (shared PCs). "
-            "Default: 30", int),
+            "Default: 30", float),
     Setting("trusted_proxies", "HJERTEKOM_TRUSTED_PROXIES",
             "Hosted set-up: the addresses of the authenticating reverse proxy; its user header is "
             "believed only from these. Default: 127.0.0.1", parse_addresses),
@@ -125,7 +125,7 @@ class Config:
     reports_dir: Path = REPO_ROOT / "reports"
     chromium: Path = Path("/usr/bin/chromium")
     report_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
-    idle_timeout_minutes: int = 30
+    idle_timeout_minutes: float = 30
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     proxy_secret_file: Path | None = None
     login_max_failures: int = 10
@@ -155,7 +155,9 @@ class Config:
             object.__setattr__(self, "trusted_proxies", parse_addresses(self.trusted_proxies))
         else:
             object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
-        for name in ("idle_timeout_minutes", "login_max_failures", "login_lockout_minutes", "import_max_mb"):
+        if float(self.idle_timeout_minutes) <= 0:
+            raise ConfigError("idle_timeout_minutes must be more than 0")
+        for name in ("login_max_failures", "login_lockout_minutes", "import_max_mb"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be 1 or more")
         if self.language not in ("da", "en"):

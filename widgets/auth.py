@@ -1,89 +1,56 @@
 """Who is signed in: a Jupyter Server identity provider for the Voilà entry app.
 
-Embedded set-up: a Danish login page against the project's users (argon2id passwords), the
-session in a signed, http-only cookie. Hosted set-up: the username from a trusted reverse-proxy
-header (``trusted_header``), switched on by configuration.
+Embedded set-up: a Danish login page against the project's users (argon2id passwords, throttled),
+the session id in a signed, http-only cookie and the session itself in the store
+(``hjertekom_core.web_sessions``): ended at logout, after the idle timeout, after 12 hours, or when
+the user is deactivated. Hosted set-up: the username from the header of an authenticating reverse
+proxy (``trusted_header``), believed only from the configured proxy addresses and only with the
+proxy's shared secret; the server then keeps a session of its own for that user, as at a login.
 
-How the kernel learns who the user is: on every authenticated request the server REPLACES the
-header ``X-HjerteKom-Identity`` with a signed, short-lived token of the username (any value the
-browser sent is discarded first). Voilà hands the configured request headers to the kernel
-(``VoilaConfiguration.http_header_envs``, in preheated and fresh kernels alike), and the kernel
-accepts the identity only if the signature holds (``session.py``). Nothing the browser sends can
-become an identity, and the kernel runs no code the browser sends (see ``server.py``).
+How a kernel learns who its user is: the page handler (web_handlers.PageHandler) issues an opaque
+token that means something only to this server, only while the session lives and only on the
+server's private socket (internal_api.py). Nothing the browser sends can become an identity, and
+the kernel runs no code the browser sends (see server.py).
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import hashlib
 import hmac
 import html
 import logging
-import time
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import IdentityProvider
 from jupyter_server.auth.identity import User as JupyterUser
-from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 from traitlets import Unicode
 
+from hjertekom_core import web_sessions
 from hjertekom_core.access import User
-from hjertekom_core.errors import AuthenticationFailed
-from hjertekom_core.store import Store
-from hjertekom_core.users import active_user, authenticate, close_web_session, open_web_session, web_session_user
+from hjertekom_core.errors import AuthenticationFailed, LoginLocked
+from hjertekom_core.users import authenticate
+from hjertekom_widgets.guard import Guard
 from hjertekom_widgets.text import t
+from hjertekom_widgets.web_handlers import IDENTITY_HEADER, HjerteKomHandler
 
 log = logging.getLogger(__name__)
 
-IDENTITY_HEADER = "X-HjerteKom-Identity"
-IDENTITY_ENV = "HTTP_X_HJERTEKOM_IDENTITY"
-TOKEN_SECONDS = 12 * 3600
-SESSION_MAX_AGE = dt.timedelta(hours=12)
 COOKIE_NAME = "hjertekom-session"
+PROXY_SECRET_HEADER = "X-HjerteKom-Proxy-Secret"
 
 
-# --- the signed identity the kernel receives -------------------------------------------------------
+@dataclass
+class SessionUser(JupyterUser):
+    """Jupyter's user, with the server session it came through (kernels belong to sessions)."""
 
-def sign_identity(key: bytes, username: str, now: float | None = None) -> str:
-    expires = int((now or time.time()) + TOKEN_SECONDS)
-    payload = f"{username}|{expires}"
-    mac = hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
-    return f"{payload}|{mac}"
-
-
-def verify_identity(key: bytes, token: str | None, now: float | None = None) -> str | None:
-    """The username in a valid, unexpired token; None otherwise."""
-    if not token or token.count("|") != 2:
-        return None
-    username, expires, mac = token.split("|")
-    expected = hmac.new(key, f"{username}|{expires}".encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(mac, expected) or not expires.isdigit():
-        return None
-    return username if int(expires) >= (now or time.time()) else None
-
-
-# --- the identity provider ------------------------------------------------------------------------
-
-class AccountCache:
-    """Active users by name, re-read after a short time so a deactivated account stops quickly."""
-
-    def __init__(self, store: Store, seconds: float = 30.0) -> None:
-        self.store = store
-        self.seconds = seconds
-        self._cache: dict[str, tuple[float, User | None]] = {}
-
-    def get(self, username: str) -> User | None:
-        hit = self._cache.get(username)
-        if hit and time.monotonic() - hit[0] < self.seconds:
-            return hit[1]
-        user = active_user(self.store, username)
-        self._cache[username] = (time.monotonic(), user)
-        return user
+    session_id: str = ""
 
 
 class HjerteKomIdentityProvider(IdentityProvider):
-    """Jupyter Server identity from the HjerteKom user table (or a trusted proxy header)."""
+    """Jupyter Server identity from the HjerteKom sessions (or a trusted proxy's header)."""
 
     trusted_header = Unicode(
         "", config=True,
@@ -91,8 +58,9 @@ class HjerteKomIdentityProvider(IdentityProvider):
              "proxy that authenticates users (e.g. X-Forwarded-User). Empty: the embedded login page.")
 
     # Set by hjertekom_widgets.server before Voilà starts (one process, one store).
-    accounts: AccountCache | None = None
-    identity_key: bytes = b""
+    guard: Guard | None = None
+    proxy_secret: str = ""
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
     @property
     def auth_enabled(self) -> bool:
@@ -110,20 +78,23 @@ class HjerteKomIdentityProvider(IdentityProvider):
         return COOKIE_NAME
 
     def session_id(self, handler: web.RequestHandler) -> str | None:
-        raw = handler.get_secure_cookie(COOKIE_NAME, max_age_days=SESSION_MAX_AGE.total_seconds() / 86400)
+        max_days = web_sessions_max_days(self.guard)
+        raw = handler.get_secure_cookie(COOKIE_NAME, max_age_days=max_days)
         return raw.decode() if raw else None
 
-    def start_session(self, handler: web.RequestHandler, user: User) -> None:
-        assert self.accounts is not None
-        session_id = open_web_session(self.accounts.store, user)
-        secure = handler.request.protocol == "https"
-        handler.set_secure_cookie(COOKIE_NAME, session_id, expires_days=None, httponly=True, secure=secure,
-                                  samesite="Strict", path=handler.base_url)  # type: ignore[attr-defined]
+    def start_session(self, handler: web.RequestHandler, user: User) -> str:
+        assert self.guard is not None
+        session_id = web_sessions.open_session(self.guard.store, user)
+        handler.set_secure_cookie(COOKIE_NAME, session_id, expires_days=None, httponly=True,
+                                  secure=_is_https(handler, self.trusted_proxies), samesite="Strict",
+                                  path=handler.base_url)  # type: ignore[attr-defined]
+        return session_id
 
-    def end_session(self, handler: web.RequestHandler) -> None:
+    async def end_session(self, handler: web.RequestHandler, reason: str = web_sessions.LOGOUT) -> None:
+        """Log out: the session row, its tokens and every kernel of that login."""
         session_id = self.session_id(handler)
-        if session_id and self.accounts is not None:
-            close_web_session(self.accounts.store, session_id)
+        if session_id and self.guard is not None:
+            await self.guard.end(session_id, reason)
         handler.clear_cookie(COOKIE_NAME, path=handler.base_url)  # type: ignore[attr-defined]
 
     def get_handlers(self) -> list[tuple[str, object]]:
@@ -132,26 +103,78 @@ class HjerteKomIdentityProvider(IdentityProvider):
         login = LoginHandler if self.login_available else ProxyLoginHandler
         return [(r"/login", login), (r"/logout", LogoutHandler)]
 
-    async def get_user(self, handler: web.RequestHandler) -> JupyterUser | None:  # type: ignore[override]
+    async def get_user(self, handler: web.RequestHandler) -> SessionUser | None:  # type: ignore[override]
         # Whatever the browser sent under our header is never an identity.
         if IDENTITY_HEADER in handler.request.headers:
             del handler.request.headers[IDENTITY_HEADER]
-        if self.accounts is None:
+        if self.guard is None:
             return None
-        account: User | None
         if self.trusted_header:
-            username = handler.request.headers.get(self.trusted_header) or None
-            account = self.accounts.get(username) if username else None
+            found = self._proxy_session(handler)
         else:
-            # The cookie holds only a session id; the session row says who and whether it is
-            # still open (logging out revokes it, so a copied cookie is worthless afterwards).
-            session_id = self.session_id(handler)
-            account = web_session_user(self.accounts.store, session_id, SESSION_MAX_AGE) if session_id else None
-        if account is None or account.role == "researcher":  # researchers never use the entry app
+            found = self._cookie_session(handler)
+        if found is None:
             return None
-        handler.request.headers[IDENTITY_HEADER] = sign_identity(self.identity_key, account.username)
-        return JupyterUser(username=account.username, name=account.display_name,
-                           display_name=account.display_name)
+        account, session_id = found
+        return SessionUser(username=account.username, name=account.display_name,
+                           display_name=account.display_name, session_id=session_id)
+
+    def _cookie_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
+        assert self.guard is not None
+        session_id = self.session_id(handler)
+        if not session_id:
+            return None
+        # A passive check (the page asking whether it is still signed in) is not use of the session.
+        state = self.guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
+        if state.user is None:
+            handler.hk_session_ended = state.ended  # type: ignore[attr-defined]
+            return None
+        if state.user.role == "researcher":  # researchers never use the entry app
+            return None
+        return state.user, session_id
+
+    def _proxy_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
+        """The proxy's user, if the request came from the proxy; our session for that user."""
+        assert self.guard is not None
+        request = handler.request
+        username = request.headers.get(self.trusted_header) or None
+        if username is None:
+            return None
+        secret = request.headers.get(PROXY_SECRET_HEADER, "")
+        if request.remote_ip not in self.trusted_proxies:
+            self.guard.deny(username, "proxy.identity", "request", request.path, "not from a trusted proxy",
+                            request.remote_ip)
+            return None
+        if not self.proxy_secret or not hmac.compare_digest(secret.encode(), self.proxy_secret.encode()):
+            self.guard.deny(username, "proxy.identity", "request", request.path, "wrong or missing proxy secret",
+                            request.remote_ip)
+            return None
+        account = self.guard.accounts.get(username)
+        if account is None or account.role == "researcher":
+            return None
+        session_id = self.session_id(handler)
+        if session_id:
+            state = self.guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
+            if state.user is not None and state.user.username == username:
+                return state.user, session_id
+            if state.user is not None:  # the proxy now names someone else: the old session ends
+                web_sessions.end_session(self.guard.store, session_id, web_sessions.REPLACED)
+            elif getattr(handler, "passive_session_check", False):
+                handler.hk_session_ended = state.ended  # type: ignore[attr-defined]
+                return None
+        return account, self.start_session(handler, account)
+
+
+def web_sessions_max_days(guard: Guard | None) -> float:
+    return (guard.max_age.total_seconds() if guard else 12 * 3600) / 86400
+
+
+def _is_https(handler: web.RequestHandler, trusted_proxies: tuple[str, ...]) -> bool:
+    """The browser's connection is TLS: ours, or the trusted proxy's (it says so in a header)."""
+    if handler.request.protocol == "https":
+        return True
+    return handler.request.remote_ip in trusted_proxies and \
+        handler.request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 # --- login and logout pages -----------------------------------------------------------------------
@@ -186,14 +209,16 @@ button {{ margin-top: 20px; width: 100%; padding: 10px; font-size: 1em; backgrou
 </main></body></html>"""
 
 
-class LoginHandler(JupyterHandler):
-    """The embedded login page (Danish)."""
+class LoginHandler(HjerteKomHandler):
+    """The embedded login page (Danish). Every failure gets the same answer and, through the
+    throttle, a growing delay; a locked login says so and until when."""
 
     def _render(self, message: str = "", status: int = 200) -> None:
         xsrf = self.xsrf_form_html()
         nxt = html.escape(_safe_next(self.get_argument("next", None), self.base_url))
         error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
-        body = f"""<p>{t("login_intro")}</p>
+        info = f'<p class="info" role="status">{t("logged_out")}</p>' if self.get_argument("ud", None) else ""
+        body = f"""{info}<p>{t("login_intro")}</p>
 <form method="post" action="{html.escape(self.base_url)}login?next={nxt}" autocomplete="on">
 {xsrf}
 <label for="username">{t("username")}</label>
@@ -202,7 +227,8 @@ class LoginHandler(JupyterHandler):
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 {error}
 <button type="submit" id="login">{t("log_in")}</button>
-</form>"""
+</form>
+<p class="note">{t("login_researcher_note")}</p>"""
         self.set_status(status)
         self.set_header("Cache-Control", "no-store")
         self.finish(_PAGE.format(lang="da", title=t("log_in"), body=body))
@@ -215,25 +241,44 @@ class LoginHandler(JupyterHandler):
         self._render()
 
     @allow_unauthenticated
-    def post(self) -> None:
+    async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
-        assert provider.accounts is not None
+        guard = provider.guard
+        assert guard is not None
         try:
-            user = authenticate(provider.accounts.store, username, password)
-        except AuthenticationFailed:
-            log.info("failed login")
-            self._render(t("login_failed"), status=403)
-            return
-        if user.role == "researcher":
-            self._render(t("login_researcher"), status=403)
+            user = authenticate(guard.store, username, password, address=self.request.remote_ip,
+                                max_failures=guard.workspace.config.login_max_failures,
+                                lockout=_minutes(guard.workspace.config.login_lockout_minutes))
+            if user.role == "researcher":  # the same answer as a wrong password: no oracle
+                guard.deny(user.username, "entry_app.login", "user", user.id, "researchers do not use data entry",
+                           self.request.remote_ip)
+                raise AuthenticationFailed()
+        except AuthenticationFailed as failed:
+            # The throttle's growing delay, without holding up anyone else's requests.
+            await asyncio.sleep(failed.delay_seconds)
+            if isinstance(failed, LoginLocked):
+                self._render(t("login_locked", until=_local_time(failed.until)), status=429)
+            else:
+                self._render(t("login_failed"), status=403)
             return
         provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
 
 
-class ProxyLoginHandler(JupyterHandler):
+def _minutes(n: float) -> dt.timedelta:
+    return dt.timedelta(minutes=n)
+
+
+def _local_time(moment: dt.datetime) -> str:
+    """HH:MM in Danish time, for a lockout message."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo("Europe/Copenhagen")).strftime("%H:%M")
+
+
+class ProxyLoginHandler(HjerteKomHandler):
     """Hosted set-up: signing in happens at the proxy, never here."""
 
     @allow_unauthenticated
@@ -243,12 +288,27 @@ class ProxyLoginHandler(JupyterHandler):
         self.finish(_PAGE.format(lang="da", title=t("log_in"), body=f'<p class="error">{t("login_via_proxy")}</p>'))
 
 
-class LogoutHandler(JupyterHandler):
+class LogoutHandler(HjerteKomHandler):
+    """``POST /logout`` (with the _xsrf token) ends the session and every kernel of it.
+
+    ``GET /logout`` changes nothing: a link or an image on another site must not sign anyone out
+    (and a GET that did would be a cross-site request forgery); it offers the button instead.
+    """
+
     @allow_unauthenticated
     def get(self) -> None:
+        if self.current_user is None:
+            return self._page(f'<p class="info">{t("logged_out")}</p><p><a href="{html.escape(self.base_url)}login">'
+                              f'{t("log_in_again")}</a></p>')
+        self._page(f'<form method="post" action="{html.escape(self.base_url)}logout">{self.xsrf_form_html()}'
+                   f'<p>{t("log_out_confirm")}</p><button type="submit" id="logout">{t("log_out")}</button></form>')
+
+    @allow_unauthenticated
+    async def post(self) -> None:
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
-        provider.end_session(self)
-        body = f'<p class="info">{t("logged_out")}</p><p><a href="{html.escape(self.base_url)}login">' \
-               f'{t("log_in_again")}</a></p>'
+        await provider.end_session(self)
+        self.redirect(f"{self.base_url}login?ud=1")
+
+    def _page(self, body: str) -> None:
         self.set_header("Cache-Control", "no-store")
-        self.finish(_PAGE.format(lang="da", title=t("logged_out"), body=body))
+        self.finish(_PAGE.format(lang="da", title=t("log_out"), body=body))

@@ -50,7 +50,7 @@ class ReportHandler(JupyterHandler):
     def account(self) -> User:
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
         who = self.current_user
-        user = provider.accounts.get(who.username) if who is not None and provider.accounts else None
+        user = provider.guard.accounts.get(who.username) if who is not None and provider.guard else None
         if user is None or self.workspace is None:
             raise web.HTTPError(403)
         return user

@@ -1,74 +1,74 @@
-"""Serving the entry app with Voilà: configuration in one place (``voila_config``).
+"""Serving the entry app with Voilà: configuration and wiring in one place (``voila_config``, ``serve``).
 
-- Identity: ``HjerteKomIdentityProvider`` (login page or trusted proxy header); the kernel gets a
-  signed identity through ``http_header_envs`` (see auth.py), which works with preheated kernels
-  (Voilà refuses ``prelaunch_hook`` together with ``preheat_kernel``).
+- Identity: ``HjerteKomIdentityProvider`` (login page or trusted proxy, auth.py); sessions in the
+  store; the security state of the process in one ``Guard`` (guard.py).
+- Every route needs a session, and a kernel answers only the session it serves
+  (web_handlers.py: ``secure_routes``, ``KernelAuthorizer``); a route Voilà adds that we do not
+  know stops the server from starting.
 - The browser may only talk to widgets: ``allowed_message_types`` lets comm and kernel-info
-  messages through and drops ``execute_request``, so nobody can run code in a kernel.
-- Kernels of closed tabs are shut down: Voilà 0.5.13's shutdown beacon carries the _xsrf token
-  only when the page has that cookie, and is refused by Jupyter Server without it, so a
-  replacement handler accepts it from a signed-in user.
-  Idle culling never culls a connected (open) form (``cull_connected=False``).
+  messages through and drops ``execute_request`` and ``shutdown_request``, so nobody can run code in
+  a kernel or restart it. (Voilà passes its own list, with ``shutdown_request``, to the kernel
+  manager's constructor, which beats configuration; ours is set on the manager afterwards.)
 - Kernels talk to the server over Unix sockets (``transport = "ipc"``) in Voilà's private (0700)
-  folder of connection files, never over TCP (why: hjertekom_core/kernel_sockets.py).
+  folder, never over TCP (why: hjertekom_core/kernel_sockets.py); the server's API for its kernels
+  is a Unix socket in the same folder (internal_api.py).
+- Kernels die with their session (logout, idle timeout, deactivation) and with their page (closed,
+  or gone without a word: no heartbeat); the sweep runs every ``SWEEP_SECONDS``.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_core.utils import ensure_async
-from jupyter_server.base.handlers import APIHandler
-from tornado import web
+from tornado.ioloop import PeriodicCallback
 from traitlets.config import Config as TraitletsConfig
 from voila.app import Voila
-from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 
 from hjertekom_core import kernel_sockets
 from hjertekom_core.bootstrap import ensure_secret, open_workspace
 from hjertekom_core.config import Config
-from hjertekom_widgets.auth import IDENTITY_HEADER, AccountCache, HjerteKomIdentityProvider
-from hjertekom_widgets.feedback_api import ROUTE as FEEDBACK_ROUTE
-from hjertekom_widgets.feedback_api import SERVER_URL_ENV, FeedbackHandler
+from hjertekom_widgets.auth import HjerteKomIdentityProvider
+from hjertekom_widgets.guard import SWEEP_SECONDS, Guard
+from hjertekom_widgets.internal_api import SOCKET_ENV, SOCKET_NAME, start_internal_server
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
-from hjertekom_widgets.reports_api import ReportHandler
-from hjertekom_widgets.session import SESSION_KEY_ENV
+from hjertekom_widgets.web_handlers import SESSION_ROUTE, KernelAuthorizer, SessionHandler, secure_routes
 
 log = logging.getLogger(__name__)
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "entry.ipynb"
+#: Our Voilà template (the lab template plus the page script), found through JUPYTER_PATH.
+SHARE = Path(__file__).resolve().parent / "share"
+TEMPLATE = "hjertekom"
 
 # What the browser may send to a kernel: widgets' comm traffic and the handshake, nothing that runs code.
 ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"]
 
 
-class ShutdownKernelHandler(APIHandler):
-    """Shut down the kernel of a closed tab (Voilà's beacon, which cannot carry the _xsrf token)."""
-
-    def check_xsrf_cookie(self) -> None:
-        # The beacon is a cookie-authenticated POST naming an unguessable kernel id; the only
-        # effect is closing that kernel, so the missing token does not open a real hole.
-        return None
-
-    @web.authenticated
-    async def post(self, kernel_id: str) -> None:
-        if kernel_id in self.kernel_manager:
-            await ensure_async(self.kernel_manager.shutdown_kernel(kernel_id))
-        self.set_status(204)
-        self.finish()
-
-
 class HjerteKomVoila(Voila):
     name = "hjertekom-voila"
+    guard: Guard | None = None  # set by serve()
+
+    def init_settings(self) -> dict[str, Any]:
+        # The kernels (preheated ones are started inside super()) inherit this environment.
+        os.environ[SOCKET_ENV] = str(Path(self.connection_dir) / SOCKET_NAME)
+        settings = super().init_settings()
+        self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
+        if self.guard is not None:
+            self.guard.kernel_manager = self.kernel_manager
+        return settings
 
     def init_handlers(self) -> list[Any]:
-        handlers = super().init_handlers()
-        handlers = [(h[0], ShutdownKernelHandler, *h[2:]) if h[1] is VoilaShutdownKernelHandler else h
-                    for h in handlers]
-        # Ours come before Voilà's catch-all "/(.*)".
-        return [(FEEDBACK_ROUTE, FeedbackHandler), *REPORT_ROUTES, *handlers]
+        own = [(SESSION_ROUTE, SessionHandler), *REPORT_ROUTES]
+        return secure_routes(super().init_handlers(), own)
+
+    def listen(self) -> None:
+        assert self.guard is not None
+        start_internal_server(self.guard, os.environ[SOCKET_ENV])
+        PeriodicCallback(self.guard.sweep, SWEEP_SECONDS * 1000).start()
+        super().listen()
 
 
 def _absolute_environment(config: Config) -> None:
@@ -88,19 +88,23 @@ def _absolute_environment(config: Config) -> None:
         os.environ["HJERTEKOM_PSEUDONYM_KEY_FILE"] = str(Path(config.pseudonym_key_file).resolve())
     if os.environ.get("HJERTEKOM_CONFIG"):
         os.environ["HJERTEKOM_CONFIG"] = str(Path(os.environ["HJERTEKOM_CONFIG"]).resolve())
+    # Our Voilà template comes first on Jupyter's data path.
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(SHARE), os.environ.get("JUPYTER_PATH")]))
 
 
-def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: int = 2,
+def voila_config(config: Config, port: int, *, ip: str = "127.0.0.1", preheat: bool = True, pool_size: int = 2,
                  trusted_header: str = "") -> TraitletsConfig:
     c = TraitletsConfig()
-    c.Voila.ip = "127.0.0.1"
+    c.Voila.ip = ip
     c.Voila.port = port
-    c.Voila.port_retries = 0  # kernels are told this port (feedback): never drift to another
+    c.Voila.port_retries = 0  # the address printed is the address served
     c.Voila.open_browser = False
     c.Voila.identity_provider_class = HjerteKomIdentityProvider
+    c.Voila.authorizer_class = KernelAuthorizer
     c.Voila.cookie_secret = ensure_secret(config.data_dir.resolve() / "cookie.secret")  # sessions survive a restart
     c.HjerteKomIdentityProvider.trusted_header = trusted_header
-    c.VoilaConfiguration.http_header_envs = [IDENTITY_HEADER]
+    c.VoilaConfiguration.template = TEMPLATE
+    c.VoilaConfiguration.http_header_envs = ["X-HjerteKom-Identity"]
     c.VoilaConfiguration.show_tracebacks = False
     c.VoilaConfiguration.preheat_kernel = preheat
     c.VoilaConfiguration.default_pool_size = pool_size
@@ -115,22 +119,25 @@ def voila_config(config: Config, port: int, *, preheat: bool = True, pool_size: 
     return c
 
 
-def serve(config: Config, port: int = 8866, *, preheat: bool = True, pool_size: int = 2,
+def serve(config: Config, port: int = 8866, *, ip: str = "127.0.0.1", preheat: bool = True, pool_size: int = 2,
           trusted_header: str = "") -> None:
     """Serve the entry app until interrupted."""
     _absolute_environment(config)
     workspace = open_workspace(config)
-    key_file = config.data_dir.resolve() / "session.key"
-    HjerteKomIdentityProvider.accounts = AccountCache(workspace.store)
-    HjerteKomIdentityProvider.identity_key = ensure_secret(key_file)
-    os.environ[SESSION_KEY_ENV] = str(key_file)
-    os.environ[SERVER_URL_ENV] = f"http://127.0.0.1:{port}/"
-    FeedbackHandler.workspace = workspace
+    guard = Guard(workspace, idle=dt.timedelta(minutes=config.idle_timeout_minutes))
+    HjerteKomIdentityProvider.guard = guard
+    HjerteKomIdentityProvider.trusted_proxies = tuple(config.trusted_proxies)
+    if trusted_header:
+        assert config.proxy_secret_file is not None
+        HjerteKomIdentityProvider.proxy_secret = ensure_secret(config.proxy_secret_file).hex()
+    HjerteKomVoila.guard = guard
+    from hjertekom_widgets.reports_api import ReportHandler
+
     ReportHandler.workspace = workspace
     assert config.pseudonym_key_file is not None
     ensure_secret(config.pseudonym_key_file)
-    app = HjerteKomVoila(config=voila_config(config, port, preheat=preheat, pool_size=pool_size,
+    app = HjerteKomVoila(config=voila_config(config, port, ip=ip, preheat=preheat, pool_size=pool_size,
                                              trusted_header=trusted_header))
     app.initialize([str(NOTEBOOK)])
-    log.info("entry app at http://127.0.0.1:%d/", port)
+    log.info("entry app at http://%s:%d/", ip, port)
     app.start()

@@ -99,7 +99,14 @@ STRINGS: Mapping[str, Text] = {
     "log_in_again": Text("Log ind igen", "Sign in again"),
     "log_out": Text("Log ud", "Sign out"),
     "login_failed": Text("Forkert brugernavn eller adgangskode. Prøv igen.", "Wrong username or password. Try again."),
-    "login_researcher": Text("Forskere arbejder i JupyterLab med pseudonymiserede data, ikke i indtastningen.", "Researchers work in JupyterLab on pseudonymised data, not in data entry."),
+    "login_researcher_note": Text("Forskere arbejder i JupyterLab med pseudonymiserede data, ikke her.",
+                                  "Researchers work in JupyterLab on pseudonymised data, not here."),
+    "login_locked": Text("For mange forkerte forsøg. Du kan prøve igen kl. {until}, eller kontakte din "
+                         "koordinator eller administrator.",
+                         "Too many failed attempts. You can try again at {until}, or contact your "
+                         "coordinator or administrator."),
+    "log_out_confirm": Text("Vil du logge ud? Alle dine åbne HjerteKom-faner lukkes.",
+                            "Sign out? All your open HjerteKom tabs are closed."),
     "login_via_proxy": Text("Du skal logge ind via kommunens fælles log-in. Luk siden, og åbn HjerteKom igen "
                             "fra portalen.",
                             "Sign in through the municipality's common sign-in. Close the page and open "

@@ -192,21 +192,29 @@ def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], per
 
 @main.command()
 @click.option("--port", type=click.IntRange(1, 65535), default=8866, show_default=True)
+@click.option("--ip", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Another address than 127.0.0.1 only behind a TLS-terminating proxy "
+                   "(docs/security.md); with --trusted-header, list the proxy in trusted_proxies.")
 @click.option("--preheat/--no-preheat", default=True, show_default=True,
               help="Keep kernels started and the page built before anyone asks (fast first load).")
 @click.option("--pool-size", type=click.IntRange(1, 16), default=2, show_default=True,
               help="Preheated kernels kept ready.")
 @click.option("--trusted-header", envvar="HJERTEKOM_TRUSTED_HEADER", default="",
-              help="Hosted set-up: take the username from this header set by an authenticating reverse proxy.")
+              help="Hosted set-up: take the username from this header set by an authenticating reverse proxy "
+                   "(believed only from trusted_proxies, with the secret of proxy_secret_file).")
 @click.pass_context
 @friendly_errors
-def serve(ctx: click.Context, port: int, preheat: bool, pool_size: int, trusted_header: str) -> None:
+def serve(ctx: click.Context, port: int, ip: str, preheat: bool, pool_size: int, trusted_header: str) -> None:
     """Serve the entry app (Voilà) against the configured store."""
     from hjertekom_widgets.server import serve as serve_app
 
     ws = workspace(ctx)
-    click.echo(f"HjerteKom: http://127.0.0.1:{port}/  (store: {ws.store.describe()}; stop with Ctrl+C)")
-    serve_app(ws.config, port, preheat=preheat, pool_size=pool_size, trusted_header=trusted_header)
+    click.echo(f"HjerteKom: http://{ip}:{port}/  (store: {ws.store.describe()}; stop with Ctrl+C)")
+    if trusted_header:
+        click.echo(f"Hosted set-up: user from {trusted_header}, believed only from "
+                   f"{', '.join(ws.config.trusted_proxies)} with the secret in {ws.config.proxy_secret_file} "
+                   "(header X-HjerteKom-Proxy-Secret)")
+    serve_app(ws.config, port, ip=ip, preheat=preheat, pool_size=pool_size, trusted_header=trusted_header)
 
 
 @main.command()

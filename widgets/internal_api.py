@@ -1,0 +1,181 @@
+"""The channel between the entry app's server and its own kernels: a Unix socket, never TCP.
+
+The socket lives in Voilà's private (0700) folder of kernel connection files, so only processes
+of the service account reach it; nothing on it is reachable from a browser. It carries:
+
+- ``/voila/query/<kernel id>``: the request of a page (with the identity token) handed to a
+  preheated kernel (Voilà's own handler served this on the public port without a login);
+- ``/whoami``: the user behind a kernel's identity token, while its session is open;
+- ``/feedback/<course id>``: the feedback after a save, rendered once in the server (it needs
+  pandas, SciPy and DuckDB, too heavy for every kernel; see feedback_api.py).
+
+Kernel side: ``wait_for_request``, ``whoami`` and ``get_json`` speak to it.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+from typing import Any
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.netutil import bind_unix_socket
+from voila.request_info_handler import RequestInfoSocketHandler
+
+from hjertekom_core.errors import AccessDenied, NotFound
+
+log = logging.getLogger(__name__)
+
+SOCKET_ENV = "HJERTEKOM_INTERNAL_SOCKET"
+IDENTITY_ENV = "HTTP_X_HJERTEKOM_IDENTITY"  # how Voilà names the X-HjerteKom-Identity header for the kernel
+SOCKET_NAME = "hjertekom.sock"
+_SCHEME = "HjerteKom "
+
+
+# --- server side -----------------------------------------------------------------------------------
+
+class RequestInfoHandler(RequestInfoSocketHandler):
+    """Voilà's hand-over of a page request to a preheated kernel, on the private socket.
+
+    Voilà's own ``on_close`` removed whichever waiter the loop ended on, so two connections with a
+    made-up kernel id left the next two logins waiting forever; here a socket removes only itself.
+    ``_waiters`` and ``_cache`` are Voilà's class dictionaries, which its page handler fills.
+    """
+
+    def open(self, kernel_id: str) -> None:  # type: ignore[override]
+        self._kernel_id = kernel_id
+        RequestInfoSocketHandler._waiters[kernel_id] = self
+        payload = RequestInfoSocketHandler._cache.pop(kernel_id, None)
+        if payload is not None:
+            self.write_message(payload)
+
+    def on_close(self) -> None:
+        kernel_id = getattr(self, "_kernel_id", None)
+        if kernel_id is not None and RequestInfoSocketHandler._waiters.get(kernel_id) is self:
+            del RequestInfoSocketHandler._waiters[kernel_id]
+
+
+class _KernelCaller(web.RequestHandler):
+    """A request from one of our kernels, naming its user by its identity token."""
+
+    def initialize(self, guard: Any) -> None:
+        self.guard = guard
+
+    def caller(self) -> tuple[str, Any]:
+        """(session id, user) of a live token whose session is open; 403 otherwise."""
+        header = self.request.headers.get("Authorization", "")
+        found = self.guard.registry.identity(header[len(_SCHEME):]) if header.startswith(_SCHEME) else None
+        if found is None:
+            raise web.HTTPError(403)
+        session_id, username, _kernel = found
+        state = self.guard.state(session_id, touch=False)
+        if state.user is None or state.user.username != username:
+            raise web.HTTPError(403)
+        return session_id, state.user
+
+    def reply(self, body: dict[str, Any]) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+
+class WhoAmIHandler(_KernelCaller):
+    def get(self) -> None:
+        _session, user = self.caller()
+        self.reply({"username": user.username})
+
+
+class FeedbackHandler(_KernelCaller):
+    async def get(self, course_id: str) -> None:
+        from hjertekom_widgets.feedback_api import render_feedback
+
+        _session, user = self.caller()
+        try:
+            # DuckDB and pandas work outside the event loop, so other users are not held up.
+            body = await IOLoop.current().run_in_executor(None, render_feedback, self.guard.workspace, user,
+                                                          int(course_id))
+        except (NotFound, AccessDenied):
+            raise web.HTTPError(404) from None
+        self.reply(body)
+
+
+def start_internal_server(guard: Any, socket_path: str) -> HTTPServer:
+    """Serve the kernels' API on ``socket_path`` (mode 0600, in a 0700 folder)."""
+    app = web.Application([
+        (r"/voila/query/(?P<kernel_id>[\w-]+)", RequestInfoHandler),
+        (r"/whoami", WhoAmIHandler, {"guard": guard}),
+        (r"/feedback/(\d{1,12})", FeedbackHandler, {"guard": guard}),
+    ])
+    server = HTTPServer(app)
+    server.add_socket(bind_unix_socket(socket_path, mode=0o600))
+    log.info("kernel channel on %s", socket_path)
+    return server
+
+
+# --- kernel side -----------------------------------------------------------------------------------
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+class ServerUnavailable(OSError):
+    """The server's private socket does not answer (or answered with an error)."""
+
+
+def get_json(path: str, timeout: float = 15.0) -> dict[str, Any]:
+    """GET ``path`` on the server's private socket as this kernel's user."""
+    socket_path, token = os.environ.get(SOCKET_ENV), os.environ.get(IDENTITY_ENV)
+    if not socket_path or not token:
+        raise ServerUnavailable("no server channel or no identity")
+    conn = _UnixConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path, headers={"Authorization": _SCHEME + token})
+        response = conn.getresponse()
+        body = response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerUnavailable(type(exc).__name__) from None
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise ServerUnavailable(f"HTTP {response.status}")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ServerUnavailable("unexpected answer")
+    return data
+
+
+def whoami() -> str | None:
+    """The username behind this kernel's identity, or None (no identity, or its session ended)."""
+    try:
+        return str(get_json("/whoami", timeout=10.0)["username"])
+    except (ServerUnavailable, KeyError, ValueError):
+        return None
+
+
+def wait_for_request(timeout: float | None = None) -> None:
+    """In a preheated kernel, block until the server hands over the page request (with the identity).
+
+    Voilà's own ``wait_for_request`` asks the public port; ours asks the private socket.
+    """
+    if os.environ.get("VOILA_PREHEAT", "False") == "False":
+        return
+    from websockets.sync.client import unix_connect
+
+    socket_path, kernel_id = os.environ.get(SOCKET_ENV), os.environ.get("VOILA_KERNEL_ID")
+    if not socket_path or not kernel_id:
+        return
+    with unix_connect(socket_path, f"ws://localhost/voila/query/{kernel_id}") as ws:
+        message = ws.recv(timeout=timeout)
+    for key, value in json.loads(message).items():
+        os.environ[key] = value
