@@ -7,11 +7,13 @@ learns what another municipality holds.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +37,44 @@ from hjertekom_core.store.schema import autosaves, citizens, courses, municipali
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
 
 log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What the user cannot tell apart, so neither does the audit row's reason.
+NOT_FOUND_OR_NOT_YOURS = "not found or not in the user's municipalities"
+#: What a clinician is told when a CPR number cannot be registered: nothing about where it is held.
+CITIZEN_ELSEWHERE_MESSAGE = ("Borgeren kan ikke oprettes med dette CPR-nummer. Kontrollér nummeret, eller kontakt "
+                             "en administrator. / The citizen cannot be registered with this CPR number. Check the "
+                             "number, or contact an administrator.")
+_OWNER_TABLES = {"citizen": citizens, "course": courses}
+
+
+def _refusals_audited(attempted: str, entity: str, id_param: str | None = None) -> Callable[[F], F]:
+    """Audit every refusal of the decorated Service method with ``audit.deny``, once.
+
+    AccessDenied and NotFound raised anywhere in the call (after its transactions have ended)
+    become one ``access.denied`` row: ``attempted`` (or the permission that failed), the record
+    (``id_param`` names the argument holding its id; never a CPR number) and the municipality. A
+    nested audited call (save_draft -> save) is recorded once.
+    """
+    def wrap(method: F) -> F:
+        signature = inspect.signature(method)
+
+        @functools.wraps(method)
+        def wrapper(self: Service, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except (AccessDenied, NotFound) as exc:
+                if not getattr(exc, "audited", False):
+                    entity_id = None
+                    if id_param is not None:
+                        entity_id = signature.bind(self, *args, **kwargs).arguments.get(id_param)
+                    self._refused(attempted, entity, entity_id, exc)
+                    exc.audited = True  # type: ignore[attr-defined]
+                raise
+
+        return wrapper  # type: ignore[return-value]
+
+    return wrap
 
 @dataclass(frozen=True)
 class Citizen:
@@ -158,6 +198,25 @@ class Service:
     def today(self) -> dt.date:
         return self._today or dt.date.today()
 
+    # --- refusals ------------------------------------------------------------------------------
+    def _refused(self, attempted: str, entity: str, entity_id: object, exc: AccessDenied | NotFound) -> None:
+        """One access.denied row for a refused call (see ``_refusals_audited``)."""
+        if isinstance(exc, NotFound):
+            # The same row whether the record is elsewhere or nowhere (the user cannot tell either);
+            # the municipality it belongs to, if it exists, is for the auditor.
+            audit.deny(self.store, self.user, attempted, exc.kind, exc.key, self._owner(exc.kind, exc.key),
+                       NOT_FOUND_OR_NOT_YOURS)
+        else:
+            audit.deny(self.store, self.user, exc.action, entity, entity_id, exc.municipality, exc.reason)
+
+    def _owner(self, kind: str, key: object) -> int | None:
+        """The municipality a citizen or course belongs to, whoever asks (for the audit row only)."""
+        table = _OWNER_TABLES.get(kind)
+        if table is None or not isinstance(key, int):
+            return None
+        with self.store.read() as conn:
+            return conn.execute(select(table.c.municipality_code).where(table.c.id == key)).scalar_one_or_none()
+
     # --- scope helpers -----------------------------------------------------------------------
     def _in_scope(self, column: Any) -> Any:
         scope = self.user.scope()
@@ -170,6 +229,7 @@ class Service:
                 "en": f"Municipality code {code} does not exist. Choose one from the list."})])
 
     # --- citizens ----------------------------------------------------------------------------
+    @_refusals_audited("citizen.read", "citizen")
     def find_citizen(self, cpr: str) -> Citizen | None:
         """The citizen with this CPR number in the user's municipalities, or None."""
         self.user.require("citizen.read")
@@ -182,6 +242,7 @@ class Service:
                          row.municipality_code if row else None, {"found": row is not None})
         return _citizen(row) if row else None
 
+    @_refusals_audited("citizen.read", "citizen")
     def search_citizens(self, name: str, limit: int = 50) -> list[Citizen]:
         """Citizens whose name contains ``name`` (case-insensitive), in the user's municipalities."""
         self.user.require("citizen.read")
@@ -196,6 +257,7 @@ class Service:
             audit.record(conn, self.user, "citizen.search", "citizen", None, None, {"hits": len(rows)})
         return [_citizen(r) for r in rows]
 
+    @_refusals_audited("citizen.read", "citizen", "citizen_id")
     def get_citizen(self, citizen_id: int) -> Citizen:
         self.user.require("citizen.read")
         with self.store.read() as conn:
@@ -207,9 +269,13 @@ class Service:
             audit.record(conn, self.user, "citizen.read", "citizen", row.id, row.municipality_code)
         return _citizen(row)
 
+    @_refusals_audited("citizen.write", "citizen")
     def create_citizen(self, cpr: str, name: str, municipality: int) -> Citizen:
-        """Register a citizen; raises CitizenElsewhere when the CPR number is held by a
-        municipality this user does not act in (an administrator must move the citizen)."""
+        """Register a citizen (or return the one with this CPR number in the user's municipalities).
+
+        Raises CitizenElsewhere when the number is held by a municipality this user does not act
+        in; its message does not say so, nor where (an administrator must move the citizen).
+        """
         self.user.require("citizen.write", municipality)
         errors: list[FieldIssue] = []
         info = None
@@ -227,19 +293,24 @@ class Service:
         with self.store.write() as conn:
             self._require_municipality(conn, municipality)
             existing = conn.execute(select(citizens).where(citizens.c.cpr == info.digits)).first()
-            if existing is not None:
-                if not self.user.acts_in(existing.municipality_code):
-                    raise CitizenElsewhere("the CPR number is registered in another municipality")
+            if existing is not None and self.user.acts_in(existing.municipality_code):
                 return _citizen(existing)
-            citizen_id = conn.execute(insert(citizens).values(
-                cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
-                municipality_code=municipality, created_at=audit.now(), created_by=self.user.id,
-            )).inserted_primary_key[0]
-            audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality,
-                         {"modulus11_ok": info.modulus11_ok})
-        return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality)
+            if existing is None:
+                citizen_id = conn.execute(insert(citizens).values(
+                    cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
+                    municipality_code=municipality, created_at=audit.now(), created_by=self.user.id,
+                )).inserted_primary_key[0]
+                audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality,
+                             {"modulus11_ok": info.modulus11_ok})
+                return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality)
+        # Held by a municipality this user does not act in. Audited after the write transaction has
+        # ended (audit.deny takes the write lock itself); the auditor sees where, the user nothing.
+        audit.deny(self.store, self.user, "citizen.write", "citizen", existing.id, existing.municipality_code,
+                   "citizen registered elsewhere", {"requested_municipality": municipality})
+        raise CitizenElsewhere(CITIZEN_ELSEWHERE_MESSAGE)
 
     # --- courses -----------------------------------------------------------------------------
+    @_refusals_audited("course.write", "citizen", "citizen_id")
     def open_course(self, citizen_id: int, data: Mapping[str, Any], *, programme: str = "hjertekom",
                     complete: bool = False, confirm: bool = False) -> SaveResult:
         """Create a course for a citizen with its first ``course`` registration, in one transaction."""
@@ -282,6 +353,7 @@ class Service:
         forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
         return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
 
+    @_refusals_audited("course.read", "course", "course_id")
     def get_course(self, course_id: int, *, with_history: bool = False) -> Course:
         self.user.require("course.read")
         with self.store.read() as conn:
@@ -290,6 +362,7 @@ class Service:
             audit.record(conn, self.user, "course.read", "course", course_id, course.municipality_code)
         return course
 
+    @_refusals_audited("course.read", "citizen", "citizen_id")
     def courses_of(self, citizen_id: int) -> list[Course]:
         self.user.require("course.read")
         with self.store.read() as conn:
@@ -315,6 +388,7 @@ class Service:
             raise IncompleteForm(report.missing, report.warnings)
         return report
 
+    @_refusals_audited("registration.write", "course", "course_id")
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
              complete: bool = False, confirm: bool = False) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
@@ -380,6 +454,7 @@ class Service:
         return result
 
     # --- autosave ----------------------------------------------------------------------------
+    @_refusals_audited("registration.write", "course", "course_id")
     def autosave(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int) -> None:
         """Keep unsaved input (raw, unvalidated) so that it survives a closed tab; not a revision."""
         self.user.require("registration.write")
@@ -417,6 +492,7 @@ class Service:
                 autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form))
 
     # --- overviews ---------------------------------------------------------------------------
+    @_refusals_audited("course.read", "course")
     def worklist(self, completion_limit_days: int = 180, limit: int = 500) -> list[WorklistItem]:
         """Courses needing attention in the user's municipalities: started without an end,
         drafts, and courses past the completion limit; newest first."""
@@ -464,6 +540,7 @@ class Service:
         return items
 
 
+    @_refusals_audited("status", "course")
     def status_counts(self) -> list[dict[str, Any]]:
         """Courses and latest form statuses per municipality (no identified data, not audited)."""
         if not (self.user.can("indicator.read") or self.user.can("course.read")):

@@ -28,22 +28,22 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 
 
 def test_init_users_and_status(tmp_path: Path) -> None:
-    assert "schema 0004" in run(tmp_path, "init").stdout
+    assert "schema 0006" in run(tmp_path, "init").stdout
     assert (tmp_path / "var" / "hjertekom.sqlite").exists()
     assert (tmp_path / "var" / "pseudonym.key").stat().st_mode & 0o077 == 0  # owner only
     run(tmp_path, "users", "add", "mette", "--role", "coordinator", "-m", "740", "-m", "741", "--name", "Mette K",
-        env={"HJERTEKOM_NEW_PASSWORD": "mettes-kodeord"})
+        env={"HJERTEKOM_NEW_PASSWORD": "Lyngbakke-testkode-2026"})
     listed = json.loads(run(tmp_path, "users", "list", "--json").stdout)
     assert listed == [{"username": "mette", "name": "Mette K", "role": "coordinator", "municipalities": [740, 741]}]
     status = json.loads(run(tmp_path, "status", "--json").stdout)
-    assert status["schema"] == "0004" and status["counts"] == []
+    assert status["schema"] == "0006" and status["counts"] == []
     assert (tmp_path / "var" / "hjertekom.log").exists()
 
 
 def test_errors_are_one_clear_line_and_a_failing_exit_code(tmp_path: Path) -> None:
     run(tmp_path, "init")
     done = run(tmp_path, "users", "add", "bo", "--role", "clinician", "-m", "999",
-               env={"HJERTEKOM_NEW_PASSWORD": "bos-kodeord"}, ok=False)
+               env={"HJERTEKOM_NEW_PASSWORD": "Lyngbakke-testkode-2026"}, ok=False)
     assert done.returncode == 1
     assert "unknown municipality code(s): [999]" in done.stderr
     assert "Traceback" not in done.stderr

@@ -431,18 +431,18 @@ def test_the_command_refuses_a_coordinator_and_transfers_for_an_administrator(tm
     assert _run(tmp_path, "init").returncode == 0
     for name, role in (("kirsten", "coordinator"), ("anders", "administrator")):
         added = _run(tmp_path, "users", "add", name, "--role", role, "-m", "740",
-                     HJERTEKOM_NEW_PASSWORD=f"kodeord-{name}")
+                     HJERTEKOM_NEW_PASSWORD="Lyngbakke-testkode-2026")  # noqa: S106 - a synthetic test account
         assert added.returncode == 0, added.stderr
     last_month = str(Month.parse((dt.date.today().replace(day=1) - dt.timedelta(days=1)).isoformat()[:7]))
     out = tmp_path / "transfer"
     refused = _run(tmp_path, "export", "dhrd", "--month", last_month, "--out", str(out), "--user", "kirsten",
-                   HJERTEKOM_PASSWORD="kodeord-kirsten")
+                   HJERTEKOM_PASSWORD="Lyngbakke-testkode-2026")  # noqa: S106 - a synthetic test account
     assert refused.returncode == 1
     assert "Kun administratorer må lave DHRD-overførslen" in refused.stderr and "Traceback" not in refused.stderr
     assert not out.exists() and not (tmp_path / "var" / "snapshots").exists()
 
     done = _run(tmp_path, "export", "dhrd", "--month", last_month, "--out", str(out), "--user", "anders",
-                HJERTEKOM_PASSWORD="kodeord-anders")
+                HJERTEKOM_PASSWORD="Lyngbakke-testkode-2026")  # noqa: S106 - a synthetic test account
     assert done.returncode == 0, done.stderr
     assert f"DHRD-overførsel {last_month}: 0 forløb" in done.stdout
     folder = out / f"dhrd-{last_month}"

@@ -496,9 +496,9 @@ def test_the_command_extracts_as_a_named_user_and_refuses_what_it_must(
         demo_snapshot: Path, tmp_path: Path) -> None:
     assert run(tmp_path, "init").returncode == 0
     added = run(tmp_path, "users", "add", "mette", "--role", "coordinator", "-m", str(OWN),
-                env={"HJERTEKOM_NEW_PASSWORD": "mettes-kodeord"})
+                env={"HJERTEKOM_NEW_PASSWORD": "Lyngbakke-testkode-2026"})
     assert added.returncode == 0, added.stderr
-    as_mette = {"HJERTEKOM_PASSWORD": "mettes-kodeord"}
+    as_mette = {"HJERTEKOM_PASSWORD": "Lyngbakke-testkode-2026"}
     out = tmp_path / "extracts"
     no_snapshot = run(tmp_path, "extract", "-m", str(OWN), "--user", "mette", env=as_mette)
     assert no_snapshot.returncode == 1 and "hjertekom snapshot" in no_snapshot.stderr

@@ -31,7 +31,7 @@ def dhrd(ctx: click.Context, month: str, out_dir: Path, snapshot_file: Path | No
     ws = workspace(ctx)
     user = acting_user(ws, username)
     lang = ws.config.language
-    require_permission(user, lang)
+    require_permission(user, lang, store=ws.store)
     done = export_dhrd(ws.store, ws.contracts, user, month, out_dir, snapshot=snapshot_file,
                        snapshot_dir=ws.config.data_dir / "snapshots", lang=lang)
     click.echo(done.describe(lang))

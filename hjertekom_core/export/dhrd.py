@@ -334,8 +334,11 @@ class DhrdExport:
         return text
 
 
-def require_permission(user: User, lang: str = "da") -> None:
+def require_permission(user: User, lang: str = "da", *, store: Store | None = None) -> None:
+    """Only administrators transfer; with ``store``, a refusal is audited (access.denied)."""
     if not user.can(PERMISSION):
+        if store is not None:
+            audit.deny(store, user, PERMISSION, "transfer", reason=f"role {user.role} lacks it")
         raise AccessDenied(PERMISSION, _REFUSED.get(lang))
 
 
@@ -372,7 +375,7 @@ def export_dhrd(store: Store, contracts: ContractRegistry, user: User, month: st
     ``snapshot``: the identified snapshot to read; without it a fresh one is made from ``store``
     into ``snapshot_dir`` (kept there, so that the transfer can be reproduced from it).
     """
-    require_permission(user, lang)  # before anything is read, made or written
+    require_permission(user, lang, store=store)  # before anything is read, made or written
     period = month if isinstance(month, Month) else Month.parse(month)
     clock = now or _now
     contract = load_named(contracts, EXPORT_NAME)

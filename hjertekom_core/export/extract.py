@@ -525,7 +525,12 @@ def create_extract(ws: Workspace, user: User, request: ExtractRequest, *,
                    now: Callable[[], dt.datetime] | None = None) -> ExtractResult:
     """Check, build, write and publish one extract, audited; see the module docstring."""
     level, period = _checked(request)
-    _authorise(user, level, request)
+    try:
+        _authorise(user, level, request)
+    except ExtractDenied as exc:  # refusals are audited too: who asked for what, for which municipality
+        audit.deny(ws.store, user, level.permission, "extract", None, request.municipality, exc.reason,
+                   {"level": level.name})
+        raise
     snapshot = find_snapshot(ws, request)
     created = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
     fmt = FORMATS[request.fmt]

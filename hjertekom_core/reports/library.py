@@ -13,9 +13,15 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hjertekom_core import audit
 from hjertekom_core.access import User
-from hjertekom_core.errors import NotFound
+from hjertekom_core.cpr import CPR_PATTERN
+from hjertekom_core.errors import AccessDenied, NotFound
+
+if TYPE_CHECKING:
+    from hjertekom_core.store import Store
 
 PERIOD = re.compile(r"^\d{4}$")
 _FILE = re.compile(r"^(?P<code>\d{3,4})-(?P<slug>[a-z0-9-]+)\.(?P<format>html|pdf)$")
@@ -65,28 +71,50 @@ def _files(reports_dir: Path) -> Iterable[ReportFile]:
                 yield ReportFile(folder.name, int(match["code"]), path)
 
 
-def list_reports(reports_dir: Path, user: User) -> list[ReportFile]:
+def _deny(store: Store | None, user: User, name: str | None, municipality: int | None, reason: str) -> None:
+    """Audit a refusal (when the caller gave the store). ``name`` was typed by someone: it is kept
+    only if it fits the column and holds nothing CPR-shaped."""
+    if store is None:
+        return
+    if name is not None and (len(name) > 40 or CPR_PATTERN.search(name)):
+        name = None
+    audit.deny(store, user, "report.read", "report", name, municipality, reason)
+
+
+def list_reports(reports_dir: Path, user: User, *, store: Store | None = None) -> list[ReportFile]:
     """The reports this user may download (own municipalities; all for an administrator), newest
-    period first."""
-    user.require("report.read")
+    period first. With ``store``, a refusal is audited."""
+    try:
+        user.require("report.read")
+    except AccessDenied as exc:
+        _deny(store, user, None, None, exc.reason)
+        raise
     mine = [f for f in _files(reports_dir) if user.acts_in(f.municipality_code)]
     return sorted(mine, key=lambda f: (-int(f.period), f.municipality_code, f.format))
 
 
-def open_report(reports_dir: Path, user: User, period: str, filename: str) -> ReportFile:
+def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
+                store: Store | None = None) -> ReportFile:
     """The report file ``period/filename`` if it exists and this user may read it.
 
     The name must match the layout exactly, so no path (``..``, ``/``) can reach outside the folder.
+    With ``store``, a refusal (not allowed, or not found) is audited.
     """
-    user.require("report.read")
     match = _FILE.match(filename)
-    if not PERIOD.match(period) or not match:
-        raise NotFound("report", f"{period}/{filename}")
-    code = int(match["code"])
-    user.require("report.read", code)
-    path = reports_dir / period / filename
-    if not path.is_file():
-        raise NotFound("report", f"{period}/{filename}")
+    laid_out = bool(PERIOD.match(period) and match)
+    code = int(match["code"]) if match else None
+    try:
+        user.require("report.read")
+        if not laid_out or code is None:
+            raise NotFound("report", f"{period}/{filename}")
+        user.require("report.read", code)
+        path = reports_dir / period / filename
+        if not path.is_file():
+            raise NotFound("report", f"{period}/{filename}")
+    except (AccessDenied, NotFound) as exc:
+        reason = exc.reason if isinstance(exc, AccessDenied) else "not found"
+        _deny(store, user, f"{period}/{filename}" if laid_out else None, code if laid_out else None, reason)
+        raise
     return ReportFile(period, code, path)
 
 

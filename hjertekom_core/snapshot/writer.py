@@ -441,9 +441,17 @@ def create_audited_snapshot(store: Store, contracts: ContractRegistry, out_dir: 
                             pseudonymise: bool = False, key_file: Path | None = None,
                             now: Callable[[], dt.datetime] | None = None, **detail: Any) -> SnapshotInfo:
     """``create_snapshot``, recorded in the audit log: reading the whole store is an access like any
-    other. ``detail`` adds to the entry (e.g. what the snapshot was made for)."""
+    other. ``detail`` adds to the entry (e.g. what the snapshot was made for). The user needs
+    snapshot.identified (or snapshot.pseudonymised); a refusal is audited and writes nothing."""
     from hjertekom_core import audit
+    from hjertekom_core.errors import AccessDenied
 
+    permission = "snapshot.pseudonymised" if pseudonymise else "snapshot.identified"
+    try:
+        user.require(permission)
+    except AccessDenied as exc:
+        audit.deny(store, user, permission, "snapshot", reason=exc.reason)
+        raise
     info = create_snapshot(store, contracts, out_dir, pseudonymise=pseudonymise, key_file=key_file, now=now)
     with store.write() as conn:
         audit.record(conn, user, "snapshot.create", "snapshot", info.path.name, None,
