@@ -8,6 +8,9 @@ DATA_DIR ?= var
 DEMO_CITIZENS ?= 2000
 PORT ?= 8866
 REPORT_YEAR ?= $(shell expr $$(date +%Y) - 1)
+# The Python the lab runs as the research account when started by root (docs/research.md); empty:
+# this venv's Python, which that account must be able to run.
+LAB_PYTHON ?= $(HJERTEKOM_LAB_PYTHON)
 
 .PHONY: install chromium run demo test test-fast bench lock clean help lab
 
@@ -15,7 +18,8 @@ help:
 	@echo "make run    set up, create the SQLite store with demo data and users, serve the entry app on :8866"
 	@echo "make test   set up and run the whole test suite (SQLite and PostgreSQL)"
 	@echo "make bench  run the benchmarks (ratios against baselines measured in the same run)"
-	@echo "make lab    JupyterLab on notebooks/research with pseudonymised snapshots (one is made if none exists)"
+	@echo "make lab    JupyterLab on the research workspace $(DATA_DIR)-research: pseudonymised snapshots and the"
+	@echo "            research notebooks (a snapshot is made if none exists; as root it runs as the research account)"
 	@echo "make lock   re-resolve the dependencies and rewrite constraints.txt"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -49,10 +53,10 @@ test: install chromium
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-# Researchers: pseudonymised snapshots only (docs/research.md).
+# Researchers: pseudonymised snapshots only, in the workspace $(DATA_DIR)-research (docs/research.md).
 lab: install
 	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom init
-	HJERTEKOM_DATA_DIR=$(DATA_DIR) $(BIN)/hjertekom lab
+	HJERTEKOM_DATA_DIR=$(DATA_DIR) HJERTEKOM_LAB_PYTHON=$(LAB_PYTHON) $(BIN)/hjertekom lab
 
 bench: install
 	$(BIN)/python -m benchmarks

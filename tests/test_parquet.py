@@ -124,7 +124,7 @@ def test_the_snapshot_command_writes_parquet(tmp_path: Path) -> None:
 
     run("demo", "--citizens", "25", "--no-users")
     out = run("snapshot", "--pseudonymise", "--parquet")
-    research = tmp_path / "var" / "snapshots" / "research"
+    research = tmp_path / "var-research" / "snapshots"  # the research workspace, beside the data folder
     [snapshot] = research.glob("*.duckdb")
     folder = parquet_folder(snapshot)
     assert f"Parquet (pseudonymiseret) skrevet: {folder}" in out

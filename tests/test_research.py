@@ -297,15 +297,17 @@ def test_lab_help_and_dry_run(tmp_path: Path) -> None:
 
     runner = CliRunner()
     assert "pseudonymised snapshots only" in runner.invoke(main, ["lab", "--help"]).output
-    env = {"HJERTEKOM_DATA_DIR": str(tmp_path / "var"), RESEARCH_DIR_ENV: ""}
+    env = {"HJERTEKOM_DATA_DIR": str(tmp_path / "var"), RESEARCH_DIR_ENV: "", "HJERTEKOM_RESEARCH_WORKSPACE": ""}
     done = runner.invoke(main, ["lab", "--dry-run", "--port", "8999", "--no-browser"], env=env)
     assert done.exit_code == 0, done.output
-    assert f"--ServerApp.root_dir={REPO}" in done.output
-    assert "--LabApp.default_url=/lab/tree/notebooks/research" in done.output
+    # The research workspace beside the data folder, never the repository or the data folder.
+    assert f"--ServerApp.root_dir={tmp_path / 'var-research'} " in done.output
+    assert f"--ServerApp.root_dir={REPO}" not in done.output
+    assert "--LabApp.default_url=/lab/tree/notebooks" in done.output
     assert "--ServerApp.ip=127.0.0.1" in done.output and "--ServerApp.port=8999" in done.output
-    assert "--KernelManager.transport=ipc" in done.output
-    assert f"{RESEARCH_DIR_ENV}={tmp_path / 'var' / 'snapshots' / 'research'}" in done.output
-    assert not (tmp_path / "var" / "snapshots").exists()  # a dry run makes nothing
+    assert "--KernelManager.transport=ipc" in done.output and "--ContentsManager.allow_hidden=False" in done.output
+    assert f"{RESEARCH_DIR_ENV}={tmp_path / 'var-research' / 'snapshots'}" in done.output
+    assert not (tmp_path / "var").exists() and not (tmp_path / "var-research").exists()  # a dry run makes nothing
 
 
 def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> None:
@@ -319,38 +321,64 @@ def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> 
     initialise(ws)
     generate_demo(ws, 5, seed=2)
     first, made = ensure_research_snapshot(ws, SYSTEM)
-    assert made and first.parent == tmp_path / "var" / "snapshots" / "research"
+    workspace = tmp_path / "var-research"
+    assert made and first.parent == workspace / "snapshots"
     assert open_research(first, ws.config).info.pseudonymised
     assert ensure_research_snapshot(ws, SYSTEM) == (first, False)
+    # The workspace got the research notebooks; the data folder got no pseudonymised snapshot (and no
+    # leftover of the private folder the snapshot was written in).
+    assert {"change.ipynb", "dropout.ipynb", "trends.ipynb"} <= {p.name for p in (workspace / "notebooks").iterdir()}
+    assert not list((tmp_path / "var").rglob("*-pseudo*")) and not list((tmp_path / "var").glob(".lab-*"))
     with ws.store.read() as conn:  # made once, and the making is in the audit log
         made_entries = audit.entries(conn, action="snapshot.create")
     assert [e["entity_id"] for e in made_entries] == [first.name]
     ws.store.dispose()
 
 
+def test_the_workspace_keeps_a_researchers_edited_notebook(tmp_path: Path) -> None:
+    from hjertekom_core.lab_workspace import Owner, prepare_workspace
+
+    config = Config(data_dir=tmp_path / "var")
+    notebooks = prepare_workspace(config, Owner.me()) / "notebooks"
+    (notebooks / "change.ipynb").write_text("{}", encoding="utf-8")  # the researcher's own version
+    (notebooks / "dropout.ipynb").unlink()  # how to get a fresh copy: remove it and start the lab again
+    prepare_workspace(config, Owner.me())
+    assert (notebooks / "change.ipynb").read_text(encoding="utf-8") == "{}"
+    assert (notebooks / "dropout.ipynb").read_bytes() == (REPO / "notebooks" / "research" / "dropout.ipynb").read_bytes()
+
+
 @pytest.mark.slow
 def test_lab_serves_the_research_notebooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab as its user runs it (folder-only set-up): the workspace, notebooks and kernels on Unix
+    sockets. The research account's set-up is tested in tests/security/test_sec_lab.py."""
     from hjertekom_core.cli.lab import lab_launch
+    from hjertekom_core.lab_workspace import Owner, prepare_workspace, runtime_folder
 
     port, token = _free_port(), "test-token-" + os.urandom(8).hex()
     # pytest's folders are too deep for kernel sockets: the lab must choose a short private one.
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     assert not kernel_sockets.fits(tmp_path / "runtime")
-    launch = lab_launch(Config(data_dir=tmp_path / "var"), port=port, open_browser=False, token=token,
-                        allow_root=os.geteuid() == 0)
-    assert launch.env[RESEARCH_DIR_ENV] == str((tmp_path / "var" / "snapshots" / "research").resolve())
-    assert launch.env["HJERTEKOM_DATA_DIR"] == str((tmp_path / "var").resolve())
-    runtime = Path(launch.env["JUPYTER_RUNTIME_DIR"])
+    config = Config(data_dir=tmp_path / "var")
+    workspace = prepare_workspace(config, Owner.me())
+    launch = lab_launch(config, port=port, open_browser=False, token=token)
+    assert launch.workspace == workspace == tmp_path / "var-research"
+    assert launch.env[RESEARCH_DIR_ENV] == str(workspace / "snapshots")
+    assert not any(k in launch.env for k in ("HJERTEKOM_DATA_DIR", "HJERTEKOM_DATABASE_URL", "HJERTEKOM_CONFIG"))
+    assert token not in " ".join(launch.argv)  # the token is in the environment, not on the command line
+    assert launch.private_runtime
+    runtime = runtime_folder(Owner.me())
+    assert launch.env["JUPYTER_RUNTIME_DIR"] == str(runtime)
     assert kernel_sockets.fits(runtime) and runtime.stat().st_mode & 0o077 == 0  # Jupyter may add the sticky bit
     env = {**launch.env, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    argv = launch.argv + (["--ServerApp.allow_root=True"] if os.geteuid() == 0 else [])
     log = (tmp_path / "lab.log").open("wb")
-    server = subprocess.Popen(launch.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=workspace)  # noqa: S603
     try:
         listing = None
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and server.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks/research?token={token}",
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents/notebooks?token={token}",
                                             timeout=5) as response:
                     listing = json.load(response)
                 break
@@ -358,12 +386,14 @@ def test_lab_serves_the_research_notebooks(tmp_path: Path, monkeypatch: pytest.M
                 time.sleep(0.5)
         assert listing is not None, (tmp_path / "lab.log").read_text(errors="replace")[-2000:]
         assert {"change.ipynb", "dropout.ipynb", "trends.ipynb"} <= {f["name"] for f in listing["content"]}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=5) as response:
+            assert {f["name"] for f in json.load(response)["content"]} == {"notebooks", "snapshots"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/kernelspecs?token={token}", timeout=5) as response:
             assert "python3" in json.load(response)["kernelspecs"]
         # A researcher's kernel starts, and on Unix sockets in that folder (its connection file says so).
         started = urllib.request.Request(f"http://127.0.0.1:{port}/api/kernels", method="POST", data=b"{}",
                                          headers={"Authorization": f"token {token}"})
-        with urllib.request.urlopen(started, timeout=60) as response:
+        with urllib.request.urlopen(started, timeout=60) as response:  # noqa: S310 - http://127.0.0.1
             kernel_id = json.load(response)["id"]
         connection = json.loads((runtime / f"kernel-{kernel_id}.json").read_text(encoding="utf-8"))
         assert connection["transport"] == "ipc", connection

@@ -136,7 +136,8 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @main.command()
 @click.option("--pseudonymise", is_flag=True, help="No CPR, names or free text; keyed citizen pseudonyms.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the new file (default: <data_dir>/snapshots, or .../snapshots/research).")
+              help="Folder for the new file (default: <data_dir>/snapshots; pseudonymised: the research "
+                   "workspace's snapshots/ folder, <research_workspace>/snapshots).")
 @click.option("--parquet", is_flag=True,
               help="Also write <snapshot>_parquet/ beside it: one Parquet file per table, codebook.csv and "
                    "codebook.md (for R and Stata). Without --pseudonymise it holds CPR numbers and names.")
@@ -144,11 +145,17 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @friendly_errors
 def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parquet: bool) -> None:
     """Write a new, immutable DuckDB snapshot of the store."""
+    from hjertekom_core.research.cohort import research_dir
     from hjertekom_core.snapshot import create_audited_snapshot
     from hjertekom_core.snapshot.parquet import write_parquet
 
     ws = workspace(ctx)
-    default = ws.config.data_dir / "snapshots" / ("research" if pseudonymise else "")
+    # Pseudonymised snapshots go where researchers work (`hjertekom lab`), never into the data folder.
+    default = research_dir(ws.config) if pseudonymise else ws.config.data_dir / "snapshots"
+    if out_dir is None and pseudonymise:  # still personal data: folders of their owner only, whatever the umask
+        default.parent.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (default.parent, default):  # the workspace and its snapshots/ (`hjertekom lab` hands them on)
+            folder.mkdir(mode=0o700, exist_ok=True)
     info = create_audited_snapshot(ws.store, ws.contracts, out_dir or default, SYSTEM, pseudonymise=pseudonymise,
                                    key_file=ws.config.pseudonym_key_file, parquet=parquet)
     click.echo(info.describe())

@@ -91,13 +91,15 @@ def acting_user(ws: Workspace, username: str | None) -> User:
 
 
 def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:
-    """The snapshot a command reads: the one given, else the newest in <data_dir>/snapshots (or its
-    research/ folder), else a new one made now (audited like `hjertekom snapshot`)."""
+    """The snapshot a command reads: the one given, else the newest in <data_dir>/snapshots (a
+    pseudonymised one: in the research workspace's snapshots/ folder), else a new one made now
+    (audited like `hjertekom snapshot`)."""
+    from hjertekom_core.research.cohort import research_dir
     from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
     if given is not None:
         return given
-    folder = ws.config.data_dir / "snapshots" / ("research" if pseudonymised else "")
+    folder = research_dir(ws.config) if pseudonymised else ws.config.data_dir / "snapshots"
     found = newest_snapshot(folder, pseudonymised=pseudonymised)
     if found is not None:
         return found

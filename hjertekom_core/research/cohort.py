@@ -52,12 +52,14 @@ class NoResearchSnapshot(SnapshotError):
 
 
 def research_dir(config: Config | None = None) -> Path:
-    """The folder of research snapshots: $HJERTEKOM_RESEARCH_SNAPSHOTS, else <data_dir>/snapshots/research."""
+    """The folder of research snapshots: $HJERTEKOM_RESEARCH_SNAPSHOTS, else the research workspace's
+    ``snapshots`` folder (``<research_workspace>/snapshots``), never the data folder."""
     env = os.environ.get(RESEARCH_DIR_ENV)
     if env:
         return Path(env).resolve()
     config = config or load_config()
-    return (config.data_dir / "snapshots" / "research").resolve()
+    assert config.research_workspace is not None  # Config derives it from data_dir
+    return (config.research_workspace / "snapshots").resolve()
 
 
 def newest_research_snapshot(folder: Path) -> Path:
