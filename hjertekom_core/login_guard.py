@@ -11,10 +11,12 @@ How an attempt is counted:
    checking means that guesses fired in parallel cannot slip past the limit while argon2 runs:
    at most ``max_failures`` passwords are ever checked per lockout.
 2. The caller checks the password (argon2, outside any transaction).
-3. ``succeeded`` undoes the advance count of a correct login: the account's streak is over (its
-   row is deleted) and the address's count drops by one (and its lock, if this attempt set it, is
-   lifted). A success does not clear the address's earlier failures: someone with one valid
-   account could otherwise try other accounts' passwords without end from the same address.
+3. ``succeeded`` ends the streaks of a correct login: the account's and the address's rows are
+   deleted ("failures in a row": a success breaks the row). So an office behind one address is not
+   locked out by a morning of typing errors spread over many people. The price: someone holding
+   one valid account could mix own logins into guesses at other accounts from one address; each
+   guessed account still gets at most ``max_failures`` tries per lockout, and every login is
+   audited with its address.
 
 A streak ends by itself when no failure came for ``lockout``, and a lock ends after ``lockout``;
 then the count starts again from one. Attempts while locked are not counted, so a lock is not
@@ -28,9 +30,8 @@ late failure. Unknown account names are counted exactly like real ones, so neith
 nor the locks reveal which names exist.
 
 Addresses: several people behind one office NAT share one address counter; ``max_failures``
-failures from that office within a streak lock it for ``lockout``. Set the limit with that in
-mind (config ``login_max_failures``), and configure ``trusted_proxies`` so that the address is the
-client's, not the proxy's.
+failures from that office with no success between them lock it for ``lockout``. Configure
+``trusted_proxies`` so that the address is the client's, not the proxy's.
 """
 from __future__ import annotations
 
@@ -139,21 +140,11 @@ def begin(store: Store, keys: Sequence[tuple[str, str]], *, now: dt.datetime, ma
     return Attempt(tuple(keys), longest, locks_until)
 
 
-def succeeded(store: Store, attempt: Attempt, *, max_failures: int) -> None:
-    """Take back the advance count of a correct login (see the module doc)."""
+def succeeded(store: Store, attempt: Attempt) -> None:
+    """End the streaks of a correct login: its account's and its address's (see the module doc)."""
     with store.write() as conn:
         for scope, key in attempt.keys:
-            if scope == ACCOUNT:
-                conn.execute(delete(login_failures).where(_row_of(scope, key)))
-                continue
-            row = conn.execute(select(login_failures).where(_row_of(scope, key)).with_for_update()).first()
-            if row is None:
-                continue
-            failures = max(row.failures - 1, 0)
-            values: dict[str, object] = {"failures": failures}
-            if failures < max_failures:
-                values["locked_until"] = None
-            conn.execute(update(login_failures).where(_row_of(scope, key)).values(**values))
+            conn.execute(delete(login_failures).where(_row_of(scope, key)))
 
 
 def purge(store: Store, *, now: dt.datetime, lockout: dt.timedelta) -> int:

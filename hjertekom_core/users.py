@@ -125,10 +125,11 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     # long as a wrong password.
     correct = verify_password(row.password_hash if row else _dummy_hash(), password)
     if correct and row is not None and row.active:
-        login_guard.succeeded(store, attempt, max_failures=max_failures)
+        login_guard.succeeded(store, attempt)
         with store.write() as conn:
             user = _load(conn, users.c.id == row.id)
-            assert user is not None
+            if user is None:  # removed a moment ago
+                raise AuthenticationFailed()
             audit.record(conn, user, "login", "user", user.id, detail=where)
         login_guard.purge(store, now=now, lockout=lockout)
         return user

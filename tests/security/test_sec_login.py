@@ -129,6 +129,15 @@ def test_one_address_trying_many_names_is_locked_but_other_addresses_are_not(sto
     assert authenticate(store, "anna", PASSWORD, address="203.0.113.6", max_failures=4).username == "anna"
 
 
+def test_a_success_from_an_address_ends_its_row_of_failures(store: Store) -> None:
+    """An office behind one address is not locked out by typing errors spread over a morning."""
+    add_user(store, SYSTEM, "anna", "Anna A.", "clinician", PASSWORD, [740])
+    for _ in range(2):
+        for i in range(3):
+            _fail(store, f"kollega{i}", address="203.0.113.7", max_failures=4)
+        assert authenticate(store, "anna", PASSWORD, address="203.0.113.7", max_failures=4).username == "anna"
+
+
 def test_the_lock_ends_after_the_lockout(store: Store) -> None:
     add_user(store, SYSTEM, "anna", "Anna A.", "clinician", PASSWORD, [740])
     short = dt.timedelta(seconds=1)
