@@ -113,6 +113,9 @@ STRINGS: Mapping[str, Text] = {
                             "HjerteKom again from the portal."),
     "logged_out": Text("Du er logget ud.", "You are signed out."),
     "not_signed_in": Text("Du er ikke logget ind. Genindlæs siden for at logge ind.", "You are not signed in. Reload the page to sign in."),
+    "error.forbidden": Text("Det har du ikke adgang til. Er du logget ud? Log ind igen.",
+                            "You do not have access to this. Are you signed out? Sign in again."),
+    "error.not_found": Text("Siden findes ikke.", "The page does not exist."),
     "unexpected": Text("Der skete en uventet fejl. Prøv igen; fejlen er logget.", "An unexpected error occurred. Try again; the error has been logged."),
 }
 

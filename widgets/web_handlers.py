@@ -208,4 +208,15 @@ def secure_routes(voila_routes: list[Any], own: list[Any]) -> list[Any]:
 
 
 class HjerteKomHandler(JupyterHandler):
-    """Base of our own pages: a login is required unless a method says otherwise."""
+    """Base of our own pages: a login is required unless a method says otherwise; errors are a
+    short Danish page, never a traceback."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        from hjertekom_widgets.text import t
+
+        key = {403: "error.forbidden", 404: "error.not_found"}.get(status_code, "unexpected")
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(f'<!doctype html><html lang="da"><head><meta charset="utf-8"><title>HjerteKom</title></head>'
+                    f'<body><p role="alert">{t(key)}</p><p><a href="{self.base_url}">{t("reports.back")}</a></p>'
+                    "</body></html>")
