@@ -281,11 +281,11 @@ def _check_baseline(rows: list[tuple[Any, ...]], result: Any) -> list[str]:
 
 def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
     """compute() interleaved with the pre-joined baselines."""
-    import duckdb
+    from hjertekom_core import duck
 
     settings = _settings()
     rss_start = _peak_rss_mb()
-    con = duckdb.connect(task["path"], read_only=True)
+    con = duck.connect(task["path"], read_only=True)
     threads = con.execute("SELECT current_setting('threads')").fetchone()
     out: dict[str, Any] = {"threads": threads[0] if threads else "?"}
     wall, cpu, result = _timed(lambda: engine_compute(con, settings))  # the first call: cold
@@ -320,11 +320,11 @@ def _worker_interleaved(task: dict[str, Any]) -> dict[str, Any]:
 
 def _worker_compute(task: dict[str, Any]) -> dict[str, Any]:
     """compute() alone (cold + warm), for time and peak RSS."""
-    import duckdb
+    from hjertekom_core import duck
 
     settings = _settings()
     rss_start = _peak_rss_mb()
-    con = duckdb.connect(task["path"], read_only=True)
+    con = duck.connect(task["path"], read_only=True)
     cold = _timed(lambda: engine_compute(con, settings))
     samples = []
     for _ in range(task["runs"]):
@@ -337,13 +337,13 @@ def _worker_compute(task: dict[str, Any]) -> dict[str, Any]:
 
 
 def _worker_pandas(task: dict[str, Any]) -> dict[str, Any]:
-    import duckdb
+    from hjertekom_core import duck
 
     from benchmarks.indicators_pandas import compute_from_tables, read_tables
 
     settings = _settings()
     rss_start = _peak_rss_mb()
-    con = duckdb.connect(task["path"], read_only=True)
+    con = duck.connect(task["path"], read_only=True)
     runs = []
     result = None
     for _ in range(1 + task["runs"]):

@@ -48,6 +48,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.common import CONTRACTS_DIR
+from hjertekom_core import duck
 
 FIRST_END = "2016-01-01"
 DAYS = 3653          # 2016-01-01 .. 2025-12-31
@@ -248,7 +249,7 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
     tmp = path.with_name(path.name + ".building")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp))
+    con = duck.connect(tmp)
     try:
         if threads:
             con.execute(f"SET threads = {int(threads)}")
@@ -437,7 +438,7 @@ def describe(path: Path) -> str:
     """A few shares of the generated data, to check it looks as intended."""
     from hjertekom_core.indicators.facts import COURSE_FACTS_SQL
 
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duck.connect(path, read_only=True) as con:
         row = con.execute(f"""
             SELECT count(*), avg(started::INT), avg(CASE WHEN started THEN (course_status = 'dropped_out')::INT END),
                    count(DISTINCT municipality_code), min(year(end_date)), max(year(end_date)),

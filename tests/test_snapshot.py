@@ -23,7 +23,7 @@ import duckdb
 import pytest
 from sqlalchemy import select, update
 
-from hjertekom_core import audit
+from hjertekom_core import audit, duck
 from hjertekom_core.bootstrap import ensure_secret
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.contract.model import UNKNOWN
@@ -121,7 +121,8 @@ def test_the_snapshot_holds_what_was_entered(store: Store, contracts: ContractRe
     course = svc.get_course(made.course_id)
     contract = contracts["hjertekom"]
 
-    with duckdb.connect(str(info.path), read_only=True) as con:
+    # Through the helper: read_info below opens the file too, and DuckDB wants one configuration per file.
+    with duck.connect(info.path, read_only=True) as con:
         assert {"citizens", "courses", "hjertekom_course", "hjertekom_start", "hjertekom_end", "codelists",
                 "municipalities", "codebook", "snapshot_info"} <= set(tables(con))
         start = one(con, "SELECT * FROM hjertekom_start WHERE course_id = ?", [made.course_id])

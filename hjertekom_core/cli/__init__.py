@@ -180,13 +180,13 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parqu
 def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
                ci_method: str, own: tuple[int, ...]) -> None:
     """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
-    import duckdb
-
     from hjertekom_core.indicators import LEVELS, compute, settings_from_config, suppress
+    from hjertekom_core.snapshot import open_snapshot
 
     ws = workspace(ctx)
     settings = settings_from_config(ws.config, ci_method)
-    with duckdb.connect(str(snapshot_file), read_only=True) as con:
+    con, _info = open_snapshot(snapshot_file)  # anything but a snapshot of a known version: one clear line
+    with con:
         result = compute(con, settings, period=period, levels=by or LEVELS)
     shown = suppress(result, own, ws.config.suppress_below).drop(columns=["unit_name", "level"])
     if fmt == "csv":

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import insert
 
-from hjertekom_core import __version__, audit
+from hjertekom_core import __version__, audit, duck
 from hjertekom_core.access import User
 from hjertekom_core.contract import UNKNOWN, Contract, ContractRegistry, Text
 from hjertekom_core.errors import AccessDenied, ExportError
@@ -360,7 +360,7 @@ def _check_snapshot(path: Path, month: Month, lang: str) -> SnapshotInfo:
         raise SnapshotUnsuitable(Text(f"{path.name} er lavet {made.date()}, før {month} var slut; brug et nyere "
                                       f"snapshot", f"{path.name} was made on {made.date()}, before {month} ended; "
                                       f"use a newer snapshot").get(lang))
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duck.connect(path, read_only=True) as con:
         tables = [t for t in user_tables(con) if t != "snapshot_info"]
         if content_hash(con, tables) != info.content_hash:
             raise SnapshotUnsuitable(f"{path.name}: the content no longer matches its recorded hash")
@@ -388,7 +388,7 @@ def export_dhrd(store: Store, contracts: ContractRegistry, user: User, month: st
         made = create_audited_snapshot(store, contracts, snapshot_dir, user, now=clock, purpose=AUDIT_ACTION)
         snapshot = made.path
     source = SnapshotSource(_check_snapshot(snapshot, period, lang), made_fresh)
-    with duckdb.connect(str(snapshot), read_only=True) as con:
+    with duck.connect(snapshot, read_only=True) as con:
         transfer = build_transfer(con, contract, contracts, period)
 
     created_at = clock()

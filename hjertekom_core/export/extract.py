@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from hjertekom_core import audit
+from hjertekom_core import audit, duck
 from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.contract import UNKNOWN, Code, CodeList, Contract, Text
@@ -460,7 +460,7 @@ def find_snapshot(ws: Workspace, request: ExtractRequest) -> Path:
 
 def _open(path: Path, lang: str) -> tuple[duckdb.DuckDBPyConnection, dict[str, object]]:
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = duck.connect(path, read_only=True)
     except duckdb.Error:
         raise ExtractError("not_a_snapshot", lang, path=path) from None
     try:

@@ -10,9 +10,9 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import duckdb
 import pandas as pd
 
+from hjertekom_core import duck
 from hjertekom_core.contract import Contract
 from hjertekom_core.indicators.definitions import INDICATORS
 from hjertekom_core.indicators.engine import IndicatorSettings, compute
@@ -87,7 +87,7 @@ def course_criteria(contract: Contract, course_forms: Mapping[str, Mapping[str, 
     result = {ind.id: "not_applicable" for ind in INDICATORS}
     if not forms:
         return result
-    with duckdb.connect() as con:
+    with duck.connect() as con:
         build_tables(con, _frames(contract, forms, statuses or {}), _OneProgramme(contract),  # type: ignore[arg-type]
                      pseudonymised=False, key=None)
         counts = compute(con, settings, levels=("national",))

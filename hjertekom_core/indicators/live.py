@@ -10,6 +10,7 @@ from collections.abc import Collection
 import duckdb
 import pandas as pd
 
+from hjertekom_core import duck
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.indicators.engine import IndicatorSettings, compute
 from hjertekom_core.snapshot.writer import build_tables, read_store
@@ -19,7 +20,7 @@ from hjertekom_core.store import Store
 def live_connection(store: Store, contracts: ContractRegistry,
                     municipalities: Collection[int] | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with snapshot tables of the live store (identified; never written to disk)."""
-    con = duckdb.connect()
+    con = duck.connect()
     build_tables(con, read_store(store, municipalities), contracts, pseudonymised=False, key=None)
     return con
 

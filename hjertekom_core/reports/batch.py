@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from multiprocessing.util import Finalize
 from pathlib import Path
 
-import duckdb
-
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.reports.library import FORMATS, check_period, index_html, report_stem
 from hjertekom_core.reports.pdf import PdfPrinter
 from hjertekom_core.reports.runner import KernelSession, execute, to_html, write_atomically
+from hjertekom_core.snapshot.reader import open_snapshot
 
 log = logging.getLogger("hjertekom.reports")
 
@@ -77,14 +76,14 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
 
 
 def municipality_names(snapshot: Path) -> dict[int, str]:
-    with duckdb.connect(str(snapshot), read_only=True) as con:
+    with open_snapshot(snapshot)[0] as con:  # checked: a HjerteKom snapshot of a known version
         return dict(con.execute("SELECT code, name FROM municipalities ORDER BY code").fetchall())
 
 
 def municipalities_with_data(snapshot: Path, period: str) -> list[tuple[int, str]]:
     """Municipalities with a course referred, started or ended in the period (a year)."""
     year = int(check_period(period))
-    with duckdb.connect(str(snapshot), read_only=True) as con:
+    with open_snapshot(snapshot)[0] as con:
         return con.execute("""
             SELECT DISTINCT m.code, m.name
             FROM courses c

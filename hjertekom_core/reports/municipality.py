@@ -48,6 +48,7 @@ from hjertekom_core.indicators.completeness import field_completeness, open_cour
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, SEXES, course_events_sql
 from hjertekom_core.indicators.stats import control_limits
+from hjertekom_core.snapshot.reader import open_snapshot
 
 
 class ReportInputError(ReportError):
@@ -229,7 +230,7 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
     config = config or load_config()
     settings = settings_from_config(config)
     threshold = config.suppress_below
-    with duckdb.connect(str(path), read_only=True) as con:
+    with open_snapshot(path)[0] as con:  # checked: a HjerteKom snapshot of a known version
         unit = con.execute("SELECT name, region_code, region FROM municipalities WHERE code = ?", [code]).fetchone()
         if unit is None:
             raise UnknownMunicipality(code)

@@ -24,7 +24,8 @@ from hjertekom_core.indicators import IndicatorSettings, settings_from_config
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS
 from hjertekom_core.research.labels import VALUE_LABELS
-from hjertekom_core.snapshot import SnapshotError, SnapshotInfo, newest_snapshot, read_info
+from hjertekom_core.snapshot import SnapshotError, SnapshotInfo, newest_snapshot
+from hjertekom_core.snapshot import open_snapshot as open_checked_snapshot
 
 #: Environment variable naming the folder of research snapshots (set by ``hjertekom lab``).
 RESEARCH_DIR_ENV = "HJERTEKOM_RESEARCH_SNAPSHOTS"
@@ -76,13 +77,11 @@ def open_snapshot(path: Path) -> tuple[duckdb.DuckDBPyConnection, SnapshotInfo]:
     """A read-only connection to a pseudonymised snapshot; IdentifiedSnapshot for any other."""
     if not path.is_file():
         raise NoResearchSnapshot(f"snapshot {path} findes ikke / does not exist")
-    try:
-        info = read_info(path)
-    except duckdb.Error:
-        raise NoResearchSnapshot(f"{path} er ikke et HjerteKom-snapshot / is not a HjerteKom snapshot") from None
+    con, info = open_checked_snapshot(path)  # NotASnapshot, UnknownSnapshotVersion: one clear line
     if not info.pseudonymised:
+        con.close()
         raise IdentifiedSnapshot(path)
-    return duckdb.connect(str(path), read_only=True), info
+    return con, info
 
 
 # --- diagnosis groups --------------------------------------------------------------------------

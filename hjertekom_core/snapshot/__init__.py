@@ -10,5 +10,8 @@ from hjertekom_core.snapshot.writer import (
     read_info,
     scan_for_cpr,
 )
+from hjertekom_core.snapshot.reader import NotASnapshot, UnknownSnapshotVersion, check_snapshot, open_snapshot
 
-__all__ = ["CprLeak", "SnapshotError", "SnapshotInfo", "create_audited_snapshot", "create_snapshot", "newest_snapshot", "pseudonym", "read_info", "scan_for_cpr"]
+__all__ = ["CprLeak", "NotASnapshot", "SnapshotError", "SnapshotInfo", "UnknownSnapshotVersion", "check_snapshot",
+           "create_audited_snapshot", "create_snapshot", "newest_snapshot", "open_snapshot", "pseudonym", "read_info",
+           "scan_for_cpr"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from hjertekom_core import duck
 from hjertekom_core.cpr import CPR_PATTERN
 from hjertekom_core.snapshot.writer import CprLeak, SnapshotError, read_info, scan_for_cpr, user_tables
 
@@ -110,7 +111,7 @@ def codebook_markdown(con: duckdb.DuckDBPyConnection, snapshot: Path, counts: di
 def scan_folder(folder: Path) -> list[str]:
     """file.column of every CPR-shaped value in the folder's Parquet files, and file of the text files."""
     hits = []
-    with duckdb.connect() as con:
+    with duck.connect() as con:
         for path in sorted(folder.glob("*.parquet")):
             con.execute(f"CREATE VIEW {_q(path.stem)} AS SELECT * FROM read_parquet({_path_sql(path)})")
         hits += [f"{place.split('.', 1)[0]}.parquet:{place.split('.', 1)[1]}" for place in scan_for_cpr(con)]
@@ -129,7 +130,7 @@ def write_parquet(snapshot: Path) -> ParquetExport:
     tmp = snapshot.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir()
     try:
-        with duckdb.connect(str(snapshot), read_only=True) as con:
+        with duck.connect(snapshot, read_only=True) as con:
             tables = user_tables(con)
             counts = {}
             for table in tables:

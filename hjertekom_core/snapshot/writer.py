@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, func, select
 
-from hjertekom_core import __version__
+from hjertekom_core import __version__, duck
 from hjertekom_core.access import User
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.errors import HjerteKomError
@@ -390,7 +390,7 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
     tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"  # unique: several writers may run at once
     frames = read_store(store)
     try:
-        con = duckdb.connect(str(tmp))
+        con = duck.connect(tmp)
         try:
             documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True)
             _codebook(con, documented)
@@ -422,7 +422,7 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
 
 
 def read_info(path: Path) -> SnapshotInfo:
-    with duckdb.connect(str(path), read_only=True) as con:
+    with duck.connect(path, read_only=True) as con:
         row = con.execute("SELECT created_at, pseudonymised, row_counts, contract_versions, source_store, "
                           "content_hash FROM snapshot_info").fetchone()
     assert row is not None
