@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, insert, select
@@ -12,7 +11,7 @@ from hjertekom_core import audit, login_guard
 from hjertekom_core.access import User, check_password, check_role, hash_password, verify_password
 from hjertekom_core.errors import AccessDenied, AuthenticationFailed, HjerteKomError, LoginLocked, NotFound
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import municipalities, user_municipalities, users, web_sessions
+from hjertekom_core.store.schema import municipalities, user_municipalities, users
 
 @functools.cache
 def _dummy_hash() -> str:
@@ -26,7 +25,8 @@ class UserExists(HjerteKomError):
     pass
 
 
-def _load(conn: Connection, where) -> User | None:  # type: ignore[no-untyped-def]
+def load_user(conn: Connection, where) -> User | None:  # type: ignore[no-untyped-def]
+    """The user matching ``where`` (a SQLAlchemy condition on users), with their municipalities."""
     row = conn.execute(select(users).where(where)).first()
     if row is None:
         return None
@@ -74,12 +74,12 @@ def list_users(store: Store, actor: User) -> list[User]:
     _require_admin(store, actor, "list_users")
     with store.read() as conn:
         ids = conn.execute(select(users.c.id).order_by(users.c.username)).scalars().all()
-        return [u for i in ids if (u := _load(conn, users.c.id == i)) is not None]
+        return [u for i in ids if (u := load_user(conn, users.c.id == i)) is not None]
 
 
 def get_user(store: Store, username: str) -> User:
     with store.read() as conn:
-        user = _load(conn, users.c.username == username)
+        user = load_user(conn, users.c.username == username)
     if user is None:
         raise NotFound("user", username)
     return user
@@ -88,7 +88,7 @@ def get_user(store: Store, username: str) -> User:
 def active_user(store: Store, username: str) -> User | None:
     """The active user of that name with role and municipalities, or None (unknown or inactive)."""
     with store.read() as conn:
-        return _load(conn, (users.c.username == username) & users.c.active.is_(True))
+        return load_user(conn, (users.c.username == username) & users.c.active.is_(True))
 
 
 def authenticate(store: Store, username: str, password: str, *, address: str | None = None,
@@ -127,7 +127,7 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     if correct and row is not None and row.active:
         login_guard.succeeded(store, attempt)
         with store.write() as conn:
-            user = _load(conn, users.c.id == row.id)
+            user = load_user(conn, users.c.id == row.id)
             if user is None:  # removed a moment ago
                 raise AuthenticationFailed()
             audit.record(conn, user, "login", "user", user.id, detail=where)
@@ -145,32 +145,3 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     if attempt.locks_until is not None:
         raise LoginLocked(attempt.locks_until, delay_seconds=login_guard.MAX_DELAY)
     raise AuthenticationFailed(delay_seconds=login_guard.delay_for(attempt.failures))
-
-
-# --- web sessions of the entry app --------------------------------------------------------------
-
-def open_web_session(store: Store, user: User) -> str:
-    """A new session id for a signed-in user (what the browser's cookie holds)."""
-    session_id = secrets.token_urlsafe(32)
-    with store.write() as conn:
-        conn.execute(web_sessions.insert().values(id=session_id, user_id=user.id, created_at=audit.now()))
-    return session_id
-
-
-def web_session_user(store: Store, session_id: str, max_age: dt.timedelta) -> User | None:
-    """The active user of an open, unexpired session; None for a revoked, old or unknown one."""
-    with store.read() as conn:
-        row = conn.execute(select(web_sessions.c.user_id, web_sessions.c.created_at, web_sessions.c.revoked_at)
-                           .where(web_sessions.c.id == session_id)).first()
-        if row is None or row.revoked_at is not None:
-            return None
-        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.timezone.utc)
-        if audit.now() - created > max_age:
-            return None
-        return _load(conn, (users.c.id == row.user_id) & users.c.active.is_(True))
-
-
-def close_web_session(store: Store, session_id: str) -> None:
-    with store.write() as conn:
-        conn.execute(web_sessions.update().where(web_sessions.c.id == session_id, web_sessions.c.revoked_at.is_(None))
-                     .values(revoked_at=audit.now()))

@@ -18,7 +18,7 @@ from hjertekom_core import audit
 from hjertekom_core.access import User
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import users, web_sessions
-from hjertekom_core.users import _load as load_user
+from hjertekom_core.users import load_user
 
 TOUCH_EVERY = dt.timedelta(seconds=30)
 

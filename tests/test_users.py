@@ -58,15 +58,3 @@ def test_usernames_are_unique(store) -> None:
         add_user(store, SYSTEM, "anna", "Anna", "researcher", "korrekt-hest-batteri", [])
 
 
-def test_a_web_session_ends_at_logout_and_with_age(store) -> None:
-    import datetime as dt
-
-    from hjertekom_core.users import close_web_session, open_web_session, web_session_user
-
-    user = add_user(store, SYSTEM, "anna", "Anna", "clinician", "korrekt-hest-batteri", [740])
-    session = open_web_session(store, user)
-    assert web_session_user(store, session, dt.timedelta(hours=12)).username == "anna"
-    assert web_session_user(store, session, dt.timedelta(seconds=-1)) is None   # too old
-    assert web_session_user(store, "forged-session-id", dt.timedelta(hours=12)) is None
-    close_web_session(store, session)
-    assert web_session_user(store, session, dt.timedelta(hours=12)) is None

@@ -322,8 +322,9 @@ class NewCourseView:
                 self.shell.show("error", _issues_html(exc.errors, "Ret borgeroplysningerne:"))
                 return
             except CitizenElsewhere:
-                self.shell.show("error", "CPR-nummeret er registreret i en anden kommune. Kontakt en administrator "
-                                         "for at flytte borgeren.")
+                # Only what the user's rights allow: not where, not even that it is another municipality.
+                self.shell.show("error", "Borgeren kan ikke oprettes med dette CPR-nummer. Kontrollér nummeret, "
+                                         "eller kontakt en administrator.")
                 return
         try:
             result = svc.open_course(citizen.id, self.form.data(), complete=True, confirm=True)

@@ -80,7 +80,7 @@ class ReportListHandler(ReportHandler):
         user, lang = self.account(), self.lang()
         assert self.workspace is not None
         try:
-            files = list_reports(self.workspace.config.reports_dir, user)
+            files = list_reports(self.workspace.config.reports_dir, user, store=self.workspace.store)
         except AccessDenied:
             return self.refuse(403, t("reports.no_access", lang))
         names = self.workspace.contracts["hjertekom"].codelists["municipalities"]
@@ -104,7 +104,7 @@ class ReportFileHandler(ReportHandler):
         user = self.account()
         assert self.workspace is not None
         try:
-            found = open_report(self.workspace.config.reports_dir, user, period, filename)
+            found = open_report(self.workspace.config.reports_dir, user, period, filename, store=self.workspace.store)
         except (AccessDenied, NotFound):
             # The same answer for "not yours" and "not there": no probing for other municipalities.
             return self.refuse(404, t("reports.not_found", self.lang()))

@@ -535,8 +535,12 @@ def test_a_user_of_another_municipality_can_neither_find_nor_open_the_course(
     type_in(page, "Henvisningsdato", "03-02-2025")
     field(page, "Diagnose og indgreb").get_by_role("checkbox", name="Blodprop i hjertet (AMI)").check()
     page.get_by_role("button", name="Opret forløb").click()
-    expect(page.get_by_role("alert").filter(has_text="CPR-nummeret er registreret i en anden kommune")).to_be_visible()
+    refused = page.get_by_role("alert").filter(has_text="Borgeren kan ikke oprettes med dette CPR-nummer")
+    expect(refused).to_be_visible()
+    expect(refused).not_to_contain_text("kommune")            # nothing of where the citizen is
     expect(page.locator(".hk-save-draft")).to_have_count(0)   # no course was opened
+    attempt = [json.loads(r["detail"]) for r in audit_rows(server, username="carl", action="access.denied")]
+    assert {"attempted": "citizen.write", "reason": "citizen registered elsewhere"}.items() <= attempt[-1].items()
 
     with server.store.read() as conn:
         found = conn.execute(select(citizens).where(citizens.c.cpr == cpr)).all()
