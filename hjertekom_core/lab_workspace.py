@@ -54,7 +54,8 @@ class Owner:
 
 def workspace_root(config: Config) -> Path:
     """The workspace folder of ``config`` (``research_workspace``), absolute."""
-    assert config.research_workspace is not None
+    if config.research_workspace is None:  # pragma: no cover - Config derives it from data_dir
+        raise LabRefused("research_workspace er ikke sat / is not set")
     return Path(os.path.abspath(config.research_workspace))
 
 
@@ -215,7 +216,10 @@ def prepare_workspace(config: Config, owner: Owner) -> Path:
         root.mkdir(mode=0o700)
     with _opened(root) as root_fd:
         entries = set(os.listdir(root_fd))
-        if MARKER not in entries and entries - OWN_ENTRIES:
+        # Taking over a folder (or serving it as its user) is for an empty one or a workspace, not
+        # for /tmp or a home folder; one the research account owns already is its own business.
+        already_the_accounts = os.geteuid() == 0 and owner.uid != 0 and os.fstat(root_fd).st_uid == owner.uid
+        if MARKER not in entries and entries - OWN_ENTRIES and not already_the_accounts:
             raise LabRefused(f"{root} er ikke en forskningsarbejdsmappe og er ikke tom / is not a research "
                              "workspace and not empty: set research_workspace to a new or empty folder")
         _adopt(root_fd, owner, 0o700)

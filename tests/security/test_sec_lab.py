@@ -129,7 +129,7 @@ async def _execute(lab: RunningLab, kernel_id: str, code: str) -> str:
     conn.write_message(json.dumps({
         "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "forsker",
                    "session": uuid.uuid4().hex, "version": "5.3",
-                   "date": dt.datetime.now(dt.timezone.utc).isoformat()},
+                   "date": dt.datetime.now(dt.UTC).isoformat()},
         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
         "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
                     "allow_stdin": False, "stop_on_error": True}}))
@@ -294,8 +294,7 @@ def test_a_python_the_research_account_cannot_run_is_refused_with_advice(account
     try:
         make_store(shared / "data", citizens=5)
         done = subprocess.run([HJERTEKOM, "lab", "--no-browser", "--port", str(free_port())],  # noqa: S603
-                              capture_output=True,
-                              text=True, timeout=300, cwd="/",
+                              capture_output=True, text=True, timeout=300, cwd="/", check=False,
                               env=lab_env(shared / "data", shared / "ws", hidden / "python"))
     finally:
         shutil.rmtree(shared, ignore_errors=True)
@@ -323,7 +322,7 @@ def test_a_store_database_that_lets_any_local_account_in_is_refused(account: Acc
         subprocess.run([HJERTEKOM, "init"], env=env, cwd="/", check=True, capture_output=True,  # noqa: S603
                        timeout=300)
         done = subprocess.run([HJERTEKOM, "lab", "--no-browser", "--port", str(free_port())],  # noqa: S603
-                              capture_output=True, text=True, timeout=300, cwd="/", env=env)
+                              capture_output=True, text=True, timeout=300, cwd="/", env=env, check=False)
     finally:
         shutil.rmtree(shared, ignore_errors=True)
     assert done.returncode == 1, done.stdout + done.stderr
