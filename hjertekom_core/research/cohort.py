@@ -59,8 +59,8 @@ def research_dir(config: Config | None = None) -> Path:
     if env:
         return Path(env).resolve()
     config = config or load_config()
-    assert config.research_workspace is not None  # Config derives it from data_dir
-    return (config.research_workspace / "snapshots").resolve()
+    workspace = config.research_workspace or config.data_dir.parent / f"{config.data_dir.name or 'var'}-research"
+    return (workspace / "snapshots").resolve()
 
 
 def newest_research_snapshot(folder: Path) -> Path:
