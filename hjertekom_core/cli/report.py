@@ -148,8 +148,12 @@ def research_report(ctx: click.Context, analysis: str, snapshot: Path | None, ou
     """A research notebook (change, dropout, trends) on a pseudonymised snapshot, as an HTML page."""
     from hjertekom_core.reports.runner import write_atomically
     from hjertekom_core.research import render
+    from hjertekom_core.snapshot import check_snapshot
 
     ws = workspace(ctx)
     target = out or Path(f"research-{analysis}.html")
-    write_atomically(target, render(analysis, snapshot or "", lang or ws.config.language))
+    if snapshot is not None:  # a wrong file is one clear line here, before a kernel starts
+        check_snapshot(snapshot)
+    # Absolute: the notebook's kernel runs in another folder.
+    write_atomically(target, render(analysis, snapshot.resolve() if snapshot else "", lang or ws.config.language))
     click.echo(target)

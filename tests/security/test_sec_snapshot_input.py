@@ -111,6 +111,15 @@ def test_reports_refuse_them_too(workspace: Path, bad_inputs: dict[str, tuple[Pa
     assert not (workspace / "reports").exists()
 
 
+@pytest.mark.parametrize("case", ["csv", "unknown contract version"])
+def test_the_research_report_refuses_them_before_a_kernel_starts(workspace: Path, case: str,
+                                                                 bad_inputs: dict[str, tuple[Path, str]]) -> None:
+    path, words = bad_inputs[case]
+    done = run(workspace, "report", "research", "change", "--snapshot", str(path), "--out", str(workspace / "r.html"))
+    _one_clear_line(done, words)
+    assert not (workspace / "r.html").exists()
+
+
 def test_research_refuses_them(workspace: Path, bad_inputs: dict[str, tuple[Path, str]], tmp_path: Path) -> None:
     from hjertekom_core.config import Config
     from hjertekom_core.errors import HjerteKomError
