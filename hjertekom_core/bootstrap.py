@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.private_files import private_dir, restrict, restrict_tree
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import municipalities
 
@@ -24,7 +25,19 @@ class Workspace:
 
 
 def open_workspace(config: Config) -> Workspace:
+    # The data folder holds the store, the log, the keys and the snapshots: owner-only (0700),
+    # made so if missing and tightened if an older version left it open (0755).
+    private_dir(config.data_dir)
     return Workspace(config, ContractRegistry(config.contracts_dir), Store(config.database_url))
+
+
+def secure_data_folder(config: Config) -> None:
+    """Make the data folder and everything in it owner-only: folders 0700, files 0600.
+
+    For data folders written before files were made private (snapshots, extracts and the log
+    were 0644); run by ``initialise`` (``hjertekom init``). Symbolic links are not followed.
+    """
+    restrict_tree(private_dir(config.data_dir))
 
 
 def sync_municipalities(store: Store, contracts: ContractRegistry) -> int:
@@ -50,7 +63,7 @@ def ensure_secret(path: Path) -> bytes:
     O_EXCL makes two processes starting at once agree on one secret instead of overwriting.
     """
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, tighten=False)  # a missing folder is made 0700; the data folder is tightened
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -58,11 +71,15 @@ def ensure_secret(path: Path) -> bytes:
         else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32) + "\n")
+    else:
+        restrict(path)  # a key made by hand, or by an older version, with the umask's mode
     return bytes.fromhex(path.read_text(encoding="ascii").strip())
 
 
 def initialise(workspace: Workspace) -> str:
-    """Create or migrate the store; returns the schema revision."""
+    """Create or migrate the store; returns the schema revision. The data folder is made
+    owner-only on the way (``secure_data_folder``)."""
+    secure_data_folder(workspace.config)
     revision = workspace.store.migrate()
     sync_municipalities(workspace.store, workspace.contracts)
     assert workspace.config.pseudonym_key_file is not None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import glob
 import hashlib
 import io
 import json
@@ -23,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,7 @@ from hjertekom_core.export.contract import (
     issue,
     load_named,
 )
+from hjertekom_core.private_files import open_private, private_dir, private_temp_dir, remove_stale_temporaries
 from hjertekom_core.snapshot import SnapshotInfo, create_audited_snapshot, read_info
 from hjertekom_core.snapshot.layout import field_columns, table_name
 from hjertekom_core.snapshot.writer import content_hash, user_tables
@@ -284,7 +285,7 @@ def manifest(transfer: Transfer, files: Mapping[str, bytes], names: Mapping[str,
 
 
 def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "xb") as fh:
+    with open_private(path, "xb") as fh:  # 0600, whatever the umask
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -395,36 +396,38 @@ def export_dhrd(store: Store, contracts: ContractRegistry, user: User, month: st
     files = transfer_files(transfer)
     names = file_names(contract, period)
     content = manifest(transfer, files, names, source, contracts, user, created_at)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # The outbox keeps its mode if it exists (a transfer agent may need it); the transfer folder is
+    # 0700 and its files 0600, whatever the umask. Folders of exports killed half-way go first.
+    private_dir(out_dir, tighten=False)
     stem = f"{contract.name}-{period}"
-    tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"  # unique: two exports may run at once
-    tmp.mkdir()
+    remove_stale_temporaries(out_dir, f".{glob.escape(stem)}.*.tmp")
     final: Path | None = None
-    try:
-        for kind, data in files.items():
-            _write_synced(tmp / names[kind], data)
-        _write_synced(tmp / names["manifest"],
-                      (json.dumps(content, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
-        row = {"target": contract.name, "period": str(period), "created_at": created_at, "user_id": user.id,
-               "username": user.username, "export_contract_version": contract.version,
-               "programme_contract_version": content["programme_contract_version"],
-               "snapshot_name": snapshot.name, "snapshot_hash": source.info.content_hash,
-               "row_count": len(transfer.rows), "reject_count": transfer.rejected_courses,
-               "data_sha256": sha256(files["data"])}
-        detail = {"period": str(period), "rows": len(transfer.rows), "rejected_courses": transfer.rejected_courses,
-                  "snapshot": snapshot.name, "export_contract_version": contract.version}
-        with store.write() as conn:
-            # The rename happens inside the transaction: if it fails nothing is logged, and if the
-            # commit fails the folder is taken away again (below).
-            final = _place(tmp, out_dir, stem)
-            transfer_id = conn.execute(insert(transfer_log).values(location=str(final), **row)
-                                       .returning(transfer_log.c.id)).scalar_one()
-            audit.record(conn, user, AUDIT_ACTION, "transfer", transfer_id, None, detail)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if final is not None:
-            shutil.rmtree(final, ignore_errors=True)
-        raise
+    # Unique (two exports may run at once), private, and removed if anything below fails.
+    with private_temp_dir(out_dir, stem) as tmp:
+        try:
+            for kind, data in files.items():
+                _write_synced(tmp / names[kind], data)
+            _write_synced(tmp / names["manifest"],
+                          (json.dumps(content, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+            row = {"target": contract.name, "period": str(period), "created_at": created_at, "user_id": user.id,
+                   "username": user.username, "export_contract_version": contract.version,
+                   "programme_contract_version": content["programme_contract_version"],
+                   "snapshot_name": snapshot.name, "snapshot_hash": source.info.content_hash,
+                   "row_count": len(transfer.rows), "reject_count": transfer.rejected_courses,
+                   "data_sha256": sha256(files["data"])}
+            detail = {"period": str(period), "rows": len(transfer.rows), "rejected_courses": transfer.rejected_courses,
+                      "snapshot": snapshot.name, "export_contract_version": contract.version}
+            with store.write() as conn:
+                # The rename happens inside the transaction: if it fails nothing is logged, and if the
+                # commit fails the folder is taken away again (below).
+                final = _place(tmp, out_dir, stem)
+                transfer_id = conn.execute(insert(transfer_log).values(location=str(final), **row)
+                                           .returning(transfer_log.c.id)).scalar_one()
+                audit.record(conn, user, AUDIT_ACTION, "transfer", transfer_id, None, detail)
+        except BaseException:
+            if final is not None:
+                shutil.rmtree(final, ignore_errors=True)
+            raise
     log.info("DHRD transfer %s written to %s: %d rows, %d courses rejected", period, final.name,
              len(transfer.rows), transfer.rejected_courses)
     return DhrdExport(final, {kind: final / name for kind, name in names.items()}, period, len(transfer.rows),

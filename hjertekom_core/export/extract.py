@@ -14,9 +14,7 @@ name). Bad input, a missing right or an empty municipality raise before anything
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,13 @@ from hjertekom_core.export.tables import (
 from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config, suppress
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, DIAGNOSIS_FIELD, EVENTS as _EVENTS, course_events_sql
+from hjertekom_core.private_files import (
+    private_dir,
+    private_temp_dir,
+    private_temp_file,
+    remove_stale_temporaries,
+    restrict_tree,
+)
 from hjertekom_core.snapshot import newest_snapshot
 from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables
 
@@ -553,24 +558,22 @@ def create_extract(ws: Workspace, user: User, request: ExtractRequest, *,
         entry = audit.entry(user, level.audit_action, "extract", stem, municipality.code, {
             "level": level.name, "format": fmt.name, "rows": rows, "courses": courses,
             "period": period.text if period else None, "snapshot": snapshot.name, "lang": request.lang})
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"
+        private_dir(out_dir, tighten=False)  # made 0700 if missing; a folder the user named keeps its mode
+        remove_stale_temporaries(out_dir, ".extract-*.tmp")  # what extracts killed half-way left
         final: Path | None = None
-        try:
-            if fmt.is_folder:
-                tmp.mkdir(mode=0o700)
-            else:  # created owner-only: the writer truncates it and keeps the mode
-                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            fmt.write(con, tables, tmp, request.lang)
-            with ws.store.write() as conn:  # the extract exists only if its audit entry does
-                final = publish(tmp, out_dir, stem, fmt.suffix)
-                audit.insert_entry(conn, {**entry, "entity_id": final.name})
-        except BaseException:
-            if final is not None:
-                remove(final)
-            raise
-        finally:
-            remove(tmp)
+        # Owner-only whatever the umask: a 0700 folder or a 0600 file (the writer truncates it and
+        # keeps the mode), locked while this extract lives and removed unless published.
+        with private_temp_dir(out_dir, stem) if fmt.is_folder else private_temp_file(out_dir / stem) as tmp:
+            try:
+                fmt.write(con, tables, tmp, request.lang)
+                restrict_tree(tmp)  # files a format made through the umask (DuckDB's Parquet)
+                with ws.store.write() as conn:  # the extract exists only if its audit entry does
+                    final = publish(tmp, out_dir, stem, fmt.suffix)
+                    audit.insert_entry(conn, {**entry, "entity_id": final.name})
+            except BaseException:
+                if final is not None:
+                    remove(final)
+                raise
     finally:
         con.close()
     return ExtractResult(final, level.name, fmt.name, municipality.code, municipality.name, rows, courses, snapshot,

@@ -27,6 +27,7 @@ from nbconvert import HTMLExporter
 from hjertekom_core import kernel_sockets
 from hjertekom_core.config import REPO_ROOT
 from hjertekom_core.errors import ReportFailed
+from hjertekom_core.private_files import write_private_bytes, write_private_text
 
 log = logging.getLogger("hjertekom.reports")
 
@@ -152,11 +153,13 @@ def to_html(nb: nbformat.NotebookNode, title: str, lang: str = "da") -> str:
 
 
 def write_atomically(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write to a temporary file beside ``path``, then rename: never a half-written report.
+
+    Owner-only (0600, missing folders 0700) whatever the umask: a citizen sheet or course summary
+    holds one citizen's data, and municipality reports are served by the entry app, which runs as
+    the same account, so nothing needs them readable by others either.
+    """
     if isinstance(data, str):
-        tmp.write_text(data, encoding="utf-8")
+        write_private_text(path, data)
     else:
-        tmp.write_bytes(data)
-    tmp.replace(path)
+        write_private_bytes(path, data)

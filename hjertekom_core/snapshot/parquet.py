@@ -4,15 +4,14 @@ Beside ``<stem>.duckdb`` comes the folder ``<stem>_parquet/``: one ``<table>.par
 (written by DuckDB itself), the codebook as ``codebook.csv`` and a readable ``codebook.md``. The
 folder is written under a temporary name and renamed into place when complete; an existing
 folder is never replaced, as the snapshot itself never is. The Parquet files of a pseudonymised
-snapshot are scanned for anything CPR-shaped before the folder gets its name.
+snapshot are scanned for anything CPR-shaped before the folder gets its name. The folder is 0700
+and its files 0600, whatever the umask.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,15 @@ import duckdb
 
 from hjertekom_core import duck
 from hjertekom_core.cpr import CPR_PATTERN
-from hjertekom_core.snapshot.writer import CprLeak, SnapshotError, read_info, scan_for_cpr, user_tables
+from hjertekom_core.private_files import open_private, private_temp_dir, restrict_tree
+from hjertekom_core.snapshot.writer import (
+    CprLeak,
+    SnapshotError,
+    read_info,
+    remove_unfinished,
+    scan_for_cpr,
+    user_tables,
+)
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +134,10 @@ def write_parquet(snapshot: Path) -> ParquetExport:
     if final.exists():
         raise SnapshotError(f"{final} findes allerede; den erstattes aldrig / exists already and is never replaced")
     pseudonymised = read_info(snapshot).pseudonymised
-    tmp = snapshot.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
-    tmp.mkdir()
-    try:
+    remove_unfinished(snapshot.parent)
+    # A private (0700) temporary folder, removed if anything fails: DuckDB's COPY creates its files
+    # through the umask, so they are made 0600 before the folder gets its name.
+    with private_temp_dir(snapshot.parent, final.name) as tmp:
         with duck.connect(snapshot, read_only=True) as con:
             tables = user_tables(con)
             counts = {}
@@ -137,7 +145,9 @@ def write_parquet(snapshot: Path) -> ParquetExport:
                 con.execute(f"COPY {_q(table)} TO {_path_sql(tmp / f'{table}.parquet')} (FORMAT parquet)")
                 counts[table] = con.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()[0]  # type: ignore[index]
             con.execute(f"COPY codebook TO {_path_sql(tmp / CODEBOOK_CSV)} (HEADER, DELIMITER ',')")
-            (tmp / CODEBOOK_MD).write_text(codebook_markdown(con, snapshot, counts), encoding="utf-8")
+            with open_private(tmp / CODEBOOK_MD, "x", encoding="utf-8") as fh:
+                fh.write(codebook_markdown(con, snapshot, counts))
+        restrict_tree(tmp)
         if pseudonymised:
             leaks = scan_folder(tmp)
             if leaks:
@@ -146,8 +156,5 @@ def write_parquet(snapshot: Path) -> ParquetExport:
             with open(path, "rb") as fh:
                 os.fsync(fh.fileno())
         os.rename(tmp, final)  # refuses a non-empty folder that appeared meanwhile
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("parquet written: %s (%d tables, pseudonymised=%s)", final.name, len(counts), pseudonymised)
     return ParquetExport(final, counts, pseudonymised)

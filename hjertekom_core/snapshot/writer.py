@@ -4,6 +4,8 @@ The rows are read from the store in one read transaction, loaded into DuckDB as 
 spread into typed columns by DuckDB itself (its JSON functions parse each registration once, in
 C++), which is what keeps a 200,000-course snapshot within seconds. The file is written under a
 temporary name and linked into place only when complete; an existing snapshot is never touched.
+Snapshots are owner-only (0600) whatever the umask; a temporary left by a writer killed half-way
+is private too, and the next snapshot run in that folder removes it.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ import hmac
 import json
 import logging
 import os
-import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,14 @@ from hjertekom_core import __version__, duck
 from hjertekom_core.access import User
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.errors import HjerteKomError
+from hjertekom_core.private_files import (
+    create_private_file,
+    private_dir,
+    private_temp_dir,
+    remove_stale_temporaries,
+    restrict,
+    restrict_tree,
+)
 from hjertekom_core.snapshot.layout import (
     CODEBOOK_COLUMNS,
     CODELIST_COLUMNS,
@@ -366,6 +375,24 @@ def content_hash(con: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> str:
     return "-".join(hexed[i:i + 4] for i in range(0, len(hexed), 4))
 
 
+#: The hidden temporaries of the snapshot and Parquet writers (``.snapshot-<stem>.<random>.tmp``,
+#: a folder; older versions left a file and its ``.wal``): removed by the next run in the same
+#: folder once their writer is gone (private_files.remove_stale_temporaries).
+TEMPORARIES = (".snapshot-*.tmp", ".snapshot-*.tmp.wal")
+
+
+def remove_unfinished(folder: Path) -> list[Path]:
+    """Remove what snapshot or Parquet writers killed half-way left in ``folder``."""
+    return [path for pattern in TEMPORARIES for path in remove_stale_temporaries(folder, pattern)]
+
+
+def _private_duckdb(path: Path) -> None:
+    """Make a just-created DuckDB file 0600 before any data goes in, and create its WAL 0600
+    (DuckDB appends to a WAL it finds); the private folder around them is the real guard."""
+    restrict(path)
+    create_private_file(path.with_name(path.name + ".wal"))
+
+
 def _link_new(tmp: Path, out_dir: Path, stem: str) -> Path:
     """Give the finished file its name; os.link refuses an existing name, so nothing is replaced."""
     for n in range(1, 1000):
@@ -385,13 +412,18 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
     if pseudonymise and key_file is None:
         raise SnapshotError("a pseudonymised snapshot needs the key file")
     key = read_key(key_file) if pseudonymise and key_file is not None else None
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir, tighten=False)  # made 0700 if missing; a folder the user named keeps its mode
+    remove_unfinished(out_dir)
     stem = f"snapshot-{created:%Y%m%dT%H%M%S}{'-pseudo' if pseudonymise else ''}"
-    tmp = out_dir / f".{stem}.{uuid.uuid4().hex}.tmp"  # unique: several writers may run at once
     frames = read_store(store)
-    try:
+    # The file is built in a private (0700) folder of its own, unique because several writers may
+    # run at once: DuckDB creates its files (and its WAL, and spill files beside them) through the
+    # umask, and a writer killed half-way must not leave them where others can read them.
+    with private_temp_dir(out_dir, stem) as work:
+        tmp = work / "snapshot.duckdb"
         con = duck.connect(tmp)
         try:
+            _private_duckdb(tmp)
             documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True)
             _codebook(con, documented)
             tables = user_tables(con)
@@ -410,12 +442,10 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        restrict_tree(work)  # whatever DuckDB made, before the file gets its name
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         final = _link_new(tmp, out_dir, stem)
-    finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
     info = SnapshotInfo(final, created.isoformat(), pseudonymise, counts, versions, store.describe(), digest)
     log.info("snapshot written: %s (%s courses, pseudonymised=%s)", final.name, counts.get("courses"), pseudonymise)
     return info

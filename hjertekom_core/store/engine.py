@@ -8,14 +8,16 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import ModuleType
 
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from hjertekom_core.private_files import create_private_file, private_dir, restrict
+
 fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # not on Windows: there SQLite's own busy handler queues the writers
     fcntl = None
-
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +49,27 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+#: The files SQLite keeps beside the store, and our writers' lock: all hold or reveal personal data.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal", "-writelock")
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """Create the store file 0600 before SQLite does, and make an existing one and its companions
+    0600. SQLite gives the WAL and shared-memory files the mode of the main file, so a main file
+    created through the umask (0644, or 0666 under umask 000) would expose all three."""
+    private_dir(database.parent, tighten=False)  # the data folder itself is tightened by bootstrap
+    create_private_file(database)
+    for suffix in SQLITE_COMPANIONS:
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            restrict(companion)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _private_sqlite_files(Path(parsed.database))
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -67,7 +85,7 @@ def _file_lock(path: Path) -> Iterator[None]:
     A descriptor of its own per use: flock locks belong to the open file, so two threads sharing
     one descriptor would not exclude each other.
     """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # 0600 at most, whatever the umask
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
