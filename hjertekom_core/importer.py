@@ -68,7 +68,6 @@ import itertools
 import json
 import logging
 import os
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -87,6 +86,8 @@ from hjertekom_core.config import Config
 from hjertekom_core.contract import Contract
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import FieldIssue, ImportFailed, RowError
+from hjertekom_core.export.formulas import csv_cell
+from hjertekom_core.private_files import atomic_private_write
 from hjertekom_core.service import Service, dump_data
 from hjertekom_core.store.schema import citizens, courses, registrations
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
@@ -701,21 +702,13 @@ REPORT_HEADER = ("række", "kolonne", "fejl")
 def write_error_report(errors: Sequence[RowError], path: Path | str) -> None:
     """Write ``errors`` as CSV (``;``, UTF-8 with BOM for Excel) with the columns række;kolonne;fejl.
 
-    Atomic: written to a temporary file beside ``path`` and renamed, so a reader never sees half
-    a report.
+    Atomic and owner-only: written to a 0600 temporary file beside ``path`` and renamed, so a
+    reader never sees half a report and nobody else reads the values it quotes. A column name or
+    message that a spreadsheet would run as a formula (it begins with =, +, -, @, tab or CR; the
+    column names come from the imported file) starts with ' instead (export/formulas.py).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh, delimiter=";")
-            writer.writerow(REPORT_HEADER)
-            writer.writerows((e.row, e.column, e.message) for e in errors)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_private_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(REPORT_HEADER)
+        writer.writerows((e.row, csv_cell(e.column), csv_cell(e.message)) for e in errors)
 

@@ -4,6 +4,8 @@ A table is a SELECT over a DuckDB connection (a snapshot plus temporary tables) 
 description of its columns; the codebook is generated from those descriptions, never written by
 hand. Each format is an entry in ``FORMATS``: it writes every table into a temporary file or
 folder, and ``publish`` then gives that its final name without ever replacing anything.
+Files are owner-only (0600) whatever the umask. Text a spreadsheet would run as a formula is
+neutralised in CSV (a leading quote) and kept a string cell in XLSX (``formulas.py``).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import csv
 import datetime as dt
 import math
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +30,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from hjertekom_core.contract import CodeList, Text
+from hjertekom_core.export.formulas import neutralise_formula
+from hjertekom_core.private_files import open_private, restrict
 
 _BATCH = 2000  # rows fetched from DuckDB at a time: a large municipality never sits in memory twice
 LIST_SEPARATOR = "; "
@@ -183,19 +188,26 @@ def register_format(fmt: Format) -> Format:
     return fmt
 
 
+def _csv_text(value: Any) -> str:
+    """One CSV cell: text that a spreadsheet would run as a formula gets a leading quote
+    (formulas.py); numbers, dates and booleans are not text and are written as they are."""
+    return neutralise_formula(value) if isinstance(value, str) else _text(value)
+
+
 def write_csv(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable], folder: Path, lang: str) -> None:
     """One ``<table>.csv`` per table: UTF-8 with BOM (Excel then reads æøå), comma, decimal point,
-    the column names as header (the labels are in codebook.csv)."""
+    the column names as header (the labels are in codebook.csv). Files 0600; text cells that
+    begin like a formula (=, +, -, @, tab, CR) start with ' instead (formulas.py)."""
     for table in tables:
         hidden = [c.hidden_as for c in table.columns]
         lists = [i for i, c in enumerate(table.columns) if _is_list(c)]
-        with open(folder / f"{table.name}.csv", "w", encoding="utf-8-sig", newline="") as fh:
+        with open_private(folder / f"{table.name}.csv", "x", encoding="utf-8-sig", newline="") as fh:
             out = csv.writer(fh)
-            out.writerow([c.name for c in table.columns])
+            out.writerow([neutralise_formula(c.name) for c in table.columns])
             for row in rows_of(con, table):
                 for i in lists:
                     row[i] = _joined(row[i])
-                out.writerow([h if v is None and h else _text(v) for v, h in zip(row, hidden)])
+                out.writerow([h if v is None and h else _csv_text(v) for v, h in zip(row, hidden)])
 
 
 def write_parquet(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable], folder: Path, lang: str) -> None:
@@ -205,6 +217,7 @@ def write_parquet(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable]
         names = ", ".join(q(c.name) for c in table.columns)
         con.execute(f"COPY (SELECT {names} FROM ({table.sql})) TO {lit(folder / f'{table.name}.parquet')} "
                     "(FORMAT parquet)")
+        restrict(folder / f"{table.name}.parquet")  # DuckDB created it through the umask
 
 
 def sheet_title(title: str, taken: set[str]) -> str:
@@ -220,15 +233,22 @@ def sheet_title(title: str, taken: set[str]) -> str:
 
 Converter = Callable[[Any], Any]
 
+#: DuckDB types whose values are never text (numbers, dates, booleans): their cells pass as they are.
+_NOT_TEXT = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|REAL|"
+                       r"DOUBLE|DECIMAL(\(.*\))?|NUMERIC(\(.*\))?|DATE|TIME|TIMESTAMP.*|BOOLEAN|INTERVAL)$")
+
 
 def _xlsx_converters(ws: WriteOnlyWorksheet, columns: Sequence[ExtractColumn]) -> list[tuple[int, Converter]]:
     """(column index, conversion) for the columns whose values need one; the rest pass as they are."""
 
     def text(value: Any) -> Any:
-        if value is None:
-            return None
-        value = ILLEGAL_CHARACTERS_RE.sub("", str(value))
-        if value.startswith("="):  # free text, not a formula: keep it a string cell
+        if not isinstance(value, str):
+            return value
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if value.startswith("="):
+            # openpyxl writes a str beginning with "=" as a formula: a note typed as
+            # =HYPERLINK(...) would become a live link. Free text stays a string cell. (Other
+            # leading characters, + - @, are only formulas when typed or read from CSV.)
             cell = WriteOnlyCell(ws, value=value)
             cell.data_type = "s"
             return cell
@@ -245,10 +265,10 @@ def _xlsx_converters(ws: WriteOnlyWorksheet, columns: Sequence[ExtractColumn]) -
         inner: Converter | None = None
         if _is_list(column):
             inner = listed
-        elif column.type == "VARCHAR":
-            inner = text
         elif column.type in ("DOUBLE", "FLOAT", "REAL"):
             inner = _no_nan
+        elif not _NOT_TEXT.match(column.type.upper()):  # VARCHAR, and code lists' ENUM types
+            inner = text
         if column.hidden_as:
             converters.append((i, hide(column.hidden_as, inner)))
         elif inner is not None:
@@ -278,7 +298,7 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable], p
             for i, convert in converters:
                 row[i] = convert(row[i])
             ws.append(row)
-    wb.save(path)
+    wb.save(path)  # into the 0600 file the caller made: truncated, its mode kept
 
 
 register_format(Format("csv", "", write_csv))
