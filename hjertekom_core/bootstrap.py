@@ -82,6 +82,5 @@ def initialise(workspace: Workspace) -> str:
     secure_data_folder(workspace.config)
     revision = workspace.store.migrate()
     sync_municipalities(workspace.store, workspace.contracts)
-    assert workspace.config.pseudonym_key_file is not None
     ensure_secret(workspace.config.pseudonym_key_file)
     return revision

@@ -114,24 +114,24 @@ class Config:
     data_dir: Path = Path("var")
     database_url: str = ""
     contracts_dir: Path = REPO_ROOT / "data_contracts"
-    log_file: Path | None = None
+    log_file: Path = None  # type: ignore[assignment]  # derived in __post_init__
     log_level: str = "INFO"
     language: str = "da"
     completion_limit_days: int = 180
     standards: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_STANDARDS))
     suppress_below: int = 5
     clusters_file: Path = REPO_ROOT / "data_contracts" / "clusters.yaml"
-    pseudonym_key_file: Path | None = None
+    pseudonym_key_file: Path = None  # type: ignore[assignment]  # derived in __post_init__
     reports_dir: Path = REPO_ROOT / "reports"
     chromium: Path = Path("/usr/bin/chromium")
     report_workers: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     idle_timeout_minutes: float = 30
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
-    proxy_secret_file: Path | None = None
+    proxy_secret_file: Path = None  # type: ignore[assignment]  # derived in __post_init__
     login_max_failures: int = 10
     login_lockout_minutes: int = 15
     import_max_mb: int = 20
-    research_workspace: Path | None = None
+    research_workspace: Path = None  # type: ignore[assignment]  # derived in __post_init__
     lab_account: str = "hjertekom-forsker"
     lab_python: Path = field(default_factory=lambda: Path(sys.executable))
 

@@ -35,10 +35,8 @@ class SessionState:
     last_seen: dt.datetime | None = None
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)  # SQLite hands back naive UTC
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)  # SQLite: naive UTC
 
 
 def open_session(store: Store, user: User) -> str:
@@ -65,9 +63,8 @@ def session_state(store: Store, session_id: str, *, max_age: dt.timedelta, idle:
             return SessionState(None, "unknown")
         if row.revoked_at is not None:
             return SessionState(None, row.ended_reason or LOGOUT)
-        last_seen = _aware(row.last_seen_at) or _aware(row.created_at)
-        assert last_seen is not None
-        reason = EXPIRED if now - _aware(row.created_at) > max_age else IDLE if now - last_seen > idle else None  # type: ignore[operator]
+        last_seen = _aware(row.last_seen_at or row.created_at)
+        reason = EXPIRED if now - _aware(row.created_at) > max_age else IDLE if now - last_seen > idle else None
         user = None if reason else load_user(conn, (users.c.id == row.user_id) & users.c.active.is_(True))
     if reason is None and user is None:
         reason = DEACTIVATED

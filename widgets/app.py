@@ -121,7 +121,6 @@ class EntryShell:
             self.show("error", app_t("not_signed_in"))
             return
         config = self.session.workspace.config
-        assert config.log_file is not None
         setup_logging(config.log_file, config.log_level)
         user = self.session.user
         names = self.contract.codelists["municipalities"]

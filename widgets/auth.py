@@ -62,6 +62,12 @@ class HjerteKomIdentityProvider(IdentityProvider):
     proxy_secret: str = ""
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
 
+    def the_guard(self) -> Guard:
+        """The server's guard; a server without one was never set up by ``serve()``."""
+        if self.guard is None:
+            raise RuntimeError("the entry app's identity provider has no guard: start it with hjertekom serve")
+        return self.guard
+
     @property
     def auth_enabled(self) -> bool:
         return True
@@ -83,8 +89,7 @@ class HjerteKomIdentityProvider(IdentityProvider):
         return raw.decode() if raw else None
 
     def start_session(self, handler: web.RequestHandler, user: User) -> str:
-        assert self.guard is not None
-        session_id = web_sessions.open_session(self.guard.store, user)
+        session_id = web_sessions.open_session(self.the_guard().store, user)
         handler.set_secure_cookie(COOKIE_NAME, session_id, expires_days=None, httponly=True,
                                   secure=_is_https(handler, self.trusted_proxies), samesite="Strict",
                                   path=handler.base_url)  # type: ignore[attr-defined]
@@ -120,12 +125,11 @@ class HjerteKomIdentityProvider(IdentityProvider):
                            display_name=account.display_name, session_id=session_id)
 
     def _cookie_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
-        assert self.guard is not None
         session_id = self.session_id(handler)
         if not session_id:
             return None
         # A passive check (the page asking whether it is still signed in) is not use of the session.
-        state = self.guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
+        state = self.the_guard().state(session_id, touch=not getattr(handler, "passive_session_check", False))
         if state.user is None:
             handler.hk_session_ended = state.ended  # type: ignore[attr-defined]
             return None
@@ -135,30 +139,30 @@ class HjerteKomIdentityProvider(IdentityProvider):
 
     def _proxy_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
         """The proxy's user, if the request came from the proxy; our session for that user."""
-        assert self.guard is not None
+        guard = self.the_guard()
         request = handler.request
         username = request.headers.get(self.trusted_header) or None
         if username is None:
             return None
         secret = request.headers.get(PROXY_SECRET_HEADER, "")
         if request.remote_ip not in self.trusted_proxies:
-            self.guard.deny(username, "proxy.identity", "request", request.path, "not from a trusted proxy",
+            guard.deny(username, "proxy.identity", "request", request.path, "not from a trusted proxy",
                             request.remote_ip)
             return None
         if not self.proxy_secret or not hmac.compare_digest(secret.encode(), self.proxy_secret.encode()):
-            self.guard.deny(username, "proxy.identity", "request", request.path, "wrong or missing proxy secret",
+            guard.deny(username, "proxy.identity", "request", request.path, "wrong or missing proxy secret",
                             request.remote_ip)
             return None
-        account = self.guard.accounts.get(username)
+        account = guard.accounts.get(username)
         if account is None or account.role == "researcher":
             return None
         session_id = self.session_id(handler)
         if session_id:
-            state = self.guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
+            state = guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
             if state.user is not None and state.user.username == username:
                 return state.user, session_id
             if state.user is not None:  # the proxy now names someone else: the old session ends
-                web_sessions.end_session(self.guard.store, session_id, web_sessions.REPLACED)
+                web_sessions.end_session(guard.store, session_id, web_sessions.REPLACED)
             elif getattr(handler, "passive_session_check", False):
                 handler.hk_session_ended = state.ended  # type: ignore[attr-defined]
                 return None
@@ -245,8 +249,7 @@ class LoginHandler(HjerteKomHandler):
         username = self.get_body_argument("username", "").strip()
         password = self.get_body_argument("password", "")
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
-        guard = provider.guard
-        assert guard is not None
+        guard = provider.the_guard()
         try:
             user = authenticate(guard.store, username, password, address=self.request.remote_ip,
                                 max_failures=guard.workspace.config.login_max_failures,

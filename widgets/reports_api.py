@@ -47,6 +47,11 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 class ReportHandler(JupyterHandler):
     workspace: Workspace | None = None  # set by server.serve()
 
+    def ws(self) -> Workspace:
+        if self.workspace is None:
+            raise RuntimeError("the report pages have no workspace: start them with hjertekom serve")
+        return self.workspace
+
     def account(self) -> User:
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
         who = self.current_user
@@ -78,12 +83,11 @@ class ReportListHandler(ReportHandler):
     @web.authenticated
     def get(self) -> None:
         user, lang = self.account(), self.lang()
-        assert self.workspace is not None
         try:
-            files = list_reports(self.workspace.config.reports_dir, user, store=self.workspace.store)
+            files = list_reports(self.ws().config.reports_dir, user, store=self.ws().store)
         except AccessDenied:
             return self.refuse(403, t("reports.no_access", lang))
-        names = self.workspace.contracts["hjertekom"].codelists["municipalities"]
+        names = self.ws().contracts["hjertekom"].codelists["municipalities"]
         if not files:
             body = f"<p>{html.escape(t('reports.none', lang))}</p>"
         else:
@@ -102,13 +106,12 @@ class ReportFileHandler(ReportHandler):
     @web.authenticated
     def get(self, period: str, filename: str) -> None:
         user = self.account()
-        assert self.workspace is not None
         try:
-            found = open_report(self.workspace.config.reports_dir, user, period, filename, store=self.workspace.store)
+            found = open_report(self.ws().config.reports_dir, user, period, filename, store=self.ws().store)
         except (AccessDenied, NotFound):
             # The same answer for "not yours" and "not there": no probing for other municipalities.
             return self.refuse(404, t("reports.not_found", self.lang()))
-        with self.workspace.store.write() as conn:
+        with self.ws().store.write() as conn:
             audit.record(conn, user, "report.download", "report", found.relative, found.municipality_code)
         self.send(found.path.read_bytes(), found.format, found.path.name)
 
@@ -141,8 +144,7 @@ class CourseReportHandler(ReportHandler):
         from hjertekom_core.reports.pdf import PdfPrinter
         from hjertekom_core.service import Service
 
-        assert self.workspace is not None
-        ws = self.workspace
+        ws = self.ws()
         with self._lock:
             page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang)
             if fmt == "html":

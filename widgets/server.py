@@ -65,7 +65,8 @@ class HjerteKomVoila(Voila):
         return secure_routes(super().init_handlers(), own)
 
     def listen(self) -> None:
-        assert self.guard is not None
+        if self.guard is None:
+            raise RuntimeError("HjerteKomVoila needs its guard: start it with serve()")
         start_internal_server(self.guard, os.environ[SOCKET_ENV])
         PeriodicCallback(self.guard.sweep, SWEEP_SECONDS * 1000).start()
         super().listen()
@@ -80,7 +81,6 @@ def _absolute_environment(config: Config) -> None:
         url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
     os.environ["HJERTEKOM_DATABASE_URL"] = url
     os.environ["HJERTEKOM_CONTRACTS_DIR"] = str(Path(config.contracts_dir).resolve())
-    assert config.log_file is not None
     os.environ["HJERTEKOM_LOG_FILE"] = str(Path(config.log_file).resolve())
     os.environ["HJERTEKOM_CLUSTERS_FILE"] = str(Path(config.clusters_file).resolve())
     os.environ["HJERTEKOM_REPORTS_DIR"] = str(Path(config.reports_dir).resolve())
@@ -128,13 +128,11 @@ def serve(config: Config, port: int = 8866, *, ip: str = "127.0.0.1", preheat: b
     HjerteKomIdentityProvider.guard = guard
     HjerteKomIdentityProvider.trusted_proxies = tuple(config.trusted_proxies)
     if trusted_header:
-        assert config.proxy_secret_file is not None
         HjerteKomIdentityProvider.proxy_secret = ensure_secret(config.proxy_secret_file).hex()
     HjerteKomVoila.guard = guard
     from hjertekom_widgets.reports_api import ReportHandler
 
     ReportHandler.workspace = workspace
-    assert config.pseudonym_key_file is not None
     ensure_secret(config.pseudonym_key_file)
     app = HjerteKomVoila(config=voila_config(config, port, ip=ip, preheat=preheat, pool_size=pool_size,
                                              trusted_header=trusted_header))

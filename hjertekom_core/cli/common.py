@@ -28,7 +28,7 @@ def workspace(ctx: click.Context) -> Workspace:
     obj = ctx.ensure_object(dict)
     if "workspace" not in obj:
         config = load_config(obj.get("config_file"))
-        setup_logging(config.log_file, config.log_level)  # type: ignore[arg-type]
+        setup_logging(config.log_file, config.log_level)
         obj["workspace"] = open_workspace(config)
     return obj["workspace"]
 

@@ -55,10 +55,9 @@ def test_logging_out_in_one_tab_closes_the_other_tabs_at_once(security_world: Se
     assert working_kernel not in world.server.kernels()
 
 
-def test_an_idle_session_ends_and_the_page_says_why(security_world: SecurityWorld, start_security_server,
+def test_an_idle_session_ends_and_the_page_says_why(start_security_server,
                                                     browser_context) -> None:
     """Shared PCs: a session without use ends after the configured minutes (here 0.2 = 12 s)."""
-    world = security_world
     server = start_security_server("--pool-size", "1", env={"HJERTEKOM_IDLE_TIMEOUT_MINUTES": "0.2"}, name="idle")
     busy, idle = browser_context().new_page(), browser_context().new_page()
     _sign_in(busy, server.base_url)
