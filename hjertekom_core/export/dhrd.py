@@ -46,7 +46,7 @@ from hjertekom_core.export.contract import (
     load_named,
 )
 from hjertekom_core.private_files import open_private, private_dir, private_temp_dir, remove_stale_temporaries
-from hjertekom_core.snapshot import SnapshotInfo, create_audited_snapshot, read_info
+from hjertekom_core.snapshot import SnapshotError, SnapshotInfo, create_audited_snapshot, open_snapshot
 from hjertekom_core.snapshot.layout import field_columns, table_name
 from hjertekom_core.snapshot.writer import content_hash, user_tables
 from hjertekom_core.store import Store
@@ -348,10 +348,11 @@ def _now() -> dt.datetime:
 
 
 def _check_snapshot(path: Path, month: Month, lang: str) -> SnapshotInfo:
-    try:
-        info = read_info(path)
-    except duckdb.Error as exc:
-        raise SnapshotUnsuitable(f"{path.name}: not a HjerteKom snapshot ({type(exc).__name__})") from None
+    try:  # a HjerteKom snapshot of a version this code reads, or nothing is computed
+        con, info = open_snapshot(path)
+    except SnapshotError as exc:
+        raise SnapshotUnsuitable(str(exc)) from None
+    con.close()
     if info.pseudonymised:
         raise SnapshotUnsuitable(Text(f"{path.name} er pseudonymiseret; DHRD-overførslen kræver et identificeret "
                                       f"snapshot", f"{path.name} is pseudonymised; the DHRD transfer needs an "

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from hjertekom_core import audit, duck
+from hjertekom_core import audit
 from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.contract import UNKNOWN, Code, CodeList, Contract, Text
@@ -50,7 +50,7 @@ from hjertekom_core.private_files import (
     remove_stale_temporaries,
     restrict_tree,
 )
-from hjertekom_core.snapshot import newest_snapshot
+from hjertekom_core.snapshot import SnapshotError, newest_snapshot, open_snapshot
 from hjertekom_core.snapshot.layout import Column, citizen_columns, course_columns, form_tables
 
 LANGUAGES = ("da", "en")
@@ -464,23 +464,16 @@ def find_snapshot(ws: Workspace, request: ExtractRequest) -> Path:
 
 
 def _open(path: Path, lang: str) -> tuple[duckdb.DuckDBPyConnection, dict[str, object]]:
+    """An identified snapshot of a version this code reads (snapshot.open_snapshot), and its record."""
     try:
-        con = duck.connect(path, read_only=True)
-    except duckdb.Error:
+        con, found = open_snapshot(path)
+    except SnapshotError:
         raise ExtractError("not_a_snapshot", lang, path=path) from None
-    try:
-        rows = con.execute("SELECT created_at, pseudonymised, contract_versions, content_hash "
-                           "FROM snapshot_info").fetchall()
-        row = rows[0] if rows else None
-    except duckdb.Error:
-        row = None
-    if row is None:
-        con.close()
-        raise ExtractError("not_a_snapshot", lang, path=path)
-    info = {"created_at": row[0], "pseudonymised": bool(row[1]), "contract_versions": row[2], "content_hash": row[3]}
-    if info["pseudonymised"]:
+    if found.pseudonymised:
         con.close()
         raise ExtractError("not_identified", lang, name=path.name)
+    info: dict[str, object] = {"created_at": found.created_at, "pseudonymised": found.pseudonymised,
+                               "contract_versions": found.contract_versions, "content_hash": found.content_hash}
     return con, info
 
 
