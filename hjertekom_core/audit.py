@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select
 
 from hjertekom_core.access import User
 from hjertekom_core.cpr import CPR_PATTERN
+from hjertekom_core.errors import AccessDenied
 from hjertekom_core.store.schema import audit_log
 
 if TYPE_CHECKING:
@@ -72,6 +73,16 @@ def deny(store: "Store", user: User | None, attempted: str, entity: str, entity_
     row = entry(user or ANONYMOUS, DENIED, entity, entity_id, municipality, extra)
     with store.write() as conn:
         insert_entry(conn, row)
+
+
+def require(store: "Store", user: User, permission: str, entity: str, entity_id: object = None,
+            municipality: int | None = None) -> None:
+    """``user.require(permission, municipality)``, with a refusal recorded (``deny``) before it is raised."""
+    try:
+        user.require(permission, municipality)
+    except AccessDenied as refused:
+        deny(store, user, permission, entity, entity_id, municipality, refused.reason)
+        raise
 
 
 def entries(conn: Connection, *, action: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:

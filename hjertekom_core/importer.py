@@ -626,7 +626,7 @@ def import_file(service: Service, path: Path | str, *, programme: str = "hjertek
     """
     user = service.user
     if not user.can("import.write"):
-        user.require("registration.write")
+        audit.require(service.store, user, "registration.write", "import", Path(path).name)
     contract = service.contracts[programme]
     with _open_sheet(Path(path), max_mb) as sheet:
         rows, errors, warnings_accepted, data_rows = _check(service, contract, sheet, progress)

@@ -241,7 +241,7 @@ def lab(ctx: click.Context, port: int, fresh: bool, browser: bool, dry_run: bool
         return
     ws = workspace(ctx)
     user = acting_user(ws, username)
-    user.require("snapshot.pseudonymised")
+    audit.require(ws.store, user, "snapshot.pseudonymised", "lab")
     account = ensure_account(config.lab_account) if mode == ACCOUNT else None
     owner = Owner.of(account) if account is not None else Owner.me()
     if account is not None:

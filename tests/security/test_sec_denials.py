@@ -190,3 +190,32 @@ def test_reports_of_another_municipality_are_audited(store: Store, make_user, tm
     assert [(r["username"], r["entity"], r["municipality_code"]) for r in rows] == [
         ("koord", "report", KOEBENHAVN), ("koord", "report", None), ("klinik", "report", None)]
 
+
+
+def test_a_researcher_importing_registrations_is_refused_and_audited(
+        store: Store, contracts: ContractRegistry, make_user, tmp_path: Path) -> None:
+    from hjertekom_core.importer import import_file
+
+    researcher = make_user("forsker", "researcher", ())
+    upload = tmp_path / "upload.csv"
+    upload.write_text("cpr;name\n", encoding="utf-8")
+    with pytest.raises(AccessDenied):
+        import_file(Service(store, contracts, researcher), upload)
+    [row] = denials(store)
+    assert (row["username"], row["entity"], row["entity_id"]) == ("forsker", "import", "upload.csv")
+    assert detail(row)["attempted"] == "registration.write"
+
+
+def test_a_clinician_starting_the_research_lab_is_refused_and_audited(tmp_path: Path, sqlite_store: Store) -> None:
+    from click.testing import CliRunner
+
+    from hjertekom_core.cli import main
+
+    add_user(sqlite_store, SYSTEM, "klinik", "Klinik", "clinician", "Vandrehjem-Kano-72", [SILKEBORG])
+    env = {"HJERTEKOM_DATABASE_URL": sqlite_store.url, "HJERTEKOM_DATA_DIR": str(tmp_path / "var"),
+           "HJERTEKOM_PASSWORD": "Vandrehjem-Kano-72"}
+    done = CliRunner().invoke(main, ["lab", "--user", "klinik", "--no-browser"], env=env)
+    assert done.exit_code != 0 and "access denied" in done.output
+    [row] = denials(sqlite_store)
+    assert (row["username"], row["entity"]) == ("klinik", "lab")
+    assert detail(row)["attempted"] == "snapshot.pseudonymised"
