@@ -7,7 +7,7 @@ not met (domain.md, unconfirmed rule); the number is reported beside the result.
 entry app's feedback, the CLI and the tests all use these definitions.
 
 The wording of numerators and denominators is reconstructed from the indicator names
-(../shared/reference/domain.md); the standards come from configuration.
+(docs/indicators.md); the standards come from configuration.
 """
 from __future__ import annotations
 
