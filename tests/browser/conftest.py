@@ -10,36 +10,33 @@ server's log as ``test-artifacts/browser/server.log``).
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
+from live_server import (
+    VIEWPORT,
+    chromium,
+    free_port,
+    hjertekom_command,
+    server_env,
+    stop_process_group,
+    wait_for_login_page,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-VIEWPORT = {"width": 1280, "height": 800}
 
-SERVER_START_TIMEOUT_S = 90
 FIRST_APP_ELEMENT_MS = 60_000   # a kernel may have to start first (CI under load)
 ACTION_TIMEOUT_MS = 30_000      # clicks, fills, waits for an element
 EXPECT_TIMEOUT_MS = 20_000      # a kernel round trip: validation, saving, feedback
@@ -75,79 +72,8 @@ class HjerteKomServer:
     pid: int  # the server process (the leader of its own process group; its kernels are its children)
 
 
-def _hjertekom_command() -> str:
-    """The venv's ``hjertekom`` (beside the Python that runs pytest)."""
-    beside = Path(sys.executable).parent / "hjertekom"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("hjertekom")
-    if found is None:
-        pytest.fail("the hjertekom command is not installed beside the test Python (make install)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _server_env(data_dir: Path) -> dict[str, str]:
-    """This environment without any HjerteKom setting of the caller, and the temporary data folder
-    (with its own reports folder, never the checkout's reports/)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HJERTEKOM_")}
-    env["HJERTEKOM_DATA_DIR"] = str(data_dir)
-    env["HJERTEKOM_REPORTS_DIR"] = str(_reports_dir(data_dir))
-    return env
-
-
 def _reports_dir(data_dir: Path) -> Path:
     return data_dir / "reports"
-
-
-def _log_tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no server log)"
-
-
-def _wait_for_login_page(url: str, proc: subprocess.Popen[bytes], log_file: Path, status: int = 200) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"hjertekom serve exited with {proc.returncode}:\n{_log_tail(log_file)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == status:
-                    return
-                last = f"HTTP {response.status}"
-        except urllib.error.HTTPError as exc:
-            if exc.code == status:
-                return
-            last = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            last = str(exc)
-        time.sleep(0.25)
-    pytest.fail(f"{url} did not answer 200 within {SERVER_START_TIMEOUT_S} s ({last}):\n{_log_tail(log_file)}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group (Voilà shuts its kernels down on SIGTERM)."""
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -157,8 +83,8 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
     data_dir = tmp_path_factory.mktemp("hjertekom-browser")
     for old in (*ARTIFACTS.glob("*.png"), ARTIFACTS / "server.log"):   # this run's artifacts only
         old.unlink(missing_ok=True)
-    env = _server_env(data_dir)
-    command = _hjertekom_command()
+    env = server_env(data_dir)
+    command = hjertekom_command()
     init = subprocess.run([command, "init"], cwd=data_dir, env=env, capture_output=True, text=True, timeout=120)
     if init.returncode != 0:
         pytest.fail(f"hjertekom init failed ({init.returncode}):\n{init.stdout}\n{init.stderr}")
@@ -169,17 +95,17 @@ def hjertekom_server(tmp_path_factory: pytest.TempPathFactory, contracts: Contra
                  [account.municipality])
     _reports_dir(data_dir).mkdir(exist_ok=True)
 
-    port = _free_port()
+    port = free_port()
     log_file = data_dir / "serve.log"
     with log_file.open("wb") as log:
         proc = subprocess.Popen([command, "serve", "--port", str(port)], cwd=data_dir, env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_login_page(f"{base_url}/login", proc, log_file)
+        wait_for_login_page(f"{base_url}/login", proc, log_file)
         yield HjerteKomServer(base_url, store, contracts, data_dir, log_file, _reports_dir(data_dir), proc.pid)
     finally:
-        _stop(proc)
+        stop_process_group(proc)
         store.dispose()
         if getattr(request.session, "browser_failures", 0):
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -191,35 +117,26 @@ def hosted_server(hjertekom_server: HjerteKomServer) -> Iterator[str]:
     """A second server on the same store in the hosted set-up: the username comes from the
     X-Forwarded-User header of an authenticating proxy (here: the test). Yields its base URL."""
     data_dir = hjertekom_server.data_dir
-    port = _free_port()
+    port = free_port()
     log_file = data_dir / "serve-hosted.log"
     with log_file.open("wb") as log:
-        proc = subprocess.Popen([_hjertekom_command(), "serve", "--port", str(port), "--pool-size", "1",
-                                 "--trusted-header", "X-Forwarded-User"], cwd=data_dir, env=_server_env(data_dir),
+        proc = subprocess.Popen([hjertekom_command(), "serve", "--port", str(port), "--pool-size", "1",
+                                 "--trusted-header", "X-Forwarded-User"], cwd=data_dir, env=server_env(data_dir),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_login_page(f"{base_url}/login", proc, log_file, status=403)  # no login form when hosted
+        wait_for_login_page(f"{base_url}/login", proc, log_file, status=403)  # no login form when hosted
         yield base_url
     finally:
-        _stop(proc)
+        stop_process_group(proc)
 
 
 # --- the browser -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def playwright_instance() -> Iterator[Playwright]:
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"the browser tests need Debian's chromium at {CHROMIUM} (make chromium)")
-    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.hookimpl(wrapper=True)

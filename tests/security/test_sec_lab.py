@@ -15,6 +15,7 @@ refuses a workspace that overlaps the data folder and a Python the research acco
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -155,7 +156,10 @@ async def _execute(lab: RunningLab, kernel_id: str, code: str) -> str:
 def run_in_kernel(lab: RunningLab, code: str) -> str:
     kernel = lab.json("POST", "/api/kernels", b"{}")
     try:
-        return asyncio.run(_execute(lab, kernel["id"], code))
+        # In a thread of its own: Playwright's sync API (the browser tests' session fixture) keeps an
+        # event loop running in this one, where asyncio.run() refuses to start another.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, _execute(lab, kernel["id"], code)).result()
     finally:
         lab.request("DELETE", f"/api/kernels/{kernel['id']}")
 
