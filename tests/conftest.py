@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 
+from live_server import chromium
 from paths import CONTRACTS_DIR
 PG_URL = os.environ.get("HJERTEKOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES_TO_CLEAR = ("transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
@@ -158,3 +160,11 @@ def demo_research_snapshot(demo_workspace: Workspace) -> Path:
     info = create_snapshot(ws.store, ws.contracts, ws.config.data_dir / "snapshots" / "research", pseudonymise=True,
                            key_file=ws.config.pseudonym_key_file)
     return info.path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's chromium through Playwright, one for the whole session: Playwright's sync API
+    allows one instance per process (tests/browser and tests/security share it)."""
+    with chromium() as launched:
+        yield launched

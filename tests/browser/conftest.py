@@ -26,7 +26,6 @@ from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 from live_server import (
     VIEWPORT,
-    chromium,
     free_port,
     hjertekom_command,
     server_env,
@@ -132,12 +131,6 @@ def hosted_server(hjertekom_server: HjerteKomServer) -> Iterator[str]:
 
 
 # --- the browser -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:

@@ -12,7 +12,7 @@ import pytest
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
-from live_server import VIEWPORT, RunningServer, chromium, init_data_dir, start_server
+from live_server import VIEWPORT, RunningServer, init_data_dir, start_server
 from sec_world import ACCOUNTS, SecurityWorld
 
 
@@ -45,12 +45,6 @@ def start_security_server(security_world: SecurityWorld) -> Iterator[Callable[..
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
 
 
 @pytest.fixture
