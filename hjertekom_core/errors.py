@@ -137,6 +137,27 @@ class NotFound(HjerteKomError):
         super().__init__(f"{kind} not found: {key}")
 
 
+class CitizenExists(HjerteKomError):
+    """The CPR number is registered already, in the user's municipalities, under another name than
+    the one given: the citizen is the registered one, and the typed name is pointed out rather than
+    silently dropped (``citizen`` is the registered citizen, ``typed_name`` what was given)."""
+
+    def __init__(self, citizen: Any, typed_name: str) -> None:
+        self.citizen = citizen
+        self.typed_name = typed_name
+        super().__init__(f"citizen {citizen.id} is registered already, under another name")
+
+
+class OpenCourseExists(HjerteKomError):
+    """The citizen has a course of this programme that is not finished; a second one at once needs
+    an explicit reason (``course_ids``: the open courses the user may see)."""
+
+    def __init__(self, citizen_id: int, course_ids: Sequence[int]) -> None:
+        self.citizen_id = citizen_id
+        self.course_ids = list(course_ids)
+        super().__init__(f"citizen {citizen_id} has open course(s) {self.course_ids}")
+
+
 class CitizenElsewhere(HjerteKomError):
     """The CPR number is registered under a municipality this user cannot act in.
 

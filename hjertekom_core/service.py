@@ -23,6 +23,8 @@ from hjertekom_core.access import User
 from hjertekom_core.contract import Contract, ContractRegistry
 from hjertekom_core.cpr import InvalidCpr, normalise_cpr, parse_cpr
 from hjertekom_core.errors import (
+    CitizenExists,
+    OpenCourseExists,
     AccessDenied,
     CitizenElsewhere,
     ConfirmationRequired,
@@ -166,6 +168,22 @@ _LATEST_Q = (select(registrations).join(_LATEST, and_(registrations.c.form == _L
              .where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id))
 
 
+#: Why a citizen with a course that is not finished gets another one at once (the clinician's choice).
+SECOND_COURSE_REASONS: dict[str, dict[str, str]] = {
+    "new_referral": {"da": "Ny henvisning (nyt hjertetilfælde eller ny diagnose)",
+                     "en": "A new referral (a new cardiac event or diagnosis)"},
+    "open_in_error": {"da": "Det åbne forløb er oprettet ved en fejl og skal afsluttes",
+                      "en": "The open course was created in error and will be closed"},
+    "other_programme_step": {"da": "Et nyt forløb efter en pause aftalt med borgeren",
+                             "en": "A new course after a break agreed with the citizen"},
+}
+
+
+def _same_name(registered: str, typed: str) -> bool:
+    """The same name, whatever the case and spacing."""
+    return " ".join(registered.split()).casefold() == " ".join(typed.split()).casefold()
+
+
 def dump_data(data: Mapping[str, Any]) -> str:
     """The one JSON form of registration data in the store (compact, keys sorted)."""
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
@@ -271,9 +289,11 @@ class Service:
 
     @_refusals_audited("citizen.write", "citizen")
     def create_citizen(self, cpr: str, name: str, municipality: int) -> Citizen:
-        """Register a citizen (or return the one with this CPR number in the user's municipalities).
+        """Register a citizen (or return the one with this CPR number and name in the user's
+        municipalities).
 
-        Raises CitizenElsewhere when the number is held by a municipality this user does not act
+        Raises CitizenExists when the number is registered in the user's municipalities under
+        another name (nothing changes: the registered citizen is the one), CitizenElsewhere when the number is held by a municipality this user does not act
         in; its message does not say so, nor where (an administrator must move the citizen).
         """
         self.user.require("citizen.write", municipality)
@@ -294,7 +314,11 @@ class Service:
             self._require_municipality(conn, municipality)
             existing = conn.execute(select(citizens).where(citizens.c.cpr == info.digits)).first()
             if existing is not None and self.user.acts_in(existing.municipality_code):
-                return _citizen(existing)
+                found = _citizen(existing)
+                # The registered citizen it is; a different typed name is pointed out, never dropped.
+                if _same_name(found.name, clean_name):
+                    return found
+                raise CitizenExists(found, clean_name)
             if existing is None:
                 citizen_id = conn.execute(insert(citizens).values(
                     cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
@@ -312,9 +336,20 @@ class Service:
     # --- courses -----------------------------------------------------------------------------
     @_refusals_audited("course.write", "citizen", "citizen_id")
     def open_course(self, citizen_id: int, data: Mapping[str, Any], *, programme: str = "hjertekom",
-                    complete: bool = False, confirm: bool = False) -> SaveResult:
-        """Create a course for a citizen with its first ``course`` registration, in one transaction."""
+                    complete: bool = False, confirm: bool = False,
+                    second_open_reason: str | None = None) -> SaveResult:
+        """Create a course for a citizen with its first ``course`` registration, in one transaction.
+
+        A citizen with a course of this programme that is not finished (its last form is not
+        complete) in the user's municipalities gets no second one at once without an explicit
+        ``second_open_reason`` (a key of SECOND_COURSE_REASONS): OpenCourseExists names the open
+        ones, so that the clinician can open them instead.
+        """
         self.user.require("course.write")
+        if second_open_reason is not None and second_open_reason not in SECOND_COURSE_REASONS:
+            raise ValidationFailed([FieldIssue("course", "second_open_reason", "invalid", "error", {
+                "da": "Vælg, hvorfor borgeren skal have et forløb mere.",
+                "en": "Choose why the citizen needs another course."})])
         contract = self.contracts[programme]
         report = self._validate(contract, contract.course_form, data, {}, complete, confirm)
         municipality = report.cleaned.get(contract.municipality_field)
@@ -326,13 +361,35 @@ class Service:
                 citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))).first()
             if citizen is None:
                 raise NotFound("citizen", citizen_id)
+            still_open = self._open_courses(conn, contract, citizen_id)
+            if still_open and second_open_reason is None:
+                raise OpenCourseExists(citizen_id, still_open)
             course_id = conn.execute(insert(courses).values(
                 citizen_id=citizen_id, programme=programme, municipality_code=municipality,
                 created_at=audit.now(), created_by=self.user.id)).inserted_primary_key[0]
             result = self._insert_revision(conn, contract, course_id, contract.course_form, 1, report, complete,
                                            municipality)
-            audit.record(conn, self.user, "course.create", "course", course_id, municipality, {"programme": programme})
+            detail = {"programme": programme}
+            if still_open:  # the choice, and what was open, for whoever looks at duplicates later
+                detail |= {"second_open_reason": second_open_reason, "open_courses": still_open}
+            audit.record(conn, self.user, "course.create", "course", course_id, municipality, detail)
         return result
+
+    def _open_courses(self, conn: Connection, contract: Contract, citizen_id: int) -> list[int]:
+        """The citizen's courses of ``contract``'s programme in the user's municipalities whose last
+        form is not complete (not finished)."""
+        last_form = list(contract.forms)[-1]
+        ids = conn.execute(select(courses.c.id).where(
+            courses.c.citizen_id == citizen_id, courses.c.programme == contract.programme,
+            self._in_scope(courses.c.municipality_code)).order_by(courses.c.id)).scalars().all()
+        open_ids = []
+        for course_id in ids:
+            latest = conn.execute(select(registrations.c.status).where(
+                registrations.c.course_id == course_id, registrations.c.form == last_form)
+                .order_by(registrations.c.revision.desc()).limit(1)).scalar()
+            if latest != "complete":
+                open_ids.append(course_id)
+        return open_ids
 
     @staticmethod
     def _municipality_missing(contract: Contract) -> FieldIssue:
