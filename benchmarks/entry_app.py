@@ -46,9 +46,16 @@ The browser is the Debian chromium driven by Playwright (headless). Figures:
    (course feedback shown) is printed; the larger is judged: target <= 150 MB. Baseline: RSS of
    the bare notebook's kernel while its page is open. The idle preheated kernels, the server
    process and any other (non-kernel) process under the server are shown too.
+4. Kernels of pages gone without a word (a crashed or killed browser, a lost network): a chromium of
+   its own (``--remote-debugging-port``, its own process group) opens N signed-in app pages, one
+   per browser context (default 20; 4 quick), then is killed with SIGKILL, so no page says goodbye.
+   The figure is the time from the kill until the server's kernels are back to its preheated pool
+   (the pages' kernels shut down). Target: <= 180 s; the server waits 120 s without a heartbeat
+   or websocket before it decides a page has gone (widgets/kernel_registry.py). Baseline, same
+   run: that wait itself (the kernels cannot go sooner).
 
 Options (all prefixed ``--entry-``): ``--entry-quick``, ``--entry-loads``, ``--entry-saves``,
-``--entry-citizens``, ``--entry-pool-size``, ``--entry-keep`` (keep the temporary folder with the
+``--entry-citizens``, ``--entry-pool-size``, ``--entry-killed``, ``--entry-keep`` (keep the temporary folder with the
 server logs), ``--entry-chromium``. A private copy of the app can be measured by putting it first
 on ``PYTHONPATH`` (the servers and their kernels inherit the environment).
 """
@@ -72,6 +79,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine_line, print_table, verdict  # (also puts the repo on sys.path)
+from hjertekom_widgets.kernel_registry import PAGE_GONE_SECONDS
 
 NAME = "entry_app"
 BARE_NOTEBOOK = Path(__file__).resolve().parent / "files" / "bare_button.ipynb"
@@ -80,6 +88,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 USERNAME, PASSWORD, MUNICIPALITY = "kliniker", "demo-clinician", 740
 TTI_TARGET_RATIO = 1.0
 SAVE_TARGET_MS = 300.0
+GONE_TARGET_S = 180.0
 RSS_TARGET_MB = 150.0
 CPR = "0101451234"            # not made by the demo (its CPR numbers are checked below)
 CPR_BASELINE = "0201451234"
@@ -98,6 +107,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--entry-citizens", type=int, default=300, help="demo citizens (default: 300)")
     group.add_argument("--entry-pool-size", type=int, default=None,
                        help="pass --pool-size to hjertekom serve (default: the server's own default)")
+    group.add_argument("--entry-killed", type=int, default=None,
+                       help="pages of a killed browser whose kernels must go (default: 20; 4 quick)")
     group.add_argument("--entry-keep", action="store_true", help="keep the temporary folder and server logs")
     group.add_argument("--entry-chromium", default="/usr/bin/chromium", help="chromium executable")
 
@@ -378,6 +389,10 @@ class Results:
     rss_after_saves_mb: float = float("nan")
     python_ms: list[float] = field(default_factory=list)
     saved_fields: int = 0
+    killed_pages: int = 0
+    kernels_before_kill: int = 0
+    pool_size: int = 0
+    back_to_pool_s: float = float("nan")
     left_form: int = 0          # saves after which the view no longer showed the start form
     status_texts: list[str] = field(default_factory=list)
     other_rss_mb: list[tuple[str, float]] = field(default_factory=list)  # the server and non-kernel helpers
@@ -576,6 +591,37 @@ def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, res
         ctx.close()
 
 
+def measure_killed_pages(pw: Any, app: Server, chromium: str, pages: int, folder: Path, results: Results) -> None:
+    """N signed-in pages in a chromium that is then killed: seconds until the kernels are back to the pool."""
+    pool = len(app.kernels())
+    port = _free_port()
+    proc = subprocess.Popen([chromium, "--headless", f"--remote-debugging-port={port}",
+                             f"--user-data-dir={folder / 'killed-profile'}", *CHROMIUM_ARGS, "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_port(port, proc, 60)
+        browser = pw.chromium.connect_over_cdp(f"http://127.0.0.1:{port}")
+        for i in range(pages):
+            ctx = browser.new_context()
+            login(ctx, app)  # its page closes with a beacon, like the login of any user
+            page = ctx.new_page()
+            page.goto(app.url, timeout=120_000)
+            page.wait_for_function(_READY_JS, arg=".hk-search input", timeout=180_000)
+            print(f"  killed pages: {i + 1}/{pages} open", flush=True)
+        results.kernels_before_kill = len(app.kernels())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # no beforeunload, no beacon: the pages are just gone
+        proc.wait(timeout=30)
+    killed_at = time.monotonic()
+    results.killed_pages, results.pool_size = pages, pool
+    with contextlib.suppress(RuntimeError):
+        app.wait_for(lambda: len(app.kernels()) <= pool, 600, "kernels back to the pool")
+        results.back_to_pool_s = time.monotonic() - killed_at
+    print(f"  kernels: {results.kernels_before_kill} with the pages open, {len(app.kernels())} "
+          f"{_fmt(time.monotonic() - killed_at, 0)} s after the kill (pool {pool})", flush=True)
+
+
 # --- the run ------------------------------------------------------------------------------------------
 
 def _median(values: list[float]) -> float:
@@ -623,6 +669,7 @@ def run(options: argparse.Namespace) -> bool:
     quick = options.quick or options.entry_quick
     loads = options.entry_loads or (3 if quick else 10)
     saves = options.entry_saves or (4 if quick else 10)
+    killed = options.entry_killed or (4 if quick else 20)
     print("\n== entry_app: the Voilà entry app in chromium: time to interactive, save round trip, kernel memory ==")
     print(machine_line())
     try:
@@ -655,6 +702,8 @@ def run(options: argparse.Namespace) -> bool:
                               folder / "save-failure.png" if options.entry_keep else None)
             finally:
                 browser.close()
+            settle_app(app, app.count(r"Kernel pool of \S+ is filled"))
+            measure_killed_pages(pw, app, options.entry_chromium, killed, folder, results)
         results.python_ms, stored = python_baseline(data_dir, prepared, saves)
         results.saved_fields = len(stored)
     finally:
@@ -725,6 +774,10 @@ def report(r: Results, loads: int, saves: int) -> bool:
         ["kernel RSS, form open", f"{_fmt(rss_app, 0)} MB", f"{_fmt(rss_bare, 0)} MB (bare kernel)",
          _ratio(rss_app, rss_bare), f"<= {RSS_TARGET_MB:.0f} MB",
          verdict(rss_app, RSS_TARGET_MB) if rss_app == rss_app else "MISS"],
+        [f"{r.killed_pages} pages of a killed browser: kernels back to the pool", f"{_fmt(r.back_to_pool_s, 0)} s",
+         f"{PAGE_GONE_SECONDS:.0f} s (the server's wait for a page)", _ratio(r.back_to_pool_s, PAGE_GONE_SECONDS),
+         f"<= {GONE_TARGET_S:.0f} s", verdict(r.back_to_pool_s, GONE_TARGET_S) if r.back_to_pool_s == r.back_to_pool_s
+         else "MISS"],
     ]
     print_table(["figure", "value", "baseline (same run)", "ratio", "target", "result"], rows,
                 title=f"entry_app targets ({loads} loads each, {saves} saves)")
