@@ -72,6 +72,21 @@ class IncompleteForm(ValidationFailed):
     """Marking a form complete failed because required fields are missing."""
 
 
+class RegistrationLocked(ValidationFailed):
+    """The form's latest revision is complete (a finished registration is locked): a new revision
+    needs a reason for the change, and saving it as a draft needs ``reopen=True`` as well. The
+    issue is on the pseudo-field ``reason``. Nothing was written."""
+
+
+class ReasonRequired(RegistrationLocked):
+    """A change of a finished registration came without a reason (or with one that is too long)."""
+
+
+class ReopenRequired(RegistrationLocked):
+    """A finished registration was to be saved as a draft without ``reopen=True``: it would
+    silently stop counting as finished. Reopening is a choice of its own."""
+
+
 class AccessDenied(HjerteKomError):
     """The user's role or municipalities do not allow this action.
 

@@ -31,11 +31,14 @@ from hjertekom_core.errors import (
     FieldIssue,
     IncompleteForm,
     NotFound,
+    ReasonRequired,
+    ReopenRequired,
     RevisionConflict,
     ValidationFailed,
 )
+from hjertekom_core.revisions import FieldChange, changed_fields
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations
+from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations, users
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,7 @@ class Registration:
     contract_version: str
     user_id: int | None
     saved_at: dt.datetime
+    reason: str | None = None   # why a complete revision was changed or reopened (see Service.save)
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,35 @@ class Autosave:
     base_revision: int
     data: Mapping[str, Any] = field(repr=False)
     saved_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RevisionChange:
+    """One revision of a form in its history: who saved it, when, why, and what it changed
+    (``changes``: every field whose value differs from the revision before, old and new cleaned
+    values; for the first revision, every field it holds)."""
+
+    revision: int
+    status: str
+    previous_status: str | None          # the status of the revision before (None for the first)
+    user_id: int | None
+    saved_by: str | None = field(repr=False)   # the user's display name (None: a system job)
+    saved_at: dt.datetime                # aware, UTC
+    reason: str | None = field(repr=False)
+    changes: tuple[FieldChange, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConflictDetails:
+    """What a clinician needs after RevisionConflict: the revision they started from (``base``,
+    None when the form was new), the newest revision (``latest``), who saved it (``saved_by``, a
+    display name) and whether that was this very user (another tab), for a three-way merge
+    (``hjertekom_core.revisions.merge_three_way``)."""
+
+    base: Registration | None
+    latest: Registration
+    saved_by: str | None = field(repr=False)
+    by_me: bool
 
 
 @dataclass(frozen=True)
@@ -195,7 +228,51 @@ def _citizen(row: Any) -> Citizen:
 
 def _registration(row: Any) -> Registration:
     return Registration(row.course_id, row.form, row.revision, row.status, json.loads(row.data),
-                        row.contract_version, row.user_id, row.saved_at)
+                        row.contract_version, row.user_id, _utc(row.saved_at), row.reason)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC time (SQLite gives back the stored UTC time without its zone)."""
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+#: The longest reason for changing a finished registration (free text).
+REASON_MAX_LENGTH = 1000
+
+
+def _locked_issue(form: str, code: str, da: str, en: str) -> FieldIssue:
+    return FieldIssue(form, "reason", code, "error", {"da": da, "en": en})
+
+
+def _clean_reason(form: str, reason: str | None) -> str | None:
+    """The reason, spaces tidied; None when blank. Too long: ReasonRequired saying so."""
+    text = " ".join((reason or "").split())
+    if len(text) > REASON_MAX_LENGTH:
+        raise ReasonRequired([_locked_issue(
+            form, "reason_too_long",
+            f"Begrundelsen er for lang (højst {REASON_MAX_LENGTH} tegn). Gør den kortere.",
+            f"The reason is too long (at most {REASON_MAX_LENGTH} characters). Shorten it.")])
+    return text or None
+
+
+def _check_locked(form: str, previous: Registration | None, reason: str | None, complete: bool,
+                  reopen: bool) -> bool:
+    """The rules of a finished registration; True when this save reopens it as a draft.
+
+    A revision on top of a complete one needs a reason; as a draft it also needs ``reopen``."""
+    if previous is None or previous.status != "complete":
+        return False
+    if reason is None:
+        raise ReasonRequired([_locked_issue(
+            form, "reason_required",
+            "Registreringen er færdig. Skriv en begrundelse for rettelsen, før den kan gemmes.",
+            "The registration is finished. Give a reason for the change before it can be saved.")])
+    if not complete and not reopen:
+        raise ReopenRequired([_locked_issue(
+            form, "reopen_required",
+            "Registreringen er færdig. Vælg \"Genåbn som kladde\", hvis den skal være en kladde igen.",
+            "The registration is finished. Choose \"Reopen as draft\" to make it a draft again.")])
+    return not complete
 
 
 def _cpr_issue(exc: InvalidCpr) -> FieldIssue:
@@ -447,14 +524,24 @@ class Service:
 
     @_refusals_audited("registration.write", "course", "course_id")
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
-             complete: bool = False, confirm: bool = False) -> SaveResult:
+             complete: bool = False, confirm: bool = False, reason: str | None = None,
+             reopen: bool = False) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
         someone saved since, RevisionConflict is raised and nothing is written. Soft-limit warnings
         raise ConfirmationRequired unless ``confirm`` is set.
+
+        A finished registration (latest revision complete) is locked: a new revision needs
+        ``reason`` (free text, stored with the revision), else ReasonRequired; saving it as a
+        draft needs ``reopen=True`` as well, else ReopenRequired. Both are checked after the
+        validation and the rights, and nothing is written when they fail. A reason given on any
+        other save is stored too.
         """
+        if reopen and complete:
+            raise ValueError("reopen saves a draft: complete must be False")
         self.user.require("registration.write")
+        note = _clean_reason(form, reason)
         with self.store.read() as conn:
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
@@ -468,10 +555,11 @@ class Service:
         moved_to = report.cleaned.get(contract.municipality_field) if form == contract.course_form else None
         if moved_to is not None and moved_to != municipality:
             self.user.require("course.write", moved_to)  # moving a course needs rights in both places
+        reopened = _check_locked(form, course.forms.get(form), note, complete, reopen)
         # Everything but the two INSERTs is done before the write transaction: on SQLite that holds
         # the store-wide write lock, so its length is what limits concurrent writers.
         row, entry, result = self._revision_rows(contract, course_id, form, base_revision + 1, report,
-                                                 complete, municipality)
+                                                 complete, municipality, reason=note, reopened=reopened)
         with self.store.write() as conn:
             try:
                 conn.execute(_INSERT_REGISTRATION, row)
@@ -492,15 +580,23 @@ class Service:
         return self.save(course_id, form, data, base_revision, complete=True, confirm=confirm)
 
     def _revision_rows(self, contract: Contract, course_id: int, form: str, revision: int,
-                       report: ValidationReport, complete: bool, municipality: int
+                       report: ValidationReport, complete: bool, municipality: int, *,
+                       reason: str | None = None, reopened: bool = False
                        ) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
-        """The registration row, its audit row and the result, ready to insert."""
+        """The registration row, its audit row and the result, ready to insert.
+
+        The reason is stored with the revision only; the audit entry says that one was given and
+        its length (free text may name a person, which the audit log never holds)."""
         status = "complete" if complete else "draft"
         row = {"course_id": course_id, "form": form, "revision": revision, "status": status,
                "data": dump_data(report.cleaned), "contract_version": contract.version,
-               "user_id": self.user.id, "saved_at": audit.now()}
-        entry = audit.entry(self.user, "registration.save", "course", course_id, municipality,
-                            {"form": form, "revision": revision, "status": status})
+               "user_id": self.user.id, "saved_at": audit.now(), "reason": reason}
+        detail: dict[str, Any] = {"form": form, "revision": revision, "status": status}
+        if reason is not None:
+            detail["reason_length"] = len(reason)
+        if reopened:
+            detail["reopened"] = True
+        entry = audit.entry(self.user, "registration.save", "course", course_id, municipality, detail)
         return row, entry, SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
 
     def _insert_revision(self, conn: Connection, contract: Contract, course_id: int, form: str, revision: int,
@@ -509,6 +605,63 @@ class Service:
         conn.execute(_INSERT_REGISTRATION, row)
         audit.insert_entry(conn, entry)
         return result
+
+    # --- history and conflicts -------------------------------------------------------------------
+    def _display_names(self, conn: Connection, user_ids: set[int | None]) -> dict[int, str]:
+        ids = sorted(i for i in user_ids if i is not None)
+        if not ids:
+            return {}
+        return dict(conn.execute(select(users.c.id, users.c.display_name).where(users.c.id.in_(ids))).all())
+
+    @_refusals_audited("course.read", "course", "course_id")
+    def form_history(self, course_id: int, form: str) -> list[RevisionChange]:
+        """Every revision of ``form`` of the course, oldest first, with who saved it (display
+        name), when (UTC), the reason and the fields it changed. Built from the append-only
+        revisions; audited as a read (``registration.history``)."""
+        self.user.require("course.read")
+        with self.store.read() as conn:
+            course = self._load_course(conn, course_id)
+            contract = self.contracts[course.programme]
+            order = list(contract.form(form).fields)
+            revs = [_registration(r) for r in conn.execute(
+                select(registrations).where(registrations.c.course_id == course_id, registrations.c.form == form)
+                .order_by(registrations.c.revision))]
+            names = self._display_names(conn, {r.user_id for r in revs})
+        history = []
+        previous: Registration | None = None
+        for reg in revs:
+            history.append(RevisionChange(
+                reg.revision, reg.status, previous.status if previous else None, reg.user_id,
+                names.get(reg.user_id) if reg.user_id is not None else None, reg.saved_at, reg.reason,
+                changed_fields(previous.data if previous else {}, reg.data, order)))
+            previous = reg
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "registration.history", "course", course_id, course.municipality_code,
+                         {"form": form, "revisions": len(history)})
+        return history
+
+    @_refusals_audited("course.read", "course", "course_id")
+    def conflict_details(self, course_id: int, form: str, base_revision: int) -> ConflictDetails:
+        """After RevisionConflict: the revision the user started from and the newest one, who
+        saved the newest and whether it was this user (in another tab). Audited as a read
+        (``registration.conflict``)."""
+        self.user.require("course.read")
+        with self.store.read() as conn:
+            course = self._load_course(conn, course_id)
+            self.contracts[course.programme].form(form)
+            rows = {r.revision: _registration(r) for r in conn.execute(
+                select(registrations).where(registrations.c.course_id == course_id, registrations.c.form == form,
+                                            registrations.c.revision.in_([base_revision, course.revision_of(form)])))}
+            latest = course.forms.get(form)
+            if latest is None:
+                raise NotFound("registration", course_id)
+            names = self._display_names(conn, {latest.user_id})
+        with self.store.write() as conn:
+            audit.record(conn, self.user, "registration.conflict", "course", course_id, course.municipality_code,
+                         {"form": form, "base_revision": base_revision, "latest_revision": latest.revision})
+        by_me = latest.user_id is not None and latest.user_id == self.user.id
+        return ConflictDetails(rows.get(base_revision), rows.get(latest.revision, latest),
+                               names.get(latest.user_id) if latest.user_id is not None else None, by_me)
 
     # --- autosave ----------------------------------------------------------------------------
     @_refusals_audited("registration.write", "course", "course_id")
@@ -539,7 +692,7 @@ class Service:
             row = conn.execute(select(autosaves).where(
                 autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
                 autosaves.c.form == form)).first()
-        return Autosave(row.course_id, row.form, row.base_revision, json.loads(row.data), row.saved_at) if row else None
+        return Autosave(row.course_id, row.form, row.base_revision, json.loads(row.data), _utc(row.saved_at)) if row else None
 
     def discard_autosave(self, course_id: int, form: str) -> None:
         if self.user.id is None:

@@ -36,7 +36,7 @@ def test_init_users_and_status(tmp_path: Path) -> None:
     listed = json.loads(run(tmp_path, "users", "list", "--json").stdout)
     assert listed == [{"username": "mette", "name": "Mette K", "role": "coordinator", "municipalities": [740, 741]}]
     status = json.loads(run(tmp_path, "status", "--json").stdout)
-    assert status["schema"] == "0006" and status["counts"] == []
+    assert status["schema"] == "0007" and status["counts"] == []
     assert (tmp_path / "var" / "hjertekom.log").exists()
 
 

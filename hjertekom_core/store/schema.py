@@ -93,6 +93,11 @@ registrations = Table(
     Column("contract_version", String(20), nullable=False),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
     Column("saved_at", DateTime(timezone=True), nullable=False),
+    # Why a finished (complete) registration was changed or reopened: the clinician's free text,
+    # required for every revision on top of a complete one; NULL otherwise (migration 0007). Kept
+    # here only, with the registration's data: the audit entry says that a reason was given, and
+    # its length, never the text (it may name a person).
+    Column("reason", Text, nullable=True),
     UniqueConstraint("course_id", "form", "revision", name="uq_registrations_course_form_revision"),
     CheckConstraint("status IN ('draft', 'complete')", name="status"),
     CheckConstraint("revision >= 1", name="revision"),
