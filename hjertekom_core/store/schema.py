@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 # Stable constraint names so that migrations can refer to them on every backend.
@@ -50,6 +51,11 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Set by a password reset (the administrator saw the password), cleared when the user chooses a
+    # new one; until then only "Skift adgangskode" is open to them. The last successful login, for
+    # user administration and the rights review (migration 0008).
+    Column("must_change_password", Boolean, nullable=False, default=False, server_default=false()),
+    Column("last_login_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("role IN ('clinician', 'coordinator', 'researcher', 'administrator')", name="role"),
 )
 
