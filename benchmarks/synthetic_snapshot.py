@@ -53,6 +53,7 @@ from hjertekom_core import duck
 FIRST_END = "2016-01-01"
 DAYS = 3653          # 2016-01-01 .. 2025-12-31
 LAST_DAY = "2025-12-31"
+SNAPSHOT_MADE = "2026-01-01 09:00:00+01:00"
 SLOTS = 100_000      # resolution of the weighted municipality draw
 
 
@@ -413,7 +414,14 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
         con.execute("CREATE TABLE snapshot_info (created_at TIMESTAMPTZ, hjertekom_version VARCHAR, "
                     "contract_versions JSON, source_store VARCHAR, row_counts JSON, pseudonymised BOOLEAN, "
                     "content_hash VARCHAR)")
-        con.execute("INSERT INTO snapshot_info VALUES (now(), ?, ?, ?, ?, false, '')",
+        # The indicators' per-course facts table, as the snapshot writer makes it (indicators/facts.py).
+        from hjertekom_core.indicators.declarations import declarations_for
+        from hjertekom_core.indicators.facts import write_facts_tables
+
+        write_facts_tables(con, [declarations_for("hjertekom")])
+        # Made the day after the last end meeting: the reference date of K1 (courses still open then
+        # count once 180 days have passed) is the same whenever the benchmark runs.
+        con.execute(f"INSERT INTO snapshot_info VALUES (TIMESTAMPTZ '{SNAPSHOT_MADE}', ?, ?, ?, ?, false, '')",
                     [__version__, json.dumps({c.programme: c.version for c in contracts}),
                      f"benchmarks.synthetic_snapshot (N={n_courses}, seed={seed})", json.dumps(counts)])
         con.execute("CHECKPOINT")
@@ -426,7 +434,7 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
 def cached(cache_dir: Path, n_courses: int, seed: int = 1) -> tuple[Path, float]:
     """The synthetic snapshot for (N, seed) in ``cache_dir``, built if missing; (path, seconds spent)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"synthetic-{n_courses}-seed{seed}-v4.duckdb"
+    path = cache_dir / f"synthetic-{n_courses}-seed{seed}-v5.duckdb"
     if path.exists():
         return path, 0.0
     t0 = time.perf_counter()

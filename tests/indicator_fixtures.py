@@ -164,6 +164,11 @@ INDICATOR_COURSES: dict[str, dict[str, Any]] = {
     "O5_dropout": {"municipality": OTHER, "end_changes": _dropped()},
     # --- København (101), ends in 2025 --------------------------------------------------------------
     "P_capital": {"municipality": CAPITAL},
+    # HADS "completed" at both meetings, but all seven depression items "uoplyst": no HADS-D score,
+    # so not screened (K6 not met); otherwise ordinary.
+    "P2_no_hads_depression": {"municipality": CAPITAL,
+                              "start_changes": {f"hads_{i:02d}": "UNK" for i in range(2, 15, 2)},
+                              "end_changes": {f"hads_{i:02d}": "UNK" for i in range(2, 15, 2)}},
 }
 
 

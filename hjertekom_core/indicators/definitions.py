@@ -1,109 +1,104 @@
-"""The six municipal quality indicators K1-K6, declared once.
+"""The indicators as readers see them: id, name and the numerator and denominator texts.
 
-Each indicator is three SQL conditions over one row per course of the ``course_facts`` relation
-(see ``facts.py``): who is in the denominator, who of them meets the criterion, and for whom the
-criterion is unknown. A citizen whose criterion is unknown stays in the denominator and counts as
-not met (domain.md, unconfirmed rule); the number is reported beside the result. Reports, the
-entry app's feedback, the CLI and the tests all use these definitions.
-
-The wording of numerators and denominators is reconstructed from the indicator names
-(docs/indicators.md); the standards come from configuration.
+The definitions are data (``data_contracts/hjertekom/indicators.yaml``); the texts are composed
+from the labels of the conditions the computation uses, so what a report says an indicator counts
+is what it counts (a test checks that every condition's label is in the text). ``{limit}`` in a
+text stands for ``completion_limit_days``: ``describe(settings=...)`` fills it in.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hjertekom_core.contract import Text
+from hjertekom_core.indicators.declarations import (
+    TEXT_PLACEHOLDERS,
+    Condition,
+    Declarations,
+    IndicatorDeclaration,
+    declarations_for,
+)
+from hjertekom_core.indicators.facts import PROGRAMME
+
+#: How the labels of a text's conditions are joined, per language.
+_AND = Text(" og ", " and ")
+_OR = Text(" eller ", " or ")
+
+
+def condition_text(cond: Condition, lang: str) -> str:
+    """A condition in words: its label, else its parts' labels joined."""
+    if cond.label is not None:
+        return cond.label.get(lang)
+    joiner = (_OR if cond.op == "any" else _AND).get(lang)
+    return joiner.join(condition_text(c, lang) for c in cond.children)
+
+
+def conditions_text(conditions: Sequence[Condition], lang: str) -> str:
+    return ", ".join(condition_text(c, lang) for c in conditions)
+
+
+def _compose(parts: Sequence[str]) -> str:
+    return ", ".join(p for p in parts if p)
 
 
 @dataclass(frozen=True)
 class Indicator:
-    id: str
-    name: Text
-    numerator_text: Text
-    denominator_text: Text
-    denominator: str        # SQL condition over course_facts
-    numerator: str          # SQL condition, evaluated within the denominator
-    unknown: str            # SQL condition: the numerator criterion cannot be determined
-    period_date: str = "end_date"  # the date that places a course in a period
-    #: The facts relation it is computed over (facts.POPULATIONS). "finished_facts" holds only the
-    #: courses with both registrations complete: a declaration that the denominator implies that,
-    #: which lets the engine join only those courses (a test checks it against course_facts).
-    population: str = "course_facts"
+    """One declared indicator, with its texts composed from the declaration."""
 
-    def describe(self, lang: str = "da") -> str:
-        return f"{self.id} {self.name.get(lang)}: {self.numerator_text.get(lang)} / {self.denominator_text.get(lang)}"
+    declaration: IndicatorDeclaration
+    population_label: Text
+
+    @property
+    def id(self) -> str:
+        return self.declaration.id
+
+    @property
+    def name(self) -> Text:
+        return self.declaration.name
+
+    @property
+    def standard_key(self) -> str:
+        return self.declaration.standard
+
+    @property
+    def population(self) -> str:
+        return self.declaration.population
+
+    @property
+    def period_date(self) -> str:
+        return self.declaration.period_date
+
+    @property
+    def denominator_text(self) -> Text:
+        """The population and every denominator condition."""
+        return Text(*(_compose([self.population_label.get(lang), conditions_text(self.declaration.denominator, lang)])
+                      for lang in ("da", "en")))
+
+    @property
+    def numerator_text(self) -> Text:
+        """Every numerator condition, after the conditions under which the criterion can be told."""
+        d = self.declaration
+        return Text(*(_compose([conditions_text(d.determinable_when, lang), conditions_text(d.numerator, lang)])
+                      for lang in ("da", "en")))
+
+    def describe(self, lang: str = "da", settings: object | None = None) -> str:
+        """``K1 Name: numerator / denominator``; with ``settings`` the placeholders are filled in."""
+        text = f"{self.id} {self.name.get(lang)}: {self.numerator_text.get(lang)} / {self.denominator_text.get(lang)}"
+        return fill(text, settings) if settings is not None else text
 
 
-# A course "counts" once its start and end registrations are complete; the end meeting places it
-# in a period (end-of-course indicators belong to the period of the end meeting).
-_FINISHED = "started AND ended"
-# Same test at both meetings, a capacity test of K3 (watt or 6-minute walk), a start value above 0.
-_COMPARABLE = ("start_test = end_test AND start_test IN ('watt', 'six_minute_walk') "
-               "AND start_capacity > 0 AND end_capacity IS NOT NULL")
+def fill(text: str, settings: object) -> str:
+    """``text`` with its placeholders ({limit}) replaced by the settings' values."""
+    for placeholder, setting in TEXT_PLACEHOLDERS.items():
+        text = text.replace("{" + placeholder + "}", str(getattr(settings, setting)))
+    return text
 
-INDICATORS: tuple[Indicator, ...] = (
-    Indicator(
-        "K1", Text("Vedholdenhed", "Adherence"),
-        Text("gennemførte forløbet (afslutning registreret med status gennemført, under {limit} dage)",
-             "completed the course (end registered as completed, within {limit} days)"),
-        Text("startede forløbet (afklarende samtale registreret)", "started the course (start meeting registered)"),
-        denominator=_FINISHED,
-        numerator="course_status = 'completed' AND days_in_course < {limit}",
-        unknown="course_status IS NULL OR days_in_course IS NULL",
-        population="finished_facts",
-    ),
-    Indicator(
-        "K2", Text("Deltagelse i træning", "Training attendance"),
-        Text("deltog i mindst 80 % af de planlagte træningsgange", "attended at least 80 % of planned sessions"),
-        Text("startede fysisk træning med planlagte træningsgange", "started physical training with planned sessions"),
-        denominator=f"{_FINISHED} AND sessions_planned > 0",
-        # 5 x attended >= 4 x planned is 80 % exactly, without floating-point doubt at the edge.
-        numerator="5 * sessions_attended >= 4 * sessions_planned",
-        unknown="sessions_attended IS NULL",
-        population="finished_facts",
-    ),
-    Indicator(
-        "K3", Text("Arbejdskapacitet", "Work capacity"),
-        Text("forbedrede arbejdskapacitet (watt) eller 6-minutters gangdistance med mindst 10 %, samme test ved "
-             "start og afslutning",
-             "improved work capacity (watt) or 6-minute walk distance by at least 10 %, same test at start and end"),
-        Text("blev tilbudt træning", "were offered training"),
-        denominator=f"{_FINISHED} AND training_offered = 'yes'",
-        numerator=f"{_COMPARABLE} AND 10 * (end_capacity - start_capacity) >= start_capacity",
-        unknown=f"NOT coalesce({_COMPARABLE}, false)",
-        population="finished_facts",
-    ),
-    Indicator(
-        "K4", Text("Rygestop", "Smoking cessation"),
-        Text("var røgfri (tidligere ryger) ved afslutning", "were ex-smokers at the end"),
-        Text("røg ved forløbets start", "smoked at the start"),
-        denominator=f"{_FINISHED} AND start_smoking IN ('daily', 'occasional')",
-        numerator="end_smoking = 'former'",
-        unknown="end_smoking IS NULL OR end_smoking = 'UNK'",
-        population="finished_facts",
-    ),
-    Indicator(
-        "K5", Text("Diætbehandling", "Dietary treatment"),
-        Text("fik diætbehandling ved klinisk diætist", "received dietary treatment by a clinical dietitian"),
-        Text("var i forløb", "were in the course"),
-        denominator=_FINISHED,
-        numerator="diet_dietitian = 'yes'",
-        unknown="diet_dietitian IS NULL OR diet_dietitian = 'UNK'",
-        population="finished_facts",
-    ),
-    Indicator(
-        "K6", Text("Depressionsscreening", "Depression screening"),
-        Text("blev screenet for depression (HADS) ved start eller afslutning",
-             "were screened for depression (HADS) at the start or the end"),
-        Text("var i forløb", "were in the course"),
-        denominator=_FINISHED,
-        numerator="start_hads_status = 'completed' OR end_hads_status = 'completed'",
-        unknown="start_hads_status IS NULL AND end_hads_status IS NULL",
-        population="finished_facts",
-    ),
-)
 
+def indicators_of(decl: Declarations) -> tuple[Indicator, ...]:
+    return tuple(Indicator(d, decl.populations[d.population].label) for d in decl.indicators)
+
+
+INDICATORS: tuple[Indicator, ...] = indicators_of(declarations_for(PROGRAMME))
 BY_ID = {i.id: i for i in INDICATORS}
 
 STATUS_LABELS = {

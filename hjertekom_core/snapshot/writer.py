@@ -425,6 +425,9 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
         try:
             _private_duckdb(tmp)
             documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True)
+            # Each course's indicator facts, from the same declarations compute() reads (indicators/facts.py).
+            from hjertekom_core.indicators.facts import snapshot_facts_tables
+            documented += snapshot_facts_tables(con, contracts)
             _codebook(con, documented)
             tables = user_tables(con)
             counts = {t: con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0] for t in tables}  # type: ignore[index]
