@@ -18,7 +18,7 @@ fields, the other fitness results, the meta columns and the course form's main f
 form columns (questionnaire items, blood pressure, ...) stay NULL (their ``_unknown`` columns
 false): DuckDB stores columns separately, so they do not change what the indicators scan.
 
-Distributions follow ``hjertekom_core.demo`` (rates from the domain reference):
+Distributions follow ``hjertekom_core.demo`` (plausible rates, docs/domain.md):
 
 * municipalities weighted by population (``demo.POPULATION_K``; a national registry, so without
   the demo's extra weight for HjerteKom's own members);

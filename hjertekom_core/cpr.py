@@ -1,6 +1,6 @@
 """Danish CPR numbers: parsing, validation, masking, leak scanning and synthetic generation.
 
-Rules (see docs/domain reference):
+Rules (see docs/domain.md):
 
 * Format ``DDMMYY-SSSS`` or ``DDMMYYSSSS``; surrounding whitespace is ignored, nothing else is.
 * The century comes from digit 7 (the first ``S``) together with ``YY``:

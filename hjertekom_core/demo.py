@@ -5,7 +5,7 @@ from lists of common Danish first names and surnames. The data are deterministic
 the date taken as "today"): citizen *i* draws from its own random stream seeded by (seed, i), so
 the same seed gives the same CPR numbers, names and values.
 
-What the data look like (rates from published audits, see the domain reference):
+What the data look like (plausible rates, see docs/domain.md):
 
 * citizens spread over the municipalities in proportion to their size, with HjerteKom's own
   users (Central Denmark Region, Lolland, Guldborgsund, Vordingborg, Copenhagen) weighted up;
@@ -174,7 +174,7 @@ DIAGNOSES: Mapping[str, tuple[float, Mapping[str, float]]] = {
     "other": (10, {}),
 }
 
-# Rates from published audits (domain reference); the tests check the generated shares.
+# Plausible rates (docs/domain.md, "Rates the demo data follow"); the tests check the generated shares.
 NEVER_START_RATE = 0.25
 DROPOUT_RATE = 0.29
 SMOKING_QUIT_RATE = 0.45

@@ -32,7 +32,7 @@ def weighted_sum(digits: str) -> int:
     return sum(int(d) * w for d, w in zip(digits, WEIGHTS))
 
 
-# The century table from the domain reference, written out independently of the implementation:
+# The century table of docs/domain.md, written out independently of the implementation:
 # digit 7 -> (century for YY 00-36, YY 37-57, YY 58-99).
 CENTURY_TABLE: dict[int, tuple[int, int, int]] = {
     0: (1900, 1900, 1900),

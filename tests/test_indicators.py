@@ -767,3 +767,60 @@ def test_the_snapshots_facts_table_gives_the_same_numbers_as_the_raw_tables(
         con.execute(f'DROP TABLE "{table}"')
         for p, expected in with_table.items():
             pd.testing.assert_frame_equal(compute(con, SETTINGS, period=p), expected)
+
+
+def test_in_the_demo_every_course_past_the_limit_is_in_k1(demo_snapshot: Path) -> None:
+    """The demo has citizens who stopped coming and were never closed off: every course with a
+    complete start 180 days or more before the snapshot's date is in K1's denominator, ended or not."""
+    with duckdb.connect(str(demo_snapshot), read_only=True) as con:
+        create_fact_views(con)
+        reference = reference_date(con)
+        open_past_limit, ended = con.execute(
+            "SELECT count_if(NOT ended AND start_date + 180 <= ?::DATE), count_if(ended) FROM course_facts "
+            "WHERE started AND NOT impossible", [reference]).fetchone()
+        df = compute(con, IndicatorSettings(), levels=["national"], indicators=["K1"])
+    assert open_past_limit > 0, "the demo has courses that never ended"
+    assert int(df["denominator"].sum()) == ended + open_past_limit
+
+
+# --- what the report's data-completeness section shows -------------------------------------------------
+
+def test_impossible_data_is_counted_nowhere_and_listed(built: tuple[Store, dict[str, Made]],
+                                                        contracts: ContractRegistry) -> None:
+    """An end meeting before the start meeting, and a complete end registration without a date
+    (data the forms refuse today, but an import or an older contract may hold)."""
+    from hjertekom_core.indicators.data_quality import IMPOSSIBLE_COLUMNS, impossible_courses
+
+    made = built[1]
+    a, c = made["A_base"].course_id, made["C_179_days"].course_id
+    con = _altered(built[0], contracts,
+                   f"UPDATE hjertekom_end SET meeting_date = DATE '2025-01-01' WHERE course_id = {a}",
+                   f"UPDATE hjertekom_end SET meeting_date = NULL WHERE course_id = {c}")
+    listed = impossible_courses(con)
+    assert list(listed.columns) == IMPOSSIBLE_COLUMNS
+    assert [(r.course_id, r.municipality_code, r.rule) for r in listed.itertuples()] == [
+        (a, OWN, "end_before_start"), (c, OWN, "end_without_date")]
+    assert listed["label_da"].iloc[0] == "Afslutningen er dateret før den afklarende samtale"
+    df = compute(con, SETTINGS, levels=["municipality"], reference=TODAY)
+    assert (row(df, "K1", OWN)["numerator"], row(df, "K1", OWN)["denominator"]) == (4, 8)  # A and C were met
+    assert row(df, "K5", OWN)["denominator"] == 6
+    assert impossible_courses(memory_snapshot(built[0], contracts)).empty
+
+
+def test_k3_courses_with_another_test_at_both_meetings_are_reported(snap: duckdb.DuckDBPyConnection) -> None:
+    from hjertekom_core.indicators.data_quality import NOTE_COLUMNS, indicator_notes
+
+    notes = indicator_notes(snap, SETTINGS, reference=TODAY)
+    assert list(notes.columns) == NOTE_COLUMNS
+    assert [(r.indicator, r.note, r.municipality_code, r.period, r.courses) for r in notes.itertuples()] == [
+        ("K3", "other_test", OWN, "2025", 1)]  # M: chair stands at both meetings
+
+
+def test_what_excluded_counts_is_said_per_indicator() -> None:
+    from hjertekom_core.indicators.data_quality import exclusion_reasons
+
+    reasons = exclusion_reasons()
+    assert reasons["K2"].da == "planlagte træningsgange uoplyst"
+    assert reasons["K4"].en == "smoking at the start meeting unknown"
+    assert reasons["K3"].da == "fysisk træning tilbudt uoplyst"
+    assert reasons["K1"].da == reasons["K5"].da == reasons["K6"].da == ""

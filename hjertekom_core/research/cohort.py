@@ -32,7 +32,7 @@ RESEARCH_DIR_ENV = "HJERTEKOM_RESEARCH_SNAPSHOTS"
 #: Lower limits of the age bands after the first (<50, 50-59, 60-69, 70-79, 80+): the key figures'
 #: bands, applied here to the age at the start meeting.
 AGE_CUTS = tuple(low for _, low, _ in AGE_BANDS[1:])
-#: HADS subscale bands (domain.md): 0-7 normal, 8-10 borderline, 11-21 case.
+#: HADS subscale bands (docs/domain.md): 0-7 normal, 8-10 borderline, 11-21 case.
 HADS_BANDS = ((0, "normal"), (8, "borderline"), (11, "case"))
 
 
