@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hjertekom_core.contract.model import UNKNOWN, Condition, Field, Form, Ref
+from hjertekom_core.contract.model import Condition, Field, Form, Ref
 
 #: Looks up a field's current value; returns None when not answered.
 Lookup = Callable[[Ref], Any]
@@ -51,7 +51,8 @@ def _not_in(cond: Condition, value: Any) -> bool:
 
 
 def _is_true(cond: Condition, value: Any) -> bool:
-    return (value is True) == bool(cond.value) if value != UNKNOWN and _answered(value) else False
+    # Only a yes or a no decides: a missing reason (UNK, NA, DECL) is neither.
+    return (value is True) == bool(cond.value) if isinstance(value, bool) else False
 
 
 def _answered_op(cond: Condition, value: Any) -> bool:

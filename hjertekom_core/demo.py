@@ -14,8 +14,12 @@ What the data look like (plausible rates, see docs/domain.md):
   only); about 29 % of starters drop out (end form with a dropout reason and few measurements);
   the rest complete with plausible improvements (6-minute walk +10-20 %, HADS down, EQ-5D and
   WHO-5 up, weight and blood pressure slightly down, 40-50 % of smokers quit);
-* a few unknowns ("UNK"), a few drafts, courses still open at the end of the period, a few
-  courses longer than 180 days and a few changes of fitness test between start and end.
+* a few unknowns ("UNK") and other missing reasons (a citizen who declined to be weighed, a waist
+  not measured because it was not relevant), a few drafts, courses still open at the end of the
+  period, a few courses longer than 180 days and a few changes of fitness test between start and end;
+* interventions received only where the start plan allows them: dietary treatment by a clinical
+  dietitian only when dietary advice was offered (the contract's rule dietitian_without_diet_offer
+  warns otherwise), at the same overall share.
 
 Speed: rows are generated in memory, their derived scores computed with the core's own
 :func:`hjertekom_core.validation.compute_derived`, and written with SQLAlchemy Core executemany in
@@ -134,6 +138,10 @@ class Vocabulary:
         "smoking_cessation_received": (0.60, 0.25), "psychosocial_received": (0.45, 0.20),
         "work_retention_received": (0.50, 0.20),
     }
+    #: received -> the start-plan offer it needs (a contract rule warns about "yes" after "no")
+    received_needs_offer: Mapping[str, str] = {"diet_dietitian_received": "diet_offered"}
+    #: missing reasons the generator gives (codes of the missing_reason list)
+    declined, not_applicable = "DECL", "NA"
     return_to_work = "return_to_work"
     #: questionnaire status field -> True when a higher item score is better
     questionnaires: Mapping[str, bool] = {
@@ -459,7 +467,7 @@ class DemoGenerator:
         self.required = {name: {f.name: f for f in form.input_fields() if f.required}
                          for name, form in self.forms.items()}
         lists = _list_fields(contract)
-        self.derived = {name: _Derivations(form, lists) for name, form in self.forms.items()}
+        self.derived = {name: _Derivations(form, lists, contract) for name, form in self.forms.items()}
         self.visibility = {name: _Visibility(form, lists) for name, form in self.forms.items()}
         self._patterns: dict[tuple[str, str, int], list[Data]] = {}
 
@@ -609,9 +617,14 @@ class DemoGenerator:
         p.height = n("start", V.height_cm, rng.gauss(179 if male else 166, 7 if male else 6))
         p.bmi = min(45.0, max(18.5, rng.gauss(28, 4.5)))
         data[V.height_cm] = p.height
-        data[V.weight_kg] = UNKNOWN if rng.random() < 0.02 else n("start", V.weight_kg, p.bmi * (p.height / 100) ** 2)
-        if rng.random() < 0.9:
+        r = rng.random()
+        data[V.weight_kg] = (UNKNOWN if r < 0.01 else V.declined if r < 0.02
+                             else n("start", V.weight_kg, p.bmi * (p.height / 100) ** 2))
+        r = rng.random()
+        if r < 0.9:
             data[V.waist_cm] = n("start", V.waist_cm, (100 if male else 91) + (p.bmi - 28) * 2.4 + rng.gauss(0, 6))
+        elif r < 0.95:  # not measured, and why; the rest left blank (not answered)
+            data[V.waist_cm] = V.declined if r < 0.93 else V.not_applicable
         if rng.random() < 0.95:
             systolic = n("start", V.bp_systolic, rng.gauss(137, 17))
             data[V.bp_systolic] = systolic
@@ -653,20 +666,20 @@ class DemoGenerator:
         planned, attended = self._training(rng, p, dropout)
         data[V.training_planned], data[V.training_attended] = planned, attended
         for name, (share, share_dropout) in V.received.items():
-            data[name] = self._yes_no(rng, share_dropout if dropout else share)
+            data[name] = self._received(rng, name, share_dropout if dropout else share, start)
         if p.employment in V.working:
             data[V.return_to_work] = UNKNOWN if dropout and rng.random() < 0.5 else self.return_to_work(rng)
         measured = not dropout or rng.random() < 0.3
         if not measured:
             data[V.weight_kg] = UNKNOWN
-        elif start.get(V.weight_kg, UNKNOWN) == UNKNOWN:
-            data[V.weight_kg] = UNKNOWN if rng.random() < 0.5 else n(
+        elif not isinstance(start.get(V.weight_kg), float):  # uoplyst or declined at the start
+            data[V.weight_kg] = start.get(V.weight_kg, UNKNOWN) if rng.random() < 0.5 else n(
                 "end", V.weight_kg, p.bmi * (p.height / 100) ** 2 * 0.99)
         else:
             loss = rng.gauss(0.015, 0.025) if not dropout else rng.gauss(0, 0.01)
             data[V.weight_kg] = n("end", V.weight_kg, start[V.weight_kg] * (1 - loss))
         if measured:
-            if V.waist_cm in start and rng.random() < 0.95:
+            if isinstance(start.get(V.waist_cm), float) and rng.random() < 0.95:
                 data[V.waist_cm] = n("end", V.waist_cm, start[V.waist_cm] - rng.gauss(1.5, 2.5))
             if V.bp_systolic in start and rng.random() < 0.95:
                 systolic = n("end", V.bp_systolic, start[V.bp_systolic] - rng.gauss(4, 9))
@@ -701,6 +714,18 @@ class DemoGenerator:
     def _yes_no(self, rng: random.Random, share_yes: float) -> str:
         r = rng.random()
         return UNKNOWN if r < 0.02 else (V.yes if r < 0.02 + 0.98 * share_yes else V.no)
+
+    def _received(self, rng: random.Random, name: str, share_yes: float, start: Data) -> str:
+        """An intervention received; one that needs an offer is "no" where the plan said no, and
+        more likely where it said yes, so that the overall share stays ``share_yes``."""
+        offer = V.received_needs_offer.get(name)
+        offered = start.get(offer) if offer else None
+        if offered == V.no:
+            return UNKNOWN if rng.random() < 0.02 else V.no  # one draw, as every answer takes
+        if offered == V.yes:
+            assert offer is not None
+            share_yes = min(1.0, share_yes / V.offers[offer])
+        return self._yes_no(rng, share_yes)
 
     def _training(self, rng: random.Random, p: _Person, dropout: bool) -> tuple[Any, Any]:
         if p.start.get(V.training_offered) != V.yes:
@@ -852,7 +877,8 @@ class _Derivations:
 
     MAX_CACHE = 200_000
 
-    def __init__(self, form: Form, lists: set[tuple[str | None, str]]) -> None:
+    def __init__(self, form: Form, lists: set[tuple[str | None, str]], contract: Contract) -> None:
+        self.contract = contract  # so that a missing reason reaches the scoring as validation passes it
         groups: dict[tuple[Ref, ...], list[Field]] = {}
         for f in form.fields.values():
             if f.derived is not None:
@@ -868,7 +894,7 @@ class _Derivations:
             if result is None:
                 if len(cache) >= self.MAX_CACHE:
                     cache.clear()
-                result = cache[key] = compute_derived(sub_form, data, context)
+                result = cache[key] = compute_derived(sub_form, data, context, self.contract)
             out.update(result)
         return out
 

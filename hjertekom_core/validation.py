@@ -4,6 +4,21 @@
 contract's types, applies hard limits (errors), soft limits (warnings), branching, cross-field
 rules and, when completing, the required fields; it returns the cleaned, JSON-ready data with the
 derived scores computed. It never writes anything.
+
+Coercion is one registry (:data:`COERCERS`, field type -> function), shared by the service, the
+import and the entry forms, so that all three accept and refuse exactly the same input. What it
+refuses rather than guesses (docs/data-contract.md, "What is accepted"):
+
+* numbers: more decimals than the field has ("85,55" in a one-decimal field), an exponent
+  ("1e2"), a space inside ("8 5", "1 250"), thousands separators ("1.250,5"), and a single mark
+  followed by exactly three digits where that could be a thousands separator ("1.250": 1250 or
+  1,25?); a whole-number field takes no decimal mark at all ("12,0"). Comma and point are both
+  accepted as the decimal mark; only ASCII digits count.
+* dates: anything but dd-mm-åååå (also with . or /) and ISO åååå-mm-dd (a time after it is
+  ignored), impossible days, dates before 1900 and (unless the field allows it) in the future.
+* text: control characters and unpaired surrogates, which no store keeps faithfully.
+* missing answers: a missing reason (UNK, NA, DECL, their labels or spellings) where the field
+  does not declare it; it is stored as the reason's code where it does.
 """
 from __future__ import annotations
 
@@ -12,20 +27,40 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from hjertekom_core import scoring
 from hjertekom_core.branching import make_lookup, visible_fields
-from hjertekom_core.contract.model import UNKNOWN, Contract, Field, Form
+from hjertekom_core.contract.model import UNKNOWN, NUMERIC_TYPES, CodeList, Contract, Field, Form, Ref, Rule
 from hjertekom_core.errors import FieldIssue
+from hjertekom_core.formatting import format_number
 
 Data = Mapping[str, Any]
 Context = Mapping[str, Mapping[str, Any]]
 
-_DANISH_DATE = re.compile(r"^\s*(\d{1,2})[-./](\d{1,2})[-./](\d{4})\s*$")
+_DANISH_DATE = re.compile(r"(\d{1,2})[-./](\d{1,2})[-./](\d{4})", re.ASCII)
+# ISO date, optionally with a time of day (a spreadsheet's "2025-02-17 00:00:00"), never more.
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?", re.ASCII)
+#: No date in the registry lies before this; earlier is a typing error (year 0025, 1025).
+EARLIEST_DATE = dt.date(1900, 1, 1)
 _TRUE = {"true", "1", "ja", "yes", "j", "y"}
 _FALSE = {"false", "0", "nej", "no", "n"}
+
+# A number as typed: sign, ASCII digits, at most one decimal mark (comma or point).
+_NUMBER = re.compile(r"([+\-\u2212]?)(\d*)(?:([.,])(\d*))?", re.ASCII)
+# Digits grouped in thousands with a point or comma, perhaps with decimals: "1.250,5", "1,250.5", "1.250.000".
+_GROUPED = re.compile(r"[+\-\u2212]?\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", re.ASCII)
+_EXPONENT = re.compile(r"[+\-\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)[eE][+\-\u2212]?\d+", re.ASCII)
+#: Longer number text is refused before it is parsed (no measure here needs more digits).
+MAX_NUMBER_LENGTH = 30
+#: No measure reaches this; a bigger number is a typing error, and would not fit the snapshot's types.
+MAX_MAGNITUDE = 10**12
+# Characters a clinician cannot type and a store cannot keep faithfully: C0 controls other than
+# tab and line breaks, DEL, unpaired surrogates, and the non-characters U+FFFE/U+FFFF.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+#: Long values are shortened in messages (the message must stay readable; the value is in the field).
+MESSAGE_VALUE_LENGTH = 60
 
 
 @dataclass
@@ -47,65 +82,135 @@ class ValidationReport:
 
 
 class _Invalid(ValueError):
-    def __init__(self, code: str, **extra: Any) -> None:
+    """A value that cannot be taken: ``code`` is the reason (and message) code; ``template`` a
+    message variant of it (e.g. the singular); ``extra`` the message's placeholders."""
+
+    def __init__(self, code: str, template: str | None = None, **extra: Any) -> None:
         self.code = code
+        self.template = template
         self.extra = extra
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, (list, tuple)) and not value)
 
+
+# --- dates --------------------------------------------------------------------------------------
 
 def parse_date(value: Any) -> dt.date:
-    """A date from a date object, ISO text (2025-03-31) or Danish text (31-03-2025)."""
+    """A date from a date object, ISO text (2025-03-31, perhaps with a time) or Danish text (31-03-2025)."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
         text = value.strip()
-        m = _DANISH_DATE.match(text)
+        if m := _DANISH_DATE.fullmatch(text):
+            day, month, year = (int(g) for g in m.groups())
+        elif m := _ISO_DATE.fullmatch(text):
+            year, month, day = (int(g) for g in m.groups())
+        else:
+            raise _Invalid("not_date")
         try:
-            if m:
-                return dt.date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-            return dt.date.fromisoformat(text[:10]) if len(text) >= 10 else dt.date.fromisoformat(text)
+            return dt.date(year, month, day)
         except ValueError:
-            pass
+            pass  # 30 February, year 0, month 13
     raise _Invalid("not_date")
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise _Invalid("not_int")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-        return int(value)
-    raise _Invalid("not_int")
+def _to_date(value: Any, f: Field, today: dt.date) -> str:
+    day = parse_date(value)
+    if day < EARLIEST_DATE:
+        raise _Invalid("date_too_early", earliest=EARLIEST_DATE.strftime("%d-%m-%Y"))
+    if f.not_future and day > today:
+        raise _Invalid("future_date")
+    return day.isoformat()
 
 
-def _to_decimal(value: Any, decimals: int | None) -> float:
+# --- numbers ------------------------------------------------------------------------------------
+
+def _not_number(f: Field) -> str:
+    return "not_int" if f.type == "int" else "not_decimal"
+
+
+def _number_text(value: str, f: Field) -> Decimal:
+    """The exact number a person typed, or _Invalid saying what in it is ambiguous or wrong."""
+    text = value.strip()
+    bad = _not_number(f)
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise _Invalid(bad)
+    if any(ch.isspace() for ch in text):
+        # "8 5" (a typo) or "1 250" (a thousands space): either way not safe to join.
+        raise _Invalid("number_space")
+    if _EXPONENT.fullmatch(text):
+        raise _Invalid("number_exponent")
+    m = _NUMBER.fullmatch(text)
+    if m is None:
+        if _GROUPED.fullmatch(text):
+            raise _Invalid("number_grouped")
+        raise _Invalid(bad)
+    sign, whole, mark, fraction = m.groups()
+    if not whole and not fraction:
+        raise _Invalid(bad)  # "", "-", ","
+    allowed = 0 if f.type == "int" else f.decimals
+    if (mark and len(fraction) == 3 and 1 <= len(whole) <= 3 and not whole.startswith("0")
+            and (allowed is None or allowed < 3)):
+        # "1.250": Danish thousands (1250) or a decimal point (1,25)? Neither reading is safe.
+        grouped = Decimal(whole + fraction)
+        decimal = Decimal(f"{whole}.{fraction}")
+        raise _Invalid("number_ambiguous", as_thousands=int(grouped), as_decimal=float(decimal))
+    if mark and f.type == "int":
+        raise _Invalid("int_decimals")
+    negative = sign in ("-", "\u2212")
+    number = Decimal(f"{'-' if negative else ''}{whole or '0'}.{fraction or '0'}")
+    _check_decimals(len((fraction or "").rstrip("0")), f)
+    return number
+
+
+def _check_decimals(places: int, f: Field) -> None:
+    """More significant decimals than the field keeps would be rounded away: refuse them."""
+    if f.type == "decimal" and f.decimals is not None and places > f.decimals:
+        if f.decimals == 0:
+            raise _Invalid("int_decimals")
+        raise _Invalid("too_many_decimals", "too_many_decimals_one" if f.decimals == 1 else None,
+                       decimals=f.decimals)
+
+
+def _number(value: Any, f: Field) -> Decimal:
+    """Any input of a number field as an exact Decimal, checked for form (not for limits)."""
+    bad = _not_number(f)
     if isinstance(value, bool):
-        raise _Invalid("not_decimal")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        # Danish decimal comma ("72,5"); a comma and a dot together is ambiguous: refuse it.
-        if "," in text and "." in text:
-            raise _Invalid("not_decimal")
-        try:
-            number = float(Decimal(text.replace(",", ".")))
-        except InvalidOperation:
-            raise _Invalid("not_decimal") from None
+        raise _Invalid(bad)
+    if isinstance(value, str):
+        number = _number_text(value, f)
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, (float, Decimal)):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+            raise _Invalid(bad)
+        # The shortest decimal form of a float is what a person (or a spreadsheet) meant by it.
+        number = Decimal(repr(float(value))) if isinstance(value, float) else value
+        places = max(0, -number.normalize().as_tuple().exponent)  # type: ignore[operator]
+        if f.type == "int" and places:
+            raise _Invalid("int_decimals")
+        _check_decimals(places, f)
     else:
-        raise _Invalid("not_decimal")
-    if not math.isfinite(number):
-        raise _Invalid("not_decimal")
-    return round(number, decimals) if decimals is not None else number
+        raise _Invalid(bad)
+    if abs(number) >= MAX_MAGNITUDE:
+        raise _Invalid("number_too_large")
+    return number
 
+
+def _to_int(value: Any, f: Field) -> int:
+    return int(_number(value, f))
+
+
+def _to_decimal(value: Any, f: Field) -> float:
+    return float(_number(value, f)) + 0.0  # + 0.0: no "-0.0" stored
+
+
+# --- other types --------------------------------------------------------------------------------
 
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
@@ -118,43 +223,105 @@ def _to_bool(value: Any) -> bool:
 def _to_code(value: Any, f: Field) -> str | int:
     assert f.codelist is not None
     if f.type == "int":
-        code: str | int = _to_int(value)
+        code: str | int = _to_int(value, f)
+    elif isinstance(value, str):
+        code = value.strip()
     else:
-        code = value.strip() if isinstance(value, str) else value
+        raise _Invalid("not_in_codelist")  # a list, a number, ...: no code of a text code list
     if code not in f.codelist:
         raise _Invalid("not_in_codelist")
     return code
 
 
-def _coerce(f: Field, value: Any, today: dt.date) -> Any:
-    """Return the JSON-ready value or raise _Invalid."""
-    if isinstance(value, str) and value.strip() == UNKNOWN:
-        if f.accepts_unknown():
-            return UNKNOWN
-        raise _Invalid("unknown_not_allowed")
-    if f.type == "multi_choice":
-        items = [v for v in re.split(r"[;|]", value)] if isinstance(value, str) else list(value)
-        items = [v.strip() if isinstance(v, str) else v for v in items if not _blank(v)]
-        codes = [_to_code(v, f) for v in items]
-        return sorted(set(codes), key=codes.index)
-    if f.codelist is not None:
-        return _to_code(value, f)
-    if f.type == "int":
-        return _to_int(value)
-    if f.type == "decimal":
-        return _to_decimal(value, f.decimals)
-    if f.type == "date":
-        day = parse_date(value)
-        if f.not_future and day > today:
-            raise _Invalid("future_date")
-        return day.isoformat()
-    if f.type == "bool":
-        return _to_bool(value)
-    text = str(value).strip()
+def _to_codes(value: Any, f: Field) -> list[str | int]:
+    if isinstance(value, str):
+        items: list[Any] = re.split(r"[;|]", value)
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise _Invalid("not_in_codelist")
+    codes = [_to_code(v, f) for v in items if not _blank(v)]
+    return sorted(set(codes), key=codes.index)
+
+
+def _to_text(value: Any, f: Field) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise _Invalid("not_text")
+    text = value.strip() if isinstance(value, str) else str(value)
+    if _BAD_TEXT.search(text):
+        raise _Invalid("text_characters")
     if f.max_length is not None and len(text) > f.max_length:
         raise _Invalid("too_long", max_length=f.max_length)
     return text
 
+
+#: Field type -> its coercion (value, field, today) -> the JSON-ready value, or _Invalid.
+COERCERS: dict[str, Callable[[Any, Field, dt.date], Any]] = {
+    "int": lambda v, f, today: _to_code(v, f) if f.codelist is not None else _to_int(v, f),
+    "decimal": lambda v, f, today: _to_decimal(v, f),
+    "date": _to_date,
+    "bool": lambda v, f, today: _to_bool(v),
+    "choice": lambda v, f, today: _to_code(v, f),
+    "multi_choice": lambda v, f, today: _to_codes(v, f),
+    "text": lambda v, f, today: _to_text(v, f),
+}
+
+
+# --- missing reasons ----------------------------------------------------------------------------
+
+_SPELLINGS: dict[int, tuple[CodeList, dict[str, str]]] = {}
+
+
+def _spellings(reasons: CodeList) -> dict[str, str]:
+    """Casefolded code, labels and spellings -> the reason's code (cached per code list)."""
+    cached = _SPELLINGS.get(id(reasons))
+    if cached is None or cached[0] is not reasons:
+        table: dict[str, str] = {}
+        for c in reasons.codes:
+            words = [str(c.code), c.label.da, c.label.en, *c.attributes.get("spellings", ())]
+            table.update({str(w).strip().casefold(): str(c.code) for w in words})
+        cached = _SPELLINGS[id(reasons)] = (reasons, table)
+    return cached[1]
+
+
+def missing_reason_of(contract: Contract, f: Field, value: Any) -> str | None:
+    """The missing reason (its code) that ``value`` stands for, whether or not ``f`` accepts it:
+    "UNK", "uoplyst", "Ikke relevant", "borgeren ønskede ikke" ... (any case); None otherwise."""
+    if not isinstance(value, str):
+        return None
+    key = value.strip().casefold()
+    for reason in f.missing_reasons:
+        if key in (str(reason.code).casefold(), reason.label.da.casefold(), reason.label.en.casefold()):
+            return str(reason.code)
+    if contract.missing_reasons is not None:
+        return _spellings(contract.missing_reasons).get(key)
+    return UNKNOWN if key == UNKNOWN.casefold() else None
+
+
+def _reason_label(contract: Contract, f: Field, code: str, lang: str) -> str:
+    own = f.missing_reason(code)
+    if own is not None:
+        return own.label.get(lang)
+    return contract.missing_reasons.label_of(code, lang) if contract.missing_reasons is not None else code
+
+
+def _coerce(contract: Contract, f: Field, value: Any, today: dt.date) -> Any:
+    """Return the JSON-ready value or raise _Invalid."""
+    if f.codelist is not None and isinstance(value, str) and value.strip() in f.codelist:
+        return value.strip()  # a code, even one that reads like a missing reason ("declined")
+    # Free text without declared reasons is taken as written ("NA" may be a note's whole text).
+    if f.type != "text" or f.missing_reasons:
+        reason = missing_reason_of(contract, f, value)
+        if reason is not None:
+            if f.missing_reason(reason) is not None:
+                return reason
+            raise _Invalid("missing_not_allowed", "missing_not_allowed_other" if f.missing_reasons else None,
+                           reason=reason)
+    return COERCERS[f.type](value, f, today)
+
+
+# --- messages -----------------------------------------------------------------------------------
 
 def _limit_issues(f: Field, value: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(severity, code, extra) for hard and soft limits of a numeric value."""
@@ -171,26 +338,42 @@ def _limit_issues(f: Field, value: Any) -> list[tuple[str, str, dict[str, Any]]]
     return []
 
 
-def _fmt_number(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}".replace(".", ",")
-    return str(value)
+def _fmt(value: Any, lang: str) -> str:
+    """A value as the message shows it: numbers the language's way, long text shortened."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return format_number(value, None, lang, typographic=False)
+    text = str(value)
+    return text if len(text) <= MESSAGE_VALUE_LENGTH else text[:MESSAGE_VALUE_LENGTH - 1] + "…"
 
 
-def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: str, value: Any,
-               **extra: Any) -> FieldIssue:
-    template = contract.messages.get(code)
+def _required_template(f: Field) -> str:
+    """The "required" message that offers exactly the missing reasons the field takes."""
+    reasons = [c.code for c in f.missing_reasons]
+    if not reasons:
+        return "required"
+    return "required_or_unknown" if reasons == [UNKNOWN] else "required_or_missing"
+
+
+def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: str, value: Any, *,
+               template: str | None = None, **extra: Any) -> FieldIssue:
+    """A FieldIssue for ``f`` with the contract's Danish and English message for ``code`` (or for
+    its variant ``template``), the placeholders filled in."""
+    if code == "required" and template is None:
+        template = _required_template(f)
+    found = contract.messages.get(template or code) or contract.messages.get(code)
     messages: dict[str, str] = {}
     for lang in ("da", "en"):
         params = {
             "label": f.label.get(lang), "field": f.name, "form": form.label.get(lang),
-            "value": _fmt_number(value) if lang == "da" else value,
-            "unit": f" {f.unit}" if f.unit else "",
-            **{k: (_fmt_number(v) if lang == "da" else v) for k, v in extra.items()},
+            "value": _fmt(value, lang), "unit": f" {f.unit}" if f.unit else "",
+            "reasons": ", ".join(c.label.get(lang) for c in f.missing_reasons),
+            **{k: _fmt(v, lang) for k, v in extra.items()},
         }
-        if f.type == "date" and code == "future_date":
+        if "reason" in extra:
+            params["reason"] = _reason_label(contract, f, extra["reason"], lang)
+        if f.type == "date" and code in ("future_date", "date_too_early"):
             params["value"] = parse_date(value).strftime("%d-%m-%Y")
-        messages[lang] = template.get(lang).format_map(_Default(params)) if template else f"{f.name}: {code}"
+        messages[lang] = found.get(lang).format_map(_Default(params)) if found else f"{f.name}: {code}"
     return FieldIssue(form.name, f.name, code, severity, messages, value)
 
 
@@ -209,13 +392,34 @@ def _as_date(value: Any) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value) if isinstance(value, str) and value != UNKNOWN else None
     except ValueError:
+        return None  # a missing reason (NA, DECL) is no date
+
+
+RuleCheck = Callable[[Rule, Any, Any], "bool | None"]
+
+
+def _comparison(convert: Callable[[Any], Any], ok: Callable[[Any, Any], bool]) -> RuleCheck:
+    def check(rule: Rule, a: Any, b: Any) -> bool | None:
+        x, y = convert(a), convert(b)
+        return None if x is None or y is None else ok(x, y)
+    return check
+
+
+def _not_together(rule: Rule, a: Any, b: Any) -> bool | None:
+    assert rule.values is not None  # the loader requires them for this kind
+    if a is None or b is None:
         return None
+    left = any(type(a) is type(v) and a == v for v in rule.values[0])  # type: True is not 1
+    right = any(type(b) is type(v) and b == v for v in rule.values[1])
+    return not (left and right)
 
 
-_RULE_KINDS: dict[str, tuple[Callable[[Any], Any], Callable[[Any, Any], bool]]] = {
-    "not_before": (_as_date, lambda a, b: a >= b),
-    "less_equal": (_numeric, lambda a, b: a <= b),
-    "greater_than": (_numeric, lambda a, b: a > b),
+#: Rule kind -> check(rule, left value, right value): True holds, False broken, None not checkable.
+RULE_KINDS: dict[str, RuleCheck] = {
+    "not_before": _comparison(_as_date, lambda a, b: a >= b),
+    "less_equal": _comparison(_numeric, lambda a, b: a <= b),
+    "greater_than": _comparison(_numeric, lambda a, b: a > b),
+    "not_together": _not_together,
 }
 
 
@@ -223,45 +427,65 @@ def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], con
     lookup = make_lookup(form.name, cleaned, context)
     issues = []
     for rule, left, right in contract.rules_for(form.name):
-        convert, holds = _RULE_KINDS[rule.kind]
-        a, b = convert(lookup(left)), convert(lookup(right))
-        if a is None or b is None or holds(a, b):
+        if RULE_KINDS[rule.kind](rule, lookup(left), lookup(right)) is not False:
             continue
-        # Attach the error to the field of this form, preferring the left-hand one.
+        # Attach the issue to the field of this form, preferring the left-hand one.
         ref = left if left.form == form.name else right
-        issues.append(FieldIssue(form.name, ref.field, rule.name, "error",
+        issues.append(FieldIssue(form.name, ref.field, rule.name, rule.severity,
                                  {"da": rule.message.da, "en": rule.message.en}, cleaned.get(ref.field)))
     return issues
 
 
 # --- derived fields -----------------------------------------------------------------------------
 
-def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context) -> dict[str, Any]:
-    """The derived scores of ``form`` from its (cleaned) data and the other forms' data."""
+def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context,
+                    contract: Contract | None = None) -> dict[str, Any]:
+    """The derived scores of ``form`` from its (cleaned) data and the other forms' data.
+
+    With ``contract``, a number answered with any missing reason (NA, DECL) reaches the scoring
+    as "UNK", so that every reason counts as unknown (imputation, minimum items answered)."""
     lookup = make_lookup(form.name, cleaned, context)
+
+    def value(ref: Ref) -> Any:
+        found = lookup(ref)
+        if contract is not None and isinstance(found, str) and found != UNKNOWN:
+            target = contract.forms.get(ref.form or form.name)
+            f = target.fields.get(ref.field) if target is not None else None
+            if f is not None and f.type in NUMERIC_TYPES and f.missing_reason(found) is not None:
+                return UNKNOWN
+        return found
+
     out: dict[str, Any] = {}
     for f in form.fields.values():
         if f.derived is None:
             continue
         kwargs: dict[str, Any] = dict(f.derived.params)
         for name, ref in f.derived.inputs.items():
-            kwargs[name] = [lookup(r) for r in ref] if isinstance(ref, tuple) else lookup(ref)
+            kwargs[name] = [value(r) for r in ref] if isinstance(ref, tuple) else value(ref)
         try:
-            value = scoring.derive(f.derived.function, **kwargs)
+            score = scoring.derive(f.derived.function, **kwargs)
         except ValueError:
-            value = None  # inputs are validated first; an odd combination just gives no score
-        if value is not None:
-            out[f.name] = value
+            score = None  # inputs are validated first; an odd combination just gives no score
+        if score is not None:
+            out[f.name] = score
     return out
 
 
 # --- the entry point ----------------------------------------------------------------------------
 
+def _unknown_field(contract: Contract, form: Form, key: Any, value: Any) -> FieldIssue:
+    template = contract.messages.get("unknown_field")
+    messages = {lang: template.get(lang).format_map(_Default(field=_fmt(key, lang), form=form.label.get(lang)))
+                for lang in ("da", "en")} if template else {}
+    return FieldIssue(form.name, key, "unknown_field", "error", messages, value)
+
+
 def validate_form(contract: Contract, form_name: str, data: Data, *, context: Context | None = None,
                   complete: bool = False, today: dt.date | None = None) -> ValidationReport:
     """Check ``data`` for ``form_name``; ``context`` holds the course's other forms (form -> data).
 
-    With ``complete=True`` every shown, required field must hold an answer ("UNK" counts as one).
+    With ``complete=True`` every shown, required field must hold an answer (a missing reason the
+    field declares, such as "UNK", counts as one).
     """
     form = contract.form(form_name)
     context = context or {}
@@ -272,19 +496,20 @@ def validate_form(contract: Contract, form_name: str, data: Data, *, context: Co
     warnings_by_field: dict[str, FieldIssue] = {}
 
     for key, value in data.items():
-        f = form.fields.get(key)
+        f = form.fields.get(key) if isinstance(key, str) else None
         if f is None:
-            report.errors.append(FieldIssue(form_name, key, "unknown_field", "error", {
-                lang: contract.messages["unknown_field"].get(lang).format(field=key, form=form.label.get(lang))
-                for lang in ("da", "en")} if "unknown_field" in contract.messages else {}, value))
+            report.errors.append(_unknown_field(contract, form, key, value))
             continue
         if f.is_derived or _blank(value):
-            continue
+            continue  # derived: recomputed below from what was entered
         try:
-            clean = _coerce(f, value, today)
+            clean = _coerce(contract, f, value, today)
         except _Invalid as bad:
-            errors_by_field[key] = make_issue(contract, form, f, bad.code, "error", value, **bad.extra)
+            errors_by_field[key] = make_issue(contract, form, f, bad.code, "error", value, template=bad.template,
+                                              **bad.extra)
             continue
+        if clean == []:
+            continue  # "; ;" or a list of blanks: as blank as an empty cell
         for severity, code, extra in _limit_issues(f, clean):
             issue = make_issue(contract, form, f, code, severity, clean, **extra)
             (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
@@ -296,8 +521,9 @@ def validate_form(contract: Contract, form_name: str, data: Data, *, context: Co
     report.cleaned = {k: v for k, v in coerced.items() if report.visible.get(k, True)}
     report.errors += [e for k, e in errors_by_field.items() if report.visible.get(k, True)]
     report.warnings += [w for k, w in warnings_by_field.items() if report.visible.get(k, True)]
-    report.errors += _rule_issues(contract, form, report.cleaned, context)
-    report.cleaned.update(compute_derived(form, report.cleaned, context))
+    for issue in _rule_issues(contract, form, report.cleaned, context):
+        (report.errors if issue.severity == "error" else report.warnings).append(issue)
+    report.cleaned.update(compute_derived(form, report.cleaned, context, contract))
 
     if complete:
         for f in form.input_fields():

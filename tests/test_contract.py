@@ -42,6 +42,46 @@ def test_unknown_is_an_explicit_answer_distinct_from_blank(contract) -> None:
     assert contract.form("start").field("weight_kg").accepts_unknown()
 
 
+def test_fields_declare_the_reasons_a_missing_answer_may_have(contract) -> None:
+    start = contract.form("start")
+    reasons = {name: [c.code for c in start.field(name).missing_reasons]
+               for name in ("weight_kg", "waist_cm", "ldl", "alcohol_units_week", "height_cm", "hads_01", "smoking")}
+    assert reasons == {"weight_kg": ["UNK", "NA", "DECL"], "waist_cm": ["UNK", "NA", "DECL"], "ldl": ["UNK", "NA"],
+                       "alcohol_units_week": ["UNK", "DECL"], "height_cm": [], "hads_01": ["UNK"],  # allow_unknown
+                       "smoking": ["UNK"]}                                            # its code list's UNK
+    weight = start.field("weight_kg")
+    assert [c.label.da for c in weight.missing_reasons] == ["Uoplyst", "Ikke relevant", "Borgeren ønskede ikke"]
+    assert weight.allow_unknown and weight.accepts_unknown() and not start.field("height_cm").accepts_unknown()
+    assert contract.missing_reasons is not None and contract.missing_reasons.label.da == "Mangler"
+
+
+def test_a_rule_may_warn_instead_of_refusing(contract) -> None:
+    rule = next(r for r in contract.rules if r.name == "dietitian_without_diet_offer")
+    assert (rule.kind, rule.severity, rule.values) == ("not_together", "warning", (("yes",), ("no",)))
+    assert {r.severity for r in contract.rules if r is not rule} == {"error"}
+
+
+def test_allow_unknown_keeps_working_without_the_missing_reason_list(contract_copy: Path) -> None:
+    """A contract folder from before missing reasons (allow_unknown only, no code list) still loads."""
+    def only_allow_unknown(doc: dict) -> None:
+        sections = [*doc["blocks"].values(), *(s for f in doc["forms"] for s in f["sections"] if "fields" in s)]
+        for field in (f for section in sections for f in section["fields"]):
+            if field.pop("missing", None):
+                field["allow_unknown"] = True
+
+    _edit(contract_copy, only_allow_unknown)
+    (contract_copy / "codelists" / "missing_reason.yaml").unlink()
+    registry = ContractRegistry(contract_copy)
+    hads = registry["hjertekom"].form("start").field("hads_01")
+    assert [(c.code, c.label.da) for c in hads.missing_reasons] == [("UNK", "Uoplyst")]
+
+
+def test_declared_reasons_need_the_missing_reason_list(contract_copy: Path) -> None:
+    (contract_copy / "codelists" / "missing_reason.yaml").unlink()
+    with pytest.raises(ContractError, match="missing_reason"):
+        ContractRegistry(contract_copy)
+
+
 def test_municipalities_come_from_the_official_list(contract) -> None:
     municipalities = contract.codelists["municipalities"]
     assert len(municipalities.codes) == 98
@@ -93,6 +133,22 @@ BROKEN = {
                                 "rule", "meeting_day"),
     "limits on text": (lambda d: _field(d, "course", "note").update(hard={"max": 3}), "note", "int and decimal"),
     "bad version": (lambda d: d.update(version="one"), "version", "does not match"),
+    "unknown missing reason": (lambda d: _field(d, "start", "weight_kg").update(missing=["UNK", "GONE"]),
+                               "weight_kg", "GONE"),
+    "missing reasons on a choice": (lambda d: _field(d, "start", "smoking").update(missing=["NA"]),
+                                    "smoking", "code of its code list"),
+    "allow_unknown and missing": (lambda d: _field(d, "start", "height_cm").update(allow_unknown=True,
+                                                                                     missing=["UNK"]),
+                                  "height_cm", "not both"),
+    "missing reason on a derived field": (lambda d: _field(d, "start", "bmi").update(missing=["UNK"]),
+                                          "bmi", "computed"),
+    "rule severity unknown": (lambda d: d["rules"][0].update(severity="maybe"), "rule", "maybe"),
+    "not_together without values": (lambda d: d["rules"][-1].pop("values"), "rule", "values"),
+    "not_together value not a code": (lambda d: d["rules"][-1].update(values=["yes", "perhaps"]),
+                                      "dietitian_without_diet_offer", "perhaps"),
+    "not_together on dates": (lambda d: d["rules"][-1].update(fields=["end.meeting_date", "start.meeting_date"]),
+                              "dietitian_without_diet_offer", "not_together needs"),
+    "values on a comparison": (lambda d: d["rules"][0].update(values=["a", "b"]), "rule", "values"),
 }
 
 

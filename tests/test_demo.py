@@ -172,6 +172,20 @@ def test_rates_and_distributions(sqlite_store: Store, contracts: ContractRegistr
     statuses = {(form, status) for c in found for form, (status, _, _) in c["forms"].items()}
     assert {("course", "draft"), ("start", "draft"), ("end", "draft")} <= statuses
     assert any(UNKNOWN in data.values() for c in found for _, data, _ in c["forms"].values())
+    reasons = {(name, value) for c in found for form, (_, data, _) in c["forms"].items() if form == "start"
+               for name, value in data.items() if value in ("NA", "DECL")}
+    assert {("weight_kg", "DECL"), ("waist_cm", "DECL"), ("waist_cm", "NA")} <= reasons, "other missing reasons"
+
+    # Interventions follow the plan: a dietitian only where dietary advice was offered (the
+    # contract's rule warns otherwise), at the share a dietitian was received before (about 55 %
+    # of completers, 15 % of dropouts).
+    pairs = [(c["forms"]["start"][1].get("diet_offered"), c["forms"]["end"][1].get("diet_dietitian_received"),
+              c["forms"]["end"][1].get(V.course_status)) for c in ended if "diet_dietitian_received" in
+             c["forms"]["end"][1]]
+    refused = [received for offered, received, _ in pairs if offered == "no"]
+    assert len(refused) > 100 and "yes" not in refused
+    assert 0.45 <= sum(r == "yes" for _, r, s in pairs if s == V.completed) / len(completed) <= 0.62
+    assert 0.08 <= sum(r == "yes" for _, r, s in pairs if s == V.dropped_out) / len(dropped) <= 0.23
 
 
 # --- validity ------------------------------------------------------------------------------------

@@ -26,7 +26,10 @@ from hjertekom_core.errors import ContractError
 from hjertekom_core.scoring import DERIVATIONS
 from hjertekom_core.contract.schema_paths import describe_path
 from hjertekom_core.contract.model import (
+    MISSING_REASON_CODELIST,
     NUMERIC_TYPES,
+    UNKNOWN,
+    UNKNOWN_REASON,
     Code,
     CodeList,
     Condition,
@@ -158,6 +161,25 @@ def _limits(raw: Mapping[str, float] | None) -> Limits | None:
     return Limits(raw.get("min"), raw.get("max")) if raw else None
 
 
+def _missing(raw: Mapping[str, Any], codelists: Mapping[str, CodeList], where: str, path: Path) -> tuple[Code, ...]:
+    """The field's missing reasons as codes of the missing_reason list (``allow_unknown``: UNK)."""
+    reasons = codelists.get(MISSING_REASON_CODELIST)
+    if "missing" in raw and raw.get("allow_unknown"):
+        raise ContractError(str(path), where, "give either allow_unknown or missing (e.g. missing: [UNK, NA]), not both")
+    wanted = raw.get("missing") or ([UNKNOWN] if raw.get("allow_unknown") else [])
+    if not wanted:
+        return ()
+    if reasons is None:
+        if wanted == [UNKNOWN]:
+            return (UNKNOWN_REASON,)  # a contract folder without the list: the built-in "Uoplyst"
+        raise ContractError(str(path), where, f"missing reasons need the code list {MISSING_REASON_CODELIST!r}")
+    unknown = [code for code in wanted if code not in reasons]
+    if unknown:
+        raise ContractError(str(path), where + ", missing",
+                            f"{unknown} not in code list {MISSING_REASON_CODELIST!r}; known: {list(reasons.values)}")
+    return tuple(c for c in reasons.codes if c.code in wanted)  # in the code list's order
+
+
 def _field(raw: Mapping[str, Any], form: str, section: str, codelists: Mapping[str, CodeList], where: str,
            path: Path) -> Field:
     codelist = None
@@ -165,6 +187,9 @@ def _field(raw: Mapping[str, Any], form: str, section: str, codelists: Mapping[s
         codelist = codelists.get(raw["codelist"])
         if codelist is None:
             raise ContractError(str(path), where, f"unknown code list {raw['codelist']!r}")
+    if "missing" in raw and raw["type"] in ("choice", "multi_choice"):
+        raise ContractError(str(path), where, f"a {raw['type']} field gives a missing answer with a code of its "
+                                              "code list (e.g. UNK), not with missing:")
     return Field(
         name=raw["name"], type=raw["type"], label=_text(raw["label"]),  # type: ignore[arg-type]
         form=form, section=section, help=_text(raw.get("help")), unit=raw.get("unit"),
@@ -174,6 +199,7 @@ def _field(raw: Mapping[str, Any], form: str, section: str, codelists: Mapping[s
         not_future=bool(raw.get("not_future", True)), identifying=bool(raw.get("identifying", False)),
         show_if=_condition(raw["show_if"]) if "show_if" in raw else None,
         derived=_derivation(raw.get("derived")), dhrd=bool(raw.get("dhrd", False)),
+        missing=_missing(raw, codelists, where, path),
     )
 
 
@@ -210,6 +236,12 @@ def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[st
             fail("a derived field must be int or decimal")
         if f.derived.function not in known_functions:  # type: ignore[union-attr]
             fail(f"unknown derivation function {f.derived.function!r}; known: {sorted(known_functions)}")  # type: ignore[union-attr]
+        if f.missing:
+            fail("a derived field cannot take a missing reason (it is computed)")
+    if f.codelist is not None:
+        clash = [c.code for c in f.missing if c.code in f.codelist and c.code != UNKNOWN]
+        if clash:
+            fail(f"missing reasons {clash} are also codes of {f.codelist.name!r}")
 
 
 def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = None,
@@ -258,7 +290,8 @@ def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = N
         forms[fname] = form
 
     rules = tuple(
-        Rule(r["name"], r["kind"], Ref.parse(r["fields"][0]), Ref.parse(r["fields"][1]), _text(r["message"]))  # type: ignore[arg-type]
+        Rule(r["name"], r["kind"], Ref.parse(r["fields"][0]), Ref.parse(r["fields"][1]), _text(r["message"]),  # type: ignore[arg-type]
+             r.get("severity", "error"), _rule_values(r.get("values")))
         for r in doc.get("rules", [])
     )
     contract_messages = dict(messages)
@@ -268,10 +301,46 @@ def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = N
         forms=forms, rules=rules, codelists=dict(codelists), messages=contract_messages, source=path,
         description=_text(doc.get("description")),
         course_form=doc.get("course_form", "course"), municipality_field=doc.get("municipality_field", "municipality"),
+        missing_reasons=codelists.get(MISSING_REASON_CODELIST),
     )
     _check_references(contract, path)
     _check_course_form(contract, path)
     return contract
+
+
+def _rule_values(raw: list[Any] | None) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    if raw is None:
+        return None
+    left, right = (tuple(v) if isinstance(v, list) else (v,) for v in raw)
+    return left, right
+
+
+#: Field types each rule kind compares.
+_RULE_TYPES: Mapping[str, frozenset[str]] = {
+    "not_before": frozenset({"date"}),
+    "less_equal": NUMERIC_TYPES,
+    "greater_than": NUMERIC_TYPES,
+    "not_together": frozenset({"choice", "int", "bool"}),
+}
+
+
+def _check_rule_fields(rule: Rule, a: Field, b: Field, where: str, path: Path) -> None:
+    wanted = _RULE_TYPES[rule.kind]
+    if a.type not in wanted or b.type not in wanted:
+        raise ContractError(str(path), where, f"{rule.kind} needs fields of type {sorted(wanted)}")
+    if rule.kind != "not_together":
+        return
+    if rule.values is None:  # the schema requires them; a hand-made Rule may lack them
+        raise ContractError(str(path), where, "not_together needs values: [<left>, <right>]")
+    for f, values in ((a, rule.values[0]), (b, rule.values[1])):
+        if f.type == "bool":
+            wrong = [v for v in values if not isinstance(v, bool)]
+        elif f.codelist is not None:
+            wrong = [v for v in values if v not in f.codelist]
+        else:
+            raise ContractError(str(path), where, f"not_together needs coded fields; {f.name} has no code list")
+        if wrong:
+            raise ContractError(str(path), where + ", values", f"{wrong} are not values of {f.form}.{f.name}")
 
 
 def _resolve(contract: Contract, ref: Ref, form: str, where: str, path: Path) -> Field:
@@ -316,9 +385,7 @@ def _check_references(contract: Contract, path: Path) -> None:
                 applicable += 1
                 a = _resolve(contract, left, form_name, where, path)
                 b = _resolve(contract, right, form_name, where, path)
-                wanted = {"date"} if rule.kind == "not_before" else set(NUMERIC_TYPES)
-                if a.type not in wanted or b.type not in wanted:
-                    raise ContractError(str(path), where, f"{rule.kind} needs fields of type {sorted(wanted)}")
+                _check_rule_fields(rule, a, b, where, path)
         if not applicable:
             raise ContractError(str(path), where, "no form has the fields this rule names")
 

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 #: The explicit answer "unknown" (uoplyst): an answer, unlike a blank (not answered).
 UNKNOWN = "UNK"
+#: The code list of the reasons a missing answer may be given with (UNK, NA, DECL; see
+#: data_contracts/codelists/missing_reason.yaml). A field declares the ones it accepts.
+MISSING_REASON_CODELIST = "missing_reason"
 
 FieldType = Literal["int", "decimal", "date", "text", "choice", "multi_choice", "bool"]
 NUMERIC_TYPES = frozenset({"int", "decimal"})
@@ -28,6 +31,10 @@ class Code:
     label: Text
     help: Text | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: "Uoplyst" where a field says ``allow_unknown`` and no missing_reason code list gives the label.
+UNKNOWN_REASON = Code(UNKNOWN, Text("Uoplyst", "Unknown"))
 
 
 @dataclass(frozen=True)
@@ -125,13 +132,39 @@ class Field:
     show_if: Condition | None = None
     derived: Derivation | None = None
     dhrd: bool = False
+    #: The reasons a missing answer may be given with (codes of the missing_reason list, in its
+    #: order); the code is stored as the answer. ``allow_unknown`` is the same as (UNK,).
+    missing: tuple[Code, ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = tuple(self.missing)
+        if self.allow_unknown and not any(c.code == UNKNOWN for c in missing):
+            missing = (UNKNOWN_REASON, *missing)
+        object.__setattr__(self, "missing", missing)
+        object.__setattr__(self, "allow_unknown", any(c.code == UNKNOWN for c in missing))
+        reasons = missing
+        if self.codelist is not None and UNKNOWN in self.codelist and not self.allow_unknown:
+            reasons = (*reasons, self.codelist.get(UNKNOWN))  # a choice's own "Uoplyst" code
+        object.__setattr__(self, "_reasons", {c.code: c for c in reasons})
 
     @property
     def is_derived(self) -> bool:
         return self.derived is not None
 
+    @property
+    def missing_reasons(self) -> tuple[Code, ...]:
+        """Every missing reason this field takes as an answer: the declared ones, and UNK where the
+        field's own code list holds it (yes/no/uoplyst, smoking)."""
+        return tuple(self._reasons.values())  # type: ignore[attr-defined]
+
+    def missing_reason(self, value: object) -> Code | None:
+        """The missing reason ``value`` stands for in this field (a stored code such as "NA"), or None."""
+        return self._reasons.get(value) if isinstance(value, str) else None  # type: ignore[attr-defined]
+
     def accepts_unknown(self) -> bool:
-        return self.allow_unknown or (self.codelist is not None and UNKNOWN in self.codelist)
+        """Whether the field may hold a missing reason (UNK, NA, DECL) instead of a value; each of them
+        counts as unknown in indicators, completeness and transfers."""
+        return bool(self._reasons)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -168,13 +201,19 @@ class Form:
 
 @dataclass(frozen=True)
 class Rule:
-    """Cross-field rule; ``left`` and ``right`` as in 'left <kind> right'."""
+    """Cross-field rule; ``left`` and ``right`` as in 'left <kind> right'.
+
+    ``severity`` "error" refuses the values; "warning" lets them be saved once confirmed.
+    ``values`` (kind not_together): the codes of left and of right that may not occur together.
+    """
 
     name: str
     kind: str
     left: Ref
     right: Ref
     message: Text
+    severity: str = "error"
+    values: tuple[tuple[Any, ...], tuple[Any, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +229,8 @@ class Contract:
     description: Text | None = None
     course_form: str = "course"
     municipality_field: str = "municipality"
+    #: Every missing reason (UNK, NA, DECL) with its labels and spellings; None: only UNK is known.
+    missing_reasons: CodeList | None = None
 
     def form(self, name: str) -> Form:
         try:
