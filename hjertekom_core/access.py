@@ -22,9 +22,10 @@ ROLES = ("clinician", "coordinator", "researcher", "administrator")
 _CLINICAL = frozenset({"citizen.read", "citizen.write", "course.read", "course.write", "registration.write"})
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "clinician": _CLINICAL,
-    "coordinator": _CLINICAL | {"report.read", "indicator.read", "extract.individual"},
+    # user.read: the users of their own municipalities, read-only (the "Brugere" page).
+    "coordinator": _CLINICAL | {"report.read", "indicator.read", "extract.individual", "user.read"},
     "researcher": frozenset({"snapshot.pseudonymised"}),
-    "administrator": _CLINICAL | {"report.read", "indicator.read", "extract.individual", "user.admin",
+    "administrator": _CLINICAL | {"report.read", "indicator.read", "extract.individual", "user.admin", "user.read",
                                   "audit.read", "dhrd.export", "snapshot.identified",
                                   "snapshot.pseudonymised", "import.write"},
 }

@@ -1,17 +1,47 @@
-"""User accounts: adding, listing, authenticating (passwords hashed with argon2id)."""
+"""User accounts: adding, listing, authenticating (passwords hashed with argon2id), and the
+administration the data processor owes the data controllers: deactivation, password resets, role
+and municipality changes, and the periodic rights review.
+
+Every change is audited as who changed whom, with the value before and after (``user.change``
+with ``{"field", "before", "after"}``; a password reset as ``user.password_reset``, never with the
+password). The target is named by its user id (``entity_id``), never by a name. A change of what
+a user may do (deactivation, role, municipalities) or a reset password ends the user's open
+sessions at once; the entry app's server shuts their kernels down within a sweep (10 s).
+"""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
-from collections.abc import Iterable
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from hjertekom_core import audit, login_guard
-from hjertekom_core.access import User, check_password, check_role, hash_password, verify_password
+from hjertekom_core.access import ROLE_LABELS, User, check_password, check_role, hash_password, verify_password
 from hjertekom_core.errors import AccessDenied, AuthenticationFailed, HjerteKomError, LoginLocked, NotFound
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import municipalities, user_municipalities, users
+from hjertekom_core.store.schema import audit_log, municipalities, user_municipalities, users
+
+#: Audit actions of user administration.
+USER_ADD, USER_CHANGE = "user.add", "user.change"
+PASSWORD_RESET, PASSWORD_CHANGE = "user.password_reset", "user.password_change"
+SESSIONS_ENDED, RIGHTS_REVIEW = "user.sessions_ended", "user.review"
+#: The actions that change a user ("who last changed them" in the rights review).
+CHANGE_ACTIONS = (USER_ADD, USER_CHANGE, PASSWORD_RESET)
+#: Why a change ended the user's sessions (web_sessions.ended_reason; the page's notice says so).
+ENDED_DEACTIVATED, ENDED_RIGHTS, ENDED_PASSWORD = "deactivated", "rights_changed", "password_reset"
+ENDED_PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
+#: An active account without a login for this long is flagged by the rights review.
+UNUSED_AFTER = dt.timedelta(days=90)
+#: Roles that act in every municipality (administrator) or in none (researcher).
+ROLES_WITHOUT_MUNICIPALITIES = ("administrator", "researcher")
+DANISH_ZONE = ZoneInfo("Europe/Copenhagen")
 
 @functools.cache
 def _dummy_hash() -> str:
@@ -23,6 +53,25 @@ def _dummy_hash() -> str:
 
 class UserExists(HjerteKomError):
     pass
+
+
+class UserAdminRefused(HjerteKomError, ValueError):
+    """A user change that is not allowed as asked (nothing was changed); ``messages`` says in Danish
+    and English what to do instead, ``str()`` gives both."""
+
+    def __init__(self, da: str, en: str) -> None:
+        self.messages = {"da": da, "en": en}
+        super().__init__(f"{da} / {en}")
+
+
+class PasswordChangeRequired(HjerteKomError):
+    """The user's password was reset by an administrator and must be changed before anything else."""
+
+    def __init__(self, username: str) -> None:
+        self.username = username
+        super().__init__(
+            f"Adgangskoden skal skiftes først: hjertekom users change-password {username} / "
+            f"the password must be changed first: hjertekom users change-password {username}")
 
 
 def load_user(conn: Connection, where) -> User | None:  # type: ignore[no-untyped-def]
@@ -131,6 +180,7 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
             if user is None:  # removed a moment ago
                 raise AuthenticationFailed()
             audit.record(conn, user, "login", "user", user.id, detail=where)
+            conn.execute(update(users).where(users.c.id == user.id).values(last_login_at=now))
         login_guard.purge(store, now=now, lockout=lockout)
         return user
 
@@ -145,3 +195,359 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     if attempt.locks_until is not None:
         raise LoginLocked(attempt.locks_until, delay_seconds=login_guard.MAX_DELAY)
     raise AuthenticationFailed(delay_seconds=login_guard.delay_for(attempt.failures))
+
+
+# --- administration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A user as user administration sees it (never the password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    municipalities: tuple[int, ...]
+    active: bool
+    must_change_password: bool
+    created_at: dt.datetime
+    last_login_at: dt.datetime | None
+
+    def as_user(self) -> User:
+        return User(self.id, self.username, self.display_name, self.role, frozenset(self.municipalities))
+
+    @property
+    def role_label(self) -> str:
+        return ROLE_LABELS[self.role]["da"]
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite gives naive UTC back; PostgreSQL aware: always aware UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _records(conn: Connection, where: Any = None) -> list[UserRecord]:  # noqa: ANN401 - a SQLAlchemy condition
+    query = select(users).order_by(users.c.username)
+    if where is not None:
+        query = query.where(where)
+    rows = conn.execute(query).all()
+    codes: dict[int, list[int]] = {}
+    if rows:
+        for user_id, code in conn.execute(select(user_municipalities.c.user_id, user_municipalities.c.municipality_code)
+                                          .where(user_municipalities.c.user_id.in_([r.id for r in rows]))
+                                          .order_by(user_municipalities.c.municipality_code)):
+            codes.setdefault(user_id, []).append(code)
+    return [UserRecord(r.id, r.username, r.display_name, r.role, tuple(codes.get(r.id, ())), bool(r.active),
+                       bool(r.must_change_password), _utc(r.created_at), _utc(r.last_login_at))  # type: ignore[arg-type]
+            for r in rows]
+
+
+def _visible_to(actor: User, record: UserRecord) -> bool:
+    """Administrators see everyone; a coordinator (user.read) the users of their own municipalities."""
+    return actor.can("user.admin") or bool(set(record.municipalities) & actor.municipalities)
+
+
+def _require_read(store: Store, actor: User, attempted: str) -> None:
+    """Reading users: administrators, and coordinators for their own municipalities (audited refusal)."""
+    if actor.can("user.admin"):
+        return
+    try:
+        actor.require("user.read")
+    except AccessDenied as exc:
+        audit.deny(store, actor, "user.read", "user", reason=exc.reason, detail={"call": attempted})
+        raise
+
+
+def user_records(store: Store, actor: User) -> list[UserRecord]:
+    """Every user an administrator may manage, or the users of a coordinator's municipalities."""
+    _require_read(store, actor, "user_records")
+    with store.read() as conn:
+        found = _records(conn)
+    return [r for r in found if _visible_to(actor, r)]
+
+
+def show_user(store: Store, actor: User, username: str) -> UserRecord:
+    """One user; NotFound (audited) for a name that does not exist or that the actor may not see."""
+    _require_read(store, actor, "show_user")
+    with store.read() as conn:
+        found = _records(conn, users.c.username == username)
+    if not found or not _visible_to(actor, found[0]):
+        audit.deny(store, actor, "user.read", "user", found[0].id if found else None,
+                   reason="not found or not in the actor's municipalities")
+        raise NotFound("user", username)
+    return found[0]
+
+
+def must_change_password(store: Store, user_id: int | None) -> bool:
+    """Whether the user must choose a new password before anything else (after a reset)."""
+    if user_id is None:
+        return False
+    with store.read() as conn:
+        return bool(conn.execute(select(users.c.must_change_password).where(users.c.id == user_id)).scalar())
+
+
+def _target(conn: Connection, username: str) -> UserRecord:
+    found = _records(conn, users.c.username == username)
+    if not found:
+        raise NotFound("user", username)
+    return found[0]
+
+
+def _check_codes(conn: Connection, role: str, codes: Sequence[int]) -> None:
+    if role not in ROLES_WITHOUT_MUNICIPALITIES and not codes:
+        raise UserAdminRefused(f"En {ROLE_LABELS[role]['da'].lower()} skal have mindst én kommune.",
+                               f"A {role} must act in at least one municipality.")
+    known = set(conn.execute(select(municipalities.c.code).where(municipalities.c.code.in_(codes))).scalars())
+    unknown = sorted(set(codes) - known)
+    if unknown:
+        raise UserAdminRefused(f"Ukendt kommunekode: {', '.join(map(str, unknown))}. Brug koderne fra kommunelisten.",
+                               f"unknown municipality code(s): {unknown}")
+
+
+def _not_yourself(actor: User, target: UserRecord, what_da: str, what_en: str) -> None:
+    """An administrator cannot lock themselves out (another administrator, or the CLI, can)."""
+    if actor.id is not None and actor.id == target.id:
+        raise UserAdminRefused(f"Du kan ikke {what_da} for dig selv; bed en anden administrator om det.",
+                               f"You cannot {what_en} yourself; ask another administrator.")
+
+
+def _end_sessions(store: Store, actor: User, target: UserRecord, reason: str) -> int:
+    """End the target's open sessions (after the change is committed) and audit how many."""
+    from hjertekom_core.web_sessions import end_user_sessions  # web_sessions imports this module
+
+    ended = end_user_sessions(store, target.id, reason)
+    if ended:
+        with store.write() as conn:
+            audit.record(conn, actor, SESSIONS_ENDED, "user", target.id,
+                         detail={"sessions": len(ended), "reason": reason})
+    return len(ended)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one administration call did: the user afterwards, whether anything changed, and how many
+    of the user's sessions it ended."""
+
+    user: UserRecord
+    changed: bool
+    sessions_ended: int = 0
+
+
+def _set_field(store: Store, actor: User, username: str, field: str, after: Any,  # noqa: ANN401
+               ended_reason: str, attempted: str) -> Change:
+    """Set one field of a user (active, role or municipalities), audited with before and after."""
+    _require_admin(store, actor, attempted)
+    with store.write() as conn:
+        target = _target(conn, username)
+        before = getattr(target, field)
+        if before == after:
+            return Change(target, False)
+        if field == "active" and not after:
+            _not_yourself(actor, target, "lukke adgangen", "deactivate")
+        if field == "role":
+            _not_yourself(actor, target, "ændre rollen", "change the role of")
+            _check_codes(conn, after, target.municipalities)
+            conn.execute(update(users).where(users.c.id == target.id).values(role=after))
+        elif field == "municipalities":
+            _check_codes(conn, target.role, after)
+            conn.execute(delete(user_municipalities).where(user_municipalities.c.user_id == target.id))
+            if after:
+                conn.execute(insert(user_municipalities),
+                             [{"user_id": target.id, "municipality_code": c} for c in after])
+        else:
+            conn.execute(update(users).where(users.c.id == target.id).values(**{field: after}))
+        audit.record(conn, actor, USER_CHANGE, "user", target.id, detail={
+            "field": field, "before": list(before) if isinstance(before, tuple) else before,
+            "after": list(after) if isinstance(after, tuple) else after})
+        changed = _target(conn, username)
+    ended = _end_sessions(store, actor, changed, ended_reason) if ended_reason else 0
+    return Change(changed, True, ended)
+
+
+def deactivate_user(store: Store, actor: User, username: str) -> Change:
+    """Close the account: no login, and every open session ends now (its pages and kernels follow)."""
+    return _set_field(store, actor, username, "active", False, ENDED_DEACTIVATED, "deactivate_user")
+
+
+def reactivate_user(store: Store, actor: User, username: str) -> Change:
+    """Open a closed account again (its old sessions stay ended)."""
+    return _set_field(store, actor, username, "active", True, "", "reactivate_user")
+
+
+def set_role(store: Store, actor: User, username: str, role: str) -> Change:
+    """Change the role; the user's sessions end, so that the new rights apply from the next login."""
+    _require_admin(store, actor, "set_role")
+    try:
+        check_role(role)
+    except ValueError:
+        raise UserAdminRefused(f"Ukendt rolle: {role}.", f"unknown role {role!r}") from None
+    return _set_field(store, actor, username, "role", role, ENDED_RIGHTS, "set_role")
+
+
+def set_municipalities(store: Store, actor: User, username: str, codes: Iterable[int]) -> Change:
+    """Set the municipalities the user acts in; the user's sessions end (their rights changed)."""
+    wanted = tuple(sorted({int(c) for c in codes}))
+    return _set_field(store, actor, username, "municipalities", wanted, ENDED_RIGHTS, "set_municipalities")
+
+
+#: Letters and digits of a generated password, without look-alikes (0/O, 1/l/I).
+_PASSWORD_ALPHABET = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # noqa: S105 - an alphabet
+
+
+def generate_password(username: str = "") -> str:
+    """A random password that passes the policy: four groups of four, e.g. ``k7Pq-xR2m-...`` (95 bits)."""
+    while True:
+        groups = ("".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(4)) for _ in range(4))
+        password = "-".join(groups)
+        try:
+            check_password(password, username)
+        except ValueError:  # a username inside it, say: draw again
+            continue
+        return password
+
+
+@dataclass(frozen=True)
+class PasswordReset:
+    """A reset password: ``password`` is shown to the administrator once and stored nowhere else."""
+
+    user: UserRecord
+    password: str
+    generated: bool
+    sessions_ended: int
+
+
+def reset_password(store: Store, actor: User, username: str, password: str | None = None) -> PasswordReset:
+    """Give the user a new password, random unless ``password`` is given (it must pass the policy);
+    it must be changed at the next login, and the user's open sessions end now."""
+    _require_admin(store, actor, "reset_password")
+    generated = password is None
+    new = generate_password(username) if password is None else password
+    check_password(new, username)
+    password_hash = hash_password(new)
+    with store.write() as conn:
+        target = _target(conn, username)
+        conn.execute(update(users).where(users.c.id == target.id)
+                     .values(password_hash=password_hash, must_change_password=True))
+        audit.record(conn, actor, PASSWORD_RESET, "user", target.id,
+                     detail={"generated": generated, "must_change": True})
+        target = _target(conn, username)
+    ended = _end_sessions(store, actor, target, ENDED_PASSWORD)
+    return PasswordReset(target, new, generated, ended)
+
+
+class PasswordMismatch(UserAdminRefused):
+    """The new password and its repetition differ."""
+
+    def __init__(self) -> None:
+        super().__init__("De to nye adgangskoder er ikke ens. Skriv den samme adgangskode to gange.",
+                         "The two new passwords differ. Type the same password twice.")
+
+
+class SamePassword(UserAdminRefused):
+    """The new password is the old one."""
+
+    def __init__(self) -> None:
+        super().__init__("Den nye adgangskode skal være en anden end den gamle.",
+                         "The new password must differ from the old one.")
+
+
+def change_own_password(store: Store, username: str, old: str, new: str, repeat: str, *,
+                        address: str | None = None, max_failures: int = 10,
+                        lockout: dt.timedelta = dt.timedelta(minutes=15)) -> User:
+    """A user chooses a new password, proving the old one (throttled and audited as a login).
+
+    Raises AuthenticationFailed (or LoginLocked) for a wrong old password, PasswordMismatch,
+    SamePassword or WeakPassword for a new one that will not do; nothing is changed then. Other
+    open sessions of the user end (``password_changed``). Audited as ``user.password_change``.
+    """
+    user = authenticate(store, username, old, address=address, max_failures=max_failures, lockout=lockout)
+    if new != repeat:
+        raise PasswordMismatch()
+    if new == old:
+        raise SamePassword()
+    check_password(new, username)
+    password_hash = hash_password(new)
+    with store.write() as conn:
+        forced = bool(conn.execute(select(users.c.must_change_password).where(users.c.id == user.id)).scalar())
+        conn.execute(update(users).where(users.c.id == user.id)
+                     .values(password_hash=password_hash, must_change_password=False))
+        audit.record(conn, user, PASSWORD_CHANGE, "user", user.id, detail={"forced": forced})
+    from hjertekom_core.web_sessions import end_user_sessions  # web_sessions imports this module
+
+    end_user_sessions(store, user.id, ENDED_PASSWORD_CHANGED)  # type: ignore[arg-type]
+    return user
+
+
+# --- the rights review --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One active user in the rights review."""
+
+    user: UserRecord
+    last_changed_at: dt.datetime | None
+    last_changed_by: str
+    unused: bool  # no login for UNUSED_AFTER (or never, and created before that)
+
+
+def last_changes(conn: Connection) -> dict[int, tuple[dt.datetime, str]]:
+    """When each user was last added or changed, and by whom (from the audit log)."""
+    newest = (select(func.max(audit_log.c.id)).where(audit_log.c.entity == "user",
+                                                     audit_log.c.action.in_(CHANGE_ACTIONS))
+              .group_by(audit_log.c.entity_id))
+    found: dict[int, tuple[dt.datetime, str]] = {}
+    for row in conn.execute(select(audit_log.c.entity_id, audit_log.c.at, audit_log.c.username)
+                            .where(audit_log.c.id.in_(newest))):
+        if row.entity_id and row.entity_id.isdigit():
+            found[int(row.entity_id)] = (_utc(row.at), row.username)  # type: ignore[assignment]
+    return found
+
+
+def rights_review(store: Store, actor: User, *, now: dt.datetime | None = None,
+                  unused_after: dt.timedelta = UNUSED_AFTER) -> list[ReviewRow]:
+    """Every active user with role, municipalities, last login and last change; accounts without a
+    login for ``unused_after`` are flagged. Audited as ``user.review``."""
+    _require_admin(store, actor, "rights_review")
+    moment = now or audit.now()
+    with store.read() as conn:
+        records = [r for r in _records(conn) if r.active]
+        changes = last_changes(conn)
+    rows = []
+    for record in records:
+        seen = record.last_login_at or record.created_at
+        at, by = changes.get(record.id, (None, ""))
+        rows.append(ReviewRow(record, at, by, moment - seen > unused_after))
+    with store.write() as conn:
+        audit.record(conn, actor, RIGHTS_REVIEW, "user", None,
+                     detail={"users": len(rows), "unused": sum(r.unused for r in rows)})
+    return rows
+
+
+def local_text(moment: dt.datetime | None) -> str:
+    """``2026-03-05 14:02`` in Danish local time, or empty."""
+    return f"{_utc(moment).astimezone(DANISH_ZONE):%Y-%m-%d %H:%M}" if moment else ""  # type: ignore[union-attr]
+
+
+REVIEW_COLUMNS = ("brugernavn", "rolle", "kommuner", "oprettet", "seneste_login", "senest_aendret",
+                  "aendret_af", "skal_skifte_adgangskode", "ubrugt_90_dage")
+
+
+def write_review_csv(rows: Sequence[ReviewRow], path: Path) -> Path:
+    """The review as CSV (semicolons, UTF-8 with BOM for Excel), 0600, text cells formula-quoted."""
+    from hjertekom_core.export.formulas import csv_cell
+    from hjertekom_core.private_files import atomic_private_write
+
+    with atomic_private_write(path, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(REVIEW_COLUMNS)
+        for row in rows:
+            u = row.user
+            writer.writerow([csv_cell(v) for v in (
+                u.username, u.role, ",".join(map(str, u.municipalities)) or "alle", local_text(u.created_at),
+                local_text(u.last_login_at), local_text(row.last_changed_at), row.last_changed_by,
+                "ja" if u.must_change_password else "nej", "ja" if row.unused else "nej")])
+    return path

@@ -18,7 +18,7 @@ from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
 from hjertekom_core.errors import AuthenticationFailed, HjerteKomError, LoginLocked
 from hjertekom_core.logs import setup_logging
-from hjertekom_core.users import authenticate
+from hjertekom_core.users import PasswordChangeRequired, authenticate, must_change_password
 
 log = logging.getLogger("hjertekom.cli")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,13 +81,16 @@ def acting_user(ws: Workspace, username: str | None) -> User:
         password = click.prompt(f"Password for {username}", hide_input=True)
     config = ws.config
     try:
-        return authenticate(ws.store, username, password, max_failures=config.login_max_failures,
+        user = authenticate(ws.store, username, password, max_failures=config.login_max_failures,
                             lockout=dt.timedelta(minutes=config.login_lockout_minutes))
     except LoginLocked:
         raise
     except AuthenticationFailed as exc:
         time.sleep(exc.delay_seconds)
         raise
+    if must_change_password(ws.store, user.id):  # reset by an administrator: nothing else until changed
+        raise PasswordChangeRequired(username)
+    return user
 
 
 def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:
