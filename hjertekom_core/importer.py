@@ -29,8 +29,10 @@ File format
 
 * Cells as a clinician writes them: dates ``dd-mm-yyyy`` or ISO ``yyyy-mm-dd``; decimal comma
   (``72,5``); codes from the code lists (not their labels); several codes in one cell separated by
-  ``;`` (quote the cell in a ``;``-separated file) or ``|``; ``UNK`` for "uoplyst"/unknown.
-  An empty cell means "not answered". The ``course`` form is required on every row (at least
+  ``;`` (quote the cell in a ``;``-separated file) or ``|``. A missing answer is given with the
+  reason's code or its words, in any case: ``UNK``/``uoplyst``/``ukendt``, ``NA``/``ikke relevant``,
+  ``DECL``/``borgeren ønskede ikke`` (data_contracts/codelists/missing_reason.yaml), where the field
+  declares that reason; it is stored as the code. An empty cell means "not answered". The ``course`` form is required on every row (at least
   ``course.municipality``); ``start`` and ``end`` are created when one of their cells is filled.
 
 Checks (all of them, on every row, before anything is written)

@@ -147,7 +147,8 @@ def test_the_snapshot_holds_what_was_entered(store: Store, contracts: ContractRe
         # "uoplyst": NULL value with the unknown flag, distinct from not answered (NULL and False).
         assert (start["ldl"], start["ldl_unknown"]) == (None, True)
         assert (start["alcohol_units_week"], start["alcohol_units_week_unknown"]) == (None, True)
-        assert start["waist_cm"] == 104.0 and "waist_cm_unknown" not in start  # no "uoplyst" for waist
+        assert start["height_cm"] == 178 and "height_cm_unknown" not in start  # no missing reason for height
+        assert (start["waist_cm"], start["waist_cm_unknown"], start["waist_cm_missing"]) == (104.0, False, None)
         assert (crs["index_event_date"], crs["index_event_date_unknown"]) == (None, True)
         assert (crs["nyha_class"], crs["nyha_class_label"]) == ("II", "NYHA II")
         assert crs["diagnosis_groups"] == ["heart_failure", "pci"]

@@ -317,8 +317,10 @@ class _Reader:
         if f is None:
             return _cell("not_relevant", t["not_relevant"].get(self.lang))
         value = data.get(name)
-        if value == UNKNOWN:
-            return _cell("unknown", t["unknown"].get(self.lang), UNKNOWN)
+        reason = f.missing_reason(value)  # uoplyst, or another missing reason (ikke relevant, ...)
+        if reason is not None:
+            text = t["unknown"].get(self.lang) if value == UNKNOWN else reason.label.get(self.lang).lower()
+            return _cell("unknown", text, value)
         if value is not None and value != "" and value != []:
             return _cell("value", self.text_of(f, value), value)
         status = self._status_field(role, f)

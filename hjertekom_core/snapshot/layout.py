@@ -2,8 +2,11 @@
 
 Each programme form becomes one wide table ``<programme>_<form>`` with the latest revision of
 every course. A field becomes one typed column; a choice field also gets a ``<name>_label``
-column (Danish label); a non-choice field that accepts "uoplyst" gets ``<name>_unknown`` so that
-"asked, unknown" stays distinct from "not answered" (NULL in both columns).
+column (Danish label); a non-choice field that accepts a missing reason gets ``<name>_unknown`` so
+that "asked, unknown" stays distinct from "not answered" (NULL in both columns). Every missing
+reason (uoplyst, ikke relevant, borgeren ønskede ikke) sets ``<name>_unknown``: unknown is unknown
+to indicators and transfers. A field that declares more reasons than "uoplyst" also gets
+``<name>_missing`` with the reason's code (UNK, NA, DECL; NULL when there is a value or nothing).
 
 A choice field with a code list is typed by it in snapshot files: an ENUM named
 ``code_<code list>`` holding the list's codes in order (and ``UNK``), so that DuckDB compares codes
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from hjertekom_core.contract import UNKNOWN, CodeList, Contract, ContractRegistry, Field, Form, Text
+from hjertekom_core.contract.model import MISSING_REASON_CODELIST
 
 DUCKDB_TYPES = {
     "int": "INTEGER",
@@ -46,6 +50,16 @@ def enum_values(codelist: CodeList) -> list[str]:
     return codes if UNKNOWN in codes else [*codes, UNKNOWN]
 
 
+def missing_codes(f: Field) -> tuple[str, ...]:
+    """The stored codes that mean "answered with a missing reason" for ``f`` (UNK, NA, DECL)."""
+    return tuple(str(c.code) for c in f.missing_reasons) or (UNKNOWN,)
+
+
+def has_missing_column(f: Field) -> bool:
+    """A ``<name>_missing`` column where "uoplyst" is not the only missing reason."""
+    return f.type not in ("choice", "multi_choice") and any(c.code != UNKNOWN for c in f.missing_reasons)
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -54,7 +68,7 @@ class Column:
     unit: str = ""
     codelist: str = ""
     source: str = ""          # programme.form.field, or the store table.column it comes from
-    kind: str = "value"       # value, label, unknown, meta
+    kind: str = "value"       # value, label, unknown, missing, meta
     field: Field | None = None
 
     def codebook_row(self, table: str) -> dict[str, str]:
@@ -94,8 +108,17 @@ def field_columns(programme: str, f: Field, pseudonymised: bool) -> Iterator[Col
         yield Column(f"{f.name}_label", "VARCHAR", Text(f"{f.label.da} (tekst)", f"{f.label.en} (label)"),
                      "", codelist, source, "label", f)
     elif f.accepts_unknown() and f.type != "multi_choice":
-        yield Column(f"{f.name}_unknown", "BOOLEAN",
-                     Text(f"{f.label.da}: uoplyst", f"{f.label.en}: unknown"), "", "", source, "unknown", f)
+        if has_missing_column(f):
+            yield Column(f"{f.name}_unknown", "BOOLEAN",
+                         Text(f"{f.label.da}: uoplyst eller anden årsag til manglende svar",
+                              f"{f.label.en}: unknown or another reason the answer is missing"),
+                         "", "", source, "unknown", f)
+            yield Column(f"{f.name}_missing", "VARCHAR",
+                         Text(f"{f.label.da}: årsag til manglende svar", f"{f.label.en}: reason the answer is missing"),
+                         "", MISSING_REASON_CODELIST, source, "missing", f)
+        else:
+            yield Column(f"{f.name}_unknown", "BOOLEAN",
+                         Text(f"{f.label.da}: uoplyst", f"{f.label.en}: unknown"), "", "", source, "unknown", f)
 
 
 def form_tables(contracts: ContractRegistry, pseudonymised: bool) -> list[FormTable]:

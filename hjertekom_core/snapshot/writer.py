@@ -50,6 +50,7 @@ from hjertekom_core.snapshot.layout import (
     enum_type,
     enum_values,
     form_tables,
+    missing_codes,
 )
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
@@ -179,9 +180,12 @@ def _value_sql(col: Column, raw: str) -> str:
     """SQL turning the extracted JSON text ``raw`` of one field into the column's value."""
     f = col.field
     assert f is not None
-    unknown = f"({raw} = 'UNK')"
+    # Any missing reason the field takes (UNK, NA, DECL) is "unknown"; _missing keeps which one.
+    unknown = f"({raw} IN ({', '.join(_lit(code) for code in missing_codes(f))}))"
     if col.kind == "unknown":
         return f"coalesce({unknown}, false)"
+    if col.kind == "missing":
+        return f"CASE WHEN {unknown} THEN {raw} END"
     if col.kind == "label":
         assert f.codelist is not None
         cases = " ".join(f"WHEN {_lit(c.code)} THEN {_lit(c.label.da)}" for c in f.codelist.codes)
