@@ -115,9 +115,12 @@ def test_every_field_of_the_real_contract_gets_the_right_widget(contract: Any) -
                 labels = [label for label, _ in fw.input.options]
                 assert labels[:len(f.codelist.codes)] == [c.label.da for c in f.codelist.codes]
                 assert ("Uoplyst", UNKNOWN) in fw.input.options if f.allow_unknown else True
-            if f.accepts_unknown() and isinstance(fw, TextFieldWidget):
-                assert fw.unknown is not None and fw.unknown.description == "Uoplyst"
-                assert fw.row.children[-1] is fw.unknown  # beside the input
+            if isinstance(fw, TextFieldWidget):
+                reasons = [c.code for c in f.missing_reasons]
+                assert (fw.missing is not None) == bool(reasons), f"{form_name}.{name}"
+                if fw.missing is not None:
+                    assert [code for _, code in fw.missing.options] == [None, *reasons]
+                    assert fw.row.children[-1] is fw.missing  # beside the input
     assert seen_keys <= set(REGISTRY)
     assert {"int", "decimal", "date", "text", "choice", "multi_choice", "scale", "derived"} <= seen_keys
 
@@ -315,13 +318,13 @@ def test_uoplyst_yields_unk(contract: Any) -> None:
     v = view(contract, "start")
     weight = v.fields["weight_kg"]
     weight.input.value = "88,4"
-    weight.unknown.value = True
+    weight.missing.value = UNKNOWN
     assert weight.value == UNKNOWN and weight.input.disabled
     assert v.data()["weight_kg"] == UNKNOWN
-    weight.unknown.value = False
+    weight.missing.value = None
     assert weight.value == "88,4" and not weight.input.disabled
     weight.set_value(UNKNOWN)
-    assert weight.unknown.value is True and weight.value == UNKNOWN
+    assert weight.missing.value == UNKNOWN and weight.value == UNKNOWN
     enter(v, "hads_status", "completed")
     enter(v, "hads_05", UNKNOWN)
     assert v.data()["hads_05"] == UNKNOWN
@@ -556,3 +559,89 @@ def test_kit_is_shared_by_the_fields_of_a_form(contract: Any) -> None:
     assert isinstance(kit, Kit)
     assert all(fw.kit is kit and fw.label.layout is kit.label_layout for fw in v.fields.values())
     assert all(isinstance(fw, FieldWidget) for fw in v.fields.values())
+
+
+# --- missing reasons and number messages -------------------------------------------------------------
+
+def test_a_measurement_offers_the_reasons_its_field_declares(contract: Any) -> None:
+    v = view(contract, "start")
+    weight, ldl = v.fields["weight_kg"].missing, v.fields["ldl"].missing
+    assert list(weight.options) == [("Nej", None), ("Uoplyst", "UNK"), ("Ikke relevant", "NA"),
+                                    ("Borgeren ønskede ikke", "DECL")]
+    assert list(ldl.options) == [("Nej", None), ("Uoplyst", "UNK"), ("Ikke relevant", "NA")]
+    assert v.fields["height_cm"].missing is None   # no missing reason: nothing to choose
+    # Visibly "Mangler"; for a screen reader named after its field.
+    assert weight.description_allow_html
+    assert '<span aria-hidden="true">Mangler</span>' in weight.description
+    assert "Vægt: årsag til, at svaret mangler" in weight.description
+    assert weight.tooltip == t("missing_tooltip")
+    english = FormView(contract, "start", lang="en", today=TODAY).fields["weight_kg"].missing
+    assert ("Citizen declined", "DECL") in english.options and "Weight: reason the answer is missing" in \
+        english.description
+
+
+def test_a_chosen_reason_is_the_answer_and_is_shown_again(contract: Any) -> None:
+    v = view(contract, "start")
+    waist = v.fields["waist_cm"]
+    changes: list[str] = []
+    v.on_change = lambda _view, name: changes.append(name)
+    waist.input.value = "104"
+    waist.missing.value = "NA"
+    assert changes == ["waist_cm", "waist_cm"]       # choosing a reason is a change like typing
+    assert waist.value == "NA" and waist.input.disabled
+    assert validate_form(contract, "start", v.data(), today=TODAY).cleaned["waist_cm"] == "NA"
+    stored = cleaned(contract, "start", start_data(waist_cm="DECL", weight_kg="Borgeren ønskede ikke"))
+    v.load(stored)
+    assert (v.fields["waist_cm"].missing.value, v.fields["waist_cm"].input.value) == ("DECL", "")
+    assert v.fields["weight_kg"].missing.value == "DECL" and v.fields["weight_kg"].input.disabled
+    v.load(cleaned(contract, "start", start_data()))
+    assert v.fields["waist_cm"].missing.value is None and v.fields["waist_cm"].input.value == "104,0"
+    assert not v.fields["waist_cm"].input.disabled
+
+
+def test_a_reason_reads_as_its_label(contract: Any) -> None:
+    from hjertekom_widgets.field_widgets import format_value
+
+    weight = contract.form("start").field("weight_kg")
+    assert [format_value(weight, code) for code in ("UNK", "NA", "DECL")] == [
+        "uoplyst", "ikke relevant", "borgeren ønskede ikke"]
+    assert format_value(weight, "NA", "en") == "not applicable"
+
+
+def test_a_scale_or_yes_no_offers_its_reasons_as_options() -> None:
+    from hjertekom_core.contract import Code, CodeList
+
+    reasons = (Code("UNK", Text("Uoplyst", "Unknown")), Code("DECL", Text("Borgeren ønskede ikke", "Citizen declined"),
+                                                           Text("Ville ikke svare", "Would not answer")))
+    scale = CodeList("item", Text("Punkt", "Item"), tuple(Code(i, Text(str(i), str(i))) for i in range(4)))
+    item = Field("item_1", "int", Text("Punkt 1", "Item 1"), "start", "q", codelist=scale, missing=reasons)
+    fw = make_field_widget(item)
+    assert isinstance(fw, ScaleFieldWidget)
+    assert list(fw.input.options)[-2:] == [("Uoplyst", "UNK"), ("Borgeren ønskede ikke", "DECL")]
+    assert list(fw.input.tooltips)[-1] == "Ville ikke svare"
+    consent = make_field_widget(Field("consent", "bool", Text("Samtykke", "Consent"), "start", "m", missing=reasons))
+    assert list(consent.input.options)[-2:] == [("Uoplyst", "UNK"), ("Borgeren ønskede ikke", "DECL")]
+
+
+@pytest.mark.parametrize(("field", "typed", "shown"), [
+    ("weight_kg", "85,55", "Vægt: «85,55» har for mange decimaler. Højst 1 decimal. Ret værdien."),
+    ("weight_kg", "1e2", "Vægt: «1e2» er skrevet med eksponent (e). Skriv tallet helt ud, fx 100 i stedet for 1e2."),
+    ("weight_kg", "8 5", "Vægt: «8 5» har et mellemrum inde i tallet. Skriv tallet uden mellemrum."),
+    ("height_cm", "178,0", "Højde: «178,0» har decimaler, men feltet tager kun hele tal. Skriv et helt tal cm uden "
+                           "decimaler."),
+])
+def test_a_number_that_is_refused_says_why_next_to_the_field(contract: Any, field: str, typed: str,
+                                                              shown: str) -> None:
+    v = view(contract, "start")
+    enter(v, field, typed)
+    assert v.fields[field].message == ("error", shown)
+    assert field not in v.report.cleaned
+
+
+def test_the_missing_message_offers_reasons_only_where_the_field_has_them(contract: Any) -> None:
+    v = view(contract, "start")
+    report = v.validate(complete=True)
+    assert v.fields["height_cm"].message == ("error", "Højde mangler. Udfyld feltet, før skemaet kan markeres "
+                                                       "som færdigt.")
+    assert "(Uoplyst, Ikke relevant, Borgeren ønskede ikke)" in v.fields["weight_kg"].message[1]
+    assert {i.code for i in report.missing} == {"required"}

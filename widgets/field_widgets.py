@@ -5,7 +5,8 @@ speaks in the values the core understands:
 
 * ``.value`` is the *raw* answer to hand to :func:`hjertekom_core.validation.validate_form`:
   the typed text of number and date fields ("72,5", "17-02-2025"; validation parses them), the
-  code of a choice, a list of codes, True/False, ``"UNK"`` for "uoplyst", None for blank.
+  code of a choice, a list of codes, True/False, a missing reason's code ("UNK" uoplyst, "NA"
+  ikke relevant, "DECL" borgeren ønskede ikke) where the field declares it, None for blank.
 * ``.set_value(v)`` shows a stored (cleaned) value: ISO dates as dd-mm-åååå, decimals with a
   Danish comma.
 * ``.show_error`` / ``.show_warning`` / ``.clear_message`` write the message line under the input.
@@ -38,7 +39,7 @@ from ipywidgets.widgets.widget_description import DescriptionStyle
 from ipywidgets.widgets.widget_string import HTMLStyle, LabelStyle, TextStyle
 
 from hjertekom_core import scoring
-from hjertekom_core.contract import UNKNOWN, CodeList, Field
+from hjertekom_core.contract import UNKNOWN, Code, CodeList, Field
 from hjertekom_core.formatting import format_number
 from hjertekom_widgets.text import STRINGS, t
 
@@ -104,6 +105,9 @@ def format_value(f: Field, value: Any, lang: str = "da", *, unit: bool = True, s
         return t("fb_no_value", lang)
     if value == UNKNOWN:
         return t("fb_unknown_value", lang)
+    reason = f.missing_reason(value)
+    if reason is not None:
+        return reason.label.get(lang).lower()  # "ikke relevant", "borgeren ønskede ikke"
     if f.codelist is not None:
         if isinstance(value, list):
             return ", ".join(f.codelist.label_of(v, lang) for v in value)
@@ -133,24 +137,26 @@ def format_score(f: Field, value: Any, lang: str = "da") -> str:
 
 # --- shared pieces ----------------------------------------------------------------------------------
 
-_OPTIONS: dict[tuple[int, str, bool], tuple[CodeList, tuple[tuple[str, Any], ...]]] = {}
+_OPTIONS: dict[tuple[int, str, tuple[Any, ...]], tuple[CodeList, tuple[tuple[str, Any], ...]]] = {}
 
 
-def codelist_options(codelist: CodeList, lang: str = "da", *, add_unknown: bool = False) -> tuple[tuple[str, Any], ...]:
-    """(label, code) pairs of a code list, cached per code list and language; ``add_unknown`` adds
-    ("Uoplyst", "UNK") when the list has no UNK code of its own."""
-    key = (id(codelist), lang, add_unknown)
+def codelist_options(codelist: CodeList, lang: str = "da", *,
+                     reasons: tuple[Code, ...] = ()) -> tuple[tuple[str, Any], ...]:
+    """(label, code) pairs of a code list, cached per code list and language, followed by the
+    missing ``reasons`` the list has no code for (("Uoplyst", "UNK"), ("Ikke relevant", "NA"))."""
+    key = (id(codelist), lang, tuple(c.code for c in reasons))
     cached = _OPTIONS.get(key)
     if cached is None or cached[0] is not codelist:
         options = tuple((c.label.get(lang), c.code) for c in codelist.codes)
-        if add_unknown and UNKNOWN not in codelist:
-            options += ((t("unknown", lang), UNKNOWN),)
+        options += tuple((c.label.get(lang), c.code) for c in reasons if c.code not in codelist)
         cached = _OPTIONS[key] = (codelist, options)  # the list is kept so that its id stays unique
     return cached[1]
 
 
-def _code_help(codelist: CodeList, code: Any, lang: str) -> str:
-    found = codelist.get(code)
+def _code_help(field: Field, code: Any, lang: str) -> str:
+    """The tooltip of one option: the code's (or missing reason's) help, else its label."""
+    assert field.codelist is not None
+    found = field.codelist.get(code) or field.missing_reason(code)
     if found is None:
         return t("unknown", lang)
     return found.help.get(lang) if found.help else found.label.get(lang)
@@ -170,7 +176,8 @@ class Kit:
         self.textarea_layout = w.Layout(width="560px", height="6em")
         self.dropdown_layout = w.Layout(width="max-content", min_width="14em", max_width="560px")
         self.unit_layout = w.Layout(width="auto", margin="0 12px 0 4px")
-        self.check_layout = w.Layout(width="auto", margin="0 0 0 8px")
+        self.missing_layout = w.Layout(width="auto", margin="0 0 0 8px")
+        self.missing_style = DescriptionStyle(description_width="initial")
         self.option_layout = w.Layout(width="auto")
         self.options_box_layout = w.Layout(width="auto")
         self.output_layout = w.Layout(width="auto", min_width="9em")
@@ -347,10 +354,32 @@ _PLACEHOLDERS = {"int": "int_placeholder", "decimal": "decimal_placeholder", "da
                  "text": "text_placeholder"}
 
 
+#: Visually hidden but read by screen readers (the usual "sr-only" rules, inline: a description's
+#: HTML keeps only inline styles).
+_SCREEN_READER_ONLY = ("position:absolute;width:1px;height:1px;margin:-1px;padding:0;overflow:hidden;"
+                       "clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap;border:0")
+
+
+def missing_reason_dropdown(field: Field, kit: Kit) -> w.Dropdown:
+    """"Mangler: Nej / Uoplyst / Ikke relevant / Borgeren ønskede ikke" for a field that declares
+    missing reasons: a native select (Tab to reach it, arrow keys to choose), visibly labelled
+    "Mangler" and named for screen readers after its field ("Vægt: årsag til, at svaret mangler")."""
+    lang = kit.lang
+    name = t("missing_name", lang, label=field.label.get(lang))
+    description = (f'<span aria-hidden="true">{html.escape(t("missing", lang))}</span>'
+                   f'<span style="{_SCREEN_READER_ONLY}">{html.escape(name)}</span>')
+    options = ((t("no", lang), None), *((c.label.get(lang), c.code) for c in field.missing_reasons))
+    dropdown = w.Dropdown(options=options, value=None, description=description, description_allow_html=True,
+                          tooltip=t("missing_tooltip", lang), layout=kit.missing_layout, style=kit.missing_style)
+    dropdown.add_class("hk-missing-reason")
+    return dropdown
+
+
 @register("int", "decimal", "date")
 class TextFieldWidget(FieldWidget):
     """A one-line Text input for numbers, dates and short text, with the unit after it and, where
-    "uoplyst" is allowed, an "Uoplyst" checkbox that disables the input and yields "UNK".
+    the field declares missing reasons, a "Mangler" dropdown beside it: choosing a reason disables
+    the input (its text is kept, and comes back with "Nej") and yields the reason's code.
 
     Text rather than FloatText, so that "72,5" with a Danish comma and a blank are possible; the
     validation parses what was typed and explains what it cannot parse."""
@@ -370,36 +399,34 @@ class TextFieldWidget(FieldWidget):
         if field.unit:
             self.unit = w.Label(field.unit, layout=kit.unit_layout, style=kit.label_style)
             extras.append(self.unit)
-        self.unknown: w.Checkbox | None = None
-        if field.accepts_unknown():
-            self.unknown = w.Checkbox(value=False, description=t("unknown", lang), indent=False,
-                                      tooltip=t("unknown_tooltip", lang), layout=kit.check_layout,
-                                      style=kit.checkbox_style)
-            self.unknown.observe(self._unknown_toggled, names="value")
-            extras.append(self.unknown)
+        self.missing: w.Dropdown | None = None
+        if field.missing_reasons:
+            self.missing = missing_reason_dropdown(field, kit)
+            self.missing.observe(self._reason_chosen, names="value")
+            extras.append(self.missing)
         super().__init__(field, kit, text, extras)
 
-    def _unknown_toggled(self, change: Any) -> None:
-        self.input.disabled = bool(change["new"])
+    def _reason_chosen(self, change: Any) -> None:
+        self.input.disabled = change["new"] is not None
 
     def _watched(self) -> Iterator[w.Widget]:
         yield self.input
-        if self.unknown is not None:
-            yield self.unknown
+        if self.missing is not None:
+            yield self.missing
 
     @property
     def value(self) -> Any:
-        if self.unknown is not None and self.unknown.value:
-            return UNKNOWN
+        if self.missing is not None and self.missing.value is not None:
+            return self.missing.value
         text = self.input.value.strip()
         return text or None
 
     def set_value(self, value: Any) -> None:
         with self._quiet():
-            is_unknown = value == UNKNOWN and self.unknown is not None
-            if self.unknown is not None:
-                self.unknown.value = is_unknown
-            self.input.value = "" if is_unknown else input_text(self.field, value)
+            reason = self.field.missing_reason(value) if self.missing is not None else None
+            if self.missing is not None:
+                self.missing.value = reason.code if reason is not None else None
+            self.input.value = "" if reason is not None else input_text(self.field, value)
 
 
 @register("text")
@@ -448,17 +475,16 @@ class ChoiceFieldWidget(_DropdownFieldWidget):
 
     def __init__(self, field: Field, kit: Kit) -> None:
         assert field.codelist is not None
-        super().__init__(field, kit, codelist_options(field.codelist, kit.lang, add_unknown=field.allow_unknown))
+        super().__init__(field, kit, codelist_options(field.codelist, kit.lang, reasons=field.missing_reasons))
 
 
 @register("bool")
 class BoolFieldWidget(_DropdownFieldWidget):
-    """Yes/no: a Dropdown Ja/Nej, plus Uoplyst when the field allows it."""
+    """Yes/no: a Dropdown Ja/Nej, plus the missing reasons the field declares (Uoplyst, ...)."""
 
     def __init__(self, field: Field, kit: Kit) -> None:
         options = [(t("yes", kit.lang), True), (t("no", kit.lang), False)]
-        if field.allow_unknown:
-            options.append((t("unknown", kit.lang), UNKNOWN))
+        options += [(c.label.get(kit.lang), c.code) for c in field.missing_reasons]
         super().__init__(field, kit, options)
 
 
@@ -466,14 +492,15 @@ class BoolFieldWidget(_DropdownFieldWidget):
 class ScaleFieldWidget(_CodedFieldWidget):
     """A coded int with few codes (a questionnaire item): ToggleButtons with the code labels, every
     button reachable with Tab and chosen with Space/Enter. "Uoplyst" (when allowed) is one more
-    button rather than a checkbox, so that one click answers and a second changes the answer."""
+    button rather than a checkbox, so that one click answers and a second changes the answer; so
+    is every other missing reason the field declares."""
 
     def __init__(self, field: Field, kit: Kit) -> None:
         assert field.codelist is not None
-        options = codelist_options(field.codelist, kit.lang, add_unknown=field.allow_unknown)
+        options = codelist_options(field.codelist, kit.lang, reasons=field.missing_reasons)
         self._codes = [code for _, code in options]
         buttons = w.ToggleButtons(options=options, value=None, style=kit.toggle_style,
-                                  tooltips=[_code_help(field.codelist, code, kit.lang) for code in self._codes],
+                                  tooltips=[_code_help(field, code, kit.lang) for code in self._codes],
                                   tooltip=field.help.get(kit.lang) if field.help else None)
         super().__init__(field, kit, buttons)
 
@@ -486,7 +513,7 @@ class MultiChoiceFieldWidget(FieldWidget):
         assert field.codelist is not None
         options = codelist_options(field.codelist, kit.lang)
         self.checkboxes = {code: w.Checkbox(value=False, description=label, indent=False,
-                                            tooltip=_code_help(field.codelist, code, kit.lang),
+                                            tooltip=_code_help(field, code, kit.lang),
                                             layout=kit.option_layout, style=kit.checkbox_style)
                            for label, code in options}
         box = w.VBox(list(self.checkboxes.values()), layout=kit.options_box_layout)

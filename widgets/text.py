@@ -14,8 +14,12 @@ STRINGS: Mapping[str, Text] = {
     # --- field widgets ----------------------------------------------------------------------------
     "choose": Text("— vælg —", "— choose —"),
     "unknown": Text("Uoplyst", "Unknown"),
-    "unknown_tooltip": Text("Markér, hvis svaret ikke kendes. Feltet gemmes som uoplyst.",
-                            "Tick if the answer is not known. The field is saved as unknown."),
+    "missing": Text("Mangler", "Missing"),
+    "missing_name": Text("{label}: årsag til, at svaret mangler", "{label}: reason the answer is missing"),
+    "missing_tooltip": Text("Blev feltet ikke udfyldt, så vælg hvorfor i stedet for at lade det stå tomt. "
+                            "Feltet gemmes med årsagen.",
+                            "If the field was not filled in, choose why instead of leaving it blank. The field "
+                            "is saved with the reason."),
     "yes": Text("Ja", "Yes"),
     "no": Text("Nej", "No"),
     "date_placeholder": Text("dd-mm-åååå", "dd-mm-yyyy"),
