@@ -824,3 +824,25 @@ def test_what_excluded_counts_is_said_per_indicator() -> None:
     assert reasons["K4"].en == "smoking at the start meeting unknown"
     assert reasons["K3"].da == "fysisk træning tilbudt uoplyst"
     assert reasons["K1"].da == reasons["K5"].da == reasons["K6"].da == ""
+
+
+def test_one_course_that_never_ended_counts_in_k1_once_the_limit_has_passed(contracts: ContractRegistry) -> None:
+    """The entry app's view of one course: a start without an end is "not applicable" until 180
+    days after the start meeting, then K1 "not met"; nothing else."""
+    from hjertekom_core.indicators.course import course_criteria
+
+    from factories import start_data
+
+    contract = contracts["hjertekom"]
+    forms = {"start": contract_clean(contract, start_data(meeting_date="17-02-2025"))}
+    before = course_criteria(contract, forms, reference=dt.date(2025, 8, 15))
+    after = course_criteria(contract, forms, reference=dt.date(2025, 8, 16))
+    assert set(before.values()) == {"not_applicable"}
+    assert after == {**before, "K1": "not_met"}
+
+
+def contract_clean(contract: object, data: dict[str, object]) -> dict[str, object]:
+    """The form's data as the service stores them (validated and typed)."""
+    from hjertekom_core.validation import validate_form
+
+    return validate_form(contract, "start", data, complete=True, today=TODAY).cleaned  # type: ignore[arg-type]

@@ -69,7 +69,8 @@ def _frames(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]],
 
 def course_criteria(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]], *,
                     statuses: Mapping[str, str] | None = None,
-                    settings: IndicatorSettings | None = None) -> dict[str, str]:
+                    settings: IndicatorSettings | None = None,
+                    reference: dt.date | None = None) -> dict[str, str]:
     """Indicator id -> "met", "not_met", "unknown" (cannot be determined; counts as not met) or
     "not_applicable" (the course is not in the indicator's denominator) for ONE course.
 
@@ -78,7 +79,9 @@ def course_criteria(contract: Contract, course_forms: Mapping[str, Mapping[str, 
     has K1-K6; for another programme the result is empty.
 
     The core's definitions decide: the course is laid out as a snapshot in an in-memory DuckDB and
-    ``indicators.compute`` counts it (numerator/denominator/unknown of 0 or 1).
+    ``indicators.compute`` counts it (numerator/denominator/unknown of 0 or 1). ``reference``: the
+    date to judge it on (default today in Denmark): a course that started and has not ended is in
+    K1 (not met) once ``completion_limit_days`` have passed since its start meeting.
     """
     if contract.programme != PROGRAMME:
         return {}
@@ -90,7 +93,7 @@ def course_criteria(contract: Contract, course_forms: Mapping[str, Mapping[str, 
     with duck.connect() as con:
         build_tables(con, _frames(contract, forms, statuses or {}), _OneProgramme(contract),  # type: ignore[arg-type]
                      pseudonymised=False, key=None)
-        counts = compute(con, settings, levels=("national",))
+        counts = compute(con, settings, levels=("national",), reference=reference)
     for row in counts.itertuples(index=False):
         if row.denominator:
             result[row.indicator] = "met" if row.numerator else "unknown" if row.unknown else "not_met"
