@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 
 from hjertekom_core import audit
 from hjertekom_core.access import User
+from hjertekom_core.audit_report import audit_safe_hex
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.private_files import create_private_file, private_dir, private_temp_file
 from hjertekom_core.store import Store
@@ -47,8 +48,9 @@ try:
 except ImportError:  # not on Windows
     fcntl = None
 
-#: The tables whose rows make a store "hold data" (a restore over them needs --force).
-DATA_TABLES = ("users", "citizens", "courses", "registrations", "audit_log")
+#: The tables whose rows make a store "hold data" (a restore over them needs --force). Not the
+#: audit log: every command records its start there (software.start), even in a new store.
+DATA_TABLES = ("users", "citizens", "courses", "registrations")
 #: The byte of SQLite's ``-shm`` file on which every open connection holds a shared lock
 #: (os_unix.c: UNIX_SHM_DMS = (22 + SQLITE_SHM_NLOCK) * 4 + SQLITE_SHM_NLOCK = 128).
 _SHM_DMS_BYTE = 128
@@ -199,7 +201,7 @@ def backup(store: Store, out: Path, *, actor: User | None = None) -> BackupResul
     if actor is not None:
         with store.write() as conn:
             audit.record(conn, actor, "store.backup", "store", None, None,
-                         {"file": out.name, "sha256": result.sha256, "bytes": result.size, "backend": backend,
+                         {"file": out.name, "sha256": audit_safe_hex(result.sha256), "bytes": result.size, "backend": backend,
                           "schema": revision})
     return result
 
@@ -265,7 +267,7 @@ def restore(store: Store, source: Path, *, force: bool = False, actor: User | No
     if actor is not None:
         with store.write() as conn:
             audit.record(conn, actor, "store.restore", "store", None, None,
-                         {"file": source.name, "sha256": sha256_of(source), "backend": backend, "schema": revision})
+                         {"file": source.name, "sha256": audit_safe_hex(sha256_of(source)), "backend": backend, "schema": revision})
     return RestoreResult(backend, source, revision, check, replaced)
 
 

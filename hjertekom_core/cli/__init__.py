@@ -131,22 +131,29 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parqu
 @click.option("--ci", "ci_method", type=click.Choice(["wilson", "clopper-pearson"]), default="wilson",
               show_default=True)
 @click.option("--for-municipality", "own", type=int, multiple=True,
-              help="Show these municipalities' exact numbers; every other unit is small-number suppressed. "
-                   "Default: all units suppressed.")
+              help="Show these municipalities' exact numbers; every other unit is small-number suppressed "
+                   "(< 5), and counts that would give a hidden one away are withheld (..). Default: all units "
+                   "suppressed.")
 @click.pass_context
 @friendly_errors
 def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
                ci_method: str, own: tuple[int, ...]) -> None:
     """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
-    from hjertekom_core.indicators import LEVELS, compute, settings_from_config, suppress
+    from hjertekom_core.disclosure import Hierarchy, protect
+    from hjertekom_core.indicators import LEVELS, compute, settings_from_config
     from hjertekom_core.snapshot import open_snapshot
 
     ws = workspace(ctx)
     settings = settings_from_config(ws.config, ci_method)
+    levels = by or LEVELS
     con, _info = open_snapshot(snapshot_file)  # anything but a snapshot of a known version: one clear line
     with con:
-        result = compute(con, settings, period=period, levels=by or LEVELS)
-    shown = suppress(result, own, ws.config.suppress_below).drop(columns=["unit_name", "level"])
+        result = compute(con, settings, period=period, levels=levels)
+        hierarchy = Hierarchy.from_snapshot(con, settings.clusters)
+    # One table: every level it lists is complete (a unit without a row has nothing), and no hidden
+    # count may be worked out from the others (docs/indicators.md, "Disclosure control").
+    shown = protect(result, hierarchy, own=own, threshold=ws.config.suppress_below,
+                    complete=levels).drop(columns=["unit_name", "level"])
     if fmt == "csv":
         click.echo(shown.to_csv(index=False, float_format="%.4f"), nl=False)
     elif fmt == "json":
@@ -204,6 +211,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 # Commands of their own modules, one per capability; each module holds one click command or group.
+from hjertekom_core.cli.audit import audit  # noqa: E402
 from hjertekom_core.cli.backup import backup, restore  # noqa: E402
 from hjertekom_core.cli.export import export  # noqa: E402
 from hjertekom_core.cli.extract import extract  # noqa: E402
@@ -211,7 +219,7 @@ from hjertekom_core.cli.lab import lab  # noqa: E402
 from hjertekom_core.cli.report import report  # noqa: E402
 from hjertekom_core.cli.users import users  # noqa: E402
 
-for _command in (users, report, export, extract, lab, backup, restore):
+for _command in (users, report, export, extract, lab, backup, restore, audit):
     main.add_command(_command)
 
 

@@ -30,6 +30,10 @@ def workspace(ctx: click.Context) -> Workspace:
         config = load_config(obj.get("config_file"))
         setup_logging(config.log_file, config.log_level)
         obj["workspace"] = open_workspace(config)
+        from hjertekom_core.audit_report import record_software_start
+
+        # Which version ran which command, for the yearly audit (the command's name, never its arguments).
+        record_software_start(obj["workspace"].store, ctx.command_path.partition(" ")[2] or ctx.command_path)
     return obj["workspace"]
 
 
