@@ -103,6 +103,11 @@ class EntryShell:
         where = ", ".join(names.label_of(c) for c in sorted(user.municipalities)) or "alle kommuner"
         reports_link = (f'<a href="hjertekom/rapporter" target="_blank" class="hk-reports">{app_t("reports.link")}</a> · '
                         if user.can("report.read") else "")
+        # Administrators and coordinators (read-only): the users; administrators: the audit log.
+        reports_link += (f'<a href="hjertekom/brugere" target="_blank" class="hk-users">{app_t("admin.link")}</a> · '
+                         if user.can("user.read") else "")
+        reports_link += (f'<a href="hjertekom/revisionsspor" target="_blank" class="hk-audit">'
+                         f'{app_t("audit_view.link")}</a> · ' if user.can("audit.read") else "")
         self.header.value = (
             '<div style="display:flex;justify-content:space-between;align-items:center;'
             'border-bottom:2px solid #8b1e2d;padding:6px 0">'

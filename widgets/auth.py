@@ -30,8 +30,8 @@ from traitlets import Unicode
 
 from hjertekom_core import web_sessions
 from hjertekom_core.access import User
-from hjertekom_core.errors import AuthenticationFailed, LoginLocked
-from hjertekom_core.users import authenticate
+from hjertekom_core.errors import AuthenticationFailed, LoginLocked, WeakPassword
+from hjertekom_core.users import UserAdminRefused, authenticate, change_own_password, must_change_password
 from hjertekom_widgets.guard import Guard
 from hjertekom_widgets.text import t
 from hjertekom_widgets.web_handlers import IDENTITY_HEADER, HjerteKomHandler
@@ -244,9 +244,61 @@ class LoginHandler(HjerteKomHandler):
             return
         self._render()
 
+    def _render_change(self, username: str, message: str = "", status: int = 200) -> None:
+        """"Skift adgangskode": after an administrator's reset, before anything else (no session
+        exists until the new password is chosen; the form proves the old one again)."""
+        nxt = html.escape(_safe_next(self.get_argument("next", None), self.base_url))
+        error = f'<p class="error" role="alert">{html.escape(message)}</p>' if message else ""
+        body = f"""<h2 id="hk-change-password">{t("pw_change.title")}</h2><p>{t("pw_change.intro")}</p>
+<form method="post" action="{html.escape(self.base_url)}login?next={nxt}" autocomplete="off">
+{self.xsrf_form_html()}
+<input type="hidden" name="step" value="change">
+<input type="hidden" name="username" value="{html.escape(username)}">
+<label for="old_password">{t("pw_change.old")}</label>
+<input id="old_password" name="old_password" type="password" autocomplete="current-password" required autofocus>
+<label for="new_password">{t("pw_change.new")}</label>
+<input id="new_password" name="new_password" type="password" autocomplete="new-password" required>
+<label for="repeat_password">{t("pw_change.repeat")}</label>
+<input id="repeat_password" name="repeat_password" type="password" autocomplete="new-password" required>
+<p class="info">{t("pw_change.policy")}</p>
+{error}
+<button type="submit" id="change-password">{t("pw_change.submit")}</button>
+</form>"""
+        self.set_status(status)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(_PAGE.format(lang="da", title=t("pw_change.title"), body=body))
+
+    async def _change_password(self, username: str) -> None:
+        """The second step: the old password again, the new one twice; then the session starts."""
+        provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
+        guard = provider.the_guard()
+        config = guard.workspace.config
+        try:
+            user = change_own_password(guard.store, username, self.get_body_argument("old_password", ""),
+                                       self.get_body_argument("new_password", ""),
+                                       self.get_body_argument("repeat_password", ""), address=self.request.remote_ip,
+                                       max_failures=config.login_max_failures,
+                                       lockout=_minutes(config.login_lockout_minutes))
+        except LoginLocked as locked:
+            await asyncio.sleep(locked.delay_seconds)
+            return self._render(t("login_locked", until=_local_time(locked.until)), status=429)
+        except AuthenticationFailed as failed:
+            await asyncio.sleep(failed.delay_seconds)
+            return self._render_change(username, t("pw_change.old_wrong"), status=403)
+        except (UserAdminRefused, WeakPassword) as refused:
+            return self._render_change(username, refused.messages["da"], status=400)
+        if user.role == "researcher":  # as at the login: researchers do not use data entry
+            guard.deny(user.username, "entry_app.login", "user", user.id, "researchers do not use data entry",
+                       self.request.remote_ip)
+            return self._render(t("login_failed"), status=403)
+        provider.start_session(self, user)
+        self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
+
     @allow_unauthenticated
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()
+        if self.get_body_argument("step", "") == "change":
+            return await self._change_password(username)
         password = self.get_body_argument("password", "")
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
         guard = provider.the_guard()
@@ -266,6 +318,8 @@ class LoginHandler(HjerteKomHandler):
             else:
                 self._render(t("login_failed"), status=403)
             return
+        if must_change_password(guard.store, user.id):  # reset by an administrator: a new one first
+            return self._render_change(username)
         provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
 

@@ -30,6 +30,7 @@ from voila.app import Voila
 from hjertekom_core import kernel_sockets
 from hjertekom_core.bootstrap import ensure_secret, open_workspace
 from hjertekom_core.config import Config
+from hjertekom_widgets.admin_pages import ROUTES as ADMIN_ROUTES
 from hjertekom_widgets.auth import HjerteKomIdentityProvider
 from hjertekom_widgets.guard import SWEEP_SECONDS, Guard
 from hjertekom_widgets.internal_api import SOCKET_ENV, SOCKET_NAME, start_internal_server
@@ -61,7 +62,7 @@ class HjerteKomVoila(Voila):
         return settings
 
     def init_handlers(self) -> list[Any]:
-        own = [(SESSION_ROUTE, SessionHandler), *REPORT_ROUTES]
+        own = [(SESSION_ROUTE, SessionHandler), *REPORT_ROUTES, *ADMIN_ROUTES]
         return secure_routes(super().init_handlers(), own)
 
     def listen(self) -> None:

@@ -1,0 +1,351 @@
+"""The administrators' pages, behind the same login as the entry forms.
+
+- ``/hjertekom/brugere``: the users with role, municipalities, active and last login. An
+  administrator (``user.admin``) also deactivates and reactivates, resets passwords (shown once),
+  and changes roles and municipalities; a coordinator (``user.read``) sees the users of their own
+  municipalities, read-only. Each change is one POST with the _xsrf token, carried out and audited
+  by ``hjertekom_core.users`` (which also ends the user's sessions).
+- ``/hjertekom/revisionsspor``: the audit log for administrators (``audit.read``): filters by user,
+  citizen, action, municipality and period, paged; ``/hjertekom/revisionsspor.csv`` exports the
+  same selection. A CPR number typed in the filter is sent by POST, looked up to the citizen id
+  here and never shown back, put in an address or logged. Viewing and exporting are audited.
+
+Every refusal is audited: by the core (roles), or here (a POST without a valid _xsrf token).
+"""
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from tornado import web
+
+from hjertekom_core import audit
+from hjertekom_core.access import ROLE_LABELS, ROLES, User
+from hjertekom_core.audit_search import (
+    AuditFilter,
+    BadFilter,
+    citizen_id_for_cpr,
+    csv_text,
+    describe_detail,
+    export_rows,
+    parse_filter,
+    search,
+)
+from hjertekom_core.cpr import InvalidCpr
+from hjertekom_core.errors import AccessDenied, WeakPassword
+from hjertekom_core.users import (
+    UserAdminRefused,
+    UserRecord,
+    active_user,
+    deactivate_user,
+    local_text,
+    reactivate_user,
+    reset_password,
+    set_municipalities,
+    set_role,
+    user_records,
+)
+from hjertekom_widgets.reports_api import ReportHandler
+from hjertekom_widgets.text import t
+
+log = logging.getLogger(__name__)
+
+USERS_ROUTE = r"/hjertekom/brugere/?"
+USER_ACTION_ROUTE = r"/hjertekom/brugere/([^/]*)/([^/]*)"
+AUDIT_ROUTE = r"/hjertekom/revisionsspor/?"
+AUDIT_CSV_ROUTE = r"/hjertekom/revisionsspor\.csv"
+
+_CSS = ("body{font-family:system-ui,Arial,sans-serif;max-width:80em;margin:1.5em auto;padding:0 1em;color:#222}"
+        "h1{color:#8b1e2d}td,th{padding:.35em .6em;text-align:left;border-bottom:1px solid #ddd;vertical-align:top}"
+        "form.hk-inline{display:inline-block;margin:0 .4em .3em 0}input,select,button{font-size:.95em}"
+        ".hk-ok{background:#e7f4ea;padding:.6em}.hk-error{background:#fdecea;color:#8a1020;padding:.6em}"
+        ".hk-password{font-family:monospace;font-size:1.3em;background:#fff8e1;padding:.2em .5em}"
+        ".hk-filter label{display:inline-block;margin:0 .8em .5em 0}.hk-muted{color:#666}"
+        "tr.hk-inactive td{color:#888}")
+
+
+def _page(title: str, body: str, base_url: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="da"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+            f'<p><a href="{html.escape(base_url)}">{t("reports.back")}</a></p>{body}</body></html>')
+
+
+class AdminHandler(ReportHandler):
+    """Our pages' shared parts: the signed-in user, fresh from the store; audited xsrf refusals."""
+
+    def account(self) -> User:
+        who = self.current_user
+        user = active_user(self.ws().store, who.username) if who is not None else None
+        if user is None:
+            raise web.HTTPError(403)
+        return user
+
+    def check_xsrf_cookie(self) -> None:
+        try:
+            super().check_xsrf_cookie()
+        except web.HTTPError:
+            provider = self.identity_provider
+            guard = getattr(provider, "guard", None)
+            who = getattr(self.current_user, "username", None)
+            if guard is not None:
+                guard.deny(who, "xsrf", "request", self.request.path, "missing or wrong _xsrf token",
+                           self.request.remote_ip)
+            raise
+
+    def show(self, title: str, body: str, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")  # personal data, a password shown once: never cached
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(_page(title, body, self.base_url))
+
+    def municipality_name(self, code: int) -> str:
+        return self.ws().contracts["hjertekom"].codelists["municipalities"].label_of(code)
+
+
+# --- users ---------------------------------------------------------------------------------------------
+
+def _notice(kind: str, text: str) -> str:
+    return f'<p class="hk-{kind}" role="{"alert" if kind == "error" else "status"}">{text}</p>' if text else ""
+
+
+class UsersHandler(AdminHandler):
+    """``GET /hjertekom/brugere``: the list (and, for administrators, the actions)."""
+
+    @web.authenticated
+    def get(self) -> None:
+        user = self.account()
+        done = self.get_argument("udfoert", "")
+        notice = _notice("ok", html.escape(t(f"admin.done.{done}"))) if f"admin.done.{done}" in _DONE_KEYS else ""
+        self.render_list(user, notice)
+
+    def render_list(self, user: User, notice: str = "", status: int = 200) -> None:
+        try:
+            records = user_records(self.ws().store, user)
+        except AccessDenied:
+            return self.show(t("admin.users_title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        may_change = user.can("user.admin")
+        intro = t("admin.users_intro_admin") if may_change else t("admin.users_intro_coordinator")
+        head = "".join(f"<th>{html.escape(t(k))}</th>" for k in (
+            "username", "admin.name", "admin.role", "admin.municipalities", "admin.active", "admin.last_login"))
+        if may_change:
+            head += f"<th>{html.escape(t('admin.actions'))}</th>"
+        rows = "\n".join(self._row(r, may_change, user) for r in records)
+        self.show(t("admin.users_title"), f"{notice}<p>{html.escape(intro)}</p>"
+                                           f'<table class="hk-users"><tr>{head}</tr>\n{rows}\n</table>', status)
+
+    def _row(self, record: UserRecord, may_change: bool, user: User) -> str:
+        where = ", ".join(f"{c} {self.municipality_name(c)}" for c in record.municipalities) or t("admin.all")
+        state = t("yes") if record.active else t("admin.closed")
+        if record.must_change_password:
+            state += f" ({t('admin.must_change')})"
+        cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where, state,
+                 local_text(record.last_login_at) or t("admin.never")]
+        row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+        if may_change:
+            row += f"<td>{self._actions(record, user)}</td>"
+        css = "" if record.active else ' class="hk-inactive"'
+        return f'<tr{css} data-user="{html.escape(record.username)}">{row}</tr>'
+
+    def _form(self, record: UserRecord, action: str, inner: str, button: str) -> str:
+        return (f'<form class="hk-inline" method="post" action="{html.escape(self.base_url)}hjertekom/brugere/'
+                f'{record.id}/{action}">{self.xsrf_form_html()}{inner}<button type="submit" name="{action}">'
+                f"{html.escape(button)}</button></form>")
+
+    def _actions(self, record: UserRecord, user: User) -> str:
+        parts = []
+        if record.id != user.id:
+            parts.append(self._form(record, "deaktiver" if record.active else "genaktiver", "",
+                                    t("admin.deactivate") if record.active else t("admin.reactivate")))
+        parts.append(self._form(record, "nulstil", f'<input name="password" type="password" autocomplete="new-password" '
+                                f'placeholder="{html.escape(t("admin.password_optional"))}" size="18">',
+                                t("admin.reset_password")))
+        if record.id != user.id:
+            options = "".join(f'<option value="{r}"{" selected" if r == record.role else ""}>'
+                              f'{html.escape(ROLE_LABELS[r]["da"])}</option>' for r in ROLES)
+            parts.append(self._form(record, "rolle", f'<select name="role" aria-label="{t("admin.role")}">{options}'
+                                    "</select>", t("admin.set_role")))
+        codes = ",".join(map(str, record.municipalities))
+        parts.append(self._form(record, "kommuner", f'<input name="municipalities" value="{codes}" size="12" '
+                                f'aria-label="{t("admin.municipalities")}" placeholder="740,741">',
+                                t("admin.set_municipalities")))
+        return "".join(parts)
+
+
+#: URL word -> (the core's change, the message key after it).
+_ACTIONS: dict[str, str] = {"deaktiver": "deactivated", "genaktiver": "reactivated", "rolle": "role",
+                            "kommuner": "municipalities", "nulstil": "password"}
+_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values()}
+
+
+class UserActionHandler(UsersHandler):
+    """``POST /hjertekom/brugere/<id>/<action>`` (with _xsrf): one change, then the list again."""
+
+    @web.authenticated
+    def get(self, *_args: str) -> None:  # type: ignore[override]
+        raise web.HTTPError(405)  # a change is never a GET (links and images must change nothing)
+
+    @web.authenticated
+    def post(self, user_id: str, action: str) -> None:
+        user = self.account()
+        store = self.ws().store
+        if action not in _ACTIONS or not user_id.isdigit():
+            raise web.HTTPError(404)
+        target = next((r for r in self._all() if r.id == int(user_id)), None)
+        if target is None:
+            audit.deny(store, user, "user.admin", "user", user_id, reason="no such user")
+            raise web.HTTPError(404)
+        try:
+            if action == "deaktiver":
+                deactivate_user(store, user, target.username)
+            elif action == "genaktiver":
+                reactivate_user(store, user, target.username)
+            elif action == "rolle":
+                set_role(store, user, target.username, self.get_body_argument("role", ""))
+            elif action == "kommuner":
+                set_municipalities(store, user, target.username, _codes(self.get_body_argument("municipalities", "")))
+            else:
+                done = reset_password(store, user, target.username, self.get_body_argument("password", "") or None)
+                note = (t("admin.password_shown_once", user=html.escape(target.username)) +
+                        f' <span class="hk-password" id="hk-new-password">{html.escape(done.password)}</span>'
+                        if done.generated else html.escape(t("admin.password_set", user=target.username)))
+                return self.render_list(user, _notice("ok", note))
+        except AccessDenied:
+            return self.show(t("admin.users_title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        except (UserAdminRefused, WeakPassword) as refused:
+            return self.render_list(user, _notice("error", html.escape(refused.messages["da"])), 400)
+        self.redirect(f"{self.base_url}hjertekom/brugere?{urlencode({'udfoert': _ACTIONS[action]})}", status=303)
+
+    def _all(self) -> list[UserRecord]:
+        from hjertekom_core.access import SYSTEM
+
+        return user_records(self.ws().store, SYSTEM)  # finding the target; the change itself checks the actor
+
+
+def _codes(text: str) -> list[int]:
+    parts = [p.strip() for p in text.replace(";", ",").replace(" ", ",").split(",") if p.strip()]
+    if not all(p.isdigit() and len(p) <= 4 for p in parts):
+        raise UserAdminRefused("Kommunerne skal skrives som koder adskilt af komma, fx 740,741.",
+                               "Write the municipalities as codes separated by commas, e.g. 740,741.")
+    return [int(p) for p in parts]
+
+
+# --- the audit log -------------------------------------------------------------------------------------
+
+_FILTER_FIELDS = ("user", "citizen", "action", "municipality", "from", "to")
+
+
+class AuditHandler(AdminHandler):
+    """``GET /hjertekom/revisionsspor``: the filtered, paged audit log. ``POST`` (with _xsrf) takes the
+    filter form, looks a CPR number up to its citizen id and sends the browser to the GET address."""
+
+    def params(self) -> dict[str, str]:
+        return {k: self.get_argument(k, "") for k in _FILTER_FIELDS}
+
+    @web.authenticated
+    def get(self) -> None:
+        user = self.account()
+        params = self.params()
+        notice = ""
+        if self.get_argument("via", "") == "cpr-ukendt":
+            notice = _notice("error", html.escape(t("audit_view.cpr_unknown")))
+        try:
+            flt = parse_filter(params)
+        except BadFilter as bad:
+            return self.render_audit(user, params, None, _notice("error", html.escape(bad.messages["da"])), 400)
+        via_cpr = self.get_argument("via", "") in ("cpr", "cpr-ukendt")
+        try:
+            page = search(self.ws().store, user, flt, page=_int(self.get_argument("side", "1")),
+                          detail={"by_cpr": True} if via_cpr else None)
+        except AccessDenied:
+            return self.show(t("audit_view.title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        self.render_audit(user, params, (flt, page), notice)
+
+    @web.authenticated
+    def post(self) -> None:
+        user = self.account()
+        try:
+            audit.require(self.ws().store, user, "audit.read", "audit_log")
+        except AccessDenied:
+            return self.show(t("audit_view.title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        params = {k: self.get_body_argument(k, "").strip() for k in _FILTER_FIELDS}
+        cpr = self.get_body_argument("cpr", "").strip()
+        via = ""
+        if cpr:
+            try:
+                found = citizen_id_for_cpr(self.ws().store, cpr)
+            except InvalidCpr as bad:  # its message never holds the number
+                return self.render_audit(user, params, None, _notice("error", html.escape(bad.messages["da"])), 400)
+            params["citizen"] = str(found) if found is not None else "0"  # no citizen has id 0: no rows
+            via = "cpr" if found is not None else "cpr-ukendt"
+        query = {k: v for k, v in params.items() if v}
+        if via:
+            query["via"] = via
+        self.redirect(f"{self.base_url}hjertekom/revisionsspor?{urlencode(query)}", status=303)
+
+    def render_audit(self, user: User, params: dict[str, str], found: tuple[AuditFilter, Any] | None, notice: str = "",
+               status: int = 200) -> None:
+        base = html.escape(self.base_url)
+        fields = "".join(
+            f'<label>{html.escape(t(f"audit_view.{k}"))} <input name="{k}" value="{html.escape(params.get(k, ""))}"'
+            f' size="{12 if k in ("from", "to") else 14}"></label>' for k in _FILTER_FIELDS)
+        form = (f'<form class="hk-filter" method="post" action="{base}hjertekom/revisionsspor">{self.xsrf_form_html()}'
+                f"{fields}<label>{html.escape(t('audit_view.cpr'))} <input name=\"cpr\" type=\"password\" "
+                'autocomplete="off" size="12"></label>'
+                f'<button type="submit" id="hk-filter">{html.escape(t("audit_view.search"))}</button></form>'
+                f'<p class="hk-muted">{html.escape(t("audit_view.help"))}</p>')
+        body = notice + form
+        if found is not None:
+            flt, page = found
+            query = flt.query_params()
+            head = "".join(f"<th>{html.escape(t(f'audit_view.col.{c}'))}</th>" for c in (
+                "at", "user", "action", "entity", "municipality", "detail"))
+            rows = "\n".join(
+                f"<tr><td>{local_text(r['at'])}</td><td>{html.escape(r['username'])}</td>"
+                f"<td>{html.escape(r['action'])}</td><td>{html.escape(r['entity'])} "
+                f"{html.escape(r['entity_id'] or '')}</td><td>{r['municipality_code'] or ''}</td>"
+                f"<td>{html.escape(describe_detail(r['detail']))}</td></tr>" for r in page.rows)
+            links = []
+            if page.page > 1:
+                links.append(f'<a href="{base}hjertekom/revisionsspor?{html.escape(urlencode({**query, "side": page.page - 1}))}">'
+                             f"{html.escape(t('audit_view.previous'))}</a>")
+            if page.page < page.pages:
+                links.append(f'<a id="hk-next" href="{base}hjertekom/revisionsspor?'
+                             f'{html.escape(urlencode({**query, "side": page.page + 1}))}">'
+                             f"{html.escape(t('audit_view.next'))}</a>")
+            body += (f'<p id="hk-hits">{html.escape(t("audit_view.hits", n=page.total, page=page.page, pages=page.pages))}'
+                     f' · <a id="hk-export" href="{base}hjertekom/revisionsspor.csv?{html.escape(urlencode(query))}">'
+                     f"{html.escape(t('audit_view.export'))}</a></p>"
+                     f'<table class="hk-audit"><tr>{head}</tr>\n{rows}\n</table><p>{" · ".join(links)}</p>')
+        self.show(t("audit_view.title"), body, status)
+
+
+class AuditCsvHandler(AuditHandler):
+    """``GET /hjertekom/revisionsspor.csv?<filters>``: every matching entry as CSV, audited."""
+
+    @web.authenticated
+    def get(self) -> None:
+        user = self.account()
+        try:
+            flt = parse_filter(self.params())
+            rows = export_rows(self.ws().store, user, flt)
+        except BadFilter as bad:
+            return self.show(t("audit_view.title"), _notice("error", html.escape(bad.messages["da"])), 400)
+        except AccessDenied:
+            return self.show(t("audit_view.title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Disposition", 'attachment; filename="revisionsspor.csv"')
+        self.finish(("\ufeff" + csv_text(rows)).encode("utf-8"))
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() and len(text) < 9 else 1
+
+
+ROUTES: list[tuple[str, type[AdminHandler]]] = [
+    (USERS_ROUTE, UsersHandler), (USER_ACTION_ROUTE, UserActionHandler),
+    (AUDIT_CSV_ROUTE, AuditCsvHandler), (AUDIT_ROUTE, AuditHandler)]
