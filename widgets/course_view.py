@@ -1,20 +1,64 @@
-"""One course: its forms, saving (drafts, completion, confirmation, conflicts), autosave, feedback."""
+"""One course: its forms and how they are saved, so that nothing a clinician enters is lost,
+duplicated or silently changed.
+
+* Drafts and completion; unusual values are confirmed first ("Bekræft og gem").
+* A finished (complete) registration is locked: read-only, with "Ret registrering" (a correction,
+  with a reason; it stays complete) and "Genåbn som kladde" (with a reason) instead of the save
+  buttons. The service enforces the same rule (``Service.save(reason=, reopen=)``).
+* "Historik" lists every revision: who, when, why and what changed.
+* A save by someone else since the form was opened (or by the same user in another tab) is merged
+  with the clinician's input, three-way, by the core; fields both changed are shown side by side
+  and nothing is discarded without a click. A stale autosave is merged the same way.
+* Autosave on every change, and while typing (the page script sends what is typed but not yet
+  left, debounced, over a hidden text widget); the page is marked dirty (CSS class ``hk-dirty``)
+  so that the page script asks before the tab is closed.
+* Every message, the buttons and the save state are in the save bar at the bottom of the window;
+  a refused value is set back to the stored one and said so, never left looking saved.
+* After every save the course's and the municipality's feedback are rendered again from the
+  latest revisions.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
-from typing import TYPE_CHECKING, Any
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as w
 
-from hjertekom_core.errors import ConfirmationRequired, IncompleteForm, RevisionConflict, ValidationFailed
+from hjertekom_core.errors import (
+    AccessDenied,
+    ConfirmationRequired,
+    IncompleteForm,
+    RegistrationLocked,
+    RevisionConflict,
+    ValidationFailed,
+)
+from hjertekom_core.revisions import MINE, THEIRS, MergeResult, changed_fields, merge_three_way
+from hjertekom_core.service import ConflictDetails, SaveResult
+from hjertekom_widgets.conflict import ConflictPanel, conflict_message
+from hjertekom_widgets.danish_time import clock_text, when_text
 from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
 from hjertekom_widgets.forms import FormView
+from hjertekom_widgets.history import history_html, value_text
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, issues_html, message_html
+from hjertekom_widgets.save_bar import SaveBar, goto_link
 from hjertekom_widgets.text import t as app_t
 
 if TYPE_CHECKING:
     from hjertekom_widgets.app import EntryShell
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: What the page script may send over the typing channel (a JSON object), at most.
+TYPING_MAX_CHARS = 200_000
+TYPED_VALUE_MAX_CHARS = 10_000
+
+#: The save bar's modes of a form: editable (never saved, or a draft), finished and locked, and a
+#: finished registration being corrected.
+OPEN, LOCKED, CORRECTING = "open", "locked", "correcting"
 
 
 def _course_sheet_links(course_id: int) -> str:
@@ -37,11 +81,17 @@ class CourseView:
         self._relabelling = False
         self.selector = w.ToggleButtons(options=[(self._form_label(f), f) for f in forms], value=self.form_name)
         self.selector.add_class("hk-form-selector")
-        self.selector.observe(shell.guarded("switch form")(self._switch), names="value")
+        self.selector.observe(self._guarded("switch form")(self._switch), names="value")
+        self.notes = w.VBox()          # at the top of the form: restored input
+        self.notes.add_class("hk-form-notes")
         self.area = w.VBox()
         self.feedback = w.VBox()
         self.feedback.add_class("hk-feedback")
-        self.confirm_box = w.VBox()
+        self.bar = SaveBar()
+        # What is typed but not yet left, from the page script (hjertekom.js), for autosave.
+        self.typing = w.Text(value="", layout=w.Layout(display="none"))
+        self.typing.add_class("hk-typing-channel")
+        self.typing.observe(self._guarded("typing")(self._typed_in), names="value")
         citizen = self.course.citizen
         names = shell.contract.codelists["municipalities"]
         self.title = w.HTML(
@@ -52,11 +102,38 @@ class CourseView:
         self.sheets = w.HTML(_course_sheet_links(course_id))
         self.sheets.add_class("hk-sheets")
         self.widget = w.VBox([w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
-                              self.sheets, self.selector, self.area, self.confirm_box, self.feedback])
+                              self.sheets, self.selector, self.notes, self.area, self.feedback,
+                              self.bar.spacer, self.bar.widget, self.typing])
         self.widget.add_class("hk-course")
         self._show_form()
         if self.course.forms.get("end"):
             self._show_feedback()
+
+    # --- infrastructure ---------------------------------------------------------------------------
+    def _guarded(self, context: str) -> Callable[[F], F]:
+        """The shell's ``guarded``, with its message shown in the save bar as well: a message at
+        the top of a long page is out of sight."""
+        def wrap(func: F) -> F:
+            inner = self.shell.guarded(context)(func)
+
+            @functools.wraps(func)
+            def run(*args: Any, **kwargs: Any) -> Any:
+                before = self.shell.message.value
+                result = inner(*args, **kwargs)
+                after = self.shell.message.value
+                if after and after != before and self.widget in self.shell.body.children:
+                    self.bar.mirror(after)
+                return result
+
+            return run  # type: ignore[return-value]
+
+        return wrap
+
+    def _button(self, key: str, css: str, icon: str, action: Callable[[], None], style: str = "") -> w.Button:
+        button = w.Button(description=app_t(key), icon=icon, button_style=style)
+        button.add_class(css)
+        button.on_click(self._guarded(key)(lambda _: action()))
+        return button
 
     def _next_form(self, forms: list[str]) -> str:
         for name in forms:
@@ -69,6 +146,15 @@ class CourseView:
         reg = self.course.forms.get(form)
         return f"{FORM_BUTTON.get(form, form)} ({STATUS_DA[reg.status if reg else None]})"
 
+    def _relabel(self) -> None:
+        # New options make ipywidgets select the first one: keep the form the user is on.
+        self._relabelling = True
+        try:
+            self.selector.options = [(self._form_label(f), f) for f in self.shell.contract.forms]
+            self.selector.value = self.form_name
+        finally:
+            self._relabelling = False
+
     def _switch(self, change: dict[str, Any]) -> None:
         if self._relabelling or change["new"] == self.form_name:
             return
@@ -78,102 +164,415 @@ class CourseView:
     def _context(self) -> dict[str, Any]:
         return {name: reg.data for name, reg in self.course.forms.items() if name != self.form_name}
 
+    @property
+    def _form_word(self) -> str:
+        return FORM_BUTTON.get(self.form_name, self.form_name)
+
+    # --- opening a form ----------------------------------------------------------------------------
     def _show_form(self) -> None:
         svc = self.shell.service
         self.view = FormView(self.shell.contract, self.form_name, context=self._context())
-        self.base_revision = self.course.revision_of(self.form_name)
-        stored = self.course.data_of(self.form_name)
-        if stored:
-            self.view.load(stored)
+        self.view.widget.add_class(f"hk-form-{self.form_name}")
+        latest = self.course.forms.get(self.form_name)
+        self.base_revision = latest.revision if latest else 0
+        self._autosave_base = self.base_revision   # stays older while a merge is undecided
+        self._typed: dict[str, str] = {}
+        self._merge: MergeResult | None = None
+        self._details: ConflictDetails | None = None
+        self._choices: dict[str, str] = {}
+        self._panel: ConflictPanel | None = None
+        self._prompt: list[w.Widget] = []
+        self._history: w.Widget | None = None
+        self._last_autosave: dt.datetime | None = None
+        self.reason = w.Text(placeholder=app_t("entry.reason_placeholder"), layout=w.Layout(width="40em"))
+        self.reason.add_class("hk-reason")
+        if latest:
+            self.view.load(latest.data)
+        self.mode = LOCKED if latest and latest.status == "complete" else OPEN
         restored = svc.autosaved(self.course_id, self.form_name)
-        note = ""
-        if restored and restored.base_revision == self.base_revision and restored.data:
+        notes: list[str] = []
+        stale: int | None = None
+        if restored and restored.data:
             self.view.load(restored.data)
-            note = f"Dine ikke-gemte indtastninger fra {restored.saved_at:%d-%m-%Y %H:%M} er hentet frem igen."
-        self.view.on_change = self.shell.guarded("autosave")(self._autosave)
-        draft = w.Button(description="Gem kladde", icon="save")
-        draft.add_class("hk-save-draft")
-        done = w.Button(description="Markér som færdig", button_style="success", icon="check")
-        done.add_class("hk-complete")
-        draft.on_click(self.shell.guarded("save draft")(lambda _: self._save(complete=False)))
-        done.on_click(self.shell.guarded("complete")(lambda _: self._save(complete=True)))
-        self.status = w.HTML(message_html("info", note) if note else "")
-        self.status.add_class("hk-status")
-        self.area.children = (self.view.widget, self.status, w.HBox([draft, done], layout=w.Layout(gap="8px")))
-        self.confirm_box.children = ()
+            self.view.dirty = True
+            self._last_autosave = restored.saved_at
+            notes.append(app_t("entry.restored", time=when_text(restored.saved_at)))
+            if restored.base_revision != self.base_revision:
+                stale = restored.base_revision   # saved since: merged below, never dropped
+            elif self.mode == LOCKED:
+                self.mode = CORRECTING
+                notes.append(app_t("entry.restored_correction"))
+        self.view.on_change = self._guarded("autosave")(self._changed)
+        if notes:
+            note = w.HTML(message_html("info", html.escape(" ".join(notes))))
+            note.add_class("hk-restored")
+            self.notes.children = (note,)
+        else:
+            self.notes.children = ()
+        self.area.children = (self.view.widget,)
+        self.bar.clear()
+        self._apply_mode()
+        self._mark_dirty(self.view.dirty)
+        if stale is not None:
+            self._merge_with_latest(stale)
 
-    def _autosave(self, *_: Any) -> None:
-        self.shell.service.autosave(self.course_id, self.form_name, self.view.data(), self.base_revision)
+    def _apply_mode(self) -> None:
+        """Lock or unlock the fields and show the buttons of the mode."""
+        self.view.set_locked(self.mode == LOCKED)
+        history = self._button("entry.history_hide" if self._history else "entry.history", "hk-history",
+                               "history", self._toggle_history)
+        if self.mode == LOCKED:
+            buttons = [self._button("entry.correct", "hk-correct", "pencil", lambda: self._ask_reason(CORRECTING)),
+                       self._button("entry.reopen", "hk-reopen", "undo", lambda: self._ask_reason(OPEN))]
+        elif self.mode == CORRECTING:
+            buttons = [self._button("entry.save_correction", "hk-save-correction", "check",
+                                    lambda: self._save(complete=True), "success"),
+                       self._button("entry.cancel_correction", "hk-cancel-correction", "times",
+                                    self._cancel_correction)]
+        else:
+            buttons = [self._button("entry.save_draft", "hk-save-draft", "save", lambda: self._save(complete=False)),
+                       self._button("entry.complete", "hk-complete", "check", lambda: self._save(complete=True),
+                                    "success")]
+        self.bar.set_buttons([*buttons, history])
+        self._refresh_actions()
+        self._update_state()
+
+    def _refresh_actions(self) -> None:
+        children = list(self._prompt)
+        if self.mode == CORRECTING and not self._prompt:
+            label = w.HTML(f"<b>{html.escape(app_t('entry.reason_label'))}:</b> "
+                           f"<span style='color:#3d4a5c'>{html.escape(app_t('entry.correcting'))}</span>")
+            children.append(w.VBox([label, self.reason]))
+        if self._panel is not None and self._merge is not None:
+            children.append(self._panel.widget)
+        if self._history is not None:
+            children.append(self._history)
+        self.bar.set_actions(children)
+
+    def _update_state(self) -> None:
+        latest = self.course.forms.get(self.form_name)
+        if self.view.dirty:
+            text = (app_t("entry.unsaved", time=when_text(self._last_autosave)) if self._last_autosave
+                    else app_t("entry.unsaved_no_time"))
+        elif self.mode == LOCKED:
+            text = app_t("entry.locked")
+        elif latest is not None:
+            text = app_t("entry.all_saved", revision=latest.revision, status=STATUS_DA[latest.status])
+        else:
+            text = app_t("entry.nothing_saved")
+        self.bar.set_state(text)
+
+    def _mark_dirty(self, dirty: bool) -> None:
+        """``hk-dirty`` on the course tells the page script that leaving would leave input unsaved."""
+        if dirty:
+            self.widget.add_class("hk-dirty")
+        else:
+            self.widget.remove_class("hk-dirty")
+        self._update_state()
+
+    # --- autosave ----------------------------------------------------------------------------------
+    def _changed(self, _view: FormView, name: str) -> None:
+        self._typed.pop(name, None)      # the field was left: its value is the form's now
+        if self._merge is not None and name in self._conflict_fields() and name not in self._choices:
+            self._chosen(name, MINE, apply=False)   # editing a field both changed is a choice too
+        self._autosave()
+
+    def _autosave(self) -> None:
+        data = {**self.view.data(), **self._typed}
+        self.shell.service.autosave(self.course_id, self.form_name, data, self._autosave_base)
+        self._last_autosave = dt.datetime.now(dt.timezone.utc)
+        self._mark_dirty(True)
+
+    def _typed_in(self, change: dict[str, Any]) -> None:
+        """What the page script saw typed but not yet left (JSON: form, field -> text)."""
+        raw = change["new"]
+        if not raw or len(raw) > TYPING_MAX_CHARS or self.view.locked:
+            return
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        values = payload.get("values")
+        if payload.get("form") != self.form_name or not isinstance(values, dict):
+            return   # typed into a form no longer shown: its change arrived when it was left
+        fields = self.view.fields
+        typed = {name: text for name, text in values.items()
+                 if name in fields and not fields[name].field.is_derived and isinstance(text, str)
+                 and len(text) <= TYPED_VALUE_MAX_CHARS}
+        if typed:
+            self._typed.update(typed)
+            self._autosave()
+
+    # --- saving ------------------------------------------------------------------------------------
+    def _conflict_fields(self) -> set[str]:
+        return {c.field for c in self._merge.conflicts} if self._merge else set()
+
+    def _unresolved(self) -> bool:
+        return bool(self._conflict_fields() - set(self._choices))
+
+    def _show_problems(self, body_html: str, first: str | None) -> None:
+        link = ""
+        if first is not None and first in self.view.fields:
+            link = goto_link(first, self.view.fields[first].field.label.get("da"))
+        self.bar.show("error", body_html + (f"<div>{link}</div>" if link else ""))
 
     def _save(self, complete: bool, confirm: bool = False) -> None:
-        svc = self.shell.service
-        self.confirm_box.children = ()
-        self.status.remove_class("hk-saved")
-        self.status.remove_class("hk-conflict")
+        """"Gem kladde", "Markér som færdig" and "Gem rettelse" (which keeps the form complete)."""
+        self._prompt = []
+        self._refresh_actions()
+        if self._unresolved():
+            self.bar.show_text("error", app_t("conflict.unresolved"), css_class="hk-conflict")
+            return
+        reason = None
+        if self.mode == CORRECTING:
+            complete = True
+            reason = self.reason.value.strip()
+            if not reason:
+                self.bar.show_text("error", app_t("entry.reason_missing"))
+                return
         report = self.view.validate(complete=complete)
         if report.errors:
-            self.status.value = message_html("error", issues_html(report.errors, "Ret fejlene, før der kan gemmes:"))
+            self._show_problems(issues_html(report.errors, app_t("entry.fix_errors")), self.view.first_issue(report))
             return
         if complete and report.missing:
-            self.status.value = message_html("error", html.escape(self.view.missing_summary(report)).replace("\n", "<br>"))
+            summary = html.escape(self.view.missing_summary(report)).replace("\n", "<br>")
+            self._show_problems(summary, self.view.first_issue(report))
             return
+        self._write(complete=complete, confirm=confirm, reason=reason)
+
+    def _write(self, *, complete: bool, confirm: bool, reason: str | None = None, reopen: bool = False) -> None:
+        svc = self.shell.service
         try:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
-                              complete=complete, confirm=confirm)
+                              complete=complete, confirm=confirm, reason=reason, reopen=reopen)
         except ConfirmationRequired as exc:
-            self._ask_confirmation(exc, complete)
+            self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
+                                                            reopen=reopen))
             return
         except IncompleteForm as exc:
-            self.status.value = message_html("error", issues_html(exc.errors, "Mangler, før skemaet er færdigt:"))
+            self._show_problems(issues_html(exc.errors, app_t("entry.missing")), exc.errors[0].field)
+            return
+        except RegistrationLocked as exc:
+            self.bar.show("error", issues_html(exc.errors, app_t("entry.fix_errors")))
             return
         except ValidationFailed as exc:
-            self.status.value = message_html("error", issues_html(exc.errors, "Ret fejlene, før der kan gemmes:"))
+            first = next((i.field for i in exc.errors if i.field in self.view.fields), None)
+            self._show_problems(issues_html(exc.errors, app_t("entry.fix_errors")), first)
             return
         except RevisionConflict:
-            self._conflict()
+            self._merge_with_latest(self.base_revision)
             return
+        except AccessDenied as exc:
+            self._refused(exc)
+            return
+        self._saved(result, reopened=reopen, corrected=reason is not None and not reopen)
+
+    def _saved(self, result: SaveResult, *, reopened: bool, corrected: bool) -> None:
+        svc = self.shell.service
         svc.discard_autosave(self.course_id, self.form_name)
         self.view.mark_saved()
+        self._typed = {}
+        self._merge, self._details, self._panel, self._choices, self._prompt = None, None, None, {}, []
         self.course = svc.get_course(self.course_id)
-        self.base_revision = result.revision
-        # New options make ipywidgets select the first one: keep the form the user is on.
-        self._relabelling = True
-        try:
-            self.selector.options = [(self._form_label(f), f) for f in self.shell.contract.forms]
-            self.selector.value = self.form_name
-        finally:
-            self._relabelling = False
-        saved = "markeret som færdig" if complete else "gemt som kladde"
-        self.status.value = message_html("ok", f"{FORM_BUTTON.get(self.form_name, self.form_name)} er {saved} "
-                                       f"({dt.datetime.now():%H:%M:%S}, version {result.revision}).")
-        self.status.add_class("hk-saved")
+        self.base_revision = self._autosave_base = result.revision
+        self.mode = LOCKED if result.status == "complete" else OPEN
+        self.reason.value = ""
+        self._relabel()
+        key = ("entry.reopened" if reopened else "entry.saved_correction" if corrected
+               else "entry.saved_complete" if result.status == "complete" else "entry.saved_draft")
+        self.bar.show_text("ok", app_t(key, form=self._form_word, time=clock_text(), revision=result.revision),
+                           css_class="hk-saved")
+        if self._history is not None:
+            self._history = self._history_widget()
+        self._apply_mode()
+        self._mark_dirty(False)
         self._show_feedback()
 
-    def _ask_confirmation(self, exc: ConfirmationRequired, complete: bool) -> None:
-        yes = w.Button(description="Bekræft og gem", button_style="warning", icon="check")
+    def _ask_confirmation(self, exc: ConfirmationRequired, retry: Callable[[], None]) -> None:
+        yes = w.Button(description=app_t("entry.confirm"), button_style="warning", icon="check")
         yes.add_class("hk-confirm")
-        no = w.Button(description="Ret værdierne")
-        yes.on_click(self.shell.guarded("confirm")(lambda _: self._save(complete, confirm=True)))
-        no.on_click(lambda _: setattr(self.confirm_box, "children", ()))
-        self.confirm_box.children = (
-            w.HTML(message_html("warn", issues_html(exc.warnings, "Usædvanlige værdier – er de rigtige?"))),
-            w.HBox([yes, no], layout=w.Layout(gap="8px")))
+        no = w.Button(description=app_t("entry.confirm_no"))
+        no.add_class("hk-confirm-no")
 
-    def _conflict(self) -> None:
-        reload = w.Button(description="Genindlæs skemaet", button_style="warning", icon="refresh")
-        reload.add_class("hk-reload")
-        reload.on_click(self.shell.guarded("reload")(
-            lambda _: self.shell.open_course(self.course_id, self.form_name,
-                                             note="Skemaet er genindlæst med kollegaens ændringer.")))
-        self.status.value = message_html("error", "En kollega har gemt dette skema, efter du åbnede det. Dine ændringer "
-                                          "er ikke gemt. Genindlæs skemaet og indtast dine ændringer igen.")
-        self.status.add_class("hk-conflict")
-        self.confirm_box.children = (reload,)
+        def confirmed() -> None:
+            self._prompt = []
+            self._refresh_actions()
+            retry()
 
+        def declined() -> None:
+            self._prompt = []
+            self._refresh_actions()
+
+        yes.on_click(self._guarded("confirm")(lambda _: confirmed()))
+        no.on_click(self._guarded("decline")(lambda _: declined()))
+        self.bar.clear()
+        self._prompt = [w.HTML(message_html("warn", issues_html(exc.warnings, app_t("entry.confirm_heading")))),
+                        w.HBox([yes, no], layout=w.Layout(gap="8px"))]
+        self._refresh_actions()
+
+    # --- a finished registration: correct it, or reopen it ---------------------------------------------
+    def _ask_reason(self, purpose: str) -> None:
+        """Ask why the finished registration is changed (``CORRECTING``) or reopened (``OPEN``)."""
+        question = app_t("entry.reason_for_correction" if purpose == CORRECTING else "entry.reason_for_reopen")
+        go = w.Button(description=app_t("entry.continue" if purpose == CORRECTING else "entry.reopen"),
+                      button_style="primary", icon="check")
+        go.add_class("hk-reason-ok")
+        cancel = w.Button(description=app_t("entry.cancel"))
+        cancel.add_class("hk-reason-cancel")
+        go.on_click(self._guarded("reason")(lambda _: self._reason_given(purpose)))
+        cancel.on_click(self._guarded("reason cancelled")(lambda _: self._reason_cancelled()))
+        self.bar.clear()
+        self._prompt = [w.HTML(f"<b>{html.escape(question)}</b>"), self.reason,
+                        w.HBox([go, cancel], layout=w.Layout(gap="8px"))]
+        self._refresh_actions()
+
+    def _reason_cancelled(self) -> None:
+        self._prompt = []
+        self.reason.value = ""
+        self.bar.clear()
+        self._refresh_actions()
+
+    def _reason_given(self, purpose: str) -> None:
+        reason = self.reason.value.strip()
+        if not reason:
+            self.bar.show_text("error", app_t("entry.reason_missing"))
+            return
+        self._prompt = []
+        self.bar.clear()
+        if purpose == CORRECTING:
+            self.mode = CORRECTING
+            self._apply_mode()
+            return
+        # Reopening keeps the data as it is (confirmed when it was saved) and makes it a draft.
+        self._refresh_actions()
+        self._write(complete=False, confirm=True, reason=reason, reopen=True)
+
+    def _cancel_correction(self) -> None:
+        """Back to the finished registration as stored (the clinician's explicit choice)."""
+        svc = self.shell.service
+        svc.discard_autosave(self.course_id, self.form_name)
+        self.course = svc.get_course(self.course_id)
+        latest = self.course.forms[self.form_name]
+        self.view.load(latest.data)
+        self.base_revision = self._autosave_base = latest.revision
+        self._typed = {}
+        self._merge, self._details, self._panel, self._choices, self._prompt = None, None, None, {}, []
+        self.reason.value = ""
+        self.mode = LOCKED if latest.status == "complete" else OPEN
+        self.notes.children = ()
+        self.bar.clear()
+        self._apply_mode()
+        self._mark_dirty(False)
+
+    # --- a value the user may not save ---------------------------------------------------------------
+    def _refused(self, exc: AccessDenied) -> None:
+        """A save refused for lack of rights: nothing was saved. A course moved to a municipality the
+        user does not act in gets its stored municipality back, with a note, and the autosave
+        forgets the refused value, so that it never comes back looking saved."""
+        contract = self.shell.contract
+        name = contract.municipality_field
+        if self.form_name != contract.course_form or exc.municipality is None or name not in self.view.fields:
+            self.bar.show_text("error", app_t("entry.no_access"), css_class="hk-refused")
+            return
+        f = self.view.fields[name].field
+        stored = self.course.data_of(self.form_name).get(name)
+        refused_text, stored_text = value_text(f, exc.municipality), value_text(f, stored)
+        self.view.apply_values({name: stored})
+        self.view.note_field(name, app_t("entry.refused_field", refused=refused_text))
+        fields = self.view.fields
+        stored_inputs = {k: v for k, v in self.course.data_of(self.form_name).items()
+                         if k in fields and not fields[k].field.is_derived}
+        if not changed_fields(stored_inputs, self.view.comparable_data()) and not self._typed:
+            self.shell.service.discard_autosave(self.course_id, self.form_name)   # nothing else was changed
+            self.view.mark_saved()
+            self._mark_dirty(False)
+        else:
+            self._autosave()
+        label = f.label.get("da")
+        text = app_t("entry.refused_move", refused=refused_text, label=label, stored=stored_text)
+        if self.view.dirty:
+            text += " " + app_t("entry.refused_others")
+        self.bar.show("error", html.escape(text) + f"<div>{goto_link(name, label)}</div>", css_class="hk-refused")
+
+    # --- someone saved first: merge, three-way ---------------------------------------------------------
+    def _merge_with_latest(self, base_revision: int) -> None:
+        """Merge the clinician's input (started from ``base_revision``) with the newest revision:
+        what only the other save changed is taken in, the clinician's own changes are kept, and
+        fields both changed wait for a choice. Nothing is saved; the next save goes on top of the
+        newest revision."""
+        svc = self.shell.service
+        if self._typed:
+            self.view.apply_values(self._typed)
+            self._typed = {}
+        details = svc.conflict_details(self.course_id, self.form_name, base_revision)
+        form = self.shell.contract.form(self.form_name)
+        order = [f.name for f in form.input_fields()]
+
+        def inputs(data: Any) -> dict[str, Any]:
+            return {k: v for k, v in data.items() if k in order}
+
+        result = merge_three_way(inputs(details.base.data if details.base else {}), inputs(details.latest.data),
+                                 inputs(self.view.comparable_data()), order)
+        self.course = svc.get_course(self.course_id)
+        self.view.set_context(self._context())
+        self.view.apply_values({name: details.latest.data.get(name) for name in result.theirs_taken})
+        self.view.dirty = True
+        self.base_revision = details.latest.revision
+        self._details, self._choices = details, {}
+        self._merge = result if result.conflicts else None
+        self._panel = (ConflictPanel(form, result.conflicts, details, self._guarded("choose")(self._chosen))
+                       if result.conflicts else None)
+        # Until every conflict is decided, the autosave keeps the old base: a closed tab merges again.
+        self._autosave_base = base_revision if result.conflicts else self.base_revision
+        if details.latest.status == "complete":
+            self.mode = CORRECTING
+        else:
+            self.mode = OPEN
+            self.reason.value = ""
+        self._prompt = []
+        self._relabel()
+        self.bar.show("warn", conflict_message(details, result, form), css_class="hk-conflict")
+        self._apply_mode()
+        self._autosave()
+
+    def _chosen(self, name: str, choice: str, *, apply: bool = True) -> None:
+        """The clinician chose ``choice`` ("mine"/"theirs") for a field both sides changed (by a
+        click, or by editing the field: ``apply=False`` keeps what was typed)."""
+        if self._merge is None or self._panel is None:
+            return
+        conflict = next(c for c in self._merge.conflicts if c.field == name)
+        if apply:
+            self.view.apply_values({name: conflict.theirs if choice == THEIRS else conflict.mine})
+        self._choices[name] = choice
+        self._panel.mark(name, choice)
+        if not self._unresolved():
+            self._autosave_base = self.base_revision
+            if self._details is not None:
+                self.bar.show_text("warn", app_t("conflict.save_on_top", revision=self._details.latest.revision),
+                                   css_class="hk-conflict")
+        self._autosave()
+
+    # --- history -----------------------------------------------------------------------------------
+    def _history_widget(self) -> w.Widget:
+        changes = self.shell.service.form_history(self.course_id, self.form_name)
+        box = w.Box([w.HTML(history_html(self.shell.contract, self.form_name, changes))],
+                    layout=w.Layout(max_height="40vh", overflow="auto"))
+        box.add_class("hk-history-box")
+        return box
+
+    def _toggle_history(self) -> None:
+        self._history = None if self._history is not None else self._history_widget()
+        self._apply_mode()
+
+    # --- feedback ----------------------------------------------------------------------------------
     def _show_feedback(self) -> None:
         session = self.shell.session
         assert session is not None
         # Rendered by the server (one process), so that this kernel never loads pandas, SciPy and
-        # DuckDB; without a server (e.g. a plain notebook) the kernel renders it itself.
+        # DuckDB; without a server (e.g. a plain notebook) the kernel renders it itself. Always
+        # from the latest revisions, so a reopened end no longer counts as finished.
         parts = fetch_feedback(self.course_id) or render_feedback(session.workspace, session.user, self.course_id)
         self.feedback.children = (w.HTML(parts["course"]), w.HTML(parts["municipality"]))
+

@@ -15,12 +15,17 @@ When a field is left with a new value (or a choice is made) the form is re-valid
 branching and scores are re-applied, ``dirty`` is set and ``on_change`` is called, which is the
 hook for autosave. Nothing is bound to Enter: there is no submit in ipywidgets, and saving is the
 app's explicit button.
+
+For the course view's save rules the form can also be locked (a finished registration: every input
+read-only), take a colleague's values into some fields (``apply_values``, after a three-way merge),
+say what it holds in the terms the store compares (``comparable_data``) and put a note under a
+field (``note_field``, e.g. a value that was refused).
 """
 from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -70,6 +75,8 @@ class FormView:
         self.context: dict[str, Mapping[str, Any]] = dict(context or {})
         self.on_change = on_change
         self.dirty = False
+        self.locked = False
+        self._disabled_before_lock: set[int] = set()   # ids of inputs that were off for a reason of their own
         self.report: ValidationReport | None = None
         self.kit = Kit(lang)
         self.fields: dict[str, FieldWidget] = {}
@@ -124,6 +131,9 @@ class FormView:
     def load(self, cleaned: Mapping[str, Any]) -> ValidationReport:
         """Show stored (cleaned) data, e.g. ``course.data_of(form)``; fields not in it are blanked.
         Warnings of the loaded values are shown again; ``dirty`` is reset."""
+        relock = self.locked
+        if relock:  # the widgets switch inputs on and off as values are set (e.g. "uoplyst")
+            self.set_locked(False)
         for name, fw in self.fields.items():
             if not fw.field.is_derived:
                 fw.set_value(cleaned.get(name))  # quiet: no change callbacks
@@ -133,6 +143,8 @@ class FormView:
         report = self.refresh()
         self._show_issues(report, self._touched)
         self.dirty = False
+        if relock:
+            self.set_locked(True)
         return report
 
     def set_context(self, context: Mapping[str, Mapping[str, Any]]) -> ValidationReport:
@@ -206,6 +218,8 @@ class FormView:
                 self._show(fw, warnings[name], "warning")
             elif self._shown_codes.get(name) == ("required",) and name not in report.cleaned:
                 continue  # still unanswered: keep telling
+            elif self._shown_codes.get(name) == ("note",) and name != left:
+                continue  # a note (e.g. a refused value) stays until its own field is changed
             elif name in self._shown_codes:
                 self._clear(name)
 
@@ -225,9 +239,69 @@ class FormView:
         report = self.refresh()
         # The field just left, and every field already visited (a cross-field rule such as
         # systolic > diastolic may have changed there), but never fields not yet reached.
-        self._show_issues(report, [name, *sorted(self._touched - {name})])
+        self._show_issues(report, [name, *sorted(self._touched - {name})], left=name)
         if self.on_change is not None:
             self.on_change(self, name)
+
+    # --- the course view's save rules ----------------------------------------------------------------
+    def _inputs(self) -> Iterator[w.Widget]:
+        """Every control of the input fields that can be switched off (text, lists, buttons, boxes)."""
+        for fw in self.fields.values():
+            if not fw.field.is_derived:
+                yield from _controls(fw.container)
+
+    def set_locked(self, locked: bool) -> None:
+        """Make every input read-only (a finished registration is locked) or editable again; an
+        input that was off for a reason of its own (e.g. "uoplyst" ticked) stays off."""
+        if locked == self.locked:
+            return
+        controls = list(self._inputs())
+        if locked:
+            self._disabled_before_lock = {id(c) for c in controls if c.disabled}
+            for control in controls:
+                control.disabled = True
+        else:
+            for control in controls:
+                control.disabled = id(control) in self._disabled_before_lock
+            self._disabled_before_lock = set()
+        self.locked = locked
+
+    def apply_values(self, values: Mapping[str, Any]) -> ValidationReport:
+        """Put ``values`` (cleaned or typed; None blanks the field) into those fields, as if the
+        person had entered them: branching, scores and their messages follow, ``dirty`` is set."""
+        names = [name for name in values if name in self.fields and not self.fields[name].field.is_derived]
+        for name in names:
+            self.fields[name].set_value(values[name])
+        self._touched.update(names)
+        report = self.refresh()
+        self._show_issues(report, names)
+        if names:
+            self.dirty = True
+        return report
+
+    def comparable_data(self) -> dict[str, Any]:
+        """What the form holds now, comparable with stored data: the cleaned value of each shown
+        input field that parses, the typed value of one that does not (so that it never looks
+        unchanged); derived scores left out."""
+        report = self._validate(self.data())
+        out = {name: value for name, value in report.cleaned.items()
+               if name in self.fields and not self.fields[name].field.is_derived}
+        for issue in report.errors:
+            fw = self.fields.get(issue.field)
+            if fw is not None and fw.visible and fw.value is not None:
+                out[issue.field] = fw.value
+        return out
+
+    def note_field(self, name: str, text: str) -> None:
+        """A note under a field (shown as a warning) until the field is changed or re-validated."""
+        fw = self.fields[name]
+        fw.show_warning(text)
+        self._shown_codes[name] = ("note",)
+
+    def first_issue(self, report: ValidationReport) -> str | None:
+        """The first shown field, in form order, with an error or a missing answer."""
+        flagged = {issue.field for issue in [*report.errors, *report.missing]}
+        return next((name for name, fw in self.fields.items() if name in flagged and fw.visible), None)
 
     # --- "Markér som færdig" ------------------------------------------------------------------------
     def missing_summary(self, report: ValidationReport) -> str:
@@ -252,3 +326,11 @@ class FormView:
             return f"<p>{html.escape(lines[0])}</p>"
         items = "".join(f"<li>{html.escape(line.removeprefix('• '))}</li>" for line in lines[1:])
         return f"<p><b>{html.escape(lines[0])}</b></p><ul style=\"margin-top:0\">{items}</ul>"
+
+
+def _controls(widget: w.Widget) -> Iterator[w.Widget]:
+    """``widget`` and every widget inside it that has a ``disabled`` switch."""
+    if widget.has_trait("disabled"):
+        yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _controls(child)

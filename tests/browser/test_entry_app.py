@@ -582,17 +582,16 @@ def test_a_concurrent_edit_gives_a_conflict_and_keeps_the_first_save(
 
     second.locator(".hk-save-draft").click()
     conflict = second.locator(".hk-status.hk-conflict")
-    expect(conflict).to_contain_text("En kollega har gemt dette skema, efter du åbnede det. Dine ændringer er "
-                                      "ikke gemt. Genindlæs skemaet og indtast dine ændringer igen.")
-    reload = second.locator(".hk-reload")
-    expect(reload).to_have_text("Genindlæs skemaet")
+    expect(conflict).to_contain_text("Anne Andersen gemte skemaet kl.")
+    expect(conflict).to_contain_text("Dine indtastninger er bevaret; intet er gemt endnu.")
+    expect(second.locator(".hk-take-theirs")).to_have_count(2)   # both changed date and weight: Bo chooses
 
     revs = form_revisions(server, course_id, "start")
     assert revs == anne_saved   # exactly the first save, at the new revision; nothing of the second
     assert revs[0]["data"] == {"meeting_date": "2025-02-17", "weight_kg": 81.5}
 
-    reload.click()
-    expect(second.get_by_text("Skemaet er genindlæst med kollegaens ændringer.")).to_be_visible()
+    for name in ("meeting_date", "weight_kg"):
+        second.locator(f".hk-conflict-{name} .hk-take-theirs").click()
     expect(text_input(second, "Vægt")).to_have_value("81,5")
     expect(text_input(second, "Dato for afklarende samtale")).to_have_value("17-02-2025")
     assert form_revisions(server, course_id, "start") == anne_saved
@@ -638,6 +637,7 @@ def test_unsaved_input_survives_a_closed_tab(hjertekom_server, new_page, users, 
     type_in(page, "Højde", "171")
     wait_for_store(lambda: autosaved(server, "anne", course_id, "start").get("height_cm") == "171",
                    "the autosave of the height")
+    page.once("dialog", lambda dialog: dialog.accept())   # "leave the page?": yes
     page.close(run_before_unload=True)            # the tab is closed without saving
 
     again = new_page()
@@ -645,7 +645,7 @@ def test_unsaved_input_survives_a_closed_tab(hjertekom_server, new_page, users, 
     open_course(again, cpr, course_id)
     expect(text_input(again, "Vægt")).to_have_value("83,5")
     expect(text_input(again, "Højde")).to_have_value("171")
-    expect(status_line(again)).to_contain_text("ikke-gemte indtastninger")
+    expect(again.locator(".hk-restored")).to_contain_text("ikke-gemte indtastninger")
     assert form_revisions(server, course_id, "start") == before   # restored, not saved behind her back
 
 

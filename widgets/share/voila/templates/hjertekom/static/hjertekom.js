@@ -5,6 +5,14 @@
 //   tab, idle timeout, account closed) or the kernel is gone, a notice covers the page at once, so
 //   nobody types into a form that can no longer be saved.
 // - "Log ud" is a POST with the page's _xsrf token, never a plain link.
+// - What is typed into a form field but not yet left is sent to the kernel (for autosave) once the
+//   clinician pauses, over the course view's hidden typing channel; validation stays on leaving.
+// - Leaving the page with unsaved input (the course view carries the class hk-dirty) asks first.
+//   Voila's own beforeunload listener sends the kernel's shutdown beacon at once, which would kill
+//   the kernel of a clinician who chooses to stay: while the page is dirty, ours runs first
+//   (capture) and stops it, and the beacon is sent on pagehide instead, once the page really goes.
+// - The save bar's "go to the field" links scroll to the field and put the cursor in it; the
+//   spacer at the end of the course is kept as tall as the (fixed) save bar.
 (function () {
   "use strict";
   var CHECK_EVERY_MS = 5000;
@@ -88,6 +96,120 @@
   document.addEventListener("click", function (event) {
     var target = event.target && event.target.closest ? event.target.closest("a.hk-logout") : null;
     if (target) { logOut(event); }
+    var goto = event.target && event.target.closest ? event.target.closest("a.hk-goto-error") : null;
+    if (goto) { event.preventDefault(); goToField(goto.getAttribute("data-field") || ""); }
+  });
+
+  // --- the save bar: go to a field, and room for the bar at the end of the page --------------------
+  function goToField(name) {
+    var box = null;
+    document.querySelectorAll(".hk-form [class*='hk-field-']").forEach(function (el) {
+      if (!box && el.classList.contains("hk-field-" + name)) { box = el; }
+    });
+    if (!box) { return; }
+    box.scrollIntoView({block: "center"});
+    var control = box.querySelector("input:not([disabled]), select:not([disabled]), textarea:not([disabled]), " +
+                                    "button:not([disabled])");
+    if (control) { control.focus({preventScroll: true}); }
+  }
+
+  function fitSpacer() {
+    var bar = document.querySelector(".hk-save-bar");
+    var spacer = document.querySelector(".hk-save-bar-spacer");
+    if (bar && spacer) { spacer.style.height = (bar.offsetHeight + 16) + "px"; }
+  }
+  if (window.ResizeObserver) {
+    var watched = null;
+    var sizes = new ResizeObserver(fitSpacer);
+    new MutationObserver(function () {
+      var bar = document.querySelector(".hk-save-bar");
+      if (bar !== watched) {
+        if (watched) { sizes.unobserve(watched); }
+        if (bar) { sizes.observe(bar); }
+        watched = bar;
+        fitSpacer();
+      }
+    }).observe(document.body, {childList: true, subtree: true});
+  }
+
+  // --- typed but not yet left: autosave while typing ------------------------------------------------
+  var TYPING_PAUSE_MS = 1200;
+  var TEXT_INPUTS = ".hk-course .hk-form input[type=text], .hk-course .hk-form textarea";
+  var pending = {};        // field name -> the input typed into since it was last left
+  var pendingForm = "";
+  var typingTimer = null;
+  var sequence = 0;
+
+  function suffix(el, selector, prefix) {
+    var box = el.closest ? el.closest(selector) : null;
+    if (!box) { return ""; }
+    for (var i = 0; i < box.classList.length; i++) {
+      var name = box.classList[i];
+      if (name.indexOf(prefix) === 0 && name.length > prefix.length) { return name.slice(prefix.length); }
+    }
+    return "";
+  }
+
+  function flushTyping() {
+    if (typingTimer) { window.clearTimeout(typingTimer); }
+    typingTimer = null;
+    var names = Object.keys(pending).filter(function (name) { return pending[name].isConnected; });
+    var typed = pending;
+    pending = {};
+    var channel = document.querySelector(".hk-typing-channel input");
+    if (!names.length || !channel) { return; }
+    var values = {};
+    names.forEach(function (name) { values[name] = typed[name].value; });
+    sequence += 1;
+    channel.value = JSON.stringify({form: pendingForm, seq: sequence, values: values});
+    channel.dispatchEvent(new Event("change", {bubbles: true}));
+  }
+
+  document.addEventListener("input", function (event) {
+    var el = event.target;
+    if (!el || !el.matches || !el.matches(TEXT_INPUTS)) { return; }
+    var name = suffix(el, "[class*='hk-field-']", "hk-field-");
+    if (!name) { return; }
+    pending[name] = el;
+    pendingForm = suffix(el, ".hk-form", "hk-form-");
+    if (typingTimer) { window.clearTimeout(typingTimer); }
+    typingTimer = window.setTimeout(flushTyping, TYPING_PAUSE_MS);
+  }, true);
+
+  document.addEventListener("change", function (event) {
+    // A field left: its value reaches the kernel through its own widget now.
+    var el = event.target;
+    if (!el || !el.matches || !el.matches(TEXT_INPUTS)) { return; }
+    var name = suffix(el, "[class*='hk-field-']", "hk-field-");
+    if (name && pending[name] === el) { delete pending[name]; }
+  }, true);
+
+  // --- leaving the page with unsaved input ------------------------------------------------------------
+  var ownShutdown = false;
+
+  function isDirty() {
+    var typing = Object.keys(pending).some(function (name) { return pending[name].isConnected; });
+    return !shown && (typing || !!document.querySelector(".hk-course.hk-dirty"));
+  }
+
+  window.addEventListener("beforeunload", function (event) {
+    var dirty = isDirty();
+    flushTyping();            // whatever happens next, the kernel has what was typed
+    ownShutdown = dirty;
+    if (!dirty) { return; }   // Voila's listener shuts the kernel down, as for any page
+    event.stopImmediatePropagation();
+    event.preventDefault();
+    event.returnValue = "";   // the browser's own "leave the page?" question
+    return "";
+  }, true);
+
+  window.addEventListener("pagehide", function () {
+    if (!ownShutdown || !kernelId) { return; }
+    ownShutdown = false;
+    var form = new FormData();
+    var m = document.cookie.match(/\b_xsrf=([^;]*)\b/);
+    form.append("_xsrf", m ? m[1] : "");
+    navigator.sendBeacon(base + "voila/api/shutdown/" + encodeURIComponent(kernelId), form);
   });
   window.setInterval(check, CHECK_EVERY_MS);
   check();
