@@ -352,7 +352,8 @@ class CourseView:
                                                             reopen=reopen))
             return
         except IncompleteForm as exc:
-            self._show_problems(issues_html(exc.errors, app_t("entry.missing")), exc.errors[0].field)
+            self._show_problems(issues_html(exc.errors, app_t("entry.missing")),
+                                next((i.field for i in exc.errors), None))
             return
         except RegistrationLocked as exc:
             self.bar.show("error", issues_html(exc.errors, app_t("entry.fix_errors")))
