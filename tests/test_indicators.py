@@ -67,6 +67,7 @@ from hjertekom_core.indicators import (
     suppress,
     wilson,
 )
+from hjertekom_core.disclosure import Hierarchy, protect
 from hjertekom_core.indicators.live import live_indicators
 from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.store import Store
@@ -494,8 +495,11 @@ def test_cli_indicators_csv(built: tuple[Store, dict[str, Made]], contracts: Con
                env=env)
     assert out.splitlines()[0].split(",") == CSV_COLUMNS
     rows = list(csv.DictReader(io.StringIO(out)))
-    # One row per unit, period and indicator: exactly what compute + suppress give for Silkeborg.
-    expected = suppress(result, own=[OWN])
+    # One row per unit, period and indicator: exactly what compute + disclosure.protect give for
+    # Silkeborg (every level listed in full; tests/test_disclosure.py audits such tables).
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        hierarchy = Hierarchy.from_snapshot(con, {"Blandet": [740, 101]})
+    expected = protect(result, hierarchy, own=[OWN], complete=("municipality", "cluster", "region", "national"))
     assert len(rows) == len(expected) == 6 * (7 + 7)  # every unit in both years
     assert [{c: r[c] for c in CSV_COLUMNS} for r in rows] == [
         {c: _text(getattr(e, c)) for c in CSV_COLUMNS} for e in expected.itertuples()]
@@ -511,8 +515,9 @@ def test_cli_indicators_csv(built: tuple[Store, dict[str, Made]], contracts: Con
     assert (by[("K1", "740", "2026")]["numerator"], by[("K1", "740", "2026")]["proportion"]) == ("1", "1.0000")
     k4 = by[("K4", "740", "2026")]
     assert (k4["numerator"], k4["denominator"], k4["proportion"], k4["status"]) == ("0", "0", "", "no_data")
-    # Everybody else suppressed: counts 1-4 as "< 5", no proportion with a denominator below 5.
-    assert (by[("K1", "751", "2025")]["numerator"], by[("K1", "751", "2025")]["denominator"]) == ("< 5", "5")
+    # Everybody else suppressed: counts 1-4 as "< 5", no proportion with a denominator below 5; and
+    # Aarhus's denominator 5 withheld ("..": the nation minus Silkeborg and Aarhus is København's 2).
+    assert (by[("K1", "751", "2025")]["numerator"], by[("K1", "751", "2025")]["denominator"]) == ("< 5", "..")
     small = by[("K5", "101", "2025")]
     assert (small["numerator"], small["denominator"], small["proportion"], small["status"]) == \
         ("< 5", "< 5", "", "suppressed")

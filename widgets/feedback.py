@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import ipywidgets as w
 import pandas as pd
 
+from hjertekom_core import disclosure
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form
 from hjertekom_core.formatting import format_percent
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings
@@ -225,15 +226,27 @@ def _percent(value: Any, lang: str) -> str:
 
 def _count(value: Any) -> str:
     if isinstance(value, str):
-        return value  # suppressed: "< 5"
+        return value  # suppressed: "< 5", or withheld to protect another count: ".."
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     return str(int(value))
 
 
-def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, completion_limit_days: int = 180) -> str:
-    """The HTML of :func:`municipality_feedback`."""
+def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, completion_limit_days: int = 180,
+                               own: Collection[int] | None = None, hierarchy: disclosure.Hierarchy | None = None,
+                               threshold: int = 5) -> str:
+    """The HTML of :func:`municipality_feedback`.
+
+    ``own``: the municipalities whose numbers the viewer may see exactly; any other unit in
+    ``result`` is then shown as ``disclosure.protect`` shows it ("< 5", ".."), over the equations
+    of ``hierarchy`` (needed for clusters and regions). None: every row is the viewer's own
+    (``live.live_indicators`` for the user's municipality, as the entry app does).
+    """
     parts = [_OPEN, f'<h2 style="margin:4px 0 8px 0">{_e(t("mf_title", lang))}</h2>']
+    if result is not None and own is not None and not result.empty:
+        mine = (result["level"] == "municipality") & result["unit"].astype(str).isin({str(c) for c in own})
+        if not mine.all():
+            result = disclosure.protect(result, hierarchy or disclosure.Hierarchy({}), own=own, threshold=threshold)
     if result is None or result.empty:
         parts.append(f"<p>{_e(t('mf_empty', lang))}</p></div>")
         return "".join(parts)
@@ -254,7 +267,7 @@ def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, comple
             ci = (t("fb_no_value", lang) if pd.isna(r.ci_low) or pd.isna(r.ci_high) else
                   f"{format_number(100 * r.ci_low, 1, lang)}–{format_number(100 * r.ci_high, 1, lang)} %")
             standard = t("fb_no_value", lang) if pd.isna(r.standard) else f"≥ {_percent(r.standard, lang)}"
-            label = STATUS_LABELS.get(r.status)
+            label = STATUS_LABELS.get(r.status) or disclosure.STATUS_LABELS.get(r.status)
             status = label.get(lang) if label else str(r.status)
             colour = _STATE_COLOURS.get(r.status, HELP_COLOUR)
             body.append(

@@ -1,7 +1,8 @@
 """Municipal extracts from a snapshot: aggregate tables, or one identified row per course.
 
 * ``aggregate``: the indicators K1-K6 of the municipality, its cluster, its region and the nation
-  (small numbers suppressed everywhere but in the municipality's own rows) and key figures
+  (small numbers suppressed everywhere but in the municipality's own rows, and no hidden count
+  recoverable from the others: ``disclosure.protect``) and key figures
   (courses referred, started and completed, in all and by diagnosis, sex and age band).
 * ``individual``: one row per course of the municipality: CPR number, name, every course and form
   field, codes and their labels. Only for a user with ``extract.individual`` acting in that
@@ -40,7 +41,8 @@ from hjertekom_core.export.tables import (
     q,
     remove,
 )
-from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config, suppress
+from hjertekom_core import disclosure
+from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, DIAGNOSIS_FIELD, EVENTS as _EVENTS, course_events_sql
 from hjertekom_core.private_files import (
@@ -216,7 +218,8 @@ AGE_BAND = _codes("age_band", Text("Aldersgruppe", "Age band"),
 UNIT_LEVELS = _codes("unit_level", Text("Niveau", "Level"), [
     ("municipality", Text("Kommune", "Municipality")), ("cluster", Text("Klynge", "Cluster")),
     ("region", Text("Region", "Region")), ("national", Text("Hele landet", "National"))])
-INDICATOR_STATUS = _codes("indicator_status", Text("Status", "Status"), list(STATUS_LABELS.items()))
+INDICATOR_STATUS = _codes("indicator_status", Text("Status", "Status"),
+                          list(STATUS_LABELS.items()) + list(disclosure.STATUS_LABELS.items()))
 INDICATOR_IDS = _codes("indicator", Text("Indikator", "Indicator"), [(i, ind.name) for i, ind in BY_ID.items()])
 
 
@@ -232,6 +235,11 @@ def _case(expr: str, codelist: CodeList, lang: str, *, order: bool = False) -> s
 
 # --- aggregate: indicators -----------------------------------------------------------------------------------
 
+#: The indicator counts an extract shows, with their headers.
+COUNTS = {"numerator": Text("Tæller", "Numerator"), "denominator": Text("Nævner", "Denominator"),
+          "unknown": Text("Heraf uoplyst", "Of which unknown")}
+
+
 def _indicator_table(job: _Job) -> ExtractTable:
     config = job.ws.config
     settings = settings_from_config(config)
@@ -245,12 +253,22 @@ def _indicator_table(job: _Job) -> ExtractTable:
     keep = pd.Series([(lvl, unit) in units for lvl, unit in zip(result["level"], result["unit"])], index=result.index)
     if job.period is not None:
         keep &= result["period"] == job.period.text
-    shown = suppress(result[keep], own=[m.code], threshold=threshold).reset_index(drop=True)
+    # The other municipalities are not listed, but they are in the equations (the region minus the
+    # own municipality is the rest of the region): protect() hides what would give a small count away.
+    published = pd.DataFrame({c: keep for c in COUNTS})
+    shown = disclosure.protect(result, disclosure.Hierarchy.from_snapshot(job.con, settings.clusters), own=[m.code],
+                               threshold=threshold, published=published).reset_index(drop=True)
 
     lang = job.lang
     hidden = f"< {threshold}"
-    note = Text(f"«{hidden}» (tom i Parquet): 1-{threshold - 1} forløb, skjult uden for egen kommune",
-                f"«{hidden}» (empty in Parquet): 1-{threshold - 1} courses, hidden outside the own municipality")
+    note = Text(f"«{hidden}» (tom i Parquet): 1-{threshold - 1} forløb, skjult uden for egen kommune; "
+                f"«{disclosure.WITHHELD}» (tom i Parquet): tilbageholdt, fordi tallet ville afsløre et skjult tal. "
+                f"Kolonnen <navn>_mark siger hvilket",
+                f"«{hidden}» (empty in Parquet): 1-{threshold - 1} courses, hidden outside the own municipality; "
+                f"«{disclosure.WITHHELD}» (empty in Parquet): withheld, as it would give a hidden count away. "
+                f"The column <name>_mark says which")
+    mark_note = Text(f"«{hidden}» eller «{disclosure.WITHHELD}» hvor tallet er skjult, ellers tom",
+                     f"«{hidden}» or «{disclosure.WITHHELD}» where the count is hidden, else empty")
     level = f"{settings.level:.0%}".replace("%", " %")
     columns = (
         ExtractColumn("indicator", Text("Indikator", "Indicator"), codelist=INDICATOR_IDS),
@@ -262,22 +280,24 @@ def _indicator_table(job: _Job) -> ExtractTable:
                                 "Municipality or region code, the cluster's name, DK for the nation")),
         ExtractColumn("unit_name", Text("Enhed", "Unit")),
         ExtractColumn("period", Text("Periode", "Period")),
-        ExtractColumn("numerator", Text("Tæller", "Numerator"), "BIGINT", hidden_as=hidden, note=note),
-        ExtractColumn("denominator", Text("Nævner", "Denominator"), "BIGINT", hidden_as=hidden, note=note),
-        ExtractColumn("unknown", Text("Heraf uoplyst", "Of which unknown"), "BIGINT", hidden_as=hidden, note=note),
+        *(ExtractColumn(name, label, "BIGINT", hidden_as=hidden, note=note, hidden_from=f"{name}_mark")
+          for name, label in COUNTS.items()),
         ExtractColumn("proportion", Text("Andel", "Proportion"), "DOUBLE", "0-1"),
         ExtractColumn("ci_low", Text(f"{level}-konfidensinterval, nedre", f"{level} CI, lower"), "DOUBLE", "0-1"),
         ExtractColumn("ci_high", Text(f"{level}-konfidensinterval, øvre", f"{level} CI, upper"), "DOUBLE", "0-1"),
         ExtractColumn("standard", Text("Standard", "Standard"), "DOUBLE", "0-1"),
         ExtractColumn("status", Text("Status (kode)", "Status (code)"), codelist=INDICATOR_STATUS),
         ExtractColumn("status_label", Text("Status", "Status"), codelist=INDICATOR_STATUS),
+        *(ExtractColumn(f"{name}_mark", Text(f"{label.da}: skjult som", f"{label.en}: hidden as"), note=mark_note)
+          for name, label in COUNTS.items()),
     )
     frame = shown.assign(
         indicator_name=shown["indicator"].map(lambda i: BY_ID[i].name.get(lang)),
         level_label=shown["level"].map(lambda v: UNIT_LEVELS.label_of(v, lang)),
         status_label=shown["status"].map(lambda v: INDICATOR_STATUS.label_of(v, lang)),
     )
-    for name in ("numerator", "denominator", "unknown"):  # "< 5" becomes NULL: see ExtractColumn.hidden_as
+    for name in COUNTS:  # "< 5" and ".." become NULL, their mark beside: see ExtractColumn.hidden_from
+        frame[f"{name}_mark"] = frame[name].map(lambda v: v if isinstance(v, str) else None)
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("Int64")
     frame = frame[[c.name for c in columns]]
     sql = frame_table(job.con, "extract_indicators", columns, frame)
@@ -511,8 +531,11 @@ def _about_table(job: _Job, level: Level, snapshot: Path, info: dict[str, object
     if level.name == "aggregate":
         threshold = job.ws.config.suppress_below
         items.append(("suppress_below", Text("Små tal", "Small numbers"), Text(
-            f"Antal 1-{threshold - 1} uden for kommune {m.code} vises som «< {threshold}»",
-            f"Counts 1-{threshold - 1} outside municipality {m.code} show as «< {threshold}»").get(lang)))
+            f"Antal 1-{threshold - 1} uden for kommune {m.code} vises som «< {threshold}»; et tal, der ville "
+            f"afsløre et skjult tal (fx regionen minus kommunens egne tal), vises som «{disclosure.WITHHELD}»",
+            f"Counts 1-{threshold - 1} outside municipality {m.code} show as «< {threshold}»; a count that would "
+            f"give a hidden one away (the region minus the municipality's own, say) shows as "
+            f"«{disclosure.WITHHELD}»").get(lang)))
     frame = pd.DataFrame([(key, label.get(lang), value) for key, label, value in items],
                          columns=[c.name for c in ABOUT_COLUMNS])
     sql = frame_table(job.con, "extract_about", ABOUT_COLUMNS, frame)

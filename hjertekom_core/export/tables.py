@@ -43,6 +43,8 @@ class ExtractColumn:
 
     ``type`` is the DuckDB type (what Parquet keeps). ``hidden_as`` is the text CSV and XLSX show
     for NULL in this column: a small-number-suppressed count reads "< 5" there, NULL in Parquet.
+    ``hidden_from`` names another column of the table whose text, where it has one, CSV and XLSX
+    show for NULL instead (a withheld count's mark, "< 5" or "..", kept beside it for Parquet).
     """
 
     name: str
@@ -52,6 +54,7 @@ class ExtractColumn:
     codelist: CodeList | None = None
     hidden_as: str = ""
     note: Text | None = None
+    hidden_from: str = ""
 
     def codes_text(self, lang: str) -> str:
         if self.codelist is None:
@@ -139,6 +142,18 @@ def _is_list(column: ExtractColumn) -> bool:
     return column.type.endswith("[]")
 
 
+def _marks(columns: Sequence[ExtractColumn]) -> list[tuple[int, int]]:
+    """(column, column holding its mark) for the columns that take their NULL's text from another."""
+    index = {c.name: i for i, c in enumerate(columns)}
+    return [(i, index[c.hidden_from]) for i, c in enumerate(columns) if c.hidden_from]
+
+
+def _marked(row: list[Any], marks: Sequence[tuple[int, int]]) -> None:
+    for i, j in marks:
+        if row[i] is None and row[j] is not None:
+            row[i] = row[j]
+
+
 def _joined(value: Any) -> Any:
     return None if value is None else LIST_SEPARATOR.join("" if v is None else str(v) for v in value)
 
@@ -201,12 +216,14 @@ def write_csv(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable], fo
     for table in tables:
         hidden = [c.hidden_as for c in table.columns]
         lists = [i for i, c in enumerate(table.columns) if _is_list(c)]
+        marks = _marks(table.columns)
         with open_private(folder / f"{table.name}.csv", "x", encoding="utf-8-sig", newline="") as fh:
             out = csv.writer(fh)
             out.writerow([neutralise_formula(c.name) for c in table.columns])
             for row in rows_of(con, table):
                 for i in lists:
                     row[i] = _joined(row[i])
+                _marked(row, marks)
                 out.writerow([h if v is None and h else _csv_text(v) for v, h in zip(row, hidden)])
 
 
@@ -294,7 +311,9 @@ def write_xlsx(con: duckdb.DuckDBPyConnection, tables: Sequence[ExtractTable], p
             header.append(cell)
         ws.append(header)
         converters = _xlsx_converters(ws, table.columns)
+        marks = _marks(table.columns)
         for row in rows_of(con, table):
+            _marked(row, marks)
             for i, convert in converters:
                 row[i] = convert(row[i])
             ws.append(row)
