@@ -26,6 +26,10 @@ def _formats(value: str) -> tuple[str, ...]:
 
 _FORMAT = click.option("--format", "formats", default="html,pdf", show_default=True,
                        help="html, pdf or both (comma-separated).")
+_PUBLISH = click.option("--publish", is_flag=True,
+                        help="The edition for publication: the municipality's own figures follow the small-number "
+                             "rules too (no exact count below 5, no status or change of fewer than 5 courses); "
+                             "written as <code>-<name>-offentlig.html|pdf beside the municipality's own edition.")
 
 
 @click.group()
@@ -39,17 +43,18 @@ def report() -> None:
 @_SNAPSHOT
 @_FORMAT
 @_LANG
+@_PUBLISH
 @click.pass_context
 @friendly_errors
 def municipality_report(ctx: click.Context, code: int, period: str, snapshot: Path | None, formats: str,
-                        lang: str | None) -> None:
+                        lang: str | None, publish: bool) -> None:
     """One municipality's management report (ledelsesinformation)."""
     from hjertekom_core.reports.batch import render_one
 
     ws = workspace(ctx)
     outcome = render_one(snapshot_file(ws, snapshot), code, period, ws.config.reports_dir,
                          formats=_formats(formats), chromium=ws.config.chromium, lang=lang or ws.config.language,
-                         config_file=ctx.obj.get("config_file") or "")
+                         config_file=ctx.obj.get("config_file") or "", publish=publish)
     for path in outcome.files:
         click.echo(path)
 
@@ -61,10 +66,11 @@ def municipality_report(ctx: click.Context, code: int, period: str, snapshot: Pa
 @_LANG
 @click.option("--workers", type=click.IntRange(1, 16), default=None,
               help="Worker processes (default: the report_workers setting).")
+@_PUBLISH
 @click.pass_context
 @friendly_errors
 def all_reports(ctx: click.Context, period: str, snapshot: Path | None, formats: str, lang: str | None,
-                workers: int | None) -> None:
+                workers: int | None, publish: bool) -> None:
     """Every municipality with data in the period; failures are listed at the end."""
     from hjertekom_core.reports.batch import municipalities_with_data, render_all
     from hjertekom_core.reports.library import check_period
@@ -77,7 +83,7 @@ def all_reports(ctx: click.Context, period: str, snapshot: Path | None, formats:
         result = render_all(source, period, ws.config.reports_dir, formats=_formats(formats),
                             workers=workers or ws.config.report_workers, chromium=ws.config.chromium,
                             lang=lang or ws.config.language, config_file=ctx.obj.get("config_file") or "",
-                            progress=lambda o: bar.update(1, o))
+                            progress=lambda o: bar.update(1, o), publish=publish)
     click.echo(f"{len(result.made)} rapporter i {ws.config.reports_dir / period}; oversigt: {result.index}")
     if result.failed:
         click.echo(f"{len(result.failed)} rapporter kunne ikke laves:", err=True)

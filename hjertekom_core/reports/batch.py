@@ -25,6 +25,8 @@ from hjertekom_core.snapshot.reader import open_snapshot
 log = logging.getLogger("hjertekom.reports")
 
 NOTEBOOK = "reports/municipality"
+#: Added to the file name of a report made for publication (``--publish``).
+PUBLISHED_SUFFIX = "-offentlig"
 _TITLES = {"da": "Ledelsesinformation", "en": "Management report"}
 
 
@@ -38,10 +40,17 @@ class MunicipalityJob:
     formats: tuple[str, ...] = FORMATS
     lang: str = "da"
     config_file: str = ""
+    publish: bool = False               # the edition for publication (municipality.py)
 
     @property
     def title(self) -> str:
         return f"{_TITLES.get(self.lang, _TITLES['da'])} {self.name} {self.period}"
+
+    @property
+    def stem(self) -> str:
+        """The file name without suffix; the edition for publication is named apart from the
+        municipality's own (exact) one, so neither replaces the other."""
+        return report_stem(self.code, self.name) + (PUBLISHED_SUFFIX if self.publish else "")
 
 
 @dataclass(frozen=True)
@@ -119,9 +128,10 @@ class Renderer:
         if self.session is None or not self.session.alive():
             raise HjerteKomError("the report kernel has stopped")
         nb = execute(NOTEBOOK, {"snapshot": str(job.snapshot), "municipality": job.code, "period": job.period,
-                                "lang": job.lang, "config_file": job.config_file}, session=self.session)
+                                "lang": job.lang, "config_file": job.config_file, "publish": job.publish},
+                     session=self.session)
         page = to_html(nb, job.title, job.lang)
-        stem = job.out_dir / report_stem(job.code, job.name)
+        stem = job.out_dir / job.stem
         files = []
         if "html" in job.formats:
             write_atomically(stem.with_suffix(".html"), page)
@@ -187,14 +197,14 @@ def run_batch(jobs: Sequence[MunicipalityJob], *, workers: int, chromium: Path |
 def render_all(snapshot: Path, period: str, reports_dir: Path, *, formats: Sequence[str] = FORMATS,
                workers: int = 2, chromium: Path = Path("/usr/bin/chromium"), lang: str = "da",
                config_file: str = "", codes: Sequence[int] | None = None,
-               progress: Callable[[Outcome], None] | None = None) -> BatchResult:
+               progress: Callable[[Outcome], None] | None = None, publish: bool = False) -> BatchResult:
     """Every municipality with data in the period (or ``codes``), then the period's index page."""
     formats = check_formats(formats)
     out_dir = reports_dir / check_period(period)
     names = municipality_names(snapshot)
     chosen = ([(c, names[c]) for c in codes if c in names] if codes is not None
               else municipalities_with_data(snapshot, period))
-    jobs = [MunicipalityJob(code, name, period, snapshot, out_dir, formats, lang, config_file)
+    jobs = [MunicipalityJob(code, name, period, snapshot, out_dir, formats, lang, config_file, publish)
             for code, name in chosen]
     result = BatchResult(period, run_batch(jobs, workers=workers, chromium=chromium if "pdf" in formats else None,
                                            progress=progress))
@@ -203,14 +213,15 @@ def render_all(snapshot: Path, period: str, reports_dir: Path, *, formats: Seque
 
 
 def render_one(snapshot: Path, code: int, period: str, reports_dir: Path, *, formats: Sequence[str] = FORMATS,
-               chromium: Path = Path("/usr/bin/chromium"), lang: str = "da", config_file: str = "") -> Outcome:
+               chromium: Path = Path("/usr/bin/chromium"), lang: str = "da", config_file: str = "",
+               publish: bool = False) -> Outcome:
     """One municipality's report, in this process; raises if it cannot be made."""
     formats = check_formats(formats)
     out_dir = reports_dir / check_period(period)
     names = municipality_names(snapshot)
     if code not in names:
         raise ValueError(f"no municipality with code {code}")
-    job = MunicipalityJob(code, names[code], period, snapshot, out_dir, formats, lang, config_file)
+    job = MunicipalityJob(code, names[code], period, snapshot, out_dir, formats, lang, config_file, publish)
     with Renderer(chromium if "pdf" in formats else None) as renderer:
         outcome = renderer.municipality(job)
     write_index(out_dir, period, snapshot)

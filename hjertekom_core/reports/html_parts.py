@@ -1,7 +1,8 @@
 """The municipality report as HTML fragments: one function per section, Danish or English.
 
 Numbers are written the Danish way (``83,2 %``, ``1.234``, ``72,1-90,3 %`` with an en dash) in
-both languages, as the report is a Danish document; a suppressed count shows as ``< 5``. Every
+both languages, as the report is a Danish document; a suppressed count shows as ``< 5``, one
+withheld to protect another as ``..``. Every
 number cell carries ``data-indicator`` / ``data-unit`` / ``data-field`` (or ``data-dimension`` /
 ``data-key``) attributes so that tests and other tools can read the figures back without
 guessing at the layout. A section without anything to show returns "".
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from hjertekom_core import disclosure
 from hjertekom_core.contract import Text
 from hjertekom_core.formatting import format_number, format_percent, is_missing
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS
@@ -34,6 +36,8 @@ TEXT: dict[str, Text] = {
     "source": Text("Datagrundlag: {file}, dannet {created}, indholds-hash {hash}.",
                    "Data: {file}, created {created}, content hash {hash}."),
     "pseudonymised": Text(" Pseudonymiseret snapshot.", " Pseudonymised snapshot."),
+    "published": Text("Udgave til offentliggørelse: også kommunens egne tal vises med diskretion.",
+                      "Edition for publication: the municipality's own numbers are protected too."),
     "no_data": Text("Ingen data for {name} i {period}", "No data for {name} in {period}"),
     "no_data_text": Text(
         "Snapshottet har ingen forløb fra kommunen med henvisning, afklarende samtale eller afslutning i "
@@ -66,6 +70,11 @@ TEXT: dict[str, Text] = {
     "status": Text("Status", "Status"),
     "unit": Text("Enhed", "Unit"),
     "own_exact": Text("Kommunens egne tal vises præcist.", "The municipality's own numbers are shown exactly."),
+    "own_published": Text(
+        "Udgave til offentliggørelse: også kommunens egne tal vises med diskretion, og en ændring fra start til "
+        "afslutning vises kun for mindst {n} forløb.",
+        "Edition for publication: the municipality's own numbers are protected too, and a change from start "
+        "to end is shown only for at least {n} courses."),
     "comparison": Text("Sammenligning: kommune, klynge, region og hele landet",
                        "Comparison: municipality, cluster, region and the whole country"),
     "level_municipality": Text("Kommune", "Municipality"),
@@ -74,10 +83,13 @@ TEXT: dict[str, Text] = {
     "level_national": Text("Hele landet", "Whole country"),
     "suppressed_note": Text(
         "Andre enheder end kommunen selv vises med diskretion: antal fra 1 til {last} vises som \"< {n}\", og "
-        "andel, KI og status skjules, når nævneren er under {n}, eller tælleren er skjult.",
+        "andel, KI og status skjules, når nævneren er under {n}, eller tælleren er skjult. Et tal, der sammen "
+        "med de andre tal på siden ville afsløre et skjult tal (fx regionen minus kommunens eget tal), vises "
+        "som \"..\".",
         "Units other than the municipality itself are shown with small numbers suppressed: counts from 1 to "
         "{last} show as \"< {n}\", and share, CI and status are hidden where the denominator is below {n} or "
-        "the numerator is hidden."),
+        "the numerator is hidden. A count that, with the other numbers on the page, would give a hidden one "
+        "away (the region minus the municipality's own, say) shows as \"..\"."),
     # funnel
     "funnels": Text("Tragtplot: kommunerne i {period}", "Funnel plots: the municipalities in {period}"),
     "funnel_intro": Text(
@@ -88,9 +100,11 @@ TEXT: dict[str, Text] = {
         "line is the national share, the dashed and dotted curves are the {inner} and {outer} control limits. A "
         "municipality outside the limits differs more than chance explains. {name} is the black diamond."),
     "funnel_hidden": Text("Kommuner med for få forløb (under {n} i nævneren eller 1-{last} i tælleren) er ikke "
-                          "vist. Antal ikke viste kommuner: {counts}.",
+                          "vist, og heller ikke en kommune, hvis punkt ville afsløre et skjult tal. Antal ikke "
+                          "viste kommuner: {counts}.",
                           "Municipalities with too few courses (below {n} in the denominator or 1-{last} in the "
-                          "numerator) are not shown. Municipalities not shown: {counts}."),
+                          "numerator) are not shown, nor one whose point would give a hidden count away. "
+                          "Municipalities not shown: {counts}."),
     "funnel_no_centre": Text("{indicators}: landstallet kan ikke vises (for få forløb); derfor ingen "
                              "kontrolgrænser.",
                              "{indicators}: the national figure cannot be shown (too few courses), so there are no "
@@ -309,9 +323,8 @@ def _indicator_name(indicator: str, lang: str) -> str:
     return f"{indicator} {BY_ID[indicator].name.get(lang)}"
 
 
-#: Statuses of the report beyond the engine's: hidden against differencing (municipality.shown_to).
-EXTRA_STATUS = {"hidden": Text("skjult: ville vise små tal for andre kommuner",
-                               "hidden: would reveal small numbers of other municipalities")}
+#: Statuses of the report beyond the engine's: withheld to protect another count (disclosure.py).
+EXTRA_STATUS = disclosure.STATUS_LABELS
 
 
 def _status(status: object, lang: str) -> str:
@@ -333,6 +346,8 @@ def header(report: MunicipalityReport) -> str:
     source = t("source", lang, file=meta.file_name, created=created, hash=meta.short_hash or "–")
     if meta.pseudonymised:
         source += t("pseudonymised", lang)
+    if report.publish:
+        source += " " + t("published", lang)
     return (f'<header class="hk-report-header" data-municipality="{report.municipality}" '
             f'data-period="{esc(report.period)}"><h1>{esc(title(report))}</h1>'
             f"{para(t('subtitle', lang, region=report.region) + '. ' + cluster)}"
@@ -394,8 +409,14 @@ def indicator_table(report: MunicipalityReport) -> str:
                                                            "data-unit": unit, "data-field": "status"})
         rows.append(([_indicator_name(str(row["indicator"]), lang)] + _indicator_cells(row, unit, standard=True)
                      + [status], ""))
-    body = table(headers, rows) + para(t("own_exact", lang), "hk-muted")
+    body = table(headers, rows) + para(_own_note(report), "hk-muted")
     return section(t("indicators", lang), body, name="indicators")
+
+
+def _own_note(report: MunicipalityReport) -> str:
+    if report.publish:
+        return t("own_published", report.lang, n=report.suppress_below)
+    return t("own_exact", report.lang)
 
 
 def comparison_table(report: MunicipalityReport) -> str:
@@ -420,7 +441,7 @@ def comparison_table(report: MunicipalityReport) -> str:
                                                    if std is not None else "")
         parts.append(table(headers, rows, caption=caption, cls="hk-table hk-comparison"))
     last = report.suppress_below - 1
-    parts.append(para(t("own_exact", lang) + " " + t("suppressed_note", lang, n=report.suppress_below, last=last),
+    parts.append(para(_own_note(report) + " " + t("suppressed_note", lang, n=report.suppress_below, last=last),
                       "hk-muted"))
     return section(t("comparison", lang), "".join(parts), name="comparison")
 
@@ -492,7 +513,9 @@ def change_section(report: MunicipalityReport) -> str:
                       num(fmt_number(r["mean_change"], d, signed=True), measure=m, field="mean_change"),
                       num(ci, measure=m, field="ci")], ""))
     body = para(t("changes_intro", lang)) + table(headers, rows)
-    drawn = report.changes[report.changes["n"] >= 2]
+    # n may be "< 5" in a published report, whose means are then hidden
+    drawn = report.changes[(pd.to_numeric(report.changes["n"], errors="coerce") >= 2)
+                           & report.changes["mean_change"].notna()]
     if len(drawn):
         labels = [_label(r, lang) + (f" ({r['unit']})" if r["unit"] else "") for _, r in drawn.iterrows()]
         notes = [f"{fmt_number(r['mean_change'], int(r['decimals']), signed=True)} ({_change_ci(r, lang)}), "
@@ -516,16 +539,19 @@ def completeness_section(report: MunicipalityReport) -> str:
     if not report.has_data:
         return ""
     lang, fields = report.lang, report.completeness
-    shown, answered, unknown = (int(fields[c].sum()) for c in ("shown", "answered", "unknown"))
+    # A published report's counts are protected ("< 5", ".."), its totals with them.
+    totals = report.completeness_totals or {c: int(fields[c].sum()) for c in ("shown", "answered", "unknown")}
+    shown, answered, unknown = totals["shown"], totals["answered"], totals["unknown"]
     parts = [para(t("completeness_intro", lang))]
-    if shown:
+    if shown != 0:
+        share = answered / shown if not isinstance(shown, str) and not isinstance(answered, str) else None
         parts.append(para(t("completeness_summary", lang, answered=fmt_count(answered), shown=fmt_count(shown),
-                            share=fmt_pct(answered / shown), unknown=fmt_count(unknown))))
+                            share=fmt_pct(share), unknown=fmt_count(unknown))))
     still = report.open_courses
-    if still["started"]:
+    if still["started"] != 0:
         parts.append(para(t("open_courses", lang, started=fmt_count(still["started"]),
                             without=fmt_count(still["without_end"]), share=fmt_pct(still["share_without_end"]))))
-    lacking = fields[fields["share_answered"] < 1]
+    lacking = fields[fields["lacking"]] if "lacking" in fields else fields[fields["share_answered"] < 1]
     if len(lacking):
         headers = [t("form", lang), t("field", lang)] + [Cell(t(k, lang), True) for k in
                                                          ("shown", "answered", "unknown", "share_answered")]
@@ -538,7 +564,7 @@ def completeness_section(report: MunicipalityReport) -> str:
         parts.append(f"<h3>{esc(t('least_answered', lang))}</h3>" + table(headers, rows))
         if len(lacking) > COMPLETENESS_ROWS:
             parts.append(para(t("more_fields", lang, count=len(lacking) - COMPLETENESS_ROWS), "hk-muted"))
-    elif shown:
+    elif shown != 0:
         parts.append(para(t("all_answered", lang)))
     return section(t("completeness", lang), "".join(parts), page_break=True, name="completeness")
 
@@ -547,9 +573,10 @@ def dropout_section(report: MunicipalityReport) -> str:
     if not report.has_data:
         return ""
     lang, drops = report.lang, report.dropouts
-    total = int(drops["count"].sum())
+    # A published report's counts and total are protected ("< 5", ".."): the total is its own.
+    total = report.dropouts_total if report.dropouts_total is not None else int(drops["count"].sum())
     parts = [para(t("dropouts_intro", lang))]
-    if not total:
+    if total == 0:
         parts.append(para(t("no_dropouts", lang), "hk-muted"))
         return section(t("dropouts", lang), "".join(parts), name="dropouts")
     rows = [([_label(r, lang), num(fmt_count(r["count"]), dimension="dropout", key=str(r["code"]), field="count")],
@@ -557,7 +584,7 @@ def dropout_section(report: MunicipalityReport) -> str:
     rows.append(([t("total", lang), num(fmt_count(total), dimension="dropout", key="total", field="count")],
                  "hk-total"))
     parts.append(table([t("reason", lang), Cell(t("count", lang), True)], rows))
-    shown = drops[drops["count"] > 0]
+    shown = drops[drops["count"].map(lambda v: not isinstance(v, str) and v > 0)]
     svg = charts.bar_chart([_label(r, lang) for _, r in shown.iterrows()], [int(v) for v in shown["count"]],
                            t("dropouts", lang), t("count", lang), salt="dropouts")
     parts.append(figure(svg, chart="dropouts"))

@@ -14,11 +14,16 @@ Period membership (a year; documented for readers in the report's "how to read" 
 - K1-K6, drop-out reasons and the start-to-end changes: the end meeting's period (as in
   ``hjertekom_core.indicators``), complete start and end registrations only.
 
-The own municipality is shown with exact numbers. Every other unit (other municipalities, the
-cluster, the region, the nation) goes through ``indicators.suppress`` with the configured
-threshold, and the funnel plot is drawn only from what that suppressed table shows. On top of
-that, ``shown_to`` hides an aggregate's figure where the aggregate minus the own exact figure
-(the other municipalities in a cluster, say) would be a small count.
+The own municipality is shown with exact numbers. Everything the page shows of other units (the
+cluster, region and nation in the comparison, every municipality's point in the funnel plots, the
+nation per quarter in the run charts) goes through ``disclosure.protect`` as one table per
+period type (``shown_to``): counts 1-4 as "< 5", and a count that would give a hidden one away
+(the region minus the own exact figure and the shown municipalities, say) withheld as "..".
+
+``publish=True`` makes the edition for publication: the own municipality is protected like every
+other unit (no exact count below 5, no proportion or status of fewer than 5 courses), key figures
+and drop-out reasons are protected as tables with their totals, and a start-to-end change is
+shown only for at least 5 courses (a mean of one or two people is their values).
 
 Results that do not depend on the municipality (the indicators of every unit, completeness of
 every municipality) are kept per snapshot content hash in a small cache: a batch of 98 reports in
@@ -43,7 +48,8 @@ from scipy.stats import t as student_t
 from hjertekom_core.config import Config, load_config
 from hjertekom_core.contract import UNKNOWN, ContractRegistry, Text
 from hjertekom_core.errors import ReportError
-from hjertekom_core.indicators import INDICATORS, IndicatorSettings, compute, settings_from_config, suppress
+from hjertekom_core import disclosure
+from hjertekom_core.indicators import INDICATORS, IndicatorSettings, compute, settings_from_config
 from hjertekom_core.indicators.completeness import field_completeness, open_courses
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, SEXES, course_events_sql
@@ -117,11 +123,12 @@ class FunnelData:
 
 @dataclass(frozen=True)
 class RunChartData:
-    """One indicator per quarter: the own municipality exact, the nation as shown to anyone."""
+    """One indicator per quarter: the own municipality exact (as published when the report is), the
+    nation as shown to the municipality."""
 
     indicator: str
     quarters: list[str]
-    own: pd.DataFrame        # period, numerator, denominator, proportion (NaN where 0/0)
+    own: pd.DataFrame        # period, numerator, denominator, proportion (NaN where 0/0 or hidden)
     national: pd.DataFrame   # period, proportion (NaN where suppressed or no data)
     standard: float | None
 
@@ -168,6 +175,9 @@ class MunicipalityReport:
     open_courses: dict[str, float]
     dropouts: pd.DataFrame        # code, label_da, label_en, count
     quarters: list[str] = field(default_factory=list)
+    publish: bool = False         # the edition for publication: the own municipality protected too
+    dropouts_total: object = None  # published: the total as shown (int, "< 5" or ".."); else the sum
+    completeness_totals: dict[str, object] | None = None  # published: shown, answered, unknown as shown
 
     @property
     def completion_limit_days(self) -> int:
@@ -215,8 +225,11 @@ def _contracts(contracts_dir: Path) -> ContractRegistry:
 # --- the build -----------------------------------------------------------------------------------
 
 def build_municipality_report(snapshot: str | Path, municipality: int, period: str, *, lang: str = "da",
-                              config: Config | None = None) -> MunicipalityReport:
-    """Every section of one municipality's report, from one read-only pass over the snapshot."""
+                              config: Config | None = None, publish: bool = False) -> MunicipalityReport:
+    """Every section of one municipality's report, from one read-only pass over the snapshot.
+
+    ``publish``: the edition for publication, where the municipality's own figures follow the
+    small-number rules too."""
     year = check_period(period)
     if lang not in LANGUAGES:
         raise ReportInputError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
@@ -237,32 +250,40 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
         name, region_code, region = unit
         meta = _snapshot_meta(con, path)
         identity = meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}"
-        yearly, quarterly = _cached(("indicators", identity, repr(settings)), lambda: (
+        yearly, quarterly, hierarchy = _cached(("indicators", identity, repr(settings)), lambda: (
             compute(con, settings, period="year"),
-            compute(con, settings, period="quarter", levels=("municipality", "national"))))
+            compute(con, settings, period="quarter", levels=("municipality", "national")),
+            disclosure.Hierarchy.from_snapshot(con, settings.clusters)))
         completeness, still_open = _cached(("completeness", identity, year, str(config.contracts_dir)),
                                            lambda: _completeness(con, _contracts(config.contracts_dir), year))
-        key_figures = _key_figures(con, code, year)
+        key_figures = _key_figures(con, code, year, threshold if publish else None)
         changes = _changes(con, code, year)
         dropouts = _dropouts(con, code, year)
         has_data = _has_data(con, code, year)
     cluster = next((c for c, codes in settings.clusters.items() if code in codes), None)
-    aggregates = (("cluster", cluster), ("region", str(region_code)), ("national", "DK"))
-    shown = shown_to(yearly, code, threshold, aggregates)
-    shown_quarterly = shown_to(quarterly, code, threshold, aggregates)
-    own_rows = _own_indicators(yearly, code, name, period, settings)
     quarters = quarters_ending(year)
+    shown, shown_quarterly = shown_to(yearly, quarterly, hierarchy, code, period, quarters, cluster, str(region_code),
+                                      threshold, publish=publish)
+    own_rows = _own_indicators(shown if publish else yearly, code, name, period, settings)
+    dropouts_total = completeness_totals = None
+    own_fields = _own_completeness(completeness, code, _contracts(config.contracts_dir))
+    own_open = _own_open(still_open, code)
+    if publish:
+        changes = _published_changes(changes, threshold)
+        dropouts, dropouts_total = _published_dropouts(dropouts, threshold)
+        own_fields, completeness_totals, own_open = _published_completeness(own_fields, own_open, threshold)
     return MunicipalityReport(
         municipality=code, name=name, region_code=int(region_code), region=region, cluster=cluster,
         period=period, lang=lang, snapshot=meta, settings=settings, suppress_below=threshold,
         has_data=has_data, key_figures=key_figures, indicators=own_rows,
         comparison=_comparison(own_rows, shown, period, cluster, int(region_code), region),
-        funnels={i.id: funnel_data(yearly, code, period, i.id, threshold) for i in INDICATORS},
-        run_charts={i.id: _run_chart(quarterly, shown_quarterly, code, quarters, i.id, settings) for i in INDICATORS},
+        funnels={i.id: funnel_data(shown, yearly, code, period, i.id) for i in INDICATORS},
+        run_charts={i.id: _run_chart(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
+                                     i.id, settings) for i in INDICATORS},
         changes=changes,
-        completeness=_own_completeness(completeness, code, _contracts(config.contracts_dir)),
-        open_courses=_own_open(still_open, code),
-        dropouts=dropouts, quarters=quarters,
+        completeness=own_fields, open_courses=own_open,
+        dropouts=dropouts, quarters=quarters, publish=publish, dropouts_total=dropouts_total,
+        completeness_totals=completeness_totals,
     )
 
 
@@ -284,8 +305,9 @@ def _labels(pairs: Sequence[tuple[str, Text]]) -> pd.DataFrame:
                          "label_en": [t.en for _, t in pairs]})
 
 
-def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int) -> KeyFigures:
-    """The shared key figures (indicators/key_figures.py) of one municipality and year."""
+def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int, threshold: int | None = None) -> KeyFigures:
+    """The shared key figures (indicators/key_figures.py) of one municipality and year; with a
+    ``threshold`` as published (``_published_key_figures``)."""
     identified = bool(con.execute("SELECT count(*) FROM information_schema.columns "
                                   "WHERE table_name = 'citizens' AND column_name = 'birth_date'").fetchone()[0])
     rows = con.execute(f"""
@@ -302,13 +324,46 @@ def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int) -> KeyFig
     # A course without diagnosis groups (NULL, or an empty list) counts under "unknown".
     diagnoses = rows.assign(key=rows["diagnosis_groups"].map(
         lambda v: list(v) if isinstance(v, (list, tuple, np.ndarray)) and len(v) else [UNKNOWN])).explode("key")
-    return KeyFigures(
+    sexes = rows.assign(key=rows["sex"].where(rows["sex"].isin([k for k, _ in SEXES]), UNKNOWN))
+    ages = rows.assign(key=rows["age_band"])
+    figures = KeyFigures(
         total=total,
         by_diagnosis=_breakdown(diagnoses, diagnosis_codes),
-        by_sex=_breakdown(rows.assign(key=rows["sex"].where(rows["sex"].isin([k for k, _ in SEXES]), UNKNOWN)),
-                          _labels(SEXES)),
-        by_age=_breakdown(rows.assign(key=rows["age_band"]), _labels([(k, t) for k, _, t in AGE_BANDS])),
+        by_sex=_breakdown(sexes, _labels(SEXES)),
+        by_age=_breakdown(ages, _labels([(k, t) for k, _, t in AGE_BANDS])),
     )
+    if threshold is None:
+        return figures
+    return _published_key_figures(figures, {"diagnosis": diagnoses, "sex": sexes, "age": ages}, rows, threshold)
+
+
+_EVENTS = ("referred", "started", "completed")
+
+
+def _published_key_figures(figures: KeyFigures, members: dict[str, pd.DataFrame], rows: pd.DataFrame,
+                           threshold: int) -> KeyFigures:
+    """Key figures for publication: per event, the total and every breakdown are one table over
+    the courses (a course with several diagnoses is in each of them), protected together: no
+    count of 1-4, and none that the total minus the other cells of a breakdown would give back."""
+    frames = {"diagnosis": figures.by_diagnosis, "sex": figures.by_sex, "age": figures.by_age}
+    out = {name: frame.copy() for name, frame in frames.items()}
+    total: dict[str, object] = {}
+    for event in _EVENTS:
+        courses = frozenset(rows.loc[rows[event].astype(bool), "course_id"])
+        cells = [disclosure.Cell(("total",), courses, rank=(1,))]
+        values = [int(figures.total[event])]
+        for name, frame in frames.items():
+            chosen = members[name][members[name][event].astype(bool)]
+            for key in frame["key"]:
+                cells.append(disclosure.Cell((name, key), frozenset(chosen.loc[chosen["key"] == key, "course_id"]),
+                                             rank=(0,)))
+                values.append(int(frame.loc[frame["key"] == key, event].iloc[0]))
+        shown = iter(disclosure.protect_breakdown(cells, values, threshold))
+        total[event] = next(shown)
+        for name, frame in frames.items():
+            out[name][event] = pd.Series([next(shown) for _ in range(len(frame))], index=frame.index, dtype=object)
+    return KeyFigures(total=total, by_diagnosis=out["diagnosis"], by_sex=out["sex"],  # type: ignore[arg-type]
+                      by_age=out["age"])
 
 
 def _breakdown(rows: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -365,47 +420,36 @@ def _own_indicators(yearly: pd.DataFrame, code: int, name: str, period: str,
     return pd.DataFrame(rows, columns=list(yearly.columns))
 
 
-def shown_to(result: pd.DataFrame, code: int, threshold: int,
-             aggregates: Sequence[tuple[str, str | None]] = (("national", "DK"),)) -> pd.DataFrame:
-    """The results as municipality ``code`` may see them: ``suppress`` with its own rows exact, and
-    a guard against differencing.
+def shown_to(yearly: pd.DataFrame, quarterly: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int,
+             period: str, quarters: Sequence[str], cluster: str | None, region: str, threshold: int, *,
+             publish: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What the page shows of the indicators, as ``disclosure.protect`` lets municipality ``code``
+    see it: (the year's rows, the run charts' quarters).
 
-    An aggregate that holds the own municipality (its cluster, region, the nation: ``aggregates``
-    as (level, unit)) minus the own exact numbers is the sum of the other municipalities in it;
-    where that remainder is a small count (1 to threshold - 1), the aggregate's figure that would
-    give it away is hidden (None) too, and a hidden numerator or denominator takes the proportion,
-    CI and status (``hidden``) with it.
+    The year is one table: the own municipality (exact unless ``publish``), every other
+    municipality's numerator and denominator (the funnel plots draw them, both or neither), and
+    the counts of the own cluster, region and the nation. The quarters are another: the own
+    municipality and the nation (the run charts draw their shares; modelled as if their counts
+    were shown). The run charts show shares, not counts, so no year-minus-quarters equation is
+    shown and the two tables are protected apart.
     """
-    out = suppress(result, own=[code], threshold=threshold)
-    mine = result[(result["level"] == "municipality") & (result["unit"] == str(code))]
-    own = mine.set_index(["indicator", "period"])[["numerator", "denominator", "unknown"]]
-    wanted = {(level, unit) for level, unit in aggregates if unit is not None}
-    in_unit = pd.Series([(lv, un) in wanted for lv, un in zip(result["level"], result["unit"], strict=True)],
-                        index=result.index, dtype=bool)
-    if not in_unit.any():
-        return out
-    rows = result[in_unit]
-    keys = pd.MultiIndex.from_arrays([rows["indicator"], rows["period"]])
-    mine_aligned = own.reindex(keys).fillna(0).to_numpy(dtype=float)
-    remainder = rows[["numerator", "denominator", "unknown"]].to_numpy(dtype=float) - mine_aligned
-
-    def small(values: np.ndarray) -> np.ndarray:
-        return (values > 0) & (values < threshold)
-
-    hide_all = small(remainder[:, 1])
-    hide_numerator = hide_all | small(remainder[:, 0])
-    hide_unknown = hide_all | small(remainder[:, 2])
-    index = rows.index
-    for column, hide in (("numerator", hide_numerator), ("denominator", hide_all), ("unknown", hide_unknown)):
-        values = out[column].astype(object)
-        values.loc[index[hide]] = None
-        out[column] = values
-    for column in ("proportion", "ci_low", "ci_high"):
-        out.loc[index[hide_numerator], column] = np.nan
-    status = out["status"].astype(object)
-    status.loc[index[hide_numerator]] = "hidden"
-    out["status"] = status
-    return out
+    own = () if publish else (code,)
+    counts = ["numerator", "denominator", "unknown"]
+    in_year = yearly["period"].astype(str) == period
+    level, unit = yearly["level"], yearly["unit"].astype(str)
+    is_own = (level == "municipality") & (unit == str(code))
+    aggregate = (((level == "cluster") & (unit == str(cluster))) | ((level == "region") & (unit == region))
+                 | (level == "national"))
+    published = pd.DataFrame({c: in_year & (is_own | aggregate | ((level == "municipality") & (c != "unknown")))
+                              for c in counts})
+    year = disclosure.protect(yearly, hierarchy, own=own, threshold=threshold, published=published,
+                              complete=[("municipality", "year")], linked=(level == "municipality") & ~is_own)
+    in_window = quarterly["period"].astype(str).isin(list(quarters))
+    q_level, q_unit = quarterly["level"], quarterly["unit"].astype(str)
+    q_rows = in_window & (((q_level == "municipality") & (q_unit == str(code))) | (q_level == "national"))
+    by_quarter = disclosure.protect(quarterly, hierarchy, own=own, threshold=threshold,
+                                    published=pd.DataFrame({c: q_rows for c in counts[:2]}))
+    return year, by_quarter
 
 
 def _comparison(own_rows: pd.DataFrame, shown: pd.DataFrame, period: str, cluster: str | None,
@@ -433,25 +477,25 @@ def _comparison(own_rows: pd.DataFrame, shown: pd.DataFrame, period: str, cluste
     return pd.concat(frames, ignore_index=True)
 
 
-def funnel_data(yearly: pd.DataFrame, code: int, period: str, indicator: str, threshold: int) -> FunnelData:
-    """The points of one funnel plot, from the unsuppressed results: suppression is applied here.
-
-    Another municipality is drawn only where ``suppress`` leaves its proportion visible (its
-    denominator is at least ``threshold`` and its numerator is 0 or at least ``threshold``): a
-    point gives away both numbers. The centre line is the nation's proportion as this
-    municipality may see it (``shown_to``).
+def funnel_data(shown: pd.DataFrame, yearly: pd.DataFrame, code: int, period: str, indicator: str) -> FunnelData:
+    """The points of one funnel plot: the municipalities whose numerator and denominator the
+    protected year (``shown``, from ``shown_to``) shows, both of them (a point gives both away).
+    ``yearly``, the exact results, only says how many municipalities with data are left out. The
+    centre line is the nation's proportion as shown.
     """
-    rows = yearly[(yearly["indicator"] == indicator) & (yearly["period"] == period)]
-    shown = shown_to(rows, code, threshold)
-    municipalities = shown[shown["level"] == "municipality"]
-    own = municipalities["unit"] == str(code)
+    rows = shown[(shown["indicator"] == indicator) & (shown["period"].astype(str) == period)]
+    municipalities = rows[rows["level"] == "municipality"]
+    own = municipalities["unit"].astype(str) == str(code)
     visible = municipalities["proportion"].notna()
     points = municipalities[visible].assign(own=own[visible])
     points = points[["unit", "unit_name", "numerator", "denominator", "proportion", "own"]].copy()
     points["numerator"] = points["numerator"].astype("int64")
     points["denominator"] = points["denominator"].astype("int64")
-    hidden = int((~own & ~visible & (rows.loc[municipalities.index, "denominator"] > 0)).sum())
-    national = shown[shown["level"] == "national"]["proportion"]
+    exact = yearly[(yearly["indicator"] == indicator) & (yearly["period"].astype(str) == period)
+                   & (yearly["level"] == "municipality") & (yearly["unit"].astype(str) != str(code))]
+    with_data = set(exact.loc[exact["denominator"] > 0, "unit"].astype(str))
+    hidden = len(with_data - set(points.loc[~points["own"], "unit"].astype(str)))
+    national = rows[rows["level"] == "national"]["proportion"]
     centre = float(national.iloc[0]) if len(national) and pd.notna(national.iloc[0]) else None
     standards = rows["standard"].dropna()
     return FunnelData(indicator, points.reset_index(drop=True), hidden, centre,
@@ -464,7 +508,10 @@ def _run_chart(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters
     own = quarterly[(quarterly["indicator"] == indicator) & (quarterly["level"] == "municipality")
                     & (quarterly["unit"] == str(code))][["period", "numerator", "denominator", "proportion"]]
     own = window.merge(own, on="period", how="left")
-    own[["numerator", "denominator"]] = own[["numerator", "denominator"]].fillna(0).astype("int64")
+    for column in ("numerator", "denominator"):  # exact counts, or as published ("< 5", "..")
+        values = own[column].astype(object).where(own[column].notna(), 0)
+        own[column] = values.astype("int64") if values.map(lambda v: not isinstance(v, str)).all() else values
+    own["proportion"] = own["proportion"].astype(float)
     national = shown[(shown["indicator"] == indicator) & (shown["level"] == "national")][["period", "proportion"]]
     national = window.merge(national, on="period", how="left")
     national["proportion"] = national["proportion"].astype(float)
@@ -510,6 +557,17 @@ def _changes(con: duckdb.DuckDBPyConnection, code: int, year: int) -> pd.DataFra
                     "unit": (label["unit"] or "") if label is not None else "", "decimals": decimals, "n": n,
                     "mean_start": start, "mean_end": end, "mean_change": change, "ci_low": low, "ci_high": high})
     return pd.DataFrame(out)
+
+
+def _published_changes(changes: pd.DataFrame, threshold: int) -> pd.DataFrame:
+    """Start-to-end changes for publication: n from 1 to threshold - 1 as "< 5", and no mean or CI
+    of fewer than ``threshold`` courses (the mean of one course is that citizen's values)."""
+    out = changes.copy()
+    few = out["n"] < threshold
+    for column in ("mean_start", "mean_end", "mean_change", "ci_low", "ci_high"):
+        out.loc[few, column] = np.nan
+    out["n"] = out["n"].astype(object).where(~(few & (out["n"] > 0)), disclosure.primary_mark(threshold))
+    return out
 
 
 # --- completeness ----------------------------------------------------------------------------------
@@ -563,6 +621,37 @@ def _own_completeness(fields: pd.DataFrame, code: int, contracts: ContractRegist
     return mine.drop(columns="_o").reset_index(drop=True)
 
 
+def _published_completeness(fields: pd.DataFrame, still_open: dict[str, float], threshold: int
+                            ) -> tuple[pd.DataFrame, dict[str, object], dict[str, Any]]:
+    """Completeness for publication: per field, and in total, shown = answered + not answered and
+    answered includes "uoplyst", protected together (a count of 1-4 registrations, or one the others
+    give back, is not shown), shares only of shown counts; the same for courses without an end."""
+    def protected(shown: int, answered: int, unknown: int) -> list[object]:
+        cells = [disclosure.Cell("shown", frozenset("kum")), disclosure.Cell("answered", frozenset("ku")),
+                 disclosure.Cell("unknown", frozenset("u"))]
+        return disclosure.protect_breakdown(cells, [shown, answered, unknown], threshold)
+
+    out = fields.copy()
+    out["lacking"] = out["answered"] < out["shown"]  # listed as before: by the exact numbers
+    values = [protected(int(r.shown), int(r.answered), int(r.unknown)) for r in fields.itertuples()]
+    for n, column in enumerate(("shown", "answered", "unknown")):
+        out[column] = pd.Series([v[n] for v in values], index=out.index, dtype=object)
+    counted = out["shown"].map(_is_count) & out["answered"].map(_is_count)
+    out["share_answered"] = out["share_answered"].where(counted)
+    out["share_unknown"] = out["share_unknown"].where(counted & out["unknown"].map(_is_count))
+    totals = dict(zip(("shown", "answered", "unknown"),
+                      protected(*(int(fields[c].sum()) for c in ("shown", "answered", "unknown"))), strict=True))
+    started, without = int(still_open["started"]), int(still_open["without_end"])
+    cells = [disclosure.Cell("started", frozenset("ew")), disclosure.Cell("without_end", frozenset("w"))]
+    open_shown = disclosure.protect_breakdown(cells, [started, without], threshold)
+    share = still_open["share_without_end"] if all(map(_is_count, open_shown)) else float("nan")
+    return out, totals, {"started": open_shown[0], "without_end": open_shown[1], "share_without_end": share}
+
+
+def _is_count(value: object) -> bool:
+    return not isinstance(value, str)
+
+
 def _own_open(still_open: pd.DataFrame, code: int) -> dict[str, float]:
     row = still_open[still_open["municipality_code"] == code]
     if not len(row):
@@ -573,6 +662,17 @@ def _own_open(still_open: pd.DataFrame, code: int) -> dict[str, float]:
 
 
 # --- drop-outs ------------------------------------------------------------------------------------
+
+def _published_dropouts(dropouts: pd.DataFrame, threshold: int) -> tuple[pd.DataFrame, object]:
+    """Drop-out reasons for publication: the reasons and their total as one protected table (a
+    total minus the shown reasons would give a hidden reason back). Returns the table and the total."""
+    codes = list(dropouts["code"].astype(str))
+    cells = [disclosure.Cell(c, frozenset([c]), rank=(0,)) for c in codes]
+    cells.append(disclosure.Cell("total", frozenset(codes), rank=(1,)))
+    counts = [int(v) for v in dropouts["count"]]
+    shown = disclosure.protect_breakdown(cells, counts + [sum(counts)], threshold)
+    return dropouts.assign(count=pd.Series(shown[:-1], index=dropouts.index, dtype=object)), shown[-1]
+
 
 def _dropouts(con: duckdb.DuckDBPyConnection, code: int, year: int) -> pd.DataFrame:
     """Courses ended in the period as dropped out, per reason (every reason of the code list)."""
