@@ -35,6 +35,9 @@
     deactivated: ["Din adgang er lukket.", "Kontakt din koordinator eller administrator."],
     expired: ["Din session er udløbet.", "Log ind igen for at fortsætte."],
     replaced: ["Du er logget ud.", "Der er logget ind som en anden bruger i denne browser."],
+    rights_changed: ["Dine rettigheder er ændret.", "Log ind igen for at fortsætte med dine nye rettigheder."],
+    password_reset: ["Din adgangskode er nulstillet.", "Log ind med den nye adgangskode, du har fået."],
+    password_changed: ["Din adgangskode er skiftet.", "Log ind igen med den nye adgangskode."],
     unknown: ["Du er ikke logget ind.", "Log ind igen for at fortsætte."],
     kernel: ["Forbindelsen til skemaet er lukket.", "Genindlæs siden for at fortsætte. Det, der var gemt, er der stadig."]
   };
