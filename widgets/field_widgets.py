@@ -360,6 +360,10 @@ _SCREEN_READER_ONLY = ("position:absolute;width:1px;height:1px;margin:-1px;paddi
                        "clip:rect(0 0 0 0);clip-path:inset(50%);white-space:nowrap;border:0")
 
 
+#: The "Mangler" dropdown's value for "Nej" (no missing reason: the input holds the answer).
+NO_REASON = ""
+
+
 def missing_reason_dropdown(field: Field, kit: Kit) -> w.Dropdown:
     """"Mangler: Nej / Uoplyst / Ikke relevant / Borgeren ønskede ikke" for a field that declares
     missing reasons: a native select (Tab to reach it, arrow keys to choose), visibly labelled
@@ -368,8 +372,10 @@ def missing_reason_dropdown(field: Field, kit: Kit) -> w.Dropdown:
     name = t("missing_name", lang, label=field.label.get(lang))
     description = (f'<span aria-hidden="true">{html.escape(t("missing", lang))}</span>'
                    f'<span style="{_SCREEN_READER_ONLY}">{html.escape(name)}</span>')
-    options = ((t("no", lang), None), *((c.label.get(lang), c.code) for c in field.missing_reasons))
-    dropdown = w.Dropdown(options=options, value=None, description=description, description_allow_html=True,
+    # "Nej" is "" rather than None: a Dropdown takes the value None for "nothing selected" and
+    # would show an empty box, and the first arrow key would land on "Nej" instead of moving on.
+    options = ((t("no", lang), NO_REASON), *((c.label.get(lang), c.code) for c in field.missing_reasons))
+    dropdown = w.Dropdown(options=options, value=NO_REASON, description=description, description_allow_html=True,
                           tooltip=t("missing_tooltip", lang), layout=kit.missing_layout, style=kit.missing_style)
     dropdown.add_class("hk-missing-reason")
     return dropdown
@@ -407,7 +413,7 @@ class TextFieldWidget(FieldWidget):
         super().__init__(field, kit, text, extras)
 
     def _reason_chosen(self, change: Any) -> None:
-        self.input.disabled = change["new"] is not None
+        self.input.disabled = bool(change["new"])
 
     def _watched(self) -> Iterator[w.Widget]:
         yield self.input
@@ -416,7 +422,7 @@ class TextFieldWidget(FieldWidget):
 
     @property
     def value(self) -> Any:
-        if self.missing is not None and self.missing.value is not None:
+        if self.missing is not None and self.missing.value:
             return self.missing.value
         text = self.input.value.strip()
         return text or None
@@ -425,7 +431,7 @@ class TextFieldWidget(FieldWidget):
         with self._quiet():
             reason = self.field.missing_reason(value) if self.missing is not None else None
             if self.missing is not None:
-                self.missing.value = reason.code if reason is not None else None
+                self.missing.value = reason.code if reason is not None else NO_REASON
             self.input.value = "" if reason is not None else input_text(self.field, value)
 
 
