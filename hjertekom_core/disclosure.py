@@ -169,6 +169,8 @@ class Block:
         (``states``: shown, primary or secondary): every sensitive hidden count it fixes."""
         split = self.split()
         if not split:
+            if all(st == SHOWN for st in states) and len(self.single) == len(self.class_atoms):
+                return []  # nothing hidden, and every class is a shown cell: nothing to recover
             solver = _Solver(self, values, states, threshold)
             solver.run()
             return solver.findings()
@@ -300,25 +302,31 @@ class _Solver:
         if not classes:
             return False
         col = {k: j for j, k in enumerate(classes)}
-        t_col = {i: len(classes) + n for n, i in enumerate(hidden)}
-        lo = np.array([self.lo[k] for k in classes] + [0.0] * len(hidden), dtype=float)
-        hi = np.array([self.hi[k] for k in classes] + [0.0] * len(hidden), dtype=float)
+        # A hidden cell with one unknown class is that class: its mark bounds the class itself. One
+        # with more gets a variable of its own (its total's unknown part) and an equation.
+        summed = [i for i in hidden if len(self.unknown[i]) > 1]
+        t_col = {i: len(classes) + n for n, i in enumerate(summed)}
+        t_col.update({i: col[next(iter(self.unknown[i]))] for i in hidden if len(self.unknown[i]) == 1})
+        lo = np.array([self.lo[k] for k in classes] + [0.0] * len(summed), dtype=float)
+        hi = np.array([self.hi[k] for k in classes] + [_INF] * len(summed), dtype=float)
         for i in hidden:  # the total's unknown part: the mark's range minus the known classes
             known = sum(self.known[k] or 0 for k in self.b.cell_classes[i])
             d_lo, d_hi = self._domain(i)
-            lo[t_col[i]], hi[t_col[i]] = d_lo - known, d_hi - known
-        matrix = np.zeros((len(shown) + len(hidden), len(lo)))
-        rhs = np.zeros(len(shown) + len(hidden))
+            j = t_col[i]
+            lo[j], hi[j] = max(lo[j], d_lo - known), min(hi[j], d_hi - known)
+        matrix = np.zeros((len(shown) + len(summed), len(lo)))
+        rhs = np.zeros(len(shown) + len(summed))
         for r, i in enumerate(shown):
             matrix[r, [col[k] for k in self.unknown[i]]] = 1.0
             rhs[r] = self.resid[i]
-        for r, i in enumerate(hidden, start=len(shown)):
+        for r, i in enumerate(summed, start=len(shown)):
             matrix[r, [col[k] for k in self.unknown[i]]] = 1.0
             matrix[r, t_col[i]] = -1.0
-        rows = [(np.flatnonzero(m), m[np.flatnonzero(m)], b) for m, b in zip(matrix, rhs, strict=True)]
         reduced = _echelon(matrix, rhs)
-        rows += [(np.flatnonzero(np.abs(m) > _TOLERANCE), m[np.abs(m) > _TOLERANCE], b) for m, b in reduced]
-        _propagate_bounds(rows, lo, hi)
+        if reduced:
+            matrix = np.vstack([matrix, [m for m, _ in reduced]])
+            rhs = np.concatenate([rhs, [b for _, b in reduced]])
+        _propagate_bounds(matrix, rhs, lo, hi)
         self.total_bounds = {i: (lo[t_col[i]], hi[t_col[i]]) for i in hidden}
         pinned = [(k, lo[col[k]]) for k in classes if lo[col[k]] == hi[col[k]] and self.known[k] is None]
         for k, value in pinned:
@@ -500,49 +508,34 @@ def _echelon(matrix: np.ndarray, rhs: np.ndarray) -> list[tuple[np.ndarray, floa
     return [(row[:-1], float(row[-1])) for row in a[:rank]]
 
 
-def _propagate_bounds(rows: Sequence[tuple[np.ndarray, np.ndarray, float]], lo: np.ndarray, hi: np.ndarray) -> None:
-    """Tighten integer bounds ``lo``/``hi`` (in place) until every row sum(a_j x_j) = b allows them."""
-    where: dict[int, list[int]] = defaultdict(list)
-    for r, (idx, _, _) in enumerate(rows):
-        for j in idx:
-            where[int(j)].append(r)
-    queue, queued = deque(range(len(rows))), set(range(len(rows)))
-    for _ in range(50 * (len(rows) + 1)):
-        if not queue:
-            break
-        r = queue.popleft()
-        queued.discard(r)
-        idx, coef, b = rows[r]
-        if not len(idx):
-            continue
-        with np.errstate(invalid="ignore"):
-            low = np.where(coef > 0, coef * lo[idx], coef * hi[idx])    # each term's least value
-            high = np.where(coef > 0, coef * hi[idx], coef * lo[idx])   # and greatest
-        low = np.where(np.isnan(low), -_INF, low)
-        high = np.where(np.isnan(high), _INF, high)
-        low_inf, high_inf = np.isinf(low), np.isinf(high)
-        low_sum, high_sum = float(low[~low_inf].sum()), float(high[~high_inf].sum())
-        n_low, n_high = int(low_inf.sum()), int(high_inf.sum())
-        for n, j in enumerate(idx):  # the other terms' range: the row's, less this term's
-            rest_low = -_INF if n_low - low_inf[n] else low_sum - (0.0 if low_inf[n] else low[n])
-            rest_high = _INF if n_high - high_inf[n] else high_sum - (0.0 if high_inf[n] else high[n])
-            a = coef[n]
-            first, last = (b - rest_high) / a, (b - rest_low) / a
-            new_lo, new_hi = (first, last) if a > 0 else (last, first)
-            changed = False
-            if new_lo != -_INF and math.ceil(new_lo - 1e-6) > lo[j]:
-                lo[j] = math.ceil(new_lo - 1e-6)
-                changed = True
-            if new_hi != _INF and math.floor(new_hi + 1e-6) < hi[j]:
-                hi[j] = math.floor(new_hi + 1e-6)
-                changed = True
-            if lo[j] > hi[j]:
+def _propagate_bounds(matrix: np.ndarray, rhs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Tighten integer bounds ``lo``/``hi`` (in place) until every row of ``matrix @ x = rhs``
+    allows them: each variable gets the range its row leaves after the other terms' ranges, every
+    row at once (Jacobi sweeps over dense arrays: a few hundred cells are a few milliseconds)."""
+    a = matrix
+    if not a.size:
+        return
+    pos, neg = a > 0, a < 0
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for _ in range(200):
+            low = np.where(pos, a * lo, np.where(neg, a * hi, 0.0))     # each term's least value
+            high = np.where(pos, a * hi, np.where(neg, a * lo, 0.0))    # and greatest
+            low_inf, high_inf = np.isneginf(low), np.isposinf(high)
+            low_fin, high_fin = np.where(low_inf, 0.0, low), np.where(high_inf, 0.0, high)
+            rest_low = np.where(low_inf.sum(1, keepdims=True) - low_inf > 0, -_INF,
+                                low_fin.sum(1, keepdims=True) - low_fin)
+            rest_high = np.where(high_inf.sum(1, keepdims=True) - high_inf > 0, _INF,
+                                 high_fin.sum(1, keepdims=True) - high_fin)
+            first, last = (rhs[:, None] - rest_high) / a, (rhs[:, None] - rest_low) / a
+            new_lo = np.where(pos, first, np.where(neg, last, -_INF)).max(axis=0)
+            new_hi = np.where(pos, last, np.where(neg, first, _INF)).min(axis=0)
+            new_lo = np.maximum(lo, np.ceil(new_lo - 1e-6))
+            new_hi = np.minimum(hi, np.floor(new_hi + 1e-6))
+            if (new_lo > new_hi).any():
                 return  # not consistent (a table that does not add up): nothing more to learn
-            if changed:
-                for r2 in where[int(j)]:
-                    if r2 not in queued:
-                        queue.append(r2)
-                        queued.add(r2)
+            if np.array_equal(new_lo, lo) and np.array_equal(new_hi, hi):
+                return
+            lo[:], hi[:] = new_lo, new_hi
 
 
 def _clean(expr: Mapping[int, float]) -> dict[int, float]:
@@ -824,16 +817,17 @@ def protect(result: pd.DataFrame, hierarchy: Hierarchy, *, own: Iterable[int] = 
                 built[keys] = Block([layout.cell(k) for k in keys])
             numbers = [int(v) for v in numbers_of[column][rows]] + [0] * len(layout.extra)
             blocks[column] = _Column(built[keys], numbers, list(rows))
+        dirty = set(counts)  # columns whose states changed since their last audit
         for _ in range(len(rows_of_ind) * len(counts) + 2):  # each round hides at least one more cell
-            changed = False
-            for column in counts:
+            for column in [c for c in counts if c in dirty]:
                 b = blocks[column]
-                after = suppress_cells(b.block, b.values, threshold, states=b.states)
-                changed |= after != b.states
-                b.states = after
+                b.states = suppress_cells(b.block, b.values, threshold, states=b.states)
+            dirty = set()
             if link:
-                changed |= _link(blocks["numerator"], blocks["denominator"], link)
-            if not changed:
+                before = {c: list(blocks[c].states or []) for c in ("numerator", "denominator")}
+                _link(blocks["numerator"], blocks["denominator"], link)
+                dirty = {c for c in before if blocks[c].states != before[c]}
+            if not dirty:
                 break
         for column in counts:
             b = blocks[column]
