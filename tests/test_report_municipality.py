@@ -39,6 +39,7 @@ from hjertekom_core.reports.runner import KernelSession, execute, to_html
 from hjertekom_core.snapshot import create_snapshot
 
 import nbformat
+from bs4 import BeautifulSoup
 
 from factories import course_data
 from indicator_fixtures import CAPITAL, OWN, add_course, add_indicator_courses, service, sqlite_store_at
@@ -417,7 +418,7 @@ def test_danish_number_formats() -> None:
 
 @pytest.fixture(scope="module")
 def fixture_report(tmp_path_factory: pytest.TempPathFactory) -> MunicipalityReport:
-    """indicator_fixtures' courses (Silkeborg 740: K1 6/8 in 2025; Aarhus 751: K1 4/5, K2 5/5; København
+    """indicator_fixtures' courses (Silkeborg 740: K1 6/10 in 2025; Aarhus 751: K1 4/5, K2 5/5; København
     101: 1/1 everywhere) with Silkeborg and København in one cluster."""
     folder = tmp_path_factory.mktemp("report-fixture")
     contracts = ContractRegistry(CONTRACTS_DIR)
@@ -439,7 +440,9 @@ def _row(report: MunicipalityReport, indicator: str, level: str) -> pd.Series:
 
 def test_fixture_own_numbers_are_exact(fixture_report: MunicipalityReport) -> None:
     own = fixture_report.indicators.set_index("indicator")
-    assert (own.loc["K1", "numerator"], own.loc["K1", "denominator"]) == (6, 8)
+    # K1: H (end only a draft) and I (no end) started more than completion_limit_days before the
+    # snapshot, so they count as not completed (issue 14: no course leaves K1 by never ending).
+    assert (own.loc["K1", "numerator"], own.loc["K1", "denominator"]) == (6, 10)
     assert (own.loc["K2", "numerator"], own.loc["K2", "denominator"], own.loc["K2", "unknown"]) == (3, 6, 1)
     # completed in 2025: A C D E F G M, and J (its start only a draft, but the end complete); not B (dropped
     # out), H (end a draft), I (no end), N (2026)
@@ -529,3 +532,66 @@ def test_a_course_without_diagnosis_groups_counts_as_unknown(tmp_path: Path) -> 
     assert by_diagnosis.loc["UNK", "referred"] == 1
     assert by_diagnosis["referred"].sum() >= 2
     assert report.key_figures.total["referred"] == 2
+
+
+def test_the_completeness_section_names_what_the_indicators_leave_out(demo_snapshot: Path,
+                                                                      chosen: tuple[str, int, str]) -> None:
+    """Issue 14: no silent exits. Courses left out of a denominator because a deciding value is unknown
+    are counted per indicator, and impossible data is listed by course id, in the municipality's own
+    edition; the edition for publication shows neither."""
+    from hjertekom_core.indicators import data_quality
+
+    period, code, _ = chosen
+    report = build_municipality_report(demo_snapshot, code, period, config=demo_config())
+    own = report.indicators.set_index("indicator")["excluded"]
+    assert report.exclusions is not None and len(report.exclusions) > 0  # the demo leaves some out
+    assert dict(zip(report.exclusions["indicator"], report.exclusions["excluded"], strict=True)) == \
+        {k: int(v) for k, v in own.items() if int(v) > 0}
+    page = "".join(html_parts.render(report))
+    section = BeautifulSoup(page, "html.parser").select_one('section[data-section="completeness"]')
+    for _, row in report.exclusions.iterrows():
+        cell = section.select_one(f'td[data-indicator="{row["indicator"]}"][data-field="excluded"]')
+        assert cell is not None and cell.get_text() == str(row["excluded"])
+    settings = settings_from_config(demo_config())
+    with duckdb.connect(str(demo_snapshot), read_only=True) as con:
+        impossible = data_quality.impossible_courses(con, settings)
+    mine = sorted(impossible.loc[impossible["municipality_code"] == code, "course_id"].astype(int))
+    shown = sorted(int(td.get_text()) for td in section.select('td[data-field="impossible_course"]'))
+    assert shown == mine
+    # Hand-made impossible data of this municipality reaches the list too (the demo may have none).
+    assert not mine or section.select_one("h3", string="Data, der ikke kan passe") is not None
+    published = build_municipality_report(demo_snapshot, code, period, config=demo_config(), publish=True)
+    assert published.exclusions is None and published.impossible is None
+
+
+def test_impossible_data_is_listed_by_course_id(tmp_path: Path) -> None:
+    """Data the forms refuse today can still be in the store (an older contract, an import of
+    legacy data): an end meeting before the start meeting is counted nowhere and listed."""
+    import json as jsonlib
+
+    from sqlalchemy import update
+
+    from hjertekom_core.store.schema import registrations
+
+    contracts = ContractRegistry(CONTRACTS_DIR)
+    store = sqlite_store_at(tmp_path / "store.sqlite", contracts)
+    svc = service(store, contracts)
+    made = [add_course(svc, 7700 + i) for i in range(6)]
+    broken = made[0].course_id
+    with store.write() as conn:  # legacy data: the end meeting a month before the start meeting
+        row = conn.execute(registrations.select().where(registrations.c.course_id == broken,
+                                                        registrations.c.form == "end")).first()
+        data = jsonlib.loads(row.data) | {"meeting_date": "2025-01-15"}
+        conn.execute(update(registrations).where(registrations.c.id == row.id).values(data=jsonlib.dumps(data)))
+    snapshot = create_snapshot(store, contracts, tmp_path / "snapshots").path
+    store.dispose()
+    report = build_municipality_report(snapshot, OWN, "2025", config=Config(contracts_dir=CONTRACTS_DIR))
+    assert report.impossible is not None and report.impossible["course_id"].astype(int).tolist() == [broken]
+    assert _row_of(report.indicators, "K1")["denominator"] == 5  # counted nowhere
+    section = BeautifulSoup("".join(html_parts.render(report)), "html.parser").select_one(
+        'section[data-section="completeness"]')
+    assert [td.get_text() for td in section.select('td[data-field="impossible_course"]')] == [str(broken)]
+
+
+def _row_of(frame: pd.DataFrame, indicator: str) -> pd.Series:
+    return frame[frame["indicator"] == indicator].iloc[0]

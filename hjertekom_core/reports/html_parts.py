@@ -156,6 +156,19 @@ TEXT: dict[str, Text] = {
                          "Of {started} courses started in the period, {without} lack a complete end registration "
                          "({share})."),
     "least_answered": Text("Felter, der ikke altid er udfyldt", "Fields not always answered"),
+    "excluded_heading": Text("Forløb uden for en indikators nævner", "Courses outside an indicator's denominator"),
+    "excluded_intro": Text("Et forløb tæller ikke med i nævneren, når en værdi, der afgør om det hører til, er "
+                           "uoplyst. Udfyld værdien, så tæller forløbet med.",
+                           "A course is left out of the denominator when a value that decides whether it belongs "
+                           "there is unknown. Fill in the value and the course counts."),
+    "excluded_count": Text("Forløb udeladt", "Courses left out"),
+    "excluded_reason": Text("Fordi", "Because"),
+    "impossible_heading": Text("Data, der ikke kan passe", "Data that cannot be right"),
+    "impossible_intro": Text("Disse forløb tæller i ingen indikator, før registreringen er rettet.",
+                             "These courses count in no indicator until the registration is corrected."),
+    "impossible_course": Text("Forløb", "Course"),
+    "impossible_rule": Text("Problem", "Problem"),
+    "notes_heading": Text("Bemærkninger til indikatorerne", "Notes on the indicators"),
     "all_answered": Text("Alle obligatoriske felter er udfyldt i alle registreringer.",
                          "Every required field is answered in every registration."),
     "more_fields": Text("... og {count} felter mere under 100 %.", "... and {count} more fields below 100 %."),
@@ -566,7 +579,31 @@ def completeness_section(report: MunicipalityReport) -> str:
             parts.append(para(t("more_fields", lang, count=len(lacking) - COMPLETENESS_ROWS), "hk-muted"))
     elif shown != 0:
         parts.append(para(t("all_answered", lang)))
+    parts.append(_data_quality_parts(report))
     return section(t("completeness", lang), "".join(parts), page_break=True, name="completeness")
+
+
+def _data_quality_parts(report: MunicipalityReport) -> str:
+    """Courses left out of a denominator, impossible data (by course id) and the indicators' notes."""
+    lang, parts = report.lang, []
+    if report.exclusions is not None and len(report.exclusions):
+        rows = [([r["indicator"], num(fmt_count(r["excluded"]), indicator=r["indicator"],
+                                      unit=str(report.municipality), field="excluded"),
+                  str(r["reason_da"] if lang == "da" else r["reason_en"])], "")
+                for _, r in report.exclusions.iterrows()]
+        parts.append(f"<h3>{esc(t('excluded_heading', lang))}</h3>" + para(t("excluded_intro", lang))
+                     + table([t("indicator", lang), Cell(t("excluded_count", lang), True), t("excluded_reason", lang)],
+                             rows))
+    if report.impossible is not None and len(report.impossible):
+        rows = [([num(str(int(r["course_id"])), field="impossible_course"), _label(r, lang)], "")
+                for _, r in report.impossible.iterrows()]
+        parts.append(f"<h3>{esc(t('impossible_heading', lang))}</h3>" + para(t("impossible_intro", lang))
+                     + table([Cell(t("impossible_course", lang), True), t("impossible_rule", lang)], rows))
+    if report.notes is not None and len(report.notes):
+        items = "".join(f"<li>{esc(r['indicator'])}: {esc(_label(r, lang))} ({fmt_count(int(r['courses']))})</li>"
+                        for _, r in report.notes.iterrows())
+        parts.append(f"<h3>{esc(t('notes_heading', lang))}</h3><ul class='hk-notes'>{items}</ul>")
+    return "".join(parts)
 
 
 def dropout_section(report: MunicipalityReport) -> str:

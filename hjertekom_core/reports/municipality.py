@@ -50,6 +50,7 @@ from hjertekom_core.contract import UNKNOWN, ContractRegistry, Text
 from hjertekom_core.errors import ReportError
 from hjertekom_core import disclosure
 from hjertekom_core.indicators import INDICATORS, IndicatorSettings, compute, settings_from_config
+from hjertekom_core.indicators import data_quality
 from hjertekom_core.indicators.completeness import field_completeness, open_courses
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, SEXES, course_events_sql
@@ -178,6 +179,10 @@ class MunicipalityReport:
     publish: bool = False         # the edition for publication: the own municipality protected too
     dropouts_total: object = None  # published: the total as shown (int, "< 5" or ".."); else the sum
     completeness_totals: dict[str, object] | None = None  # published: shown, answered, unknown as shown
+    # Data quality beside the indicators (not in the edition for publication: course ids, small counts):
+    exclusions: pd.DataFrame | None = None  # indicator, excluded, reason_da, reason_en: left out of a denominator
+    impossible: pd.DataFrame | None = None  # course_id, rule, label_da, label_en: counted in no indicator
+    notes: pd.DataFrame | None = None       # indicator, note, label_da, label_en, courses (e.g. K3's other test)
 
     @property
     def completion_limit_days(self) -> int:
@@ -260,6 +265,7 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
         changes = _changes(con, code, year)
         dropouts = _dropouts(con, code, year)
         has_data = _has_data(con, code, year)
+        quality = None if publish else _data_quality(con, settings, code, period)
     cluster = next((c for c, codes in settings.clusters.items() if code in codes), None)
     quarters = quarters_ending(year)
     shown, shown_quarterly = shown_to(yearly, quarterly, hierarchy, code, period, quarters, cluster, str(region_code),
@@ -284,7 +290,27 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
         completeness=own_fields, open_courses=own_open,
         dropouts=dropouts, quarters=quarters, publish=publish, dropouts_total=dropouts_total,
         completeness_totals=completeness_totals,
+        **(_exclusions(own_rows, settings) | quality if quality is not None else {}),
     )
+
+
+def _data_quality(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, code: int,
+                  period: str) -> dict[str, pd.DataFrame]:
+    """The own municipality's impossible data (by course id) and the indicators' notes in the year."""
+    impossible = data_quality.impossible_courses(con, settings)
+    notes = data_quality.indicator_notes(con, settings, period="year")
+    return {"impossible": impossible[impossible["municipality_code"] == code].reset_index(drop=True),
+            "notes": notes[(notes["municipality_code"] == code) & (notes["period"].astype(str) == period)]
+            .reset_index(drop=True)}
+
+
+def _exclusions(own_rows: pd.DataFrame, settings: IndicatorSettings) -> dict[str, pd.DataFrame]:
+    """Per indicator, the own courses left out of its denominator because a deciding value is unknown."""
+    reasons = data_quality.exclusion_reasons(settings)
+    rows = [{"indicator": r["indicator"], "excluded": int(r["excluded"]),
+             "reason_da": reasons[r["indicator"]].da, "reason_en": reasons[r["indicator"]].en}
+            for _, r in own_rows.iterrows() if int(r.get("excluded", 0) or 0) > 0]
+    return {"exclusions": pd.DataFrame(rows, columns=["indicator", "excluded", "reason_da", "reason_en"])}
 
 
 def _snapshot_meta(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotMeta:
@@ -414,7 +440,7 @@ def _own_indicators(yearly: pd.DataFrame, code: int, name: str, period: str,
         else:
             standard = settings.standards.get(ind.id)
             rows.append({"indicator": ind.id, "level": "municipality", "unit": str(code), "unit_name": name,
-                         "period": period, "numerator": 0, "denominator": 0, "unknown": 0,
+                         "period": period, "numerator": 0, "denominator": 0, "unknown": 0, "excluded": 0,
                          "proportion": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                          "standard": np.nan if standard is None else float(standard), "status": "no_data"})
     return pd.DataFrame(rows, columns=list(yearly.columns))

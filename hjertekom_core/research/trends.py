@@ -1,7 +1,8 @@
 """Indicator trends over time, nationally and by municipality (K1-K6 from ``indicators.compute``).
 
-Every view is small-number suppressed as for anyone outside a municipality (``indicators.suppress``
-with no own municipality): a research result may be shown anywhere. The national run charts
+Every view is protected as for anyone outside a municipality (``disclosure.protect`` with no own
+municipality: primary and complementary suppression, so that no hidden count can be worked out
+from the others): a research result may be shown anywhere. The national run charts
 carry their median, the national recommendation for following an indicator over time.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from hjertekom_core.contract import Text
-from hjertekom_core.indicators import BY_ID, INDICATORS, IndicatorSettings, compute, suppress
+from hjertekom_core.disclosure import Hierarchy, protect
+from hjertekom_core.indicators import BY_ID, INDICATORS, IndicatorSettings, compute
 from hjertekom_core.research.plots import STYLES, figure_html, thin_ticks
 from hjertekom_core.research.tables import fmt_percent, heading, html_table, paragraph
 
@@ -23,8 +25,9 @@ LEVELS = ("municipality", "national")
 
 def indicator_trends(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, period: str = "quarter",
                      levels: Sequence[str] = LEVELS, threshold: int = 5) -> pd.DataFrame:
-    """Every indicator per unit and period, suppressed for a viewer outside every municipality."""
-    return suppress(compute(con, settings, period=period, levels=levels), (), threshold)
+    """Every indicator per unit and period, protected for a viewer outside every municipality."""
+    result = compute(con, settings, period=period, levels=levels)
+    return protect(result, Hierarchy.from_snapshot(con, settings.clusters), threshold=threshold, complete=levels)
 
 
 def _percent(values: pd.Series) -> np.ndarray:
@@ -40,12 +43,14 @@ _TEXTS = {
     "title": Text("Indikatorer over tid", "Indicators over time"),
     "intro": Text("Seriediagrammer pr. {period}, kommuner pr. år; et forløb hører til perioden for den afsluttende "
                   "samtale. Alle tal er diskretioneret: "
-                  "antal 1-{t1} vises som »< {threshold}«, og andele med nævner under {threshold} er skjult. "
+                  "antal 1-{t1} vises som »< {threshold}«, andele med nævner under {threshold} er skjult, og »..« er et "
+                  "tal, der er holdt tilbage, så et lille tal ikke kan regnes ud af de andre. "
                   "Den seneste periode er ikke afsluttet.",
                   "Run charts per {period}, municipalities per year; a course belongs to the period of its end "
                   "meeting. Every number is "
-                  "suppressed: counts 1-{t1} show as '< {threshold}', and proportions with a denominator below "
-                  "{threshold} are hidden. The latest period is not over yet."),
+                  "suppressed: counts 1-{t1} show as '< {threshold}', proportions with a denominator below "
+                  "{threshold} are hidden, and '..' is a count withheld so that a small one cannot be worked out "
+                  "from the others. The latest period is not over yet."),
     "national": Text("Hele landet (seriediagrammer med median)", "Nationally (run charts with median)"),
     "by_municipality": Text("Efter kommune", "By municipality"),
     "national_alt": Text("Seriediagrammer: andel pr. {period} for {indicators}, hele landet, med median og standard.",
