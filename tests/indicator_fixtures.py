@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pandas as pd
 
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.contract import ContractRegistry
@@ -184,3 +186,31 @@ def sqlite_store_at(path: Path, contracts: ContractRegistry) -> Store:
     store.migrate()
     sync_municipalities(store, contracts)
     return store
+
+
+def per_cell_suppression(result: pd.DataFrame, own: Iterable[int] = (), threshold: int = 5) -> pd.DataFrame:
+    """The rule before complementary suppression (issue 14), kept for the tests that show what it gave
+    away and for tables of made-up numbers: counts 1..threshold-1 become '< threshold', and
+    proportion, CI and status are hidden where the denominator is below the threshold.
+
+    A proportion is also hidden where the numerator was suppressed, since it would reveal it.
+    Rows of the viewer's ``own`` municipalities keep their exact numbers; every other row
+    (other municipalities, clusters, regions, the nation) is suppressed.
+    """
+    out = result.copy()
+    own_units = {str(c) for c in own}
+    exact = (out["level"] == "municipality") & out["unit"].isin(own_units)
+    # A visible proportion would give a suppressed numerator back (4 of 5 = 80 %): hide it too.
+    small_num = (out["numerator"] > 0) & (out["numerator"] < threshold)
+    small_den = ~exact & ((out["denominator"] < threshold) | small_num)
+    for column in ("numerator", "denominator", "unknown"):
+        values = out[column].astype(object)
+        hide = ~exact & (out[column] > 0) & (out[column] < threshold)
+        values[hide] = f"< {threshold}"
+        out[column] = values
+    for column in ("proportion", "ci_low", "ci_high"):
+        out.loc[small_den, column] = np.nan
+    status = out["status"].astype(object)
+    status[small_den & (out["status"] != "no_data")] = "suppressed"
+    out["status"] = status
+    return out

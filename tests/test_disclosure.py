@@ -38,7 +38,8 @@ from hjertekom_core.config import Config
 from hjertekom_core.demo import generate_demo
 from hjertekom_core.disclosure import WITHHELD, Hierarchy, audit, protect
 from hjertekom_core.export.extract import ExtractRequest, create_extract
-from hjertekom_core.indicators import compute, settings_from_config, suppress
+from hjertekom_core.indicators import compute, settings_from_config
+from indicator_fixtures import per_cell_suppression
 from hjertekom_core.reports import html_parts
 from hjertekom_core.reports.municipality import MunicipalityReport, build_municipality_report
 from hjertekom_core.snapshot import create_snapshot
@@ -377,7 +378,7 @@ def _cli_json(demo: Demo, *args: str) -> pd.DataFrame:
 
 def test_old_per_cell_suppression_could_be_undone(demo: Demo) -> None:
     """Counts 1-4 as '< 5' and nothing more: the audit works many of them out (issue 14's finding)."""
-    leaks = audit(suppress(demo.yearly), demo.hierarchy, complete=ALL_LEVELS)
+    leaks = audit(per_cell_suppression(demo.yearly), demo.hierarchy, complete=ALL_LEVELS)
     assert any(lk.method == "difference" for lk in leaks)
     assert len({(lk.indicator, lk.cell) for lk in leaks if lk.cell}) > 10
 

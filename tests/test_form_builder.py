@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from hjertekom_core.contract import UNKNOWN, Field, Text
-from hjertekom_core.indicators import RESULT_COLUMNS, STATUS_LABELS, suppress
+from hjertekom_core.indicators import RESULT_COLUMNS, STATUS_LABELS
 from hjertekom_core.validation import validate_form
 from hjertekom_widgets.feedback import citizen_feedback, course_criteria, municipality_feedback
 from hjertekom_widgets.field_widgets import (
@@ -39,6 +39,7 @@ from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.text import STRINGS, t
 
 from factories import course_data, end_data, start_data
+from indicator_fixtures import per_cell_suppression
 
 TODAY = dt.date(2026, 6, 30)
 
@@ -551,7 +552,7 @@ def test_municipality_feedback_renders_k1_to_k6(contract: Any) -> None:
     assert text.index('data-indicator="K1"') < text.index('data-indicator="K2"') < text.index('data-indicator="K6"')
     for status in ("met", "no_standard", "below", "not_met"):
         assert STATUS_LABELS[status].da in text
-    hidden = municipality_feedback(suppress(_result_frame(), own=(), threshold=5)).value
+    hidden = municipality_feedback(per_cell_suppression(_result_frame(), own=(), threshold=5)).value
     assert "&lt; 5 / 6" in hidden and STATUS_LABELS["suppressed"].da in hidden
     assert "Der er ingen indikatorresultater" in municipality_feedback(pd.DataFrame(columns=RESULT_COLUMNS)).value
 

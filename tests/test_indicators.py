@@ -64,7 +64,6 @@ from hjertekom_core.indicators import (
     create_fact_views,
     load_clusters,
     reference_date,
-    suppress,
     wilson,
 )
 from hjertekom_core.disclosure import Hierarchy, protect
@@ -272,7 +271,7 @@ def test_zero_over_zero_is_no_data(result: pd.DataFrame) -> None:
         assert (r["numerator"], r["denominator"], r["unknown"], r["excluded"]) == (0, 0, 0, 0)
         assert math.isnan(r["proportion"]) and math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
         assert r["status"] == "no_data"
-    shown = suppress(result, own=[OTHER])
+    shown = protect(result, Hierarchy.of({OWN: "1082", OTHER: "1082", CAPITAL: "1084"}, CLUSTERS), own=[OTHER])
     r = row(shown, "K4", OWN, "2026")
     assert (r["numerator"], r["denominator"], r["unknown"], r["status"]) == (0, 0, 0, "no_data")
 
@@ -301,83 +300,7 @@ def test_a_unit_where_every_criterion_is_unknown_counts_zero(sqlite_store: Store
     assert k1["denominator"] == 1
 
 
-# --- suppression ---------------------------------------------------------------------------------------
-
-def test_suppression_as_seen_from_silkeborg(result: pd.DataFrame) -> None:
-    shown = suppress(result, own=[OWN])
-    # Own municipality: exact, even a denominator below 5 (2026: 1/1).
-    r = row(shown, "K2", OWN)
-    assert (r["numerator"], r["denominator"], r["unknown"], r["status"]) == (3, 6, 1, "below")
-    r = row(shown, "K1", OWN, "2026")
-    assert (r["numerator"], r["denominator"], r["proportion"], r["status"]) == (1, 1, 1.0, "met")
-    # Aarhus K1 4/5: the numerator 4 becomes "< 5"; the denominator 5 stays, the unknown 0 stays 0.
-    r = row(shown, "K1", OTHER)
-    assert (r["numerator"], r["denominator"], r["unknown"]) == ("< 5", 5, 0)
-    # Aarhus K4 4/4: both counts hidden, no proportion, no CI, status "suppressed".
-    r = row(shown, "K4", OTHER)
-    assert (r["numerator"], r["denominator"], r["unknown"], r["status"]) == ("< 5", "< 5", 0, "suppressed")
-    assert math.isnan(r["proportion"]) and math.isnan(r["ci_low"]) and math.isnan(r["ci_high"])
-    # Aarhus K6 5/5: shown exactly.
-    r = row(shown, "K6", OTHER)
-    assert (r["numerator"], r["denominator"], r["proportion"]) == (5, 5, 1.0)
-    # København 1/1 and region Hovedstaden 1/1: suppressed.
-    for unit in (CAPITAL, "1084"):
-        r = row(shown, "K5", unit)
-        assert (r["numerator"], r["denominator"], r["status"]) == ("< 5", "< 5", "suppressed")
-    # Aggregates that include Silkeborg are not "own": K4 cluster 5/8, unknown 1 -> "< 5".
-    r = row(shown, "K4", "Blandet", level="cluster")
-    assert (r["numerator"], r["denominator"], r["unknown"]) == (5, 8, "< 5")
-    r = row(shown, "K1", "DK", level="national")
-    assert (r["numerator"], r["denominator"]) == (12, 17)
-    # The input is not changed.
-    assert row(result, "K4", OTHER)["numerator"] == 4
-
-
-def test_suppression_as_seen_from_aarhus_and_from_outside(result: pd.DataFrame) -> None:
-    r = row(suppress(result, own=[OTHER]), "K4", OTHER)
-    assert (r["numerator"], r["denominator"], r["proportion"], r["status"]) == (4, 4, 1.0, "no_standard")
-    r = row(suppress(result, own=[OTHER]), "K2", OWN)
-    assert (r["numerator"], r["denominator"], r["unknown"]) == ("< 5", 6, "< 5")
-    r = row(suppress(result), "K1", OWN, "2026")  # nobody's own: every unit suppressed
-    assert (r["numerator"], r["denominator"], r["status"]) == ("< 5", "< 5", "suppressed")
-
-
-def _frame(rows: list[tuple[str, str, int, int, int]]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=["level", "unit", "numerator", "denominator", "unknown"])
-    df["proportion"] = df["numerator"] / df["denominator"].where(df["denominator"] > 0)
-    df["ci_low"], df["ci_high"] = wilson(df["numerator"].to_numpy(), df["denominator"].to_numpy())
-    df["status"] = np.where(df["denominator"] == 0, "no_data", "met")
-    return df
-
-
-def test_suppression_thresholds_four_and_five() -> None:
-    df = _frame([
-        ("municipality", "751", 4, 4, 1),   # every count 1-4, denominator 4
-        ("municipality", "751", 5, 5, 0),   # 5: shown
-        ("municipality", "751", 0, 5, 5),   # 0 stays 0
-        ("municipality", "751", 0, 0, 0),   # no data stays no data
-        ("municipality", "740", 1, 4, 4),   # own: exact
-        ("region", "740", 1, 4, 4),         # a region coded like the own municipality is not "own"
-    ])
-    out = suppress(df, own=[740])
-    assert out[["numerator", "denominator", "unknown"]].values.tolist() == [
-        ["< 5", "< 5", "< 5"], [5, 5, 0], [0, 5, 5], [0, 0, 0], [1, 4, 4], ["< 5", "< 5", "< 5"]]
-    assert out["status"].tolist() == ["suppressed", "met", "met", "no_data", "met", "suppressed"]
-    assert out["proportion"].isna().tolist() == [True, False, False, True, False, True]
-    assert out["ci_low"].isna().tolist() == [True, False, False, True, False, True]
-    assert out.loc[2, "proportion"] == 0.0
-    # Another threshold from configuration.
-    three = suppress(df, own=[], threshold=3)
-    assert three["numerator"].tolist() == [4, 5, 0, 0, "< 3", "< 3"]
-    assert three["denominator"].tolist() == [4, 5, 5, 0, 4, 4]
-
-
-def test_a_proportion_never_gives_a_suppressed_count_back() -> None:
-    # 4 of 9: the count is shown as "< 5", so 44 % (which gives 4 back) must be hidden too.
-    out = suppress(_frame([("municipality", "751", 4, 9, 0), ("municipality", "751", 5, 9, 0)]), own=[740])
-    assert out["numerator"].tolist() == ["< 5", 5]
-    assert out["proportion"].isna().tolist() == [True, False]
-    assert out["status"].tolist()[0] == "suppressed"
+# The small-number rules (primary and complementary suppression) are tested in test_disclosure.py.
 
 
 # --- confidence intervals --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.errors import ReportFailed
 from hjertekom_core.disclosure import WITHHELD, Hierarchy
-from hjertekom_core.indicators import INDICATORS, compute, settings_from_config, suppress
+from hjertekom_core.indicators import INDICATORS, compute, settings_from_config
 from hjertekom_core.reports import html_parts
 from hjertekom_core.reports.municipality import (
     MunicipalityReport,
@@ -42,7 +42,15 @@ import nbformat
 from bs4 import BeautifulSoup
 
 from factories import course_data
-from indicator_fixtures import CAPITAL, OWN, add_course, add_indicator_courses, service, sqlite_store_at
+from indicator_fixtures import (
+    CAPITAL,
+    OWN,
+    add_course,
+    add_indicator_courses,
+    per_cell_suppression,
+    service,
+    sqlite_store_at,
+)
 from paths import CONTRACTS_DIR
 
 NOTEBOOK = "reports/municipality"
@@ -477,7 +485,7 @@ def test_fixture_funnel_hides_small_municipalities(fixture_report: MunicipalityR
 def test_suppress_is_what_other_rows_go_through(engine: pd.DataFrame, demo_snapshot: Path,
                                                 chosen: tuple[str, int, str]) -> None:
     """shown_to never shows more than indicators.suppress: every visible figure of another unit is
-    also visible in suppress()'s table (complementary suppression only hides more)."""
+    also visible in per_cell_suppression()'s table (complementary suppression only hides more)."""
     period, code, _ = chosen
     settings = settings_from_config(demo_config())
     with duckdb.connect(str(demo_snapshot), read_only=True) as con:
@@ -486,7 +494,7 @@ def test_suppress_is_what_other_rows_go_through(engine: pd.DataFrame, demo_snaps
     region = hierarchy.unit_of(code, "region")
     guarded, _ = shown_to(engine, quarterly, hierarchy, code, period, quarters_ending(int(period)), None,
                           str(region), THRESHOLD)
-    plain = suppress(engine, own=[code], threshold=THRESHOLD).loc[guarded.index]
+    plain = per_cell_suppression(engine, own=[code], threshold=THRESHOLD).loc[guarded.index]
     for column in ("numerator", "denominator", "unknown"):
         visible = guarded[column].map(lambda v: v is not None and not isinstance(v, str))
         assert (plain.loc[visible, column].map(lambda v: not isinstance(v, str))).all()

@@ -12,10 +12,9 @@ from hjertekom_core.indicators.engine import (
     load_clusters,
     reference_date,
     settings_from_config,
-    suppress,
 )
 from hjertekom_core.indicators.stats import CI_METHODS, clopper_pearson, wilson
 
 __all__ = ["BY_ID", "CI_METHODS", "COUNT_COLUMNS", "INDICATORS", "LEVELS", "PERIODS", "RESULT_COLUMNS",
            "STATUS_LABELS", "Indicator", "IndicatorSettings", "clopper_pearson", "compute", "create_fact_views",
-           "load_clusters", "reference_date", "settings_from_config", "suppress", "wilson"]
+           "load_clusters", "reference_date", "settings_from_config", "wilson"]

@@ -28,7 +28,7 @@ from hjertekom_core.research.tables import (
     heading,
     html_table,
     paragraph,
-    suppress_counts,
+    protect_counts,
 )
 
 FACTORS: tuple[str, ...] = ("all", "age_band", "sex", "diagnosis_group", "municipality",
@@ -61,35 +61,54 @@ def counts(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups) -> dict[str,
             "no_end": int((started & ~followed).sum())}
 
 
+#: The reason table's last row: every drop-out (the shares' denominator, shown).
+TOTAL = "all"
+
+
 def dropout_proportions(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
-                        factors: Sequence[str] = FACTORS) -> pd.DataFrame:
+                        factors: Sequence[str] = FACTORS, *, threshold: int | None = None) -> pd.DataFrame:
     """Per factor and group: courses followed (n), drop-outs, proportion and Wilson 95 % CI.
 
-    Exact counts: ``suppress_counts`` gives the view for anyone outside the research group.
+    Exact counts; with ``threshold`` as anyone may see them: every grouping (municipality, sex,
+    age ...) is a breakdown of the same courses, so ``protect_counts`` withholds what one grouping
+    would give away about another (``disclosure``).
     """
     frame = followed_courses(con, groups)
-    rows = []
+    rows, members, dropped = [], [], []
     for factor in factors:
         for group in group_order(frame[factor], factor, groups):
             part = frame[frame[factor].isna()] if group is None else frame[frame[factor] == group]
             rows.append({"factor": factor, "group": group, "n": len(part),
                          "dropped_out": int(part["dropped_out"].sum())})
+            members.append(frozenset(part.index))
+            dropped.append(frozenset(part.index[part["dropped_out"] == 1]))
     out = pd.DataFrame(rows, columns=PROPORTION_COLUMNS[:4])
     n, x = out["n"].to_numpy(dtype=float), out["dropped_out"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         out["proportion"] = np.where(n > 0, x / n, np.nan)
     out["ci_low"], out["ci_high"] = wilson(x, n)
-    return out[PROPORTION_COLUMNS]
+    out = out[PROPORTION_COLUMNS]
+    if threshold is None:
+        return out
+    return protect_counts(out, {"n": members, "dropped_out": dropped}, denominator="n",
+                          shares=("proportion", "ci_low", "ci_high"), threshold=threshold)
 
 
-def dropout_reasons(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups) -> pd.DataFrame:
-    """Drop-outs per registered reason, with their share of all drop-outs."""
+def dropout_reasons(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups, *,
+                    threshold: int | None = None) -> pd.DataFrame:
+    """Drop-outs per registered reason, with their share of all drop-outs (the last row: all of
+    them). With ``threshold``: as anyone may see them (``protect_counts``)."""
     frame = followed_courses(con, groups)
     dropped = frame[frame["dropped_out"] == 1]
-    reasons = dropped["dropout_reason"].value_counts(dropna=False)
-    out = pd.DataFrame({"reason": list(reasons.index), "n": reasons.to_numpy().astype(int)})
+    reasons = list(dropped["dropout_reason"].value_counts(dropna=False).index)
+    parts = [dropped[dropped["dropout_reason"].isna()] if pd.isna(r) else dropped[dropped["dropout_reason"] == r]
+             for r in reasons]
+    out = pd.DataFrame({"reason": [*reasons, TOTAL], "n": [len(p) for p in parts] + [len(dropped)]})
     out["proportion"] = out["n"] / max(len(dropped), 1)
-    return out
+    if threshold is None:
+        return out
+    atoms = [frozenset(p.index) for p in parts] + [frozenset(dropped.index)]
+    return protect_counts(out, {"n": atoms}, denominator="n", shares=("proportion",), threshold=threshold)
 
 
 # --- the regression -----------------------------------------------------------------------------
@@ -195,10 +214,12 @@ _TEXTS = {
         "included). Basis: courses with complete start and end registrations ({followed} courses, {dropped_out} "
         "dropped out). {no_end} started courses without a complete end registration (ongoing or never closed) "
         "are left out."),
-    "suppressed": Text("Antal fra 1 til {t1} vises som »< {threshold}«, og andelen skjules, hvor nævneren er under "
-                       "{threshold} eller tælleren er skjult. 95 % konfidensinterval: Wilson.",
-                       "Counts from 1 to {t1} show as '< {threshold}', and the proportion is hidden where the "
-                       "denominator is below {threshold} or the numerator is hidden. 95 % CI: Wilson."),
+    "suppressed": Text("Antal fra 1 til {t1} vises som »< {threshold}«, »..« er et antal, der er holdt tilbage, så "
+                       "et lille tal ikke kan regnes ud af de andre, og andelen skjules, hvor nævneren er under "
+                       "{threshold} eller et antal er skjult. 95 % konfidensinterval: Wilson.",
+                       "Counts from 1 to {t1} show as '< {threshold}', '..' is a count withheld so that a small "
+                       "one cannot be worked out from the others, and the proportion is hidden where the "
+                       "denominator is below {threshold} or a count is hidden. 95 % CI: Wilson."),
     "proportions": Text("Andel ophørt", "Proportion dropped out"),
     "reasons": Text("Årsager til ophør", "Reasons for dropping out"),
     "model": Text("Logistisk regression", "Logistic regression"),
@@ -218,8 +239,8 @@ def _t(key: str, names: Labeller, **values: object) -> str:
     return _TEXTS[key].get(names.lang).format(**values)
 
 
-def proportions_html(result: pd.DataFrame, names: Labeller, threshold: int = 5) -> str:
-    shown = suppress_counts(result, "dropped_out", "n", ("proportion", "ci_low", "ci_high"), threshold)
+def proportions_html(shown: pd.DataFrame, names: Labeller, threshold: int = 5) -> str:
+    """The table of ``dropout_proportions(..., threshold=...)``: counts as they may be shown."""
     parts = [heading(_t("proportions", names), 2), paragraph(_t("suppressed", names, t1=threshold - 1,
                                                                  threshold=threshold))]
     for factor, part in shown.groupby("factor", sort=False):
@@ -237,10 +258,11 @@ def proportions_html(result: pd.DataFrame, names: Labeller, threshold: int = 5) 
     return "\n".join(parts)
 
 
-def reasons_html(reasons: pd.DataFrame, names: Labeller, threshold: int = 5) -> str:
-    shown = suppress_counts(reasons.assign(total=reasons["n"].sum()), "n", "total", ("proportion",), threshold)
+def reasons_html(shown: pd.DataFrame, names: Labeller) -> str:
+    """The table of ``dropout_reasons(..., threshold=...)``: counts as they may be shown."""
     table = pd.DataFrame({
-        names.column("reason"): [names.value("dropout_reason", r) for r in shown["reason"]],
+        names.column("reason"): [names.factor("all") if r == TOTAL else names.value("dropout_reason", r)
+                                 for r in shown["reason"]],
         names.column("n"): shown["n"].astype(str),
         "%": [fmt_percent(p) for p in shown["proportion"]],
     })

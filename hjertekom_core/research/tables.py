@@ -7,13 +7,14 @@ programs the researchers import them into do.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pandas as pd
 
 from hjertekom_core.contract import Text
+from hjertekom_core.disclosure import Cell, protect_breakdown
 from hjertekom_core.formatting import format_number, is_missing
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.research.cohort import DiagnosisGroups
@@ -80,23 +81,25 @@ def labeller(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups, lang: str 
 
 # --- small numbers --------------------------------------------------------------------------------
 
-def suppress_counts(frame: pd.DataFrame, numerator: str, denominator: str, shares: Iterable[str] = (),
-                    threshold: int = 5) -> pd.DataFrame:
-    """The rule of ``hjertekom_core.indicators.suppress`` for any table of counts.
+def protect_counts(frame: pd.DataFrame, atoms: Mapping[str, Sequence[frozenset[Hashable]]], *,
+                   denominator: str, shares: Iterable[str] = (), threshold: int = 5) -> pd.DataFrame:
+    """The rows of ``frame`` as anyone may see them (``disclosure.protect_breakdown``).
 
-    Counts from 1 to ``threshold - 1`` show as '< threshold'; the shares are hidden where the
-    denominator is below the threshold or the numerator was suppressed (the share would give it
-    back).
+    ``atoms[column]``: per row, the courses that count in that row's ``column``. Counts from 1 to
+    ``threshold - 1`` show as '< threshold', and further counts as '..' wherever a hidden count
+    could be worked out from the shown ones (a total minus its groups, or one grouping against
+    another: the courses tell). A share is hidden where a count of its row is, and where its
+    ``denominator`` is fewer than ``threshold`` courses.
     """
     out = frame.copy()
-    small_num = (out[numerator] > 0) & (out[numerator] < threshold)
-    hide_share = (out[denominator] < threshold) | small_num
-    for column in (numerator, denominator):
-        values = out[column].astype(object)
-        values[(out[column] > 0) & (out[column] < threshold)] = f"< {threshold}"
-        out[column] = values
+    hidden = frame[denominator].map(lambda v: int(v) < threshold)
+    for column, members in atoms.items():
+        cells = [Cell(i, frozenset(m)) for i, m in enumerate(members)]
+        shown = protect_breakdown(cells, [int(v) for v in frame[column]], threshold)
+        out[column] = pd.Series(shown, index=out.index, dtype=object)
+        hidden |= out[column].map(lambda v: isinstance(v, str))
     for column in shares:
-        out[column] = out[column].astype(float).where(~hide_share)
+        out[column] = out[column].astype(float).where(~hidden)
     return out
 
 
