@@ -133,7 +133,7 @@ STRINGS: Mapping[str, Text] = {
     "entry.fix_errors": Text("Ret fejlene, før der kan gemmes:", "Correct the errors before saving:"),
     "entry.missing": Text("Mangler, før skemaet er færdigt:", "Missing before the form is complete:"),
     "entry.go_to": Text("Gå til feltet \"{label}\"", "Go to the field \"{label}\""),
-    "entry.confirm_heading": Text("Usædvanlige værdier – er de rigtige?", "Unusual values – are they right?"),
+    "entry.confirm_heading": Text("Kontrollér, før der gemmes – er det rigtigt?", "Check before saving – is this right?"),
     "entry.confirm": Text("Bekræft og gem", "Confirm and save"),
     "entry.confirm_no": Text("Ret værdierne", "Correct the values"),
     "entry.restored": Text("Dine ikke-gemte indtastninger fra {time} er hentet frem igen. De er ikke gemt som en "
