@@ -353,7 +353,7 @@ def test_start_registration_limits_draft_and_complete(hjertekom_server, page, us
     save_draft.click()
     confirm = page.locator(".hk-confirm")
     expect(confirm).to_have_text("Bekræft og gem")
-    expect(page.get_by_text("Usædvanlige værdier – er de rigtige?")).to_be_visible()
+    expect(page.get_by_text("Kontrollér, før der gemmes – er det rigtigt?")).to_be_visible()
     assert form_revisions(server, course_id, "start") == []
     confirm.click()
     expect(status).to_contain_text("gemt som kladde")
