@@ -85,8 +85,10 @@ def codebook_markdown(con: duckdb.DuckDBPyConnection, snapshot: Path, counts: di
         "Statas Python-integration (fx DuckDB eller pandas) eller en Parquet-udvidelse / via Stata's Python "
         "integration (e.g. DuckDB or pandas) or a Parquet extension.",
         f"- Tabellerne hænger sammen på `course_id` (og `{key}`); en tom celle er »ikke besvaret«, "
-        f"`<felt>_unknown` = true er »uoplyst«. / Tables join on `course_id` (and `{key}`); an empty "
-        "cell is 'not answered', `<field>_unknown` = true is 'unknown'.",
+        f"`<felt>_unknown` = true er en angivet årsag til et manglende svar (uoplyst, ikke relevant, borgeren "
+        "ønskede ikke; koden står i `<felt>_missing`). / Tables join on `course_id` (and `{key}`); an empty "
+        "cell is 'not answered', `<field>_unknown` = true is a declared reason for a missing answer (unknown, "
+        "not relevant, declined; the code is in `<field>_missing`).",
         "",
         "## Tabeller / tables", "",
     ]
