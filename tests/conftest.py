@@ -28,11 +28,12 @@ from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 
 from live_server import chromium
-from paths import CONTRACTS_DIR
-PG_URL = os.environ.get("HJERTEKOM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from factories import TEST_PASSWORD
+from paths import CONTRACTS_DIR, PG_URL
+
 TABLES_TO_CLEAR = ("transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 #: The password of every user the tests make: passes the policy and holds no test's username.
-TEST_PASSWORD = "Lyngbakke-testkode-2026"  # noqa: S105 - a synthetic test account's password
+
 
 
 @pytest.fixture(scope="session")

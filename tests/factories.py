@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 
+#: The password of every synthetic account the tests make (it passes the password policy).
+TEST_PASSWORD = "Lyngbakke-testkode-2026"  # noqa: S105 - a synthetic test account's password
+
 def course_data(municipality: int = 740, **changes: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "municipality": municipality,

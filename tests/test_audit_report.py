@@ -37,7 +37,7 @@ from hjertekom_core.store import Store
 from hjertekom_core.store.schema import audit_log, transfer_log
 from hjertekom_core.users import authenticate, deactivate_user, set_role
 
-from conftest import TEST_PASSWORD
+from factories import TEST_PASSWORD
 
 HJERTEKOM = str(Path(sys.executable).with_name("hjertekom"))
 YEAR = audit.now().year

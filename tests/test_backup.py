@@ -28,7 +28,8 @@ from hjertekom_core.service import Service
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import audit_log, registrations
 
-from conftest import PG_URL, TEST_PASSWORD
+from factories import TEST_PASSWORD
+from paths import PG_URL
 
 HJERTEKOM = str(Path(sys.executable).with_name("hjertekom"))
 WRITERS = 3

@@ -53,7 +53,7 @@ from hjertekom_core.store.schema import audit_log, courses, registrations
 from hjertekom_core.users import add_user
 from hjertekom_core.validation import validate_form
 
-from conftest import TEST_PASSWORD
+from factories import TEST_PASSWORD
 from factories import course_data, end_data, start_data
 
 TODAY = dt.date(2026, 6, 30)

@@ -38,7 +38,7 @@ from hjertekom_core.users import (
     write_review_csv,
 )
 
-from conftest import TEST_PASSWORD
+from factories import TEST_PASSWORD
 
 HJERTEKOM = str(Path(sys.executable).with_name("hjertekom"))
 

@@ -24,6 +24,17 @@ from hjertekom_core.access import SYSTEM
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
+from browser_accounts import (
+    ACCOUNTS,
+    ACTION_TIMEOUT_MS,
+    ANNE,
+    BO,
+    CARL,
+    DORTE,
+    EXPECT_TIMEOUT_MS,
+    FIRST_APP_ELEMENT_MS,
+    Account,
+)
 from live_server import (
     VIEWPORT,
     free_port,
@@ -36,28 +47,7 @@ from live_server import (
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 
-FIRST_APP_ELEMENT_MS = 60_000   # a kernel may have to start first (CI under load)
-ACTION_TIMEOUT_MS = 30_000      # clicks, fills, waits for an element
-EXPECT_TIMEOUT_MS = 20_000      # a kernel round trip: validation, saving, feedback
-
 expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    password: str
-    display_name: str
-    municipality: int
-    role: str = "clinician"
-
-
-#: The users of the browser session (synthetic people, passwords that pass the password policy).
-ANNE = Account("anne", "solsikke-bakke-740", "Anne Andersen", 740)
-BO = Account("bo", "havtorn-mark-740", "Bo Bertelsen", 740)
-CARL = Account("carl", "kastanje-gade-101", "Carl Christensen", 101)
-DORTE = Account("dorte", "birkeskov-sti-740", "Dorte Dahl", 740, "coordinator")
-ACCOUNTS = (ANNE, BO, CARL, DORTE)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from browser_store import audit_rows
-from conftest import FIRST_APP_ELEMENT_MS, Account
+from browser_accounts import FIRST_APP_ELEMENT_MS, Account
 from factories import course_data
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.cpr import generate_cpr
