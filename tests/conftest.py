@@ -7,6 +7,7 @@ drops it afterwards. Where no server answers, the PostgreSQL tests skip locally 
 """
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -169,3 +170,14 @@ def browser() -> Iterator[Any]:
     allows one instance per process (tests/browser and tests/security share it)."""
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
+    """The environment of a CLI run (click's CliRunner) on a data folder of its own, no config file."""
+    yield {"HJERTEKOM_DATA_DIR": str(tmp_path / "data"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
+           "HJERTEKOM_DATABASE_URL": None}
+    root = logging.getLogger()  # the CLI logs to a file in the data folder: close it
+    for handler in [h for h in root.handlers if getattr(h, "_hjertekom", False)]:
+        root.removeHandler(handler)
+        handler.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import logging
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -347,16 +346,6 @@ def test_error_report_csv(tmp_path: Path) -> None:
 
 
 # --- the command line ----------------------------------------------------------------------------
-@pytest.fixture
-def cli_env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
-    yield {"HJERTEKOM_DATA_DIR": str(tmp_path / "data"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
-           "HJERTEKOM_DATABASE_URL": None}
-    root = logging.getLogger()  # the CLI logs to a file in the data folder: close it
-    for handler in [h for h in root.handlers if getattr(h, "_hjertekom", False)]:
-        root.removeHandler(handler)
-        handler.close()
-
-
 def test_cli_import(tmp_path: Path, cli_env: dict[str, str | None]) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["init"], env=cli_env).exit_code == 0

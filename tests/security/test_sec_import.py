@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import logging
 import random
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -275,16 +273,6 @@ def test_workbooks_without_sheets_data_or_a_readable_sheet(service: Service, sto
 
 
 # --- the command line ------------------------------------------------------------------------------
-@pytest.fixture
-def cli_env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
-    yield {"HJERTEKOM_DATA_DIR": str(tmp_path / "data"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
-           "HJERTEKOM_DATABASE_URL": None}
-    root = logging.getLogger()  # the CLI logs to a file in the data folder: close it
-    for handler in [h for h in root.handlers if getattr(h, "_hjertekom", False)]:
-        root.removeHandler(handler)
-        handler.close()
-
-
 def test_cli_refuses_with_the_reason_not_an_unexpected_error(tmp_path: Path, cli_env: dict[str, str | None]) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["init"], env=cli_env).exit_code == 0
