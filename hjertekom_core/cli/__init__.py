@@ -213,13 +213,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
 # Commands of their own modules, one per capability; each module holds one click command or group.
 from hjertekom_core.cli.audit import audit  # noqa: E402
 from hjertekom_core.cli.backup import backup, restore  # noqa: E402
+from hjertekom_core.cli.citizen import citizen  # noqa: E402
 from hjertekom_core.cli.export import export  # noqa: E402
 from hjertekom_core.cli.extract import extract  # noqa: E402
 from hjertekom_core.cli.lab import lab  # noqa: E402
 from hjertekom_core.cli.report import report  # noqa: E402
 from hjertekom_core.cli.users import users  # noqa: E402
 
-for _command in (users, report, export, extract, lab, backup, restore, audit):
+for _command in (users, report, export, extract, lab, backup, restore, audit, citizen):
     main.add_command(_command)
 
 
