@@ -135,6 +135,20 @@ class WorklistItem:
     missing_end: bool                    # started (start complete), no complete end
     drafts: tuple[str, ...]              # forms whose latest revision is a draft
     overdue: bool                        # missing end and past the completion limit
+    awaiting_start: bool = False         # referred (course form saved), no start form yet, no end
+    referral_date: dt.date | None = None
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The worklist groups (keys of WORKLIST_GROUPS) the course belongs to, in their order."""
+        member = {"awaiting_start": self.awaiting_start, "missing_end": self.missing_end and not self.overdue,
+                  "drafts": bool(self.drafts), "overdue": self.overdue}
+        return tuple(g for g in WORKLIST_GROUPS if member[g])
+
+
+#: The worklist's groups, in the order the entry app shows them: referred but no start meeting
+#: yet, started without an end, drafts, and started without an end past the completion limit.
+WORKLIST_GROUPS = ("awaiting_start", "missing_end", "drafts", "overdue")
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,18 @@ SECOND_COURSE_REASONS: dict[str, dict[str, str]] = {
 def _same_name(registered: str, typed: str) -> bool:
     """The same name, whatever the case and spacing."""
     return " ".join(registered.split()).casefold() == " ".join(typed.split()).casefold()
+
+
+def _form_date(form: Any, forms: Mapping[str, tuple[str, str]]) -> dt.date | None:
+    """The date of ``form`` (its contract ``date_field``) from its latest revision's JSON data;
+    None when the form or the date is missing (or recorded as unknown)."""
+    if form is None or not form.date_field or form.name not in forms:
+        return None
+    raw = json.loads(forms[form.name][1]).get(form.date_field)
+    try:
+        return dt.date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:   # a missing reason ("UNK", ...) instead of a date
+        return None
 
 
 def dump_data(data: Mapping[str, Any]) -> str:
@@ -704,8 +730,9 @@ class Service:
     # --- overviews ---------------------------------------------------------------------------
     @_refusals_audited("course.read", "course")
     def worklist(self, completion_limit_days: int = 180, limit: int = 500) -> list[WorklistItem]:
-        """Courses needing attention in the user's municipalities: started without an end,
-        drafts, and courses past the completion limit; newest first."""
+        """Courses needing attention in the user's municipalities: referred without a start
+        meeting yet, started without an end, drafts, and courses past the completion limit;
+        newest first (``WorklistItem.groups`` says which lists each belongs to)."""
         self.user.require("course.read")
         latest = (select(registrations.c.course_id, registrations.c.form,
                          func.max(registrations.c.revision).label("rev"))
@@ -735,14 +762,15 @@ class Service:
             drafts = tuple(f for f, status in statuses.items() if status == "draft")
             started = start_form is not None and statuses.get(start_form.name) == "complete"
             missing_end = started and end_form is not None and statuses.get(end_form.name) != "complete"
-            start_date = None
-            if start_form is not None and start_form.date_field and start_form.name in forms:
-                raw = json.loads(forms[start_form.name][1]).get(start_form.date_field)
-                start_date = dt.date.fromisoformat(raw) if isinstance(raw, str) and raw != "UNK" else None
+            # Referred, but no start meeting registered (not even begun) and not ended either.
+            awaiting_start = (start_form is not None and start_form.name not in statuses
+                              and (end_form is None or end_form.name not in statuses))
+            start_date = _form_date(start_form, forms)
             overdue = bool(missing_end and start_date and (self.today - start_date).days >= completion_limit_days)
-            if missing_end or drafts:
+            if missing_end or drafts or awaiting_start:
+                referral_date = _form_date(contract.forms.get(contract.course_form), forms)
                 items.append(WorklistItem(course_id, _citizen(row), row.course_municipality, statuses, start_date,
-                                          missing_end, drafts, overdue))
+                                          missing_end, drafts, overdue, awaiting_start, referral_date))
             if len(items) >= limit:
                 break
         with self.store.write() as conn:

@@ -102,9 +102,10 @@ class WorklistView:
         limit = config.completion_limit_days if config else 180
         items = self.shell.service.worklist(completion_limit_days=limit)
         sections = [
-            ("Mangler afslutning", [i for i in items if i.missing_end and not i.overdue], "hk-missing-end"),
-            ("Kladder, der ikke er færdige", [i for i in items if i.drafts], "hk-drafts"),
-            (f"Over {limit} dage uden afslutning", [i for i in items if i.overdue], "hk-overdue"),
+            ("Afventer afklarende samtale", [i for i in items if "awaiting_start" in i.groups], "hk-awaiting-start"),
+            ("Mangler afslutning", [i for i in items if "missing_end" in i.groups], "hk-missing-end"),
+            ("Kladder, der ikke er færdige", [i for i in items if "drafts" in i.groups], "hk-drafts"),
+            (f"Over {limit} dage uden afslutning", [i for i in items if "overdue" in i.groups], "hk-overdue"),
         ]
         boxes = []
         for title, rows, css in sections:
@@ -117,13 +118,18 @@ class WorklistView:
         return w.VBox(boxes)
 
     def _item_row(self, item: WorklistItem) -> w.Widget:
-        start = f"start {item.start_date:%d-%m-%Y}" if item.start_date else "ingen startdato"
+        if item.awaiting_start:
+            start = f"henvist {item.referral_date:%d-%m-%Y}" if item.referral_date else "ingen henvisningsdato"
+        else:
+            start = f"start {item.start_date:%d-%m-%Y}" if item.start_date else "ingen startdato"
         drafts = f" · kladde: {', '.join(FORM_BUTTON.get(f, f) for f in item.drafts)}" if item.drafts else ""
         b = w.Button(description="Åbn", layout=w.Layout(width="70px"))
         b.on_click(self.shell.guarded("open worklist item")(
             lambda _, cid=item.course_id: self.shell.open_course(cid)))
         text = w.HTML(f"{html.escape(item.citizen.name)} · {start}{drafts}")
-        return w.HBox([b, text], layout=w.Layout(gap="8px", align_items="center"))
+        row = w.HBox([b, text], layout=w.Layout(gap="8px", align_items="center"))
+        row.add_class("hk-worklist-row")
+        return row
 
 
 # --- a new citizen and course ----------------------------------------------------------------------

@@ -1,0 +1,72 @@
+"""The worklist in a real browser, on a demo store (``hjertekom demo --citizens 2000 --seed 1``, as
+``make run`` makes it) served by a server of this module's own: the lists of Silkeborg's day.
+
+What the page shows is compared with what the service gives the same user.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from browser_accounts import FIRST_APP_ELEMENT_MS
+from hjertekom_core.bootstrap import Workspace, open_workspace
+from hjertekom_core.config import Config
+from hjertekom_core.demo import demo_password
+from hjertekom_core.service import Service, WorklistItem
+from hjertekom_core.users import get_user
+from live_server import RunningServer, hjertekom_command, init_data_dir, server_env, start_server
+from paths import CONTRACTS_DIR
+
+pytestmark = pytest.mark.slow
+
+DEMO_CITIZENS = 2000
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Workspace]]:
+    """``hjertekom serve`` on a demo store of its own (demo users: kliniker of Silkeborg, ...)."""
+    data_dir = tmp_path_factory.mktemp("hjertekom-demo-browser")
+    init_data_dir(data_dir)
+    done = subprocess.run([hjertekom_command(), "demo", "--citizens", str(DEMO_CITIZENS), "--seed", "1"],
+                          cwd=data_dir, env=server_env(data_dir), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=CONTRACTS_DIR))
+    server = start_server(data_dir, "--pool-size", "1")
+    try:
+        yield server, ws
+    finally:
+        server.stop()
+        ws.store.dispose()
+
+
+def sign_in_demo(page: Page, base_url: str, username: str = "kliniker", role: str = "clinician") -> None:
+    page.goto(f"{base_url}/login")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(demo_password(role))
+    page.locator("#login").click()
+    expect(page.locator(".hk-search input")).to_be_visible(timeout=FIRST_APP_ELEMENT_MS)
+
+
+def worklist_of(ws: Workspace, username: str = "kliniker") -> list[WorklistItem]:
+    return Service(ws.store, ws.contracts, get_user(ws.store, username)).worklist(
+        completion_limit_days=ws.config.completion_limit_days)
+
+
+def test_silkeborg_sees_the_referred_citizens_awaiting_their_start_meeting(demo_server, page) -> None:
+    server, ws = demo_server
+    awaiting = [i for i in worklist_of(ws) if "awaiting_start" in i.groups]
+    assert len(awaiting) >= 5
+    sign_in_demo(page, server.base_url)
+    section = page.locator(".hk-awaiting-start")
+    expect(section.get_by_role("heading")).to_have_text(f"Afventer afklarende samtale ({len(awaiting)})")
+    shown = min(len(awaiting), 50)
+    expect(section.locator(".hk-worklist-row")).to_have_count(shown)
+    for item in awaiting[:3]:
+        expect(section).to_contain_text(item.citizen.name)
+    # The list comes first: it is where a referred citizen is called in.
+    first = page.locator(".hk-awaiting-start, .hk-missing-end, .hk-drafts, .hk-overdue").first
+    expect(first).to_have_class(re.compile(r"\bhk-awaiting-start\b"))
