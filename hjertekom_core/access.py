@@ -27,7 +27,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "researcher": frozenset({"snapshot.pseudonymised"}),
     "administrator": _CLINICAL | {"report.read", "indicator.read", "extract.individual", "user.admin", "user.read",
                                   "audit.read", "dhrd.export", "snapshot.identified",
-                                  "snapshot.pseudonymised", "import.write"},
+                                  "snapshot.pseudonymised", "import.write",
+                                  # a citizen's right of access: everything held about them (citizen_access.py)
+                                  "citizen.access_export"},
 }
 ROLE_LABELS = {
     "clinician": {"da": "Kliniker", "en": "Clinician"},
