@@ -32,7 +32,7 @@ from live_server import chromium
 from factories import TEST_PASSWORD
 from paths import CONTRACTS_DIR, PG_URL
 
-TABLES_TO_CLEAR = ("transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
+TABLES_TO_CLEAR = ("tombstones", "transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 #: The password of every user the tests make: passes the policy and holds no test's username.
 
 

@@ -75,7 +75,18 @@ citizens = Table(
     Column("municipality_code", Integer, ForeignKey("municipalities.code"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+    # Restriction of processing (GDPR art. 18): set, the citizen is out of entry, reports, extracts,
+    # transfers and snapshots until lifted (citizen_erasure.py). The reason is the operator's free
+    # text, never audited (the audit entry says only that one was given). ``anonymised_at``: the
+    # row is no longer a person (retention's anonymise mode; cpr and name are placeholders).
+    Column("restricted_at", DateTime(timezone=True), nullable=True),
+    Column("restricted_by", Integer, ForeignKey("users.id"), nullable=True),
+    Column("restriction_reason", Text, nullable=True),
+    Column("anonymised_at", DateTime(timezone=True), nullable=True),
     CheckConstraint("sex IN ('M', 'F')", name="sex"),
+    # SQLite: ids are never handed out again after an erasure, so that the audit log's ids keep
+    # naming the one citizen they were written about (migration 0009). PostgreSQL's sequences never do.
+    sqlite_autoincrement=True,
 )
 
 courses = Table(
@@ -86,6 +97,7 @@ courses = Table(
     Column("municipality_code", Integer, ForeignKey("municipalities.code"), nullable=False, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", Integer, ForeignKey("users.id"), nullable=True),
+    sqlite_autoincrement=True,  # as citizens: an erased course's id is never reused (migration 0009)
 )
 
 registrations = Table(
@@ -184,4 +196,28 @@ login_failures = Table(
     Column("locked_until", DateTime(timezone=True), nullable=True),
     CheckConstraint("scope IN ('account', 'address')", name="scope"),
     Index("ix_login_failures_last_failure_at", "last_failure_at"),
+)
+
+# What is left of an erased (or, by retention, anonymised) citizen: a keyed hash of the CPR number
+# (HMAC-SHA256 with the pseudonymisation key, domain-separated from the research pseudonyms, in
+# letters only), so that a later registration or import of the same number is flagged; who erased,
+# when and why. Never the CPR number, the name or anything else about the person. ``citizen_id``:
+# the erased citizen's former id, the key to the audit log's entries about them; NULL for an
+# anonymisation, whose rows live on under new ids that nothing may link back (migration 0009).
+TOMBSTONE_KINDS = ("erased", "anonymised")
+TOMBSTONE_CATEGORIES = ("citizen_request", "registered_in_error", "unlawful", "retention", "other")
+tombstones = Table(
+    "tombstones", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cpr_hash", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    Column("erased_by", Integer, nullable=True),          # a user id; no FK, like audit_log
+    Column("citizen_id", Integer, nullable=True),
+    Column("reason_category", String(40), nullable=False),
+    Column("reason", Text, nullable=True),                # checked: nothing CPR-shaped, not the name
+    Column("municipality_codes", String(200), nullable=False),  # the citizen's and its courses', e.g. "740,751"
+    CheckConstraint("kind IN ('erased', 'anonymised')", name="kind"),
+    CheckConstraint("reason_category IN ('citizen_request', 'registered_in_error', 'unlawful', 'retention', "
+                    "'other')", name="reason_category"),
 )
