@@ -51,7 +51,7 @@ READ_ACTIONS = ("citizen.find", "citizen.search", "citizen.read", "course.read",
                 "registration.conflict", "worklist.read", "report.citizen", "report.summary")
 #: Identified data leaving the store: files written and who they were for.
 EXPORT_ACTIONS = ("dhrd.export", "extract.individual", "extract.aggregate", "snapshot.create", "store.backup",
-                  "audit.export")
+                  "audit.export", "citizen.export")
 USER_ACTIONS = ("user.add", "user.change", "user.password_reset", "user.password_change", "user.sessions_ended",
                 "user.review")
 LOGIN_ACTIONS = ("login", "login.failed", "login.locked")
@@ -276,6 +276,7 @@ _RECIPIENTS: dict[str, Callable[[Entry], str]] = {
                                   else "datamappen (identificerbart øjebliksbillede)"),
     "store.backup": lambda e: "sikkerhedskopi",
     "audit.export": lambda e: f"revisionsspor til {e.username}",
+    "citizen.export": lambda e: f"borgeren selv (indsigt, art. 15), udleveret af {e.username}",
 }
 
 
