@@ -137,6 +137,8 @@ class WorklistItem:
     overdue: bool                        # missing end and past the completion limit
     awaiting_start: bool = False         # referred (course form saved), no start form yet, no end
     referral_date: dt.date | None = None
+    days: int | None = None              # days since the start meeting, or since referral before it
+    days_since: str | None = None        # what ``days`` counts from: "start", "referral" or None
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -769,8 +771,12 @@ class Service:
             overdue = bool(missing_end and start_date and (self.today - start_date).days >= completion_limit_days)
             if missing_end or drafts or awaiting_start:
                 referral_date = _form_date(contract.forms.get(contract.course_form), forms)
+                since, origin = ((start_date, "start") if start_date else
+                                 (referral_date, "referral") if referral_date else (None, None))
+                days = (self.today - since).days if since else None
                 items.append(WorklistItem(course_id, _citizen(row), row.course_municipality, statuses, start_date,
-                                          missing_end, drafts, overdue, awaiting_start, referral_date))
+                                          missing_end, drafts, overdue, awaiting_start, referral_date, days,
+                                          origin))
             if len(items) >= limit:
                 break
         with self.store.write() as conn:

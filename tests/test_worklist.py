@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from hjertekom_core.access import User
 from hjertekom_core.cpr import generate_cpr
-from hjertekom_core.service import Service
+from hjertekom_core.service import Citizen, Service, WorklistItem
 from hjertekom_core.store.schema import courses, registrations
 from hjertekom_core.users import get_user
 
 from factories import course_data, end_data, start_data
+from hjertekom_widgets.worklist import sort_items
 
 
 @pytest.fixture
@@ -102,3 +103,69 @@ def test_a_date_recorded_as_unknown_is_no_date(svc: Service, store) -> None:
         conn.execute(registrations.update().where(registrations.c.id == row.id).values(data=json.dumps(data)))
     item = next(i for i in svc.worklist() if i.course_id == course_id)
     assert (item.start_date, item.groups) == (None, ("missing_end",))
+
+
+# --- the columns: CPR, referral date, days since referral or start, the status of each form ------------
+
+def test_each_row_has_cpr_referral_date_days_and_the_status_of_each_form(svc: Service) -> None:
+    cpr = generate_cpr(random.Random(7))
+    citizen = svc.create_citizen(cpr, "Kolonne Klausen", 740)
+    course_id = svc.open_course(citizen.id, course_data(referral_date="03-02-2025"), complete=True).course_id
+    on = Service(svc.store, svc.contracts, svc.user, today=dt.date(2025, 2, 13))
+
+    def row():  # type: ignore[no-untyped-def]
+        return next(i for i in on.worklist() if i.course_id == course_id)
+
+    before = row()
+    assert (before.citizen.cpr, before.referral_date) == (cpr, dt.date(2025, 2, 3))
+    assert (before.days, before.days_since) == (10, "referral")
+    assert before.statuses == {"course": "complete"}        # start and end: not begun
+    svc.save_draft(course_id, "start", {"meeting_date": "10-02-2025"}, 0)
+    assert (row().days, row().days_since, row().statuses["start"]) == (3, "start", "draft")
+    svc.mark_complete(course_id, "start", start_data(meeting_date="11-02-2025"), 1)
+    started = row()
+    assert (started.days, started.days_since, started.start_date) == (2, "start", dt.date(2025, 2, 11))
+    assert started.statuses == {"course": "complete", "start": "complete"}
+
+
+# --- sorting a list by a column (the entry app's worklist tables) ---------------------------------------
+
+def _item(course_id: int, name: str, cpr: str, referral: dt.date | None, days: int | None,
+          statuses: dict[str, str]) -> WorklistItem:
+    citizen = Citizen(course_id, cpr, name, dt.date(1950, 1, 1), "M", 740)
+    return WorklistItem(course_id, citizen, 740, statuses, None, False, (), False, True, referral, days,
+                        "referral" if days is not None else None)
+
+
+ITEMS = [   # the service's order: newest course first
+    _item(4, "Åse Holm", "0101501234", dt.date(2025, 3, 1), 5, {"course": "complete"}),
+    _item(3, "Zenia Berg", "3112491235", None, None, {"course": "draft"}),
+    _item(2, "Ærø Nielsen", "1506481236", dt.date(2025, 1, 2), 63, {"course": "complete", "start": "draft"}),
+    _item(1, "anders Bak", "0202021237", dt.date(2025, 3, 1), 5, {"course": "complete", "start": "complete"}),
+]
+
+
+def _ids(items: list[WorklistItem]) -> list[int]:
+    return [i.course_id for i in items]
+
+
+def test_names_sort_in_danish_order_either_way() -> None:
+    assert _ids(sort_items(ITEMS, "name")) == [1, 3, 2, 4]            # anders, Zenia, Ærø, Åse
+    assert _ids(sort_items(ITEMS, "name", descending=True)) == [4, 2, 3, 1]
+
+
+def test_equal_values_keep_the_services_order_and_missing_ones_come_last() -> None:
+    # Courses 4 and 1: same referral date and days; newest first in both directions.
+    assert _ids(sort_items(ITEMS, "referral")) == [2, 4, 1, 3]
+    assert _ids(sort_items(ITEMS, "referral", descending=True)) == [4, 1, 2, 3]
+    assert _ids(sort_items(ITEMS, "days")) == [4, 1, 2, 3]
+    assert _ids(sort_items(ITEMS, "days", descending=True)) == [2, 4, 1, 3]
+
+
+def test_cpr_and_status_columns_sort() -> None:
+    assert _ids(sort_items(ITEMS, "cpr")) == [4, 1, 2, 3]
+    # not begun < draft < finished
+    assert _ids(sort_items(ITEMS, "status:start")) == [4, 3, 2, 1]
+    assert _ids(sort_items(ITEMS, "status:course", descending=True)) == [4, 2, 1, 3]
+    with pytest.raises(ValueError, match="unknown worklist column"):
+        sort_items(ITEMS, "diagnosis")

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
-from hjertekom_core.service import Citizen, Course, Service, WorklistItem
+from hjertekom_core.name_search import danish_sort_key
+from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
 
 if TYPE_CHECKING:
@@ -101,35 +103,152 @@ class WorklistView:
         config = self.shell.session.workspace.config if self.shell.session else None
         limit = config.completion_limit_days if config else 180
         items = self.shell.service.worklist(completion_limit_days=limit)
-        sections = [
-            ("Afventer afklarende samtale", [i for i in items if "awaiting_start" in i.groups], "hk-awaiting-start"),
-            ("Mangler afslutning", [i for i in items if "missing_end" in i.groups], "hk-missing-end"),
-            ("Kladder, der ikke er færdige", [i for i in items if "drafts" in i.groups], "hk-drafts"),
-            (f"Over {limit} dage uden afslutning", [i for i in items if "overdue" in i.groups], "hk-overdue"),
-        ]
-        boxes = []
-        for title, rows, css in sections:
-            box = w.VBox([w.HTML(f"<h3 style='margin:12px 0 4px 0'>{title} ({len(rows)})</h3>")])
-            box.add_class(css)
-            box.children += tuple(self._item_row(i) for i in rows[:50])
-            if not rows:
-                box.children += (w.HTML("<span style='color:#555'>Ingen.</span>"),)
-            boxes.append(box)
-        return w.VBox(boxes)
+        titles = {"awaiting_start": "Afventer afklarende samtale", "missing_end": "Mangler afslutning",
+                  "drafts": "Kladder, der ikke er færdige", "overdue": f"Over {limit} dage uden afslutning"}
+        forms = list(self.shell.contract.forms)
+        tables = [WorklistTable(titles[group], f"hk-{group.replace('_', '-')}",
+                                [i for i in items if group in i.groups], forms, self._open_item,
+                                self.shell.guarded)
+                  for group in WORKLIST_GROUPS]
+        return w.VBox([w.HTML(_TABLE_STYLE), *(t.widget for t in tables)])
 
-    def _item_row(self, item: WorklistItem) -> w.Widget:
-        if item.awaiting_start:
-            start = f"henvist {item.referral_date:%d-%m-%Y}" if item.referral_date else "ingen henvisningsdato"
-        else:
-            start = f"start {item.start_date:%d-%m-%Y}" if item.start_date else "ingen startdato"
-        drafts = f" · kladde: {', '.join(FORM_BUTTON.get(f, f) for f in item.drafts)}" if item.drafts else ""
-        b = w.Button(description="Åbn", layout=w.Layout(width="70px"))
-        b.on_click(self.shell.guarded("open worklist item")(
-            lambda _, cid=item.course_id: self.shell.open_course(cid)))
-        text = w.HTML(f"{html.escape(item.citizen.name)} · {start}{drafts}")
-        row = w.HBox([b, text], layout=w.Layout(gap="8px", align_items="center"))
+    def _open_item(self, course_id: int) -> Callable[[Any], None]:
+        return self.shell.guarded("open worklist item")(lambda _: self.shell.open_course(course_id))
+
+
+# --- the lists: one table per group, sortable by each column ---------------------------------------------
+#: What each column of a worklist table shows, in order: key, heading, width. The forms' status
+#: columns ("status:<form>") follow, one per form of the contract.
+_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("name", "Navn", "210px"), ("cpr", "CPR-nummer", "110px"), ("referral", "Henvist", "100px"),
+    ("days", "Dage", "180px"))
+_STATUS_WIDTH = {"course": "90px", "start": "160px", "end": "100px"}
+_OPEN_WIDTH = "70px"
+#: Status order when sorting: not begun, draft, finished.
+_STATUS_RANK = {None: 0, "draft": 1, "complete": 2}
+_DAYS_SINCE = {"start": "siden start", "referral": "siden henvisning"}
+#: How many rows a list shows before "Vis alle".
+ROWS_SHOWN = 50
+
+_TABLE_STYLE = """<style>
+.hk-worklist-head .jupyter-button { text-align: left; margin: 0; padding: 0 6px; font-weight: 600;
+  background: #eef1f5; overflow: hidden; text-overflow: ellipsis; }
+.hk-worklist-cells { display: grid; align-items: center; }
+.hk-worklist-cells > span { padding: 0 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.hk-status-draft { color: #8a5300; } .hk-status-none { color: #555; } .hk-status-complete { color: #1e6b34; }
+</style>"""
+
+
+def sort_value(item: WorklistItem, column: str) -> Any:
+    """What ``column`` sorts ``item`` by; None: the value is missing (sorted last either way)."""
+    if column == "name":
+        return danish_sort_key(item.citizen.name)
+    if column == "cpr":
+        return item.citizen.cpr
+    if column == "referral":
+        return item.referral_date
+    if column == "days":
+        return item.days
+    if column.startswith("status:"):
+        return _STATUS_RANK.get(item.statuses.get(column.removeprefix("status:")), 0)
+    raise ValueError(f"unknown worklist column {column!r}")
+
+
+def sort_items(items: Sequence[WorklistItem], column: str, descending: bool = False) -> list[WorklistItem]:
+    """``items`` sorted by ``column``, stable (equal values keep their order, newest course first),
+    missing values last in either direction."""
+    present = [i for i in items if sort_value(i, column) is not None]
+    missing = [i for i in items if sort_value(i, column) is None]
+    return sorted(present, key=lambda i: sort_value(i, column), reverse=descending) + missing
+
+
+class WorklistTable:
+    """One of the day's lists: a heading with its count, column headings that sort (a click sorts
+    ascending, a second click descending), and a row per course with "Åbn"."""
+
+    def __init__(self, title: str, css: str, items: Sequence[WorklistItem], forms: Sequence[str],
+                 open_item: Callable[[int], Callable[[Any], None]],
+                 guarded: Callable[[str], Callable[[Any], Any]] = lambda _: (lambda f: f)) -> None:
+        self.items = list(items)   # in the service's order: newest course first
+        self.columns = [*_COLUMNS, *((f"status:{f}", FORM_BUTTON.get(f, f), _STATUS_WIDTH.get(f, "120px"))
+                                     for f in forms)]
+        self.open_item = open_item
+        self.guarded = guarded
+        self.order: tuple[str, bool] | None = None   # (column, descending), None: the service's order
+        self.show_all = False
+        self.header = w.HBox(layout=w.Layout(gap="8px"))
+        self.header.add_class("hk-worklist-head")
+        self.rows = w.VBox()
+        self.more = w.Button(description=f"Vis alle {len(self.items)}", layout=w.Layout(width="auto"))
+        self.more.add_class("hk-show-all")
+        self.more.on_click(guarded("show all")(lambda _: self._show_all()))
+        heading = w.HTML(f"<h3 style='margin:12px 0 4px 0'>{html.escape(title)} ({len(self.items)})</h3>")
+        self.widget = w.VBox([heading, self.header, self.rows])
+        self.widget.add_class(css)
+        self.widget.add_class("hk-worklist")
+        self._render()
+
+    @property
+    def _grid(self) -> str:
+        return " ".join(width for _, _, width in self.columns)
+
+    def _render(self) -> None:
+        if not self.items:
+            self.header.children = ()
+            self.rows.children = (w.HTML("<span style='color:#555'>Ingen.</span>"),)
+            return
+        self.header.children = (w.HTML(layout=w.Layout(width=_OPEN_WIDTH, min_width=_OPEN_WIDTH)),
+                                *(self._heading(key, label, width) for key, label, width in self.columns))
+        shown = sort_items(self.items, *self.order) if self.order else self.items
+        limit = len(shown) if self.show_all else ROWS_SHOWN
+        rows: list[w.Widget] = [self._row(item) for item in shown[:limit]]
+        if len(shown) > limit:
+            note = w.HTML(f"<span style='color:#555'>Viser {limit} af {len(shown)}.</span>")
+            rows.append(w.HBox([note, self.more], layout=w.Layout(gap="8px", align_items="center")))
+        self.rows.children = tuple(rows)
+
+    def _heading(self, key: str, label: str, width: str) -> w.Button:
+        arrow, hint = "", "stigende"
+        if self.order and self.order[0] == key:
+            arrow = " ▼" if self.order[1] else " ▲"
+            hint = "faldende" if not self.order[1] else "stigende"
+        button = w.Button(description=label + arrow, tooltip=f"Sortér efter {label.lower()} ({hint})",
+                          layout=w.Layout(width=width, min_width=width))
+        button.add_class(f"hk-sort-{key.replace(':', '-')}")
+        button.on_click(self.guarded("sort worklist")(lambda _: self.sort_by(key)))
+        return button
+
+    def sort_by(self, column: str) -> None:
+        """Sort by ``column``: ascending first, descending on the next click of the same column."""
+        descending = bool(self.order and self.order[0] == column and not self.order[1])
+        self.order = (column, descending)
+        self._render()
+
+    def _show_all(self) -> None:
+        self.show_all = True
+        self._render()
+
+    def _row(self, item: WorklistItem) -> w.Widget:
+        button = w.Button(description="Åbn", layout=w.Layout(width=_OPEN_WIDTH, min_width=_OPEN_WIDTH))
+        button.add_class("hk-open-item")
+        button.on_click(self.open_item(item.course_id))
+        cells = "".join(f"<span class='hk-cell-{key.replace(':', '-')}'>{self._cell(item, key)}</span>"
+                        for key, _, _ in self.columns)
+        text = w.HTML(f"<div class='hk-worklist-cells' style='grid-template-columns:{self._grid}'>{cells}</div>")
+        row = w.HBox([button, text], layout=w.Layout(gap="8px", align_items="center"))
         row.add_class("hk-worklist-row")
         return row
 
+    @staticmethod
+    def _cell(item: WorklistItem, key: str) -> str:
+        if key == "name":
+            return html.escape(item.citizen.name)
+        if key == "cpr":
+            return f"{item.citizen.cpr[:6]}-{item.citizen.cpr[6:]}"
+        if key == "referral":
+            return f"{item.referral_date:%d-%m-%Y}" if item.referral_date else "–"
+        if key == "days":
+            return f"{item.days} {_DAYS_SINCE[item.days_since]}" if item.days is not None and item.days_since else "–"
+        status = item.statuses.get(key.removeprefix("status:"))
+        return f"<span class='hk-status-{status or 'none'}'>{STATUS_DA.get(status, status)}</span>"
 
-# --- a new citizen and course ----------------------------------------------------------------------

@@ -16,6 +16,7 @@ from browser_accounts import FIRST_APP_ELEMENT_MS
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import Config
 from hjertekom_core.demo import demo_password
+from hjertekom_core.name_search import danish_sort_key
 from hjertekom_core.service import Service, WorklistItem
 from hjertekom_core.users import get_user
 from live_server import RunningServer, hjertekom_command, init_data_dir, server_env, start_server
@@ -70,3 +71,60 @@ def test_silkeborg_sees_the_referred_citizens_awaiting_their_start_meeting(demo_
     # The list comes first: it is where a referred citizen is called in.
     first = page.locator(".hk-awaiting-start, .hk-missing-end, .hk-drafts, .hk-overdue").first
     expect(first).to_have_class(re.compile(r"\bhk-awaiting-start\b"))
+
+
+def test_each_row_shows_cpr_referral_days_and_form_statuses_and_each_column_sorts(demo_server, page) -> None:
+    server, ws = demo_server
+    items = worklist_of(ws)
+    awaiting = [i for i in items if "awaiting_start" in i.groups]
+    sign_in_demo(page, server.base_url)
+    section = page.locator(".hk-awaiting-start")
+    first = awaiting[0]
+    row = section.locator(".hk-worklist-row").first
+    expect(row.locator(".hk-cell-name")).to_have_text(first.citizen.name)
+    expect(row.locator(".hk-cell-cpr")).to_have_text(f"{first.citizen.cpr[:6]}-{first.citizen.cpr[6:]}")
+    expect(row.locator(".hk-cell-referral")).to_have_text(f"{first.referral_date:%d-%m-%Y}")
+    expect(row.locator(".hk-cell-days")).to_have_text(f"{first.days} siden henvisning")
+    expect(row.locator(".hk-cell-status-course")).to_have_text("færdig")
+    expect(row.locator(".hk-cell-status-start")).to_have_text("ikke startet")
+    expect(row.locator(".hk-cell-status-end")).to_have_text("ikke startet")
+
+    # "Henvist": oldest referral first, then newest first on the second click.
+    heading = section.locator(".hk-worklist-head .hk-sort-referral")
+    heading.click()
+    expect(heading).to_have_text("Henvist ▲")
+    expected = [f"{d:%d-%m-%Y}" for d in sorted(i.referral_date for i in awaiting)]
+    expect(section.locator(".hk-worklist-row .hk-cell-referral")).to_have_text(expected)
+    heading.click()
+    expect(heading).to_have_text("Henvist ▼")
+    expect(section.locator(".hk-worklist-row .hk-cell-referral")).to_have_text(expected[::-1])
+
+    # "Navn": Danish alphabetical order; the other heading loses its arrow.
+    names = section.locator(".hk-worklist-head .hk-sort-name")
+    names.click()
+    expect(names).to_have_text("Navn ▲")
+    expect(heading).to_have_text("Henvist")
+    by_name = sorted((i.citizen.name for i in awaiting), key=danish_sort_key)
+    expect(section.locator(".hk-worklist-row .hk-cell-name")).to_have_text(by_name)
+
+    # "Dage" of the lists of started courses: most days first on the second click.
+    assert any("missing_end" in i.groups or "overdue" in i.groups for i in items)
+    for css, group in ((".hk-missing-end", "missing_end"), (".hk-overdue", "overdue")):
+        rows = [i for i in items if group in i.groups]
+        if not rows:
+            continue
+        part = page.locator(css)
+        days = part.locator(".hk-worklist-head .hk-sort-days")
+        days.click()
+        days.click()
+        expect(days).to_have_text("Dage ▼")
+        most_first = [f"{d} siden start" for d in sorted((i.days for i in rows), reverse=True)]
+        expect(part.locator(".hk-worklist-row .hk-cell-days")).to_have_text(most_first)
+
+    # A status column: not begun, draft, finished.
+    drafts = page.locator(".hk-drafts")
+    drafts.locator(".hk-worklist-head .hk-sort-status-end").click()
+    words = {None: "ikke startet", "draft": "kladde", "complete": "færdig"}
+    rank = {None: 0, "draft": 1, "complete": 2}
+    ends = sorted((i.statuses.get("end") for i in items if "drafts" in i.groups), key=rank.__getitem__)
+    expect(drafts.locator(".hk-worklist-row .hk-cell-status-end")).to_have_text([words[e] for e in ends])
