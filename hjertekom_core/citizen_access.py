@@ -18,8 +18,9 @@ never overwritten. Needs ``citizen.access_export`` (a refusal is audited and wri
 export is audited as ``citizen.export`` with the citizen id, the number of courses and the JSON's
 checksum, never the CPR number or the name.
 
-The citizen's row is included column by column, whatever the columns are: columns added later
-(restriction, for instance) are in the export without a change here.
+The citizen's row is included column by column, whatever the columns are: a column added later is
+in the JSON without a change here (and in the page under its own name until CITIZEN_LABELS names
+it). Restriction (GDPR art. 18, ``restricted_at``) is said in plain words as well.
 """
 from __future__ import annotations
 
@@ -100,7 +101,12 @@ CITIZEN_LABELS = {
     "id": "Borger-id i HjerteKom", "cpr": "CPR-nummer", "name": "Navn", "birth_date": "Fødselsdato",
     "sex": "Køn", "municipality_code": "Kommune", "created_at": "Registreret i HjerteKom",
     "created_by": "Registreret af",
+    # Restriction and anonymisation (migration 0009, citizen_erasure.py); shown only when set.
+    "restricted_at": "Behandlingen begrænset siden (art. 18)", "restricted_by": "Begrænset af",
+    "restriction_reason": "Begrundelse for begrænsningen", "anonymised_at": "Anonymiseret",
 }
+#: Columns always shown on the page; any other column of the citizen's row only when it holds a value.
+CITIZEN_CORE = ("id", "cpr", "name", "birth_date", "sex", "municipality_code", "created_at", "created_by")
 SEX_LABELS = {"M": "Mand", "F": "Kvinde"}
 STATUS_LABELS = {"draft": "kladde (ikke færdig)", "complete": "færdig"}
 YES_NO = {True: "Ja", False: "Nej"}
@@ -421,7 +427,9 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
     if ids:
         about.append(and_(audit_log.c.entity.in_(("course", "registration")), audit_log.c.entity_id.in_(ids)))
     audit_rows = conn.execute(select(audit_log).where(or_(*about)).order_by(audit_log.c.id)).all()
-    user_ids = ({citizen.created_by} | {c.created_by for c in course_rows} | {r.user_id for r in revision_rows}
+    row = dict(citizen._mapping)
+    user_ids = ({v for k, v in row.items() if k.endswith("_by") and isinstance(v, int)}
+                | {c.created_by for c in course_rows} | {r.user_id for r in revision_rows}
                 | {a.user_id for a in draft_rows} | {a.user_id for a in audit_rows}) - {None}
     transfer_users = conn.execute(select(transfer_log.c.user_id)).scalars().all()
     user_ids |= set(transfer_users) - {None}
@@ -434,7 +442,6 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
         revisions_of.setdefault(r.course_id, []).append(r)
     transfers = _transfers(conn, contracts, course_rows, revisions_of, people)
 
-    row = dict(citizen._mapping)
     citizen_doc = {k: _jsonable(v) for k, v in row.items()}
     readable = []
     for column, value in row.items():
@@ -442,7 +449,7 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
             text = SEX_LABELS.get(value, str(value))
         elif column.endswith("municipality_code") and value in places:
             text = f"{places[value]} ({value})"
-        elif column == "created_by":
+        elif column.endswith("_by") and (value is not None or column == "created_by"):
             text = people.describe(value)["name"] if value is not None else SYSTEM_NAME
         elif isinstance(value, dt.datetime):
             text = danish_time(value)
@@ -454,6 +461,8 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
             text = f"{value[:6]}-{value[6:]}"
         else:
             text = NOT_FILLED if value is None else str(value)
+        if value is None and column not in CITIZEN_CORE:
+            continue
         readable.append({"column": column, "label": CITIZEN_LABELS.get(column, column), "value": citizen_doc[column],
                          "text": text})
 
@@ -486,7 +495,7 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
                            "saved_at": _iso(a.saved_at), "saved_by": people.describe(a.user_id), "data": data,
                            "fields": [{"field": k, "label": (f.label.da if (f := _field(contract, a.form, k)) else k),
                                        "value": v, "text": "" if _blank(v) else str(v)} for k, v in data.items()]})
-        course_docs.append({
+        course_doc = {
             "id": course.id, "programme": course.programme,
             "programme_label": contract.label.da if contract is not None else course.programme,
             "municipality_code": course.municipality_code,
@@ -494,7 +503,10 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
             "created_at": _iso(course.created_at),
             "created_by": people.describe(course.created_by) if course.created_by is not None else
             people.describe(None, "system"),
-            "forms": forms, "drafts": drafts, "transfers": transfers.get(course.id, [])})
+            "forms": forms, "drafts": drafts, "transfers": transfers.get(course.id, [])}
+        for column, value in course._mapping.items():  # columns added later are in the JSON as they are
+            course_doc.setdefault(column, _jsonable(value))
+        course_docs.append(course_doc)
 
     course_of = {str(c.id) for c in course_rows}
     log_docs = []
@@ -518,12 +530,9 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
 
 
 def _restricted(row: Mapping[str, Any]) -> bool | None:
-    """Whether the citizen's data is restricted (GDPR art. 18), read from any column whose name
-    starts with 'restrict' (set, true or a time: restricted). None: the store has no such column."""
-    columns = [k for k in row if k.startswith("restrict")]
-    if not columns:
-        return None
-    return any(row[k] not in (None, False, "", 0) for k in columns)
+    """Whether the citizen's data is restricted (GDPR art. 18: ``restricted_at`` set); None for a
+    store without the column (before migration 0009)."""
+    return row["restricted_at"] is not None if "restricted_at" in row else None
 
 
 # --- the readable page -------------------------------------------------------------------------------------

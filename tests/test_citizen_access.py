@@ -34,7 +34,7 @@ from hjertekom_core.cpr import InvalidCpr, generate_cpr
 from hjertekom_core.errors import AccessDenied, NotFound, ReportError
 from hjertekom_core.service import Service
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import transfer_log
+from hjertekom_core.store.schema import citizens, transfer_log
 from hjertekom_core.users import add_user
 from paths import CONTRACTS_DIR
 
@@ -218,6 +218,23 @@ def test_the_page_is_danish_and_readable_and_the_pdf_says_the_same(store, contra
                   "så forløbet", "HADS angstscore"):
         assert words in text, words
     assert len(pdf.pages) >= 3
+
+
+def test_a_restricted_citizen_gets_everything_and_is_told_of_the_restriction(store, contracts, world,
+                                                                            tmp_path) -> None:
+    """Restriction (art. 18) stops processing, not the citizen's access: every column of the
+    citizen's row is in the export, the restriction said in plain words."""
+    with store.write() as conn:
+        conn.execute(citizens.update().where(citizens.c.id == world["citizen"]).values(
+            restricted_at=audit.now(), restricted_by=world["admin"].id, restriction_reason="Borgeren bestrider data"))
+    made, doc = export(store, contracts, world, tmp_path)
+    assert doc["restricted"] is True and doc["citizen"]["restriction_reason"] == "Borgeren bestrider data"
+    shown = {r["column"]: r["text"] for r in doc["citizen_readable"]}
+    assert shown["restricted_by"] == "Admin" and shown["restriction_reason"] == "Borgeren bestrider data"
+    assert "anonymised_at" in doc["citizen"] and "anonymised_at" not in shown  # held, but empty: not on the page
+    page = (made.folder / "indsigt.html").read_text(encoding="utf-8")
+    assert "Behandlingen af dine oplysninger er begrænset" in page and "Begrænset af" in page
+    assert len(doc["courses"]) == 2
 
 
 def test_an_unknown_or_invalid_cpr_number_says_so_and_writes_nothing(store, contracts, world, tmp_path) -> None:
