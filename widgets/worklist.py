@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as w
 
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
-from hjertekom_core.name_search import danish_sort_key
+from hjertekom_core.name_search import danish_sort_key, looks_like_number, typed_cpr
 from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
 
@@ -26,8 +26,13 @@ class WorklistView:
         self.search_button = w.Button(description="Søg", button_style="primary", icon="search")
         self.new_button = w.Button(description="Ny borger og forløb", icon="plus")
         self.results = w.VBox()
+        self.results.add_class("hk-search-results")
         self.search.observe(self._check_as_typed, names="value")
-        self.search_button.on_click(shell.guarded("search")(self._search))
+        search = shell.guarded("search")(self._search)
+        self.search_button.on_click(search)
+        # Enter in the search box: the text widget's own "submit" message (Text.on_submit is
+        # deprecated in ipywidgets 8; the message is not). The typed value has arrived before it.
+        self.search.on_msg(lambda _w, content, _b: search(None) if content.get("event") == "submit" else None)
         self.new_button.on_click(shell.guarded("new")(lambda _: shell.open_new_citizen(self._typed_cpr())))
         lists = self._lists()
         self.widget = w.VBox([
@@ -35,20 +40,24 @@ class WorklistView:
             w.HBox([self.search, self.search_button, self.new_button]), self.hint, self.results, lists])
 
     def _typed_cpr(self) -> str:
+        """What to carry over to "Ny borger og forløb": a CPR number as "DDMMYY-SSSS" when one was
+        typed (with a space, say), any other digits as typed, no name."""
         text = self.search.value.strip()
-        return text if any(ch.isdigit() for ch in text) else ""
+        if not looks_like_number(text):
+            return ""
+        return typed_cpr(text) or text
 
     def _check_as_typed(self, change: dict[str, Any]) -> None:
         text = change["new"].strip()
-        digits = text.replace("-", "")
-        if not digits.isdigit():
+        if not looks_like_number(text):
             self.hint.value = ""
             return
+        digits = "".join(ch for ch in text if ch.isdigit())
         if len(digits) < 10:
             self.hint.value = f"<span style='color:#555'>{len(digits)} af 10 cifre</span>"
             return
         try:
-            info = parse_cpr(text)
+            info = parse_cpr(typed_cpr(text) or text)
         except InvalidCpr as exc:
             self.hint.value = f"<span class='hk-cpr-error' style='color:#b00020'>{html.escape(exc.message('da'))}</span>"
             return
@@ -59,10 +68,13 @@ class WorklistView:
         self.hint.value = f"<span style='color:#1e6b34'>Født {info.birth_date:%d-%m-%Y}, {sex}.</span>{check}"
 
     def _search(self, _: Any) -> None:
+        """Search by CPR number (digits, spaces and dashes only) or by name. Whatever an earlier
+        search said (a refused number, no hits) goes first."""
+        self.shell.show("", "")
+        self.results.children = ()
         text = self.search.value.strip()
         svc = self.shell.service
-        digits = text.replace("-", "")
-        if digits.isdigit():
+        if looks_like_number(text):
             try:
                 citizen = svc.find_citizen(text)
             except InvalidCpr as exc:
@@ -91,7 +103,9 @@ class WorklistView:
         new = w.Button(description="Nyt forløb", icon="plus", layout=w.Layout(width="auto"))
         new.on_click(self.shell.guarded("new course")(lambda _, c=citizen: self.shell.open_new_citizen(citizen=c)))
         title = w.HTML(f"<b>{html.escape(citizen.name)}</b> · {citizen.cpr[:6]}-{citizen.cpr[6:]}")
-        return w.HBox([title, *buttons, new], layout=w.Layout(gap="8px", align_items="center"))
+        row = w.HBox([title, *buttons, new], layout=w.Layout(gap="8px", align_items="center"))
+        row.add_class("hk-search-hit")
+        return row
 
     @staticmethod
     def _course_state(course: Course) -> str:

@@ -128,3 +128,52 @@ def test_each_row_shows_cpr_referral_days_and_form_statuses_and_each_column_sort
     rank = {None: 0, "draft": 1, "complete": 2}
     ends = sorted((i.statuses.get("end") for i in items if "drafts" in i.groups), key=rank.__getitem__)
     expect(drafts.locator(".hk-worklist-row .hk-cell-status-end")).to_have_text([words[e] for e in ends])
+
+
+# --- search ----------------------------------------------------------------------------------------------
+
+def search_with_enter(page: Page, text: str) -> None:
+    box = page.locator(".hk-search input")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_enter_searches_and_a_name_with_a_wrong_letter_is_found(demo_server, page) -> None:
+    server, ws = demo_server
+    svc = Service(ws.store, ws.contracts, get_user(ws.store, "kliniker"))
+    expected = [c.name for c in svc.search_citizens("Mortensn")]
+    assert any("Mortensen" in name.split() for name in expected)
+    sign_in_demo(page, server.base_url)
+    search_with_enter(page, "Mortensn")
+    hits = page.locator(".hk-search-results .hk-search-hit")
+    expect(hits).to_have_count(len(expected))
+    for name in expected:
+        expect(page.locator(".hk-search-results")).to_contain_text(name)
+    # Word order and case do not matter either.
+    first, *rest = expected[0].split()
+    search_with_enter(page, " ".join([*rest, first]).upper())
+    expect(hits.first).to_contain_text(expected[0])
+
+
+def test_a_cpr_number_typed_with_a_space_is_found_and_an_old_error_goes(demo_server, page) -> None:
+    server, ws = demo_server
+    citizen = next(i.citizen for i in worklist_of(ws) if i.awaiting_start)
+    sign_in_demo(page, server.base_url)
+
+    search_with_enter(page, citizen.cpr[:5])           # too short: refused, said in the banner
+    banner = page.locator(".hk-app .hk-msg.hk-error")
+    expect(banner).to_contain_text("CPR-nummeret skal have 10 cifre")
+
+    search_with_enter(page, f"{citizen.cpr[:6]} {citizen.cpr[6:]}")
+    expect(page.locator(".hk-search-results .hk-search-hit")).to_have_count(1)
+    expect(page.locator(".hk-search-results")).to_contain_text(citizen.name)
+    expect(banner).to_have_count(0)                     # the earlier search's error is gone
+
+    search_with_enter(page, "22084 2")                  # and comes back only for a new refusal
+    expect(banner).to_contain_text("CPR-nummeret skal have 10 cifre")
+    expect(page.locator(".hk-search-results .hk-search-hit")).to_have_count(0)
+    page.get_by_role("button", name="Søg").click()
+    expect(banner).to_have_count(1)
+    search_with_enter(page, citizen.name)
+    expect(banner).to_have_count(0)
+    expect(page.locator(".hk-search-results")).to_contain_text(citizen.name)
