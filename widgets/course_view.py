@@ -41,6 +41,7 @@ from hjertekom_core.service import ConflictDetails, SaveResult
 from hjertekom_widgets.conflict import ConflictPanel, conflict_message
 from hjertekom_widgets.danish_time import clock_text, when_text
 from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
+from hjertekom_widgets.field_widgets import SR_LABEL_CLASS
 from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.history import history_html, value_text
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, issues_html, message_html
@@ -184,8 +185,10 @@ class CourseView:
         self._prompt: list[w.Widget] = []
         self._history: w.Widget | None = None
         self._last_autosave: dt.datetime | None = None
-        self.reason = w.Text(placeholder=app_t("entry.reason_placeholder"), layout=w.Layout(width="40em"))
+        self.reason = w.Text(placeholder=app_t("entry.reason_placeholder"), layout=w.Layout(width="40em"),
+                             description=app_t("entry.reason_label"))
         self.reason.add_class("hk-reason")
+        self.reason.add_class(SR_LABEL_CLASS)   # named for screen readers; the question above is its visible label
         if latest:
             self.view.load(latest.data)
         self.mode = LOCKED if latest and latest.status == "complete" else OPEN

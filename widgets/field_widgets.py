@@ -45,9 +45,10 @@ from hjertekom_widgets.text import STRINGS, t
 
 __all__ = [
     "REGISTRY", "SCALE_MAX_CODES", "SCORE_STYLES", "BoolFieldWidget", "ChoiceFieldWidget", "DerivedFieldWidget",
-    "FieldWidget", "Kit", "MultiChoiceFieldWidget", "ScaleFieldWidget", "ScoreStyle", "TextFieldWidget",
-    "TextareaFieldWidget", "codelist_options", "format_number", "format_score", "format_value", "input_text",
-    "make_field_widget", "register", "widget_key",
+    "FieldWidget", "Kit", "MultiChoiceFieldWidget", "SCALE_CLASS", "SR_LABEL_CLASS", "SR_LABEL_CSS",
+    "ScaleFieldWidget", "ScoreStyle", "TextFieldWidget", "TextareaFieldWidget", "accessible_name",
+    "codelist_options", "format_number", "format_score", "format_value", "input_text", "make_field_widget",
+    "name_control", "register", "scale_keys_class", "widget_key",
 ]
 
 #: A coded int field with at most this many codes is shown as toggle buttons, otherwise as a list.
@@ -363,6 +364,26 @@ _SCREEN_READER_ONLY = ("position:absolute;width:1px;height:1px;margin:-1px;paddi
 #: The "Mangler" dropdown's value for "Nej" (no missing reason: the input holds the answer).
 NO_REASON = ""
 
+#: A control carrying this class has its own <label> (the ipywidget's ``description``) holding the
+#: field's name, hidden from sight: the form already shows the label in its own column, but a
+#: screen reader (and axe) needs a name bound to the control itself; a tooltip alone is no name.
+SR_LABEL_CLASS = "hk-sr-label"
+#: The rule that hides it (``!important``: ipywidgets sets the label's width and display inline).
+SR_LABEL_CSS = (f".{SR_LABEL_CLASS}>.widget-label{{"
+                + ";".join(f"{rule} !important" for rule in _SCREEN_READER_ONLY.split(";")) + "}")
+
+
+def accessible_name(field: Field, lang: str = "da") -> str:
+    """The name a screen reader reads for a field's control: its label, and its unit ("Vægt (kg)")."""
+    label = field.label.get(lang)
+    return f"{label} ({field.unit})" if field.unit else label
+
+
+def name_control(control: w.DOMWidget, field: Field, lang: str) -> None:
+    """Give ``control`` the field's accessible name through a hidden label of its own."""
+    control.description = accessible_name(field, lang)
+    control.add_class(SR_LABEL_CLASS)
+
 
 def missing_reason_dropdown(field: Field, kit: Kit) -> w.Dropdown:
     """"Mangler: Nej / Uoplyst / Ikke relevant / Borgeren ønskede ikke" for a field that declares
@@ -400,6 +421,7 @@ class TextFieldWidget(FieldWidget):
         text = cls(value="", placeholder=t(_PLACEHOLDERS.get(field.type, "text_placeholder"), lang),
                    continuous_update=False, layout=layout, style=kit.text_style,
                    tooltip=field.help.get(lang) if field.help else None)
+        name_control(text, field, lang)
         extras: list[w.Widget] = []
         self.unit: w.Label | None = None
         if field.unit:
@@ -468,10 +490,20 @@ class _DropdownFieldWidget(_CodedFieldWidget):
 
     def __init__(self, field: Field, kit: Kit, options: Sequence[tuple[str, Any]]) -> None:
         self._codes = [code for _, code in options]
-        dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), value=None,
+        dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), index=0,
                               layout=kit.dropdown_layout, style=kit.description_style,
                               tooltip=field.help.get(kit.lang) if field.help else None)
+        name_control(dropdown, field, kit.lang)
+        dropdown.observe(self._show_placeholder, names="index")
         super().__init__(field, kit, dropdown)
+
+    @staticmethod
+    def _show_placeholder(change: Any) -> None:
+        # ipywidgets turns the value None into "no option selected" (index None), which the
+        # browser shows as an empty box: point at "— vælg —" instead (its value is None too, so
+        # the answer stays blank and no change is reported).
+        if change["new"] is None:
+            change["owner"].index = 0
 
 
 @register("choice")
@@ -494,12 +526,26 @@ class BoolFieldWidget(_DropdownFieldWidget):
         super().__init__(field, kit, options)
 
 
+#: The class of a question answered with one of a few buttons (hjertekom.js makes it a radio group).
+SCALE_CLASS = "hk-scale"
+
+
+def scale_keys_class(codes: Sequence[Any]) -> str:
+    """``hk-keys-0-1-2-3-x``: the digit that picks each button, in button order ("x": no digit,
+    e.g. "Uoplyst"). The page script reads it; a code is a digit key only if it is one digit."""
+    keys = [str(code) if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 9 else "x"
+            for code in codes]
+    return "hk-keys-" + "-".join(keys)
+
+
 @register("scale")
 class ScaleFieldWidget(_CodedFieldWidget):
-    """A coded int with few codes (a questionnaire item): ToggleButtons with the code labels, every
-    button reachable with Tab and chosen with Space/Enter. "Uoplyst" (when allowed) is one more
-    button rather than a checkbox, so that one click answers and a second changes the answer; so
-    is every other missing reason the field declares."""
+    """A coded int with few codes (a questionnaire item): ToggleButtons with the code labels.
+    "Uoplyst" (when allowed) is one more button rather than a checkbox, so that one click answers
+    and a second changes the answer; so is every other missing reason the field declares.
+
+    The page script (hjertekom.js) makes the buttons one radio group, named after the field; the
+    class from :func:`scale_keys_class` tells it which digit key stands for which button."""
 
     def __init__(self, field: Field, kit: Kit) -> None:
         assert field.codelist is not None
@@ -508,6 +554,9 @@ class ScaleFieldWidget(_CodedFieldWidget):
         buttons = w.ToggleButtons(options=options, value=None, style=kit.toggle_style,
                                   tooltips=[_code_help(field, code, kit.lang) for code in self._codes],
                                   tooltip=field.help.get(kit.lang) if field.help else None)
+        name_control(buttons, field, kit.lang)
+        buttons.add_class(SCALE_CLASS)
+        buttons.add_class(scale_keys_class(self._codes))
         super().__init__(field, kit, buttons)
 
 

@@ -33,7 +33,7 @@ import ipywidgets as w
 from hjertekom_core.contract import Contract, Section
 from hjertekom_core.errors import FieldIssue
 from hjertekom_core.validation import ValidationReport, validate_form
-from hjertekom_widgets.field_widgets import HELP_COLOUR, FieldWidget, Kit, make_field_widget
+from hjertekom_widgets.field_widgets import HELP_COLOUR, SR_LABEL_CSS, FieldWidget, Kit, make_field_widget
 from hjertekom_widgets.text import t
 
 __all__ = ["FormView"]
@@ -42,12 +42,14 @@ __all__ = ["FormView"]
 ChangeHook = Callable[["FormView", str], None]
 
 _SECTION_BORDER = "#d0d5dd"
-#: Scoped to the form: a chosen toggle button must stand out, and keyboard focus must be visible.
+#: Scoped to the form: a chosen toggle button must stand out, and keyboard focus must be visible;
+#: each control's own label (its accessible name) is hidden, the label column shows the name.
 _FORM_CSS = (
     "<style>"
     ".hk-form .widget-toggle-button.mod-active{background:#1f5fa8;color:#fff;font-weight:bold}"
     ".hk-form button:focus-visible,.hk-form input:focus-visible,.hk-form select:focus-visible,"
     ".hk-form textarea:focus-visible{outline:2px solid #1f5fa8;outline-offset:1px}"
+    f"{SR_LABEL_CSS}"
     "</style>"
 )
 

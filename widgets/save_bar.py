@@ -37,6 +37,9 @@ _CSS = (
     ".hk-save-state{color:#3d4a5c;font-size:0.95em}"
     ".hk-save-bar a.hk-goto-error{font-weight:bold;margin-left:8px}"
     ".hk-save-bar-spacer{min-height:96px}"
+    # JupyterLab's green and orange buttons carry white text below 4.5:1 (WCAG AA): darker shades.
+    ".hk-course .jupyter-button.mod-success{background-color:#2e7d32}"
+    ".hk-course .jupyter-button.mod-warning{background-color:#a84f00}"
     "</style>"
 )
 

@@ -187,6 +187,61 @@
     if (name && pending[name] === el) { delete pending[name]; }
   }, true);
 
+  // --- names and roles the widgets' markup lacks ------------------------------------------------------
+  // ipywidgets gives a question's answer buttons (ToggleButtons, class hk-scale) no group and no
+  // state a screen reader can read: they become a radio group named after the field (its hidden
+  // label, see field_widgets.name_control), each button a radio that says whether it is chosen.
+  // A control named by a hidden label of its own keeps its help as a tooltip (ipywidgets puts
+  // the tooltip on the label once there is one). ipywidgets rebuilds these buttons when the kernel
+  // changes them, so this runs again after every change of the page (once per frame).
+  function setAttr(el, name, value) {
+    if (el.getAttribute(name) !== value) { el.setAttribute(name, value); }
+  }
+
+  function scaleButtons(group) {
+    return Array.prototype.slice.call(group.querySelectorAll("button.widget-toggle-button"));
+  }
+
+  function tidyScale(group) {
+    var label = group.querySelector(":scope > .widget-label");
+    setAttr(group, "role", "radiogroup");
+    if (label && label.textContent) { setAttr(group, "aria-label", label.textContent); }
+    scaleButtons(group).forEach(function (button) {
+      setAttr(button, "role", "radio");
+      setAttr(button, "aria-checked", button.classList.contains("mod-active") ? "true" : "false");
+    });
+  }
+
+  function tidyNames() {
+    // Voilà's cells hold the whole app: its main landmark.
+    var cells = document.getElementById("rendered_cells");
+    if (cells) { setAttr(cells, "role", "main"); }
+    document.querySelectorAll(".hk-scale").forEach(tidyScale);
+    document.querySelectorAll(".hk-sr-label").forEach(function (widget) {
+      var label = widget.querySelector(":scope > .widget-label");
+      var control = widget.querySelector(":scope > input, :scope > select, :scope > textarea");
+      if (label && control && label.title && !control.title) { control.title = label.title; }
+    });
+    // A text box with a placeholder but no description (e.g. the worklist's search) has an empty
+    // hidden label of ipywidgets' bound to it, which hides the placeholder from the accessible
+    // name: the placeholder becomes its name.
+    document.querySelectorAll(".jupyter-widgets input[placeholder], .jupyter-widgets textarea[placeholder]")
+      .forEach(function (control) {
+        var named = control.getAttribute("aria-label") || control.getAttribute("aria-labelledby") ||
+          Array.prototype.some.call(control.labels || [], function (l) { return l.textContent.trim(); });
+        if (!named && control.placeholder) { control.setAttribute("aria-label", control.placeholder); }
+      });
+  }
+
+  var tidyQueued = false;
+  function queueTidy() {
+    if (tidyQueued) { return; }
+    tidyQueued = true;
+    window.requestAnimationFrame(function () { tidyQueued = false; tidyNames(); });
+  }
+  new MutationObserver(queueTidy).observe(document.body, {childList: true, subtree: true, attributes: true,
+                                                          attributeFilter: ["class", "disabled"]});
+
   // --- leaving the page with unsaved input ------------------------------------------------------------
   var ownShutdown = false;
 
