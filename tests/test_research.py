@@ -46,9 +46,9 @@ from paths import CONTRACTS_DIR, REPO
 FOLLOWED = """
     FROM courses c
     JOIN citizens ci USING (citizen_key)
-    JOIN hjertekom_course co USING (course_id)
-    JOIN hjertekom_start s USING (course_id)
-    JOIN hjertekom_end e USING (course_id)
+    JOIN hjertekom_course co USING (course_key)
+    JOIN hjertekom_start s USING (course_key)
+    JOIN hjertekom_end e USING (course_key)
     WHERE c.programme = 'hjertekom' AND s.status = 'complete' AND e.status = 'complete'"""
 
 

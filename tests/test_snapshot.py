@@ -29,7 +29,15 @@ from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.contract.model import UNKNOWN
 from hjertekom_core.cpr import CPR_PATTERN, parse_cpr
 from hjertekom_core.service import Service
-from hjertekom_core.snapshot import CprLeak, SnapshotError, create_snapshot, pseudonym, read_info, scan_for_cpr
+from hjertekom_core.snapshot import (
+    CprLeak,
+    SnapshotError,
+    course_pseudonym,
+    create_snapshot,
+    pseudonym,
+    read_info,
+    scan_for_cpr,
+)
 from hjertekom_core.snapshot.writer import content_hash
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import registrations
@@ -335,30 +343,35 @@ def test_a_pseudonymised_snapshot_holds_no_cpr_names_or_free_text(store: Store, 
         needles += [NOTE, "120356-1234", "1203561234", "datteren", "Testesen", secret]
         assert {n: t for n, t in containing(con, *needles).items() if t} == {}
         assert scan_data(con) == []
-        # The key: HMAC of the CPR with the secret, the same in citizens and courses.
-        keys = dict(con.execute("SELECT course_id, citizen_key FROM courses").fetchall())
+        # The keys: HMACs of the CPR and of the course id with the secret; no operational id is left.
+        course_key = {m.course_id: course_pseudonym(bytes.fromhex(secret), m.course_id) for m in everyone}
+        keys = dict(con.execute("SELECT course_key, citizen_key FROM courses").fetchall())
+        assert set(keys) == set(course_key.values())
         for m in everyone:
-            assert keys[m.course_id] == pseudonym(bytes.fromhex(secret), m.cpr)
-            assert CPR_PATTERN.search(keys[m.course_id]) is None and re.fullmatch(r"[A-Za-z]{32}", keys[m.course_id])
+            assert keys[course_key[m.course_id]] == pseudonym(bytes.fromhex(secret), m.cpr)
+            for value in (course_key[m.course_id], keys[course_key[m.course_id]]):
+                assert CPR_PATTERN.search(value) is None and re.fullmatch(r"[A-Za-z]{32}", value)
         citizens = {r[0]: r[1:] for r in con.execute("SELECT citizen_key, birth_year, sex FROM citizens").fetchall()}
-        assert citizens[keys[made.course_id]] == (1956, parse_cpr(made.cpr).sex)
+        assert citizens[keys[course_key[made.course_id]]] == (1956, parse_cpr(made.cpr).sex)
         assert len(citizens) == len(everyone)
-        ages = dict(con.execute("SELECT course_id, age_at_start FROM courses").fetchall())
-        assert ages == {made.course_id: 68, others["birthday_today"].course_id: 65,
-                        others["birthday_tomorrow"].course_id: 64, others["no_start"].course_id: None}
+        ages = dict(con.execute("SELECT course_key, age_at_start FROM courses").fetchall())
+        assert ages == {course_key[made.course_id]: 68, course_key[others["birthday_today"].course_id]: 65,
+                        course_key[others["birthday_tomorrow"].course_id]: 64,
+                        course_key[others["no_start"].course_id]: None}
         # The data itself is still there.
-        start = one(con, "SELECT weight_kg, smoking, ldl_unknown FROM hjertekom_start WHERE course_id = ?",
-                    [made.course_id])
+        start = one(con, "SELECT weight_kg, smoking, ldl_unknown FROM hjertekom_start WHERE course_key = ?",
+                    [course_key[made.course_id]])
         assert start == {"weight_kg": 88.4, "smoking": "occasional", "ldl_unknown": True}
 
-    # The same citizen gets the same key in the next snapshot (same second: a new file beside it).
+    # The same citizen and course get the same keys in the next snapshot (same second: a new file beside it).
     again = create_snapshot(store, contracts, tmp_path / "research", pseudonymise=True, key_file=key,
                             now=lambda: FIXED)
     assert again.path.name == "snapshot-20250601T120000-pseudo-2.duckdb"
     with duckdb.connect(str(again.path), read_only=True) as con:
-        assert dict(con.execute("SELECT course_id, citizen_key FROM courses").fetchall()) == keys
+        assert dict(con.execute("SELECT course_key, citizen_key FROM courses").fetchall()) == keys
     # Another secret would give other keys.
-    assert all(pseudonym(bytes(32), m.cpr) != keys[m.course_id] for m in everyone)
+    assert all(pseudonym(bytes(32), m.cpr) != keys[course_key[m.course_id]] for m in everyone)
+    assert all(course_pseudonym(bytes(32), m.course_id) != course_key[m.course_id] for m in everyone)
 
 
 def test_pseudonym_is_stable_keyed_and_never_cpr_shaped() -> None:

@@ -99,14 +99,24 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
 @click.option("--parquet", is_flag=True,
               help="Also write <snapshot>_parquet/ beside it: one Parquet file per table, codebook.csv and "
                    "codebook.md (for R and Stata). Without --pseudonymise it holds CPR numbers and names.")
+@click.option("--dates", type=click.Choice(["exact", "month", "shifted"]), default=None,
+              help="Pseudonymised snapshots only: the dates as registered (exact), set to the 1st of their month "
+                   "(month, the default) or moved by one random number of days per citizen, kept nowhere "
+                   "(shifted: intervals exact, calendar not). Indicators K1-K6 are worked out on the exact dates "
+                   "in every mode. See docs/research.md.")
 @click.pass_context
 @friendly_errors
-def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parquet: bool) -> None:
+def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parquet: bool, dates: str | None) -> None:
     """Write a new, immutable DuckDB snapshot of the store."""
+    from hjertekom_core.indicators import settings_from_config
     from hjertekom_core.research.cohort import research_dir
     from hjertekom_core.snapshot import create_audited_snapshot
     from hjertekom_core.snapshot.parquet import write_parquet
 
+    if dates is not None and not pseudonymise:
+        raise click.UsageError("--dates gælder kun pseudonymiserede snapshots (brug --pseudonymise); et identificeret "
+                               "snapshot har altid de nøjagtige datoer / --dates applies to pseudonymised snapshots "
+                               "only (add --pseudonymise); an identified snapshot always keeps the exact dates")
     ws = workspace(ctx)
     # Pseudonymised snapshots go where researchers work (`hjertekom lab`), never into the data folder.
     default = research_dir(ws.config) if pseudonymise else ws.config.data_dir / "snapshots"
@@ -115,7 +125,8 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parqu
         for folder in (default.parent, default):  # the workspace and its snapshots/ (`hjertekom lab` hands them on)
             folder.mkdir(mode=0o700, exist_ok=True)
     info = create_audited_snapshot(ws.store, ws.contracts, out_dir or default, SYSTEM, pseudonymise=pseudonymise,
-                                   key_file=ws.config.pseudonym_key_file, parquet=parquet)
+                                   key_file=ws.config.pseudonym_key_file, parquet=parquet, dates=dates,
+                                   indicator_settings=settings_from_config(ws.config))
     click.echo(info.describe())
     if parquet:  # the snapshot stands on its own; a failure here leaves it and writes no folder
         click.echo(write_parquet(info.path).describe())
@@ -218,9 +229,10 @@ from hjertekom_core.cli.export import export  # noqa: E402
 from hjertekom_core.cli.extract import extract  # noqa: E402
 from hjertekom_core.cli.lab import lab  # noqa: E402
 from hjertekom_core.cli.report import report  # noqa: E402
+from hjertekom_core.cli.retention import retention  # noqa: E402
 from hjertekom_core.cli.users import users  # noqa: E402
 
-for _command in (users, report, export, extract, lab, backup, restore, audit, citizen):
+for _command in (users, report, export, extract, lab, backup, restore, audit, citizen, retention):
     main.add_command(_command)
 
 

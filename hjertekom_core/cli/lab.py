@@ -34,6 +34,7 @@ from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.cli.common import acting_user, friendly_errors, user_option, workspace
 from hjertekom_core.config import SETTINGS, Config, load_config
+from hjertekom_core.indicators import settings_from_config
 from hjertekom_core.lab_account import Account, LabRefused, become, check_name, ensure_account, explain, probe
 from hjertekom_core.lab_workspace import (
     JUPYTER,
@@ -180,7 +181,8 @@ def ensure_research_snapshot(ws: Workspace, user: User, fresh: bool = False, *,
         prepare_workspace(ws.config, owner)
     with staging_folder(ws.config) as staging:
         info = create_audited_snapshot(ws.store, ws.contracts, staging, user, pseudonymise=True,
-                                       key_file=ws.config.pseudonym_key_file, by="lab")
+                                       key_file=ws.config.pseudonym_key_file, by="lab",
+                                       indicator_settings=settings_from_config(ws.config))  # dates: the default
         return install_snapshot(info.path, folder, owner), True
 
 

@@ -104,7 +104,8 @@ def _result_of(scope: Scope, fact: Fact) -> str:
 
 def _complete(scope: Scope, fact: Fact) -> str:
     # The form tables are joined on their complete registrations only (facts.py): a match is one.
-    return f"({form_alias(_named(fact.form, 'form'))}.course_id IS NOT NULL)"
+    # Its status (never NULL in a match) rather than its key: course_id or, pseudonymised, course_key.
+    return f"({form_alias(_named(fact.form, 'form'))}.status IS NOT NULL)"
 
 
 def _days_between(scope: Scope, fact: Fact) -> str:

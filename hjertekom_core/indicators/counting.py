@@ -31,7 +31,7 @@ import pandas as pd
 
 from hjertekom_core.indicators.conditions import Scope, all_sql, lit, q
 from hjertekom_core.indicators.declarations import Declarations, IndicatorDeclaration, declarations_for
-from hjertekom_core.indicators.facts import PROGRAMME, facts_relation
+from hjertekom_core.indicators.facts import PROGRAMME, facts_relation, flags_per_course_sql, precomputed_flags
 from hjertekom_core.indicators.settings import IndicatorSettings
 from hjertekom_core.indicators.stats import CI_METHODS
 
@@ -115,17 +115,21 @@ def _clusters_sql(settings: IndicatorSettings) -> tuple[str, list[object]]:
 
 
 def _statement(decl: Declarations, chosen: Sequence[IndicatorDeclaration], facts: str, scope: Scope, period: str,
-               levels: Sequence[str], clusters: str) -> str:
+               levels: Sequence[str], clusters: str, flagged: bool = False) -> str:
     passes: dict[str, list[IndicatorDeclaration]] = {}  # one pass per period-date fact
     for ind in chosen:
         passes.setdefault(ind.period_date, []).append(ind)
     ctes = [f"clusters AS {clusters}"]
     for n, (date_fact, group) in enumerate(passes.items()):
         names = [f"{k}_{ind.id}" for ind in group for k in _FLAGS]
-        key = f"date_trunc('{_TRUNC[period]}', {scope.known_value(date_fact)})"
+        if flagged:  # a pseudonymised snapshot: the flags worked out on the exact dates (facts.py)
+            per_course = flags_per_course_sql(group, facts, date_fact, _TRUNC[period])
+        else:
+            key = f"date_trunc('{_TRUNC[period]}', {scope.known_value(date_fact)})"
+            per_course = per_course_sql(decl, group, facts, scope, key)
         ctes.append(f"m{n} AS (SELECT municipality_code, k, "
                     f"{', '.join(f'count_if({q(c)}) AS {q(c)}' for c in names)} "
-                    f"FROM ({per_course_sql(decl, group, facts, scope, key)}) GROUP BY municipality_code, k)")
+                    f"FROM ({per_course}) GROUP BY municipality_code, k)")
     counted = [(n, group) for n, group in enumerate(passes.values())]
     # Periods with anything to count; every municipality with a course of the programme.
     ctes.append("periods AS (" + " UNION ".join(
@@ -183,7 +187,9 @@ def compute(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, *, peri
         return _with_statistics(_empty(), settings, decl)
     scope = Scope(decl, "query", reference or reference_date(con), settings.values())
     clusters, params = _clusters_sql(settings)
-    sql = _statement(decl, chosen, facts_relation(con, decl), scope, period, wanted, clusters)
+    flags = precomputed_flags(con, decl, scope)
+    sql = _statement(decl, chosen, flags or facts_relation(con, decl), scope, period, wanted, clusters,
+                     flagged=flags is not None)
     return _with_statistics(con.execute(sql, params).df(), settings, decl)
 
 

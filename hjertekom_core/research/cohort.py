@@ -235,11 +235,14 @@ def course_frame(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
     missing = [m for m in measures if m not in start_cols or m not in end_cols]
     if missing:
         raise ValueError(f"not measured at both start and end: {', '.join(missing)}")
-    key = "citizen_key" if "citizen_key" in _columns(con, "courses") else "citizen_id"
+    course_columns = _columns(con, "courses")
+    key = "citizen_key" if "citizen_key" in course_columns else "citizen_id"
     citizen_key = key if key == "citizen_key" else "id AS citizen_id"
+    # course_key in a pseudonymised snapshot; course_id in one written before it had course keys.
+    course = "course_key" if "course_key" in course_columns else "course_id"
     pairs = "".join(f", s.{_q(m)} AS {_q('start_' + m)}, e.{_q(m)} AS {_q('end_' + m)}" for m in measures)
     frame = con.execute(f"""
-        SELECT c.course_id, c.municipality_code, mu.name AS municipality, ci.sex, c.age_at_start,
+        SELECT c.{course}, c.municipality_code, mu.name AS municipality, ci.sex, c.age_at_start,
                co.diagnosis_groups,
                coalesce(s.status = 'complete', false) AS start_complete,
                coalesce(e.status = 'complete', false) AS end_complete,
@@ -250,11 +253,11 @@ def course_frame(con: duckdb.DuckDBPyConnection, groups: DiagnosisGroups,
         FROM courses c
         LEFT JOIN (SELECT {citizen_key}, sex FROM citizens) ci USING ({key})
         LEFT JOIN municipalities mu ON mu.code = c.municipality_code
-        LEFT JOIN {PROGRAMME}_course co ON co.course_id = c.course_id
-        LEFT JOIN {PROGRAMME}_start s ON s.course_id = c.course_id
-        LEFT JOIN {PROGRAMME}_end e ON e.course_id = c.course_id
+        LEFT JOIN {PROGRAMME}_course co ON co.{course} = c.{course}
+        LEFT JOIN {PROGRAMME}_start s ON s.{course} = c.{course}
+        LEFT JOIN {PROGRAMME}_end e ON e.{course} = c.{course}
         WHERE c.programme = ?
-        ORDER BY c.course_id""", [PROGRAMME]).df()
+        ORDER BY c.{course}""", [PROGRAMME]).df()
     frame["age_band"] = age_band(frame["age_at_start"])
     frame["diagnosis_group"] = [groups.primary(_codes(v)) for v in frame.pop("diagnosis_groups")]
     for scale in ("anxiety", "depression"):

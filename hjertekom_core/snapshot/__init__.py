@@ -3,6 +3,7 @@ from hjertekom_core.snapshot.writer import (
     CprLeak,
     SnapshotError,
     SnapshotInfo,
+    course_pseudonym,
     create_audited_snapshot,
     create_snapshot,
     newest_snapshot,
@@ -13,5 +14,5 @@ from hjertekom_core.snapshot.writer import (
 from hjertekom_core.snapshot.reader import NotASnapshot, UnknownSnapshotVersion, check_snapshot, open_snapshot
 
 __all__ = ["CprLeak", "NotASnapshot", "SnapshotError", "SnapshotInfo", "UnknownSnapshotVersion", "check_snapshot",
-           "create_audited_snapshot", "create_snapshot", "newest_snapshot", "open_snapshot", "pseudonym", "read_info",
-           "scan_for_cpr"]
+           "course_pseudonym", "create_audited_snapshot", "create_snapshot", "newest_snapshot", "open_snapshot",
+           "pseudonym", "read_info", "scan_for_cpr"]

@@ -96,6 +96,18 @@ META_COLUMNS = (
     Column("saved_at", "TIMESTAMP", _T("Gemt", "Saved at"), source="registrations.saved_at", kind="meta"),
 )
 
+#: A course's pseudonym in pseudonymised snapshots, where it replaces the operational course_id in
+#: every table: keyed like citizen_key but domain-separated ("course:"), letters only.
+COURSE_KEY = Column("course_key", "VARCHAR",
+                    _T("Pseudonym for forløbet (samme på tværs af snapshots med samme nøgle)",
+                       "Course pseudonym (stable across snapshots made with the same key)"),
+                    source="HMAC-SHA256('course:' || courses.id)", kind="meta")
+
+#: The form tables' meta columns in pseudonymised snapshots: course_key for course_id, and no
+#: saved_at (a registration time to the second is the key of the audit log, and research needs it
+#: at no resolution: the clinical dates are in the forms; docs/research.md).
+PSEUDONYMISED_META_COLUMNS = (COURSE_KEY, *(c for c in META_COLUMNS if c.name not in ("course_id", "saved_at")))
+
 
 def field_columns(programme: str, f: Field, pseudonymised: bool) -> Iterator[Column]:
     if pseudonymised and f.identifying:
@@ -125,7 +137,7 @@ def form_tables(contracts: ContractRegistry, pseudonymised: bool) -> list[FormTa
     tables = []
     for contract in contracts:
         for form in contract.forms.values():
-            columns = META_COLUMNS + tuple(
+            columns = (PSEUDONYMISED_META_COLUMNS if pseudonymised else META_COLUMNS) + tuple(
                 c for f in form.fields.values() for c in field_columns(contract.programme, f, pseudonymised))
             tables.append(FormTable(table_name(contract, form.name), contract.programme, form, columns))
     return tables
@@ -159,18 +171,24 @@ def citizen_columns(pseudonymised: bool) -> tuple[Column, ...]:
 
 
 def course_columns(pseudonymised: bool) -> tuple[Column, ...]:
-    key = (Column("citizen_key", "VARCHAR", _T("Pseudonym for borgeren", "Citizen pseudonym"),
-                  source="HMAC-SHA256(citizens.cpr)", kind="meta") if pseudonymised else
-           Column("citizen_id", "BIGINT", _T("Borger-id", "Citizen id"), source="courses.citizen_id", kind="meta"))
+    """The courses table. Pseudonymised: course_key and citizen_key for the ids, and no created_at
+    (the time a course was created is an audit-log timestamp; docs/research.md)."""
+    programme = Column("programme", "VARCHAR", _T("Program", "Programme"), source="courses.programme", kind="meta")
+    municipality = Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"),
+                          codelist="municipalities", source="courses.municipality_code", kind="meta")
+    age = Column("age_at_start", "INTEGER", _T("Alder ved afklarende samtale", "Age at the start meeting"),
+                 unit="år", source="citizens.birth_date, start meeting date", kind="meta")
+    if pseudonymised:
+        return (COURSE_KEY,
+                Column("citizen_key", "VARCHAR", _T("Pseudonym for borgeren", "Citizen pseudonym"),
+                       source="HMAC-SHA256(citizens.cpr)", kind="meta"),
+                programme, municipality, age)
     return (
         Column("course_id", "BIGINT", _T("Forløbs-id", "Course id"), source="courses.id", kind="meta"),
-        key,
-        Column("programme", "VARCHAR", _T("Program", "Programme"), source="courses.programme", kind="meta"),
-        Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"), codelist="municipalities",
-               source="courses.municipality_code", kind="meta"),
+        Column("citizen_id", "BIGINT", _T("Borger-id", "Citizen id"), source="courses.citizen_id", kind="meta"),
+        programme, municipality,
         Column("created_at", "TIMESTAMP", _T("Oprettet", "Created at"), source="courses.created_at", kind="meta"),
-        Column("age_at_start", "INTEGER", _T("Alder ved afklarende samtale", "Age at the start meeting"),
-               unit="år", source="citizens.birth_date, start meeting date", kind="meta"),
+        age,
     )
 
 
@@ -207,4 +225,10 @@ SNAPSHOT_INFO_COLUMNS = (
     Column("row_counts", "JSON", _T("Antal rækker pr. tabel", "Row count per table"), kind="meta"),
     Column("pseudonymised", "BOOLEAN", _T("Pseudonymiseret", "Pseudonymised"), kind="meta"),
     Column("content_hash", "VARCHAR", _T("Indholdshash (SHA-256)", "Content hash (SHA-256)"), kind="meta"),
+    Column("dates", "VARCHAR", _T("Datoer: exact (som registreret), month (dagen sat til den 1.) eller shifted "
+                                  "(forskudt pr. borger); identificerede snapshots: exact",
+                                  "Dates: exact (as registered), month (day set to the 1st) or shifted (moved "
+                                  "per citizen); identified snapshots: exact"), kind="meta"),
 )
+#: snapshot_info columns that snapshots written before them lack (read as their default then).
+LATER_INFO_COLUMNS = {"dates": "exact"}

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from hjertekom_core import duck
-from hjertekom_core.snapshot.layout import SNAPSHOT_INFO_COLUMNS
-from hjertekom_core.snapshot.writer import SnapshotError, SnapshotInfo
+from hjertekom_core.snapshot.layout import LATER_INFO_COLUMNS, SNAPSHOT_INFO_COLUMNS
+from hjertekom_core.snapshot.writer import SnapshotError, SnapshotInfo, info_dates
 
 #: Contract versions, as programme -> major versions, whose snapshots this code reads. A new major
 #: version (a field changed meaning or was removed) needs the indicators, reports and research
@@ -85,7 +85,7 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
                            f"it holds views or macros ({', '.join(code)})")
     columns = {c for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = "
                                          "'snapshot_info' AND schema_name = 'main'").fetchall()}
-    missing = sorted({c.name for c in SNAPSHOT_INFO_COLUMNS} - columns)
+    missing = sorted({c.name for c in SNAPSHOT_INFO_COLUMNS} - columns - set(LATER_INFO_COLUMNS))
     if missing:
         raise NotASnapshot(path, f"snapshot_info mangler {', '.join(missing)}",
                            f"snapshot_info lacks {', '.join(missing)}")
@@ -95,6 +95,7 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
         raise NotASnapshot(path, f"snapshot_info har {len(rows)} rækker, ikke 1",
                            f"snapshot_info has {len(rows)} rows, not 1")
     created, pseudonymised, counts, versions, source, digest = rows[0]
+    dates = info_dates(con)
     try:
         versions = json.loads(versions)
         counts = json.loads(counts)
@@ -108,7 +109,7 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
         major = version.split(".", 1)[0]
         if not major.isdigit() or int(major) not in majors:
             raise UnknownSnapshotVersion(path, versions)
-    return SnapshotInfo(path, created_at, bool(pseudonymised), counts, versions, str(source), str(digest))
+    return SnapshotInfo(path, created_at, bool(pseudonymised), counts, versions, str(source), str(digest), str(dates))
 
 
 def open_snapshot(path: Path | str) -> tuple[duckdb.DuckDBPyConnection, SnapshotInfo]:

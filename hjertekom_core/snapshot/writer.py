@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
@@ -39,6 +39,7 @@ from hjertekom_core.private_files import (
 from hjertekom_core.snapshot.layout import (
     CODEBOOK_COLUMNS,
     CODELIST_COLUMNS,
+    LATER_INFO_COLUMNS,
     MUNICIPALITY_COLUMNS,
     SNAPSHOT_INFO_COLUMNS,
     STATUS_TYPE,
@@ -54,6 +55,9 @@ from hjertekom_core.snapshot.layout import (
 )
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
+
+if TYPE_CHECKING:
+    from hjertekom_core.indicators.settings import IndicatorSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,22 +88,35 @@ class SnapshotInfo:
     contract_versions: dict[str, str]
     source: str
     content_hash: str
+    dates: str = "exact"  # exact, month or shifted (snapshot/dates.py); identified: exact
 
     def describe(self) -> str:
-        kind = "pseudonymiseret" if self.pseudonymised else "identificeret"
+        kind = f"pseudonymiseret, datoer: {self.dates}" if self.pseudonymised else "identificeret"
         counts = ", ".join(f"{k} {v}" for k, v in self.row_counts.items())
         return f"Snapshot ({kind}) skrevet: {self.path} [{counts}]"
 
 
-def pseudonym(key: bytes, cpr: str) -> str:
-    """A stable, keyed pseudonym for a citizen: HMAC-SHA256 of the CPR, in letters only."""
-    digest = hmac.new(key, cpr.encode("ascii"), hashlib.sha256).digest()[:20]
+def _letters(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 of ``message``, its first 160 bits written as 32 letters."""
+    digest = hmac.new(key, message, hashlib.sha256).digest()[:20]
     number = int.from_bytes(digest, "big")
     chars = []
     for _ in range(32):  # 160 bits in 5-bit letters
         number, index = divmod(number, 32)
         chars.append(_KEY_ALPHABET[index])
     return "".join(chars)
+
+
+def pseudonym(key: bytes, cpr: str) -> str:
+    """A stable, keyed pseudonym for a citizen: HMAC-SHA256 of the CPR, in letters only."""
+    return _letters(key, cpr.encode("ascii"))
+
+
+def course_pseudonym(key: bytes, course_id: int) -> str:
+    """A stable, keyed pseudonym for a course: HMAC-SHA256 of ``course:<id>`` with the citizens'
+    key, in letters only. The prefix separates the domains: a CPR number has no letters, so no
+    course can get a citizen's pseudonym, and the operational id cannot be read back without the key."""
+    return _letters(key, f"course:{int(course_id)}".encode("ascii"))
 
 
 def read_key(path: Path) -> bytes:
@@ -141,14 +158,19 @@ def _frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
 
 
 def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
-    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities."""
-    current = latest_registrations()
+    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities.
+
+    Restricted citizens (GDPR art. 18) and their courses are left out, so no snapshot, report,
+    indicator, extract or transfer made while they are restricted holds them (citizen_state.py)."""
+    from hjertekom_core.citizen_state import not_restricted
+
+    current = latest_registrations().where(not_restricted(courses.c.citizen_id))
     queries = {
         "municipalities": select(municipalities).order_by(municipalities.c.code),
         "citizens": select(citizens.c.id, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
-                           citizens.c.municipality_code).order_by(citizens.c.id),
+                           citizens.c.municipality_code).where(not_restricted()).order_by(citizens.c.id),
         "courses": select(courses.c.id, courses.c.citizen_id, courses.c.programme, courses.c.municipality_code,
-                          courses.c.created_at).order_by(courses.c.id),
+                          courses.c.created_at).where(not_restricted(courses.c.citizen_id)).order_by(courses.c.id),
         "registrations": current,
     }
     if scope is not None:
@@ -199,12 +221,19 @@ def _value_sql(col: Column, raw: str) -> str:
     return f"TRY_CAST(CASE WHEN {unknown} THEN NULL ELSE {raw} END AS {col.type})"
 
 
-def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None:
+def _create(temporary: bool) -> str:
+    """CREATE TABLE, or CREATE TEMP TABLE for a pseudonymised table that ``dates.publish`` writes
+    into the file later (with its dates in the snapshot's mode)."""
+    return "CREATE TEMP TABLE" if temporary else "CREATE TABLE"
+
+
+def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable, temporary: bool = False) -> None:
     value_columns = [c for c in table.columns if c.kind != "meta"]
     fields = list(dict.fromkeys(c.field.name for c in value_columns if c.field is not None))
     paths = ", ".join(_lit(f"$.{name}") for name in fields)
     extracted = {name: f"v[{i + 1}]" for i, name in enumerate(fields)}
-    selects = ["course_id", "revision::INTEGER AS revision", "status", "contract_version", "saved_at"]
+    meta = [c.name for c in table.columns if c.kind == "meta"]  # the course's id or key first
+    selects = ["revision::INTEGER AS revision" if name == "revision" else _q(name) for name in meta]
     for col in value_columns:
         assert col.field is not None
         raw = extracted[col.field.name]
@@ -212,9 +241,9 @@ def _create_form_table(con: duckdb.DuckDBPyConnection, table: FormTable) -> None
             # A list must come from the JSON value itself, not its text form.
             raw = f"json_extract(data, {_lit('$.' + col.field.name)})"
         selects.append(f"{_value_sql(col, raw)} AS {_q(col.name)}")
-    sql = (f"CREATE TABLE {_q(table.name)} AS SELECT {', '.join(selects)} FROM ("
+    sql = (f"{_create(temporary)} {_q(table.name)} AS SELECT {', '.join(selects)} FROM ("
            f"SELECT *, json_extract_string(data, [{paths}]) AS v FROM raw_registrations "
-           f"WHERE programme = {_lit(table.programme)} AND form = {_lit(table.form.name)}) ORDER BY course_id")
+           f"WHERE programme = {_lit(table.programme)} AND form = {_lit(table.form.name)}) ORDER BY {_q(meta[0])}")
     con.execute(sql)
 
 
@@ -252,27 +281,42 @@ def type_coded_columns(con: duckdb.DuckDBPyConnection, tables: Sequence[FormTabl
             con.execute(f"ALTER TABLE {_q(table)} ALTER {_q(column)} TYPE {_q(type_name)}")
 
 
-def _create_typed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[Column], select_sql: str) -> None:
+def _create_typed(con: duckdb.DuckDBPyConnection, name: str, columns: Sequence[Column], select_sql: str,
+                  temporary: bool = False) -> None:
     ddl = ", ".join(f"{_q(c.name)} {c.type}" for c in columns)
-    con.execute(f"CREATE TABLE {_q(name)} ({ddl})")
+    con.execute(f"{_create(temporary)} {_q(name)} ({ddl})")
     con.execute(f"INSERT INTO {_q(name)} {select_sql}")
 
 
-def _start_dates_sql(start_dates: dict[str, tuple[str, str]]) -> str:
+def _start_dates_sql(start_dates: dict[str, tuple[str, str]], key: str = "course_id") -> str:
     """Each course's start date: the date field of its programme's first form after the course form."""
-    parts = [f"SELECT course_id, {_q(date)} AS start_date FROM {_q(table)}" for table, date in start_dates.values()]
-    return " UNION ALL ".join(parts) if parts else "SELECT NULL::BIGINT AS course_id, NULL::DATE AS start_date"
+    parts = [f"SELECT {key}, {_q(date)} AS start_date FROM {_q(table)}" for table, date in start_dates.values()]
+    null_key = "NULL::VARCHAR" if key == "course_key" else "NULL::BIGINT"
+    return " UNION ALL ".join(parts) if parts else f"SELECT {null_key} AS {key}, NULL::DATE AS start_date"
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame], contracts: ContractRegistry,
-           pseudonymised: bool, key: bytes | None, *, coded: bool = False) -> list[tuple[str, Sequence[Column]]]:
+                 pseudonymised: bool, key: bytes | None, *, coded: bool = False,
+                 staged: bool = False) -> list[tuple[str, Sequence[Column]]]:
     """Create every table; returns (table, columns) for the codebook.
 
     ``coded``: choice and status columns as ENUMs (snapshot files). The in-memory layouts of the
     live store and of one course leave them VARCHAR: the same SQL runs on both, and retyping
     would cost the entry app time on every look at a course.
+
+    ``pseudonymised``: course_key and citizen_key for the operational ids (keyed with ``key``), no
+    CPR, names, identifying fields or registration times; the dates are still exact.
+    ``staged``: the tables that hold citizens and courses are TEMP tables, for ``dates.publish``
+    to write into the file with the dates in the snapshot's mode.
     """
-    regs = frames["registrations"]
+    regs, course_rows = frames["registrations"], frames["courses"]
+    id_column = "course_key" if pseudonymised else "course_id"
+    if pseudonymised:
+        assert key is not None
+        ids = set(course_rows["id"]) | set(regs["course_id"])
+        keys = {course: course_pseudonym(key, course) for course in ids}
+        regs = regs.assign(course_key=regs["course_id"].map(keys))
+        course_rows = course_rows.assign(course_key=course_rows["id"].map(keys))
     con.register("raw_registrations_df", regs)
     con.execute("CREATE TEMP TABLE raw_registrations AS SELECT * FROM raw_registrations_df")
     con.unregister("raw_registrations_df")
@@ -281,7 +325,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
     start_dates: dict[str, tuple[str, str]] = {}
     tables = form_tables(contracts, pseudonymised)
     for table in tables:
-        _create_form_table(con, table)
+        _create_form_table(con, table, staged)
         documented.append((table.name, table.columns))
         is_course_form = table.form.name == contracts[table.programme].course_form
         if not is_course_form and table.form.date_field and table.programme not in start_dates:
@@ -291,23 +335,25 @@ def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
 
     people = frames["citizens"].copy()
     if pseudonymised:
-        assert key is not None
-        people["citizen_key"] = [pseudonym(key, cpr) for cpr in people["cpr"]]
+        people["citizen_key"] = [pseudonym(key, cpr) for cpr in people["cpr"]]  # type: ignore[arg-type]
     con.register("people_df", people)
-    con.register("courses_df", frames["courses"])
+    con.register("courses_df", course_rows)
     con.execute(f"""CREATE TEMP TABLE course_start AS
         SELECT c.id AS course_id, s.start_date, p.birth_date
         FROM courses_df c JOIN people_df p ON p.id = c.citizen_id
-        LEFT JOIN ({_start_dates_sql(start_dates)}) s ON s.course_id = c.id""")
+        LEFT JOIN ({_start_dates_sql(start_dates, id_column)}) s
+            ON s.{id_column} = c.{"course_key" if pseudonymised else "id"}""")
     age = ("CASE WHEN cs.start_date IS NULL THEN NULL ELSE date_diff('year', cs.birth_date, cs.start_date) - "
            "CASE WHEN strftime(cs.start_date, '%m%d') < strftime(cs.birth_date, '%m%d') THEN 1 ELSE 0 END END")
     if pseudonymised:
         _create_typed(con, "citizens", citizen_columns(True),
-                      "SELECT citizen_key, year(birth_date), sex, municipality_code FROM people_df ORDER BY citizen_key")
+                      "SELECT citizen_key, year(birth_date), sex, municipality_code FROM people_df ORDER BY citizen_key",
+                      staged)
+        # Ordered by the key, not the id: the rows' order must not give away the order of creation.
         _create_typed(con, "courses", course_columns(True), f"""
-            SELECT c.id, p.citizen_key, c.programme, c.municipality_code, c.created_at, {age}
+            SELECT c.course_key, p.citizen_key, c.programme, c.municipality_code, {age}
             FROM courses_df c JOIN people_df p ON p.id = c.citizen_id JOIN course_start cs ON cs.course_id = c.id
-            ORDER BY c.id""")
+            ORDER BY c.course_key""", staged)
     else:
         _create_typed(con, "citizens", citizen_columns(False),
                       "SELECT id, cpr, name, birth_date, year(birth_date), sex, municipality_code FROM people_df "
@@ -409,10 +455,39 @@ def _link_new(tmp: Path, out_dir: Path, stem: str) -> Path:
     raise SnapshotError(f"no free file name for {stem} in {out_dir}")
 
 
+def date_mode(pseudonymise: bool, dates: str | None) -> str:
+    """The snapshot's date mode: ``dates`` (default: ``dates.DEFAULT_DATES``) for a pseudonymised
+    snapshot; an identified one keeps its dates exact and refuses any other mode."""
+    from hjertekom_core.snapshot.dates import DEFAULT_DATES, check_mode
+
+    if pseudonymise:
+        return check_mode(dates or DEFAULT_DATES)
+    if dates not in (None, "exact"):
+        raise SnapshotError(f"datotilstanden {dates!r} gælder kun pseudonymiserede snapshots (--pseudonymise); et "
+                            f"identificeret snapshot har altid de nøjagtige datoer / the date mode {dates!r} applies "
+                            "to pseudonymised snapshots only; an identified snapshot always keeps the exact dates")
+    return "exact"
+
+
+def _reference_date(created: dt.datetime) -> dt.date:
+    """The date the snapshot's indicators describe: indicators.reference_date of the finished file."""
+    from hjertekom_core.indicators.counting import DANISH_TIME
+
+    aware = created if created.tzinfo else created.replace(tzinfo=dt.timezone.utc)
+    return aware.astimezone(DANISH_TIME).date()
+
+
 def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *, pseudonymise: bool = False,
-                    key_file: Path | None = None, now: Callable[[], dt.datetime] | None = None) -> SnapshotInfo:
-    """Write a new snapshot file into ``out_dir`` and return what it holds."""
+                    key_file: Path | None = None, now: Callable[[], dt.datetime] | None = None,
+                    dates: str | None = None, indicator_settings: IndicatorSettings | None = None) -> SnapshotInfo:
+    """Write a new snapshot file into ``out_dir`` and return what it holds.
+
+    Pseudonymised: ``dates`` is exact, month (default) or shifted (snapshot/dates.py); each course's
+    indicators are worked out on the exact dates first, with ``indicator_settings`` (default: the
+    built-in ones; pass the configured ones) and the snapshot's date (indicators/facts.py).
+    """
     created = (now or (lambda: dt.datetime.now(dt.timezone.utc)))()
+    mode = date_mode(pseudonymise, dates)
     if pseudonymise and key_file is None:
         raise SnapshotError("a pseudonymised snapshot needs the key file")
     key = read_key(key_file) if pseudonymise and key_file is not None else None
@@ -428,10 +503,18 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
         con = duck.connect(tmp)
         try:
             _private_duckdb(tmp)
-            documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True)
+            documented = build_tables(con, frames, contracts, pseudonymise, key, coded=True, staged=pseudonymise)
             # Each course's indicator facts, from the same declarations compute() reads (indicators/facts.py).
             from hjertekom_core.indicators.facts import snapshot_facts_tables
-            documented += snapshot_facts_tables(con, contracts)
+            if pseudonymise:  # worked out on the exact dates, then every table published in the date mode
+                from hjertekom_core.indicators.settings import IndicatorSettings
+                from hjertekom_core.snapshot.dates import publish
+
+                settings = indicator_settings or IndicatorSettings()
+                documented += snapshot_facts_tables(con, contracts, flags=(settings.values(), _reference_date(created)))
+                documented = publish(con, documented, mode)
+            else:
+                documented += snapshot_facts_tables(con, contracts)
             _codebook(con, documented)
             tables = user_tables(con)
             counts = {t: con.execute(f"SELECT count(*) FROM {_q(t)}").fetchone()[0] for t in tables}  # type: ignore[index]
@@ -439,9 +522,9 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
             versions = {c.programme: c.version for c in contracts}
             con.execute("CREATE TABLE snapshot_info (" + ", ".join(
                 f"{_q(c.name)} {c.type}" for c in SNAPSHOT_INFO_COLUMNS) + ")")
-            con.execute("INSERT INTO snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?)",
+            con.execute("INSERT INTO snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [created, __version__, json.dumps(versions), store.describe(), json.dumps(counts),
-                         pseudonymise, digest])
+                         pseudonymise, digest, mode])
             if pseudonymise:  # the finished file, every table included
                 leaks = scan_for_cpr(con)
                 if leaks:
@@ -453,17 +536,31 @@ def create_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, *,
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         final = _link_new(tmp, out_dir, stem)
-    info = SnapshotInfo(final, created.isoformat(), pseudonymise, counts, versions, store.describe(), digest)
-    log.info("snapshot written: %s (%s courses, pseudonymised=%s)", final.name, counts.get("courses"), pseudonymise)
+    info = SnapshotInfo(final, created.isoformat(), pseudonymise, counts, versions, store.describe(), digest, mode)
+    log.info("snapshot written: %s (%s courses, pseudonymised=%s, dates=%s)", final.name, counts.get("courses"),
+             pseudonymise, mode)
     return info
+
+
+def info_dates(con: duckdb.DuckDBPyConnection) -> str:
+    """The snapshot's date mode (snapshot_info.dates); 'exact' for a snapshot written before the
+    column existed (its dates were exact) or a connection without snapshot_info (the live store)."""
+    has = con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'snapshot_info' "
+                      "AND column_name = 'dates' AND database_name <> 'temp'").fetchall()
+    if not has[0][0]:
+        return LATER_INFO_COLUMNS["dates"]
+    rows = con.execute("SELECT dates FROM snapshot_info").fetchall()
+    return str(rows[0][0]) if rows and rows[0][0] else LATER_INFO_COLUMNS["dates"]
 
 
 def read_info(path: Path) -> SnapshotInfo:
     with duck.connect(path, read_only=True) as con:
         row = con.execute("SELECT created_at, pseudonymised, row_counts, contract_versions, source_store, "
                           "content_hash FROM snapshot_info").fetchone()
+        dates = info_dates(con)
     assert row is not None
-    return SnapshotInfo(path, row[0].isoformat(), bool(row[1]), json.loads(row[2]), json.loads(row[3]), row[4], row[5])
+    return SnapshotInfo(path, row[0].isoformat(), bool(row[1]), json.loads(row[2]), json.loads(row[3]), row[4], row[5],
+                        dates)
 
 
 def newest_snapshot(folder: Path, *, pseudonymised: bool) -> Path | None:
@@ -476,7 +573,8 @@ def newest_snapshot(folder: Path, *, pseudonymised: bool) -> Path | None:
 
 def create_audited_snapshot(store: Store, contracts: ContractRegistry, out_dir: Path, user: User, *,
                             pseudonymise: bool = False, key_file: Path | None = None,
-                            now: Callable[[], dt.datetime] | None = None, **detail: Any) -> SnapshotInfo:
+                            now: Callable[[], dt.datetime] | None = None, dates: str | None = None,
+                            indicator_settings: IndicatorSettings | None = None, **detail: Any) -> SnapshotInfo:
     """``create_snapshot``, recorded in the audit log: reading the whole store is an access like any
     other. ``detail`` adds to the entry (e.g. what the snapshot was made for). The user needs
     snapshot.identified (or snapshot.pseudonymised); a refusal is audited and writes nothing."""
@@ -489,8 +587,10 @@ def create_audited_snapshot(store: Store, contracts: ContractRegistry, out_dir: 
     except AccessDenied as exc:
         audit.deny(store, user, permission, "snapshot", reason=exc.reason)
         raise
-    info = create_snapshot(store, contracts, out_dir, pseudonymise=pseudonymise, key_file=key_file, now=now)
+    info = create_snapshot(store, contracts, out_dir, pseudonymise=pseudonymise, key_file=key_file, now=now,
+                           dates=dates, indicator_settings=indicator_settings)
     with store.write() as conn:
         audit.record(conn, user, "snapshot.create", "snapshot", info.path.name, None,
-                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0), **detail})
+                     {"pseudonymised": pseudonymise, "courses": info.row_counts.get("courses", 0), "dates": info.dates,
+                      **detail})
     return info
