@@ -29,7 +29,9 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
                                   "audit.read", "dhrd.export", "snapshot.identified",
                                   "snapshot.pseudonymised", "import.write",
                                   # a citizen's right of access: everything held about them (citizen_access.py)
-                                  "citizen.access_export"},
+                                  "citizen.access_export",
+                                  # restriction (art. 18), erasure (art. 17) and retention (citizen_erasure.py)
+                                  "citizen.restrict", "citizen.erase"},
 }
 ROLE_LABELS = {
     "clinician": {"da": "Kliniker", "en": "Clinician"},

@@ -28,7 +28,8 @@ def open_workspace(config: Config) -> Workspace:
     # The data folder holds the store, the log, the keys and the snapshots: owner-only (0700),
     # made so if missing and tightened if an older version left it open (0755).
     private_dir(config.data_dir)
-    return Workspace(config, ContractRegistry(config.contracts_dir), Store(config.database_url))
+    return Workspace(config, ContractRegistry(config.contracts_dir),
+                     Store(config.database_url, key_file=config.pseudonym_key_file))
 
 
 def secure_data_folder(config: Config) -> None:

@@ -101,6 +101,38 @@ class AccessDenied(HjerteKomError):
         super().__init__(f"access denied: {action}" + (f" ({reason})" if reason else ""))
 
 
+class CitizenRestricted(AccessDenied):
+    """The citizen's processing is restricted (GDPR art. 18): nothing may be read, saved or added
+    for them until the restriction is lifted. Raised only for a citizen in the user's own
+    municipalities (elsewhere: NotFound, as ever). ``messages``: Danish and English for the user;
+    ``str()`` gives both."""
+
+    def __init__(self, citizen_id: int, municipality: int | None, messages: dict[str, str], *,
+                 action: str = "citizen.read") -> None:
+        super().__init__(action, "citizen restricted (GDPR art. 18)", municipality=municipality)
+        self.citizen_id = citizen_id
+        self.messages = dict(messages)
+        #: What the entry app shows instead of its general "no access" text.
+        self.user_message = self.messages["da"]
+        Exception.__init__(self, f"{messages['da']} / {messages['en']}")
+
+
+class RightRefused(HjerteKomError):
+    """A restriction, erasure or retention run could not be carried out as asked (a reason holding
+    a CPR number, a citizen restricted already, ...). ``messages``: Danish and English, saying what
+    to fix; ``str()`` gives both. Nothing was changed."""
+
+    def __init__(self, code: str, messages: dict[str, str]) -> None:
+        self.code = code
+        self.messages = dict(messages)
+        super().__init__(f"{messages['da']} / {messages['en']}")
+
+
+class CitizenNotFound(RightRefused):
+    """No citizen (restricted or not) has this CPR number (``code``: "not_found", or "erased" when
+    a tombstone shows it was erased before). Nothing was changed."""
+
+
 #: The one answer to every failed login, whatever the cause (unknown name, wrong password, inactive).
 LOGIN_FAILED_MESSAGE = ("Forkert brugernavn eller adgangskode / "
                         "wrong username or password")

@@ -40,7 +40,9 @@ Checks (all of them, on every row, before anything is written)
 Unknown, duplicate and derived columns; the CPR number; the name of a new citizen; every form with
 ``validate_form`` (context = the row's other forms) as complete or draft per its status; the
 course's municipality must be one the importing user acts in, and an existing citizen must belong
-to such a municipality (otherwise the row is refused without saying where the citizen is).
+to such a municipality (otherwise the row is refused without saying where the citizen is), and a
+restricted one (GDPR art. 18) gets no course. A new CPR number that was erased before (a
+tombstone, citizen_state.py) is imported and flagged: ``ImportResult.notes`` names the rows.
 Soft-limit warnings (unusual but possible values) are accepted, as a clinician would confirm
 them; the result counts them but does not list them. Any error raises
 :class:`~hjertekom_core.errors.ImportFailed` with one :class:`~hjertekom_core.errors.RowError`
@@ -74,7 +76,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +86,7 @@ from sqlalchemy import Connection, insert, select
 
 from hjertekom_core import audit
 from hjertekom_core.access import User
+from hjertekom_core.citizen_state import tombstones_of
 from hjertekom_core.config import Config
 from hjertekom_core.contract import Contract
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
@@ -171,6 +174,11 @@ MSG_BAD_STATUS = "Status skal være «complete» (færdig) eller «draft» (klad
 MSG_CITIZEN_ELSEWHERE = ("CPR-nummeret er registreret i en kommune, du ikke kan registrere i. "
                          "Kontakt en administrator, hvis borgeren er flyttet.")
 MSG_CITIZEN_CREATED_MEANWHILE = "Borgeren blev oprettet af en anden under importen. Importér filen igen."
+MSG_CITIZEN_RESTRICTED = ("Borgeren er begrænset (GDPR art. 18): der kan ikke registreres forløb for borgeren, før "
+                          "begrænsningen er ophævet. Fjern rækken, eller kontakt en administrator.")
+MSG_PREVIOUSLY_ERASED = ("Bemærk: CPR-nummeret er tidligere slettet fra HjerteKom (efter anmodning eller udløbet "
+                         "opbevaringsperiode). Rækken er importeret; kontrollér, at borgeren skal registreres igen, "
+                         "og at oplysningerne ikke stammer fra de slettede.")
 
 
 def _msg_name_differs(first_row: int) -> str:
@@ -194,6 +202,8 @@ class ImportResult:
     courses: int = 0
     registrations: Counter[tuple[str, str]] = field(default_factory=Counter)  # (form, status) -> n
     warnings_accepted: int = 0
+    #: Rows imported with a note for the user to check: a CPR number erased before (a tombstone).
+    notes: list[RowError] = field(default_factory=list)
 
     def describe(self) -> str:
         forms = "; ".join(f"{form} {status}: {n}" for (form, status), n in self.registrations.items())
@@ -203,6 +213,11 @@ class ImportResult:
         if self.warnings_accepted:
             text += (f"; {self.warnings_accepted} usædvanlige værdier accepteret/"
                      f"unusual values accepted")
+        if self.notes:
+            rows = ", ".join(str(n.row) for n in self.notes[:20]) + (" ..." if len(self.notes) > 20 else "")
+            text += (f"\nBemærk: {len(self.notes)} række(r) har et CPR-nummer, der tidligere er slettet fra HjerteKom "
+                     f"(række {rows}). Kontrollér, at borgerne skal registreres igen, og at oplysningerne ikke "
+                     "stammer fra de slettede. / Note: rows with a CPR number erased before.")
         return text
 
 
@@ -599,6 +614,16 @@ def _existing_citizens(conn: Connection, cprs: Iterable[str]) -> dict[str, tuple
     return found
 
 
+def _restricted_citizens(conn: Connection, cprs: Iterable[str]) -> set[str]:
+    """The CPR digits among ``cprs`` of citizens whose processing is restricted (GDPR art. 18)."""
+    wanted = sorted(set(cprs))
+    found: set[str] = set()
+    for i in range(0, len(wanted), LOOKUP_BATCH):
+        found.update(conn.execute(select(citizens.c.cpr).where(
+            citizens.c.cpr.in_(wanted[i:i + LOOKUP_BATCH]), citizens.c.restricted_at.is_not(None))).scalars())
+    return found
+
+
 def _citizen_errors(rows: Sequence[_Row], existing: Mapping[str, tuple[int, int]], user: User) -> list[RowError]:
     """An existing citizen must be in the user's municipalities; a new one needs a name (on one
     of the citizen's rows at least)."""
@@ -634,13 +659,19 @@ def import_file(service: Service, path: Path | str, *, programme: str = "hjertek
         rows, errors, warnings_accepted, data_rows = _check(service, contract, sheet, progress)
     with service.store.read() as conn:
         existing = _existing_citizens(conn, (r.cpr for r in rows))
+        restricted = _restricted_citizens(conn, existing)
+        # New CPR numbers erased before are imported, and flagged row by row (the result's notes).
+        erased = set(tombstones_of(conn, service.store, sorted({r.cpr for r in rows} - set(existing))))
     errors.add(_citizen_errors(rows, existing, user))
+    errors.add([RowError(r.number, CPR_COLUMN, MSG_CITIZEN_RESTRICTED) for r in rows
+                if r.cpr in restricted and user.acts_in(existing[r.cpr][1])])
     if errors:
         log.info("import refused: %d error(s) in %d row(s)", len(errors.kept) + errors.more, data_rows)
         raise ImportFailed(errors.final())
-    result = ImportResult(rows=len(rows), warnings_accepted=warnings_accepted)
+    result = ImportResult(rows=len(rows), warnings_accepted=warnings_accepted,
+                          notes=[RowError(r.number, CPR_COLUMN, MSG_PREVIOUSLY_ERASED) for r in rows if r.cpr in erased])
     with service.store.write() as conn:
-        _write(conn, service, contract, programme, rows, existing, result)
+        _write(conn, service, contract, programme, rows, existing, result, erased)
     log.info("import done: %d courses, %d new citizens", result.courses, result.citizens_created)
     return result
 
@@ -651,7 +682,7 @@ def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 def _write(conn: Connection, service: Service, contract: Contract, programme: str, rows: Sequence[_Row],
-           checked: Mapping[str, tuple[int, int]], result: ImportResult) -> None:
+           checked: Mapping[str, tuple[int, int]], result: ImportResult, erased: Collection[str] = ()) -> None:
     """Insert citizens, courses and registrations in the caller's transaction, a batch at a time."""
     user = service.user
     # Someone may have registered one of the citizens since the check: refuse rather than guess.
@@ -686,9 +717,10 @@ def _write(conn: Connection, service: Service, contract: Contract, programme: st
                 regs.append({"course_id": course_id, "form": form, "revision": 1, "status": status,
                              "data": data, "contract_version": contract.version, "user_id": user.id,
                              "saved_at": now})
-            audit.record(conn, user, "import.course", "course", course_id, row.municipality,
-                         {"programme": programme, "row": row.number, "new_citizen": row.cpr in new,
-                          "forms": statuses})
+            detail = {"programme": programme, "row": row.number, "new_citizen": row.cpr in new, "forms": statuses}
+            if row.cpr in erased:
+                detail["previously_erased"] = True
+            audit.record(conn, user, "import.course", "course", course_id, row.municipality, detail)
         if regs:
             conn.execute(insert(registrations), regs)
         result.registrations.update((r["form"], r["status"]) for r in regs)

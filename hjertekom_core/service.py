@@ -20,6 +20,12 @@ from sqlalchemy.exc import IntegrityError
 
 from hjertekom_core import audit
 from hjertekom_core.access import User
+from hjertekom_core.citizen_state import (
+    RESTRICTED_MESSAGE,
+    not_restricted,
+    open_for_entry,
+    tombstones_of,
+)
 from hjertekom_core.contract import Contract, ContractRegistry
 from hjertekom_core.cpr import InvalidCpr, normalise_cpr, parse_cpr
 from hjertekom_core.errors import (
@@ -27,6 +33,7 @@ from hjertekom_core.errors import (
     OpenCourseExists,
     AccessDenied,
     CitizenElsewhere,
+    CitizenRestricted,
     ConfirmationRequired,
     FieldIssue,
     IncompleteForm,
@@ -90,6 +97,9 @@ class Citizen:
     birth_date: dt.date
     sex: str
     municipality_code: int
+    # Set by create_citizen when the CPR number was erased before (a tombstone matches): the
+    # clinician should be told (citizen_state.PREVIOUSLY_ERASED_MESSAGE); a note, not part of who the citizen is.
+    previously_erased: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -207,7 +217,8 @@ class SaveResult:
 _INSERT_REGISTRATION = insert(registrations)
 _COURSE_ID = bindparam("course_id")
 _COURSE_Q = (select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
-                    citizens.c.municipality_code.label("citizen_municipality"))
+                    citizens.c.municipality_code.label("citizen_municipality"), citizens.c.restricted_at,
+                    citizens.c.anonymised_at)
              .join(citizens, citizens.c.id == courses.c.citizen_id).where(courses.c.id == _COURSE_ID))
 _COURSE_Q_SCOPED = _COURSE_Q.where(courses.c.municipality_code.in_(bindparam("scope", expanding=True)))
 _HISTORY_Q = select(registrations).where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id)
@@ -253,6 +264,16 @@ def dump_data(data: Mapping[str, Any]) -> str:
 
 def _citizen(row: Any) -> Citizen:
     return Citizen(row.id, row.cpr, row.name, row.birth_date, row.sex, row.municipality_code)
+
+
+def _check_open(citizen_id: int, municipality: int, restricted_at: Any, anonymised_at: Any, kind: str,
+                key: object, action: str = "citizen.read") -> None:
+    """A citizen (or their course) the user may see in scope, but not process: restricted (GDPR
+    art. 18) -> CitizenRestricted, saying so; anonymised (no longer a person) -> NotFound."""
+    if anonymised_at is not None:
+        raise NotFound(kind, key)
+    if restricted_at is not None:
+        raise CitizenRestricted(citizen_id, municipality, RESTRICTED_MESSAGE, action=action)
 
 
 def _registration(row: Any) -> Registration:
@@ -330,6 +351,9 @@ class Service:
             # the municipality it belongs to, if it exists, is for the auditor.
             audit.deny(self.store, self.user, attempted, exc.kind, exc.key, self._owner(exc.kind, exc.key),
                        NOT_FOUND_OR_NOT_YOURS)
+        elif isinstance(exc, CitizenRestricted):  # in scope: the auditor sees which citizen and what was tried
+            audit.deny(self.store, self.user, attempted, entity, entity_id, exc.municipality, exc.reason,
+                       {"citizen_id": exc.citizen_id})
         else:
             audit.deny(self.store, self.user, exc.action, entity, entity_id, exc.municipality, exc.reason)
 
@@ -362,6 +386,8 @@ class Service:
         with self.store.read() as conn:
             row = conn.execute(select(citizens).where(citizens.c.cpr == digits,
                                                       self._in_scope(citizens.c.municipality_code))).first()
+        if row is not None:  # a restricted citizen is said to be so, not pretended away (nor registered twice)
+            _check_open(row.id, row.municipality_code, row.restricted_at, row.anonymised_at, "citizen", row.id)
         with self.store.write() as conn:
             audit.record(conn, self.user, "citizen.find", "citizen", row.id if row else None,
                          row.municipality_code if row else None, {"found": row is not None})
@@ -382,7 +408,7 @@ class Service:
             return []
         with self.store.read() as conn:
             names = conn.execute(select(citizens.c.id, citizens.c.name).where(
-                self._in_scope(citizens.c.municipality_code)))
+                open_for_entry(), self._in_scope(citizens.c.municipality_code)))
             ids = query.rank(((r.id, r.name) for r in names), limit)
             rows = {r.id: r for r in conn.execute(select(citizens).where(citizens.c.id.in_(ids)))} if ids else {}
         found = [_citizen(rows[i]) for i in ids if i in rows]
@@ -398,6 +424,7 @@ class Service:
                                                       self._in_scope(citizens.c.municipality_code))).first()
         if row is None:
             raise NotFound("citizen", citizen_id)
+        _check_open(row.id, row.municipality_code, row.restricted_at, row.anonymised_at, "citizen", citizen_id)
         with self.store.write() as conn:
             audit.record(conn, self.user, "citizen.read", "citizen", row.id, row.municipality_code)
         return _citizen(row)
@@ -429,19 +456,27 @@ class Service:
             self._require_municipality(conn, municipality)
             existing = conn.execute(select(citizens).where(citizens.c.cpr == info.digits)).first()
             if existing is not None and self.user.acts_in(existing.municipality_code):
+                _check_open(existing.id, existing.municipality_code, existing.restricted_at, existing.anonymised_at,
+                            "citizen", existing.id, "citizen.write")
                 found = _citizen(existing)
                 # The registered citizen it is; a different typed name is pointed out, never dropped.
                 if _same_name(found.name, clean_name):
                     return found
                 raise CitizenExists(found, clean_name)
             if existing is None:
+                # Erased before (a tombstone of the number): registered all the same, flagged for
+                # the clinician (Citizen.previously_erased) and the auditor.
+                erased_before = bool(tombstones_of(conn, self.store, [info.digits]))
                 citizen_id = conn.execute(insert(citizens).values(
                     cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
                     municipality_code=municipality, created_at=audit.now(), created_by=self.user.id,
                 )).inserted_primary_key[0]
-                audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality,
-                             {"modulus11_ok": info.modulus11_ok})
-                return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality)
+                detail: dict[str, Any] = {"modulus11_ok": info.modulus11_ok}
+                if erased_before:
+                    detail["previously_erased"] = True
+                audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality, detail)
+                return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality,
+                               previously_erased=erased_before)
         # Held by a municipality this user does not act in. Audited after the write transaction has
         # ended (audit.deny takes the write lock itself); the auditor sees where, the user nothing.
         audit.deny(self.store, self.user, "citizen.write", "citizen", existing.id, existing.municipality_code,
@@ -472,10 +507,13 @@ class Service:
             raise ValidationFailed([self._municipality_missing(contract)])
         self.user.require("course.write", municipality)
         with self.store.write() as conn:
-            citizen = conn.execute(select(citizens.c.id).where(
+            citizen = conn.execute(select(citizens.c.id, citizens.c.municipality_code, citizens.c.restricted_at,
+                                          citizens.c.anonymised_at).where(
                 citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))).first()
             if citizen is None:
                 raise NotFound("citizen", citizen_id)
+            _check_open(citizen.id, citizen.municipality_code, citizen.restricted_at, citizen.anonymised_at,
+                        "citizen", citizen_id, "course.write")
             still_open = self._open_courses(conn, contract, citizen_id)
             if still_open and second_open_reason is None:
                 raise OpenCourseExists(citizen_id, still_open)
@@ -519,6 +557,7 @@ class Service:
         row = conn.execute(_COURSE_Q if scope is None else _COURSE_Q_SCOPED, params).first()
         if row is None:
             raise NotFound("course", course_id)
+        _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
         revs = [_registration(r) for r in conn.execute(_HISTORY_Q if with_history else _LATEST_Q,
                                                        {"course_id": course_id})]
@@ -711,7 +750,8 @@ class Service:
         payload = json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)
         with self.store.write() as conn:
             course = conn.execute(select(courses.c.municipality_code).where(
-                courses.c.id == course_id, self._in_scope(courses.c.municipality_code))).first()
+                courses.c.id == course_id, self._in_scope(courses.c.municipality_code),
+                open_for_entry(courses.c.citizen_id))).first()
             if course is None:
                 raise NotFound("course", course_id)
             key = and_(autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
@@ -757,7 +797,7 @@ class Service:
                  .join(registrations, and_(registrations.c.course_id == latest.c.course_id,
                                            registrations.c.form == latest.c.form,
                                            registrations.c.revision == latest.c.rev))
-                 .where(self._in_scope(courses.c.municipality_code))
+                 .where(self._in_scope(courses.c.municipality_code), open_for_entry())
                  .order_by(courses.c.id.desc(), registrations.c.form))
         by_course: dict[int, dict[str, Any]] = {}
         with self.store.read() as conn:
@@ -810,7 +850,7 @@ class Service:
                         func.count().label("n"))
                  .join(municipalities, municipalities.c.code == courses.c.municipality_code)
                  .join(current, current.c.course_id == courses.c.id)
-                 .where(self._in_scope(courses.c.municipality_code))
+                 .where(self._in_scope(courses.c.municipality_code), not_restricted(courses.c.citizen_id))
                  .group_by(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status)
                  .order_by(courses.c.municipality_code, current.c.form, current.c.status))
         with self.store.read() as conn:

@@ -96,9 +96,13 @@ def _file_lock(path: Path) -> Iterator[None]:
 class Store:
     """The operational store. ``read()`` and ``write()`` give a connection inside a transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, key_file: Path | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
+        # The pseudonymisation key (``pseudonym_key_file``), kept outside the store: tombstones of
+        # erased citizens hold a keyed hash of the CPR number, and every writer of citizens checks
+        # new numbers against them (citizen_erasure.py). None: not known (a bare store in a test).
+        self.key_file = key_file
         # SQLite lets one writer in at a time; the others wait in its busy handler, which sleeps
         # 1, 2, 5, 10, 15 ... ms between tries, so with eight writers a save could wait 18 ms for
         # a lock that was free after 1. Queueing on a file lock wakes the next writer as soon as
