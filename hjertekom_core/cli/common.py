@@ -100,7 +100,9 @@ def acting_user(ws: Workspace, username: str | None) -> User:
 def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = False) -> Path:
     """The snapshot a command reads: the one given, else the newest in <data_dir>/snapshots (a
     pseudonymised one: in the research workspace's snapshots/ folder), else a new one made now
-    (audited like `hjertekom snapshot`)."""
+    (audited like `hjertekom snapshot`). The newest is passed over when a citizen was restricted,
+    lifted or erased after it was made: it would still show them (citizen_erasure.py)."""
+    from hjertekom_core.citizen_erasure import last_rights_change
     from hjertekom_core.research.cohort import research_dir
     from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
@@ -108,9 +110,11 @@ def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = Fa
         return given
     folder = research_dir(ws.config) if pseudonymised else ws.config.data_dir / "snapshots"
     found = newest_snapshot(folder, pseudonymised=pseudonymised)
-    if found is not None:
+    changed = last_rights_change(ws.store)
+    if found is not None and (changed is None or found.stat().st_mtime >= changed.timestamp()):
         return found
     info = create_audited_snapshot(ws.store, ws.contracts, folder, SYSTEM, pseudonymise=pseudonymised,
                                    key_file=ws.config.pseudonym_key_file)
-    click.echo(f"No snapshot yet; made {info.path}", err=True)
+    why = "No snapshot yet" if found is None else "The newest snapshot predates a restriction or erasure"
+    click.echo(f"{why}; made {info.path}", err=True)
     return info.path
