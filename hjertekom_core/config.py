@@ -106,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lab_python", "HJERTEKOM_LAB_PYTHON",
             "The Python that JupyterLab runs with under lab_account; that account must be able to run "
             "it. Default: the Python of this installation", Path),
+    Setting("retention_years", "HJERTEKOM_RETENTION_YEARS",
+            "Years a citizen's data are kept after their last course ended (`hjertekom retention`). "
+            "Default: 10 (a placeholder the data controller must confirm)", int),
 )
 
 
@@ -134,6 +137,7 @@ class Config:
     research_workspace: Path = None  # type: ignore[assignment]  # derived in __post_init__
     lab_account: str = "hjertekom-forsker"
     lab_python: Path = field(default_factory=lambda: Path(sys.executable))
+    retention_years: int = 10   # unconfirmed: the municipalities (controllers) decide (docs/citizens-rights.md)
 
     def __post_init__(self) -> None:
         # Derived defaults depend on data_dir, whichever source set it.
@@ -157,7 +161,7 @@ class Config:
             object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
         if float(self.idle_timeout_minutes) <= 0:
             raise ConfigError("idle_timeout_minutes must be more than 0")
-        for name in ("login_max_failures", "login_lockout_minutes", "import_max_mb"):
+        for name in ("login_max_failures", "login_lockout_minutes", "import_max_mb", "retention_years"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be 1 or more")
         if self.language not in ("da", "en"):
