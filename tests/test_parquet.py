@@ -69,6 +69,10 @@ def test_the_codebook_comes_as_csv_and_as_a_readable_document(research_parquet: 
     assert [tuple(v or "" for v in row) for row in from_csv] == [tuple(v or "" for v in row) for row in expected]
     text = (folder / CODEBOOK_MD).read_text(encoding="utf-8")
     assert snapshot.name in text and "Pseudonymiseret / pseudonymised: ja / yes" in text
+    # The date mode (the default, month) and the keys the tables join on: pseudonyms, not ids.
+    assert "- Datoer / dates: `month`: hver dato er sat til den 1. i sin måned" in text
+    assert "Tables join on `course_key` (and `citizen_key`)" in text and "course_id" not in text
+    assert "[month: the day is set to the 1st]" in text  # a date column's label says so too
     for table in tables:
         assert f"### {table} (" in text
     assert "| walk_6min_m | INTEGER | 6 minutters gangtest, distance | 6-minute walk distance | m |" in text

@@ -338,7 +338,10 @@ def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> 
     first, made = ensure_research_snapshot(ws, SYSTEM)
     workspace = tmp_path / "var-research"
     assert made and first.parent == workspace / "snapshots"
-    assert open_research(first, ws.config).info.pseudonymised
+    research = open_research(first, ws.config)
+    assert research.info.pseudonymised and research.info.dates == "month"  # the default date mode
+    assert "datoer: måned (dagen sat til den 1.)" in research.describe()
+    research.close()
     assert ensure_research_snapshot(ws, SYSTEM) == (first, False)
     # The workspace got the research notebooks; the data folder got no pseudonymised snapshot (and no
     # leftover of the private folder the snapshot was written in).
@@ -347,6 +350,7 @@ def test_lab_makes_a_research_snapshot_only_when_none_exists(tmp_path: Path) -> 
     with ws.store.read() as conn:  # made once, and the making is in the audit log
         made_entries = audit.entries(conn, action="snapshot.create")
     assert [e["entity_id"] for e in made_entries] == [first.name]
+    assert json.loads(made_entries[0]["detail"])["dates"] == "month"
     ws.store.dispose()
 
 

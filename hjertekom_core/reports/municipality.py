@@ -254,6 +254,11 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
             raise UnknownMunicipality(code)
         name, region_code, region = unit
         meta = _snapshot_meta(con, path)
+        if meta.pseudonymised:  # no course ids (the impossible-data list names them) and coarse dates
+            raise ReportInputError(
+                f"{path.name} er pseudonymiseret; ledelsesinformation laves af et identificeret snapshot (forløbs-id "
+                f"og nøjagtige datoer) / {path.name} is pseudonymised; a management report needs an identified "
+                "snapshot (course ids and exact dates)")
         identity = meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}"
         yearly, quarterly, hierarchy = _cached(("indicators", identity, repr(settings)), lambda: (
             compute(con, settings, period="year"),

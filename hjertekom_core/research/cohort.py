@@ -32,6 +32,10 @@ RESEARCH_DIR_ENV = "HJERTEKOM_RESEARCH_SNAPSHOTS"
 #: Lower limits of the age bands after the first (<50, 50-59, 60-69, 70-79, 80+): the key figures'
 #: bands, applied here to the age at the start meeting.
 AGE_CUTS = tuple(low for _, low, _ in AGE_BANDS[1:])
+#: How a result names the snapshot's date mode (snapshot/dates.py, docs/research.md).
+DATE_MODE_NAMES = {"exact": Text("som registreret", "as registered"),
+                   "month": Text("måned (dagen sat til den 1.)", "month (day set to the 1st)"),
+                   "shifted": Text("forskudt pr. borger", "shifted per citizen")}
 #: HADS subscale bands (docs/domain.md): 0-7 normal, 8-10 borderline, 11-21 case.
 HADS_BANDS = ((0, "normal"), (8, "borderline"), (11, "case"))
 
@@ -147,12 +151,14 @@ class ResearchSnapshot:
 
     def describe(self, lang: str = "da") -> str:
         """One HTML line naming the snapshot, so a result can be traced to its data."""
-        words = {"da": ("Snapshot", "lavet", "indholdshash", "pseudonymiseret"),
-                 "en": ("Snapshot", "created", "content hash", "pseudonymised")}[lang if lang == "en" else "da"]
+        words = {"da": ("Snapshot", "lavet", "indholdshash", "pseudonymiseret", "datoer"),
+                 "en": ("Snapshot", "created", "content hash", "pseudonymised", "dates")}[lang if lang == "en" else "da"]
         created = dt.datetime.fromisoformat(self.info.created_at).astimezone(dt.timezone.utc)
+        dates = DATE_MODE_NAMES.get(self.info.dates, Text(self.info.dates, self.info.dates)).get(lang)
         return (f'<p class="hk-muted">{words[0]}: <code>{html.escape(self.path.name)}</code>, '
                 f"{words[1]} {created:%Y-%m-%d %H:%M:%S} UTC, "
-                f"{words[2]} <code>{html.escape(self.info.content_hash[:19])}</code> ({words[3]})</p>")
+                f"{words[2]} <code>{html.escape(self.info.content_hash[:19])}</code> "
+                f"({words[3]}; {words[4]}: {html.escape(dates)})</p>")
 
 
 def open_research(snapshot: str | Path = "", config: Config | None = None) -> ResearchSnapshot:

@@ -23,6 +23,7 @@ from hjertekom_core.private_files import open_private, private_temp_dir, restric
 from hjertekom_core.snapshot.writer import (
     CprLeak,
     SnapshotError,
+    info_dates,
     read_info,
     remove_unfinished,
     scan_for_cpr,
@@ -33,6 +34,16 @@ log = logging.getLogger(__name__)
 
 CODEBOOK_CSV = "codebook.csv"
 CODEBOOK_MD = "codebook.md"
+#: What the codebook says of each date mode (snapshot/dates.py, docs/research.md).
+DATES_TEXT = {
+    "exact": "som registreret / as registered",
+    "month": "hver dato er sat til den 1. i sin måned; intervaller kendes kun på omkring en måned nær / every date "
+             "is set to the 1st of its month; intervals are known to about a month",
+    "shifted": "hver borgers datoer er flyttet det samme tilfældige antal dage (1-182 frem eller tilbage), som ikke "
+               "er gemt nogen steder; intervaller er nøjagtige, kalendertid ikke / each citizen's dates are moved by "
+               "the same random number of days (1-182 either way), kept nowhere; intervals are exact, calendar "
+               "time is not",
+}
 
 
 @dataclass(frozen=True)
@@ -72,10 +83,14 @@ def codebook_markdown(con: duckdb.DuckDBPyConnection, snapshot: Path, counts: di
     assert info is not None
     created, version, contracts, pseudonymised, digest = info
     key = "citizen_key" if pseudonymised else "citizen_id"
+    course = "course_key" if con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'courses' "
+                                         "AND column_name = 'course_key'").fetchall()[0][0] else "course_id"
+    dates = info_dates(con)
     lines = [
         f"# Kodebog / codebook: {snapshot.stem}", "",
         f"- Snapshot: `{snapshot.name}`, lavet / created {created:%Y-%m-%d %H:%M:%S %Z}",
         f"- Pseudonymiseret / pseudonymised: {'ja / yes' if pseudonymised else 'NEJ / NO (CPR-numre og navne)'}",
+        f"- Datoer / dates: `{dates}`: {DATES_TEXT[dates]}",
         f"- HjerteKom {version}; kontrakter / contracts: "
         + ", ".join(f"{k} {v}" for k, v in json.loads(contracts).items()),
         f"- Indholdshash / content hash: `{digest}`",
@@ -84,9 +99,9 @@ def codebook_markdown(con: duckdb.DuckDBPyConnection, snapshot: Path, counts: di
         "- R: `arrow::read_parquet(\"courses.parquet\")` eller / or `nanoparquet::read_parquet()`; Stata: via "
         "Statas Python-integration (fx DuckDB eller pandas) eller en Parquet-udvidelse / via Stata's Python "
         "integration (e.g. DuckDB or pandas) or a Parquet extension.",
-        f"- Tabellerne hænger sammen på `course_id` (og `{key}`); en tom celle er »ikke besvaret«, "
+        f"- Tabellerne hænger sammen på `{course}` (og `{key}`); en tom celle er »ikke besvaret«, "
         f"`<felt>_unknown` = true er en angivet årsag til et manglende svar (uoplyst, ikke relevant, borgeren "
-        "ønskede ikke; koden står i `<felt>_missing`). / Tables join on `course_id` (and `{key}`); an empty "
+        f"ønskede ikke; koden står i `<felt>_missing`). / Tables join on `{course}` (and `{key}`); an empty "
         "cell is 'not answered', `<field>_unknown` = true is a declared reason for a missing answer (unknown, "
         "not relevant, declined; the code is in `<field>_missing`).",
         "",
