@@ -24,6 +24,7 @@ from sqlalchemy import insert, select
 from hjertekom_core.bootstrap import Workspace, ensure_secret, initialise, open_workspace
 from hjertekom_core.cli import main
 from hjertekom_core.config import Config
+from hjertekom_core.contract import Text
 from hjertekom_core.cpr import CPR_PATTERN, generate_cpr, parse_cpr
 from hjertekom_core.demo import generate_demo
 from hjertekom_core.indicators import IndicatorSettings, compute
@@ -38,7 +39,8 @@ from hjertekom_core.snapshot import (
     read_info,
     scan_for_cpr,
 )
-from hjertekom_core.snapshot.dates import LABEL_SUFFIX, SHIFT_DAYS
+from hjertekom_core.snapshot.dates import LABEL_SUFFIX, SHIFT_DAYS, publish
+from hjertekom_core.snapshot.layout import Column
 from hjertekom_core.store.schema import audit_log, citizens, courses, registrations
 
 from indicator_fixtures import TODAY, add_course, service
@@ -282,6 +284,24 @@ def test_shifted_moves_all_of_a_citizens_dates_by_one_offset_kept_nowhere(world:
     with duckdb.connect(str(again.path), read_only=True) as con:
         second = _shifts(_dates(con), exact, citizen_of).groupby("citizen")["days"].first()
     assert (second != offsets.reindex(second.index)).mean() > 0.9
+
+
+def test_the_writer_refuses_a_time_of_day_or_an_unkeyed_date_in_a_pseudonymised_table() -> None:
+    """A column added later cannot slip into a research file unchanged: ``publish`` refuses, and
+    writes nothing, a TIMESTAMP anywhere, a date in a table without course_key, and a table the
+    codebook does not describe."""
+    key = Column("course_key", "VARCHAR", Text("k", "k"))
+    cases = {
+        "CREATE TEMP TABLE t AS SELECT 'abc' AS course_key, TIMESTAMP '2025-02-17 10:23' AS saved_at": "time of day",
+        "CREATE TEMP TABLE t AS SELECT 2 AS n, DATE '2025-02-17' AS d": "without course_key",
+        "CREATE TEMP TABLE u AS SELECT 'abc' AS course_key": "not in the codebook",
+    }
+    for sql, message in cases.items():
+        with duckdb.connect() as con:
+            con.execute(sql)
+            with pytest.raises(SnapshotError, match=message):
+                publish(con, [("t", [key])], "month")
+            assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE NOT temporary").fetchall() == [(0,)]
 
 
 # --- what the snapshot says of itself ----------------------------------------------------------------------
