@@ -113,8 +113,11 @@ def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = Fa
     changed = last_rights_change(ws.store)
     if found is not None and (changed is None or found.stat().st_mtime >= changed.timestamp()):
         return found
+    from hjertekom_core.indicators import settings_from_config
+
     info = create_audited_snapshot(ws.store, ws.contracts, folder, SYSTEM, pseudonymise=pseudonymised,
-                                   key_file=ws.config.pseudonym_key_file)
+                                   key_file=ws.config.pseudonym_key_file,
+                                   indicator_settings=settings_from_config(ws.config))  # for a pseudonymised one
     why = "No snapshot yet" if found is None else "The newest snapshot predates a restriction or erasure"
     click.echo(f"{why}; made {info.path}", err=True)
     return info.path
