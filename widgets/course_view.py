@@ -57,6 +57,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 TYPING_MAX_CHARS = 200_000
 TYPED_VALUE_MAX_CHARS = 10_000
 
+#: Every button of the course view shows its whole text ("Afklarende samtale (kladde)", "Genåbn
+#: som kladde"): ipywidgets gives buttons a fixed width and cuts longer text off with "…".
+_COURSE_CSS = ("<style>.hk-course .jupyter-button{width:auto;min-width:max-content;"
+               "padding-left:12px;padding-right:12px}</style>")
+
 #: The save bar's modes of a form: editable (never saved, or a draft), finished and locked, and a
 #: finished registration being corrected.
 OPEN, LOCKED, CORRECTING = "open", "locked", "correcting"
@@ -102,7 +107,8 @@ class CourseView:
         back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
         self.sheets = w.HTML(_course_sheet_links(course_id))
         self.sheets.add_class("hk-sheets")
-        self.widget = w.VBox([w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
+        self.widget = w.VBox([w.HTML(_COURSE_CSS),
+                              w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
                               self.sheets, self.selector, self.notes, self.area, self.feedback,
                               self.bar.spacer, self.bar.widget, self.typing])
         self.widget.add_class("hk-course")

@@ -132,3 +132,64 @@ def test_the_end_form_is_accessible(hjertekom_server, page, users, sign_in) -> N
     expect(page.get_by_role("radiogroup", name="Glad og i godt humør").get_by_role("radio", checked=True)) \
         .to_have_text("4 – det meste af tiden")
     check_page(page, at_least=150)
+
+
+# --- layout: whole texts at the screen sizes the municipalities use ----------------------------------------
+
+SCREENS = [{"width": 1366, "height": 768}, {"width": 1920, "height": 1080}]
+
+#: Buttons of the course view (form buttons, the save bar's, a prompt's) whose text is cut off:
+#: wider than the button shows, or reaching past the window's right edge.
+_CUT_BUTTONS_JS = """
+() => Array.from(document.querySelectorAll('.hk-course button'))
+  .filter(b => b.getClientRects().length > 0)
+  .filter(b => b.scrollWidth > b.clientWidth || b.getBoundingClientRect().right > window.innerWidth)
+  .map(b => `${b.textContent.trim()}: ${b.scrollWidth} > ${b.clientWidth}`)
+"""
+#: What each blank list of the form shows in its box (the text of its selected option).
+_BLANK_SELECTS_JS = """
+() => Array.from(document.querySelectorAll('.hk-form select'))
+  .filter(s => s.getClientRects().length > 0 && !s.closest('.hk-missing-reason'))
+  .filter(s => s.selectedIndex <= 0)
+  .map(s => s.selectedIndex < 0 ? '' : s.options[s.selectedIndex].text.replace(/\u00a0/g, ' '))
+"""
+
+
+def buttons_cut_off(page: Page) -> list[str]:
+    return page.evaluate(_CUT_BUTTONS_JS)
+
+
+@pytest.mark.parametrize("screen", SCREENS, ids=lambda s: f"{s['width']}x{s['height']}")
+def test_buttons_show_their_whole_text_and_a_blank_list_says_vaelg(
+        hjertekom_server, page, users, sign_in, screen: dict[str, int]) -> None:
+    cpr, course_id = new_course(hjertekom_server, 741_010 + screen["width"], f"Cecilie Skærm {screen['width']}",
+                                start=start_data())
+    page.set_viewport_size(screen)
+    sign_in(page, users.anne)
+    open_course(page, cpr, course_id, "Afslutning")
+    selector = page.locator(".hk-form-selector button")
+    expect(selector).to_have_text(["Forløb (færdig)", "Afklarende samtale (færdig)", "Afslutning (ikke startet)"])
+    expect(page.locator(".hk-save-draft")).to_be_visible()
+    assert buttons_cut_off(page) == []
+
+    # A blank list shows "— vælg —", not an empty box.
+    shown = page.evaluate(_BLANK_SELECTS_JS)
+    assert len(shown) >= 10, shown   # the end form has many lists, all blank
+    assert set(shown) == {"— vælg —"}
+    profession = page.get_by_role("combobox", name="Samtalen holdt af")
+    profession.select_option(label="Fysioterapeut")
+    profession.select_option(label="— vælg —")   # chosen back: blank again, and says so
+    # A later choice the kernel answers visibly (a field shown) means it has answered the earlier ones.
+    page.get_by_role("combobox", name="Forløbsstatus").select_option(label="Ophørt før tid")
+    expect(page.get_by_role("combobox", name="Årsag til ophør")).to_be_visible()
+    expect(profession.locator("option:checked")).to_have_text("— vælg —")
+    assert set(page.evaluate(_BLANK_SELECTS_JS)) == {"— vælg —"}   # the new "Årsag til ophør" too
+
+    # The finished start form's buttons, and those of the question before a correction.
+    selector.filter(has_text="Afklarende samtale").click()
+    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-reopen")).to_have_text("Genåbn som kladde")
+    assert buttons_cut_off(page) == []
+    page.locator(".hk-correct").click()
+    expect(page.locator(".hk-reason-ok")).to_be_visible()
+    assert buttons_cut_off(page) == []

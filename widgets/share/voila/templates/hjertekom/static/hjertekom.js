@@ -217,6 +217,10 @@
     var cells = document.getElementById("rendered_cells");
     if (cells) { setAttr(cells, "role", "main"); }
     document.querySelectorAll(".hk-scale").forEach(tidyScale);
+    // The course view's form buttons: which form is open.
+    document.querySelectorAll(".hk-form-selector button.widget-toggle-button").forEach(function (button) {
+      setAttr(button, "aria-pressed", button.classList.contains("mod-active") ? "true" : "false");
+    });
     document.querySelectorAll(".hk-sr-label").forEach(function (widget) {
       var label = widget.querySelector(":scope > .widget-label");
       var control = widget.querySelector(":scope > input, :scope > select, :scope > textarea");
