@@ -69,8 +69,9 @@ class EntryShell:
                     return func(*args, **kwargs)
                 except NotFound:
                     self.show("error", "Borgeren eller forløbet findes ikke, eller du har ikke adgang til det.")
-                except AccessDenied:
-                    self.show("error", "Det har du ikke adgang til. Kontakt din koordinator, hvis det er en fejl.")
+                except AccessDenied as exc:  # a restricted citizen (GDPR art. 18) is said to be so
+                    self.show("error", getattr(exc, "user_message", None)
+                              or "Det har du ikke adgang til. Kontakt din koordinator, hvis det er en fejl.")
                 except RevisionConflict:
                     self.show("error", "En kollega har gemt samtidig med dig. Genindlæs siden og prøv igen.")
                 except HjerteKomError as exc:

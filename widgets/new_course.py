@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from hjertekom_core.citizen_state import PREVIOUSLY_ERASED_MESSAGE
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import CitizenElsewhere, CitizenExists, OpenCourseExists, ValidationFailed
 from hjertekom_core.service import SECOND_COURSE_REASONS, Citizen, Course
@@ -174,6 +175,8 @@ class NewCourseView:
             self.shell.show("error", issues_html(exc.errors, "Ret forløbsoplysningerne:"))
             return
         note = "Forløbet er oprettet. Udfyld den afklarende samtale."
+        if citizen.previously_erased:  # a tombstone of the CPR number: the clinician checks (citizen_state.py)
+            note += " " + PREVIOUSLY_ERASED_MESSAGE["da"]
         if self.name_note.value:
             note += f" Borgeren står fortsat som {html.escape(citizen.name)}."
         self.shell.open_course(result.course_id, "start", note=note)
