@@ -155,19 +155,27 @@ class RestrictionResult:
     restricted: bool                   # the state afterwards
     courses: int
     restricted_since: dt.datetime | None = None   # lift: since when the restriction had held
+    transfers: tuple[TransferHeld, ...] = ()      # recipients to tell (art. 19), when contracts were given
 
     def describe(self) -> str:
         if self.restricted:
-            return (f"Borger {self.citizen_id} (kommune {self.municipality_code}) er nu begrænset: {self.courses} "
+            text = (f"Borger {self.citizen_id} (kommune {self.municipality_code}) er nu begrænset: {self.courses} "
                     "forløb er ude af indtastning, rapporter, udtræk, DHRD-overførsel og nye snapshots, til "
                     "begrænsningen ophæves. / Citizen restricted.")
+            if self.transfers:
+                text += ("\nBorgeren var med i disse overførsler; giv kommunen besked, så den kan underrette "
+                         "modtageren (GDPR art. 19): " + "; ".join(t.describe() for t in self.transfers))
+            return text
         return (f"Begrænsningen af borger {self.citizen_id} (kommune {self.municipality_code}) er ophævet; "
                 f"{self.courses} forløb er med igen. / Restriction lifted.")
 
 
-def restrict(store: Store, user: User, cpr: str, reason: str) -> RestrictionResult:
-    """Restrict the processing of the citizen with this CPR number (GDPR art. 18) until lifted."""
-    return _set_restriction(store, user, cpr, reason, restricted=True)
+def restrict(store: Store, user: User, cpr: str, reason: str, *,
+             contracts: ContractRegistry | None = None) -> RestrictionResult:
+    """Restrict the processing of the citizen with this CPR number (GDPR art. 18) until lifted.
+    With ``contracts`` the result names the transfers that held the citizen (their recipients are
+    to be told, art. 19)."""
+    return _set_restriction(store, user, cpr, reason, restricted=True, contracts=contracts)
 
 
 def lift(store: Store, user: User, cpr: str, reason: str) -> RestrictionResult:
@@ -175,7 +183,8 @@ def lift(store: Store, user: User, cpr: str, reason: str) -> RestrictionResult:
     return _set_restriction(store, user, cpr, reason, restricted=False)
 
 
-def _set_restriction(store: Store, user: User, cpr: str, reason: str, *, restricted: bool) -> RestrictionResult:
+def _set_restriction(store: Store, user: User, cpr: str, reason: str, *, restricted: bool,
+                     contracts: ContractRegistry | None = None) -> RestrictionResult:
     action = "citizen.restrict" if restricted else "citizen.restrict.lift"
     _require(store, user, RESTRICT)
     digits = normalise_cpr(cpr)
@@ -199,8 +208,10 @@ def _set_restriction(store: Store, user: User, cpr: str, reason: str, *, restric
         if not restricted and row.restricted_at is None:
             raise _refuse("not_restricted", "Borgeren er ikke begrænset. Intet er ændret.",
                           "The citizen is not restricted. Nothing was changed.")
-        n_courses = conn.execute(select(func.count()).select_from(courses)
-                                 .where(courses.c.citizen_id == row.id)).scalar_one()
+        course_ids = conn.execute(select(courses.c.id).where(courses.c.citizen_id == row.id)
+                                  .order_by(courses.c.id)).scalars().all()
+        n_courses = len(course_ids)
+        held = tuple(transfers_holding(conn, contracts, course_ids)) if restricted and contracts is not None else ()
         now = audit.now()
         # The reason of the latest change is kept on the row (lifted: why it was lifted); the audit
         # entry says that one was given and its length.
@@ -210,10 +221,12 @@ def _set_restriction(store: Store, user: User, cpr: str, reason: str, *, restric
         detail: dict[str, Any] = {"courses": n_courses, "reason_length": len(text)}
         if not restricted:
             detail["restricted_days"] = (now - _aware(row.restricted_at)).days
+        if held:
+            detail["transfers"] = [t.transfer_id for t in held]
         audit.record(conn, user, action, "citizen", row.id, row.municipality_code, detail)
     log.info("%s: citizen %s", action, row.id)
     return RestrictionResult(row.id, row.municipality_code, restricted, n_courses,
-                             None if restricted else _aware(row.restricted_at))
+                             None if restricted else _aware(row.restricted_at), held)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

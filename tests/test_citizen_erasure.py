@@ -434,6 +434,10 @@ def test_erasure_names_the_dhrd_transfers_that_held_the_citizen(keyed: Store, co
             user_id=None, username="system", export_contract_version="1", programme_contract_version="1",
             snapshot_name="x", snapshot_hash="x", row_count=0, reject_count=0, data_sha256="0" * 64, location="/x"))
 
+    restricted = restrict(store, admin, cpr, "Sag 29", contracts=contracts)  # recipients are told (art. 19)
+    assert [t.transfer_id for t in restricted.transfers] == [may.transfer_id]
+    assert "underrette modtageren" in restricted.describe()
+    assert entries(store, "citizen.restrict")[0]["detail"]["transfers"] == [may.transfer_id]
     plan = preview_erasure(store, contracts, admin, cpr)
     assert [(t.transfer_id, t.period, t.course_ids) for t in plan.transfers] == [(may.transfer_id, "2025-05",
                                                                                   (course_id,))]

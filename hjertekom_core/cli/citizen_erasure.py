@@ -34,7 +34,7 @@ def citizen_restrict(ctx: click.Context, cpr: str, reason: str, username: str | 
     from hjertekom_core.citizen_erasure import restrict
 
     ws = workspace(ctx)
-    click.echo(restrict(ws.store, acting_user(ws, username), cpr, reason).describe())
+    click.echo(restrict(ws.store, acting_user(ws, username), cpr, reason, contracts=ws.contracts).describe())
     click.echo("Snapshots lavet før nu indeholder stadig borgeren; nye gør ikke. / Older snapshots still hold "
                "the citizen; new ones do not.")
 
