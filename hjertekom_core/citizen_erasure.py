@@ -464,6 +464,14 @@ def last_rights_change(store: Store) -> dt.datetime | None:
     return _aware(at) if at is not None else None
 
 
+def predates_rights_change(store: Store, snapshot: Path) -> bool:
+    """The snapshot file was written before the last restriction, lift, erasure or retention run:
+    it may show a citizen who must not be shown (or lack one lifted since). Made anew by whoever
+    picks "the newest snapshot" for the user (reports, extracts, the researchers' lab)."""
+    changed = last_rights_change(store)
+    return changed is not None and snapshot.stat().st_mtime < changed.timestamp()
+
+
 @dataclass(frozen=True)
 class OlderCopies:
     """Snapshot files made before an erasure: they still hold the citizen."""

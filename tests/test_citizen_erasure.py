@@ -506,9 +506,9 @@ def test_the_command_line_restricts_lifts_and_erases_after_asking(tmp_path: Path
     store.dispose()
 
 
-def test_reports_pass_over_a_snapshot_made_before_a_restriction(cli_env: dict[str, str | None]) -> None:
-    """`hjertekom report`/`extract` read the newest snapshot; one made before a restriction or an
-    erasure would still show the citizen, so a new one is made."""
+def test_reports_and_extracts_pass_over_a_snapshot_made_before_a_restriction(cli_env: dict[str, str | None]) -> None:
+    """`hjertekom report` and `extract` read the newest snapshot; one made before a restriction or
+    an erasure would still show the citizen: reports make a new one, an extract asks for one."""
     from hjertekom_core.cli.common import snapshot_file
     from hjertekom_core.config import load_config
 
@@ -521,9 +521,14 @@ def test_reports_pass_over_a_snapshot_made_before_a_restriction(cli_env: dict[st
         first = snapshot_file(ws, None)
         assert snapshot_file(ws, None) == first
         restrict(ws.store, SYSTEM, cpr, "Sag 50")
+        stale = runner.invoke(main, ["extract", "-m", "740", "--level", "individual", "--format", "csv"], env=cli_env)
+        assert stale.exit_code == 1 and "lavet før en borger blev begrænset" in stale.stderr
+        assert not (ws.config.data_dir / "extracts").exists()
         newer = snapshot_file(ws, None)
         assert newer != first
         with duckdb.connect(str(newer), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM citizens").fetchone() == (0,)
+        fresh = runner.invoke(main, ["extract", "-m", "740", "--level", "individual", "--format", "csv"], env=cli_env)
+        assert "har ingen forløb" in fresh.stderr  # read from the new snapshot: the only citizen is restricted
     finally:
         ws.store.dispose()

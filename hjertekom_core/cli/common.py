@@ -102,7 +102,7 @@ def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = Fa
     pseudonymised one: in the research workspace's snapshots/ folder), else a new one made now
     (audited like `hjertekom snapshot`). The newest is passed over when a citizen was restricted,
     lifted or erased after it was made: it would still show them (citizen_erasure.py)."""
-    from hjertekom_core.citizen_erasure import last_rights_change
+    from hjertekom_core.citizen_erasure import predates_rights_change
     from hjertekom_core.research.cohort import research_dir
     from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
@@ -110,8 +110,7 @@ def snapshot_file(ws: Workspace, given: Path | None, *, pseudonymised: bool = Fa
         return given
     folder = research_dir(ws.config) if pseudonymised else ws.config.data_dir / "snapshots"
     found = newest_snapshot(folder, pseudonymised=pseudonymised)
-    changed = last_rights_change(ws.store)
-    if found is not None and (changed is None or found.stat().st_mtime >= changed.timestamp()):
+    if found is not None and not predates_rights_change(ws.store, found):
         return found
     from hjertekom_core.indicators import settings_from_config
 

@@ -174,7 +174,10 @@ def ensure_research_snapshot(ws: Workspace, user: User, fresh: bool = False, *,
     workspace, whose files the research account controls."""
     folder = snapshots_folder(ws.config)
     found = None if fresh else newest_snapshot(folder, pseudonymised=True)
-    if found is not None:
+    from hjertekom_core.citizen_erasure import predates_rights_change
+
+    # One made before a restriction or erasure may still hold that citizen: a new one instead.
+    if found is not None and not predates_rights_change(ws.store, found):
         return found, False
     owner = owner or Owner.me()
     if not folder.is_dir():

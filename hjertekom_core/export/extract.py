@@ -73,6 +73,10 @@ MESSAGES: dict[str, Text] = {
                                  "for Silkeborg."),
     "no_snapshot": Text("Der er intet snapshot i {folder}. Lav et med `hjertekom snapshot`, eller angiv --snapshot.",
                         "There is no snapshot in {folder}. Make one with `hjertekom snapshot`, or give --snapshot."),
+    "snapshot_stale": Text("Det nyeste snapshot, {name}, er lavet før en borger blev begrænset, ophævet eller slettet, "
+                           "og kan vise borgeren. Lav et nyt med `hjertekom snapshot`, eller angiv --snapshot.",
+                           "The newest snapshot, {name}, was made before a citizen was restricted, lifted or erased, "
+                           "and may show them. Make a new one with `hjertekom snapshot`, or give --snapshot."),
     "snapshot_missing": Text("Snapshottet {path} findes ikke.", "The snapshot {path} does not exist."),
     "not_a_snapshot": Text("{path} er ikke et HjerteKom-snapshot.", "{path} is not a HjerteKom snapshot."),
     "not_identified": Text("Snapshottet {name} er pseudonymiseret. Et udtræk kræver et identificeret snapshot.",
@@ -480,6 +484,10 @@ def find_snapshot(ws: Workspace, request: ExtractRequest) -> Path:
     found = newest_snapshot(folder, pseudonymised=False)
     if found is None:
         raise ExtractError("no_snapshot", request.lang, folder=folder)
+    from hjertekom_core.citizen_erasure import predates_rights_change
+
+    if predates_rights_change(ws.store, found):  # GDPR art. 17/18: it may list a restricted or erased citizen
+        raise ExtractError("snapshot_stale", request.lang, name=found.name)
     return found
 
 
