@@ -1,5 +1,7 @@
 """The clinician's workbench in Voilà: the page's shell, which shows the worklist
-(worklist.py), a new citizen and course (new_course.py) or one course (course_view.py).
+(worklist.py), a new citizen and course (new_course.py), one citizen (citizen_view.py) or one
+course (course_view.py). Each view has an address of its own (routes.py), so that Back, Forward,
+a reload and a bookmark work.
 
 The notebook (notebooks/entry.ipynb) only calls ``prepare()`` before the request arrives (so that
 a preheated kernel has imported and built everything it can without knowing the user) and
@@ -23,9 +25,12 @@ from hjertekom_core.contract import Contract
 from hjertekom_core.errors import AccessDenied, HjerteKomError, NotFound, RevisionConflict
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.service import Citizen, Service
+from hjertekom_widgets import routes
+from hjertekom_widgets.citizen_view import CitizenView
 from hjertekom_widgets.course_view import CourseView
 from hjertekom_widgets.messages import message_html
 from hjertekom_widgets.new_course import NewCourseView
+from hjertekom_widgets.routes import AddressBar, Route
 from hjertekom_widgets.session import NotSignedIn, Session, start_session
 from hjertekom_widgets.text import t as app_t
 from hjertekom_widgets.worklist import WorklistView
@@ -43,7 +48,11 @@ class EntryShell:
         self.header = w.HTML(layout=w.Layout(margin="0 0 8px 0"))
         self.message = w.HTML()
         self.body = w.VBox()
-        self.widget = w.VBox([self.header, self.message, self.body],
+        self.address = AddressBar(self._address_reported)
+        self.shown: Route | None = None          # the view in the body
+        self._pending_address: str | None = None  # reported before the session started
+        self._following = False                   # showing what the browser's address asks for
+        self.widget = w.VBox([self.header, self.message, self.body, self.address.widget],
                              layout=w.Layout(max_width="1200px", padding="4px 12px"))
         self.widget.add_class("hk-app")
 
@@ -116,20 +125,83 @@ class EntryShell:
             f'<span class="hk-user">{html.escape(user.display_name)} · {html.escape(where)} · '
             f'{reports_link}<a href="logout" class="hk-logout">{app_t("log_out")}</a></span></div>')
         self.open_worklist()
+        if self._pending_address is not None:
+            self._address_reported(self._pending_address)
+
+    # --- addresses -------------------------------------------------------------------------------
+    def _moved(self, route: Route) -> None:
+        """The body shows ``route`` now: say so to the browser (a history entry of its own, or the
+        current one corrected when the browser asked for it)."""
+        self.shown = route
+        self.address.show(route, replace=self._following)
+
+    def _address_reported(self, fragment: str) -> None:
+        """The browser is at ``fragment`` (the first load, a reload, a bookmark, Back or Forward)."""
+        if self.session is None:
+            self._pending_address = fragment
+            return
+        self._pending_address = None
+        route = routes.parse(fragment, self.contract.forms)
+        self._following = True
+        try:
+            if route is None:                        # no such address: the worklist, and say so
+                self.open_worklist()
+                self.show("info", "Adressen findes ikke i HjerteKom. Her er arbejdslisten.")
+            elif route == self.shown:
+                self.address.show(route, replace=True)
+            else:
+                self.guarded("open address")(self._open_route)(route)
+        finally:
+            self._following = False
+
+    def _open_route(self, route: Route) -> None:
+        """Open what an address names, through the service like any click: a citizen or course
+        outside the user's municipalities (or none at all) is refused in Danish, and the refusal
+        audited; the browser's address then becomes the worklist's."""
+        try:
+            if route.view == routes.NEW:
+                self.open_new_citizen()
+            elif route.view == routes.CITIZEN and route.id is not None:
+                self.open_citizen(route.id)
+            elif route.view == routes.NEW_COURSE and route.id is not None:
+                self.open_new_citizen(citizen=self.service.get_citizen(route.id))
+            elif route.view == routes.COURSE and route.id is not None:
+                self.open_course(route.id, route.form)
+            else:
+                self.open_worklist()
+        except (NotFound, AccessDenied):
+            self.open_worklist()
+            raise   # guarded() says why, in Danish
 
     # --- views -----------------------------------------------------------------------------------
     def open_worklist(self, note: str = "") -> None:
         self.show("ok" if note else "info", note)
         self.body.children = (WorklistView(self).widget,)
+        self._moved(Route(routes.WORKLIST))
 
     def open_new_citizen(self, cpr: str = "", citizen: Citizen | None = None) -> None:
         self.show("", "")
         self.body.children = (NewCourseView(self, cpr, citizen).widget,)
+        self._moved(Route(routes.NEW_COURSE, citizen.id) if citizen else Route(routes.NEW))
+
+    def open_citizen(self, citizen_id: int) -> None:
+        view = CitizenView(self, citizen_id)
+        self.show("", "")
+        self.body.children = (view.widget,)
+        self._moved(Route(routes.CITIZEN, citizen_id))
 
     def open_course(self, course_id: int, form: str | None = None, note: str = "") -> None:
         view = CourseView(self, course_id, form)
         self.body.children = (view.widget,)
         self.show("ok" if note else "", note)
+        self._moved(Route(routes.COURSE, course_id, view.form_name))
+        # Another form of the course: the address follows, in place (Back leaves the course).
+        view.selector.observe(lambda _: self._form_switched(view), names="value")
+
+    def _form_switched(self, view: CourseView) -> None:
+        if view.widget in self.body.children:
+            self.shown = Route(routes.COURSE, view.course_id, view.form_name)
+            self.address.show(self.shown, replace=True)
 
 
 def prepare() -> EntryShell:

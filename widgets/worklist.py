@@ -103,7 +103,10 @@ class WorklistView:
         new = w.Button(description="Nyt forløb", icon="plus", layout=w.Layout(width="auto"))
         new.on_click(self.shell.guarded("new course")(lambda _, c=citizen: self.shell.open_new_citizen(citizen=c)))
         title = w.HTML(f"<b>{html.escape(citizen.name)}</b> · {citizen.cpr[:6]}-{citizen.cpr[6:]}")
-        row = w.HBox([title, *buttons, new], layout=w.Layout(gap="8px", align_items="center"))
+        page = w.Button(description="Vis borger", icon="user", layout=w.Layout(width="auto"))
+        page.add_class("hk-open-citizen")
+        page.on_click(self.shell.guarded("open citizen")(lambda _, cid=citizen.id: self.shell.open_citizen(cid)))
+        row = w.HBox([title, page, *buttons, new], layout=w.Layout(gap="8px", align_items="center"))
         row.add_class("hk-search-hit")
         return row
 
