@@ -30,6 +30,7 @@ from hjertekom_core.demo import generate_demo
 from hjertekom_core.indicators import IndicatorSettings, compute
 from hjertekom_core.indicators.declarations import declarations_for
 from hjertekom_core.indicators.facts import IndicatorsFixedInSnapshot, date_bound, facts_table
+from hjertekom_core.reports.municipality import ReportInputError, build_municipality_report
 from hjertekom_core.snapshot import (
     SnapshotError,
     course_pseudonym,
@@ -368,6 +369,14 @@ def test_other_settings_are_refused_where_dates_were_changed_and_recomputed_wher
     expected = compute(connect(world.identified), shorter, period="quarter")
     assert not expected.equals(compute(connect(world.identified), IndicatorSettings(), period="quarter"))
     pd.testing.assert_frame_equal(compute(connect(world.pseudonymised["exact"]), shorter, period="quarter"), expected)
+
+
+def test_a_management_report_refuses_a_pseudonymised_snapshot(world: World) -> None:
+    """It lists courses with impossible data by id, and counts by exact dates: identified only."""
+    config = Config(data_dir=world.ws.config.data_dir, contracts_dir=CONTRACTS_DIR)
+    with pytest.raises(ReportInputError, match="er pseudonymiseret; ledelsesinformation laves af et identificeret"):
+        build_municipality_report(world.pseudonymised["month"], 740, "2025", config=config)
+    assert build_municipality_report(world.identified, 740, "2025", config=config) is not None
 
 
 # --- the command line ---------------------------------------------------------------------------------------
