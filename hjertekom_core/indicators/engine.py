@@ -20,7 +20,7 @@ from hjertekom_core.indicators.counting import (
     reference_date,
 )
 from hjertekom_core.indicators.declarations import declarations_for
-from hjertekom_core.indicators.facts import PROGRAMME, facts_select
+from hjertekom_core.indicators.facts import PROGRAMME, course_key_column, facts_select
 from hjertekom_core.indicators.settings import IndicatorSettings, load_clusters, settings_from_config
 
 __all__ = ["COUNT_COLUMNS", "LEVELS", "NATIONAL_NAME", "PERIODS", "RESULT_COLUMNS", "IndicatorSettings", "compute",
@@ -30,7 +30,10 @@ __all__ = ["COUNT_COLUMNS", "LEVELS", "NATIONAL_NAME", "PERIODS", "RESULT_COLUMN
 def create_fact_views(con: duckdb.DuckDBPyConnection, programme: str = PROGRAMME) -> None:
     """``course_facts`` (every course of the programme with its stored facts, over the raw tables)
     as a temporary view of ``con``, for looking at the facts the indicators count (tests,
-    researchers). ``compute`` itself needs no view: it writes nothing."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {facts_select(declarations_for(programme))}")
+    researchers). ``compute`` itself needs no view: it writes nothing. In a pseudonymised snapshot
+    whose dates were changed, the date facts follow them; its ``<programme>_indicator_facts`` table
+    holds what the indicators count (facts.py)."""
+    decl = declarations_for(programme)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW course_facts AS {facts_select(decl, course_key_column(con))}")
 
 

@@ -152,7 +152,8 @@ class ResearchSnapshot:
     def describe(self, lang: str = "da") -> str:
         """One HTML line naming the snapshot, so a result can be traced to its data."""
         words = {"da": ("Snapshot", "lavet", "indholdshash", "pseudonymiseret", "datoer"),
-                 "en": ("Snapshot", "created", "content hash", "pseudonymised", "dates")}[lang if lang == "en" else "da"]
+                 "en": ("Snapshot", "created", "content hash", "pseudonymised", "dates")
+                 }[lang if lang == "en" else "da"]
         created = dt.datetime.fromisoformat(self.info.created_at).astimezone(dt.timezone.utc)
         dates = DATE_MODE_NAMES.get(self.info.dates, Text(self.info.dates, self.info.dates)).get(lang)
         return (f'<p class="hk-muted">{words[0]}: <code>{html.escape(self.path.name)}</code>, '

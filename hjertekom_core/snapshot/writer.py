@@ -346,9 +346,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
     age = ("CASE WHEN cs.start_date IS NULL THEN NULL ELSE date_diff('year', cs.birth_date, cs.start_date) - "
            "CASE WHEN strftime(cs.start_date, '%m%d') < strftime(cs.birth_date, '%m%d') THEN 1 ELSE 0 END END")
     if pseudonymised:
-        _create_typed(con, "citizens", citizen_columns(True),
-                      "SELECT citizen_key, year(birth_date), sex, municipality_code FROM people_df ORDER BY citizen_key",
-                      staged)
+        _create_typed(con, "citizens", citizen_columns(True), "SELECT citizen_key, year(birth_date), sex, "
+                      "municipality_code FROM people_df ORDER BY citizen_key", staged)
         # Ordered by the key, not the id: the rows' order must not give away the order of creation.
         _create_typed(con, "courses", course_columns(True), f"""
             SELECT c.course_key, p.citizen_key, c.programme, c.municipality_code, {age}
