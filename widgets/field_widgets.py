@@ -544,8 +544,11 @@ class ScaleFieldWidget(_CodedFieldWidget):
     "Uoplyst" (when allowed) is one more button rather than a checkbox, so that one click answers
     and a second changes the answer; so is every other missing reason the field declares.
 
-    The page script (hjertekom.js) makes the buttons one radio group, named after the field; the
-    class from :func:`scale_keys_class` tells it which digit key stands for which button."""
+    The page script (hjertekom.js) makes the buttons one radio group, named after the field, with
+    one Tab stop: arrow keys move between the answers, Space or Enter chooses one, and the digit
+    of a code (HADS 0-3, EQ-5D 1-5, WHO-5 0-5) chooses it and goes on to the next question. The
+    class from :func:`scale_keys_class` tells it which digit stands for which button: the codes
+    themselves, not the labels."""
 
     def __init__(self, field: Field, kit: Kit) -> None:
         assert field.codelist is not None

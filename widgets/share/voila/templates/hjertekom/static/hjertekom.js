@@ -13,6 +13,8 @@
 //   (capture) and stops it, and the beacon is sent on pagehide instead, once the page really goes.
 // - The save bar's "go to the field" links scroll to the field and put the cursor in it; the
 //   spacer at the end of the course is kept as tall as the (fixed) save bar.
+// - Names, roles and states ipywidgets' markup lacks (a question's answers as a radio group), and
+//   the keyboard in a question: one Tab stop, arrow keys, a digit chooses and moves on.
 (function () {
   "use strict";
   var CHECK_EVERY_MS = 5000;
@@ -202,13 +204,19 @@
     return Array.prototype.slice.call(group.querySelectorAll("button.widget-toggle-button"));
   }
 
+  // One Tab stop per question (a roving tabindex): the button with focus, else the chosen answer,
+  // else the first.
   function tidyScale(group) {
     var label = group.querySelector(":scope > .widget-label");
     setAttr(group, "role", "radiogroup");
     if (label && label.textContent) { setAttr(group, "aria-label", label.textContent); }
-    scaleButtons(group).forEach(function (button) {
+    var buttons = scaleButtons(group);
+    var stop = buttons.filter(function (b) { return b === document.activeElement; })[0] ||
+      buttons.filter(function (b) { return b.classList.contains("mod-active"); })[0] || buttons[0];
+    buttons.forEach(function (button) {
       setAttr(button, "role", "radio");
       setAttr(button, "aria-checked", button.classList.contains("mod-active") ? "true" : "false");
+      setAttr(button, "tabindex", button === stop ? "0" : "-1");
     });
   }
 
@@ -226,15 +234,17 @@
       var control = widget.querySelector(":scope > input, :scope > select, :scope > textarea");
       if (label && control && label.title && !control.title) { control.title = label.title; }
     });
-    // A text box with a placeholder but no description (e.g. the worklist's search) has an empty
-    // hidden label of ipywidgets' bound to it, which hides the placeholder from the accessible
-    // name: the placeholder becomes its name.
-    document.querySelectorAll(".jupyter-widgets input[placeholder], .jupyter-widgets textarea[placeholder]")
-      .forEach(function (control) {
-        var named = control.getAttribute("aria-label") || control.getAttribute("aria-labelledby") ||
-          Array.prototype.some.call(control.labels || [], function (l) { return l.textContent.trim(); });
-        if (!named && control.placeholder) { control.setAttribute("aria-label", control.placeholder); }
-      });
+    // ipywidgets binds a label to every text box, empty and hidden when the widget has no
+    // description (e.g. the worklist's search). An empty label names nothing, yet it keeps the
+    // browser from naming the box by its placeholder: it is unbound while it is empty (and bound
+    // again if it gets a text).
+    document.querySelectorAll(".jupyter-widgets > label.widget-label").forEach(function (label) {
+      var control = label.parentElement.querySelector(":scope > input, :scope > textarea");
+      if (!control || !control.id) { return; }
+      var empty = !label.textContent.trim();
+      if (empty && label.htmlFor === control.id) { label.removeAttribute("for"); }
+      else if (!empty && !label.htmlFor) { label.htmlFor = control.id; }
+    });
   }
 
   var tidyQueued = false;
@@ -245,6 +255,81 @@
   }
   new MutationObserver(queueTidy).observe(document.body, {childList: true, subtree: true, attributes: true,
                                                           attributeFilter: ["class", "disabled"]});
+
+  // --- the keyboard in a question's answers ----------------------------------------------------------
+  // Arrow keys (and Home/End) move between the answers of a question; Space or Enter chooses the
+  // one with focus (a button's own click); the digit of an answer's code chooses it and moves on
+  // to the next question, so a HADS of 14 items takes 14 key presses. Which digit stands for
+  // which answer is in the group's class hk-keys-0-1-2-3-x (one per button, x: none), made from
+  // the codes by field_widgets.scale_keys_class. Nothing here saves: saving is a button of its own.
+  function digitsOf(group) {
+    for (var i = 0; i < group.classList.length; i++) {
+      var name = group.classList[i];
+      if (name.indexOf("hk-keys-") === 0) { return name.slice("hk-keys-".length).split("-"); }
+    }
+    return [];
+  }
+
+  function usable(el) {
+    return !el.disabled && el.tabIndex >= 0 && el.getClientRects().length > 0 &&
+      window.getComputedStyle(el).visibility !== "hidden";
+  }
+
+  // The next place Tab would go after the question (its buttons are one stop).
+  function nextStop(group) {
+    tidyNames();
+    var all = document.querySelectorAll("input, select, textarea, button, a[href], [tabindex]");
+    for (var i = 0; i < all.length; i++) {
+      var el = all[i];
+      if (!group.contains(el) && (group.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING) &&
+          usable(el)) { return el; }
+    }
+    return null;
+  }
+
+  function focusButton(group, button) {
+    scaleButtons(group).forEach(function (b) { setAttr(b, "tabindex", b === button ? "0" : "-1"); });
+    button.focus();
+  }
+
+  var MOVES = {ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1};
+  document.addEventListener("keydown", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest(".hk-scale button") : null;
+    if (!button || event.altKey || event.ctrlKey || event.metaKey) { return; }
+    var group = button.closest(".hk-scale");
+    var buttons = scaleButtons(group);
+    var enabled = buttons.filter(function (b) { return !b.disabled; });
+    var at = enabled.indexOf(button);
+    var target = null;
+    if (MOVES[event.key]) {
+      target = enabled[(at + MOVES[event.key] + enabled.length) % enabled.length];
+    } else if (event.key === "Home" || event.key === "End") {
+      target = enabled[event.key === "Home" ? 0 : enabled.length - 1];
+    }
+    if (target) {
+      event.preventDefault();
+      focusButton(group, target);
+      return;
+    }
+    if (!/^[0-9]$/.test(event.key)) { return; }
+    var chosen = buttons[digitsOf(group).indexOf(event.key)];
+    if (!chosen || chosen.disabled) { return; }
+    event.preventDefault();
+    if (!chosen.classList.contains("mod-active")) { chosen.click(); }
+    var next = nextStop(group);
+    if (next) { next.focus(); } else { focusButton(group, chosen); }
+  });
+
+  // Whatever gets focus is scrolled clear of the save bar fixed at the foot of the window.
+  document.addEventListener("focusin", function (event) {
+    var el = event.target;
+    var bar = document.querySelector(".hk-save-bar");
+    if (!el || !el.getBoundingClientRect || !bar || bar.contains(el)) { return; }
+    var box = el.getBoundingClientRect();
+    if (box.bottom > bar.getBoundingClientRect().top - 8 || box.top < 0) {
+      el.scrollIntoView({block: "center"});
+    }
+  });
 
   // --- leaving the page with unsaved input ------------------------------------------------------------
   var ownShutdown = false;
