@@ -43,7 +43,10 @@ def retention(ctx: click.Context, dry: bool, do_apply: bool, mode: str | None, y
     plan = core.dry_run(ws.store, ws.contracts, user, years)
     for line in core.describe_plan(plan, limit or None):
         click.echo(line)
-    if dry or not plan.ready:
+    if dry:
+        return
+    if not plan.ready:
+        click.echo("Intet at slette eller anonymisere; intet er ændret. / Nothing to do; nothing was changed.")
         return
     mode = mode or ""  # given (checked above); core.apply refuses anything but erase and anonymise
     verb = "slettes" if mode == "erase" else "anonymiseres"
