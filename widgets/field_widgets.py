@@ -183,6 +183,7 @@ class Kit:
         self.options_box_layout = w.Layout(width="auto")
         self.output_layout = w.Layout(width="auto", min_width="9em")
         self.message_layout = w.Layout(margin=f"2px 0 6px calc({LABEL_WIDTH} + 14px)", width="auto", max_width="760px")
+        self.reference_layout = w.Layout(width="auto", margin="0 0 0 16px")
         self.html_style = HTMLStyle()
         self.label_style = LabelStyle()
         self.text_style = TextStyle()
@@ -209,6 +210,7 @@ class FieldWidget:
         self._quiet_depth = 0
         self._message: tuple[str, str] | None = None
         self._message_widget: w.HTML | None = None
+        self._reference_widget: w.HTML | None = None
         self._visible = True
         self.label = kit.html(self._label_html(), kit.label_layout)
         self.row = w.HBox([self.label, input_widget, *extras], layout=kit.row_layout)
@@ -240,8 +242,8 @@ class FieldWidget:
     def _label_html(self) -> str:
         required = (f' <span title="{html.escape(t("required_mark", self.lang))}" '
                     f'style="color:{ERROR_COLOUR}">*</span>') if self.field.required else ""
-        help_html = (f'<div style="color:{HELP_COLOUR};font-size:0.85em;line-height:1.3;margin-top:2px">'
-                     f'{html.escape(self.help_text)}</div>') if self.help_text else ""
+        help_html = (f'<div class="hk-help" style="color:{HELP_COLOUR};font-size:0.85em;line-height:1.3;'
+                     f'margin-top:2px">{html.escape(self.help_text)}</div>') if self.help_text else ""
         return (f'<div style="line-height:1.3;padding-top:4px"><b>{html.escape(self.label_text)}</b>{required}'
                 f'{help_html}</div>')
 
@@ -300,6 +302,24 @@ class FieldWidget:
         if self._message is None:
             self.container.children = (self.row, self._message_widget)
         self._message = (severity, text)
+
+    # --- a value to compare with ---------------------------------------------------------------------
+    @property
+    def reference(self) -> str:
+        """The HTML shown read-only at the end of the row (e.g. the start value), "" for none."""
+        return self._reference_widget.value if self._reference_widget is not None else ""
+
+    def show_reference(self, markup: str) -> None:
+        """Show ``markup`` (HTML) read-only at the end of the field's row, e.g. the value measured
+        at the start beside the end's input; "" shows nothing. Made at the first use only."""
+        if self._reference_widget is None:
+            if not markup:
+                return
+            self._reference_widget = self.kit.html(markup, self.kit.reference_layout)
+            self._reference_widget.add_class("hk-reference")
+            self.row.children = (*self.row.children, self._reference_widget)
+        elif self._reference_widget.value != markup:
+            self._reference_widget.value = markup
 
     # --- visibility -----------------------------------------------------------------------------------
     @property

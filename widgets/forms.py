@@ -8,7 +8,10 @@ by the core, on the same data that would be saved:
 * visibility: ``report.visible`` of :func:`hjertekom_core.validation.validate_form`, which uses
   :mod:`hjertekom_core.branching`, the very show-if logic that decides what is kept;
 * derived scores: ``report.cleaned`` of the same call, i.e. exactly what the save will store;
-* messages: the report's errors, warnings and (when completing) missing fields, in Danish.
+* messages: the report's errors, warnings and (when completing) missing fields, in Danish;
+* the value to compare with: beside each measurement of the end form, read-only, the value of the
+  start form (an earlier form of the contract measuring the same block, whose data is in the
+  context), with the test it was measured with and, once the field is left, the change.
 
 When a field is left with a new value (or a choice is made) the form is re-validated once
 (a few milliseconds), that field's message (and those of fields already visited) is updated,
@@ -30,10 +33,19 @@ from typing import Any
 
 import ipywidgets as w
 
-from hjertekom_core.contract import Contract, Section
+from hjertekom_core.contract import Contract, Field, Section
 from hjertekom_core.errors import FieldIssue
+from hjertekom_core.formatting import format_number
 from hjertekom_core.validation import ValidationReport, validate_form
-from hjertekom_widgets.field_widgets import HELP_COLOUR, SR_LABEL_CSS, FieldWidget, Kit, make_field_widget
+from hjertekom_widgets.field_widgets import (
+    HELP_COLOUR,
+    SR_LABEL_CSS,
+    FieldWidget,
+    Kit,
+    format_value,
+    make_field_widget,
+    widget_key,
+)
 from hjertekom_widgets.text import t
 
 __all__ = ["FormView"]
@@ -42,6 +54,7 @@ __all__ = ["FormView"]
 ChangeHook = Callable[["FormView", str], None]
 
 _SECTION_BORDER = "#d0d5dd"
+REFERENCE_COLOUR = "#3d4a5c"   # 9:1 on white
 #: Scoped to the form: a chosen toggle button must stand out, and keyboard focus must be visible;
 #: each control's own label (its accessible name) is hidden, the label column shows the name.
 _FORM_CSS = (
@@ -109,6 +122,7 @@ class FormView:
         header = w.HTML(f'{_FORM_CSS}<h2 style="margin:4px 0">{html.escape(title)}</h2>{intro_html}')
         self.widget = w.VBox([header, *self.sections.values()], layout=w.Layout(max_width="1180px"))
         self.widget.add_class("hk-form")
+        self.reference_form, self.compared = self._comparison()
         self.refresh()
 
     def _heading(self, section: Section) -> w.HTML:
@@ -194,6 +208,56 @@ class FormView:
             if shown != self._section_shown[key]:
                 self._section_shown[key] = shown
                 self.sections[key].layout.display = "" if shown else "none"
+        self._show_references(report)
+
+    # --- the value to compare with ----------------------------------------------------------------------
+    def _comparison(self) -> tuple[str | None, tuple[str, ...]]:
+        """The earlier form whose values are shown beside this form's measurements, and which
+        fields get one: the input fields of the blocks both forms measure (measurements, lifestyle,
+        physical capacity), but not of a questionnaire (a block of questions answered with buttons),
+        whose answers the citizen gives afresh."""
+        blocks = {s.block: s for s in self.form.sections if s.block}
+        for name, form in self.contract.forms.items():
+            if name == self.form.name:
+                return None, ()   # only an earlier form: the start beside the end, never the reverse
+            shared = {s.block for s in form.sections if s.block} & set(blocks)
+            measured = [blocks[b] for b in sorted(shared)
+                        if not any(widget_key(f) == "scale" for f in blocks[b].fields)]
+            if measured:
+                names = {f.name for section in measured for f in section.fields if not f.is_derived}
+                return name, tuple(n for n in self.fields if n in names)
+        return None, ()
+
+    def _reference_markup(self, f: Field, earlier: Mapping[str, Any], now: Any) -> str:
+        """"Start: 88,4 kg · ændring −3,4 kg", "Start: 420 m (6 minutters gangtest)", "Start: –"."""
+        lang = self.lang
+        before = earlier.get(f.name)
+        text = html.escape(format_value(f, before, lang))
+        # A result depends on the test it was measured with (show-if): say which test the start used.
+        tests = [self.form.fields[r.field] for r in (f.show_if.refs() if f.show_if else ())
+                 if r.form is None and r.field in self.form.fields]
+        tested = ", ".join(format_value(t, earlier.get(t.name), lang) for t in tests if earlier.get(t.name) is not None)
+        if tested:
+            text += f" ({html.escape(tested)})"
+        numbers = (int, float)
+        change = ""
+        if (f.type in ("int", "decimal") and isinstance(before, numbers) and isinstance(now, numbers)
+                and not isinstance(before, bool) and not isinstance(now, bool)):
+            diff = format_number(now - before, f.decimals if f.type == "decimal" else 0, lang, sign=True)
+            change = " · " + html.escape(t("reference_change", lang, change=f"{diff} {f.unit}" if f.unit else diff))
+        mark = "\ue000"   # where the value goes in the (escaped) sentence, in bold
+        sentence = html.escape(t("reference_value", lang, value=mark)).replace(mark, f"<b>{text}</b>")
+        return (f'<span style="color:{REFERENCE_COLOUR};line-height:28px;white-space:nowrap">'
+                f'{sentence}{change}</span>')
+
+    def _show_references(self, report: ValidationReport) -> None:
+        earlier = self.context.get(self.reference_form) if self.reference_form else None
+        for name in self.compared:
+            fw = self.fields[name]
+            if earlier is None or not fw.visible:
+                fw.show_reference("")
+                continue
+            fw.show_reference(self._reference_markup(fw.field, earlier, report.cleaned.get(name)))
 
     # --- messages -------------------------------------------------------------------------------------
     @staticmethod

@@ -29,6 +29,8 @@ STRINGS: Mapping[str, Text] = {
     "required_mark": Text("Skal udfyldes, før skemaet kan markeres som færdigt",
                           "Must be filled in before the form can be marked complete"),
     "not_calculated": Text("beregnes, når felterne er udfyldt", "calculated when the fields are filled in"),
+    "reference_value": Text("Start: {value}", "Start: {value}"),
+    "reference_change": Text("ændring {change}", "change {change}"),
     "error_prefix": Text("Fejl:", "Error:"),
     "warning_prefix": Text("Kontrollér:", "Check:"),
     # --- score bands (derived fields) -------------------------------------------------------------

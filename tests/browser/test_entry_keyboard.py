@@ -4,6 +4,9 @@ A question answered with buttons (HADS 0-3, HeartQoL 0-3, EQ-5D 1-5, WHO-5 0-5) 
 arrow keys move between its answers, Space or Enter chooses one, and the digit of an answer chooses
 it and goes on to the next question. Every key is pressed on the page's keyboard (whatever has
 focus gets it) and counted; what is saved is read back from the store. Enter never saves.
+
+The end form shows each measurement's start value (and the start's test) beside the input, and the
+change once the field is left.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from factories import course_data
+from factories import course_data, start_data
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.service import Service
 from hjertekom_core.store.schema import registrations
@@ -41,28 +44,29 @@ class Keyboard:
             self.presses += 1
 
 
-def new_course(server: Any, seed: int, name: str, start: dict[str, Any]) -> tuple[str, int]:
-    """A synthetic citizen of Anne's with a complete course form and a draft start form."""
+def new_course(server: Any, seed: int, name: str, start: dict[str, Any], *,
+               start_complete: bool = False) -> tuple[str, int]:
+    """A synthetic citizen of Anne's with a complete course form and a start form (a draft)."""
     svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
     cpr = generate_cpr(random.Random(seed))
     citizen = svc.create_citizen(cpr, name, 740)
     course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    svc.save(course_id, "start", start, 0, complete=False)
+    svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
     return cpr, course_id
 
 
-def open_course(page: Page, cpr: str, course_id: int) -> None:
+def open_course(page: Page, cpr: str, course_id: int, heading: str = "Afklarende samtale") -> None:
     page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Søg").click()
     page.get_by_role("button", name=f"Forløb {course_id} (").click()
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-form h2")).to_have_text(heading)
 
 
-def stored(server: Any, course_id: int) -> list[tuple[str, dict[str, Any]]]:
-    """(status, data) of every revision of the start form, oldest first."""
+def stored(server: Any, course_id: int, form: str = "start") -> list[tuple[str, dict[str, Any]]]:
+    """(status, data) of every revision of one form, oldest first."""
     with server.store.read() as conn:
         rows = conn.execute(select(registrations.c.status, registrations.c.data).where(
-            registrations.c.course_id == course_id, registrations.c.form == "start")
+            registrations.c.course_id == course_id, registrations.c.form == form)
             .order_by(registrations.c.revision)).all()
     return [(r.status, json.loads(r.data)) for r in rows]
 
@@ -206,3 +210,56 @@ def test_digits_answer_eq5d_and_who5_by_their_codes(hjertekom_server, page, user
                               "eq5d_anxiety")] == list(eq5d.values())
     assert [data[f"who5_{i}"] for i in range(1, 6)] == list(who5.values())
     assert data["eq5d_vas"] == 70
+
+
+def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
+        hjertekom_server, page, users, sign_in) -> None:
+    server = hjertekom_server
+    # Start: 88,4 kg, waist 104 cm, daily smoker, 6-minute walk 420 m.
+    cpr, course_id = new_course(server, 742_004, "Karen Sammenlign", start_data(), start_complete=True)
+    sign_in(page, users.anne)
+    open_course(page, cpr, course_id, "Afslutning")
+
+    def beside(field: str) -> Locator:
+        return page.locator(f".hk-field-{field} .hk-reference")
+
+    expect(beside("weight_kg")).to_have_text("Start: 88,4 kg")
+    expect(beside("waist_cm")).to_have_text("Start: 104,0 cm")
+    expect(beside("smoking")).to_have_text("Start: Dagligryger")
+    expect(beside("fitness_test_type")).to_have_text("Start: 6 minutters gangtest")
+    expect(beside("weight_kg").locator("input, select, textarea, button")).to_have_count(0)   # read-only
+    weight = page.get_by_role("textbox", name="Vægt (kg)", exact=True)
+    expect(weight).to_have_accessible_description(re.compile(r"Start: 88,4 kg"))
+    # Not beside a questionnaire's answers (the citizen answers afresh), nor beside the meeting date.
+    expect(page.locator(".hk-field-meeting_date .hk-reference, .hk-field-hads_status .hk-reference")) \
+        .to_have_count(0)
+
+    # The change shows once the field is left.
+    weight.fill("85,0")
+    weight.press("Tab")
+    expect(beside("weight_kg")).to_have_text("Start: 88,4 kg · ændring −3,4 kg")
+    test = page.get_by_role("combobox", name="Test", exact=True)
+    test.select_option(label="6 minutters gangtest")
+    distance = page.get_by_role("textbox", name="6 minutters gangtest, distance (m)", exact=True)
+    expect(beside("walk_6min_m")).to_have_text("Start: 420 m (6 minutters gangtest)")
+    distance.fill("483")
+    distance.press("Tab")
+    expect(beside("walk_6min_m")).to_have_text("Start: 420 m (6 minutters gangtest) · ændring +63 m")
+    # Another test than at the start: no start value, and the start's test is named.
+    test.select_option(label="30 sekunders rejse-sætte-sig-test")
+    expect(beside("chair_stand_30s")).to_have_text("Start: – (6 minutters gangtest)")
+    test.select_option(label="6 minutters gangtest")
+    expect(beside("walk_6min_m")).to_have_text("Start: 420 m (6 minutters gangtest) · ændring +63 m")
+
+    # What is shown beside is never saved as the end's.
+    save_draft(page)
+    [(status, data)] = stored(server, course_id, "end")
+    assert status == "draft"
+    assert {k: data.get(k) for k in ("weight_kg", "fitness_test_type", "walk_6min_m", "waist_cm", "smoking")} == {
+        "weight_kg": 85.0, "fitness_test_type": "six_minute_walk", "walk_6min_m": 483, "waist_cm": None,
+        "smoking": None}
+
+    # The start form itself shows no such values.
+    page.locator(".hk-form-selector button").filter(has_text="Afklarende samtale").click()
+    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-form .hk-reference")).to_have_count(0)

@@ -233,6 +233,15 @@
       var label = widget.querySelector(":scope > .widget-label");
       var control = widget.querySelector(":scope > input, :scope > select, :scope > textarea");
       if (label && control && label.title && !control.title) { control.title = label.title; }
+      // Described by the field's help and, on the end form, the start value beside it.
+      var row = widget.parentElement;
+      if (!row || !(control || widget.classList.contains("hk-scale"))) { return; }
+      var ids = [];
+      row.querySelectorAll(".hk-help, .hk-reference").forEach(function (el) {
+        if (!el.id) { el.id = "hk-desc-" + (++describedCount); }
+        ids.push(el.id);
+      });
+      if (ids.length) { setAttr(control || widget, "aria-describedby", ids.join(" ")); }
     });
     // ipywidgets binds a label to every text box, empty and hidden when the widget has no
     // description (e.g. the worklist's search). An empty label names nothing, yet it keeps the
@@ -247,6 +256,7 @@
     });
   }
 
+  var describedCount = 0;
   var tidyQueued = false;
   function queueTidy() {
     if (tidyQueued) { return; }
