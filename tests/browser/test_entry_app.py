@@ -298,7 +298,7 @@ def test_create_a_citizen_and_a_course_then_the_start_form_opens(hjertekom_serve
     expect(page.get_by_role("heading", name="Ny borger og forløb")).to_be_visible()
     expect(page.get_by_label("CPR-nummer")).to_have_value(shown_cpr)  # carried over from the search
     expect(page.get_by_text(f"Født {parse_cpr(cpr).birth_date:%d-%m-%Y}.")).to_be_visible()
-    page.get_by_label("Navn").fill(name)
+    page.get_by_label("Navn", exact=True).fill(name)
     expect(field(page, "Kommune").locator("select")).to_have_value("Silkeborg")  # the user's one municipality
     type_in(page, "Henvisningsdato", "03-02-2025")
     field(page, "Diagnose og indgreb").get_by_role("checkbox", name="Blodprop i hjertet (AMI)").check()
@@ -533,7 +533,7 @@ def test_a_user_of_another_municipality_can_neither_find_nor_open_the_course(
     # Nor can the course be reached by registering the citizen again in København.
     search(page, f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Ny borger og forløb").click()
-    page.get_by_label("Navn").fill(name)
+    page.get_by_label("Navn", exact=True).fill(name)
     type_in(page, "Henvisningsdato", "03-02-2025")
     field(page, "Diagnose og indgreb").get_by_role("checkbox", name="Blodprop i hjertet (AMI)").check()
     page.get_by_role("button", name="Opret forløb").click()

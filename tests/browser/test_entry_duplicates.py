@@ -18,7 +18,7 @@ from test_entry_app import field, form_heading, new_citizen_with_course, search,
 def _new_course_for(page, cpr: str, typed_name: str) -> None:
     search(page, f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Ny borger og forløb").click()
-    page.get_by_label("Navn").fill(typed_name)
+    page.get_by_label("Navn", exact=True).fill(typed_name)
     type_in(page, "Henvisningsdato", "01-09-2025")
     field(page, "Diagnose og indgreb").get_by_role("checkbox", name="Blodprop i hjertet (AMI)").check()
 
