@@ -151,3 +151,21 @@ def test_a_bookmark_of_an_own_course_opens_it_and_a_wrong_address_shows_the_work
     expect(page.get_by_text("Adressen findes ikke i HjerteKom. Her er arbejdslisten.")).to_be_visible()
     expect(page.get_by_role("heading", name="Find borger")).to_be_visible()
     expect_address(page, "#/")
+
+
+def test_a_bookmark_opened_while_signed_out_opens_its_view_after_the_login(
+        hjertekom_server, page, users) -> None:
+    """The login page is in between (the address holds only ids and form names, never data)."""
+    server = hjertekom_server
+    _, _, course_id = new_course(server, "anne", 7_416_005, "Bogmærke Bentsen")
+    page.goto(f"{server.base_url}/#/forloeb/{course_id}/start")
+    expect(page.locator("#username")).to_be_visible()
+    page.locator("#username").fill(users.anne.username)
+    page.locator("#password").fill("forkert-kodeord-1")   # a failed attempt keeps the address too
+    page.locator("#login").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    page.locator("#username").fill(users.anne.username)
+    page.locator("#password").fill(users.anne.password)
+    page.locator("#login").click()
+    expect(form_heading(page)).to_have_text("Afklarende samtale", timeout=FIRST_APP_ELEMENT_MS)
+    expect_address(page, f"#/forloeb/{course_id}/start")
