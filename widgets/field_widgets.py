@@ -48,7 +48,7 @@ __all__ = [
     "FieldWidget", "Kit", "MultiChoiceFieldWidget", "SCALE_CLASS", "SR_LABEL_CLASS", "SR_LABEL_CSS",
     "ScaleFieldWidget", "ScoreStyle", "TextFieldWidget", "TextareaFieldWidget", "accessible_name",
     "codelist_options", "format_number", "format_score", "format_value", "input_text", "make_field_widget",
-    "name_control", "register", "scale_keys_class", "widget_key",
+    "named", "register", "scale_keys_class", "widget_key",
 ]
 
 #: A coded int field with at most this many codes is shown as toggle buttons, otherwise as a list.
@@ -191,8 +191,8 @@ class Kit:
         self.checkbox_style = CheckboxStyle()
         self.toggle_style = w.ToggleButtonsStyle(button_width="auto")
 
-    def html(self, value: str, layout: w.Layout) -> w.HTML:
-        return w.HTML(value, layout=layout, style=self.html_style)
+    def html(self, value: str, layout: w.Layout, *classes: str) -> w.HTML:
+        return w.HTML(value, layout=layout, style=self.html_style, _dom_classes=classes)
 
 
 # --- the base class ----------------------------------------------------------------------------------
@@ -214,8 +214,10 @@ class FieldWidget:
         self._visible = True
         self.label = kit.html(self._label_html(), kit.label_layout)
         self.row = w.HBox([self.label, input_widget, *extras], layout=kit.row_layout)
-        self.container = w.VBox([self.row], layout=w.Layout(margin="0 0 4px 0"))
-        self.container.add_class(f"hk-field-{field.name}")  # a stable handle for tests and styling
+        # hk-field-<name>: a stable handle for tests, styling and the page script (set at creation:
+        # every class added afterwards is one more message to the browser)
+        self.container = w.VBox([self.row], layout=w.Layout(margin="0 0 4px 0"),
+                                _dom_classes=(f"hk-field-{field.name}",))
         for widget in self._watched():
             widget.observe(self._changed, names="value")
 
@@ -315,8 +317,7 @@ class FieldWidget:
         if self._reference_widget is None:
             if not markup:
                 return
-            self._reference_widget = self.kit.html(markup, self.kit.reference_layout)
-            self._reference_widget.add_class("hk-reference")
+            self._reference_widget = self.kit.html(markup, self.kit.reference_layout, "hk-reference")
             self.row.children = (*self.row.children, self._reference_widget)
         elif self._reference_widget.value != markup:
             self._reference_widget.value = markup
@@ -399,10 +400,11 @@ def accessible_name(field: Field, lang: str = "da") -> str:
     return f"{label} ({field.unit})" if field.unit else label
 
 
-def name_control(control: w.DOMWidget, field: Field, lang: str) -> None:
-    """Give ``control`` the field's accessible name through a hidden label of its own."""
-    control.description = accessible_name(field, lang)
-    control.add_class(SR_LABEL_CLASS)
+def named(field: Field, lang: str, *classes: str) -> dict[str, Any]:
+    """The keyword arguments that give a control the field's accessible name, through a hidden
+    label of its own, and the CSS ``classes``: passed to the constructor, because every trait set
+    afterwards is one more message to the browser for each of a form's ~150 controls."""
+    return {"description": accessible_name(field, lang), "_dom_classes": (SR_LABEL_CLASS, *classes)}
 
 
 def missing_reason_dropdown(field: Field, kit: Kit) -> w.Dropdown:
@@ -440,8 +442,7 @@ class TextFieldWidget(FieldWidget):
         cls = w.Textarea if self.multiline else w.Text
         text = cls(value="", placeholder=t(_PLACEHOLDERS.get(field.type, "text_placeholder"), lang),
                    continuous_update=False, layout=layout, style=kit.text_style,
-                   tooltip=field.help.get(lang) if field.help else None)
-        name_control(text, field, lang)
+                   tooltip=field.help.get(lang) if field.help else None, **named(field, lang))
         extras: list[w.Widget] = []
         self.unit: w.Label | None = None
         if field.unit:
@@ -512,8 +513,7 @@ class _DropdownFieldWidget(_CodedFieldWidget):
         self._codes = [code for _, code in options]
         dropdown = w.Dropdown(options=((t("choose", kit.lang), None), *options), index=0,
                               layout=kit.dropdown_layout, style=kit.description_style,
-                              tooltip=field.help.get(kit.lang) if field.help else None)
-        name_control(dropdown, field, kit.lang)
+                              tooltip=field.help.get(kit.lang) if field.help else None, **named(field, kit.lang))
         dropdown.observe(self._show_placeholder, names="index")
         super().__init__(field, kit, dropdown)
 
@@ -576,10 +576,8 @@ class ScaleFieldWidget(_CodedFieldWidget):
         self._codes = [code for _, code in options]
         buttons = w.ToggleButtons(options=options, value=None, style=kit.toggle_style,
                                   tooltips=[_code_help(field, code, kit.lang) for code in self._codes],
-                                  tooltip=field.help.get(kit.lang) if field.help else None)
-        name_control(buttons, field, kit.lang)
-        buttons.add_class(SCALE_CLASS)
-        buttons.add_class(scale_keys_class(self._codes))
+                                  tooltip=field.help.get(kit.lang) if field.help else None,
+                                  **named(field, kit.lang, SCALE_CLASS, scale_keys_class(self._codes)))
         super().__init__(field, kit, buttons)
 
 

@@ -15,7 +15,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from factories import course_data, start_data
+from factories import course_data, end_data, start_data
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.service import Service
 from hjertekom_core.users import get_user
@@ -68,7 +68,8 @@ def check_page(page: Page, *, at_least: int) -> None:
 
 
 def new_course(server: Any, seed: int, name: str, *, start: dict[str, Any] | None = None,
-               start_complete: bool = True, end: dict[str, Any] | None = None) -> tuple[str, int]:
+               start_complete: bool = True, end: dict[str, Any] | None = None,
+               end_complete: bool = False) -> tuple[str, int]:
     """A synthetic citizen of Anne's with a complete course form, and the given start and end."""
     svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
     cpr = generate_cpr(random.Random(seed))
@@ -77,7 +78,7 @@ def new_course(server: Any, seed: int, name: str, *, start: dict[str, Any] | Non
     if start is not None:
         svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
     if end is not None:
-        svc.save(course_id, "end", end, 0, complete=False, confirm=True)
+        svc.save(course_id, "end", end, 0, complete=end_complete, confirm=True)
     return cpr, course_id
 
 
@@ -164,6 +165,8 @@ def test_buttons_show_their_whole_text_and_a_blank_list_says_vaelg(
         hjertekom_server, page, users, sign_in, screen: dict[str, int]) -> None:
     cpr, course_id = new_course(hjertekom_server, 741_010 + screen["width"], f"Cecilie Skærm {screen['width']}",
                                 start=start_data())
+    finished = new_course(hjertekom_server, 741_020 + screen["width"], f"Dennis Skærm {screen['width']}",
+                          start=start_data(), end=end_data(), end_complete=True)
     page.set_viewport_size(screen)
     sign_in(page, users.anne)
     open_course(page, cpr, course_id, "Afslutning")
@@ -185,9 +188,10 @@ def test_buttons_show_their_whole_text_and_a_blank_list_says_vaelg(
     expect(profession.locator("option:checked")).to_have_text("— vælg —")
     assert set(page.evaluate(_BLANK_SELECTS_JS)) == {"— vælg —"}   # the new "Årsag til ophør" too
 
-    # The finished start form's buttons, and those of the question before a correction.
-    selector.filter(has_text="Afklarende samtale").click()
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    # A finished form's buttons, and those of the question before a correction. (A course whose
+    # forms are all finished opens on its last one.)
+    page.locator(".hk-course .widget-button", has_text="Arbejdsliste").click()
+    open_course(page, *finished, "Afslutning")
     expect(page.locator(".hk-reopen")).to_have_text("Genåbn som kladde")
     assert buttons_cut_off(page) == []
     page.locator(".hk-correct").click()
