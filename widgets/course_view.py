@@ -1,7 +1,8 @@
 """One course: its forms and how they are saved, so that nothing a clinician enters is lost,
 duplicated or silently changed.
 
-* Drafts and completion; unusual values are confirmed first ("Bekræft og gem").
+* Drafts and completion; unusual values are confirmed first ("Bekræft og gem"). "Gem og gå videre"
+  saves a draft and opens the course's next form, with the cursor in its first field.
 * A finished (complete) registration is locked: read-only, with "Ret registrering" (a correction,
   with a reason; it stays complete) and "Genåbn som kladde" (with a reason) instead of the save
   buttons. The service enforces the same rule (``Service.save(reason=, reopen=)``).
@@ -242,6 +243,9 @@ class CourseView:
             buttons = [self._button("entry.save_draft", "hk-save-draft", "save", lambda: self._save(complete=False)),
                        self._button("entry.complete", "hk-complete", "check", lambda: self._save(complete=True),
                                     "success")]
+            if self._following_form() is not None:
+                buttons.append(self._button("entry.save_next", "hk-save-next", "arrow-right",
+                                            lambda: self._save(complete=False, go_on=True)))
         self.bar.set_buttons([*buttons, history])
         self._refresh_actions()
         self._update_state()
@@ -327,8 +331,9 @@ class CourseView:
             link = goto_link(first, self.view.fields[first].field.label.get("da"))
         self.bar.show("error", body_html + (f"<div>{link}</div>" if link else ""))
 
-    def _save(self, complete: bool, confirm: bool = False) -> None:
-        """"Gem kladde", "Markér som færdig" and "Gem rettelse" (which keeps the form complete)."""
+    def _save(self, complete: bool, confirm: bool = False, go_on: bool = False) -> None:
+        """"Gem kladde", "Markér som færdig" and "Gem rettelse" (which keeps the form complete);
+        ``go_on``: "Gem og gå videre" (a draft, then the next form, once it is saved)."""
         self._prompt = []
         self._refresh_actions()
         if self._unresolved():
@@ -349,16 +354,17 @@ class CourseView:
             summary = html.escape(self.view.missing_summary(report)).replace("\n", "<br>")
             self._show_problems(summary, self.view.first_issue(report))
             return
-        self._write(complete=complete, confirm=confirm, reason=reason)
+        self._write(complete=complete, confirm=confirm, reason=reason, go_on=go_on)
 
-    def _write(self, *, complete: bool, confirm: bool, reason: str | None = None, reopen: bool = False) -> None:
+    def _write(self, *, complete: bool, confirm: bool, reason: str | None = None, reopen: bool = False,
+               go_on: bool = False) -> None:
         svc = self.shell.service
         try:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
                               complete=complete, confirm=confirm, reason=reason, reopen=reopen)
         except ConfirmationRequired as exc:
             self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
-                                                            reopen=reopen))
+                                                            reopen=reopen, go_on=go_on))
             return
         except IncompleteForm as exc:
             self._show_problems(issues_html(exc.errors, app_t("entry.missing")),
@@ -377,9 +383,9 @@ class CourseView:
         except AccessDenied as exc:
             self._refused(exc)
             return
-        self._saved(result, reopened=reopen, corrected=reason is not None and not reopen)
+        self._saved(result, reopened=reopen, corrected=reason is not None and not reopen, go_on=go_on)
 
-    def _saved(self, result: SaveResult, *, reopened: bool, corrected: bool) -> None:
+    def _saved(self, result: SaveResult, *, reopened: bool, corrected: bool, go_on: bool = False) -> None:
         svc = self.shell.service
         svc.discard_autosave(self.course_id, self.form_name)
         self.view.mark_saved()
@@ -392,13 +398,36 @@ class CourseView:
         self._relabel()
         key = ("entry.reopened" if reopened else "entry.saved_correction" if corrected
                else "entry.saved_complete" if result.status == "complete" else "entry.saved_draft")
-        self.bar.show_text("ok", app_t(key, form=self._form_word, time=clock_text(), revision=result.revision),
-                           css_class="hk-saved")
+        said = app_t(key, form=self._form_word, time=clock_text(), revision=result.revision)
+        self.bar.show_text("ok", said, css_class="hk-saved")
         if self._history is not None:
             self._history = self._history_widget()
         self._apply_mode()
         self._mark_dirty(False)
         self._show_feedback()
+        following = self._following_form() if go_on else None
+        if following is not None:
+            self._open_following(following, said)
+
+    # --- "Gem og gå videre" ---------------------------------------------------------------------------
+    def _following_form(self) -> str | None:
+        """The form after this one in the course (the contract's order), None after the last."""
+        forms = list(self.shell.contract.forms)
+        at = forms.index(self.form_name)
+        return forms[at + 1] if at + 1 < len(forms) else None
+
+    def _open_following(self, form: str, said: str) -> None:
+        """Open ``form`` after this one was saved, saying both; the page script puts the cursor in
+        its first field (class hk-focus-first), so that entry goes on from the keyboard."""
+        self.form_name = form
+        self._relabel()
+        self._show_form()
+        first = next((fw for fw in self.view.fields.values() if fw.visible and not fw.field.is_derived), None)
+        if first is not None and self.mode != LOCKED:
+            first.container.add_class("hk-focus-first")
+        if self._details is None:   # unless opening it merged an older autosave: that message stays
+            self.bar.show_text("ok", f"{said} {app_t('entry.next_open', form=self._form_word)}",
+                               css_class="hk-saved")
 
     def _ask_confirmation(self, exc: ConfirmationRequired, retry: Callable[[], None]) -> None:
         yes = w.Button(description=app_t("entry.confirm"), button_style="warning", icon="check")

@@ -100,6 +100,8 @@ STRINGS: Mapping[str, Text] = {
     # --- one course's forms: saving, the lock of a finished registration, history, conflicts -------
     "entry.save_draft": Text("Gem kladde", "Save draft"),
     "entry.complete": Text("Markér som færdig", "Mark as complete"),
+    "entry.save_next": Text("Gem og gå videre", "Save and go on"),
+    "entry.next_open": Text("{form} er åbnet.", "{form} is open."),
     "entry.correct": Text("Ret registrering", "Correct the registration"),
     "entry.reopen": Text("Genåbn som kladde", "Reopen as draft"),
     "entry.save_correction": Text("Gem rettelse", "Save the correction"),

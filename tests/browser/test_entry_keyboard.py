@@ -6,7 +6,8 @@ it and goes on to the next question. Every key is pressed on the page's keyboard
 focus gets it) and counted; what is saved is read back from the store. Enter never saves.
 
 The end form shows each measurement's start value (and the start's test) beside the input, and the
-change once the field is left.
+change once the field is left. "Gem og gå videre" saves a draft and opens the next form, with the
+cursor in its first field.
 """
 from __future__ import annotations
 
@@ -44,14 +45,16 @@ class Keyboard:
             self.presses += 1
 
 
-def new_course(server: Any, seed: int, name: str, start: dict[str, Any], *,
+def new_course(server: Any, seed: int, name: str, start: dict[str, Any] | None, *,
                start_complete: bool = False) -> tuple[str, int]:
-    """A synthetic citizen of Anne's with a complete course form and a start form (a draft)."""
+    """A synthetic citizen of Anne's with a complete course form and a start form (a draft; none
+    for ``start=None``)."""
     svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
     cpr = generate_cpr(random.Random(seed))
     citizen = svc.create_citizen(cpr, name, 740)
     course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
+    if start is not None:
+        svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
     return cpr, course_id
 
 
@@ -263,3 +266,54 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
     page.locator(".hk-form-selector button").filter(has_text="Afklarende samtale").click()
     expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
     expect(page.locator(".hk-form .hk-reference")).to_have_count(0)
+
+
+def test_gem_og_gaa_videre_saves_a_draft_and_opens_the_next_form(hjertekom_server, page, users, sign_in) -> None:
+    server = hjertekom_server
+    cpr, course_id = new_course(server, 742_005, "Lise Videre", None)
+    sign_in(page, users.anne)
+    open_course(page, cpr, course_id)
+    go_on = page.locator(".hk-save-next")
+    expect(go_on).to_have_text("Gem og gå videre")
+    status = page.locator(".hk-status")
+    date = page.get_by_role("textbox", name="Dato for afklarende samtale", exact=True)
+    date.fill("17-02-2025")
+    date.press("Tab")
+    weight = page.get_by_role("textbox", name="Vægt (kg)", exact=True)
+
+    # An error: nothing is saved, and the clinician stays in the form.
+    weight.fill("500")
+    weight.press("Tab")
+    go_on.click()
+    expect(status).to_contain_text("Ret fejlene, før der kan gemmes:")
+    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    assert stored(server, course_id) == []
+
+    # An unusual value is confirmed first ("Bekræft og gem"), then the next form opens.
+    weight.fill("205")
+    weight.press("Tab")
+    go_on.click()
+    confirm = page.locator(".hk-confirm")
+    expect(confirm).to_have_text("Bekræft og gem")
+    assert stored(server, course_id) == []
+    confirm.click()
+    expect(page.locator(".hk-form h2")).to_have_text("Afslutning")
+    expect(status).to_have_text(re.compile(r"^Afklarende samtale er gemt som kladde \([\d:]+, version 1\)\. "
+                                           r"Afslutning er åbnet\.\s*$"))
+    assert stored(server, course_id) == [("draft", {"meeting_date": "2025-02-17", "weight_kg": 205.0})]
+    expect(page.locator(".hk-form-selector button")).to_have_text(
+        ["Forløb (færdig)", "Afklarende samtale (kladde)", "Afslutning (ikke startet)"])
+    expect(page.locator(".hk-form-selector button", has_text="Afslutning")).to_have_attribute("aria-pressed", "true")
+
+    # The cursor is in the next form's first field: typing goes on from the keyboard.
+    end_date = page.get_by_role("textbox", name="Dato for afslutning", exact=True)
+    expect(end_date).to_be_focused()
+    page.keyboard.type("19-05-2025")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("combobox", name="Samtalen holdt af", exact=True)).to_be_focused()
+    expect(end_date).to_have_value("19-05-2025")
+    # The last form has no next one.
+    expect(go_on).to_have_count(0)
+    page.locator(".hk-save-draft").click()
+    expect(status).to_contain_text("Afslutning er gemt som kladde")
+    assert stored(server, course_id, "end") == [("draft", {"meeting_date": "2025-05-19"})]

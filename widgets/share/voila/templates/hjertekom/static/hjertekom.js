@@ -192,7 +192,7 @@
   // --- names and roles the widgets' markup lacks ------------------------------------------------------
   // ipywidgets gives a question's answer buttons (ToggleButtons, class hk-scale) no group and no
   // state a screen reader can read: they become a radio group named after the field (its hidden
-  // label, see field_widgets.name_control), each button a radio that says whether it is chosen.
+  // label, see field_widgets.named), each button a radio that says whether it is chosen.
   // A control named by a hidden label of its own keeps its help as a tooltip (ipywidgets puts
   // the tooltip on the label once there is one). ipywidgets rebuilds these buttons when the kernel
   // changes them, so this runs again after every change of the page (once per frame).
@@ -225,6 +225,15 @@
     var cells = document.getElementById("rendered_cells");
     if (cells) { setAttr(cells, "role", "main"); }
     document.querySelectorAll(".hk-scale").forEach(tidyScale);
+    // A form opened by "Gem og gå videre": the cursor in its first field, once it is drawn.
+    document.querySelectorAll(".hk-form .hk-focus-first:not([data-hk-focused])").forEach(function (field) {
+      var first = Array.prototype.filter.call(
+        field.querySelectorAll("input, select, textarea, button"), usable)[0];
+      if (first) {
+        field.setAttribute("data-hk-focused", "");
+        first.focus();
+      }
+    });
     // The course view's form buttons: which form is open.
     document.querySelectorAll(".hk-form-selector button.widget-toggle-button").forEach(function (button) {
       setAttr(button, "aria-pressed", button.classList.contains("mod-active") ? "true" : "false");
