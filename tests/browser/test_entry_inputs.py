@@ -136,9 +136,10 @@ def test_a_missing_measurement_gets_its_reason_with_the_keyboard(hjertekom_serve
     assert (data["weight_kg"], data["waist_cm"]) == ("DECL", "NA")
     assert "bmi" not in data
 
-    # Opened again, the reasons are shown as chosen, and "Nej" gives the input back.
+    # Opened again (the reload keeps the form's address), the reasons are shown as chosen, and
+    # "Nej" gives the input back.
     page.reload()
-    open_course(page, cpr, course_id)
+    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale", timeout=60_000)
     reason = page.get_by_role("combobox", name="Vægt: årsag til, at svaret mangler")
     expect(reason.locator("option:checked")).to_have_text("Borgeren ønskede ikke")
     expect(text_input(page, "Vægt")).to_be_disabled()
