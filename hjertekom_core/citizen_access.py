@@ -297,60 +297,22 @@ def _revision(contract: Contract | None, row: Any, people: _People, previous: Ma
 
 
 def _transfers(conn: Connection, contracts: ContractRegistry, course_rows: Sequence[Any],
-               revisions_of: Mapping[int, Sequence[Any]], people: _People) -> dict[int, list[dict[str, Any]]]:
-    """Per course: the transfers whose month held it. transfer_log keeps no course list, so this is
-    worked out as the transfer did: from the course's revisions saved before the transfer was made
-    (its period date, and whether the forms it needs were complete)."""
-    from hjertekom_core.export.contract import load_named
-    from hjertekom_core.export.dhrd import Month, PeriodError
+               people: _People) -> dict[int, list[dict[str, Any]]]:
+    """Per course: the transfers whose month held it, sent or not (export/transfers_held.py)."""
+    from hjertekom_core.export.transfers_held import placements
 
     found: dict[int, list[dict[str, Any]]] = {c.id: [] for c in course_rows}
-    rows = conn.execute(select(transfer_log).order_by(transfer_log.c.created_at, transfer_log.c.id)).all()
-    loaded: dict[str, Any] = {}
-    for t in rows:
-        if t.target not in loaded:
-            try:
-                loaded[t.target] = load_named(contracts, t.target)
-            except Exception:  # noqa: BLE001 - a contract gone since: that transfer cannot be judged
-                log.warning("export contract %s not loadable; its transfers are left out of the access export",
-                            t.target)
-                loaded[t.target] = None
-        contract = loaded[t.target]
-        if contract is None or contract.period is None:
-            continue
-        try:
-            month = Month.parse(t.period)
-        except PeriodError:
-            log.info("transfer %s has no monthly period; left out of the access export", t.id)
-            continue
-        period = contract.column(contract.period).source
-        made = _utc(t.created_at)
-        for course in course_rows:
-            if course.programme != contract.programme:
-                continue
-            latest: dict[str, Any] = {}
-            for rev in revisions_of.get(course.id, ()):
-                if _utc(rev.saved_at) <= made:  # type: ignore[operator]
-                    latest[rev.form] = rev  # ordered by revision: the last one before the transfer wins
-            placed = latest.get(period.relation)
-            when = json.loads(placed.data).get(period.column) if placed is not None else None
-            try:
-                day = dt.date.fromisoformat(when) if isinstance(when, str) else None
-            except ValueError:
-                day = None
-            if day is None or not month.first <= day < month.next_first:
-                continue
-            complete = all(latest.get(f) is not None and latest[f].status == "complete"
-                           for f in contract.complete_forms)
-            found[course.id].append({
-                "transfer_id": t.id, "target": t.target,
-                "recipient": contract.recipient.da if contract.recipient else t.target,
-                "period": t.period, "made_at": _iso(t.created_at), "made_by": people.describe(t.user_id, t.username),
-                "sent": complete,
-                "text": ("sendt med (forløbet var afsluttet i måneden og færdigregistreret)" if complete else
-                         "ikke sendt: forløbet var afsluttet i måneden, men ikke færdigregistreret"),
-                "basis": "udledt af forløbets registreringer på overførselstidspunktet; en overført værdi uden for "
-                         "overførslens regler kan have afvist forløbet alligevel (overførslens afvisningsliste)"})
+    for placed in placements(conn, contracts, [c.id for c in course_rows]):
+        t, contract = placed.transfer, placed.contract
+        found[placed.course_id].append({
+            "transfer_id": t.id, "target": t.target,
+            "recipient": contract.recipient.da if contract.recipient else t.target,
+            "period": t.period, "made_at": _iso(t.created_at), "made_by": people.describe(t.user_id, t.username),
+            "sent": placed.complete,
+            "text": ("sendt med (forløbet var afsluttet i måneden og færdigregistreret)" if placed.complete else
+                     "ikke sendt: forløbet var afsluttet i måneden, men ikke færdigregistreret"),
+            "basis": "udledt af forløbets registreringer på overførselstidspunktet; en overført værdi uden for "
+                     "overførslens regler kan have afvist forløbet alligevel (overførslens afvisningsliste)"})
     return found
 
 
@@ -440,7 +402,7 @@ def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope:
     revisions_of: dict[int, list[Any]] = {}
     for r in revision_rows:
         revisions_of.setdefault(r.course_id, []).append(r)
-    transfers = _transfers(conn, contracts, course_rows, revisions_of, people)
+    transfers = _transfers(conn, contracts, course_rows, people)
 
     citizen_doc = {k: _jsonable(v) for k, v in row.items()}
     readable = []

@@ -21,7 +21,6 @@ refused: it is kept, on the citizen's row or in the tombstone.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -45,7 +44,6 @@ from hjertekom_core.store.schema import (
     courses,
     registrations,
     tombstones,
-    transfer_log,
 )
 
 log = logging.getLogger(__name__)
@@ -252,65 +250,19 @@ class TransferHeld:
 
 
 def transfers_holding(conn: Connection, contracts: ContractRegistry, course_ids: Sequence[int]) -> list[TransferHeld]:
-    """The transfers that sent one of these courses, worked out as the transfer did: from each
-    course's revisions saved before it was made, its period date (e.g. the end meeting) in the
-    transfer's month and every form the export needs complete. (A course with a value outside the
-    export's rules went to the rejects report instead; it is named all the same: better one
-    request to the recipient too many than one too few.)"""
-    from hjertekom_core.export.contract import load_named
-    from hjertekom_core.export.dhrd import Month
+    """The transfers that sent one of these courses (export/transfers_held.py). A course with a
+    value outside the export's rules went to the rejects report instead; it is named all the same:
+    better one request to the recipient too many than one too few."""
+    from hjertekom_core.export.transfers_held import placements
 
-    if not course_ids:
-        return []
-    transfers = conn.execute(select(transfer_log).order_by(transfer_log.c.id)).all()
-    if not transfers:
-        return []
-    revisions = conn.execute(select(registrations.c.course_id, registrations.c.form, registrations.c.status,
-                                    registrations.c.data, registrations.c.saved_at)
-                             .where(registrations.c.course_id.in_(list(course_ids)))
-                             .order_by(registrations.c.course_id, registrations.c.revision)).all()
-    programmes = dict(conn.execute(select(courses.c.id, courses.c.programme)
-                                   .where(courses.c.id.in_(list(course_ids)))).all())
-    loaded: dict[str, Any] = {}
-    held: list[TransferHeld] = []
-    for t in transfers:
-        if t.target not in loaded:
-            try:
-                loaded[t.target] = load_named(contracts, t.target)
-            except Exception:  # noqa: BLE001 - a contract gone since: that transfer cannot be judged
-                log.warning("export contract %s cannot be loaded; its transfers are not checked", t.target)
-                loaded[t.target] = None
-        contract = loaded[t.target]
-        if contract is None or contract.period is None:
-            continue
-        try:
-            month = Month.parse(t.period)
-        except Exception:  # noqa: BLE001 - not a monthly transfer: it cannot be judged by month
-            log.info("transfer %s has no monthly period; not checked", t.id)
-            continue
-        source = contract.column(contract.period).source
-        made = _aware(t.created_at)
-        found = []
-        for course_id in course_ids:
-            if programmes.get(course_id) != contract.programme:
-                continue
-            latest: dict[str, Any] = {}
-            for rev in revisions:
-                if rev.course_id == course_id and _aware(rev.saved_at) <= made:
-                    latest[rev.form] = rev
-            placed = latest.get(source.relation)
-            when = json.loads(placed.data).get(source.column) if placed is not None else None
-            try:
-                day = dt.date.fromisoformat(when) if isinstance(when, str) else None
-            except ValueError:
-                day = None
-            if day is None or not month.first <= day < month.next_first:
-                continue
-            if all(f in latest and latest[f].status == "complete" for f in contract.complete_forms):
-                found.append(course_id)
-        if found:
-            held.append(TransferHeld(t.id, t.target, t.period, made, t.location, tuple(found)))
-    return held
+    sent: dict[int, list[int]] = {}
+    rows: dict[int, Any] = {}
+    for placed in placements(conn, contracts, course_ids):
+        if placed.complete:
+            sent.setdefault(placed.transfer.id, []).append(placed.course_id)
+            rows[placed.transfer.id] = placed.transfer
+    return [TransferHeld(t.id, t.target, t.period, _aware(t.created_at), t.location, tuple(sent[t.id]))
+            for t in (rows[i] for i in sent)]
 
 
 # --- erasure -----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hjertekom_core.access import SYSTEM, User
-from hjertekom_core.bootstrap import Workspace, initialise, open_workspace, sync_municipalities
+from hjertekom_core.bootstrap import Workspace, ensure_secret, initialise, open_workspace, sync_municipalities
 from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.demo import create_demo_users, generate_demo
@@ -35,6 +35,16 @@ from paths import CONTRACTS_DIR, PG_URL
 TABLES_TO_CLEAR = ("tombstones", "transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 #: The password of every user the tests make: passes the policy and holds no test's username.
 
+
+
+@pytest.fixture
+def keyed(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The store with its pseudonymisation key known, as open_workspace gives it (tombstones of
+    erased citizens are keyed hashes of their CPR numbers)."""
+    key_file = tmp_path / "pseudonym.key"
+    ensure_secret(key_file)
+    monkeypatch.setattr(store, "key_file", key_file)
+    return store
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from sqlalchemy import and_, func, insert, or_, select
 from factories import TEST_PASSWORD, course_data, end_data, start_data
 from hjertekom_core import audit
 from hjertekom_core.access import SYSTEM, User
-from hjertekom_core.bootstrap import ensure_secret, open_workspace
+from hjertekom_core.bootstrap import open_workspace
 from hjertekom_core.citizen_erasure import (
     CATEGORY_LABELS,
     erase,
@@ -69,15 +69,6 @@ _rng = random.Random(1517)  # noqa: S311 - synthetic people only
 
 def new_cpr() -> str:
     return generate_cpr(_rng)
-
-
-@pytest.fixture
-def keyed(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    """The store with its pseudonymisation key known (as open_workspace gives it)."""
-    key_file = tmp_path / "pseudonym.key"
-    ensure_secret(key_file)
-    monkeypatch.setattr(store, "key_file", key_file)
-    return store
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from factories import course_data, end_data, start_data
 from hjertekom_core import audit
 from hjertekom_core.access import SYSTEM, User
-from hjertekom_core.bootstrap import ensure_secret, open_workspace
+from hjertekom_core.bootstrap import open_workspace
 from hjertekom_core.citizen_erasure import restrict
 from hjertekom_core.cli import main
 from hjertekom_core.config import Config
@@ -39,14 +39,6 @@ from paths import CONTRACTS_DIR
 TODAY = dt.date(2026, 6, 1)      # with 10 years: courses that ended on 1 June 2016 or before are due
 YEARS = 10
 _rng = random.Random(2016)  # noqa: S311 - synthetic people only
-
-
-@pytest.fixture
-def keyed(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
-    key_file = tmp_path / "pseudonym.key"
-    ensure_secret(key_file)
-    monkeypatch.setattr(store, "key_file", key_file)
-    return store
 
 
 @pytest.fixture
