@@ -24,7 +24,6 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.netutil import bind_unix_socket
-from voila.request_info_handler import RequestInfoSocketHandler
 
 from hjertekom_core.errors import AccessDenied, NotFound
 
@@ -38,25 +37,31 @@ _SCHEME = "HjerteKom "
 
 # --- server side -----------------------------------------------------------------------------------
 
-class RequestInfoHandler(RequestInfoSocketHandler):
+def _request_info_handler() -> type[web.WebSocketHandler]:
     """Voilà's hand-over of a page request to a preheated kernel, on the private socket.
 
     Voilà's own ``on_close`` removed whichever waiter the loop ended on, so two connections with a
     made-up kernel id left the next two logins waiting forever; here a socket removes only itself.
     ``_waiters`` and ``_cache`` are Voilà's class dictionaries, which its page handler fills.
+    Built when the server starts: importing Voilà costs a kernel (which imports this module for
+    its client side) about 250 ms and 30 MB, for a class only the server uses.
     """
+    from voila.request_info_handler import RequestInfoSocketHandler
 
-    def open(self, kernel_id: str) -> None:  # type: ignore[override]
-        self._kernel_id = kernel_id
-        RequestInfoSocketHandler._waiters[kernel_id] = self
-        payload = RequestInfoSocketHandler._cache.pop(kernel_id, None)
-        if payload is not None:
-            self.write_message(payload)
+    class RequestInfoHandler(RequestInfoSocketHandler):
+        def open(self, kernel_id: str) -> None:  # type: ignore[override]
+            self._kernel_id = kernel_id
+            RequestInfoSocketHandler._waiters[kernel_id] = self
+            payload = RequestInfoSocketHandler._cache.pop(kernel_id, None)
+            if payload is not None:
+                self.write_message(payload)
 
-    def on_close(self) -> None:
-        kernel_id = getattr(self, "_kernel_id", None)
-        if kernel_id is not None and RequestInfoSocketHandler._waiters.get(kernel_id) is self:
-            del RequestInfoSocketHandler._waiters[kernel_id]
+        def on_close(self) -> None:
+            kernel_id = getattr(self, "_kernel_id", None)
+            if kernel_id is not None and RequestInfoSocketHandler._waiters.get(kernel_id) is self:
+                del RequestInfoSocketHandler._waiters[kernel_id]
+
+    return RequestInfoHandler
 
 
 class _KernelCaller(web.RequestHandler):
@@ -105,7 +110,7 @@ class FeedbackHandler(_KernelCaller):
 def start_internal_server(guard: Any, socket_path: str) -> HTTPServer:
     """Serve the kernels' API on ``socket_path`` (mode 0600, in a 0700 folder)."""
     app = web.Application([
-        (r"/voila/query/(?P<kernel_id>[\w-]+)", RequestInfoHandler),
+        (r"/voila/query/(?P<kernel_id>[\w-]+)", _request_info_handler()),
         (r"/whoami", WhoAmIHandler, {"guard": guard}),
         (r"/feedback/(\d{1,12})", FeedbackHandler, {"guard": guard}),
     ])
