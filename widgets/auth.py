@@ -215,7 +215,7 @@ button {{ margin-top: 20px; width: 100%; padding: 10px; font-size: 1em; backgrou
 // A bookmarked view (#/forloeb/12/start) survives the login: the browser keeps a request's
 // fragment across the redirect after the POST, so the form's address carries it. Only the
 // app's own address shapes are carried (widgets/routes.py).
-if (/^#\/[a-z0-9_\/-]{{0,80}}$/.test(location.hash)) {{
+if (new RegExp("^#/[a-z0-9_/-]{{0,80}}$").test(location.hash)) {{
   for (const form of document.querySelectorAll("form")) form.action += location.hash;
 }}
 </script></body></html>"""
