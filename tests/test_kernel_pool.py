@@ -40,6 +40,9 @@ class FakeManager:
         """A refill whose kernel has not started yet."""
         self._pools[NB].append(Future())
 
+    def get_pool_size(self, notebook_name: str) -> int:
+        return len(self._pools[notebook_name])
+
     async def get_rendered_notebook(self, notebook_name: str, **kwargs: Any) -> str:
         task = self._pools[notebook_name].pop(0)
         return str(task.result()["kernel_id"]) if task.done() else "waited"
@@ -127,3 +130,16 @@ def test_when_the_demand_is_over_the_pool_shrinks_one_idle_kernel_per_check_back
     assert sizes == [4, 3, 2, 2, 2]
     assert len(manager.shut_down) == 3
     assert pool.target == 2
+
+
+def test_requests_that_found_the_pool_empty_count_and_the_pool_grows_only_once_the_wave_is_over() -> None:
+    pool, manager, clock = _pool(2)
+    _claim_all_and_wait(manager, 2)  # the two ready kernels are taken
+    for _ in range(8):  # Voilà finds an empty pool and starts a kernel for each of these itself
+        assert manager.get_pool_size(NB) == 0
+    _run(pool.adjust())
+    assert pool.target == 2  # logins came just now: a wave may still be going on
+    clock.now += kernel_pool.QUIET_SECONDS
+    _run(pool.adjust())
+    assert pool.target == 2 + 8
+    assert len(manager._pools[NB]) == 10

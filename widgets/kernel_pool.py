@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 DEMAND_WINDOW_SECONDS = 1800.0
 #: How often the pool's size is reconsidered.
 CHECK_SECONDS = 10.0
+#: The pool grows only after this long without a page request (growth must not take CPU from a wave).
+QUIET_SECONDS = 20.0
 #: RSS of one kernel with a form open, with headroom (measured about 60 MB; benchmarks/entry_app.py).
 KERNEL_MB = 100.0
 #: Share of the memory available at the time that the pool may take.
@@ -53,11 +55,14 @@ def available_mb() -> float:
 class ElasticPool:
     """Sets the target size of Voilà's pool (``kernel_pools_config``) from recent waits.
 
-    A claim that finds no ready kernel in the pool (the page waits for one still starting) is a
-    miss. Every ``CHECK_SECONDS`` (``adjust``), once no kernel of the pool is still starting (growth
-    must not take CPU from the logins that wait), the target becomes the base size plus the misses
-    of the last ``DEMAND_WINDOW_SECONDS``, bounded by memory, and the missing kernels are started
-    at once. Without misses the target falls back, one kernel per check.
+    A page request that finds no ready kernel in the pool is a miss: either it claims one still
+    starting, or the pool is empty and Voilà starts a kernel just for it (its handler asks
+    ``get_pool_size`` first; Voilà refills only once the claimed kernel is ready, so during a
+    wave the pool is mostly empty). Every ``CHECK_SECONDS`` (``adjust``), once no page was
+    requested for ``QUIET_SECONDS`` and no kernel of the pool is still starting (growth must not
+    take CPU from the logins of a wave), the target becomes the base size plus the misses of the
+    last ``DEMAND_WINDOW_SECONDS``, bounded by memory, and the missing kernels are started at once.
+    Without misses the target falls back, one kernel per check.
     """
 
     def __init__(self, manager: Any, base: int, *, clock: Any = time.monotonic,
@@ -67,16 +72,27 @@ class ElasticPool:
         self.clock = clock
         self.memory_mb = memory_mb
         self.misses: collections.deque[float] = collections.deque()
+        self.last_request = float("-inf")
 
     def install(self) -> None:
-        """Look at the pool at every claim of a preheated kernel (Voilà's ``get_rendered_notebook``)."""
-        original = self.manager.get_rendered_notebook
+        """Look at the pool at every page request (Voilà's handler asks ``get_pool_size``, then
+        claims with ``get_rendered_notebook`` or starts a kernel of its own when the pool is empty)."""
+        original_claim = self.manager.get_rendered_notebook
+        original_size = self.manager.get_pool_size
 
         async def get_rendered_notebook(*args: Any, **kwargs: Any) -> Any:
             self.claimed(kwargs.get("notebook_name", args[0] if args else None))
-            return await original(*args, **kwargs)
+            return await original_claim(*args, **kwargs)
+
+        def get_pool_size(notebook_name: str) -> int:
+            size = int(original_size(notebook_name))
+            self.last_request = self.clock()
+            if size == 0:  # Voilà starts a kernel for this request alone
+                self.misses.append(self.clock())
+            return size
 
         self.manager.get_rendered_notebook = get_rendered_notebook
+        self.manager.get_pool_size = get_pool_size
 
     @property
     def target(self) -> int:
@@ -114,6 +130,8 @@ class ElasticPool:
             if any(not task.done() for pool in pools.values() for task in pool):
                 return  # kernels are still starting: logins may be waiting for them
             wanted = self.base + self.demand()
+            if wanted > self.target and self.clock() - self.last_request < QUIET_SECONDS:
+                return  # a wave of logins may still be going on
             if wanted > self.target:
                 wanted = min(wanted, self.ceiling())
                 if wanted > self.target:
