@@ -34,7 +34,6 @@ from hjertekom_widgets.admin_pages import ROUTES as ADMIN_ROUTES
 from hjertekom_widgets.auth import HjerteKomIdentityProvider
 from hjertekom_widgets.guard import SWEEP_SECONDS, Guard
 from hjertekom_widgets.internal_api import SOCKET_ENV, SOCKET_NAME, start_internal_server
-from hjertekom_widgets.kernel_pool import CHECK_SECONDS, ElasticPool
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
 from hjertekom_widgets.web_handlers import SESSION_ROUTE, KernelAuthorizer, SessionHandler, secure_routes
 
@@ -52,7 +51,6 @@ ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_reque
 class HjerteKomVoila(Voila):
     name = "hjertekom-voila"
     guard: Guard | None = None  # set by serve()
-    pool: ElasticPool | None = None  # with preheated kernels: the pool follows demand (kernel_pool.py)
 
     def init_settings(self) -> dict[str, Any]:
         # The kernels (preheated ones are started inside super()) inherit this environment.
@@ -61,9 +59,6 @@ class HjerteKomVoila(Voila):
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
         if self.guard is not None:
             self.guard.kernel_manager = self.kernel_manager
-        if self.voila_configuration.preheat_kernel:
-            self.pool = ElasticPool(self.kernel_manager, self.voila_configuration.default_pool_size)
-            self.pool.install()
         return settings
 
     def init_handlers(self) -> list[Any]:
@@ -75,8 +70,6 @@ class HjerteKomVoila(Voila):
             raise RuntimeError("HjerteKomVoila needs its guard: start it with serve()")
         start_internal_server(self.guard, os.environ[SOCKET_ENV])
         PeriodicCallback(self.guard.sweep, SWEEP_SECONDS * 1000).start()
-        if self.pool is not None:
-            PeriodicCallback(self.pool.adjust, CHECK_SECONDS * 1000).start()
         super().listen()
 
 
