@@ -61,7 +61,7 @@ The browser is the Debian chromium driven by Playwright (headless). Figures:
    ``--entry-singles``): target <= 10x. The most kernels seen at once is printed.
 
 Options (all prefixed ``--entry-``): ``--entry-quick``, ``--entry-loads``, ``--entry-saves``,
-``--entry-citizens``, ``--entry-pool-size``, ``--entry-killed``, ``--entry-concurrent``, ``--entry-singles``,
+``--entry-citizens``, ``--entry-pool-size``, ``--entry-killed``, ``--entry-concurrent``, ``--entry-waves``, ``--entry-singles``,
 ``--entry-keep`` (keep the temporary folder with the
 server logs), ``--entry-chromium``. A private copy of the app can be measured by putting it first
 on ``PYTHONPATH`` (the servers and their kernels inherit the environment).
