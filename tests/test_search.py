@@ -136,7 +136,7 @@ def test_the_audit_log_holds_the_number_of_hits_never_the_name_or_number(svc: Se
     svc.find_citizen(f"{CPR[:6]} {CPR[6:]}")
     with store.read() as conn:
         rows = conn.execute(select(audit_log.c.action, audit_log.c.detail).where(
-            audit_log.c.action.in_(["citizen.search", "citizen.find"]))).all()
+            audit_log.c.action.in_(["citizen.search", "citizen.find"])).order_by(audit_log.c.id)).all()
     assert [(r.action, json.loads(r.detail)) for r in rows] == [
         ("citizen.search", {"hits": 2}), ("citizen.find", {"found": True})]
     everything = " ".join(str(tuple(r)) for r in rows)
