@@ -8,17 +8,13 @@ control is there (text, lists, the answer buttons of a question, "Mangler", mess
 """
 from __future__ import annotations
 
-import random
-from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
 
-from factories import course_data, end_data, start_data
-from hjertekom_core.cpr import generate_cpr
-from hjertekom_core.service import Service
-from hjertekom_core.users import get_user
+from browser_store import new_course
+from factories import end_data, start_data
 
 pytestmark = pytest.mark.slow
 
@@ -67,19 +63,6 @@ def check_page(page: Page, *, at_least: int) -> None:
     assert serious_violations(page) == []
 
 
-def new_course(server: Any, seed: int, name: str, *, start: dict[str, Any] | None = None,
-               start_complete: bool = True, end: dict[str, Any] | None = None,
-               end_complete: bool = False) -> tuple[str, int]:
-    """A synthetic citizen of Anne's with a complete course form, and the given start and end."""
-    svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
-    cpr = generate_cpr(random.Random(seed))
-    citizen = svc.create_citizen(cpr, name, 740)
-    course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    if start is not None:
-        svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
-    if end is not None:
-        svc.save(course_id, "end", end, 0, complete=end_complete, confirm=True)
-    return cpr, course_id
 
 
 def open_course(page: Page, cpr: str, course_id: int, form_heading: str) -> None:

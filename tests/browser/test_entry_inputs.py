@@ -7,7 +7,6 @@ test_entry_app.py (fields are found by their visible label).
 from __future__ import annotations
 
 import json
-import random
 import re
 from typing import Any
 
@@ -15,11 +14,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from factories import course_data, start_data
-from hjertekom_core.cpr import generate_cpr
-from hjertekom_core.service import Service
+from browser_store import new_course
+from factories import start_data
 from hjertekom_core.store.schema import registrations
-from hjertekom_core.users import get_user
 
 pytestmark = pytest.mark.slow
 
@@ -55,15 +52,6 @@ def open_course(page: Page, cpr: str, course_id: int) -> None:
     expect(page.locator(".hk-form")).to_be_visible()
 
 
-def new_course(server: Any, seed: int, name: str, *, start: dict[str, Any] | None = None) -> tuple[str, int]:
-    """A synthetic citizen of Anne's with a complete course form (and a complete start, if given)."""
-    svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
-    cpr = generate_cpr(random.Random(seed))
-    citizen = svc.create_citizen(cpr, name, 740)
-    course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    if start is not None:
-        svc.save(course_id, "start", start, 0, complete=True, confirm=True)
-    return cpr, course_id
 
 
 def stored(server: Any, course_id: int, form: str) -> list[tuple[str, dict[str, Any]]]:

@@ -12,7 +12,6 @@ cursor in its first field.
 from __future__ import annotations
 
 import json
-import random
 import re
 from typing import Any
 
@@ -20,11 +19,9 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
-from factories import course_data, start_data
-from hjertekom_core.cpr import generate_cpr
-from hjertekom_core.service import Service
+from browser_store import new_course
+from factories import start_data
 from hjertekom_core.store.schema import registrations
-from hjertekom_core.users import get_user
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +42,6 @@ class Keyboard:
             self.presses += 1
 
 
-def new_course(server: Any, seed: int, name: str, start: dict[str, Any] | None, *,
-               start_complete: bool = False) -> tuple[str, int]:
-    """A synthetic citizen of Anne's with a complete course form and a start form (a draft; none
-    for ``start=None``)."""
-    svc = Service(server.store, server.contracts, get_user(server.store, "anne"))
-    cpr = generate_cpr(random.Random(seed))
-    citizen = svc.create_citizen(cpr, name, 740)
-    course_id = svc.open_course(citizen.id, course_data(), complete=True).course_id
-    if start is not None:
-        svc.save(course_id, "start", start, 0, complete=start_complete, confirm=True)
-    return cpr, course_id
 
 
 def open_course(page: Page, cpr: str, course_id: int, heading: str = "Afklarende samtale") -> None:
@@ -94,8 +80,9 @@ HADS = [f"HADS {i} – {'angst' if i % 2 else 'depression'}" for i in range(1, 1
 
 def test_a_complete_hads_takes_15_key_presses(hjertekom_server, page, users, sign_in) -> None:
     server = hjertekom_server
-    cpr, course_id = new_course(server, 742_001, "Hans Tastatur", {"meeting_date": "17-02-2025",
-                                                                   "hads_status": "completed"})
+    cpr, course_id = new_course(server, 742_001, "Hans Tastatur", start={"meeting_date": "17-02-2025",
+                                                                   "hads_status": "completed"},
+                                start_complete=False)
     sign_in(page, users.anne)
     open_course(page, cpr, course_id)
     keyboard = Keyboard(page)
@@ -127,8 +114,9 @@ def test_a_complete_hads_takes_15_key_presses(hjertekom_server, page, users, sig
 def test_arrow_keys_move_within_a_question_space_chooses_and_enter_never_saves(
         hjertekom_server, page, users, sign_in) -> None:
     server = hjertekom_server
-    cpr, course_id = new_course(server, 742_002, "Ida Piletast", {"meeting_date": "17-02-2025",
-                                                                  "hads_status": "completed"})
+    cpr, course_id = new_course(server, 742_002, "Ida Piletast", start={"meeting_date": "17-02-2025",
+                                                                  "hads_status": "completed"},
+                                start_complete=False)
     sign_in(page, users.anne)
     open_course(page, cpr, course_id)
     keyboard = Keyboard(page)
@@ -176,9 +164,10 @@ def test_arrow_keys_move_within_a_question_space_chooses_and_enter_never_saves(
 
 def test_digits_answer_eq5d_and_who5_by_their_codes(hjertekom_server, page, users, sign_in) -> None:
     server = hjertekom_server
-    cpr, course_id = new_course(server, 742_003, "Jens Ciffer", {"meeting_date": "17-02-2025",
+    cpr, course_id = new_course(server, 742_003, "Jens Ciffer", start={"meeting_date": "17-02-2025",
                                                                  "eq5d_status": "completed",
-                                                                 "who5_status": "completed"})
+                                                                 "who5_status": "completed"},
+                                start_complete=False)
     sign_in(page, users.anne)
     open_course(page, cpr, course_id)
     keyboard = Keyboard(page)
@@ -219,7 +208,7 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
         hjertekom_server, page, users, sign_in) -> None:
     server = hjertekom_server
     # Start: 88,4 kg, waist 104 cm, daily smoker, 6-minute walk 420 m.
-    cpr, course_id = new_course(server, 742_004, "Karen Sammenlign", start_data(), start_complete=True)
+    cpr, course_id = new_course(server, 742_004, "Karen Sammenlign", start=start_data())
     sign_in(page, users.anne)
     open_course(page, cpr, course_id, "Afslutning")
 
@@ -270,7 +259,7 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
 
 def test_gem_og_gaa_videre_saves_a_draft_and_opens_the_next_form(hjertekom_server, page, users, sign_in) -> None:
     server = hjertekom_server
-    cpr, course_id = new_course(server, 742_005, "Lise Videre", None)
+    cpr, course_id = new_course(server, 742_005, "Lise Videre")
     sign_in(page, users.anne)
     open_course(page, cpr, course_id)
     go_on = page.locator(".hk-save-next")
