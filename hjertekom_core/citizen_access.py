@@ -679,21 +679,12 @@ def folder_name(citizen_id: int, made: dt.datetime) -> str:
     return f"{FOLDER_PREFIX}-{made.astimezone(DANISH_ZONE):%Y%m%d}-borger{citizen_id}"
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    from hjertekom_core.private_files import open_private
-
-    with open_private(path, "xb") as fh:  # 0600 whatever the umask; never an existing file
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def write_export(store: Store, contracts: ContractRegistry, actor: User, cpr: str, out_dir: Path, *,
                  chromium: Path = Path("/usr/bin/chromium"), now: dt.datetime | None = None) -> AccessExport:
     """Gather (``gather``), render and write the export into a new folder under ``out_dir``;
     audited as ``citizen.export``. Nothing is written when anything fails first: a refusal, an
     unknown CPR number, an existing export of the day, a missing chromium."""
-    from hjertekom_core.private_files import private_temp_dir, remove_stale_temporaries
+    from hjertekom_core.private_files import private_temp_dir, remove_stale_temporaries, write_private_bytes
     from hjertekom_core.reports.pdf import PdfPrinter
 
     made = _utc(now) or audit.now()
@@ -720,7 +711,7 @@ def write_export(store: Store, contracts: ContractRegistry, actor: User, cpr: st
     placed = False
     with private_temp_dir(out_dir, name) as tmp:
         for file_name, data in contents.items():
-            _write_synced(tmp / file_name, data)
+            write_private_bytes(tmp / file_name, data)  # 0600 and synced, in the private temp folder
         try:
             with store.write() as conn:
                 # Renamed inside the transaction: if the rename fails nothing is audited, and if the
