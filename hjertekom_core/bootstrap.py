@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.contract.schema_check import CHECKED_ENV
 from hjertekom_core.private_files import private_dir, restrict, restrict_tree
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import municipalities
@@ -28,7 +29,9 @@ def open_workspace(config: Config) -> Workspace:
     # The data folder holds the store, the log, the keys and the snapshots: owner-only (0700),
     # made so if missing and tightened if an older version left it open (0755).
     private_dir(config.data_dir)
-    return Workspace(config, ContractRegistry(config.contracts_dir),
+    # A kernel of `hjertekom serve` is handed the digest of the contracts its server checked.
+    contracts = ContractRegistry(config.contracts_dir, checked_digest=os.environ.get(CHECKED_ENV))
+    return Workspace(config, contracts,
                      Store(config.database_url, key_file=config.pseudonym_key_file))
 
 

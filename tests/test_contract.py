@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -251,3 +253,35 @@ def test_a_schema_error_is_placed_in_the_words_of_the_file() -> None:
     assert describe_path({"version": "x"}, ["version"]) == "version"
     assert describe_path({}, []) == "top level"
     assert describe_path({"forms": []}, ["forms", 3, "name"]) == "forms/3/name"  # a place the document lacks
+
+
+# --- the schema check a kernel may skip ------------------------------------------------------------
+
+def _add_unknown_key(doc: dict) -> None:
+    """A mistake only the JSON Schema catches: a key no field may have."""
+    start = next(f for f in doc["forms"] if f["name"] == "start")
+    next(s for s in start["sections"] if "fields" in s)["fields"][0]["colour"] = "red"
+
+
+def test_a_kernel_skips_the_schema_check_only_for_the_files_its_server_checked(contract_copy: Path) -> None:
+    checked = ContractRegistry(contract_copy)        # what `hjertekom serve` does before its kernels start
+    same = ContractRegistry(contract_copy, checked_digest=checked.digest)
+    assert same["hjertekom"].form("start").field("weight_kg").unit == "kg"
+    _edit(contract_copy, _add_unknown_key)           # changed since the server checked it
+    with pytest.raises(ContractError, match="colour"):
+        ContractRegistry(contract_copy, checked_digest=checked.digest)
+    with pytest.raises(ContractError, match="colour"):
+        ContractRegistry(contract_copy)
+
+
+def test_a_checked_registry_loads_without_importing_jsonschema(contract_copy: Path) -> None:
+    """The point of skipping: about 20 MB less in every entry-form kernel."""
+    digest = ContractRegistry(contract_copy).digest
+    code = ("import sys; from hjertekom_core.contract import ContractRegistry; "
+            f"r = ContractRegistry({str(contract_copy)!r}, checked_digest={digest!r}); "
+            "print(len(r['hjertekom'].forms), 'jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "False"]
+    code = code.replace(f"checked_digest={digest!r}", "checked_digest=None")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "True"]

@@ -6,25 +6,15 @@ and the reason, so that nothing downstream ever sees a half-valid data dictionar
 from __future__ import annotations
 
 import csv
-import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import sys
-
-if "jsonschema" not in sys.modules:
-    # jsonschema imports rfc3987_syntax (which jupyter-events installs) at import time, only to
-    # offer an "iri" format checker that no schema here uses; building that grammar costs about
-    # a second at every CLI call and kernel start. Declining it leaves every check we use intact.
-    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
-
-import jsonschema  # noqa: E402
-import yaml  # noqa: E402
+import yaml
 
 from hjertekom_core.errors import ContractError
 from hjertekom_core.scoring import DERIVATIONS
-from hjertekom_core.contract.schema_paths import describe_path
+from hjertekom_core.contract import schema_check
 from hjertekom_core.contract.model import (
     MISSING_REASON_CODELIST,
     NUMERIC_TYPES,
@@ -64,23 +54,20 @@ def _read_yaml(path: Path) -> Any:
         raise ContractError(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
 
 
-@functools.lru_cache(maxsize=None)
-def _validator(schema_path: Path) -> jsonschema.protocols.Validator:
-    schema = _read_yaml(schema_path)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
+def _validator(schema_path: Path) -> Any:
+    return schema_check.validator(schema_path, _read_yaml)
 
 
-def _check_schema(path: Path, doc: Any, schema_file: str) -> None:
+def _check_schema(path: Path, doc: Any, schema_file: str, check: bool = True) -> None:
+    """``doc`` against the schema ``schema_file``; ``check=False``: the files were checked already
+    (schema_check.CHECKED_ENV)."""
+    if not check:
+        return
     # Both contracts (<root>/<programme>/contract.yaml) and code lists (<root>/codelists/x.yaml)
     # sit one folder below the root that holds the schemas.
     validator = _validator(path.parent.parent / schema_file)
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        # The deepest error is usually the most precise one for a oneOf mismatch.
-        best = jsonschema.exceptions.best_match(errors)
-        raise ContractError(str(path), describe_path(doc, list(best.absolute_path)), best.message)
+    schema_check.raise_first(path, doc, errors)
 
 
 def _text(raw: Mapping[str, str] | None) -> Text | None:
@@ -89,7 +76,7 @@ def _text(raw: Mapping[str, str] | None) -> Text | None:
 
 # --- code lists -----------------------------------------------------------------------------
 
-def load_codelist(path: Path) -> CodeList:
+def load_codelist(path: Path, *, check_schema: bool = True) -> CodeList:
     """One code list from YAML (checked against codelist.schema.yaml) or CSV (code,name,...)."""
     if path.suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
@@ -108,7 +95,7 @@ def load_codelist(path: Path) -> CodeList:
         return CodeList(name, Text(name, name), tuple(codes), str(path))
 
     doc = _read_yaml(path)
-    _check_schema(path, doc, "codelist.schema.yaml")
+    _check_schema(path, doc, "codelist.schema.yaml", check_schema)
     if doc["name"] != path.stem:
         raise ContractError(str(path), "name", f"the name {doc['name']!r} must equal the file name {path.stem!r}")
     codes = tuple(
@@ -123,13 +110,13 @@ def load_codelist(path: Path) -> CodeList:
     return CodeList(doc["name"], _text(doc["label"]), codes, str(path))  # type: ignore[arg-type]
 
 
-def load_codelists(directory: Path) -> dict[str, CodeList]:
+def load_codelists(directory: Path, *, check_schema: bool = True) -> dict[str, CodeList]:
     lists: dict[str, CodeList] = {}
     for path in sorted(directory.glob("*")):
         if path.suffix in (".yaml", ".yml", ".csv"):
             if path.stem in lists:
                 raise ContractError(str(path), "name", f"code list {path.stem!r} is defined twice")
-            lists[path.stem] = load_codelist(path)
+            lists[path.stem] = load_codelist(path, check_schema=check_schema)
     return lists
 
 
@@ -245,14 +232,14 @@ def _check_field(f: Field, where: str, path: Path, known_functions: frozenset[st
 
 
 def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = None,
-                  messages: Mapping[str, Text] | None = None) -> Contract:
+                  messages: Mapping[str, Text] | None = None, *, check_schema: bool = True) -> Contract:
     """Load and check one programme contract (``<dir>/<programme>/contract.yaml``)."""
     path = Path(path)
     root = path.parent.parent
     doc = _read_yaml(path)
-    _check_schema(path, doc, "contract.schema.yaml")
+    _check_schema(path, doc, "contract.schema.yaml", check_schema)
     if codelists is None:
-        codelists = load_codelists(root / CODELIST_DIR)
+        codelists = load_codelists(root / CODELIST_DIR, check_schema=check_schema)
     if messages is None:
         messages = load_messages(root / MESSAGES_FILE)
     known_functions = frozenset(DERIVATIONS)
@@ -431,17 +418,23 @@ class ContractRegistry:
     """All programmes found under a contracts directory (one sub-folder with contract.yaml each).
 
     A new programme is added by adding its folder; no code changes.
+
+    ``checked_digest``: the :func:`~hjertekom_core.contract.schema_check.contracts_digest` of files
+    already checked against their schemas (by the server, for its kernels); when the folder still
+    has that digest the schema check is skipped, every other check runs. ``digest`` is the folder's.
     """
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, *, checked_digest: str | None = None) -> None:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise ContractError(str(self.directory), "-", "contracts directory not found")
-        self.codelists = load_codelists(self.directory / CODELIST_DIR)
+        self.digest = schema_check.contracts_digest(self.directory)
+        check = not checked_digest or checked_digest != self.digest
+        self.codelists = load_codelists(self.directory / CODELIST_DIR, check_schema=check)
         self.messages = load_messages(self.directory / MESSAGES_FILE)
         self._contracts: dict[str, Contract] = {}
         for path in sorted(self.directory.glob(f"*/{CONTRACT_FILE}")):
-            contract = load_contract(path, self.codelists, self.messages)
+            contract = load_contract(path, self.codelists, self.messages, check_schema=check)
             if contract.programme != path.parent.name:
                 raise ContractError(str(path), "programme",
                                     f"programme {contract.programme!r} must equal its folder name {path.parent.name!r}")

@@ -21,14 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hjertekom_core.contract import UNKNOWN, CodeList, ContractRegistry, Text
+from hjertekom_core.contract import schema_check
 from hjertekom_core.contract.loader import _read_yaml, _validator, load_messages
 from hjertekom_core.contract.schema_paths import describe_path
 from hjertekom_core.cpr import CPR_PATTERN, InvalidCpr, normalise_cpr, parse_cpr
 from hjertekom_core.errors import ContractError
 from hjertekom_core.snapshot.layout import META_COLUMNS, citizen_columns, course_columns
-
-# After the contract loader, which keeps jsonschema from building a grammar no schema here uses.
-import jsonschema  # noqa: E402
 
 EXPORTS_DIR = "exports"
 SCHEMA_FILE = "export.schema.yaml"
@@ -201,7 +199,7 @@ def load_export_contract(path: Path | str, contracts: ContractRegistry | None = 
     validator = _validator(path.parent / SCHEMA_FILE)
     errors = list(validator.iter_errors(doc))
     if errors:
-        best = jsonschema.exceptions.best_match(errors)
+        best = schema_check.jsonschema_module().exceptions.best_match(errors)
         raise ExportContractError(str(path), describe_path(doc, list(best.absolute_path)), best.message)
 
     def fail(where: str, reason: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from hjertekom_core.contract import Contract, ContractRegistry, Text
-from hjertekom_core.contract.schema_paths import describe_path
+from hjertekom_core.contract import schema_check
 from hjertekom_core.errors import ContractError
 
 #: The file of a programme's declarations, beside its contract.yaml.
@@ -238,9 +238,7 @@ def _read_yaml(path: Path) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _validator(schema_path: Path) -> Any:
-    # The contract loader's import of jsonschema declines a costly optional grammar: use it.
-    from hjertekom_core.contract.loader import jsonschema
-
+    jsonschema = schema_check.jsonschema_module()
     schema = _read_yaml(schema_path)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -473,12 +471,7 @@ def load(path: Path, contract: Contract | None = None) -> Declarations:
     root = path.parent.parent
     doc = _read_yaml(path)
     validator = _validator(root / SCHEMA_FILE)
-    errors = list(validator.iter_errors(doc))
-    if errors:
-        from hjertekom_core.contract.loader import jsonschema
-
-        best = jsonschema.exceptions.best_match(errors)
-        raise ContractError(str(path), describe_path(doc, list(best.absolute_path)), best.message)
+    schema_check.raise_first(path, doc, list(validator.iter_errors(doc)))
     return parse(doc, path, contract, unknown_codes(root))
 
 
