@@ -7,9 +7,12 @@ of the service account reach it; nothing on it is reachable from a browser. It c
   preheated kernel (Voilà's own handler served this on the public port without a login);
 - ``/whoami``: the user behind a kernel's identity token, while its session is open;
 - ``/feedback/<course id>``: the feedback after a save, rendered once in the server (it needs
-  pandas, SciPy and DuckDB, too heavy for every kernel; see feedback_api.py).
+  pandas, SciPy and DuckDB, too heavy for every kernel; see feedback_api.py);
+- ``POST /saves/begin`` and ``/saves/end``: a kernel's service save started and finished (outcome,
+  seconds), for /metrics and for the drain on SIGTERM (monitoring.py). Nothing about the data.
 
-Kernel side: ``wait_for_request``, ``whoami`` and ``get_json`` speak to it.
+Kernel side: ``wait_for_request``, ``whoami`` and ``get_json`` speak to it; ``install_save_meter``
+(from ``wait_for_request``, so every kernel of the entry app has it) reports the saves.
 """
 from __future__ import annotations
 
@@ -17,7 +20,12 @@ import http.client
 import json
 import logging
 import os
+import queue
 import socket
+import threading
+import time
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from tornado import web
@@ -107,12 +115,41 @@ class FeedbackHandler(_KernelCaller):
         self.reply(body)
 
 
-def start_internal_server(guard: Any, socket_path: str) -> HTTPServer:
+class SaveReportHandler(_KernelCaller):
+    """A kernel says that a save started or ended (no data: outcome and seconds only)."""
+
+    def initialize(self, guard: Any, monitor: Any = None) -> None:  # type: ignore[override]
+        super().initialize(guard)
+        self.monitor = monitor
+
+    def post(self, phase: str) -> None:
+        header = self.request.headers.get("Authorization", "")
+        token = header[len(_SCHEME):] if header.startswith(_SCHEME) else ""
+        # The token alone (no store query per save): a live token of this server's kernels.
+        found = self.guard.registry.identity(token)
+        if found is None:
+            raise web.HTTPError(403)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400) from None
+        key = f"{found[2] or token[:8]}:{body.get('seq', '')}"
+        if self.monitor is not None:
+            if phase == "begin":
+                self.monitor.save_began(key)
+            else:
+                self.monitor.save_ended(key, float(body.get("seconds", 0.0)), str(body.get("outcome", "")))
+        self.set_status(204)
+        self.finish()
+
+
+def start_internal_server(guard: Any, socket_path: str, monitor: Any = None) -> HTTPServer:
     """Serve the kernels' API on ``socket_path`` (mode 0600, in a 0700 folder)."""
     app = web.Application([
         (r"/voila/query/(?P<kernel_id>[\w-]+)", _request_info_handler()),
         (r"/whoami", WhoAmIHandler, {"guard": guard}),
         (r"/feedback/(\d{1,12})", FeedbackHandler, {"guard": guard}),
+        (r"/saves/(begin|end)", SaveReportHandler, {"guard": guard, "monitor": monitor}),
     ])
     server = HTTPServer(app)
     server.add_socket(bind_unix_socket(socket_path, mode=0o600))
@@ -168,11 +205,90 @@ def whoami() -> str | None:
         return None
 
 
+def post_json(path: str, body: dict[str, Any], timeout: float = 5.0) -> None:
+    """POST ``body`` to ``path`` on the server's private socket as this kernel's user."""
+    socket_path, token = os.environ.get(SOCKET_ENV), os.environ.get(IDENTITY_ENV)
+    if not socket_path or not token:
+        raise ServerUnavailable("no server channel or no identity")
+    conn = _UnixConnection(socket_path, timeout)
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(),
+                     headers={"Authorization": _SCHEME + token, "Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise ServerUnavailable(type(exc).__name__) from None
+    finally:
+        conn.close()
+    if response.status >= 300:
+        raise ServerUnavailable(f"HTTP {response.status}")
+
+
+class _SaveReporter:
+    """Sends the save reports from a thread of their own, in order: a save never waits for them."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self._seq = 0
+        threading.Thread(target=self._run, name="hjertekom-save-reports", daemon=True).start()
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def send(self, path: str, body: dict[str, Any]) -> None:
+        self._queue.put((path, body))
+
+    def _run(self) -> None:
+        while True:
+            path, body = self._queue.get()
+            try:
+                post_json(path, body, timeout=2.0)
+            except ServerUnavailable as exc:   # metrics only: the save itself is not affected
+                log.debug("save report not delivered (%s)", exc)
+
+
+
+def _metered(save: Callable[..., Any], reporter: _SaveReporter) -> Callable[..., Any]:
+    @wraps(save)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hjertekom_core.errors import HjerteKomError
+
+        seq = reporter.next_seq()
+        reporter.send("/saves/begin", {"seq": seq})
+        started, outcome = time.perf_counter(), "failed"
+        try:
+            result = save(*args, **kwargs)
+            outcome = "saved"
+            return result
+        except HjerteKomError:   # validation, conflict, confirmation, rights: answered to the user
+            outcome = "refused"
+            raise
+        finally:
+            reporter.send("/saves/end", {"seq": seq, "outcome": outcome,
+                                          "seconds": round(time.perf_counter() - started, 6)})
+    wrapper.hjertekom_metered = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def install_save_meter() -> None:
+    """In a kernel of the entry app: report every ``Service.save`` (start, end, outcome, seconds)
+    to the server. Once per kernel; a kernel without the server's channel reports nothing."""
+    if not os.environ.get(SOCKET_ENV):
+        return
+    from hjertekom_core.service import Service
+
+    if getattr(Service.save, "hjertekom_metered", False):
+        return
+    Service.save = _metered(Service.save, _SaveReporter())  # type: ignore[method-assign]
+
+
 def wait_for_request(timeout: float | None = None) -> None:
     """In a preheated kernel, block until the server hands over the page request (with the identity).
 
     Voilà's own ``wait_for_request`` asks the public port; ours asks the private socket.
     """
+    install_save_meter()
     if os.environ.get("VOILA_PREHEAT", "False") == "False":
         return
     from websockets.sync.client import unix_connect

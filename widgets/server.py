@@ -14,15 +14,22 @@
   is a Unix socket in the same folder (internal_api.py).
 - Kernels die with their session (logout, idle timeout, deactivation) and with their page (closed,
   or gone without a word: no heartbeat); the sweep runs every ``SWEEP_SECONDS``.
+- ``/healthz`` and ``/metrics`` (monitoring.py). SIGTERM drains (``HjerteKomVoila.drain``): new
+  pages get 503, open pages are told that the server restarts (their input is autosaved), saves in
+  flight finish, then the kernels stop; the process is gone within ``STOP_SECONDS``.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import os
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import ensure_async, run_sync
 from tornado.ioloop import PeriodicCallback
 from traitlets.config import Config as TraitletsConfig
 from voila.app import Voila
@@ -30,12 +37,23 @@ from voila.app import Voila
 from hjertekom_core import kernel_sockets
 from hjertekom_core.bootstrap import ensure_secret, open_workspace
 from hjertekom_core.config import Config
+from hjertekom_core.contract.schema_check import CHECKED_ENV
 from hjertekom_widgets.admin_pages import ROUTES as ADMIN_ROUTES
 from hjertekom_widgets.auth import HjerteKomIdentityProvider
 from hjertekom_widgets.guard import SWEEP_SECONDS, Guard
 from hjertekom_widgets.internal_api import SOCKET_ENV, SOCKET_NAME, start_internal_server
+from hjertekom_widgets.monitoring import SETTINGS_KEY, Monitor
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
-from hjertekom_widgets.web_handlers import SESSION_ROUTE, KernelAuthorizer, SessionHandler, secure_routes
+from hjertekom_widgets.web_handlers import (
+    HEALTH_ROUTE,
+    METRICS_ROUTE,
+    SESSION_ROUTE,
+    HealthHandler,
+    KernelAuthorizer,
+    MetricsHandler,
+    SessionHandler,
+    secure_routes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +65,21 @@ TEMPLATE = "hjertekom"
 # What the browser may send to a kernel: widgets' comm traffic and the handshake, nothing that runs code.
 ALLOWED_MESSAGE_TYPES = ["comm_open", "comm_msg", "comm_close", "comm_info_request", "kernel_info_request"]
 
+#: After SIGTERM the process is gone within this time (systemd's TimeoutStopSec is longer).
+STOP_SECONDS = 10.0
+#: Of which at most this long for open pages to hear of the restart (they ask every 5 s,
+#: hjertekom.js) and for saves in flight to finish.
+DRAIN_SECONDS = 6.0
+#: After the last page was told: time for the input it flushes on the notice to be autosaved.
+AUTOSAVE_GRACE_SECONDS = 0.7
+#: Kernels get this long to stop cleanly before they are killed.
+KERNEL_STOP_SECONDS = 2.0
+
 
 class HjerteKomVoila(Voila):
     name = "hjertekom-voila"
     guard: Guard | None = None  # set by serve()
+    monitor: Monitor | None = None  # set by serve()
 
     def init_settings(self) -> dict[str, Any]:
         # The kernels (preheated ones are started inside super()) inherit this environment.
@@ -59,18 +88,82 @@ class HjerteKomVoila(Voila):
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
         if self.guard is not None:
             self.guard.kernel_manager = self.kernel_manager
+        if self.monitor is not None:
+            self.monitor.kernel_manager = self.kernel_manager
+            settings[SETTINGS_KEY] = self.monitor
         return settings
 
     def init_handlers(self) -> list[Any]:
-        own = [(SESSION_ROUTE, SessionHandler), *REPORT_ROUTES, *ADMIN_ROUTES]
+        own = [(SESSION_ROUTE, SessionHandler), (HEALTH_ROUTE, HealthHandler), (METRICS_ROUTE, MetricsHandler),
+               *REPORT_ROUTES, *ADMIN_ROUTES]
         return secure_routes(super().init_handlers(), own)
 
     def listen(self) -> None:
         if self.guard is None:
             raise RuntimeError("HjerteKomVoila needs its guard: start it with serve()")
-        start_internal_server(self.guard, os.environ[SOCKET_ENV])
+        start_internal_server(self.guard, os.environ[SOCKET_ENV], self.monitor)
         PeriodicCallback(self.guard.sweep, SWEEP_SECONDS * 1000).start()
         super().listen()
+
+    # --- stopping -------------------------------------------------------------------------------------
+    def _handle_signal_stop(self, sig: int, frame: Any) -> None:
+        # Voilà stops the loop at once; we drain first (and a second SIGTERM changes nothing).
+        self.log.info("signal %s: draining before the stop", sig)
+        self.ioloop.add_callback_from_signal(self.drain)
+
+    def _open_pages(self) -> set[str]:
+        """Kernels with a page connected (an open websocket)."""
+        registry = self.guard.registry if self.guard else None
+        if registry is None:
+            return set()
+        open_pages = set()
+        for session_id in registry.sessions():
+            for kernel_id in registry.kernels_of(session_id):
+                claim = registry.claim(kernel_id)
+                if claim is not None and claim.connections > 0:
+                    open_pages.add(kernel_id)
+        return open_pages
+
+    async def drain(self) -> None:
+        """SIGTERM: refuse new pages, tell the open ones, let saves finish, then stop the loop."""
+        monitor = self.monitor
+        if monitor is None or monitor.draining:
+            if monitor is None:
+                self.ioloop.stop()
+            return
+        monitor.draining_since = time.monotonic()
+        deadline = monitor.draining_since + DRAIN_SECONDS
+        told_at: float | None = None
+        while time.monotonic() < deadline:
+            waiting_pages = self._open_pages() - monitor.told
+            saving = monitor.saves_in_flight()
+            if not waiting_pages and told_at is None:
+                told_at = time.monotonic()
+            if not waiting_pages and not saving and time.monotonic() - (told_at or 0) >= AUTOSAVE_GRACE_SECONDS:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            log.warning("stopping with %d page(s) not told and %d save(s) in flight",
+                        len(self._open_pages() - monitor.told), monitor.saves_in_flight())
+        log.info("drained in %.1f s; stopping", time.monotonic() - monitor.draining_since)
+        self.ioloop.stop()
+
+    def stop(self) -> None:
+        """After the loop: stop every kernel. A page's kernel gets ``KERNEL_STOP_SECONDS`` to stop
+        cleanly (c.KernelManager.shutdown_wait_time); a preheated one, still waiting for its
+        request, is ended at once (it would never answer)."""
+        km = self.kernel_manager
+        registry = self.guard.registry if self.guard else None
+
+        async def shutdown_all() -> None:
+            ids = list(km.list_kernel_ids())
+            await asyncio.gather(*(ensure_async(km.shutdown_kernel(kid, now=registry is None or registry.owner(kid) is None))
+                                   for kid in ids), return_exceptions=True)
+
+        try:
+            run_sync(shutdown_all)()
+        finally:
+            shutil.rmtree(self.connection_dir, ignore_errors=True)
 
 
 def _absolute_environment(config: Config) -> None:
@@ -111,6 +204,7 @@ def voila_config(config: Config, port: int, *, ip: str = "127.0.0.1", preheat: b
     c.VoilaConfiguration.default_pool_size = pool_size
     c.VoilaConfiguration.file_allowlist = []      # serve no files from the notebook folder
     c.MappingKernelManager.allowed_message_types = ALLOWED_MESSAGE_TYPES
+    c.KernelManager.shutdown_wait_time = KERNEL_STOP_SECONDS  # then it is killed (SIGTERM drain: server.py)
     c.KernelManager.transport = "ipc"  # sockets beside the connection file, in a 0700 folder
     # Voilà makes a private (0700) voila_XXXXXXXX folder below this root for each server.
     c.Voila.connection_dir_root = kernel_sockets.temp_root("voila_XXXXXXXX")
@@ -124,13 +218,16 @@ def serve(config: Config, port: int = 8866, *, ip: str = "127.0.0.1", preheat: b
           trusted_header: str = "") -> None:
     """Serve the entry app until interrupted."""
     _absolute_environment(config)
+    os.environ.pop(CHECKED_ENV, None)       # the server itself checks the contracts in full ...
     workspace = open_workspace(config)
+    os.environ[CHECKED_ENV] = workspace.contracts.digest   # ... so that its kernels need not (memory)
     guard = Guard(workspace, idle=dt.timedelta(minutes=config.idle_timeout_minutes))
     HjerteKomIdentityProvider.guard = guard
     HjerteKomIdentityProvider.trusted_proxies = tuple(config.trusted_proxies)
     if trusted_header:
         HjerteKomIdentityProvider.proxy_secret = ensure_secret(config.proxy_secret_file).hex()
     HjerteKomVoila.guard = guard
+    HjerteKomVoila.monitor = Monitor.for_data_dir(config.data_dir.resolve())
     from hjertekom_widgets.reports_api import ReportHandler
 
     ReportHandler.workspace = workspace

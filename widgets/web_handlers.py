@@ -12,7 +12,10 @@ know makes the server refuse to start (fail closed: a new Voilà route is never 
   messages from the page as use of the session (for the idle timeout).
 - Closing a tab (``ShutdownKernelHandler``): needs the _xsrf token (the page's cookie) and ownership.
 - ``SessionHandler``: the page's script asks every few seconds whether its session is still open
-  (and says its page is still there); it does not count as use.
+  (and says its page is still there); it does not count as use. While the server stops (SIGTERM,
+  server.py) it answers ``restarting`` and the page says so; new pages get 503 meanwhile, so the
+  proxy sends them to another host.
+- ``HealthHandler`` and ``MetricsHandler``: ``/healthz`` and ``/metrics`` (monitoring.py).
 """
 from __future__ import annotations
 
@@ -35,17 +38,24 @@ from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
 from hjertekom_widgets.guard import Guard
+from hjertekom_widgets.monitoring import CONTENT_TYPE_LATEST, SETTINGS_KEY, Monitor, health_json
 
 log = logging.getLogger(__name__)
 
 IDENTITY_HEADER = "X-HjerteKom-Identity"
 KERNEL_ID = r"(?P<kernel_id>\w+-\w+-\w+-\w+-\w+)"
 SESSION_ROUTE = r"/hjertekom/api/session"
+HEALTH_ROUTE = r"/healthz"
+METRICS_ROUTE = r"/metrics"
 _KERNEL_IN_PAGE = re.compile(r'"kernelId":\s*"([\w-]+)"')
 
 
 def _guard(handler: web.RequestHandler) -> Guard:
     return handler.settings["identity_provider"].guard  # type: ignore[no-any-return]
+
+
+def _monitor(handler: web.RequestHandler) -> Monitor | None:
+    return handler.settings.get(SETTINGS_KEY)  # type: ignore[no-any-return]
 
 
 def _session_of(handler: web.RequestHandler) -> str | None:
@@ -74,6 +84,11 @@ class PageHandler(TornadoVoilaHandler):
     @web.authenticated
     async def get(self, path: str | None = None) -> None:
         guard = _guard(self)
+        monitor = _monitor(self)
+        if monitor is not None and monitor.draining:
+            # Stopping: no new kernel here; the proxy tries the next host (proxy_next_upstream http_503).
+            self.set_header("Retry-After", "5")
+            raise web.HTTPError(503)
         user = self.current_user
         token = guard.registry.issue(user.session_id, user.username)
         self.request.headers[IDENTITY_HEADER] = token  # Voilà hands this header to the kernel
@@ -145,8 +160,13 @@ class SessionHandler(APIHandler):
         kernel_id = self.get_argument("kernel", "")
         guard = _guard(self)
         alive = bool(kernel_id) and guard.registry.heartbeat(kernel_id, user.session_id)
-        self.finish(json.dumps({"signed_in": True, "kernel": alive,
-                                "idle_timeout_seconds": int(guard.idle.total_seconds())}))
+        answer = {"signed_in": True, "kernel": alive, "idle_timeout_seconds": int(guard.idle.total_seconds())}
+        monitor = _monitor(self)
+        if monitor is not None and monitor.draining:
+            answer["restarting"] = True   # the page says so (its input is autosaved) and stops asking
+            if alive:
+                monitor.told.add(kernel_id)
+        self.finish(json.dumps(answer))
 
 
 class SessionRequired:
@@ -209,7 +229,13 @@ def secure_routes(voila_routes: list[Any], own: list[Any]) -> list[Any]:
 
 class HjerteKomHandler(JupyterHandler):
     """Base of our own pages: a login is required unless a method says otherwise; errors are a
-    short Danish page, never a traceback."""
+    short Danish page, never a traceback. The login form's answers are counted for /metrics."""
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        monitor = _monitor(self)
+        if monitor is not None and self.request.method == "POST" and self.request.path.endswith("/login"):
+            monitor.count_login(self.get_status())
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         from hjertekom_widgets.text import t
@@ -220,3 +246,37 @@ class HjerteKomHandler(JupyterHandler):
         self.finish(f'<!doctype html><html lang="da"><head><meta charset="utf-8"><title>HjerteKom</title></head>'
                     f'<body><p role="alert">{t(key)}</p><p><a href="{self.base_url}">{t("reports.back")}</a></p>'
                     "</body></html>")
+
+
+class HealthHandler(HjerteKomHandler):
+    """``GET /healthz``: 200 when this host can serve, 503 when its store does not answer or it
+    is stopping. No session needed; the answer names no person (monitoring.py)."""
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        monitor = _monitor(self)
+        if monitor is None:
+            raise web.HTTPError(503)
+        status, body = await monitor.health(_guard(self).store)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(health_json(body))
+
+
+class MetricsHandler(HjerteKomHandler):
+    """``GET /metrics`` (Prometheus text format), only with the bearer token of the private file
+    ``metrics.token``; anything else is 401 and says nothing more."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        monitor = _monitor(self)
+        self.set_header("Cache-Control", "no-store")
+        if monitor is None or not monitor.token_ok(self.request.headers.get("Authorization", "")):
+            log.warning("refused /metrics from %s: no valid token", self.request.remote_ip)
+            self.set_status(401)
+            self.set_header("WWW-Authenticate", 'Bearer realm="hjertekom-metrics"')
+            self.finish()
+            return
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(monitor.metrics_text())

@@ -3,7 +3,8 @@
 // - Every few seconds it asks the server whether the session is still open and tells it that this
 //   page (and so its kernel) is still there. When the session has ended (logged out in another
 //   tab, idle timeout, account closed) or the kernel is gone, a notice covers the page at once, so
-//   nobody types into a form that can no longer be saved.
+//   nobody types into a form that can no longer be saved. When the server is stopping (restart,
+//   update), what was typed is sent for autosave first and the notice says that it is kept.
 // - "Log ud" is a POST with the page's _xsrf token, never a plain link.
 // - What is typed into a form field but not yet left is sent to the kernel (for autosave) once the
 //   clinician pauses, over the course view's hidden typing channel; validation stays on leaving.
@@ -41,7 +42,8 @@
     password_reset: ["Din adgangskode er nulstillet.", "Log ind med den nye adgangskode, du har fået."],
     password_changed: ["Din adgangskode er skiftet.", "Log ind igen med den nye adgangskode."],
     unknown: ["Du er ikke logget ind.", "Log ind igen for at fortsætte."],
-    kernel: ["Forbindelsen til skemaet er lukket.", "Genindlæs siden for at fortsætte. Det, der var gemt, er der stadig."]
+    kernel: ["Forbindelsen til skemaet er lukket.", "Genindlæs siden for at fortsætte. Det, der var gemt, er der stadig."],
+    restart: ["HjerteKom genstarter.", "Det, du har skrevet, er gemt automatisk. Genindlæs siden om et øjeblik for at fortsætte, så er det der stadig."]
   };
   var shown = false;
 
@@ -56,7 +58,7 @@
     box.setAttribute("aria-labelledby", "hk-signed-out-title");
     box.style.cssText = "position:fixed;inset:0;z-index:10000;background:rgba(244,246,248,.96);" +
       "display:flex;align-items:center;justify-content:center;font-family:system-ui,sans-serif";
-    var link = reason === "kernel" ?
+    var link = (reason === "kernel" || reason === "restart") ?
       '<a href="" id="hk-reload">Genindlæs siden</a>' :
       '<a href="' + base + 'login" id="hk-login-again">Log ind igen</a>';
     box.innerHTML = '<div style="background:#fff;padding:32px;border-radius:8px;max-width:420px;' +
@@ -80,6 +82,7 @@
     }).then(function (result) {
       var status = result[0], body = result[1];
       if (status === 401 || !body.signed_in) { cover(body.reason || "unknown"); }
+      else if (body.restarting) { flushTyping(); cover("restart"); }
       else if (kernelId && !body.kernel) { cover("kernel"); }
     }).catch(function () { /* the server may be restarting: ask again next time */ });
   }
