@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import functools
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -551,3 +552,48 @@ def write_review_csv(rows: Sequence[ReviewRow], path: Path) -> Path:
                 local_text(u.last_login_at), local_text(row.last_changed_at), row.last_changed_by,
                 "ja" if u.must_change_password else "nej", "ja" if row.unused else "nej")])
     return path
+
+
+# --- contact details on the profile (the course summary's signature) ---------------------------------
+_PHONE = re.compile(r"^\+?[0-9][0-9 ]{6,18}[0-9]$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class ContactDetails:
+    """How a hospital or GP reaches a clinician: work phone and e-mail, each optional."""
+
+    phone: str | None = None
+    email: str | None = None
+
+
+def set_contact(store: Store, actor: User, username: str, phone: str | None, email: str | None) -> Change:
+    """Set a user's work phone and e-mail (blank clears one): the user themselves or an administrator.
+    Audited as ``user.change`` of the field ``contact`` without the values (they identify a person)."""
+    phone = (phone or "").strip() or None
+    email = (email or "").strip() or None
+    if phone is not None and not _PHONE.fullmatch(phone):
+        raise UserAdminRefused("Telefonnummeret skal være cifre, fx 87 22 33 44 eller +45 87223344.",
+                               "The phone number must be digits, e.g. 87 22 33 44 or +45 87223344.")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise UserAdminRefused("E-mailadressen skal have formen navn@domæne.dk.",
+                               "The e-mail address must look like name@domain.dk.")
+    if actor.username != username:
+        _require_admin(store, actor, "set_contact")
+    with store.write() as conn:
+        target = _target(conn, username)
+        before = contact_of(conn, target.id)
+        if before == ContactDetails(phone, email):
+            return Change(target, False)
+        conn.execute(update(users).where(users.c.id == target.id).values(phone=phone, email=email))
+        audit.record(conn, actor, USER_CHANGE, "user", target.id, detail={
+            "field": "contact", "phone": phone is not None, "email": email is not None})
+    return Change(target, True)
+
+
+def contact_of(conn: Connection, user_id: int | None) -> ContactDetails:
+    """The user's contact details (empty for an unknown user or a system job)."""
+    if user_id is None:
+        return ContactDetails()
+    row = conn.execute(select(users.c.phone, users.c.email).where(users.c.id == user_id)).first()
+    return ContactDetails() if row is None else ContactDetails(row.phone, row.email)

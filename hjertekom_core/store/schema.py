@@ -56,6 +56,9 @@ users = Table(
     # user administration and the rights review (migration 0008).
     Column("must_change_password", Boolean, nullable=False, default=False, server_default=false()),
     Column("last_login_at", DateTime(timezone=True), nullable=True),
+    # Work phone and e-mail, printed under the clinician's name in the course summary (migration 0010).
+    Column("phone", String(40), nullable=True),
+    Column("email", String(200), nullable=True),
     CheckConstraint("role IN ('clinician', 'coordinator', 'researcher', 'administrator')", name="role"),
 )
 
