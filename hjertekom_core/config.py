@@ -5,6 +5,7 @@ them (a test keeps the two in step). The file is ``$HJERTEKOM_CONFIG`` or ``./hj
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tomllib
@@ -17,6 +18,12 @@ from hjertekom_core.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STANDARDS = {"K1": 0.75, "K3": 0.50, "K4": 0.50, "K6": 0.90}
+#: Treatment targets the course summary flags for the GP (docs/reports.md). LDL and blood pressure:
+#: unconfirmed defaults after the European guideline for heart patients (LDL below 1.4 mmol/L,
+#: blood pressure below 140/90 mmHg); alcohol: the Danish Health Authority's at most 10 units a week.
+DEFAULT_FOLLOWUP_TARGETS = {"ldl": 1.4, "bp_systolic": 140.0, "bp_diastolic": 90.0, "alcohol_units_week": 10.0}
+FOLLOWUP_TARGET_KEYS = frozenset(DEFAULT_FOLLOWUP_TARGETS)
+CONTACT_KEYS = frozenset({"name", "phone", "email"})
 
 
 def parse_addresses(text: str) -> tuple[str, ...]:
@@ -33,6 +40,25 @@ def parse_standards(text: str) -> dict[str, float]:
             raise ValueError(part)
         out[key.strip().upper()] = float(value)
     return out
+
+
+def parse_targets(text: str) -> dict[str, float]:
+    """'ldl=1.8,bp_systolic=130' -> {'ldl': 1.8, 'bp_systolic': 130.0}; names as in the contract."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ValueError(part)
+        out[key.strip().lower()] = float(value)
+    return out
+
+
+def parse_contacts(text: str) -> dict[int, dict[str, str]]:
+    """JSON '{"740": {"name": "...", "phone": "...", "email": "..."}}' -> {740: {...}}."""
+    raw = json.loads(text)
+    if not isinstance(raw, dict):
+        raise ValueError(text)
+    return {int(code): dict(entry) for code, entry in raw.items()}
 
 
 @dataclass(frozen=True)
@@ -109,6 +135,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_years", "HJERTEKOM_RETENTION_YEARS",
             "Years a citizen's data are kept after their last course ended (`hjertekom retention`). "
             "Default: 10 (a placeholder the data controller must confirm)", int),
+    Setting("followup_targets", "HJERTEKOM_FOLLOWUP_TARGETS",
+            "Targets the course summary flags for the GP: ldl (mmol/L, flagged at or above), bp_systolic "
+            "and bp_diastolic (mmHg, flagged at or above), alcohol_units_week (flagged above), e.g. "
+            "ldl=1.4,bp_systolic=140 (LDL and blood pressure unconfirmed). Default: ldl=1.4, "
+            "bp_systolic=140, bp_diastolic=90, alcohol_units_week=10", parse_targets),
+    Setting("municipality_contacts", "HJERTEKOM_MUNICIPALITY_CONTACTS",
+            "Per municipality code the rehabilitation team's contact for the course summary (name, phone, "
+            "email), used where the responsible clinician's profile has no phone or e-mail; in the file a "
+            "table [hjertekom.municipality_contacts.740], in the environment JSON. Default: none",
+            parse_contacts),
 )
 
 
@@ -138,6 +174,8 @@ class Config:
     lab_account: str = "hjertekom-forsker"
     lab_python: Path = field(default_factory=lambda: Path(sys.executable))
     retention_years: int = 10   # unconfirmed: the municipalities (controllers) decide (docs/citizens-rights.md)
+    followup_targets: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FOLLOWUP_TARGETS))
+    municipality_contacts: Mapping[int, Mapping[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # Derived defaults depend on data_dir, whichever source set it.
@@ -175,6 +213,26 @@ class Config:
         bad = {k: v for k, v in self.standards.items() if not 0 <= float(v) <= 1}
         if bad:
             raise ConfigError(f"standards are shares between 0 and 1, not {bad}")
+        self._check_followup()
+
+    def _check_followup(self) -> None:
+        """Targets: known names, positive numbers, defaults for the ones not given; contacts by code."""
+        unknown = sorted(set(self.followup_targets) - FOLLOWUP_TARGET_KEYS)
+        if unknown:
+            raise ConfigError(f"followup_targets: unknown {unknown}; known: {sorted(FOLLOWUP_TARGET_KEYS)}")
+        targets = {**DEFAULT_FOLLOWUP_TARGETS, **{k: float(v) for k, v in self.followup_targets.items()}}
+        if any(v <= 0 for v in targets.values()):
+            raise ConfigError(f"followup_targets must be positive numbers, not {dict(self.followup_targets)}")
+        object.__setattr__(self, "followup_targets", targets)
+        contacts: dict[int, dict[str, str]] = {}
+        for code, entry in self.municipality_contacts.items():
+            if not isinstance(entry, Mapping) or not set(entry) <= CONTACT_KEYS:
+                raise ConfigError(f"municipality_contacts.{code}: a table of {sorted(CONTACT_KEYS)}")
+            try:
+                contacts[int(code)] = {k: str(v) for k, v in entry.items()}
+            except ValueError:
+                raise ConfigError(f"municipality_contacts: {code!r} is not a municipality code") from None
+        object.__setattr__(self, "municipality_contacts", contacts)
 
     @property
     def is_sqlite(self) -> bool:
@@ -198,6 +256,8 @@ def load_config(path: Path | str | None = None, environ: Mapping[str, str] | Non
             values[key] = by_name[key].parse(value) if isinstance(value, str) else value
             if key == "standards" and isinstance(value, Mapping):
                 values[key] = {str(k).upper(): float(v) for k, v in value.items()}
+            if key == "followup_targets" and isinstance(value, Mapping):
+                values[key] = {str(k).lower(): float(v) for k, v in value.items()}
     elif path:
         raise ConfigError(f"configuration file not found: {file}")
     for setting in SETTINGS:

@@ -21,8 +21,11 @@ from hjertekom_core.cpr import generate_cpr, parse_cpr
 from hjertekom_core.errors import AccessDenied
 from hjertekom_core.reports.citizen import UnknownReportKind, course_report_data, render_course_report
 from hjertekom_core.reports.runner import KernelSession
+from hjertekom_core.access import SYSTEM
+from hjertekom_core.config import Config
 from hjertekom_core.service import Service
 from hjertekom_core.store import Store
+from hjertekom_core.users import set_contact
 
 from factories import course_data, end_data, start_data
 from indicator_fixtures import apply_changes
@@ -146,8 +149,13 @@ def test_summary_lists_referral_status_and_interventions_received(clinician: Ser
     assert "Ophørt før tid" in page and "Transportproblemer" in page
     training = row(page, "intervention", "training")
     assert "9 af 24 planlagte træningsgange (38 %)" in training
+    # Like with like: dietary advice was offered (start), a dietitian's treatment was not received
+    # (end); the contract records neither the other way round, and the rows say so.
     diet = row(page, "intervention", "diet")
-    assert "Diætbehandling ved klinisk diætist" in diet and ">Ja<" in diet and ">Nej<" in diet
+    assert "Diætbehandling ved klinisk diætist" in diet and ">Nej<" in diet and ">Ja<" not in diet
+    assert "registreres ikke" in diet
+    advice = row(page, "intervention", "diet_advice")
+    assert "Kostvejledning" in advice and ">Ja<" in advice and "registreres ikke" in advice
     assert "uoplyst" in row(page, "intervention", "psychosocial")
     assert ">Ja<" in row(page, "intervention", "smoking_cessation")
     assert "\u22123,4 kg" in row(page, "measure", "weight_kg")
@@ -161,6 +169,67 @@ def test_summary_leaves_out_what_did_not_apply(clinician: Service, kernel: Kerne
     assert 'data-intervention="smoking_cessation"' not in page
     assert 'data-intervention="work_retention"' not in page
     assert "Årsag til ophør" not in page  # completed: no drop-out reason
+
+
+def conclusion(page: str) -> str:
+    match = re.search(r'<section class="hk-box hk-conclusion">(.*?)</section>', page, re.S)
+    assert match, "no conclusion"
+    return match.group(1)
+
+
+def test_summary_opens_with_what_the_gp_should_follow_up(clinician: Service, kernel: KernelSession) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, end={"bp_systolic": 148, "smoking": "daily",
+                                                       "alcohol_units_week": 14})
+    page = render(clinician, course_id, "summary", kernel)
+    assert page.index("Konklusion og opfølgning") < page.index("Henvisning") < page.index("Indsatser")
+    found = conclusion(page)
+    assert "Forløbsstatus: Gennemført" in found
+    ldl = row(found, "flag", "ldl")  # 1,6 at the end against the default target below 1,4
+    assert "1,6 mmol/L" in ldl and "under 1,4" in ldl and "kolesterolsænkende" in ldl
+    assert "148/82" in row(found, "flag", "bp") and "under 140/90" in row(found, "flag", "bp")
+    assert "Ryger fortsat (dagligryger)" in row(found, "flag", "smoking")
+    assert "14 genstande" in row(found, "flag", "alcohol") and "højst 10" in row(found, "flag", "alcohol")
+    assert 'data-flag="hads' not in found  # HADS 6 and 4 at the end: nothing to follow up
+
+
+def test_follow_up_targets_come_from_the_configuration(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    flags = course_report_data(clinician, course_id, config=Config())["follow_up"]["flags"]
+    assert [f["key"] for f in flags] == ["ldl"]
+    relaxed = Config(followup_targets={"ldl": 1.8})
+    data = course_report_data(clinician, course_id, config=relaxed)
+    assert data["follow_up"]["flags"] == [] and "Ingen af de fulgte værdier" in data["follow_up"]["none"]
+
+
+def test_hads_of_eight_or_more_is_flagged_from_the_start_meeting(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, with_end=False)  # HADS anxiety 9 at the start
+    flags = {f["key"]: f for f in course_report_data(clinician, course_id, config=Config())["follow_up"]["flags"]}
+    assert "HADS angst 9" in flags["hads_anxiety"]["finding"]
+    assert "ldl" in flags and "2,1 mmol/L" in flags["ldl"]["finding"]  # no end yet: the start's value
+
+
+def test_summary_is_signed_by_the_responsible_clinician(make_user, service_for, store: Store,
+                                                       kernel: KernelSession) -> None:
+    nurse = make_user("hjertesygeplejerske", "clinician", (740,))
+    set_contact(store, nurse, "hjertesygeplejerske", "87 22 33 44", "hjerte@silkeborg.dk")
+    course_id, _ = add_course(service_for(nurse), 1, NAME)
+    # Printed by the system account (the command line without --user): still signed by the nurse.
+    page = render(service_for(SYSTEM), course_id, "summary", kernel)
+    signature = re.search(r'<p class="hk-signature">(.*?)</p>', page, re.S)
+    assert signature and "Hjertesygeplejerske" in signature.group(1) and "Kliniker" in signature.group(1)
+    assert "87 22 33 44" in signature.group(1) and "hjerte@silkeborg.dk" in signature.group(1)
+    assert "System" not in page
+    assert "Hjertesygeplejerske" in conclusion(page) and "87 22 33 44" in conclusion(page)
+
+
+def test_the_municipality_contact_stands_in_for_an_empty_profile(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)
+    bare = course_report_data(clinician, course_id, config=Config())["responsible"]
+    assert bare["name"] == "Sygeplejerske" and bare["phone"] is None and bare["email"] is None
+    team = Config(municipality_contacts={740: {"name": "Sundhedscenter Silkeborg", "phone": "89 70 00 00"}})
+    who = course_report_data(clinician, course_id, config=team)["responsible"]
+    assert who["name"] == "Sygeplejerske" and who["team"] == "Sundhedscenter Silkeborg"
+    assert who["phone"] == "89 70 00 00" and not who["from_profile"]
 
 
 # --- access, audit, page ------------------------------------------------------------------------

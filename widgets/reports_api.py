@@ -146,7 +146,8 @@ class CourseReportHandler(ReportHandler):
 
         ws = self.ws()
         with self._lock:
-            page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang)
+            page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang,
+                                        config=ws.config)
             if fmt == "html":
                 return page
             with PdfPrinter(ws.config.chromium) as printer:

@@ -102,7 +102,7 @@ def _course_report(ctx: click.Context, kind: str, course_id: int, out: Path | No
     ws = workspace(ctx)
     user = acting_user(ws, username)
     lang = lang or ws.config.language
-    page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang)
+    page = render_course_report(Service(ws.store, ws.contracts, user), course_id, kind, lang, config=ws.config)
     target = out or Path(f"{kind}-{course_id}.{fmt}")
     if fmt == "pdf":
         with PdfPrinter(ws.config.chromium) as printer:

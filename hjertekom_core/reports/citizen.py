@@ -23,10 +23,12 @@ from typing import Any
 
 from hjertekom_core import audit, scoring
 from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.config import Config, load_config
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form, Text
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import AccessDenied, NotFound, ReportError
 from hjertekom_core.formatting import format_number
+from hjertekom_core.reports import gp_summary
 from hjertekom_core.service import Course, Service
 
 LANGS = ("da", "en")
@@ -62,6 +64,7 @@ STATE_TEXTS: dict[str, Text] = {
     "not_calculable": Text("kan ikke beregnes", "cannot be calculated"),
     "not_relevant": Text("ikke relevant", "not applicable"),
     "not_registered": Text("ikke registreret endnu", "not registered yet"),
+    "not_recorded": Text("registreres ikke", "not recorded"),
 }
 NOTICE_NO_END = Text("Afslutning ikke registreret endnu. Arket viser værdierne fra den afklarende samtale.",
                      "End of course not registered yet. The sheet shows the values from the start meeting.")
@@ -235,17 +238,22 @@ GROUPS: dict[str, Text] = {
 @dataclass(frozen=True)
 class Intervention:
     key: str
-    offered: str                         # start-form field (yes_no_unknown)
+    offered: str | None                  # start-form field (yes_no_unknown); None: the contract has none
     received: str | None = None          # end-form field (yes_no_unknown)
     sessions: tuple[str, str] | None = None  # end-form (planned, attended) instead of ``received``
     label_section: str | None = None     # take the label from this end-form section, not a field
+    label: Text | None = None            # or this label
 
 
+#: Dietary advice (any profession, offered in the plan) and dietary treatment by a clinical dietitian
+#: (K5, recorded as received at the end) are different things: each has its own row, and the column
+#: the contract does not record says so instead of pairing one with the other.
 INTERVENTIONS: tuple[Intervention, ...] = (
     Intervention("training", "training_offered", sessions=("training_sessions_planned", "training_sessions_attended"),
                  label_section="training"),
     Intervention("patient_education", "patient_education_offered", "patient_education_received"),
-    Intervention("diet", "diet_offered", "diet_dietitian_received"),
+    Intervention("diet_advice", "diet_offered", None, label=Text("Kostvejledning", "Dietary advice")),
+    Intervention("diet", None, "diet_dietitian_received"),
     Intervention("smoking_cessation", "smoking_cessation_offered", "smoking_cessation_received"),
     Intervention("psychosocial", "psychosocial_offered", "psychosocial_received"),
     Intervention("work_retention", "work_retention_offered", "work_retention_received"),
@@ -533,21 +541,27 @@ def _training_text(r: _Reader, planned_name: str, attended_name: str) -> dict[st
 def _interventions(r: _Reader) -> list[dict[str, Any]]:
     lang = r.lang
     rows = []
+    not_recorded = _cell("not_recorded", STATE_TEXTS["not_recorded"].get(lang))
     for item in INTERVENTIONS:
-        offered_field = r.field("start", item.offered)
-        if offered_field is None:
+        offered_field = r.field("start", item.offered) if item.offered else None
+        received_field = r.field("end", item.received) if item.received else None
+        if (item.offered and offered_field is None) or (item.received and received_field is None) \
+                or (offered_field or received_field) is None:
             continue
-        if item.label_section is not None:
+        if item.label is not None:
+            label = item.label.get(lang)
+        elif item.label_section is not None:
             section = next(s for s in r.form("end").sections if s.name == item.label_section)
             label = section.label.get(lang)
         else:
-            received_field = r.field("end", item.received or "")
-            label = (received_field or offered_field).label.get(lang)
-        offered = r.cell("start", item.offered)
+            label = (received_field or offered_field).label.get(lang)  # type: ignore[union-attr]
+        offered = r.cell("start", item.offered) if item.offered else not_recorded
         if item.sessions is not None:
             received = _training_text(r, *item.sessions)
+        elif item.received:
+            received = r.cell("end", item.received)
         else:
-            received = r.cell("end", item.received or "")
+            received = not_recorded
         if offered["state"] == "not_relevant" and received["state"] in ("not_relevant", "not_registered"):
             continue  # e.g. smoking cessation for a never-smoker
         rows.append({"key": item.key, "label": label, "offered": offered, "received": received})
@@ -598,13 +612,16 @@ def _check_lang(lang: str) -> None:
         raise UnsupportedLanguage(lang)
 
 
-def course_report_data(service: Service, course_id: int, lang: str = "da") -> dict[str, Any]:
+def course_report_data(service: Service, course_id: int, lang: str = "da",
+                       config: Config | None = None) -> dict[str, Any]:
     """Everything the citizen sheet and the course summary show, for one course (JSON-serialisable).
 
+    ``config`` gives the follow-up targets and the municipalities' contacts (default: ``load_config()``).
     AccessDenied when the course is not in the user's municipalities (or does not exist). The read
     is audited by ``Service.get_course``.
     """
     _check_lang(lang)
+    config = config if config is not None else load_config()
     course = _load(service, course_id)
     contract = service.contracts[course.programme]
     r = _Reader(contract, course, lang)
@@ -617,6 +634,7 @@ def course_report_data(service: Service, course_id: int, lang: str = "da") -> di
     groups = [{"key": key, "label": label.get(lang)} for key, label in GROUPS.items()
               if any(row["group"] == key for row in rows)]
     end_form, start_form = r.form("end"), r.form("start")
+    municipality = _municipality(contract, course.municipality_code, lang)
     return {
         "lang": lang,
         "course_id": course.id,
@@ -624,7 +642,7 @@ def course_report_data(service: Service, course_id: int, lang: str = "da") -> di
         "generated_on": service.today.isoformat(),
         "prepared_by": service.user.display_name,
         "citizen": _citizen(course),
-        "municipality": _municipality(contract, course.municipality_code, lang),
+        "municipality": municipality,
         "start": {"registered": r.registered("start"), "label": start_form.label.get(lang),
                   "date": r.raw("start", "meeting_date")},
         "end": {"registered": r.registered("end"), "label": end_form.label.get(lang),
@@ -637,6 +655,9 @@ def course_report_data(service: Service, course_id: int, lang: str = "da") -> di
         "groups": groups,
         "measures": rows,
         "interventions": _interventions(r),
+        "follow_up": gp_summary.follow_up(rows, r.registered("end"), config.followup_targets, lang),
+        "responsible": gp_summary.responsible(service, course, r.roles, municipality,
+                                              config.municipality_contacts, lang),
     }
 
 
@@ -660,7 +681,7 @@ REPORTS: dict[str, CourseReport] = {
 
 
 def render_course_report(service: Service, course_id: int, kind: str, lang: str = "da",
-                         session: Any = None) -> str:
+                         session: Any = None, config: Config | None = None) -> str:
     """The citizen sheet (``kind="citizen"``) or the course summary (``"summary"``) as one
     self-contained HTML page. The personal data go to the notebook as a parameter; the executed
     notebook stays in memory (``runner.execute``). Audited as ``report.<kind>``."""
@@ -670,7 +691,7 @@ def render_course_report(service: Service, course_id: int, kind: str, lang: str 
     if report is None:
         raise UnknownReportKind(kind, tuple(REPORTS))
     _check_lang(lang)
-    data = course_report_data(service, course_id, lang)
+    data = course_report_data(service, course_id, lang, config)
     nb = runner.execute(report.notebook, {"course": data, "lang": lang}, session=session)
     page = runner.to_html(nb, report.title.get(lang), lang)
     with service.store.write() as conn:

@@ -67,7 +67,17 @@ TEXTS: dict[str, Text] = {
     "contact_text": Text(
         "Spørgsmål om forløbet rettes til hjerterehabiliteringen i {municipality} (kommunekode {code}).",
         "Questions about the course: the cardiac rehabilitation team of {municipality} (municipality code {code})."),
-    "prepared": Text("Udarbejdet {date} af {who}.", "Prepared {date} by {who}."),
+    "prepared": Text("Udarbejdet {date}.", "Prepared {date}."),
+    "conclusion": Text("Konklusion og opfølgning", "Conclusion and follow-up"),
+    "finding": Text("Fund ved seneste måling", "Finding at the latest measurement"),
+    "gp_asked": Text("Egen læge bedes", "The GP is asked to"),
+    "responsible": Text("Ansvarlig behandler", "Responsible clinician"),
+    "phone": Text("Tlf.", "Phone"),
+    "email": Text("E-mail", "E-mail"),
+    "regards": Text("Med venlig hilsen", "Kind regards"),
+    "no_contact": Text("Telefon og e-mail mangler: tilføj dem i brugerprofilen eller kommunens kontaktoplysninger.",
+                       "Phone and e-mail missing: add them to the user profile or the municipality's contact setting."),
+    "status_line": Text("Forløbsstatus: {status}.", "Course status: {status}."),
     "no_course": Text("Intet forløb valgt.", "No course selected."),
     "no_values": Text("Ingen målinger at vise endnu.", "No measurements to show yet."),
 }
@@ -224,24 +234,64 @@ def _side_by_side(*sections: tuple[str, str]) -> str:
 
 
 def summary_header(course: Course, lang: str = "da") -> str:
+    """Title, whom it is about and notices; the conclusion follows at once (``summary_conclusion``)."""
     if not course:
         return _nodata(lang)
     c, m = course["citizen"], course["municipality"]
-    citizen = _kv_table([(t("name", lang), f"<td>{_e(c['name'])}</td>"),
-                         (t("cpr", lang), f"<td>{_e(c['cpr'])}</td>"),
-                         (m["label"], f"<td>{_e(m['name'])} ({_e(m['code'])})</td>")])
-    referral = _kv_table(_facts(course["referral"]))
     notices = "".join(f'<p class="hk-notice">{_e(n)}</p>' for n in course["notices"])
     return _summary_block(
         f'<header class="hk-summary-head"><h1>{_e(t("summary_title", lang))}</h1>'
-        f'<p class="hk-muted">{_e(t("summary_to", lang))}</p></header>{notices}'
-        + _side_by_side((t("citizen", lang), citizen), (t("referral", lang), referral)))
+        f'<p class="hk-muted">{_e(t("summary_to", lang))}</p>'
+        f'<p class="hk-who"><span>{_e(t("name", lang))}: <strong>{_e(c["name"])}</strong></span> '
+        f'<span>{_e(t("cpr", lang))}: <strong>{_e(c["cpr"])}</strong></span> '
+        f'<span>{_e(m["label"])}: <strong>{_e(m["name"])} ({_e(m["code"])})</strong></span></p></header>{notices}')
+
+
+def _contact_line(who: Mapping[str, Any], lang: str) -> str:
+    parts = []
+    if who.get("phone"):
+        parts.append(f'{_e(t("phone", lang))} {_e(who["phone"])}')
+    if who.get("email"):
+        parts.append(f'{_e(t("email", lang))} {_e(who["email"])}')
+    return " · ".join(parts) if parts else f'<span class="hk-state">{_e(t("no_contact", lang))}</span>'
+
+
+def _responsible_text(who: Mapping[str, Any]) -> str:
+    name = ", ".join(_e(x) for x in (who.get("name"), who.get("role")) if x)
+    return f"{name}, {_e(who['team'])}" if name else _e(who["team"])
+
+
+def summary_conclusion(course: Course, lang: str = "da") -> str:
+    """"Konklusion og opfølgning": the course's outcome, every value outside its target with what the
+    GP is asked to do, and the responsible clinician with phone or e-mail."""
+    if not course:
+        return _nodata(lang)
+    status = next((f for f in course["course_facts"] if f["key"] == "end.course_status"), None)
+    lines = []
+    if status is not None and status["state"] == "value":
+        reason = next((f for f in course["course_facts"] if f["key"] == "end.dropout_reason"), None)
+        text = status["text"] + (f" ({reason['text']})" if reason and reason["state"] == "value" else "")
+        lines.append(f'<p class="hk-status">{_e(t("status_line", lang).format(status=text))}</p>')
+    follow = course["follow_up"]
+    if follow["flags"]:
+        body = "".join(f'<tr data-flag="{_e(f["key"])}"><td><span aria-hidden="true">⚠ </span>{_e(f["finding"])}</td>'
+                       f'<td>{_e(f["advice"])}</td></tr>' for f in follow["flags"])
+        lines.append(f'<table class="hk-compact hk-followup"><thead><tr><th>{_e(t("finding", lang))}</th>'
+                     f'<th>{_e(t("gp_asked", lang))}</th></tr></thead><tbody>{body}</tbody></table>')
+    else:
+        lines.append(f'<p class="hk-followup-none">{_e(follow["none"])}</p>')
+    who = course["responsible"]
+    lines.append(f'<p class="hk-responsible"><strong>{_e(t("responsible", lang))}:</strong> '
+                 f'{_responsible_text(who)}. {_contact_line(who, lang)}</p>')
+    return _summary_block(f'<section class="hk-box hk-conclusion"><h2>{_e(t("conclusion", lang))}</h2>'
+                          + "".join(lines) + "</section>")
 
 
 def summary_course(course: Course, lang: str = "da") -> str:
-    """Dates, status and drop-out reason, work, and the interventions offered and received."""
+    """Referral, dates, status and drop-out reason, work, and the interventions offered and received."""
     if not course:
         return _nodata(lang)
+    referral = _kv_table(_facts(course["referral"]))
     rows = _facts(course["course_facts"])
     if course["duration_days"] is not None:
         rows.append((t("duration", lang), f'<td>{_e(t("days", lang).format(n=course["duration_days"]))}</td>'))
@@ -252,7 +302,7 @@ def summary_course(course: Course, lang: str = "da") -> str:
     body = "".join(f'<tr data-intervention="{_e(i["key"])}"><th scope="row">{_e(i["label"])}</th>'
                    f'{_cell_html(i["offered"])}{_cell_html(i["received"])}</tr>' for i in course["interventions"])
     return _summary_block(
-        _side_by_side((t("course", lang), facts), (t("work", lang), work))
+        _side_by_side((t("referral", lang), referral), (t("course", lang), facts), (t("work", lang), work))
         + f'<h2>{_e(t("interventions", lang))}</h2>'
         f'<table class="hk-compact hk-interventions"><thead>{head}</thead><tbody>{body}</tbody></table>')
 
@@ -264,13 +314,19 @@ def summary_results(course: Course, lang: str = "da") -> str:
 
 
 def summary_contact(course: Course, lang: str = "da") -> str:
+    """Whom to contact, and the signature of the responsible clinician (never a system account)."""
     if not course:
         return _nodata(lang)
-    m = course["municipality"]
+    m, who = course["municipality"], course["responsible"]
     contact = t("contact_text", lang).format(municipality=m["name"], code=m["code"])
-    prepared = t("prepared", lang).format(date=format_date(course["generated_on"], lang), who=course["prepared_by"])
-    return _summary_block(f'<section class="hk-box hk-contact"><h3>{_e(t("contact", lang))}</h3><p>{_e(contact)}</p>'
-                          f'<p class="hk-muted hk-small">{_e(prepared)}</p></section>')
+    prepared = t("prepared", lang).format(date=format_date(course["generated_on"], lang))
+    signer = _e(who["name"]) if who.get("name") else _e(who["team"])
+    title = ", ".join(_e(x) for x in (who.get("role"), who["team"] if who.get("name") else None) if x)
+    return _summary_block(
+        f'<section class="hk-box hk-contact"><h3>{_e(t("contact", lang))}</h3><p>{_e(contact)}</p>'
+        f'<p class="hk-signature">{_e(t("regards", lang))}<br><strong>{signer}</strong>'
+        + (f"<br>{title}" if title else "") + f"<br>{_contact_line(who, lang)}</p>"
+        f'<p class="hk-muted hk-small">{_e(prepared)}</p></section>')
 
 
 # ------------------------------------------------------------------------------------------------
