@@ -133,6 +133,14 @@ class Store:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def session(self) -> Iterator[StoreSession]:
+        """One pooled connection for several transactions in a row (a save's read, then its
+        write): one checkout from the pool, and on PostgreSQL one liveness ping, instead of one
+        per transaction. The transactions are the same as ``read()``'s and ``write()``'s."""
+        with self.engine.connect() as conn:
+            yield StoreSession(self, conn)
+
     # --- migrations ------------------------------------------------------------------------------
     # Alembic is imported only here: entry-app kernels and CLI reads never migrate.
     def _alembic_config(self, conn: Connection):  # type: ignore[no-untyped-def]
@@ -165,3 +173,29 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class StoreSession:
+    """Transactions one after another on one connection (see ``Store.session``)."""
+
+    def __init__(self, store: Store, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self._conn.begin():
+            yield self._conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        lock = self._store._write_lock
+        with _file_lock(lock) if lock else nullcontext():
+            # execution_options changes the connection in place (SQLAlchemy 2): set for this
+            # transaction's BEGIN (IMMEDIATE on SQLite) and taken back after it.
+            self._conn.execution_options(hjertekom_write=True)
+            try:
+                with self._conn.begin():
+                    yield self._conn
+            finally:
+                self._conn.execution_options(hjertekom_write=False)
