@@ -20,6 +20,8 @@ from hjertekom_core import audit
 from hjertekom_core.cpr import generate_cpr, parse_cpr
 from hjertekom_core.errors import AccessDenied
 from hjertekom_core.reports.citizen import UnknownReportKind, course_report_data, render_course_report
+from hjertekom_core.reports.citizen_parts import axis_limits
+from hjertekom_core.reports.readability import lix, prose_lix
 from hjertekom_core.reports.runner import KernelSession
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.config import Config
@@ -288,3 +290,43 @@ def test_report_data_is_json_with_labels_from_the_contract(clinician: Service) -
     assert fitness["comparable"] is False and fitness["change"]["value"] is None
     assert "100 W" in fitness["start"]["text"] and "483 m" in fitness["end"]["text"]
     assert data["municipality"] == {"code": 740, "name": "Silkeborg", "label": "Municipality"}
+
+
+# --- plain Danish ---------------------------------------------------------------------------------
+def test_the_sheet_is_plain_danish_lix_35_or_less(clinician: Service, kernel: KernelSession) -> None:
+    """LIX of everything the citizen reads on the sheet (tables, explanations, chart labels)."""
+    finished, _ = add_course(clinician, 1, NAME)
+    started, _ = add_course(clinician, 2, OTHER_NAME, with_end=False)
+    for course_id in (finished, started):
+        page = render(clinician, course_id, "citizen", kernel)
+        score, running = lix(page), prose_lix(page)
+        assert score.words > 150 and score.value <= 35, score.longest()
+        # the explanations alone, without the table's short cells to bring the index down
+        assert running.words > 150 and running.value <= 35, running.longest()
+        for plain in ("HADS angst går fra 0 til 21", "EQ-5D er fem spørgsmål", "HeartQoL viser",
+                      "For en hjertepatient er målet under 140/90", "For en hjertepatient er målet under 1,4"):
+            assert plain in page
+
+
+def test_blood_pressure_and_ldl_are_read_against_the_heart_patients_targets(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME)  # LDL 2,1 -> 1,6; blood pressure 142/86 -> 132/82
+    rows = {r["key"]: r for r in course_report_data(clinician, course_id, config=Config())["measures"]}
+    assert rows["ldl"]["meaning"]["end"] == "over målet på 1,4 – tal med din læge"
+    assert rows["bp_systolic"]["meaning"] == {"start": "over målet på 140 – tal med din læge",
+                                              "end": "under målet på 140"}
+    assert rows["ldl"]["change"]["verdict"] == "better"
+    assert rows["ldl"]["scale"]["zones"][0]["low"] == 1.4  # the chart hatches what is above the target
+    relaxed = course_report_data(clinician, course_id, config=Config(followup_targets={"ldl": 1.8}))
+    ldl = next(r for r in relaxed["measures"] if r["key"] == "ldl")
+    assert ldl["meaning"]["end"] == "under målet på 1,8" and ldl["scale"]["zones"][0]["low"] == 1.8
+
+
+def test_chart_axes_start_at_zero_or_show_the_whole_scale(clinician: Service) -> None:
+    course_id, _ = add_course(clinician, 1, NAME, start={"weight_kg": "84,6"}, end={"weight_kg": "84,1"})
+    rows = {r["key"]: r for r in course_report_data(clinician, course_id, config=Config())["measures"]}
+    low, high = axis_limits(rows["weight_kg"], [84.6, 84.1])
+    assert low == 0 and high > 84.6  # half a kilo looks as small as it is
+    assert axis_limits(rows["hads_anxiety"], [9, 6]) == (0, 21)
+    assert axis_limits(rows["bp_systolic"], [142, 132]) == (0, 200)
+    assert axis_limits(rows["eq5d_index"], [-0.074, 0.847])[0] <= 0
+

@@ -23,7 +23,7 @@ from typing import Any
 
 from hjertekom_core import audit, scoring
 from hjertekom_core.branching import make_lookup, visible_fields
-from hjertekom_core.config import Config, load_config
+from hjertekom_core.config import DEFAULT_FOLLOWUP_TARGETS, Config, load_config
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form, Text
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import AccessDenied, NotFound, ReportError
@@ -145,8 +145,10 @@ def _hads_scale(what: Text) -> Scale:
                "borderline": Text("grænseområdet (8-10)", "borderline (8-10)"),
                "case": Text(f"tegn på {what.da} (11-21)", f"signs of {what.en} (11-21)")},
         zones=(Zone(7.5, 10.5, Text("grænseområde", "borderline"), 1), Zone(10.5, 21, Text(what.da, what.en))),
-        reading=Text(f"HADS {what.da}: 0-7 normalt, 8-10 grænseområde, 11-21 tegn på {what.da}. Lavere er bedre.",
-                     f"HADS {what.en}: 0-7 normal, 8-10 borderline, 11-21 signs of {what.en}. Lower is better."))
+        reading=Text(f"HADS {what.da} går fra 0 til 21. Lavere er bedre. 0-7 er normalt. 8-10 er på grænsen. "
+                     f"Fra 11 kan det være tegn på {what.da}. Tal med os om det.",
+                     f"HADS {what.en} runs from 0 to 21. Lower is better. 0-7 is normal, 8-10 borderline. "
+                     f"From 11 it may be a sign of {what.en}. Talk to us about it."))
 
 
 #: Field name -> how to read it. A measure without an entry is shown without judgement.
@@ -156,23 +158,33 @@ SCALES: dict[str, Scale] = {
         "normal": Text("normalvægt (18,5-24,9)", "normal weight (18.5-24.9)"),
         "over": Text("overvægt (25-29,9)", "overweight (25-29.9)"),
         "obese": Text("svær overvægt (30 eller derover)", "obesity (30 or more)")},
-        reading=Text("BMI: 18,5-24,9 er normalvægt (WHO).", "BMI: 18.5-24.9 is normal weight (WHO).")),
+        axis=(0, 40), zones=(Zone(25, 30, Text("overvægt", "overweight"), 1),
+                             Zone(30, 60, Text("svær overvægt", "obesity"))),
+        reading=Text("BMI er din vægt i forhold til din højde. Fra 18,5 til 25 er normal vægt.",
+                     "BMI is your weight for your height. From 18.5 to 25 is normal weight.")),
     "hads_anxiety": _hads_scale(Text("angst", "anxiety")),
     "hads_depression": _hads_scale(Text("depression", "depression")),
     "heartqol_global": Scale(better="higher", axis=(0, 3), reading=Text(
-        "HeartQoL: 0-3, højere er bedre livskvalitet.", "HeartQoL: 0-3, higher is better quality of life.")),
+        "HeartQoL viser, hvor meget dit hjerte fylder i dit liv. Tallet går fra 0 til 3. Jo højere, jo "
+        "bedre har du det.",
+        "HeartQoL shows how much your heart affects your life. It runs from 0 to 3. The higher, the better.")),
     "eq5d_index": Scale(better="higher", axis=(-0.2, 1), reading=Text(
-        "EQ-5D indeks: 1 er fuldt helbred; højere er bedre.", "EQ-5D index: 1 is full health; higher is better.")),
+        "EQ-5D er fem spørgsmål om at gå, klare sig selv, gøre sine ting, smerter og humør. Det giver et tal. "
+        "1 er fuldt helbred. Jo højere, jo bedre.",
+        "EQ-5D is five questions about walking, self-care, usual activities, pain and mood. They give one "
+        "number. 1 is full health. The higher, the better.")),
     "eq5d_vas": Scale(better="higher", axis=(0, 100), reading=Text(
-        "EQ VAS: din egen vurdering, 0-100, hvor 100 er det bedste helbred.",
-        "EQ VAS: your own rating, 0-100, where 100 is the best health.")),
+        "EQ VAS er dit eget tal for, hvordan du har det i dag. 0 er det værste og 100 det bedste.",
+        "EQ VAS is your own number for how you feel today. 0 is the worst and 100 the best.")),
     "who5_score": Scale(
         band=scoring.who5_band, better="higher", axis=(0, 100),
         texts={"ok": Text("almindelig trivsel (over 50)", "normal wellbeing (above 50)"),
                "poor": Text("tegn på nedsat trivsel (50 eller derunder)", "signs of poor wellbeing (50 or below)")},
         zones=(Zone(0, 50, Text("nedsat trivsel", "poor wellbeing")),),
-        reading=Text("WHO-5: 0-100, højere er bedre; 50 eller derunder tyder på nedsat trivsel.",
-                     "WHO-5: 0-100, higher is better; 50 or below suggests poor wellbeing.")),
+        reading=Text("WHO-5 viser, hvordan du trives. Tallet går fra 0 til 100. Jo højere, jo bedre. "
+                     "Ved 50 eller mindre trives du ikke godt nok.",
+                     "WHO-5 shows your wellbeing, from 0 to 100. The higher, the better. "
+                     "At 50 or below you are not doing well enough.")),
     "chair_stand_30s": Scale(band=_low_below(8), better="higher", texts={
         "low": Text("under 8: nedsat funktion", "below 8: reduced function"),
         "ok": Text("8 eller flere", "8 or more")}),
@@ -184,6 +196,50 @@ SCALES: dict[str, Scale] = {
         "above": Text("over anbefalingen (højst 10 om ugen)", "above the recommendation (at most 10 a week)")}),
     "physical_activity": Scale(better="higher"),  # the code list is ordered from least to most active
 }
+
+
+def _at_or_above(limit: float) -> Callable[[float], str]:
+    return lambda value: "above" if value >= limit else "within"
+
+
+def target_scales(targets: Mapping[str, float]) -> dict[str, Scale]:
+    """Blood pressure and LDL read against the treatment targets for heart patients (``followup_targets``,
+    the same the course summary flags), in words a citizen understands."""
+    def num(key: str, lang: str) -> str:
+        return format_number(targets[key], 1 if key == "ldl" else 0, lang)
+
+    over = Text("over målet", "above the target")
+    bp = f"{num('bp_systolic', 'da')}/{num('bp_diastolic', 'da')}"
+    bp_en = f"{num('bp_systolic', 'en')}/{num('bp_diastolic', 'en')}"
+    bp_reading = Text(
+        f"Blodtryk: Et højt blodtryk slider på hjertet og på dine blodårer. For en hjertepatient er målet "
+        f"under {bp}. Medicin, motion og mindre salt kan sænke det.",
+        f"Blood pressure: high blood pressure wears on the heart and blood vessels. For a heart patient the "
+        f"target is below {bp_en}. Medicine, exercise and less salt can lower it.")
+
+    def bp_scale(key: str, axis: float) -> Scale:
+        target_da, target_en = num(key, "da"), num(key, "en")
+        return Scale(band=_at_or_above(targets[key]), better="lower", axis=(0, axis),
+                     texts={"within": Text(f"under målet på {target_da}", f"below the target of {target_en}"),
+                            "above": Text(f"over målet på {target_da} – tal med din læge",
+                                          f"above the target of {target_en} – talk to your doctor")},
+                     zones=(Zone(targets[key], 400, over),), reading=bp_reading)
+
+    ldl_da, ldl_en = num("ldl", "da"), num("ldl", "en")
+    return {
+        "bp_systolic": bp_scale("bp_systolic", 200),
+        "bp_diastolic": bp_scale("bp_diastolic", 120),
+        "ldl": Scale(band=_at_or_above(targets["ldl"]), better="lower", axis=(0, 5), zones=(Zone(targets["ldl"], 20, over),),
+                     texts={"within": Text(f"under målet på {ldl_da}", f"below the target of {ldl_en}"),
+                            "above": Text(f"over målet på {ldl_da} – tal med din læge",
+                                          f"above the target of {ldl_en} – talk to your doctor")},
+                     reading=Text(f"LDL er det fedt i blodet, som kan sætte sig i dine blodårer og lukke dem. For en "
+                                  f"hjertepatient er målet under {ldl_da}. Medicin og sund mad kan sænke det.",
+                                  f"LDL is the fat in the blood that can clog your blood vessels. For a heart patient "
+                                  f"the target is below {ldl_en}. Medicine and healthy food can lower it.")),
+    }
+
+
 VERDICTS = {"better": Text("bedre", "better"), "worse": Text("dårligere", "worse"), "same": Text("uændret", "unchanged")}
 SMOKING_MEANING = {
     "quit": Text("holdt op med at ryge", "stopped smoking"),
@@ -277,9 +333,11 @@ def _cell(state: str, text: str, value: Any = None) -> dict[str, Any]:
 class _Reader:
     """The course's registered forms and how to turn one field into a cell."""
 
-    def __init__(self, contract: Contract, course: Course, lang: str) -> None:
+    def __init__(self, contract: Contract, course: Course, lang: str,
+                 targets: Mapping[str, float] | None = None) -> None:
         self.contract = contract
         self.lang = lang
+        self.scales = {**SCALES, **target_scales(targets or DEFAULT_FOLLOWUP_TARGETS)}
         others = [name for name in contract.forms if name != contract.course_form]
         if not others:
             raise ReportError(f"programme {contract.programme!r} has no start or end form to report on")
@@ -414,7 +472,7 @@ def _measure_row(r: _Reader, m: Measure) -> dict[str, Any] | None:
     if f is None:
         return None
     lang = r.lang
-    scale = SCALES.get(m.field)
+    scale = r.scales.get(m.field)
     start, end = r.cell("start", m.field), r.cell("end", m.field)
     numeric = f.type in ("int", "decimal") and f.codelist is None
     row = {"key": m.field, "group": m.group, "summary": m.summary, "label": f.label.get(lang),
@@ -491,7 +549,7 @@ def _fitness_row(r: _Reader, m: Measure) -> dict[str, Any] | None:
     label, unit, decimals, scale = tests.label.get(lang), None, 0, None
     if shown is not None and (same or start_field is None or end_field is None):
         label = tests.label_of(end_test if end_field else start_test, lang)
-        unit, decimals, scale = shown.unit, shown.decimals or 0, SCALES.get(shown.name)
+        unit, decimals, scale = shown.unit, shown.decimals or 0, r.scales.get(shown.name)
     elif start_field is not None and end_field is not None:  # two different tests: name each one
         for cell, test in ((start, start_test), (end, end_test)):
             if cell["state"] == "value":
@@ -624,7 +682,7 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
     config = config if config is not None else load_config()
     course = _load(service, course_id)
     contract = service.contracts[course.programme]
-    r = _Reader(contract, course, lang)
+    r = _Reader(contract, course, lang, config.followup_targets)
     notices = []
     if not r.registered("start"):
         notices.append(NOTICE_NO_START.get(lang))

@@ -43,8 +43,12 @@ TEXTS: dict[str, Text] = {
     "from_to": Text("fra {start} til {end}", "from {start} to {end}"),
     "charts": Text("Start og slut i grafer", "Start and end in charts"),
     "chart_body": Text("Krop, kredsløb og kondition", "Body, circulation and fitness"),
-    "chart_legend": Text("○ start   ■ slut   skravering: //// grænseområde, xxxx værd at tale om",
-                         "○ start   ■ end   hatching: //// borderline, xxxx worth talking about"),
+    "chart_legend": Text("Hver graf starter ved 0 eller viser hele skalaen. Så ser du, hvor stor en ændring "
+                         "er. Det skraverede felt er et område, vi taler med dig om.",
+                         "Every chart starts at 0 or shows the whole scale, so you see how big a change is. "
+                         "The hatched area is a range we talk with you about."),
+    "zone_1": Text("på grænsen", "borderline"),
+    "zone_2": Text("tal med os om det", "worth talking about"),
     "reading": Text("Sådan læses tallene", "How to read the numbers"),
     "reading_states": Text(
         "»ikke besvaret«: feltet er ikke udfyldt. »uoplyst«: spurgt, men ikke kendt. "
@@ -342,14 +346,14 @@ def _numbers(row: Mapping[str, Any]) -> list[float]:
     return [v for v in (_number(row["start"]), _number(row["end"])) if v is not None]
 
 
-def _limits(row: Mapping[str, Any], values: Sequence[float]) -> tuple[float, float]:
+def axis_limits(row: Mapping[str, Any], values: Sequence[float]) -> tuple[float, float]:
+    """An honest axis: the instrument's whole range, or from zero, never cut to the values (84,6 to
+    84,1 kg must look as small as it is)."""
     axis = row["scale"]["axis"]
     if axis:
         low, high = axis
         return min(low, *values), max(high, *values)
-    low, high = min(values), max(values)
-    pad = max((high - low) * 0.6, abs(high) * 0.08, 0.5)
-    return low - pad, high + pad
+    return min(0.0, *values), max(values) * 1.25 if max(values) > 0 else 1.0
 
 
 #: Hatching by zone level (1 borderline, 2 worth talking about): told apart without colour.
@@ -359,10 +363,11 @@ ZONE_HATCHES = {1: "//", 2: "xx"}
 def _panel(ax: Any, row: Mapping[str, Any], lang: str, columns: int) -> None:
     start, end = _number(row["start"]), _number(row["end"])
     values = [v for v in (start, end) if v is not None]
-    low, high = _limits(row, values)
+    low, high = axis_limits(row, values)
     for zone in row["scale"]["zones"]:
         ax.axhspan(zone["low"], zone["high"], facecolor="white", edgecolor="#888888",
                    hatch=ZONE_HATCHES[zone["level"]], linewidth=0, zorder=0)
+
     if start is not None and end is not None:
         ax.plot([0, 1], [start, end], color="black", linewidth=1.2, zorder=2)
     span = high - low
@@ -385,6 +390,23 @@ def _panel(ax: Any, row: Mapping[str, Any], lang: str, columns: int) -> None:
         lambda v, _pos: format_number(v, 2 if span < 2 else 1 if span < 10 else 0, lang)))
 
 
+def _legend_handles(rows: Sequence[Mapping[str, Any]], lang: str) -> list[Any]:
+    """Start, end and the hatchings used: told apart by shape and pattern, not by colour."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [
+        Line2D([], [], marker="o", markerfacecolor="white", markeredgecolor="black", linestyle="none",
+               label=t("start", lang)),
+        Line2D([], [], marker="s", markerfacecolor="black", markeredgecolor="black", linestyle="none",
+               label=t("end", lang))]
+    levels = sorted({z["level"] for r in rows for z in r["scale"]["zones"]})
+    for level in levels:
+        handles.append(Patch(facecolor="white", edgecolor="#888888", hatch=ZONE_HATCHES[level] * 2,
+                             label=t(f"zone_{level}", lang)))
+    return handles
+
+
 def start_end_chart(rows: Sequence[Mapping[str, Any]], lang: str = "da", *, salt: str = "",
                     title: str = "", columns: int = 4) -> str:
     """Small multiples, one panel per measure: start and end joined by a line. Inline SVG."""
@@ -392,10 +414,11 @@ def start_end_chart(rows: Sequence[Mapping[str, Any]], lang: str = "da", *, salt
     lines = -(-count // columns)
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"hk-{salt}",
                                 "font.family": "DejaVu Sans"}):
-        fig = Figure(figsize=(7.0, 1.75 * lines))
+        fig = Figure(figsize=(7.0, 1.75 * lines + 0.35))
         for i, row in enumerate(rows):
             _panel(fig.add_subplot(lines, columns, i + 1), row, lang, columns)
-        fig.tight_layout(w_pad=1.2, h_pad=1.0)
+        fig.legend(handles=_legend_handles(rows, lang), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
+        fig.tight_layout(w_pad=1.2, h_pad=1.0, rect=(0, 0.35 / (1.75 * lines + 0.35), 1, 1))
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     svg = buf.getvalue()
