@@ -117,7 +117,8 @@ def test_the_report_command_writes_one_municipality(demo_workspace: Workspace, d
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--municipality", "999", "--period", PERIOD], "no municipality with code 999"),
-    (["--municipality", "740", "--period", "sidste år"], "period must be a year"),
+    (["--municipality", "740", "--period", "sidste år"], "Perioden skal være et år (fx 2025) eller et kvartal"),
+    (["--municipality", "740", "--period", "2025-Q5"], "Perioden skal være et år (fx 2025) eller et kvartal"),
     (["--municipality", "740", "--period", PERIOD, "--format", "docx"], "formats must be among"),
 ])
 def test_bad_report_requests_are_refused_clearly_and_write_nothing(demo_workspace: Workspace, demo_snapshot: Path,

@@ -70,10 +70,41 @@ def test_a_missing_reports_folder_lists_nothing(tmp_path: Path) -> None:
     assert list_reports(tmp_path / "none", COORDINATOR_740) == []
 
 
-@pytest.mark.parametrize("period", ["25", "2025-Q1", "år 2025", ""])
-def test_a_period_must_be_a_year(period: str) -> None:
-    with pytest.raises(ValueError, match="year"):
+@pytest.mark.parametrize("period", ["25", "2025-Q5", "2025-Q0", "år 2025", "", "2025-H1", "../2025"])
+def test_a_period_must_be_a_year_or_a_quarter(period: str) -> None:
+    with pytest.raises(ValueError, match="Perioden skal være et år .* eller et kvartal .*the period must be"):
         check_period(period)
+
+
+@pytest.mark.parametrize(("period", "folder"), [("2025", "2025"), ("2025-Q3", "2025-Q3"), ("2025-K3", "2025-Q3"),
+                                                ("2025-q1", "2025-Q1")])
+def test_a_year_or_a_quarter_names_its_folder(period: str, folder: str) -> None:
+    assert check_period(period) == folder
+
+
+def test_quarter_folders_are_listed_newest_first(tmp_path: Path) -> None:
+    for period in ("2024", "2025-Q1", "2025", "2025-Q3"):
+        (tmp_path / period).mkdir()
+        (tmp_path / period / "740-silkeborg.pdf").write_bytes(b"%PDF")
+    assert [f.period for f in list_reports(tmp_path, COORDINATOR_740)] == ["2025", "2025-Q3", "2025-Q1", "2024"]
+    assert open_report(tmp_path, COORDINATOR_740, "2025-Q3", "740-silkeborg.pdf").relative == \
+        "2025-Q3/740-silkeborg.pdf"
+
+
+def test_the_index_shows_each_municipalitys_indicators_with_symbols_in_danish_time() -> None:
+    import datetime as dt
+
+    figures = {740: {"K1": (0.832, "met"), "K2": (float("nan"), "suppressed"), "K3": (0.21, "below"),
+                     "K4": (0.4, "not_met")}}
+    page = index_html("2025-Q3", [(740, "Silkeborg", ["740-silkeborg.html", "740-silkeborg-offentlig.pdf"])],
+                      "snap.duckdb", figures=figures, now=dt.datetime(2025, 7, 1, 10, 5, tzinfo=dt.timezone.utc))
+    assert "Lavet 01.07.2025 kl. 12:05 (dansk tid)" in page  # summer time: UTC+2
+    assert 'data-indicator="K1" data-unit="740">✓ 83,2 %<' in page
+    assert 'data-indicator="K2" data-unit="740">..<' in page
+    assert 'data-indicator="K3" data-unit="740">✗ 21,0 %<' in page
+    assert 'data-indicator="K4" data-unit="740">! 40,0 %<' in page
+    assert 'data-indicator="K5" data-unit="740">–<' in page
+    assert '<a href="740-silkeborg-offentlig.pdf">PDF (offentlig)</a>' in page
 
 
 def test_the_index_links_every_file_and_lists_failures() -> None:

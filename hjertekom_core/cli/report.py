@@ -10,7 +10,17 @@ from hjertekom_core.cli.common import acting_user, friendly_errors, snapshot_fil
 
 _SNAPSHOT = click.option("--snapshot", "snapshot", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                          default=None, help="Snapshot to report from (default: the newest, or a new one).")
-_PERIOD = click.option("--period", required=True, help="The year, e.g. 2025.")
+def _period(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    from hjertekom_core.reports.periods import PeriodError, parse_period
+
+    try:
+        return parse_period(value).text
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+_PERIOD = click.option("--period", required=True, callback=_period,
+                       help="A year (2025: the yearly edition) or a quarter (2025-Q3: the quarterly edition).")
 _LANG = click.option("--lang", type=click.Choice(["da", "en"]), default=None,
                      help="Language of the report (default: the configured language).")
 
@@ -44,17 +54,20 @@ def report() -> None:
 @_FORMAT
 @_LANG
 @_PUBLISH
+@click.option("--comments", "comments", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The municipality's comments (YAML: samlet, K1 ... K6; docs/reports.md). Default: "
+                   "<reports_dir>/<period>/kommentarer/<code>.yaml when it exists.")
 @click.pass_context
 @friendly_errors
 def municipality_report(ctx: click.Context, code: int, period: str, snapshot: Path | None, formats: str,
-                        lang: str | None, publish: bool) -> None:
-    """One municipality's management report (ledelsesinformation)."""
+                        lang: str | None, publish: bool, comments: Path | None) -> None:
+    """One municipality's management report (ledelsesinformation), yearly or quarterly."""
     from hjertekom_core.reports.batch import render_one
 
     ws = workspace(ctx)
     outcome = render_one(snapshot_file(ws, snapshot), code, period, ws.config.reports_dir,
                          formats=_formats(formats), chromium=ws.config.chromium, lang=lang or ws.config.language,
-                         config_file=ctx.obj.get("config_file") or "", publish=publish)
+                         config_file=ctx.obj.get("config_file") or "", publish=publish, comments_file=comments)
     for path in outcome.files:
         click.echo(path)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hjertekom_core.errors import HjerteKomError
 from hjertekom_core.reports.library import FORMATS, check_period, index_html, report_stem
+from hjertekom_core.reports.periods import parse_period
 from hjertekom_core.reports.pdf import PdfPrinter
 from hjertekom_core.reports.runner import KernelSession, execute, to_html, write_atomically
 from hjertekom_core.snapshot.reader import open_snapshot
@@ -41,10 +42,13 @@ class MunicipalityJob:
     lang: str = "da"
     config_file: str = ""
     publish: bool = False               # the edition for publication (municipality.py)
+    comments_file: str = ""             # the coordinator's comments (guidance.load_comments), "" for none
 
     @property
     def title(self) -> str:
-        return f"{_TITLES.get(self.lang, _TITLES['da'])} {self.name} {self.period}"
+        from hjertekom_core.reports.html_parts import period_label
+
+        return f"{_TITLES.get(self.lang, _TITLES['da'])} {self.name} {period_label(self.period, self.lang)}"
 
     @property
     def stem(self) -> str:
@@ -90,8 +94,8 @@ def municipality_names(snapshot: Path) -> dict[int, str]:
 
 
 def municipalities_with_data(snapshot: Path, period: str) -> list[tuple[int, str]]:
-    """Municipalities with a course referred, started or ended in the period (a year)."""
-    year = int(check_period(period))
+    """Municipalities with a course referred, started or ended in the period (a year or a quarter)."""
+    chosen = parse_period(period)
     with open_snapshot(snapshot)[0] as con:
         return con.execute("""
             SELECT DISTINCT m.code, m.name
@@ -100,8 +104,10 @@ def municipalities_with_data(snapshot: Path, period: str) -> list[tuple[int, str
             LEFT JOIN hjertekom_course k ON k.course_id = c.course_id
             LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
             LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
-            WHERE year(k.referral_date) = ? OR year(s.meeting_date) = ? OR year(e.meeting_date) = ?
-            ORDER BY m.code""", [year, year, year]).fetchall()
+            WHERE (k.referral_date >= $start AND k.referral_date < $end)
+               OR (s.meeting_date >= $start AND s.meeting_date < $end)
+               OR (e.meeting_date >= $start AND e.meeting_date < $end)
+            ORDER BY m.code""", {"start": chosen.start, "end": chosen.end}).fetchall()
 
 
 class Renderer:
@@ -128,7 +134,8 @@ class Renderer:
         if self.session is None or not self.session.alive():
             raise HjerteKomError("the report kernel has stopped")
         nb = execute(NOTEBOOK, {"snapshot": str(job.snapshot), "municipality": job.code, "period": job.period,
-                                "lang": job.lang, "config_file": job.config_file, "publish": job.publish},
+                                "lang": job.lang, "config_file": job.config_file, "publish": job.publish,
+                                "comments_file": job.comments_file},
                      session=self.session)
         page = to_html(nb, job.title, job.lang)
         stem = job.out_dir / job.stem
@@ -198,38 +205,68 @@ def render_all(snapshot: Path, period: str, reports_dir: Path, *, formats: Seque
                workers: int = 2, chromium: Path = Path("/usr/bin/chromium"), lang: str = "da",
                config_file: str = "", codes: Sequence[int] | None = None,
                progress: Callable[[Outcome], None] | None = None, publish: bool = False) -> BatchResult:
-    """Every municipality with data in the period (or ``codes``), then the period's index page."""
+    """Every municipality with data in the period (or ``codes``), then the period's index page.
+
+    A municipality's comments are read from ``<reports_dir>/<period>/kommentarer/<code>.yaml`` when
+    that file exists (``comments_path``)."""
     formats = check_formats(formats)
-    out_dir = reports_dir / check_period(period)
+    period = check_period(period)
+    out_dir = reports_dir / period
     names = municipality_names(snapshot)
     chosen = ([(c, names[c]) for c in codes if c in names] if codes is not None
               else municipalities_with_data(snapshot, period))
-    jobs = [MunicipalityJob(code, name, period, snapshot, out_dir, formats, lang, config_file, publish)
+    jobs = [MunicipalityJob(code, name, period, snapshot, out_dir, formats, lang, config_file, publish,
+                            _existing(comments_path(reports_dir, period, code)))
             for code, name in chosen]
     result = BatchResult(period, run_batch(jobs, workers=workers, chromium=chromium if "pdf" in formats else None,
                                            progress=progress))
-    result.index = write_index(out_dir, period, snapshot, result.failed)
+    result.index = write_index(out_dir, period, snapshot, result.failed, config_file=config_file)
     return result
+
+
+#: The folder, inside a period's report folder, where coordinators put their comments files.
+COMMENTS_DIR = "kommentarer"
+
+
+def comments_path(reports_dir: Path, period: str, code: int) -> Path:
+    """Where a municipality's comments for a period are looked for: ``<reports_dir>/<period>/kommentarer/<code>.yaml``."""
+    return reports_dir / period / COMMENTS_DIR / f"{code}.yaml"
+
+
+def _existing(path: Path) -> str:
+    return str(path.resolve()) if path.is_file() else ""
 
 
 def render_one(snapshot: Path, code: int, period: str, reports_dir: Path, *, formats: Sequence[str] = FORMATS,
                chromium: Path = Path("/usr/bin/chromium"), lang: str = "da", config_file: str = "",
-               publish: bool = False) -> Outcome:
-    """One municipality's report, in this process; raises if it cannot be made."""
+               publish: bool = False, comments_file: Path | None = None) -> Outcome:
+    """One municipality's report, in this process; raises if it cannot be made.
+
+    ``comments_file``: the coordinator's comments; default ``comments_path`` when it exists. The
+    file is checked here, so a bad one is a clear message before a kernel starts."""
+    from hjertekom_core.reports.guidance import load_comments
+
     formats = check_formats(formats)
-    out_dir = reports_dir / check_period(period)
+    period = check_period(period)
+    out_dir = reports_dir / period
     names = municipality_names(snapshot)
     if code not in names:
         raise ValueError(f"no municipality with code {code}")
-    job = MunicipalityJob(code, names[code], period, snapshot, out_dir, formats, lang, config_file, publish)
+    comments = str(comments_file.resolve()) if comments_file is not None else _existing(
+        comments_path(reports_dir, period, code))
+    if comments:
+        load_comments(comments, municipality=code, period=period)
+    job = MunicipalityJob(code, names[code], period, snapshot, out_dir, formats, lang, config_file, publish, comments)
     with Renderer(chromium if "pdf" in formats else None) as renderer:
         outcome = renderer.municipality(job)
-    write_index(out_dir, period, snapshot)
+    write_index(out_dir, period, snapshot, config_file=config_file)
     return outcome
 
 
-def write_index(out_dir: Path, period: str, snapshot: Path, failed: Sequence[Outcome] = ()) -> Path:
-    """index.html listing every report now in the period's folder (earlier runs' included)."""
+def write_index(out_dir: Path, period: str, snapshot: Path, failed: Sequence[Outcome] = (), *,
+                config_file: str = "") -> Path:
+    """index.html listing every report now in the period's folder (earlier runs' included), with each
+    municipality's K1-K6 (``index_figures``)."""
     names = municipality_names(snapshot)
     by_code: dict[int, list[str]] = {}
     for path in sorted(out_dir.glob("*-*.*")) if out_dir.is_dir() else []:
@@ -238,6 +275,41 @@ def write_index(out_dir: Path, period: str, snapshot: Path, failed: Sequence[Out
             by_code.setdefault(int(code), []).append(path.name)
     rows = [(code, names.get(code, str(code)), files) for code, files in sorted(by_code.items())]
     index = out_dir / "index.html"
+    figures = index_figures(snapshot, period, config_file) if rows else {}
     write_atomically(index, index_html(period, rows, snapshot.name,
-                                       [(o.code, o.name, o.error or "") for o in failed]))
+                                       [(o.code, o.name, o.error or "") for o in failed], figures=figures))
     return index
+
+
+def index_figures(snapshot: Path, period: str, config_file: str = "") -> dict[int, dict[str, tuple[float, str]]]:
+    """Per municipality and indicator: (share, status) as a published page may show them.
+
+    The index lists every municipality side by side and may be put online, so it follows the
+    publication rules: one protected table of every municipality's numerator and denominator in
+    the period (disclosure.protect, nobody's own numbers exact); a hidden share is NaN.
+    """
+    import math
+
+    import pandas as pd
+
+    from hjertekom_core import disclosure
+    from hjertekom_core.config import load_config
+    from hjertekom_core.indicators import compute, settings_from_config
+
+    chosen = parse_period(period)
+    config = load_config(config_file or None)
+    settings = settings_from_config(config)
+    with open_snapshot(snapshot)[0] as con:
+        table = compute(con, settings, period=chosen.kind, levels=("municipality",))
+        hierarchy = disclosure.Hierarchy.from_snapshot(con, settings.clusters)
+    rows = table["period"].astype(str) == chosen.text
+    counts = ["numerator", "denominator", "unknown"]
+    published = {c: rows & (c != "unknown") for c in counts}
+
+    shown = disclosure.protect(table, hierarchy, threshold=config.suppress_below, published=pd.DataFrame(published),
+                               complete=[("municipality", chosen.kind)], linked=rows)
+    out: dict[int, dict[str, tuple[float, str]]] = {}
+    for row in shown.itertuples():
+        share = float(row.proportion) if row.proportion is not None and not pd.isna(row.proportion) else math.nan
+        out.setdefault(int(row.unit), {})[str(row.indicator)] = (share, str(row.status))
+    return out

@@ -20,7 +20,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from hjertekom_core.reports.municipality import FUNNEL_LEVELS, FunnelData, RunChartData
 
@@ -73,7 +73,7 @@ def _frame(ax: Axes) -> None:
     ax.set_axisbelow(True)
 
 
-def _grid(count: int, height_per_row: float, *, sharex: bool) -> tuple[Figure, list[Axes]]:
+def _grid(count: int, height_per_row: float, *, sharex: bool, sharey: bool = True) -> tuple[Figure, list[Axes]]:
     """Panels two by two on one A4-wide figure, fixed margins (a layout engine would double the cost).
 
     The bottom margin holds the shared legend, and with ``sharex`` the rotated quarter labels too.
@@ -82,30 +82,43 @@ def _grid(count: int, height_per_row: float, *, sharex: bool) -> tuple[Figure, l
     legend, labels = 0.55, (0.55 if sharex else 0.3)  # inches
     height = height_per_row * rows + legend
     fig = Figure(figsize=(2 * WIDTH_IN, height))
-    axes = fig.subplots(rows, 2, sharex=sharex, sharey=True, squeeze=False).ravel()
+    axes = fig.subplots(rows, 2, sharex=sharex, sharey=sharey, squeeze=False).ravel()
     fig.subplots_adjust(left=0.08, right=0.98, top=1 - 0.3 / height, bottom=(legend + labels) / height,
-                        hspace=0.35 if sharex else 0.55, wspace=0.08)
+                        hspace=0.35 if sharex else 0.55, wspace=0.08 if sharey else 0.22)
     for ax in axes[count:]:
         ax.set_visible(False)
     return fig, list(axes[:count])
 
 
-def funnel_charts(panels: Sequence[tuple[FunnelData, str]], text: Mapping[str, str], own_name: str) -> str:
+#: Tick values of the funnel plots' logarithmic denominator axis.
+_LOG_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+
+
+def funnel_charts(panels: Sequence[tuple[FunnelData, str]], text: Mapping[str, str], own_name: str,
+                  own_labels: Mapping[str, str] | None = None) -> str:
     """One funnel plot per (data, title): proportion against denominator for every municipality that
     may be shown, the national proportion as the centre line, control limits at FUNNEL_LEVELS, the
-    own municipality as a black diamond with its name. Only ``data.points`` is drawn.
+    own municipality as a black diamond with its 95 % CI and its label. Only ``data.points`` is drawn.
 
-    ``text`` keys: xlabel, ylabel, others, centre, limit_inner, limit_outer, standard. Each panel's
-    points are an SVG group ``hk-funnel-<indicator>-others`` / ``-own``.
+    The denominator axis is logarithmic, so the many small municipalities do not crowd the left
+    edge, and each panel's share axis is zoomed to its points, centre line, standard and the own CI
+    (``funnel_range``): K6 near 100 % does not waste most of its axis.
+
+    ``text`` keys: xlabel, ylabel, others, centre, limit_inner, limit_outer, standard.
+    ``own_labels``: per indicator the own municipality's label (name, share and CI); default the name.
+    Each panel's points are an SVG group ``hk-funnel-<indicator>-others`` / ``-own``.
     """
     with _style("funnel-" + "-".join(d.indicator for d, _ in panels)):
-        fig, axes = _grid(len(panels), 2.3, sharex=False)
+        fig, axes = _grid(len(panels), 2.3, sharex=False, sharey=False)
         for ax, (data, title) in zip(axes, panels, strict=True):
             points = data.points
             others, own = points[~points["own"]], points[points["own"]]
-            top = max(10.0, float(points["denominator"].max()) * 1.15 if len(points) else 10.0)
+            denominators = points["denominator"].astype(float)
+            left = max(0.5, float(denominators.min()) / 1.6) if len(points) else 1.0
+            right = max(left * 10, float(denominators.max()) * 1.6 if len(points) else 10.0)
+            low_y, high_y = funnel_range(data)
             if data.centre is not None:
-                n = np.linspace(1, top, 120)
+                n = np.geomspace(left, right, 120)
                 ax.axhline(data.centre, color=INK, linewidth=0.9, label=text["centre"])
                 for level, style, key in ((FUNNEL_LEVELS[0], "--", "limit_inner"),
                                           (FUNNEL_LEVELS[1], ":", "limit_outer")):
@@ -118,25 +131,59 @@ def funnel_charts(panels: Sequence[tuple[FunnelData, str]], text: Mapping[str, s
                        edgecolors=MUTED, linewidths=0.8, label=text["others"],
                        gid=f"hk-funnel-{data.indicator}-others", zorder=3)
             if len(own):
-                ax.scatter(own["denominator"], own["proportion"], s=40, marker="D", color=INK, label=own_name,
-                           gid=f"hk-funnel-{data.indicator}-own", zorder=4)
                 x, y = float(own["denominator"].iloc[0]), float(own["proportion"].iloc[0])
-                # Label on the side with room: left of a point near the right edge, below one near the top.
-                right = x < 0.6 * top
-                ax.annotate(own_name, (x, y), xytext=(5 if right else -5, 5 if y < 0.85 else -10),
-                            textcoords="offset points", ha="left" if right else "right", fontsize=6.5,
-                            fontweight="bold", color=INK)
-            ax.set_xlim(0, top)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+                ci = (own["ci_low"].iloc[0], own["ci_high"].iloc[0]) if "ci_low" in own else (np.nan, np.nan)
+                if all(np.isfinite(float(v)) for v in ci):
+                    ax.plot([x, x], [float(ci[0]), float(ci[1])], color=INK, linewidth=1.1, zorder=4,
+                            gid=f"hk-funnel-{data.indicator}-own-ci")
+                ax.scatter(own["denominator"], own["proportion"], s=40, marker="D", color=INK, label=own_name,
+                           gid=f"hk-funnel-{data.indicator}-own", zorder=5)
+                label = (own_labels or {}).get(data.indicator, own_name)
+                # Label on the side with room: left of a point in the right part, below one near the top.
+                right_side = np.log(x / left) < 0.6 * np.log(right / left)
+                above = y < low_y + 0.75 * (high_y - low_y)
+                ax.annotate(label, (x, y), xytext=(6 if right_side else -6, 6 if above else -11),
+                            textcoords="offset points", ha="left" if right_side else "right", fontsize=6.2,
+                            fontweight="bold", color=INK, gid=f"hk-funnel-{data.indicator}-label",
+                            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none",
+                                  "alpha": 0.8})
+            ax.set_xscale("log")
+            ax.set_xlim(left, right)
+            ax.xaxis.set_major_locator(FixedLocator([v for v in _LOG_TICKS if left <= v <= right]))
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}".replace(",", ".")))
+            ax.set_ylim(low_y, high_y)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v * 100:.0f} %"))
             _frame(ax)
             ax.set_title(title, loc="left")
             ax.set_xlabel(text["xlabel"], labelpad=1)
-        axes[0].set_ylim(-0.02, 1.02)
-        _percent_axis(axes[0])
         for ax in axes[::2]:
             ax.set_ylabel(text["ylabel"])
         _legend(fig, axes)
         return to_svg(fig)
+
+
+def funnel_range(data: FunnelData, margin: float = 0.06, least: float = 0.25) -> tuple[float, float]:
+    """The share axis of one funnel plot: what must be seen (the points, the centre line, the
+    standard, the own CI) with a margin, at least ``least`` wide, within 0-100 %."""
+    values = [float(v) for v in data.points["proportion"].dropna()]
+    own = data.points[data.points["own"]]
+    for column in ("ci_low", "ci_high"):
+        if column in own:
+            values += [float(v) for v in own[column].dropna()]
+    values += [v for v in (data.centre, data.standard) if v is not None]
+    if not values:
+        return -0.02, 1.02
+    low, high = min(values) - margin, max(values) + margin
+    if high - low < least:
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
+    if low < 0:
+        low, high = -0.02, max(high, least)
+    if high > 1:
+        low, high = min(low, 1 - least), 1.02
+    return low, high
 
 
 def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
@@ -150,70 +197,114 @@ def _legend(fig: Figure, axes: Sequence[Axes]) -> None:
 
 
 def run_charts(panels: Sequence[tuple[RunChartData, str]], text: Mapping[str, str],
-               quarter_labels: Sequence[str]) -> str:
+               quarter_labels: Sequence[str], n_labels: Mapping[str, Sequence[str]] | None = None) -> str:
     """Per (data, title): the own municipality per quarter (solid line, filled circles) with its
     median (dotted), the nation (dashed, open squares) and the standard (dash-dot). A quarter
     without courses is a gap in the line.
 
-    ``text`` keys: own, national, median, standard.
+    Beside each point its n (``n_labels[indicator]``, already formatted; default the denominator).
+    Unfinished quarters are hatched (\\\\), start-up quarters dotted (...); both are left out of the
+    median and the runs analysis (Anhøj's rules, ``data.runs``). A signal is drawn on the chart: the
+    points of an unusually long run ringed, and the panel's note names the signal.
+
+    ``text`` keys: own, national, median, standard, unfinished, startup, shift, crossings.
     """
     with _style("run-" + "-".join(d.indicator for d, _ in panels)):
-        fig, axes = _grid(len(panels), 1.75, sharex=True)
+        fig, axes = _grid(len(panels), 1.9, sharex=True)
         x = np.arange(len(quarter_labels))
         for ax, (data, title) in zip(axes, panels, strict=True):
             own = data.own["proportion"].to_numpy(dtype=float)
             national = data.national["proportion"].to_numpy(dtype=float)
+            for i, mark in enumerate(data.marks):
+                if mark:
+                    ax.axvspan(i - 0.5, i + 0.5, facecolor="white", edgecolor=LIGHT, linewidth=0,
+                               hatch="\\\\\\" if mark == "unfinished" else "...", zorder=0,
+                               label=text[mark], gid=f"hk-run-{data.indicator}-{mark}-{i}")
             ax.plot(x, national, linestyle="--", marker="s", markersize=3.2, markerfacecolor="white", color=MUTED,
                     linewidth=0.9, label=text["national"])
             ax.plot(x, own, linestyle="-", marker="o", markersize=3.8, color=INK, linewidth=1.2, label=text["own"],
                     gid=f"hk-run-{data.indicator}-own")
+            labels = (n_labels or {}).get(data.indicator) or [str(v) for v in data.own["denominator"]]
+            for xi, yi, label in zip(x, own, labels, strict=True):
+                if np.isfinite(yi):
+                    ax.annotate(label, (xi, yi), xytext=(0, 4 if yi < 0.85 else -8), textcoords="offset points",
+                                ha="center", fontsize=5.2, color=INK, gid=f"hk-run-{data.indicator}-n-{xi}")
             median = data.median
             if median is not None:
                 ax.axhline(median, color=INK, linestyle=":", linewidth=0.9, label=text["median"])
             if data.standard is not None:
                 ax.axhline(data.standard, color=MUTED, linestyle="-.", linewidth=1.2, label=text["standard"])
+            result = data.runs
+            if result is not None and result.shift:
+                ring = list(result.run)
+                ax.scatter(x[ring], own[ring], s=70, facecolors="none", edgecolors=INK, linewidths=0.9,
+                           label=text["shift"], gid=f"hk-run-{data.indicator}-signal", zorder=4)
+            if result is not None and result.few_crossings:
+                ax.text(0.99, 0.03, text["crossings"], transform=ax.transAxes, ha="right", va="bottom",
+                        fontsize=5.8, fontweight="bold", gid=f"hk-run-{data.indicator}-crossings",
+                        bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": INK,
+                              "linewidth": 0.5})
             _frame(ax)
             ax.set_title(title, loc="left")
         axes[0].set_xticks(x, list(quarter_labels))
         for ax in axes[-2:]:
             ax.tick_params(axis="x", labelrotation=90, labelbottom=True)
         axes[0].set_xlim(-0.5, len(x) - 0.5)
-        axes[0].set_ylim(-0.02, 1.02)
+        axes[0].set_ylim(-0.02, 1.1)
         _percent_axis(axes[0])
         _legend(fig, axes)
         return to_svg(fig)
 
 
 def change_chart(labels: Sequence[str], changes: Sequence[float], lows: Sequence[float], highs: Sequence[float],
-                 notes: Sequence[str], title: str) -> str:
-    """Mean change (square) with its 95 % CI (bar) per measure, the zero line marked.
+                 notes: Sequence[str], title: str, starts: Sequence[float] | None = None,
+                 xlabel: str = "") -> str:
+    """A forest plot: mean change (square) with its 95 % CI (bar) per measure, the zero line marked.
 
-    The measures have different units, so each row is scaled to its own largest value and the
-    numbers are written beside it (``notes``): the picture shows direction and whether the CI
-    crosses zero, the text the size.
+    With ``starts`` (the mean start values) every row is on one scale, the change in per cent of
+    the start mean, so rows can be compared; the numbers in their own units are written beside
+    each row (``notes``). Without it each row is scaled to its own largest value (the older layout).
     """
     rows = max(len(labels), 1)
-    height = 0.45 + 0.26 * rows
+    height = 0.7 + 0.26 * rows
+    relative = starts is not None
     with _style("change"):
         fig = Figure(figsize=(2 * WIDTH_IN, height))
-        fig.subplots_adjust(left=0.34, right=0.66, top=1 - 0.28 / height, bottom=0.08 / height)
+        fig.subplots_adjust(left=0.30, right=0.62, top=1 - 0.28 / height, bottom=(0.42 if relative else 0.08) / height)
         ax = fig.add_subplot()
         y = np.arange(len(labels))[::-1]
-        for yi, change, low, high, note in zip(y, changes, lows, highs, notes, strict=True):
-            scale = max((abs(v) for v in (change, low, high) if np.isfinite(v)), default=0.0) or 1.0
-            if np.isfinite(low) and np.isfinite(high):
+        scales = []
+        for i, (change, low, high) in enumerate(zip(changes, lows, highs, strict=True)):
+            if relative:
+                start = abs(float(starts[i])) if starts is not None and np.isfinite(starts[i]) else 0.0
+                scales.append(start / 100 if start > 0 else np.nan)
+            else:
+                scales.append(max((abs(v) for v in (change, low, high) if np.isfinite(v)), default=0.0) or 1.0)
+        extent = 1.0
+        for yi, change, low, high, note, scale in zip(y, changes, lows, highs, notes, scales, strict=True):
+            if np.isfinite(low) and np.isfinite(high) and np.isfinite(scale):
                 ax.plot([low / scale, high / scale], [yi, yi], color=INK, linewidth=1.2, solid_capstyle="butt")
                 ax.plot([low / scale, high / scale], [yi, yi], linestyle="none", marker="|", markersize=6, color=INK)
-            if np.isfinite(change):
+                extent = max(extent, abs(low / scale), abs(high / scale))
+            if np.isfinite(change) and np.isfinite(scale):
                 ax.plot([change / scale], [yi], marker="s", markersize=4.5, color=INK, linestyle="none")
+                extent = max(extent, abs(change / scale))
             ax.text(1.04, yi, note, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=6.5)
         ax.axvline(0, color=MUTED, linewidth=0.8)
-        ax.set_xlim(-1.1, 1.1)
         ax.set_ylim(-0.6, len(labels) - 0.4)
         ax.set_yticks(y, list(labels))
-        ax.set_xticks([])
         ax.tick_params(axis="y", length=0)
-        ax.spines[["top", "right", "left", "bottom"]].set_visible(False)
+        if relative:
+            ax.set_xlim(-extent * 1.1, extent * 1.1)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, symmetric=True))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:+.0f} %".replace("+0 %", "0 %")
+                                                       .replace("-", "−")))
+            ax.set_xlabel(xlabel)
+            ax.spines[["top", "right", "left"]].set_visible(False)
+        else:
+            ax.set_xlim(-1.1, 1.1)
+            ax.set_xticks([])
+            ax.spines[["top", "right", "left", "bottom"]].set_visible(False)
         ax.grid(axis="y", color=LIGHT, linewidth=0.4)
         ax.set_axisbelow(True)
         ax.set_title(title, loc="left")

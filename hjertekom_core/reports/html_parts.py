@@ -21,14 +21,79 @@ from hjertekom_core.contract import Text
 from hjertekom_core.formatting import format_number, format_percent, is_missing
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS
 from hjertekom_core.reports import charts
+from hjertekom_core.reports.guidance import GENERAL, PARTS
+from hjertekom_core.reports.library import STATUS_SYMBOLS  # shape, not colour: reads in black and white
 from hjertekom_core.reports.municipality import FUNNEL_LEVELS, MunicipalityReport
+from hjertekom_core.reports.periods import parse_period
+from hjertekom_core.reports.runs import MIN_POINTS
 
 TZ = zoneinfo.ZoneInfo("Europe/Copenhagen")
 #: Fields listed in the completeness table (those least often answered first).
 COMPLETENESS_ROWS = 15
 
+
 TEXT: dict[str, Text] = {
     "title": Text("Ledelsesinformation: {name} {period}", "Management report: {name} {period}"),
+    "quarter_long": Text("{q}. kvartal {year}", "Q{q} {year}"),
+    # page 1
+    "overview": Text("Overblik: K1-K6 i {first} til {last}", "Overview: K1-K6 from {first} to {last}"),
+    "overview_intro": Text(
+        "Kommunens andel pr. {unit} med landets andel under. Symbolerne: ✓ opfyldt, ! ikke opfyldt, "
+        "✗ statistisk under standarden (hele 95 % KI under), – ingen data, .. ikke vist (for få forløb).",
+        "The municipality's share per {unit} with the national share below it. Symbols: ✓ met, ! not met, "
+        "✗ statistically below the standard (the whole 95 % CI below), – no data, .. not shown (too few courses)."),
+    "unit_year": Text("år", "year"),
+    "unit_quarter": Text("kvartal", "quarter"),
+    "national_short": Text("landet", "nation"),
+    "key_messages": Text("Hovedbudskaber", "Key messages"),
+    "msg_below": Text("{indicator} ligger statistisk under standarden: {share} (95 % KI op til {high}) mod "
+                      "standarden {standard}.",
+                      "{indicator} is statistically below its standard: {share} (95 % CI up to {high}) against "
+                      "the standard {standard}."),
+    "msg_improved": Text("Største fremgang siden {previous}: {indicator} steg fra {before} til {now} "
+                         "({change} procentpoint).",
+                         "Largest improvement since {previous}: {indicator} rose from {before} to {now} "
+                         "({change} percentage points)."),
+    "msg_worsened": Text("Største tilbagegang siden {previous}: {indicator} faldt fra {before} til {now} "
+                         "({change} procentpoint).",
+                         "Largest decline since {previous}: {indicator} fell from {before} to {now} "
+                         "({change} percentage points)."),
+    "msg_below_national": Text("{indicator} ligger statistisk under landsgennemsnittet: {share} mod {national}.",
+                               "{indicator} is statistically below the national share: {share} against "
+                               "{national}."),
+    "msg_run_signal": Text("{indicator}: seriediagrammet viser ikke-tilfældig variation ({which}).",
+                           "{indicator}: the run chart shows non-random variation ({which})."),
+    "msg_all_met": Text("Ingen indikator ligger statistisk under sin standard; {met} af {count} indikatorer med "
+                        "standard er opfyldt.",
+                        "No indicator is statistically below its standard; {met} of {count} indicators with a "
+                        "standard are met."),
+    "no_messages": Text("For få forløb til at drage konklusioner.", "Too few courses to draw conclusions."),
+    "comment_general": Text("Kommunens kommentar", "The municipality's comment"),
+    # per indicator
+    "part_why": Text("Hvorfor er det vigtigt?", "Why does it matter?"),
+    "part_how_to_read": Text("Sådan læser du indikatoren", "How to read it"),
+    "part_what_to_do": Text("Hvad kan kommunen gøre?", "What can the municipality do?"),
+    "comment": Text("Kommunens kommentar", "The municipality's comment"),
+    "no_comment": Text("Kommunen har ikke kommenteret indikatoren.", "The municipality has not commented on this "
+                       "indicator."),
+    "indicator_result": Text("{period}: {share} (95 % KI {ci}), {numerator} af {denominator} forløb; landet {national}.",
+                             "{period}: {share} (95 % CI {ci}), {numerator} of {denominator} courses; nation "
+                             "{national}."),
+    "indicator_hidden": Text("{period}: ikke vist (for få forløb).", "{period}: not shown (too few courses)."),
+    # run chart additions
+    "unfinished": Text("Uafsluttet kvartal", "Unfinished quarter"),
+    "startup": Text("Opstartskvartal", "Start-up quarter"),
+    "shift": Text("Signal: usædvanligt lang serie", "Signal: unusually long run"),
+    "crossings": Text("Signal: for få krydsninger", "Signal: too few crossings"),
+    "runs_heading": Text("Seriediagramanalyse (Anhøjs regler)", "Runs analysis (Anhøj's rules)"),
+    "runs_points": Text("Punkter", "Points"),
+    "runs_longest": Text("Længste serie (grænse)", "Longest run (limit)"),
+    "runs_crossings": Text("Krydsninger (mindst)", "Crossings (at least)"),
+    "runs_signal": Text("Signal", "Signal"),
+    "runs_none": Text("ingen", "none"),
+    "runs_too_few": Text("for få punkter (under {n})", "too few points (below {n})"),
+    "runs_shift": Text("lang serie", "long run"),
+    "runs_few": Text("få krydsninger", "few crossings"),
     "subtitle": Text("Kommunal hjerterehabilitering (HjerteKom), {region}", "Municipal cardiac rehabilitation "
                      "(HjerteKom), {region}"),
     "cluster_of": Text("Klynge: {cluster}", "Cluster: {cluster}"),
@@ -109,7 +174,7 @@ TEXT: dict[str, Text] = {
                              "kontrolgrænser.",
                              "{indicators}: the national figure cannot be shown (too few courses), so there are no "
                              "control limits."),
-    "x_denominator": Text("Forløb i nævneren", "Courses in the denominator"),
+    "x_denominator": Text("Forløb i nævneren (logaritmisk akse)", "Courses in the denominator (logarithmic axis)"),
     "y_share": Text("Andel", "Share"),
     "others": Text("Andre kommuner", "Other municipalities"),
     "national_share": Text("Landsgennemsnit", "National share"),
@@ -122,6 +187,19 @@ TEXT: dict[str, Text] = {
         "The share per quarter over the last {count} quarters ({first} to {last}), by end date. The dotted line "
         "is the municipality's median over the period. A quarter without courses in the denominator is a gap."),
     "median": Text("Median (kommunen)", "Median (municipality)"),
+    "run_marks": Text(
+        "Tallet ved hvert punkt er antal forløb i nævneren (n). Skraverede kvartaler er ikke afsluttet på "
+        "datagrundlagets dato; prikkede er kommunens første kvartaler med forløb (opstart). De indgår ikke i "
+        "medianen og seriediagramanalysen. Analysen bruger Anhøjs regler: en serie af punkter på samme side af "
+        "medianen, der er længere end round(log2(n) + 3), eller færre krydsninger af medianen end "
+        "qbinom(0,05; n - 1; 0,5) er et signal om ikke-tilfældig variation (n = punkter uden for medianen). "
+        "Punkterne i en usædvanligt lang serie er ringet ind.",
+        "The number at each point is the courses in the denominator (n). Hatched quarters had not ended on the "
+        "data's date; dotted ones are the municipality's first quarters with courses (start-up). They are left "
+        "out of the median and the runs analysis. The analysis uses Anhøj's rules: a run of points on the same "
+        "side of the median longer than round(log2(n) + 3), or fewer crossings of the median than "
+        "qbinom(0.05, n - 1, 0.5), signals non-random variation (n = points not on the median). The points of "
+        "an unusually long run are ringed."),
     "quarter": Text("{year} K{q}", "{year} Q{q}"),
     # change
     "changes": Text("Målt forbedring fra start til afslutning", "Measured change from start to end"),
@@ -136,8 +214,10 @@ TEXT: dict[str, Text] = {
     "mean_end": Text("Gns. afslutning", "Mean at end"),
     "mean_change": Text("Gns. ændring", "Mean change"),
     "ci_change": Text("95 % KI for ændringen", "95 % CI of the change"),
-    "change_chart": Text("Gennemsnitlig ændring med 95 % KI (hver række i sin egen skala)",
-                         "Mean change with 95 % CI (each row on its own scale)"),
+    "change_chart": Text("Gennemsnitlig ændring med 95 % KI i procent af startværdien (samme skala for alle "
+                         "rækker)", "Mean change with 95 % CI in per cent of the start value (one scale for all "
+                         "rows)"),
+    "change_axis": Text("Ændring i % af gennemsnittet ved start", "Change in % of the mean at start"),
     "to": Text("til", "to"),
     "no_changes": Text("Ingen forløb med parrede målinger i perioden.", "No course with paired measurements in "
                        "the period."),
@@ -189,18 +269,19 @@ TEXT: dict[str, Text] = {
     # how to read
     "how_to_read": Text("Sådan læser du rapporten", "How to read this report"),
     "period_rules": Text(
-        "Perioden er kalenderåret {period}. Henviste: forløb med henvisningsdato i perioden. Startede: færdig "
+        "Perioden er {period}. Henviste: forløb med henvisningsdato i perioden. Startede: færdig "
         "registrering af den afklarende samtale med samtaledato i perioden. Gennemførte: færdig "
         "afslutningsregistrering med forløbsstatus \"gennemført\" og afslutningsdato i perioden. Indikatorerne, "
         "ophørsårsagerne og ændringerne fra start til afslutning hører til perioden for afslutningen og omfatter "
         "forløb, hvor både start- og afslutningsregistreringen er færdige. Aldersgruppe: alder på "
         "henvisningsdatoen.",
-        "The period is the calendar year {period}. Referred: courses with a referral date in the period. "
+        "The period is {period}. Referred: courses with a referral date in the period. "
         "Started: a complete start-meeting registration dated in the period. Completed: a complete end "
         "registration with course status \"completed\" dated in the period. The indicators, the reasons for "
         "dropping out and the changes from start to end belong to the period of the end of the course and "
         "include courses whose start and end registrations are both complete. Age band: age at the referral "
         "date."),
+    "calendar_year": Text("kalenderåret {year}", "the calendar year {year}"),
     "indicator_rules": Text("Indikatorerne (tæller / nævner):", "The indicators (numerator / denominator):"),
     "standard_of": Text("standard: {standard}", "standard: {standard}"),
     "no_standard": Text("ingen standard", "no standard"),
@@ -341,14 +422,26 @@ EXTRA_STATUS = disclosure.STATUS_LABELS
 
 
 def _status(status: object, lang: str) -> str:
+    """The status in words, after its symbol (✓ ! ✗): readable in black and white."""
     labels = {**STATUS_LABELS, **EXTRA_STATUS}
-    return labels[str(status)].get(lang) if str(status) in labels else str(status)
+    words = labels[str(status)].get(lang) if str(status) in labels else str(status)
+    symbol = STATUS_SYMBOLS.get(str(status))
+    return f"{symbol} {words}" if symbol else words
+
+
+def period_label(report: MunicipalityReport | str, lang: str = "da", *, long: bool = False) -> str:
+    """'2025' -> '2025' (long: 'kalenderåret 2025'); '2025-Q3' -> '3. kvartal 2025' / 'Q3 2025'."""
+    period, lang = (report.period, report.lang) if isinstance(report, MunicipalityReport) else (report, lang)
+    parsed = parse_period(period)
+    if parsed.quarter is None:
+        return t("calendar_year", lang, year=parsed.year) if long else str(parsed.year)
+    return t("quarter_long", lang, q=parsed.quarter, year=parsed.year)
 
 
 # --- sections --------------------------------------------------------------------------------------
 
 def title(report: MunicipalityReport) -> str:
-    return t("title", report.lang, name=report.name, period=report.period)
+    return t("title", report.lang, name=report.name, period=period_label(report))
 
 
 def header(report: MunicipalityReport) -> str:
@@ -374,6 +467,123 @@ def no_data(report: MunicipalityReport) -> str:
     headline = t("no_data", lang, name=report.name, period=report.period)
     return (f'<div class="hk-nodata" data-nodata="true"><strong>{esc(headline)}</strong>'
             f"{para(t('no_data_text', lang))}</div>")
+
+
+def _shown_share(share: object, status: object, symbol: bool = True) -> str:
+    """'✓ 83,2 %'; a hidden share '..', none '–'."""
+    if is_missing(share):
+        return ".." if str(status) in ("suppressed", "withheld") else "–"
+    mark = STATUS_SYMBOLS.get(str(status), "") if symbol else ""
+    return f"{mark} {fmt_pct(share)}".strip()
+
+
+def overview(report: MunicipalityReport) -> str:
+    """Page 1: K1-K6 in the period and the two before (own share with its status symbol and n, the
+    nation below it), the key messages and the municipality's general comment."""
+    if report.history is None or not report.has_data:
+        return ""
+    lang, periods = report.lang, report.history_periods
+    labels = [period_label(p, lang) for p in periods]
+    head = (f"<th>{esc(t('indicator', lang))}</th><th class=\"num\">{esc(t('standard', lang))}</th>"
+            + "".join(f'<th class="num">{esc(label)}</th>' for label in labels)
+            + f"<th>{esc(t('status', lang))} {esc(labels[-1])}</th>")
+    history = report.history.set_index(["indicator", "period"])
+    rows = []
+    for ind in INDICATORS:
+        cells = [f"<td>{esc(_indicator_name(ind.id, lang))}</td>",
+                 f'<td class="num">{esc(fmt_standard(report.settings.standards.get(ind.id)))}</td>']
+        for period in periods:
+            row = history.loc[(ind.id, period)]
+            own = _shown_share(row["own_proportion"], row["own_status"])
+            n = fmt_count(row["own_denominator"])
+            national = _shown_share(row["national_proportion"], row["national_status"], symbol=False)
+            where = f'data-indicator="{esc(ind.id)}" data-period="{esc(period)}"'
+            cells.append(f'<td class="num"><span {where} data-field="own_proportion">{esc(own)}</span>'
+                         f' <span class="hk-n" {where} data-field="own_n">(n = {esc(n)})</span><br>'
+                         f'<span class="hk-national" {where} data-field="national_proportion">'
+                         f"{esc(t('national_short', lang))} {esc(national)}</span></td>")
+        now = history.loc[(ind.id, periods[-1])]
+        cells.append(f'<td data-indicator="{esc(ind.id)}" data-period="{esc(periods[-1])}" '
+                     f'data-field="overview_status">{esc(_status(now["own_status"], lang))}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    unit = t("unit_quarter" if report.kind == "quarter" else "unit_year", lang)
+    body = (para(t("overview_intro", lang, unit=unit))
+            + f'<table class="hk-table hk-overview"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    items = "".join(f'<li data-message="{esc(m.kind)}">{esc(message_text(m, lang))}</li>' for m in report.messages)
+    body += f"<h3>{esc(t('key_messages', lang))}</h3>"
+    body += f'<ul class="hk-messages">{items}</ul>' if items else para(t("no_messages", lang), "hk-muted")
+    general = report.comments.get(GENERAL)
+    if general:
+        body += comment_box(t("comment_general", lang), general, GENERAL)
+    return section(t("overview", lang, first=labels[0], last=labels[-1]), body, name="overview")
+
+
+def message_text(message: object, lang: str) -> str:
+    """One key message (municipality.KeyMessage) in words."""
+    kind, ind, v = message.kind, message.indicator, message.values  # type: ignore[attr-defined]
+    name = _indicator_name(ind, lang) if ind else ""
+    if kind == "below":
+        return t("msg_below", lang, indicator=name, share=fmt_pct(v["share"]), high=fmt_pct(v["ci_high"]),
+                 standard=fmt_standard(v["standard"]))
+    if kind in ("improved", "worsened"):
+        change = fmt_number((v["now"] - v["before"]) * 100, 1, signed=True)
+        return t(f"msg_{kind}", lang, indicator=name, before=fmt_pct(v["before"]), now=fmt_pct(v["now"]),
+                 change=change, previous=period_label(v["previous"], lang))
+    if kind == "below_national":
+        return t("msg_below_national", lang, indicator=name, share=fmt_pct(v["share"]),
+                 national=fmt_pct(v["national"]))
+    if kind == "run_signal":
+        which = [t("runs_shift", lang)] if v["shift"] else []
+        which += [t("runs_few", lang)] if v["few_crossings"] else []
+        return t("msg_run_signal", lang, indicator=name, which=", ".join(which))
+    if kind == "all_met":
+        return t("msg_all_met", lang, met=v["met"], count=v["count"])
+    return kind
+
+
+def comment_box(heading: str, text: str | None, key: str, empty: str = "") -> str:
+    """The municipality's own words in a framed box; escaped, line breaks kept as paragraphs."""
+    if text:
+        body = "".join(para(line) for line in text.splitlines() if line.strip())
+    else:
+        body = para(empty, "hk-muted")
+    return (f'<div class="hk-box hk-comment" data-comment="{esc(key)}"><h4>{esc(heading)}</h4>{body}</div>')
+
+
+def indicator_pages(report: MunicipalityReport) -> str:
+    """Per indicator: why it matters, how to read it, what the municipality can do (the programme's
+    indicator_texts.yaml), the result over the periods of page 1, and the municipality's comment."""
+    if not report.has_data or report.guidance is None:
+        return ""
+    lang, parts = report.lang, []
+    history = report.history.set_index(["indicator", "period"]) if report.history is not None else None
+    for ind in INDICATORS:
+        body = ""
+        if history is not None:
+            lines = []
+            for period in report.history_periods:
+                row = history.loc[(ind.id, period)]
+                label = period_label(period, lang)
+                if is_missing(row["own_proportion"]) and str(row["own_status"]) in ("suppressed", "withheld"):
+                    lines.append(t("indicator_hidden", lang, period=label))
+                elif not is_missing(row["own_proportion"]):
+                    lines.append(t("indicator_result", lang, period=label, share=_status_share(row),
+                                   ci=fmt_ci(row["own_ci_low"], row["own_ci_high"]),
+                                   numerator=fmt_count(row["own_numerator"]),
+                                   denominator=fmt_count(row["own_denominator"]),
+                                   national=fmt_pct(row["national_proportion"])))
+            body += "<ul class='hk-results-list'>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
+        for part in PARTS:
+            body += f"<h3>{esc(t('part_' + part, lang))}</h3>" + para(report.guidance.get(ind.id, part, lang))
+        body += comment_box(t("comment", lang), report.comments.get(ind.id), ind.id, t("no_comment", lang))
+        parts.append(f'<section class="hk-section hk-indicator" data-section="indicator-{ind.id}">'
+                     f"<h2>{esc(_indicator_name(ind.id, lang))}</h2>{body}</section>")
+    return "".join(parts)
+
+
+def _status_share(row: pd.Series) -> str:
+    symbol = STATUS_SYMBOLS.get(str(row["own_status"]), "")
+    return f"{symbol} {fmt_pct(row['own_proportion'])}".strip()
 
 
 def key_figures(report: MunicipalityReport) -> str:
@@ -475,8 +685,16 @@ def funnel_section(report: MunicipalityReport) -> str:
         notes.append(t("funnel_no_centre", lang, indicators=", ".join(no_centre)))
     counts = {f"points-{d.indicator.lower()}": str(len(d.points)) for d, _ in panels}
     counts.update({f"hidden-{d.indicator.lower()}": str(d.hidden) for d, _ in panels})
+    own_labels = {}
+    for ind in INDICATORS:
+        own = report.funnels[ind.id].points
+        own = own[own["own"]]
+        if len(own):
+            row = own.iloc[0]
+            ci = fmt_ci(row.get("ci_low"), row.get("ci_high"))
+            own_labels[ind.id] = f"{report.name} {fmt_pct(row['proportion'])}" + (f" ({ci})" if ci != "–" else "")
     body = (para(t("funnel_intro", lang, name=report.name, **_levels()))
-            + figure(charts.funnel_charts(panels, text, report.name), chart="funnel", **counts)
+            + figure(charts.funnel_charts(panels, text, report.name, own_labels), chart="funnel", **counts)
             + "".join(para(note, "hk-muted hk-note") for note in notes))
     return section(t("funnels", lang, period=report.period), body, page_break=True, name="funnels")
 
@@ -502,11 +720,40 @@ def run_chart_section(report: MunicipalityReport) -> str:
     lang = report.lang
     labels = [quarter_label(q, lang) for q in report.quarters]
     text = {"own": report.name, "national": t("level_national", lang), "median": t("median", lang),
-            "standard": t("standard", lang)}
+            "standard": t("standard", lang), "unfinished": t("unfinished", lang), "startup": t("startup", lang),
+            "shift": t("shift", lang), "crossings": t("crossings", lang)}
     panels = [(report.run_charts[ind.id], _indicator_name(ind.id, lang)) for ind in INDICATORS]
+    n_labels = {d.indicator: [fmt_count(v) for v in d.own["denominator"]] for d, _ in panels}
     intro = t("run_intro", lang, count=len(report.quarters), first=labels[0], last=labels[-1])
-    body = para(intro) + figure(charts.run_charts(panels, text, labels), chart="run")
+    signals = {d.indicator: str(bool(d.runs is not None and d.runs.signal)).lower() for d, _ in panels}
+    body = (para(intro) + para(t("run_marks", lang), "hk-muted hk-note")
+            + figure(charts.run_charts(panels, text, labels, n_labels), chart="run",
+                     **{f"signal-{k.lower()}": v for k, v in signals.items()})
+            + _runs_table(report))
     return section(t("run_charts", lang), body, page_break=True, name="run_charts")
+
+
+def _runs_table(report: MunicipalityReport) -> str:
+    """Anhøj's rules per indicator: useful points, longest run against its limit, crossings against theirs."""
+    lang = report.lang
+    headers = [t("indicator", lang), Cell(t("runs_points", lang), True), Cell(t("runs_longest", lang), True),
+               Cell(t("runs_crossings", lang), True), t("runs_signal", lang)]
+    rows = []
+    for ind in INDICATORS:
+        result = report.run_charts[ind.id].runs
+        if result is None:
+            rows.append(([_indicator_name(ind.id, lang), num("–"), num("–"), num("–"),
+                          Cell(t("runs_too_few", lang, n=MIN_POINTS), attrs={"data-indicator": ind.id,
+                                                                            "data-field": "runs_signal"})], ""))
+            continue
+        which = ([t("runs_shift", lang)] if result.shift else []) + ([t("runs_few", lang)] if result.few_crossings
+                                                                     else [])
+        rows.append(([_indicator_name(ind.id, lang), num(str(result.n)),
+                      num(f"{result.longest_run} ({result.longest_run_max})", indicator=ind.id, field="longest_run"),
+                      num(f"{result.crossings} ({result.crossings_min})", indicator=ind.id, field="crossings"),
+                      Cell(", ".join(which) or t("runs_none", lang),
+                           attrs={"data-indicator": ind.id, "data-field": "runs_signal"})], ""))
+    return f"<h3>{esc(t('runs_heading', lang))}</h3>" + table(headers, rows)
 
 
 def change_section(report: MunicipalityReport) -> str:
@@ -534,7 +781,8 @@ def change_section(report: MunicipalityReport) -> str:
         notes = [f"{fmt_number(r['mean_change'], int(r['decimals']), signed=True)} ({_change_ci(r, lang)}), "
                  f"n = {int(r['n'])}" for _, r in drawn.iterrows()]
         svg = charts.change_chart(labels, list(drawn["mean_change"]), list(drawn["ci_low"]), list(drawn["ci_high"]),
-                                  notes, t("change_chart", lang))
+                                  notes, t("change_chart", lang), starts=list(drawn["mean_start"]),
+                                  xlabel=t("change_axis", lang))
         body += figure(svg, chart="change")
     else:
         body += para(t("no_changes", lang), "hk-muted")
@@ -638,7 +886,7 @@ def how_to_read(report: MunicipalityReport) -> str:
         items.append(f"<li>{esc(ind.describe(lang).replace('{limit}', limit))} ({esc(rule)})</li>")
     method = t(settings.ci_method, lang) if settings.ci_method in TEXT else settings.ci_method
     body = "".join([
-        para(t("period_rules", lang, period=report.period)),
+        para(t("period_rules", lang, period=period_label(report, long=True))),
         para(t("indicator_rules", lang)), f"<ul>{''.join(items)}</ul>",
         para(t("limit_rule", lang, limit=limit)),
         para(t("unknown_rule", lang)),
@@ -651,8 +899,8 @@ def how_to_read(report: MunicipalityReport) -> str:
 
 
 #: The sections in reading order (the notebook shows them one per cell).
-SECTIONS = (header, no_data, key_figures, indicator_table, comparison_table, funnel_section, run_chart_section,
-            change_section, completeness_section, dropout_section, how_to_read)
+SECTIONS = (header, no_data, overview, key_figures, indicator_table, indicator_pages, comparison_table,
+            funnel_section, run_chart_section, change_section, completeness_section, dropout_section, how_to_read)
 
 
 def render(report: MunicipalityReport) -> list[str]:

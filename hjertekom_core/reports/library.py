@@ -1,6 +1,7 @@
 """Where municipality reports live, and who may see which.
 
-Layout: ``<reports_dir>/<period>/<code>-<slug>.html|pdf`` and an ``index.html`` per period. The
+Layout: ``<reports_dir>/<period>/<code>-<slug>.html|pdf`` and an ``index.html`` per period (a year,
+``2025``, or a quarter, ``2025-Q3``). The
 municipality code leads the file name, so access is decided from the name alone: a coordinator
 lists and downloads the reports of their own municipalities, never another's.
 """
@@ -8,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,20 +22,21 @@ from hjertekom_core import audit
 from hjertekom_core.access import User
 from hjertekom_core.cpr import CPR_PATTERN
 from hjertekom_core.errors import AccessDenied, NotFound
+from hjertekom_core.reports.periods import CANONICAL, parse_period
 
 if TYPE_CHECKING:
     from hjertekom_core.store import Store
 
-PERIOD = re.compile(r"^\d{4}$")
+PERIOD = CANONICAL  # a report folder: 2025 or 2025-Q3
 _FILE = re.compile(r"^(?P<code>\d{3,4})-(?P<slug>[a-z0-9-]+)\.(?P<format>html|pdf)$")
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø": "oe", "Å": "aa"})
 FORMATS = ("html", "pdf")
 
 
 def check_period(period: str) -> str:
-    if not PERIOD.match(period):
-        raise ValueError(f"period must be a year such as 2025, not {period!r}")
-    return period
+    """The period as its folder is named ('2025', '2025-Q3'); PeriodError (a ValueError with a
+    Danish / English message) for anything else."""
+    return parse_period(period).text
 
 
 def slug(name: str) -> str:
@@ -90,7 +94,9 @@ def list_reports(reports_dir: Path, user: User, *, store: Store | None = None) -
         _deny(store, user, None, None, exc.reason)
         raise
     mine = [f for f in _files(reports_dir) if user.acts_in(f.municipality_code)]
-    return sorted(mine, key=lambda f: (-int(f.period), f.municipality_code, f.format))
+    # Newest first; a year before its quarters (2025, 2025-Q4, ..., 2025-Q1, 2024, ...).
+    return sorted(mine, key=lambda f: (-parse_period(f.period).year, -(parse_period(f.period).quarter or 5),
+                                       f.municipality_code, f.format))
 
 
 def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
@@ -118,26 +124,61 @@ def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
     return ReportFile(period, code, path)
 
 
-def index_html(period: str, rows: Sequence[tuple[int, str, Sequence[str]]], snapshot: str,
-               failed: Sequence[tuple[int, str, str]] = ()) -> str:
-    """The period's index page: one line per municipality with links to its files.
+#: Status symbols that read in black and white (shape, not colour); the reports and the index use them.
+STATUS_SYMBOLS = {"met": "✓", "not_met": "!", "below": "✗", "no_data": "–", "no_standard": "·",
+                  "suppressed": "..", "withheld": ".."}
+_INDICATORS = ("K1", "K2", "K3", "K4", "K5", "K6")
+_DANISH_TIME = zoneinfo.ZoneInfo("Europe/Copenhagen")
 
-    ``rows`` holds (code, name, file names); ``failed`` holds (code, name, cause).
+
+def _share(value: tuple[float, str] | None) -> str:
+    """(0.832, 'met') -> '✓ 83,2 %'; a hidden share '..', none '–'."""
+    if value is None:
+        return "–"
+    share, status = value
+    if math.isnan(share):
+        return ".." if status in ("suppressed", "withheld") else "–"
+    symbol = STATUS_SYMBOLS.get(status, "")
+    return f"{symbol} {share * 100:.1f} %".replace(".", ",").strip()
+
+
+def index_html(period: str, rows: Sequence[tuple[int, str, Sequence[str]]], snapshot: str,
+               failed: Sequence[tuple[int, str, str]] = (), *,
+               figures: Mapping[int, Mapping[str, tuple[float, str]]] | None = None,
+               now: dt.datetime | None = None) -> str:
+    """The period's index page: one line per municipality with its K1-K6 and links to its files.
+
+    ``rows`` holds (code, name, file names); ``failed`` holds (code, name, cause); ``figures`` per
+    municipality and indicator (share, status) as published (batch.index_figures). The time is
+    Danish local time.
     """
     def links(files: Sequence[str]) -> str:
-        return " ".join(f'<a href="{html.escape(f)}">{Path(f).suffix.lstrip(".").upper()}</a>' for f in files)
+        def label(f: str) -> str:
+            kind = Path(f).suffix.lstrip(".").upper()
+            return f"{kind} (offentlig)" if Path(f).stem.endswith("-offentlig") else kind
+        return " ".join(f'<a href="{html.escape(f)}">{html.escape(label(f))}</a>' for f in files)
 
-    body = "\n".join(f"<tr><td class=num>{code}</td><td>{html.escape(name)}</td><td>{links(files)}</td></tr>"
-                     for code, name, files in rows)
+    figures = figures or {}
+    head = "".join(f"<th class=num>{k}</th>" for k in _INDICATORS)
+    body = "\n".join(
+        f"<tr><td class=num>{code}</td><td>{html.escape(name)}</td>"
+        + "".join(f'<td class=num data-indicator="{k}" data-unit="{code}">{html.escape(_share(figures.get(code, {}).get(k)))}'
+                  "</td>" for k in _INDICATORS)
+        + f"<td>{links(files)}</td></tr>"
+        for code, name, files in rows)
     failures = ""
     if failed:
         items = "\n".join(f"<li>{code} {html.escape(name)}: {html.escape(cause)}</li>" for code, name, cause in failed)
         failures = f"<h2>Ikke lavet</h2>\n<ul>\n{items}\n</ul>\n"
-    made = dt.datetime.now().astimezone().strftime("%d-%m-%Y %H:%M")
+    made = (now or dt.datetime.now(dt.timezone.utc)).astimezone(_DANISH_TIME).strftime("%d.%m.%Y kl. %H:%M")
+    title = f"Ledelsesinformation {html.escape(period)}"
     return (f'<!DOCTYPE html>\n<html lang="da">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>Ledelsesinformation {period}</title>\n<style>body{{font-family:DejaVu Sans,Arial,sans-serif;"
-            f"max-width:60em;margin:2em auto}}td,th{{padding:.2em .8em;text-align:left}}"
-            f".num{{text-align:right}}</style>\n</head>\n<body>\n"
-            f"<h1>Ledelsesinformation {period}</h1>\n<p>Lavet {made} fra snapshot {html.escape(snapshot)}; "
-            f"{len(rows)} kommuner.</p>\n<table>\n<tr><th class=num>Kode</th><th>Kommune</th><th>Filer</th></tr>\n"
+            f"<title>{title}</title>\n<style>body{{font-family:DejaVu Sans,Arial,sans-serif;"
+            f"max-width:70em;margin:2em auto}}td,th{{padding:.2em .6em;text-align:left;"
+            f"border-bottom:1px solid #bbb}}.num{{text-align:right;white-space:nowrap}}</style>\n</head>\n<body>\n"
+            f"<h1>{title}</h1>\n<p>Lavet {made} (dansk tid) fra snapshot {html.escape(snapshot)}; "
+            f"{len(rows)} kommuner.</p>\n"
+            "<p>Andel pr. indikator som i udgaven til offentliggørelse: ✓ opfyldt, ! ikke opfyldt, ✗ statistisk "
+            "under standarden, · ingen standard, – ingen data, .. ikke vist (for få forløb).</p>\n"
+            f"<table>\n<tr><th class=num>Kode</th><th>Kommune</th>{head}<th>Filer</th></tr>\n"
             f"{body}\n</table>\n{failures}</body>\n</html>\n")

@@ -5,7 +5,8 @@ frames and closes it again; ``html_parts`` turns the result into HTML and ``char
 Nothing here is language-specific except labels the snapshot already holds in both languages
 (``label_da`` / ``label_en``).
 
-Period membership (a year; documented for readers in the report's "how to read" section):
+Period membership (a year, or a quarter for the quarterly edition; documented for readers in the
+report's "how to read" section):
 
 - referred: the course registration's referral date is in the period;
 - started: a complete start registration whose meeting date is in the period;
@@ -25,13 +26,18 @@ other unit (no exact count below 5, no proportion or status of fewer than 5 cour
 and drop-out reasons are protected as tables with their totals, and a start-to-end change is
 shown only for at least 5 courses (a mean of one or two people is their values).
 
+Page 1 shows K1-K6 for the period and the two before it (the year's edition: three years; the
+quarterly: three quarters), the nation beside each, each period protected as its own table, and the
+key messages drawn from them (``key_messages``). The run charts carry Anhøj's runs analysis
+(``runs.py``) over the quarters that are neither unfinished on the snapshot's reference date nor
+among the municipality's first (start-up) quarters.
+
 Results that do not depend on the municipality (the indicators of every unit, completeness of
 every municipality) are kept per snapshot content hash in a small cache: a batch of 98 reports in
 one kernel computes them once. Snapshots are immutable, so a hash names one set of numbers.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +60,12 @@ from hjertekom_core.indicators import data_quality
 from hjertekom_core.indicators.completeness import field_completeness, open_courses
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, SEXES, course_events_sql
+from hjertekom_core.indicators.counting import reference_date
 from hjertekom_core.indicators.stats import control_limits
+from hjertekom_core.reports import runs
+from hjertekom_core.reports.guidance import Guidance, load_comments, load_guidance
+from hjertekom_core.reports.periods import PeriodError, ReportPeriod, parse_period, quarter_end
+from hjertekom_core.reports.periods import quarters_ending as _quarters_ending
 from hjertekom_core.snapshot.reader import open_snapshot
 
 
@@ -70,10 +81,16 @@ class UnknownMunicipality(ReportInputError):
         super().__init__(f"unknown municipality code {code!r}: not in the snapshot's list of municipalities")
 
 
-PERIOD = re.compile(r"^(?P<year>\d{4})$")
 LANGUAGES = ("da", "en")
 #: Quarters in a run chart, ending with the period's last quarter.
 RUN_CHART_QUARTERS = 12
+#: A municipality's first quarters with courses are start-up quarters (registration being taken
+#: into use): marked on the run chart and left out of its median and runs analysis.
+STARTUP_QUARTERS = 2
+#: Periods on page 1: the report's and the ones before it.
+HISTORY_PERIODS = 3
+#: Key messages on page 1, at most.
+KEY_MESSAGES = 4
 #: The funnel plot's control limits (two and three standard errors, as in the national guidance).
 FUNNEL_LEVELS = (0.95, 0.998)
 
@@ -125,18 +142,46 @@ class FunnelData:
 @dataclass(frozen=True)
 class RunChartData:
     """One indicator per quarter: the own municipality exact (as published when the report is), the
-    nation as shown to the municipality."""
+    nation as shown to the municipality.
+
+    ``marks`` per quarter: "unfinished" (not over on the reference date), "startup" (among the
+    municipality's first STARTUP_QUARTERS quarters with courses) or "". The median and the runs
+    analysis use only the unmarked quarters with a share."""
 
     indicator: str
     quarters: list[str]
     own: pd.DataFrame        # period, numerator, denominator, proportion (NaN where 0/0 or hidden)
     national: pd.DataFrame   # period, proportion (NaN where suppressed or no data)
     standard: float | None
+    marks: tuple[str, ...] = ()
+
+    @property
+    def analysed(self) -> np.ndarray:
+        """The shares the median and the runs analysis use (NaN elsewhere)."""
+        values = self.own["proportion"].to_numpy(dtype=float).copy()
+        if self.marks:
+            values[np.array([m != "" for m in self.marks])] = np.nan
+        return values
 
     @property
     def median(self) -> float | None:
-        values = self.own["proportion"].dropna()
-        return float(values.median()) if len(values) else None
+        values = self.analysed
+        values = values[~np.isnan(values)]
+        return float(np.median(values)) if len(values) else None
+
+    @property
+    def runs(self) -> runs.RunsResult | None:
+        return runs.analyse(list(self.analysed), self.median)
+
+
+@dataclass(frozen=True)
+class KeyMessage:
+    """One key message of page 1: ``kind`` (below, improved, worsened, below_national, run_signal,
+    all_met), the indicator it is about and the numbers the sentence needs; html_parts words it."""
+
+    kind: str
+    indicator: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -183,6 +228,18 @@ class MunicipalityReport:
     exclusions: pd.DataFrame | None = None  # indicator, excluded, reason_da, reason_en: left out of a denominator
     impossible: pd.DataFrame | None = None  # course_id, rule, label_da, label_en: counted in no indicator
     notes: pd.DataFrame | None = None       # indicator, note, label_da, label_en, courses (e.g. K3's other test)
+    # Page 1 and the indicator pages:
+    history: pd.DataFrame | None = None     # indicator, period, own_* and national_* (as shown), oldest first
+    history_periods: list[str] = field(default_factory=list)
+    messages: list[KeyMessage] = field(default_factory=list)
+    guidance: Guidance | None = None        # per indicator: why, how to read, what to do (data_contracts)
+    comments: dict[str, str] = field(default_factory=dict)  # the coordinator's texts: indicator id or "samlet"
+    reference: Any = None                   # the date the data describe (datetime.date)
+
+    @property
+    def kind(self) -> str:
+        """'year' or 'quarter'."""
+        return parse_period(self.period).kind
 
     @property
     def completion_limit_days(self) -> int:
@@ -191,18 +248,18 @@ class MunicipalityReport:
 
 # --- parameters ----------------------------------------------------------------------------------
 
-def check_period(period: str) -> int:
-    """'2025' -> 2025; anything else is a ReportInputError."""
-    match = PERIOD.match(str(period))
-    if not match:
-        raise ReportInputError(f"period must be a year such as 2025, not {period!r}")
-    return int(match["year"])
+def check_period(period: str) -> ReportPeriod:
+    """'2025' -> the year, '2025-Q3' -> the quarter; anything else is a ReportInputError."""
+    try:
+        return parse_period(period)
+    except PeriodError as exc:
+        raise ReportInputError(str(exc)) from None
 
 
-def quarters_ending(year: int, count: int = RUN_CHART_QUARTERS) -> list[str]:
-    """The ``count`` quarters ending with Q4 of ``year``, in the engine's 'YYYY-Qn' form."""
-    last = year * 4 + 3
-    return [f"{i // 4}-Q{i % 4 + 1}" for i in range(last - count + 1, last + 1)]
+def quarters_ending(period: int | ReportPeriod, count: int = RUN_CHART_QUARTERS) -> list[str]:
+    """The ``count`` quarters ending with the period's last quarter (Q4 of a year), as 'YYYY-Qn'."""
+    last = ReportPeriod(period).last_quarter if isinstance(period, int) else period.last_quarter
+    return _quarters_ending(last, count)
 
 
 # --- caches (per kernel; snapshots are immutable) -----------------------------------------------
@@ -230,12 +287,15 @@ def _contracts(contracts_dir: Path) -> ContractRegistry:
 # --- the build -----------------------------------------------------------------------------------
 
 def build_municipality_report(snapshot: str | Path, municipality: int, period: str, *, lang: str = "da",
-                              config: Config | None = None, publish: bool = False) -> MunicipalityReport:
+                              config: Config | None = None, publish: bool = False,
+                              comments_file: str | Path | None = None) -> MunicipalityReport:
     """Every section of one municipality's report, from one read-only pass over the snapshot.
 
-    ``publish``: the edition for publication, where the municipality's own figures follow the
-    small-number rules too."""
-    year = check_period(period)
+    ``period``: a year ('2025') or a quarter ('2025-Q3'). ``publish``: the edition for publication,
+    where the municipality's own figures follow the small-number rules too. ``comments_file``: the
+    coordinator's comments (guidance.load_comments)."""
+    chosen = check_period(period)
+    period = chosen.text
     if lang not in LANGUAGES:
         raise ReportInputError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     path = Path(snapshot)
@@ -248,6 +308,7 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
     config = config or load_config()
     settings = settings_from_config(config)
     threshold = config.suppress_below
+    comments = load_comments(comments_file, municipality=code, period=period) if comments_file else {}
     with open_snapshot(path)[0] as con:  # checked: a HjerteKom snapshot of a known version
         unit = con.execute("SELECT name, region_code, region FROM municipalities WHERE code = ?", [code]).fetchone()
         if unit is None:
@@ -260,22 +321,34 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
                 f"og nøjagtige datoer) / {path.name} is pseudonymised; a management report needs an identified "
                 "snapshot (course ids and exact dates)")
         identity = meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}"
-        yearly, quarterly, hierarchy = _cached(("indicators", identity, repr(settings)), lambda: (
+        yearly, quarterly, hierarchy, reference = _cached(("indicators", identity, repr(settings)), lambda: (
             compute(con, settings, period="year"),
             compute(con, settings, period="quarter", levels=("municipality", "national")),
-            disclosure.Hierarchy.from_snapshot(con, settings.clusters)))
-        completeness, still_open = _cached(("completeness", identity, year, str(config.contracts_dir)),
-                                           lambda: _completeness(con, _contracts(config.contracts_dir), year))
-        key_figures = _key_figures(con, code, year, threshold if publish else None)
-        changes = _changes(con, code, year)
-        dropouts = _dropouts(con, code, year)
-        has_data = _has_data(con, code, year)
-        quality = None if publish else _data_quality(con, settings, code, period)
+            disclosure.Hierarchy.from_snapshot(con, settings.clusters), reference_date(con)))
+        if chosen.kind == "quarter":  # every level per quarter: the quarterly edition's "year"
+            yearly = _cached(("quarters", identity, repr(settings)),
+                             lambda: compute(con, settings, period="quarter"))
+        completeness, still_open = _cached(("completeness", identity, period, str(config.contracts_dir)),
+                                           lambda: _completeness(con, _contracts(config.contracts_dir), chosen))
+        key_figures = _key_figures(con, code, chosen, threshold if publish else None)
+        changes = _changes(con, code, chosen)
+        dropouts = _dropouts(con, code, chosen)
+        has_data = _has_data(con, code, chosen)
+        quality = None if publish else _data_quality(con, settings, code, period, chosen.kind)
     cluster = next((c for c, codes in settings.clusters.items() if code in codes), None)
-    quarters = quarters_ending(year)
+    quarters = quarters_ending(chosen)
     shown, shown_quarterly = shown_to(yearly, quarterly, hierarchy, code, period, quarters, cluster, str(region_code),
-                                      threshold, publish=publish)
+                                      threshold, publish=publish, kind=chosen.kind)
     own_rows = _own_indicators(shown if publish else yearly, code, name, period, settings)
+    history_periods = [chosen.shifted(k - HISTORY_PERIODS + 1).text for k in range(HISTORY_PERIODS)]
+    history = _history(yearly, shown, hierarchy, code, name, history_periods, cluster, str(region_code), threshold,
+                       settings, publish=publish, kind=chosen.kind)
+    marks = _marks(quarterly, code, quarters, reference)  # from the exact quarters: published ones start late
+    run_charts = {i.id: _run_chart(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
+                                   i.id, settings, marks) for i in INDICATORS}
+    if publish:  # the quarters page 1 shows, as it shows them; n only where no count of its year is hidden
+        run_charts = {k: published_run_counts(_aligned(v, history) if chosen.kind == "quarter" else v)
+                      for k, v in run_charts.items()}
     dropouts_total = completeness_totals = None
     own_fields = _own_completeness(completeness, code, _contracts(config.contracts_dir))
     own_open = _own_open(still_open, code)
@@ -289,21 +362,23 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
         has_data=has_data, key_figures=key_figures, indicators=own_rows,
         comparison=_comparison(own_rows, shown, period, cluster, int(region_code), region),
         funnels={i.id: funnel_data(shown, yearly, code, period, i.id) for i in INDICATORS},
-        run_charts={i.id: _run_chart(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
-                                     i.id, settings) for i in INDICATORS},
+        run_charts=run_charts,
         changes=changes,
         completeness=own_fields, open_courses=own_open,
         dropouts=dropouts, quarters=quarters, publish=publish, dropouts_total=dropouts_total,
         completeness_totals=completeness_totals,
         **(_exclusions(own_rows, settings) | quality if quality is not None else {}),
+        history=history, history_periods=history_periods,
+        messages=key_messages(history, history_periods, run_charts) if has_data else [],  # type: ignore[arg-type]
+        guidance=load_guidance(config.contracts_dir), comments=comments, reference=reference,
     )
 
 
 def _data_quality(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, code: int,
-                  period: str) -> dict[str, pd.DataFrame]:
-    """The own municipality's impossible data (by course id) and the indicators' notes in the year."""
+                  period: str, kind: str = "year") -> dict[str, pd.DataFrame]:
+    """The own municipality's impossible data (by course id) and the indicators' notes in the period."""
     impossible = data_quality.impossible_courses(con, settings)
-    notes = data_quality.indicator_notes(con, settings, period="year")
+    notes = data_quality.indicator_notes(con, settings, period=kind)
     return {"impossible": impossible[impossible["municipality_code"] == code].reset_index(drop=True),
             "notes": notes[(notes["municipality_code"] == code) & (notes["period"].astype(str) == period)]
             .reset_index(drop=True)}
@@ -336,8 +411,9 @@ def _labels(pairs: Sequence[tuple[str, Text]]) -> pd.DataFrame:
                          "label_en": [t.en for _, t in pairs]})
 
 
-def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int, threshold: int | None = None) -> KeyFigures:
-    """The shared key figures (indicators/key_figures.py) of one municipality and year; with a
+def _key_figures(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod,
+                 threshold: int | None = None) -> KeyFigures:
+    """The shared key figures (indicators/key_figures.py) of one municipality and period; with a
     ``threshold`` as published (``_published_key_figures``)."""
     identified = bool(con.execute("SELECT count(*) FROM information_schema.columns "
                                   "WHERE table_name = 'citizens' AND column_name = 'birth_date'").fetchone()[0])
@@ -347,8 +423,8 @@ def _key_figures(con: duckdb.DuckDBPyConnection, code: int, year: int, threshold
                bool_or(event = 'referred') AS referred, bool_or(event = 'started') AS started,
                bool_or(event = 'completed') AS completed
         FROM ({course_events_sql(birth_date=identified)})
-        WHERE municipality_code = $code AND year(on_date) = $year
-        GROUP BY course_id""", {"year": year, "code": code}).df()
+        WHERE municipality_code = $code AND {period.contains_sql("on_date")}
+        GROUP BY course_id""", {"code": code}).df()
     total = {k: int(rows[k].sum()) for k in ("referred", "started", "completed")}
 
     diagnosis_codes = _codelist(con, "hjertekom_course", "diagnosis_groups")
@@ -418,16 +494,16 @@ def _codelist(con: duckdb.DuckDBPyConnection, table: str, column: str) -> pd.Dat
         WHERE b.table_name = ? AND b.column_name = ?""", [table, column]).df()
 
 
-def _has_data(con: duckdb.DuckDBPyConnection, code: int, year: int) -> bool:
+def _has_data(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod) -> bool:
     """A course of the municipality with a referral, start or end date in the period (any status)."""
-    found = con.execute("""
+    found = con.execute(f"""
         SELECT count(*) FROM courses c
         LEFT JOIN hjertekom_course k ON k.course_id = c.course_id
         LEFT JOIN hjertekom_start s ON s.course_id = c.course_id
         LEFT JOIN hjertekom_end e ON e.course_id = c.course_id
         WHERE c.municipality_code = $code AND c.programme = 'hjertekom'
-          AND (year(k.referral_date) = $year OR year(s.meeting_date) = $year OR year(e.meeting_date) = $year)""",
-                        {"code": code, "year": year}).fetchone()
+          AND ({period.contains_sql("k.referral_date")} OR {period.contains_sql("s.meeting_date")}
+               OR {period.contains_sql("e.meeting_date")})""", {"code": code}).fetchone()
     return bool(found and found[0])
 
 
@@ -453,7 +529,7 @@ def _own_indicators(yearly: pd.DataFrame, code: int, name: str, period: str,
 
 def shown_to(yearly: pd.DataFrame, quarterly: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int,
              period: str, quarters: Sequence[str], cluster: str | None, region: str, threshold: int, *,
-             publish: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+             publish: bool = False, kind: str = "year") -> tuple[pd.DataFrame, pd.DataFrame]:
     """What the page shows of the indicators, as ``disclosure.protect`` lets municipality ``code``
     see it: (the year's rows, the run charts' quarters).
 
@@ -474,7 +550,7 @@ def shown_to(yearly: pd.DataFrame, quarterly: pd.DataFrame, hierarchy: disclosur
     published = pd.DataFrame({c: in_year & (is_own | aggregate | ((level == "municipality") & (c != "unknown")))
                               for c in counts})
     year = disclosure.protect(yearly, hierarchy, own=own, threshold=threshold, published=published,
-                              complete=[("municipality", "year")], linked=(level == "municipality") & ~is_own)
+                              complete=[("municipality", kind)], linked=(level == "municipality") & ~is_own)
     in_window = quarterly["period"].astype(str).isin(list(quarters))
     q_level, q_unit = quarterly["level"], quarterly["unit"].astype(str)
     q_rows = in_window & (((q_level == "municipality") & (q_unit == str(code))) | (q_level == "national"))
@@ -519,7 +595,7 @@ def funnel_data(shown: pd.DataFrame, yearly: pd.DataFrame, code: int, period: st
     own = municipalities["unit"].astype(str) == str(code)
     visible = municipalities["proportion"].notna()
     points = municipalities[visible].assign(own=own[visible])
-    points = points[["unit", "unit_name", "numerator", "denominator", "proportion", "own"]].copy()
+    points = points[["unit", "unit_name", "numerator", "denominator", "proportion", "ci_low", "ci_high", "own"]].copy()
     points["numerator"] = points["numerator"].astype("int64")
     points["denominator"] = points["denominator"].astype("int64")
     exact = yearly[(yearly["indicator"] == indicator) & (yearly["period"].astype(str) == period)
@@ -534,11 +610,11 @@ def funnel_data(shown: pd.DataFrame, yearly: pd.DataFrame, code: int, period: st
 
 
 def _run_chart(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters: Sequence[str], indicator: str,
-               settings: IndicatorSettings) -> RunChartData:
+               settings: IndicatorSettings, marks: tuple[str, ...] = ()) -> RunChartData:
     window = pd.DataFrame({"period": list(quarters)})
-    own = quarterly[(quarterly["indicator"] == indicator) & (quarterly["level"] == "municipality")
-                    & (quarterly["unit"] == str(code))][["period", "numerator", "denominator", "proportion"]]
-    own = window.merge(own, on="period", how="left")
+    mine = quarterly[(quarterly["indicator"] == indicator) & (quarterly["level"] == "municipality")
+                     & (quarterly["unit"] == str(code))]
+    own = window.merge(mine[["period", "numerator", "denominator", "proportion"]], on="period", how="left")
     for column in ("numerator", "denominator"):  # exact counts, or as published ("< 5", "..")
         values = own[column].astype(object).where(own[column].notna(), 0)
         own[column] = values.astype("int64") if values.map(lambda v: not isinstance(v, str)).all() else values
@@ -547,12 +623,135 @@ def _run_chart(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters
     national = window.merge(national, on="period", how="left")
     national["proportion"] = national["proportion"].astype(float)
     standard = settings.standards.get(indicator)
-    return RunChartData(indicator, list(quarters), own, national, None if standard is None else float(standard))
+    return RunChartData(indicator, list(quarters), own, national, None if standard is None else float(standard),
+                        marks)
+
+
+def _marks(quarterly: pd.DataFrame, code: int, quarters: Sequence[str], reference: Any) -> tuple[str, ...]:
+    """Per quarter: "unfinished" when it had not ended on the reference date, "startup" for the
+    municipality's first STARTUP_QUARTERS quarters with a course in any indicator, else ""."""
+    mine = quarterly[(quarterly["level"] == "municipality") & (quarterly["unit"] == str(code))]
+    with_courses = mine[pd.to_numeric(mine["denominator"], errors="coerce").fillna(1) > 0]
+    first = sorted(set(with_courses["period"].astype(str)))[:1]
+    startup = set(_quarters_from(first[0], STARTUP_QUARTERS)) if first else set()
+    marks = []
+    for quarter in quarters:
+        if reference is not None and quarter_end(quarter) > reference:
+            marks.append("unfinished")
+        elif quarter in startup:
+            marks.append("startup")
+        else:
+            marks.append("")
+    return tuple(marks)
+
+
+def _quarters_from(first: str, count: int) -> list[str]:
+    year, quarter = int(first[:4]), int(first[-1])
+    return [f"{i // 4}-Q{i % 4 + 1}" for i in range(year * 4 + quarter - 1, year * 4 + quarter - 1 + count)]
+
+
+def published_run_counts(chart: RunChartData) -> RunChartData:
+    """The edition for publication prints n beside a quarter only when no quarter of the same year
+    has a hidden count: a year's total (page 1) minus its shown quarters would give a hidden one back."""
+    own = chart.own.copy()
+    years = own["period"].str[:4]
+    hidden = own["numerator"].map(lambda v: isinstance(v, str)) | own["denominator"].map(lambda v: isinstance(v, str))
+    blind = years.isin(set(years[hidden]))
+    own["denominator"] = own["denominator"].astype(object).where(~blind, disclosure.WITHHELD)
+    return RunChartData(chart.indicator, chart.quarters, own, chart.national, chart.standard, chart.marks)
+
+
+def _aligned(chart: RunChartData, history: pd.DataFrame) -> RunChartData:
+    """A quarterly edition's run chart showing the quarters of page 1 exactly as page 1 shows them
+    (each protected there as its own table): never more than that."""
+    own, national = chart.own.copy(), chart.national.copy()
+    mine = history[history["indicator"] == chart.indicator].set_index("period")
+    for i, quarter in enumerate(own["period"]):
+        if quarter in mine.index:
+            row = mine.loc[quarter]
+            own.loc[i, "proportion"] = row["own_proportion"]
+            own["denominator"] = own["denominator"].astype(object)
+            own["numerator"] = own["numerator"].astype(object)
+            own.loc[i, "denominator"] = row["own_denominator"]
+            own.loc[i, "numerator"] = row["own_numerator"]
+            national.loc[i, "proportion"] = row["national_proportion"]
+    return RunChartData(chart.indicator, chart.quarters, own, national, chart.standard, chart.marks)
+
+
+# --- page 1: three periods and the key messages -----------------------------------------------------
+
+_HISTORY_COLUMNS = ("numerator", "denominator", "proportion", "ci_low", "ci_high", "status")
+
+
+def _history(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, name: str,
+             periods: Sequence[str], cluster: str | None, region: str, threshold: int, settings: IndicatorSettings,
+             *, publish: bool, kind: str) -> pd.DataFrame:
+    """Per indicator and period (oldest first): the own municipality (exact, or as published) and the
+    nation as shown. Each earlier period is protected as its own table, as its own report showed it;
+    the report's period is the ``shown`` table of the other sections, so the figures agree."""
+    frames = []
+    for period in periods:
+        protected = shown if period == periods[-1] else shown_to(
+            table, table.iloc[0:0], hierarchy, code, period, [], cluster, region, threshold, publish=publish,
+            kind=kind)[0]
+        own = _own_indicators(protected if publish else table, code, name, period, settings)
+        national = protected[(protected["level"] == "national") & (protected["period"].astype(str) == period)]
+        national = national.set_index("indicator")
+        for _, row in own.iterrows():
+            ind = str(row["indicator"])
+            entry: dict[str, Any] = {"indicator": ind, "period": period, "standard": row["standard"]}
+            entry |= {f"own_{c}": row[c] for c in _HISTORY_COLUMNS}
+            there = ind in national.index
+            entry |= {f"national_{c}": (national.loc[ind, c] if there else np.nan) for c in _HISTORY_COLUMNS}
+            frames.append(entry)
+    out = pd.DataFrame(frames)
+    for column in ("own_proportion", "own_ci_low", "own_ci_high", "national_proportion"):
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+    return out
+
+
+def key_messages(history: pd.DataFrame, periods: Sequence[str], run_charts: dict[str, RunChartData],
+                 limit: int = KEY_MESSAGES) -> list[KeyMessage]:
+    """Up to ``limit`` messages, most important first, from what page 1 shows: indicators statistically
+    below their standard (the whole CI below it), the largest improvement and decline since the
+    period before, indicators whose CI lies wholly below the national share, run-chart signals;
+    "all met" when no indicator is below its standard. Hidden figures give no message."""
+    now = history[history["period"] == periods[-1]].set_index("indicator")
+    before = history[history["period"] == periods[-2]].set_index("indicator") if len(periods) > 1 else None
+    below = [KeyMessage("below", ind, {"share": r.own_proportion, "ci_high": r.own_ci_high, "standard": r.standard})
+             for ind, r in now.iterrows() if r.own_status == "below"]
+    messages = below[:2]
+    if before is not None:
+        change = (now["own_proportion"] - before["own_proportion"].reindex(now.index)).dropna()
+        if len(change) and change.max() > 0:
+            ind = str(change.idxmax())
+            messages.append(KeyMessage("improved", ind, {"before": before.loc[ind, "own_proportion"],
+                                                          "now": now.loc[ind, "own_proportion"],
+                                                          "previous": periods[-2]}))
+        if len(change) and change.min() < 0:
+            ind = str(change.idxmin())
+            messages.append(KeyMessage("worsened", ind, {"before": before.loc[ind, "own_proportion"],
+                                                          "now": now.loc[ind, "own_proportion"],
+                                                          "previous": periods[-2]}))
+    for ind, r in now.iterrows():
+        if pd.notna(r.own_ci_high) and pd.notna(r.national_proportion) and r.own_ci_high < r.national_proportion:
+            messages.append(KeyMessage("below_national", str(ind), {"share": r.own_proportion,
+                                                                    "national": r.national_proportion}))
+    for ind, chart in run_charts.items():
+        result = chart.runs
+        if result is not None and result.signal:
+            messages.append(KeyMessage("run_signal", ind, {"shift": result.shift,
+                                                           "few_crossings": result.few_crossings}))
+    with_standard = now[now["standard"].notna() & now["own_status"].isin(["met", "not_met", "below"])]
+    if not below and len(with_standard):
+        messages.insert(0, KeyMessage("all_met", None, {"met": int((with_standard["own_status"] == "met").sum()),
+                                                        "count": len(with_standard)}))
+    return messages[:limit]
 
 
 # --- start-to-end change ---------------------------------------------------------------------------
 
-def _changes(con: duckdb.DuckDBPyConnection, code: int, year: int) -> pd.DataFrame:
+def _changes(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod) -> pd.DataFrame:
     """Paired start/end means per measure (both values present), mean change and its 95 % CI (t)."""
     parts = []
     for measure, _ in CHANGE_MEASURES:
@@ -566,8 +765,8 @@ def _changes(con: duckdb.DuckDBPyConnection, code: int, year: int) -> pd.DataFra
         FROM courses c
         JOIN hjertekom_start s ON s.course_id = c.course_id AND s.status = 'complete'
         JOIN hjertekom_end e ON e.course_id = c.course_id AND e.status = 'complete'
-        WHERE c.programme = '{PROGRAMME}' AND c.municipality_code = $code AND year(e.meeting_date) = $year""",
-                      {"code": code, "year": year}).df().iloc[0]
+        WHERE c.programme = '{PROGRAMME}' AND c.municipality_code = $code
+          AND {period.contains_sql("e.meeting_date")}""", {"code": code}).df().iloc[0]
     labels = con.execute("SELECT column_name, label_da, label_en, unit FROM codebook WHERE table_name = "
                          "'hjertekom_start'").df().set_index("column_name")
     out = []
@@ -621,11 +820,11 @@ def _only_courses(con: duckdb.DuckDBPyConnection, where: str) -> Iterator[None]:
 
 
 def _completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegistry,
-                  year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  period: ReportPeriod) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Field completeness of every municipality's courses with a date in the period, and per
     municipality the courses started in the period without a complete end registration."""
     def dated(table: str, column: str) -> str:
-        return f"SELECT course_id FROM {table} WHERE year({column}) = {int(year)}"
+        return f"SELECT course_id FROM {table} WHERE {period.contains_sql(column)}"
 
     active = (f"c.course_id IN ({dated('hjertekom_course', 'referral_date')} UNION "
               f"{dated('hjertekom_start', 'meeting_date')} UNION {dated('hjertekom_end', 'meeting_date')})")
@@ -705,14 +904,14 @@ def _published_dropouts(dropouts: pd.DataFrame, threshold: int) -> tuple[pd.Data
     return dropouts.assign(count=pd.Series(shown[:-1], index=dropouts.index, dtype=object)), shown[-1]
 
 
-def _dropouts(con: duckdb.DuckDBPyConnection, code: int, year: int) -> pd.DataFrame:
+def _dropouts(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod) -> pd.DataFrame:
     """Courses ended in the period as dropped out, per reason (every reason of the code list)."""
     counts = con.execute(f"""
         SELECT coalesce(e.dropout_reason, '{UNKNOWN}') AS code, count(*) AS count
         FROM courses c JOIN hjertekom_end e ON e.course_id = c.course_id AND e.status = 'complete'
-        WHERE c.programme = '{PROGRAMME}' AND c.municipality_code = $code AND year(e.meeting_date) = $year
+        WHERE c.programme = '{PROGRAMME}' AND c.municipality_code = $code AND {period.contains_sql("e.meeting_date")}
           AND e.course_status = 'dropped_out'
-        GROUP BY 1""", {"code": code, "year": year}).df()
+        GROUP BY 1""", {"code": code}).df()
     labels = _codelist(con, "hjertekom_end", "dropout_reason").rename(columns={"key": "code"})
     # The code list's order, then any code the list does not know (none in a valid snapshot).
     extra = counts.loc[~counts["code"].isin(labels["code"]), ["code"]]
