@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
 import shutil
@@ -100,6 +101,9 @@ RSS_TARGET_RATIO = 1.5        # kernel with a form open against a bare ipykernel
 CONCURRENT_TARGET_RATIO = 10.0  # p95 of N logins at once against a single login's median (issue 16)
 CPR = "0101451234"            # not made by the demo (its CPR numbers are checked below)
 CPR_BASELINE = "0201451234"
+OTHER_CPRS = ("0301451234", "0401451234", "0501451234")   # courses opened one after another
+OPEN_TARGET_MS = 300.0        # click on a course -> its form usable (issue 16)
+REDRAW_TARGET_MS = 100.0      # save confirmed -> feedback redrawn (issue 16)
 WEIGHT_FIELD = "weight_kg"
 MB = 1024 * 1024
 
@@ -123,6 +127,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="waves of logins at once, each after the server has settled (default: 1)")
     group.add_argument("--entry-singles", type=int, default=None,
                        help="single logins timed as the baseline of the logins at once (default: 5; 3 quick)")
+    group.add_argument("--entry-opens", type=int, default=None,
+                       help="courses opened one after another in the same page (default: 8; 4 quick)")
     group.add_argument("--entry-keep", action="store_true", help="keep the temporary folder and server logs")
     group.add_argument("--entry-chromium", default="/usr/bin/chromium", help="chromium executable")
 
@@ -283,6 +289,7 @@ class Prepared:
     baseline_course_id: int
     cpr: str
     weight_label: str
+    others: list[tuple[str, int]] = field(default_factory=list)   # (CPR, course id) opened one after another
 
 
 def _workspace(data_dir: Path) -> Any:
@@ -315,7 +322,12 @@ def prepare_courses(data_dir: Path) -> Prepared:
             citizen = svc.create_citizen(cpr, f"Benchmark Borger {n + 1}", MUNICIPALITY)
             ids.append(svc.open_course(citizen.id, course_data(MUNICIPALITY), complete=True, confirm=True).course_id)
         label = ws.contracts["hjertekom"].form("start").fields[WEIGHT_FIELD].label.get("da")
-        return Prepared(ids[0], ids[1], CPR, label)
+        others = []
+        for n, cpr in enumerate(OTHER_CPRS):
+            citizen = svc.create_citizen(cpr, f"Benchmark Anden {n + 1}", MUNICIPALITY)
+            others.append((cpr, svc.open_course(citizen.id, course_data(MUNICIPALITY), complete=True,
+                                                confirm=True).course_id))
+        return Prepared(ids[0], ids[1], CPR, label, others)
     finally:
         ws.store.dispose()
 
@@ -381,6 +393,33 @@ _SAVE_JS = """([want, timeoutMs]) => new Promise((resolve, reject) => {
 })"""
 
 
+_OPEN_JS = """([courseId, form, label, timeoutMs]) => new Promise((resolve, reject) => {
+  // Clicks the search hit's "Forløb <id>" button (or, with courseId null, the form button
+  // ``label``) and resolves with the ms until a text input of that course's ``form`` is shown and
+  // enabled: the clinician can type.
+  const ready = () => { const sel = courseId === null ? `.hk-form-${form} input[type=text]`
+                          : `.hk-of-course-${courseId} .hk-form-${form} input[type=text]`;
+    const el = document.querySelector(sel);
+    return !!el && el.offsetParent !== null && !el.disabled; };
+  let button;
+  if (courseId === null) {
+    button = [...document.querySelectorAll('.hk-form-selector button')].find(b => b.textContent.startsWith(label));
+  } else {
+    button = [...document.querySelectorAll('.hk-search-hit button')]
+      .find(b => b.textContent.startsWith(`Forløb ${courseId} `));
+  }
+  if (!button) { reject(new Error('no button for ' + courseId + ' ' + form)); return; }
+  if (ready()) { reject(new Error('already open: ' + courseId + ' ' + form)); return; }
+  const t0 = performance.now();
+  const timer = setTimeout(() => { observer.disconnect(); reject(new Error('not usable: ' + courseId)); }, timeoutMs);
+  const check = () => { if (ready()) { observer.disconnect(); clearTimeout(timer); resolve(performance.now() - t0); } };
+  const observer = new MutationObserver(check);
+  observer.observe(document.body, {subtree: true, childList: true, attributes: true});
+  button.click();
+})"""
+_FORM_LABELS = {"start": "Afklarende samtale", "end": "Afslutning"}
+
+
 @dataclass
 class Load:
     seconds: float
@@ -411,6 +450,11 @@ class Results:
     status_texts: list[str] = field(default_factory=list)
     other_rss_mb: list[tuple[str, float]] = field(default_factory=list)  # the server and non-kernel helpers
     feedback_ms: list[float] = field(default_factory=list)  # click -> course feedback redrawn (all saves)
+    redraw_ms: list[float] = field(default_factory=list)    # save confirmed -> course feedback redrawn
+    first_open_ms: float = float("nan")   # the kernel's first course: click -> start form usable
+    opens_ms: list[float] = field(default_factory=list)     # later courses in the same page
+    first_switch_ms: float = float("nan")  # the first switch to the end form in the kernel
+    switches_ms: list[float] = field(default_factory=list)  # later switches start -> end
     feedback_rows: int = 0      # [data-indicator] rows (course and municipality feedback) after the saves
     single_logins_s: list[float] = field(default_factory=list)      # click 'Log ind' -> worklist, one at a time
     waves_s: list[list[float]] = field(default_factory=list)  # the same, N browsers at once (reached only), per wave
@@ -640,8 +684,36 @@ def measure_loads(browser: Any, app: Server, bare: Server, loads: int, results: 
         bare_ctx.close()
 
 
+def _search(page: Any, cpr: str, course_id: int) -> None:
+    """From the worklist: search ``cpr`` (Enter) and wait for its hit with the course's button."""
+    box = page.locator(".hk-search input")
+    box.fill(cpr)
+    box.press("Enter")
+    page.locator(".hk-search-hit button", has_text=f"Forløb {course_id} ").wait_for(state="visible", timeout=60_000)
+
+
+def measure_opens(page: Any, app: Server, prepared: Prepared, opens: int, results: Results) -> None:
+    """Back to the worklist, search the next course and open it (timed from the click on its
+    button to a usable field of its start form), then switch to the end form (timed the same
+    way); the courses take turns, so each open shows another citizen than the one before."""
+    for i in range(opens):
+        cpr, course_id = prepared.others[i % len(prepared.others)]
+        page.get_by_role("button", name="Arbejdsliste").click()
+        page.wait_for_function(_READY_JS, arg=".hk-search input", timeout=60_000)
+        _search(page, cpr, course_id)
+        app.wait_idle(30)
+        results.opens_ms.append(page.evaluate(_OPEN_JS, [course_id, "start", "", 60_000]))
+        app.wait_idle(30)
+        ms = page.evaluate(_OPEN_JS, [None, "end", _FORM_LABELS["end"], 60_000])
+        if math.isnan(results.first_switch_ms):
+            results.first_switch_ms = ms
+        else:
+            results.switches_ms.append(ms)
+        app.wait_idle(30)
+
+
 def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, results: Results,
-                  shot: Path | None = None) -> None:
+                  shot: Path | None = None, opens: int = 6) -> None:
     ctx = browser.new_context()
     try:
         fills = app.count(r"Kernel pool of \S+ is filled") + 1
@@ -652,9 +724,9 @@ def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, res
         page.wait_for_function(_READY_JS, arg=".hk-search input", timeout=120_000)
         kernel = app.kernels().get(page.evaluate(_KERNEL_ID_JS))
         t0 = time.perf_counter()
-        page.locator(".hk-search input").fill(prepared.cpr)
-        page.get_by_role("button", name="Søg").click()
-        page.get_by_role("button", name=re.compile(rf"^Forløb {prepared.course_id}\b")).click()
+        _search(page, prepared.cpr, prepared.course_id)
+        app.wait_idle(30)
+        results.first_open_ms = page.evaluate(_OPEN_JS, [prepared.course_id, "start", "", 60_000])
         page.wait_for_selector(".hk-save-draft", state="visible", timeout=60_000)
         results.open_course_s = time.perf_counter() - t0
         label = re.compile(rf"^\s*{re.escape(prepared.weight_label)}\s*$")
@@ -680,6 +752,7 @@ def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, res
             ms = times["confirm"]
             if times["feedback"] is not None:
                 results.feedback_ms.append(times["feedback"])
+                results.redraw_ms.append(times["feedback"] - ms)
             if i == 0:
                 results.first_save_ms = ms
             else:
@@ -689,6 +762,7 @@ def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, res
         results.rss_after_saves_mb = _rss_mb(kernel) if kernel else float("nan")
         results.other_rss_mb = _other_processes(app)
         results.feedback_rows = page.locator("[data-indicator]").count()
+        measure_opens(page, app, prepared, opens, results)
         _close_with_beacon(page)
     except Exception:
         if shot is not None:
@@ -782,6 +856,7 @@ def run(options: argparse.Namespace) -> bool:
     loads = options.entry_loads or (3 if quick else 10)
     saves = options.entry_saves or (4 if quick else 10)
     killed = options.entry_killed if options.entry_killed is not None else (4 if quick else 20)
+    opens = options.entry_opens or (4 if quick else 8)
     print("\n== entry_app: the Voilà entry app in chromium: time to interactive, save round trip, kernel memory ==")
     print(machine_line())
     try:
@@ -811,7 +886,7 @@ def run(options: argparse.Namespace) -> bool:
             try:
                 measure_loads(browser, app, bare, loads, results)
                 measure_saves(browser, app, prepared, saves, results,
-                              folder / "save-failure.png" if options.entry_keep else None)
+                              folder / "save-failure.png" if options.entry_keep else None, opens=opens)
             finally:
                 browser.close()
             settle_app(app, app.count(r"Kernel pool of \S+ is filled"))
@@ -866,8 +941,12 @@ def report(r: Results, loads: int, saves: int) -> bool:
                  title=f"save round trip of the start form (course opened via search in {_fmt(r.open_course_s)} s)")
 
     print(f"  after each save the course and municipality feedback is redrawn: click -> new feedback median "
-          f"{_fmt(_median(r.feedback_ms), 0)} ms over {len(r.feedback_ms)} saves (not judged); "
-          f"{r.feedback_rows} indicator rows on screen at the end")
+          f"{_fmt(_median(r.feedback_ms), 0)} ms over {len(r.feedback_ms)} saves; save confirmed -> new feedback "
+          f"median {_fmt(_median(r.redraw_ms), 0)} ms (judged); {r.feedback_rows} indicator rows on screen at the end")
+    print(f"  opening a course, click -> a usable field: the kernel's first course {_fmt(r.first_open_ms, 0)} ms "
+          f"(its forms' widgets are built); later courses {', '.join(_fmt(x, 0) for x in r.opens_ms)} ms; "
+          f"start -> end form: first {_fmt(r.first_switch_ms, 0)} ms, later "
+          f"{', '.join(_fmt(x, 0) for x in r.switches_ms)} ms")
     if r.status_texts:
         print(f"  last confirmation: {r.status_texts[-1]!r}")
     if r.left_form:
@@ -898,6 +977,12 @@ def report(r: Results, loads: int, saves: int) -> bool:
          f"{PAGE_GONE_SECONDS:.0f} s (the server's wait for a page)", _ratio(r.back_to_pool_s, PAGE_GONE_SECONDS),
          f"<= {GONE_TARGET_S:.0f} s", verdict(r.back_to_pool_s, GONE_TARGET_S) if r.back_to_pool_s == r.back_to_pool_s
          else "MISS"],
+        ["open a course (median of later courses): click -> usable field", f"{_fmt(_median(r.opens_ms), 0)} ms",
+         f"{_fmt(r.first_open_ms, 0)} ms (the kernel's first course)", _ratio(_median(r.opens_ms), r.first_open_ms),
+         f"<= {OPEN_TARGET_MS:.0f} ms", verdict(_median(r.opens_ms), OPEN_TARGET_MS) if r.opens_ms else "MISS"],
+        ["feedback after a save: confirmed -> redrawn (median)", f"{_fmt(_median(r.redraw_ms), 0)} ms",
+         f"{_fmt(_median(r.saves_ms), 0)} ms (the save itself)", _ratio(_median(r.redraw_ms), _median(r.saves_ms)),
+         f"<= {REDRAW_TARGET_MS:.0f} ms", verdict(_median(r.redraw_ms), REDRAW_TARGET_MS) if r.redraw_ms else "MISS"],
     ]
     if not r.killed_pages:
         rows.pop()  # --entry-killed 0: not measured

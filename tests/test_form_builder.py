@@ -443,24 +443,36 @@ def test_dirty_flag_and_change_hook(contract: Any, course_forms: dict[str, Any])
     assert not v.dirty
 
 
-# --- speed ----------------------------------------------------------------------------------------------
+# --- one set of widgets for every course ---------------------------------------------------------------
 
-def test_building_and_refreshing_are_fast(contract: Any, course_forms: dict[str, Any]) -> None:
-    FormView(contract, "start", today=TODAY)  # warm-up (imports, code-list caches)
-    builds = []
-    for _ in range(3):
-        began = time.perf_counter()
-        v = FormView(contract, "start", today=TODAY)
-        builds.append(time.perf_counter() - began)
-    v.load(course_forms["start"])
-    changes = []
-    for i in range(20):
-        began = time.perf_counter()
-        enter(v, "weight_kg", f"{80 + i},5")  # validate, messages, branching, scores
-        changes.append(time.perf_counter() - began)
-    assert len(v.fields) >= 70
-    assert min(builds) < 0.5, builds
-    assert statistics.median(changes) < 0.05, changes
+def test_a_form_reset_for_the_next_course_keeps_nothing_of_the_last(contract: Any,
+                                                                   course_forms: dict[str, Any]) -> None:
+    """The course view builds a form's widgets once per kernel and resets them for the next course:
+    nothing of the citizen before may show through (values, reasons, messages, scores, start values,
+    the lock), and the widgets are the same ones (nothing rebuilt)."""
+    end = view(contract, "end", context={"course": course_forms["course"], "start": course_forms["start"]})
+    end.load(course_forms["end"])
+    scores = [name for name, fw in end.fields.items() if fw.field.is_derived and fw.score is not None]
+    assert len(scores) >= 5
+    widgets_before = {id(x) for x in _walk(end.widget)}
+    enter(end, "weight_kg", "999")                       # an error under the field
+    end.fields["waist_cm"].missing.value = "NA"          # a missing reason: the input is switched off
+    end.set_locked(True)
+    assert end.fields["weight_kg"].message is not None
+    assert "Start" in end.fields["weight_kg"].reference
+
+    report = end.reset({"course": course_forms["course"]})   # the next citizen's course, no start form yet
+
+    answers = {name: fw.value for name, fw in end.fields.items() if fw.value is not None}
+    assert answers == {}
+    assert [name for name in scores if end.fields[name].score is not None] == []
+    assert [name for name, fw in end.fields.items() if fw.message is not None] == []
+    assert not end.locked and not end.dirty and report.errors == []
+    assert not end.fields["waist_cm"].input.disabled and end.fields["waist_cm"].missing.value == ""
+    assert end.fields["weight_kg"].reference == ""           # no start value of the citizen before
+    enter(end, "weight_kg", "81,5")
+    assert end.dirty and end.data()["weight_kg"] == "81,5"
+    assert {id(x) for x in _walk(end.widget)} <= widgets_before | {id(end.fields["weight_kg"].container)}
 
 
 # --- feedback ---------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class EntryShell:
         self.body = w.VBox()
         self.address = AddressBar(self._address_reported)
         self.shown: Route | None = None          # the view in the body
+        self._courses: CourseView | None = None   # made once, at the first course opened
         self._pending_address: str | None = None  # reported before the session started
         self._following = False                   # showing what the browser's address asks for
         self.widget = w.VBox([self.header, self.message, self.body, self.address.widget],
@@ -191,12 +192,20 @@ class EntryShell:
         self._moved(Route(routes.CITIZEN, citizen_id))
 
     def open_course(self, course_id: int, form: str | None = None, note: str = "") -> None:
-        view = CourseView(self, course_id, form)
+        view = self._course_view()
+        view.open(course_id, form)
         self.body.children = (view.widget,)
         self.show("ok" if note else "", note)
         self._moved(Route(routes.COURSE, course_id, view.form_name))
-        # Another form of the course: the address follows, in place (Back leaves the course).
-        view.selector.observe(lambda _: self._form_switched(view), names="value")
+
+    def _course_view(self) -> CourseView:
+        """The page's one course view, made at the first course opened (its forms' widgets are
+        built once and refilled for every course after, see CourseView)."""
+        if self._courses is None:
+            view = self._courses = CourseView(self)
+            # Another form of the course: the address follows, in place (Back leaves the course).
+            view.selector.observe(lambda _: self._form_switched(view), names="value")
+        return self._courses
 
     def _form_switched(self, view: CourseView) -> None:
         if view.widget in self.body.children:

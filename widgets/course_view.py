@@ -38,7 +38,7 @@ from hjertekom_core.errors import (
     ValidationFailed,
 )
 from hjertekom_core.revisions import MINE, THEIRS, MergeResult, changed_fields, merge_three_way
-from hjertekom_core.service import ConflictDetails, SaveResult
+from hjertekom_core.service import ConflictDetails, Course, SaveResult
 from hjertekom_widgets.conflict import ConflictPanel, conflict_message
 from hjertekom_widgets.danish_time import clock_text, when_text
 from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
@@ -63,6 +63,12 @@ TYPED_VALUE_MAX_CHARS = 10_000
 _COURSE_CSS = ("<style>.hk-course .jupyter-button{width:auto;min-width:max-content;"
                "padding-left:12px;padding-right:12px}</style>")
 
+#: The course view's class naming the course it shows (hk-of-course-<id>), which the page script
+#: sends with what is typed, so that text typed into one course never reaches another.
+COURSE_CLASS = "hk-of-course-"
+#: The field the page script puts the cursor in once it is drawn (after "Gem og gå videre").
+FOCUS_FIRST = "hk-focus-first"
+
 #: The save bar's modes of a form: editable (never saved, or a draft), finished and locked, and a
 #: finished registration being corrected.
 OPEN, LOCKED, CORRECTING = "open", "locked", "correcting"
@@ -79,14 +85,24 @@ def _course_sheet_links(course_id: int) -> str:
 
 
 class CourseView:
-    def __init__(self, shell: EntryShell, course_id: int, form: str | None = None) -> None:
+    """The course view of one kernel (page), made once and filled with a course by :meth:`open`.
+
+    A form is about 500 widgets: building them (comms in the kernel, models and views in the
+    browser) took most of the 0.7-1.1 s from a click on a course to a usable field. Each form's
+    widgets are therefore built once per kernel, at its first use, and filled afresh for the next
+    course (``FormView.reset``); the browser keeps the views it has drawn.
+    """
+
+    def __init__(self, shell: EntryShell) -> None:
         self.shell = shell
-        self.course_id = course_id
-        self.course = shell.service.get_course(course_id)
+        self.course_id = 0
+        self.course: Course   # set by open()
+        self._views: dict[str, FormView] = {}     # form name -> its widgets, built once
+        self._focus_marked: w.Widget | None = None  # the field "Gem og gå videre" put the cursor in
         forms = list(shell.contract.forms)
-        self.form_name = form or self._next_form(forms)
+        self.form_name = forms[0]
         self._relabelling = False
-        self.selector = w.ToggleButtons(options=[(self._form_label(f), f) for f in forms], value=self.form_name)
+        self.selector = w.ToggleButtons(options=[(FORM_BUTTON.get(f, f), f) for f in forms], value=self.form_name)
         self.selector.add_class("hk-form-selector")
         self.selector.observe(self._guarded("switch form")(self._switch), names="value")
         self.notes = w.VBox()          # at the top of the form: restored input
@@ -99,23 +115,44 @@ class CourseView:
         self.typing = w.Text(value="", layout=w.Layout(display="none"))
         self.typing.add_class("hk-typing-channel")
         self.typing.observe(self._guarded("typing")(self._typed_in), names="value")
-        citizen = self.course.citizen
-        names = shell.contract.codelists["municipalities"]
-        self.title = w.HTML(
-            f"<h3 style='margin:4px 0'>{html.escape(citizen.name)} · {citizen.cpr[:6]}-{citizen.cpr[6:]}</h3>"
-            f"<div style='color:#555'>Forløb {course_id} · {html.escape(names.label_of(self.course.municipality_code))}</div>")
+        self.title = w.HTML()
         back = w.Button(description="Arbejdsliste", icon="arrow-left")
         back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
-        self.sheets = w.HTML(_course_sheet_links(course_id))
+        self.sheets = w.HTML()
         self.sheets.add_class("hk-sheets")
         self.widget = w.VBox([w.HTML(_COURSE_CSS),
                               w.HBox([back, self.title], layout=w.Layout(gap="12px", align_items="center")),
                               self.sheets, self.selector, self.notes, self.area, self.feedback,
                               self.bar.spacer, self.bar.widget, self.typing])
         self.widget.add_class("hk-course")
+
+    def open(self, course_id: int, form: str | None = None) -> None:
+        """Show course ``course_id`` (refused by the service if the user may not see it), on
+        ``form`` or the first form not yet finished. Nothing of the course shown before stays."""
+        course = self.shell.service.get_course(course_id)   # first: a refusal changes nothing
+        self._forget_course()
+        self.course_id, self.course = course_id, course
+        self.widget._dom_classes = (*(c for c in self.widget._dom_classes if not c.startswith(COURSE_CLASS)),
+                                    f"{COURSE_CLASS}{course_id}")
+        citizen = course.citizen
+        names = self.shell.contract.codelists["municipalities"]
+        self.title.value = (
+            f"<h3 style='margin:4px 0'>{html.escape(citizen.name)} · {citizen.cpr[:6]}-{citizen.cpr[6:]}</h3>"
+            f"<div style='color:#555'>Forløb {course_id} · {html.escape(names.label_of(course.municipality_code))}</div>")
+        self.sheets.value = _course_sheet_links(course_id)
+        self.form_name = form or self._next_form(list(self.shell.contract.forms))
+        self._relabel()
         self._show_form()
-        if self.course.forms.get("end"):
+        if course.forms.get("end"):
             self._show_feedback()
+
+    def _forget_course(self) -> None:
+        """Clear what belongs to the course shown before: its feedback, notes, messages, and what
+        its page script may still send (typed text is tagged with its course, see _typed_in)."""
+        self.feedback.children = ()
+        self.notes.children = ()
+        self.bar.clear()
+        self.typing.value = ""
 
     # --- infrastructure ---------------------------------------------------------------------------
     def _guarded(self, context: str) -> Callable[[F], F]:
@@ -177,10 +214,22 @@ class CourseView:
         return FORM_BUTTON.get(self.form_name, self.form_name)
 
     # --- opening a form ----------------------------------------------------------------------------
+    def _form_view(self) -> FormView:
+        """This form's widgets: built at the first use in this kernel, emptied for this course."""
+        view = self._views.get(self.form_name)
+        if view is None:
+            view = self._views[self.form_name] = FormView(self.shell.contract, self.form_name, context=self._context())
+            view.widget.add_class(f"hk-form-{self.form_name}")
+        else:
+            view.reset(self._context())
+        return view
+
     def _show_form(self) -> None:
         svc = self.shell.service
-        self.view = FormView(self.shell.contract, self.form_name, context=self._context())
-        self.view.widget.add_class(f"hk-form-{self.form_name}")
+        if self._focus_marked is not None:   # the widgets are used again: the cursor goes there once
+            self._focus_marked.remove_class(FOCUS_FIRST)
+            self._focus_marked = None
+        self.view = self._form_view()
         latest = self.course.forms.get(self.form_name)
         self.base_revision = latest.revision if latest else 0
         self._autosave_base = self.base_revision   # stays older while a merge is undecided
@@ -308,8 +357,9 @@ class CourseView:
         if not isinstance(payload, dict):
             return
         values = payload.get("values")
-        if payload.get("form") != self.form_name or not isinstance(values, dict):
-            return   # typed into a form no longer shown: its change arrived when it was left
+        if (payload.get("form") != self.form_name or str(payload.get("course")) != str(self.course_id)
+                or not isinstance(values, dict)):
+            return   # typed into a form or course no longer shown: its change arrived when it was left
         fields = self.view.fields
         typed = {name: text for name, text in values.items()
                  if name in fields and not fields[name].field.is_derived and isinstance(text, str)
@@ -424,7 +474,8 @@ class CourseView:
         self._show_form()
         first = next((fw for fw in self.view.fields.values() if fw.visible and not fw.field.is_derived), None)
         if first is not None and self.mode != LOCKED:
-            first.container.add_class("hk-focus-first")
+            first.container.add_class(FOCUS_FIRST)
+            self._focus_marked = first.container
         if self._details is None:   # unless opening it merged an older autosave: that message stays
             self.bar.show_text("ok", f"{said} {app_t('entry.next_open', form=self._form_word)}",
                                css_class="hk-saved")

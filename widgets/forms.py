@@ -163,6 +163,16 @@ class FormView:
             self.set_locked(True)
         return report
 
+    def reset(self, context: Mapping[str, Mapping[str, Any]] | None = None) -> ValidationReport:
+        """Empty the form for another course, as if it were new: editable, every field blank (and
+        its missing reason cleared), no messages, not dirty, the other forms' data ``context``.
+        Refilling ~80 fields costs a few milliseconds; building their ~500 widgets again costs a
+        tenth of a second in the kernel and much more in the browser."""
+        self.set_locked(False)
+        self.context = dict(context or {})
+        self._touched = set()
+        return self.load({})
+
     def set_context(self, context: Mapping[str, Mapping[str, Any]]) -> ValidationReport:
         """Replace the other forms' data (e.g. after the start form was saved) and refresh."""
         self.context = dict(context)

@@ -145,6 +145,7 @@
   var TEXT_INPUTS = ".hk-course .hk-form input[type=text], .hk-course .hk-form textarea";
   var pending = {};        // field name -> the input typed into since it was last left
   var pendingForm = "";
+  var pendingCourse = "";  // the course view is reused for every course: say which one was typed into
   var typingTimer = null;
   var sequence = 0;
 
@@ -169,7 +170,7 @@
     var values = {};
     names.forEach(function (name) { values[name] = typed[name].value; });
     sequence += 1;
-    channel.value = JSON.stringify({form: pendingForm, seq: sequence, values: values});
+    channel.value = JSON.stringify({form: pendingForm, course: pendingCourse, seq: sequence, values: values});
     channel.dispatchEvent(new Event("change", {bubbles: true}));
   }
 
@@ -180,6 +181,7 @@
     if (!name) { return; }
     pending[name] = el;
     pendingForm = suffix(el, ".hk-form", "hk-form-");
+    pendingCourse = suffix(el, ".hk-course", "hk-of-course-");
     if (typingTimer) { window.clearTimeout(typingTimer); }
     typingTimer = window.setTimeout(flushTyping, TYPING_PAUSE_MS);
   }, true);
@@ -228,7 +230,11 @@
     var cells = document.getElementById("rendered_cells");
     if (cells) { setAttr(cells, "role", "main"); }
     document.querySelectorAll(".hk-scale").forEach(tidyScale);
-    // A form opened by "Gem og gå videre": the cursor in its first field, once it is drawn.
+    // A form opened by "Gem og gå videre": the cursor in its first field, once it is drawn. The
+    // kernel reuses a form's widgets for the next course: a mark it took back is forgotten here too.
+    document.querySelectorAll("[data-hk-focused]:not(.hk-focus-first)").forEach(function (field) {
+      field.removeAttribute("data-hk-focused");
+    });
     document.querySelectorAll(".hk-form .hk-focus-first:not([data-hk-focused])").forEach(function (field) {
       var first = Array.prototype.filter.call(
         field.querySelectorAll("input, select, textarea, button"), usable)[0];
