@@ -12,7 +12,7 @@ REPORT_YEAR ?= $(shell expr $$(date +%Y) - 1)
 # this venv's Python, which that account must be able to run.
 LAB_PYTHON ?= $(HJERTEKOM_LAB_PYTHON)
 
-.PHONY: install chromium run demo test test-fast lint bench lock clean help lab
+.PHONY: install chromium nginx run demo test test-fast lint bench lock clean help lab
 
 help:
 	@echo "make run    set up, create the SQLite store with demo data and users, serve the entry app on :8866"
@@ -47,11 +47,18 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# The hosted set-up's tests run Debian's nginx as a process of their own (tests/hosted_stack.py);
+# the package's system service is not used.
+nginx:
+	@test -x /usr/sbin/nginx || { if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	  else echo "The hosted tests need Debian's nginx: sudo apt-get install nginx"; exit 1; fi; }
+
 # Static checks first (ruff's default rules and flake8-bandit; the ignores are justified in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 
-test: install chromium lint
+test: install chromium nginx lint
 	$(BIN)/python -m pytest
 
 test-fast: install
