@@ -11,7 +11,8 @@ What the data look like (plausible rates, see docs/domain.md):
   users (Central Denmark Region, Lolland, Guldborgsund, Vordingborg, Copenhagen) weighted up;
   age at referral about 45-90 (mean about 67), about 70 % men, mixed diagnosis groups;
 * referrals spread from 2021 to today; about 25 % of referred citizens never start (course form
-  only); about 29 % of starters drop out (end form with a dropout reason and few measurements);
+  only); about 29 % of starters drop out (end form with a dropout reason and few measurements),
+  smokers and the youngest more often (``DROPOUT_LOGIT``; death as the reason more often at 80+);
   the rest complete with plausible improvements (6-minute walk +10-20 %, HADS down, EQ-5D and
   WHO-5 up, weight and blood pressure slightly down, 40-50 % of smokers quit);
 * a few unknowns ("UNK") and other missing reasons (a citizen who declined to be weighed, a waist
@@ -172,6 +173,8 @@ SICK_LEAVE_EXTENT = {"full_time": 70, "part_time": 25, UNKNOWN: 5}
 RETURN_TO_WORK = {"full_time": 55, "part_time": 20, "sick_leave": 12, "not_employed": 5, "retired": 5, UNKNOWN: 3}
 DROPOUT_REASON = {"illness": 30, "lack_of_motivation": 20, "work": 10, "transport": 5, "moved": 3, "death": 4,
                   "other": 13, UNKNOWN: 15}
+#: The same for citizens of 80 or more at the start: death three times as likely (one draw either way).
+DROPOUT_REASON_OLD = {**DROPOUT_REASON, "death": 12}
 #: main diagnosis -> (weight, {added procedure or diagnosis: probability})
 DIAGNOSES: Mapping[str, tuple[float, Mapping[str, float]]] = {
     "acute_myocardial_infarction": (34, {"pci": 0.70, "cabg": 0.08, "heart_failure": 0.08}),
@@ -185,6 +188,10 @@ DIAGNOSES: Mapping[str, tuple[float, Mapping[str, float]]] = {
 # Plausible rates (docs/domain.md, "Rates the demo data follow"); the tests check the generated shares.
 NEVER_START_RATE = 0.25
 DROPOUT_RATE = 0.29
+#: Who drops out (docs/import-and-demo.md): log-odds of a finished course ending as a drop-out, so
+#: that smokers (OR about 2.5) and the youngest (under 55: OR about 2.2; 55-64: about 1.4) drop out
+#: more, about DROPOUT_RATE on average over the demo's ages and smoking.
+DROPOUT_LOGIT = {"base": -1.4, "smoker": 0.9, "under_55": 0.8, "under_65": 0.35}
 SMOKING_QUIT_RATE = 0.45
 MALE_SHARE = 0.70
 SECOND_COURSE_RATE = 0.04
@@ -423,6 +430,15 @@ class _Person:
     start: Data = field(default_factory=dict)
 
 
+def dropout_probability(p: _Person) -> float:
+    """The chance that a started course ends as a drop-out (DROPOUT_LOGIT), from the start's smoking
+    and the age."""
+    w = DROPOUT_LOGIT
+    x = w["base"] + (w["smoker"] if p.smoker_start in V.smokers else 0.0)
+    x += w["under_55"] if p.age < 55 else w["under_65"] if p.age < 65 else 0.0
+    return 1 / (1 + math.exp(-x))
+
+
 class DemoGenerator:
     """Generates one citizen at a time, deterministically from (seed, index)."""
 
@@ -462,6 +478,7 @@ class DemoGenerator:
         self.sick_leave_extent = pick(SICK_LEAVE_EXTENT, start.fields[V.sick_leave_extent])
         self.return_to_work = pick(RETURN_TO_WORK, end.fields[V.return_to_work])
         self.dropout_reason = pick(DROPOUT_REASON, end.fields[V.dropout_reason])
+        self.dropout_reason_old = pick(DROPOUT_REASON_OLD, end.fields[V.dropout_reason])
         # Questionnaire items: the fields shown when the status field says "completed".
         self.items = {name: self._questionnaire_items(form) for name, form in self.forms.items()}
         self.required = {name: {f.name: f for f in form.input_fields() if f.required}
@@ -531,7 +548,26 @@ class DemoGenerator:
         if rng.random() < NEVER_START_RATE:
             return DemoCourse(municipality, regs[0].saved_at, tuple(regs))
         start_date = min(self.today, referral + dt.timedelta(days=rng.randint(7, 45)))
-        dropout = rng.random() < DROPOUT_RATE
+        before, context_before = rng.getstate(), dict(context)
+        u = rng.random()
+        made = self._started(rng, p, municipality, start_date, u < DROPOUT_RATE, regs, context)
+        wanted = u < dropout_probability(p)
+        if wanted == (u < DROPOUT_RATE):
+            return made
+        # The same draw decides with the person's own probability. The course is made again from the
+        # same point of a copy of the stream, and kept only if it has the same registrations (forms
+        # and drafts): the citizen's stream goes on from where the first version left it, so every
+        # later draw (a second course, the next citizen) and every worklist list stay as they were.
+        again = random.Random()
+        again.setstate(before)
+        again.random()
+        remade = self._started(again, p, municipality, start_date, wanted, regs[:1], context_before)
+        shape = [[(r.form, r.status) for r in c.registrations] for c in (made, remade)]
+        return remade if shape[0] == shape[1] else made
+
+    def _started(self, rng: random.Random, p: _Person, municipality: int, start_date: dt.date, dropout: bool,
+                 regs: list[DemoRegistration], context: dict[str, Data]) -> DemoCourse:
+        """The rest of a course that starts: the start form, and the end form once the course ended."""
         start = self.start_data(rng, p, start_date, context)
         # A start form left as a draft keeps the course open; only courses heading for completion.
         start_draft = not dropout and rng.random() < DRAFT_RATE["start"]
@@ -662,7 +698,7 @@ class DemoGenerator:
         data: Data = {V.meeting_date: day.isoformat(), V.profession: self.profession(rng),
                       V.course_status: V.dropped_out if dropout else V.completed}
         if dropout:
-            data[V.dropout_reason] = self.dropout_reason(rng)
+            data[V.dropout_reason] = (self.dropout_reason_old if p.age >= 80 else self.dropout_reason)(rng)
         planned, attended = self._training(rng, p, dropout)
         data[V.training_planned], data[V.training_attended] = planned, attended
         for name, (share, share_dropout) in V.received.items():

@@ -121,6 +121,20 @@ def test_rates_and_distributions(sqlite_store: Store, contracts: ContractRegistr
     assert 0.25 <= len(dropped) / len(started) <= 0.33, "about 29 % of starters drop out"
     assert all(c["forms"]["end"][1].get("dropout_reason") for c in dropped)
 
+    # The effects the research notebooks should find (docs/import-and-demo.md): smokers and the
+    # youngest drop out more often.
+    def dropout_share(courses: list[dict[str, Any]]) -> float:
+        return sum(c in dropped for c in courses) / len(courses)
+
+    def age(c: dict[str, Any]) -> float:
+        referral = dt.date.fromisoformat(c["forms"]["course"][1][V.referral_date])
+        return (referral - c["citizen"].birth_date).days / 365.25
+
+    smoking = [c for c in ended if c["forms"]["start"][1].get(V.smoking) in V.smokers]
+    others = [c for c in ended if c["forms"]["start"][1].get(V.smoking) in ("former", "never")]
+    assert dropout_share(smoking) > 1.5 * dropout_share(others)
+    assert dropout_share([c for c in ended if age(c) < 55]) > 1.4 * dropout_share([c for c in ended if age(c) >= 70])
+
     people = {c["citizen"].id: c["citizen"] for c in found}
     assert 0.66 <= sum(p.sex == "M" for p in people.values()) / len(people) <= 0.74
     ages = []
