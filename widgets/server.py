@@ -72,8 +72,9 @@ STOP_SECONDS = 10.0
 DRAIN_SECONDS = 6.0
 #: After the last page was told: time for the input it flushes on the notice to be autosaved.
 AUTOSAVE_GRACE_SECONDS = 0.7
-#: Kernels get this long to stop cleanly before they are killed.
-KERNEL_STOP_SECONDS = 2.0
+#: After the drain, a page's kernel gets this long to stop cleanly before it is killed (its saves
+#: and autosaves are done by then).
+KERNEL_STOP_SECONDS = 1.0
 
 
 class HjerteKomVoila(Voila):
@@ -150,20 +151,24 @@ class HjerteKomVoila(Voila):
 
     def stop(self) -> None:
         """After the loop: stop every kernel. A page's kernel gets ``KERNEL_STOP_SECONDS`` to stop
-        cleanly (c.KernelManager.shutdown_wait_time); a preheated one, still waiting for its
-        request, is ended at once (it would never answer)."""
+        cleanly; a preheated one, still waiting for its request, is ended at once (it would never
+        answer)."""
         km = self.kernel_manager
         registry = self.guard.registry if self.guard else None
 
         async def shutdown_all() -> None:
             ids = list(km.list_kernel_ids())
+            for kid in ids:
+                km.get_kernel(kid).shutdown_wait_time = KERNEL_STOP_SECONDS
             await asyncio.gather(*(ensure_async(km.shutdown_kernel(kid, now=registry is None or registry.owner(kid) is None))
                                    for kid in ids), return_exceptions=True)
 
+        started = time.monotonic()
         try:
             run_sync(shutdown_all)()
         finally:
             shutil.rmtree(self.connection_dir, ignore_errors=True)
+            log.info("kernels stopped in %.1f s", time.monotonic() - started)
 
 
 def _absolute_environment(config: Config) -> None:
@@ -204,7 +209,6 @@ def voila_config(config: Config, port: int, *, ip: str = "127.0.0.1", preheat: b
     c.VoilaConfiguration.default_pool_size = pool_size
     c.VoilaConfiguration.file_allowlist = []      # serve no files from the notebook folder
     c.MappingKernelManager.allowed_message_types = ALLOWED_MESSAGE_TYPES
-    c.KernelManager.shutdown_wait_time = KERNEL_STOP_SECONDS  # then it is killed (SIGTERM drain: server.py)
     c.KernelManager.transport = "ipc"  # sockets beside the connection file, in a 0700 folder
     # Voilà makes a private (0700) voila_XXXXXXXX folder below this root for each server.
     c.Voila.connection_dir_root = kernel_sockets.temp_root("voila_XXXXXXXX")

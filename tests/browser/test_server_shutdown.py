@@ -1,0 +1,105 @@
+"""SIGTERM on ``hjertekom serve`` (a restart, an update, systemd stopping the unit): the save in
+flight is written, the open page says that the server restarts and that the input is kept, what
+was typed is autosaved, and the process is gone within 10 seconds (server.py ``drain``)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import psutil
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+from sqlalchemy import select
+
+from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
+from browser_store import new_course
+from hjertekom_core.access import SYSTEM
+from hjertekom_core.store import Store
+from hjertekom_core.store.schema import autosaves, registrations
+from hjertekom_core.users import add_user, get_user
+from hosted_stack import http_get
+from live_server import VIEWPORT, init_data_dir, running_server
+
+pytestmark = pytest.mark.slow
+
+STOP_LIMIT_S = 10.0
+_VBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')"
+_HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
+
+
+def text_input(page: Page, label: str) -> Locator:
+    return page.locator(".hk-form").locator(
+        f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]"
+    ).locator("input[type=text], textarea").first
+
+
+def stored(store: Store, course_id: int) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+    """(revisions of the start form, Anne's autosave of it)."""
+    uid = get_user(store, ANNE.username).id
+    with store.read() as conn:
+        revs = conn.execute(select(registrations.c.revision, registrations.c.data)
+                            .where(registrations.c.course_id == course_id, registrations.c.form == "start")
+                            .order_by(registrations.c.revision)).all()
+        auto = conn.execute(select(autosaves.c.data).where(autosaves.c.user_id == uid,
+                                                           autosaves.c.course_id == course_id)).first()
+    return [(r.revision, json.loads(r.data)) for r in revs], (json.loads(auto.data) if auto else {})
+
+
+def test_sigterm_tells_the_open_page_keeps_its_input_and_stops_within_10_s(tmp_path: Path, browser: Browser,
+                                                                           contracts: Any) -> None:
+    init_data_dir(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'hjertekom.sqlite'}", key_file=tmp_path / "pseudonym.key")
+    try:
+        add_user(store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
+        cpr, course_id = new_course(SimpleNamespace(store=store, contracts=contracts), 740_933, "Grethe Genstart")
+        with running_server(tmp_path, "--pool-size", "1") as server:
+            context = browser.new_context(viewport=VIEWPORT, locale="da-DK")
+            context.set_default_timeout(ACTION_TIMEOUT_MS)
+            page = context.new_page()
+            try:
+                page.goto(f"{server.base_url}/login")
+                page.locator("#username").fill(ANNE.username)
+                page.locator("#password").fill(ANNE.password)
+                page.locator("#login").click()
+                page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}", timeout=FIRST_APP_ELEMENT_MS)
+                page.get_by_role("button", name="Søg").click()
+                page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
+                text_input(page, "Dato for afklarende samtale").fill("17-02-2025")
+                text_input(page, "Dato for afklarende samtale").press("Tab")
+                text_input(page, "Vægt").fill("79,5")
+                text_input(page, "Vægt").press("Tab")
+
+                page.locator(".hk-save-draft").click()    # a save on its way ...
+                text_input(page, "Højde").fill("169")     # ... and input typed, not yet left
+                connections = server.connection_dir()
+                started = time.monotonic()
+                os.kill(server.pid, signal.SIGTERM)       # the server only (systemd: KillMode=mixed)
+
+                # While it drains: the proxy's check says so, and no new page is served here.
+                status, body = http_get(f"{server.base_url}/healthz")
+                assert (status, json.loads(body)["status"]) == (503, "draining")
+                notice = page.locator(".hk-signed-out")
+                expect(notice).to_contain_text("HjerteKom genstarter.", timeout=STOP_LIMIT_S * 1000)
+                expect(notice).to_contain_text("Det, du har skrevet, er gemt automatisk.")
+                expect(page.locator("#hk-reload")).to_be_focused()
+                server.proc.wait(timeout=STOP_LIMIT_S + 5)
+                stopped_after = time.monotonic() - started
+            finally:
+                context.close()
+        print(f"SIGTERM to exit: {stopped_after:.1f} s")
+        assert stopped_after < STOP_LIMIT_S
+        assert server.proc.returncode == 0, server.proc.returncode
+        revisions, autosave = stored(store, course_id)
+        assert revisions == [(1, {"meeting_date": "2025-02-17", "weight_kg": 79.5})]
+        assert autosave.get("height_cm") == "169"
+        # Its kernels went with it.
+        assert not [proc.pid for proc in psutil.process_iter(["cmdline"])
+                    if str(connections) in " ".join(proc.info["cmdline"] or [])]
+    finally:
+        store.dispose()
