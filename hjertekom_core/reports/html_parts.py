@@ -497,14 +497,15 @@ def overview(report: MunicipalityReport) -> str:
             own = _shown_share(row["own_proportion"], row["own_status"])
             n = fmt_count(row["own_denominator"])
             national = _shown_share(row["national_proportion"], row["national_status"], symbol=False)
-            where = f'data-indicator="{esc(ind.id)}" data-period="{esc(period)}"'
-            cells.append(f'<td class="num"><span {where} data-field="own_proportion">{esc(own)}</span>'
-                         f' <span class="hk-n" {where} data-field="own_n">(n = {esc(n)})</span><br>'
-                         f'<span class="hk-national" {where} data-field="national_proportion">'
+            # data-item, not data-field: a table cell's field names the whole cell (tools read cells by it)
+            where = f'data-indicator="{esc(ind.id)}" data-unit="{report.municipality}" data-period="{esc(period)}"'
+            cells.append(f'<td class="num"><span {where} data-item="own_proportion">{esc(own)}</span>'
+                         f' <span class="hk-n" {where} data-item="own_n">(n = {esc(n)})</span><br>'
+                         f'<span class="hk-national" {where} data-item="national_proportion">'
                          f"{esc(t('national_short', lang))} {esc(national)}</span></td>")
         now = history.loc[(ind.id, periods[-1])]
-        cells.append(f'<td data-indicator="{esc(ind.id)}" data-period="{esc(periods[-1])}" '
-                     f'data-field="overview_status">{esc(_status(now["own_status"], lang))}</td>')
+        cells.append(f'<td data-indicator="{esc(ind.id)}" data-unit="{report.municipality}" '
+                     f'data-period="{esc(periods[-1])}" data-field="overview_status">{esc(_status(now["own_status"], lang))}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     unit = t("unit_quarter" if report.kind == "quarter" else "unit_year", lang)
     body = (para(t("overview_intro", lang, unit=unit))
@@ -735,7 +736,7 @@ def run_chart_section(report: MunicipalityReport) -> str:
 
 def _runs_table(report: MunicipalityReport) -> str:
     """Anhøj's rules per indicator: useful points, longest run against its limit, crossings against theirs."""
-    lang = report.lang
+    lang, unit = report.lang, str(report.municipality)
     headers = [t("indicator", lang), Cell(t("runs_points", lang), True), Cell(t("runs_longest", lang), True),
                Cell(t("runs_crossings", lang), True), t("runs_signal", lang)]
     rows = []
@@ -743,16 +744,18 @@ def _runs_table(report: MunicipalityReport) -> str:
         result = report.run_charts[ind.id].runs
         if result is None:
             rows.append(([_indicator_name(ind.id, lang), num("–"), num("–"), num("–"),
-                          Cell(t("runs_too_few", lang, n=MIN_POINTS), attrs={"data-indicator": ind.id,
+                          Cell(t("runs_too_few", lang, n=MIN_POINTS), attrs={"data-indicator": ind.id, "data-unit": unit,
                                                                             "data-field": "runs_signal"})], ""))
             continue
         which = ([t("runs_shift", lang)] if result.shift else []) + ([t("runs_few", lang)] if result.few_crossings
                                                                      else [])
         rows.append(([_indicator_name(ind.id, lang), num(str(result.n)),
-                      num(f"{result.longest_run} ({result.longest_run_max})", indicator=ind.id, field="longest_run"),
-                      num(f"{result.crossings} ({result.crossings_min})", indicator=ind.id, field="crossings"),
+                      num(f"{result.longest_run} ({result.longest_run_max})", indicator=ind.id, unit=unit,
+                          field="longest_run"),
+                      num(f"{result.crossings} ({result.crossings_min})", indicator=ind.id, unit=unit,
+                          field="crossings"),
                       Cell(", ".join(which) or t("runs_none", lang),
-                           attrs={"data-indicator": ind.id, "data-field": "runs_signal"})], ""))
+                           attrs={"data-indicator": ind.id, "data-unit": unit, "data-field": "runs_signal"})], ""))
     return f"<h3>{esc(t('runs_heading', lang))}</h3>" + table(headers, rows)
 
 

@@ -82,8 +82,10 @@ class UnknownMunicipality(ReportInputError):
 
 
 LANGUAGES = ("da", "en")
-#: Quarters in a run chart, ending with the period's last quarter.
-RUN_CHART_QUARTERS = 12
+#: Quarters in a run chart, ending with the period's last quarter. Five years: with the median of
+#: the series as centre line, at most half the points lie on one side, and Anhøj's limit for the
+#: longest run (round(log2(n) + 3): 7 at 12-23 points) could never be passed by 12 quarters.
+RUN_CHART_QUARTERS = 20
 #: A municipality's first quarters with courses are start-up quarters (registration being taken
 #: into use): marked on the run chart and left out of its median and runs analysis.
 STARTUP_QUARTERS = 2
