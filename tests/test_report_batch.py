@@ -120,6 +120,8 @@ def test_the_report_command_writes_one_municipality(demo_workspace: Workspace, d
     (["--municipality", "740", "--period", "sidste år"], "Perioden skal være et år (fx 2025) eller et kvartal"),
     (["--municipality", "740", "--period", "2025-Q5"], "Perioden skal være et år (fx 2025) eller et kvartal"),
     (["--municipality", "740", "--period", PERIOD, "--format", "docx"], "formats must be among"),
+    (["--municipality", "740", "--period", PERIOD, "--comments", "/nonexistent/740.yaml"],
+     "Kommentarfilen 740.yaml findes ikke"),
 ])
 def test_bad_report_requests_are_refused_clearly_and_write_nothing(demo_workspace: Workspace, demo_snapshot: Path,
                                                                   tmp_path: Path, args: list[str],
