@@ -90,6 +90,8 @@ def _grid(count: int, height_per_row: float, *, sharex: bool, sharey: bool = Tru
     return fig, list(axes[:count])
 
 
+#: The forest plot's axis in per cent of the start value reaches at most this far (unless a mean does).
+_FOREST_CAP = 100.0
 #: Tick values of the funnel plots' logarithmic denominator axis.
 _LOG_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
 
@@ -280,15 +282,23 @@ def change_chart(labels: Sequence[str], changes: Sequence[float], lows: Sequence
                 scales.append(start / 100 if start > 0 else np.nan)
             else:
                 scales.append(max((abs(v) for v in (change, low, high) if np.isfinite(v)), default=0.0) or 1.0)
-        extent = 1.0
+        # One scale: wide enough for every mean change and CI, but a CI of two or three courses may
+        # reach far; beyond CAP the bar is cut with an arrowhead, so it does not flatten the others.
+        ends = [abs(v / sc) for v, sc in zip([*changes, *lows, *highs], scales * 3, strict=True)
+                if np.isfinite(v) and np.isfinite(sc)]
+        means = [abs(c / sc) for c, sc in zip(changes, scales, strict=True) if np.isfinite(c) and np.isfinite(sc)]
+        extent = max(1.0, min(max(ends, default=1.0), max(_FOREST_CAP, 1.2 * max(means, default=0.0))))
         for yi, change, low, high, note, scale in zip(y, changes, lows, highs, notes, scales, strict=True):
-            if np.isfinite(low) and np.isfinite(high) and np.isfinite(scale):
-                ax.plot([low / scale, high / scale], [yi, yi], color=INK, linewidth=1.2, solid_capstyle="butt")
-                ax.plot([low / scale, high / scale], [yi, yi], linestyle="none", marker="|", markersize=6, color=INK)
-                extent = max(extent, abs(low / scale), abs(high / scale))
+            if relative and not np.isfinite(scale):
+                pass
+            elif np.isfinite(low) and np.isfinite(high):
+                left, right = max(low / scale, -extent), min(high / scale, extent)
+                ax.plot([left, right], [yi, yi], color=INK, linewidth=1.2, solid_capstyle="butt")
+                for end, cut, arrow in ((left, low / scale < -extent, "<"), (right, high / scale > extent, ">")):
+                    ax.plot([end], [yi], linestyle="none", marker=arrow if cut else "|", markersize=4 if cut else 6,
+                            color=INK)
             if np.isfinite(change) and np.isfinite(scale):
                 ax.plot([change / scale], [yi], marker="s", markersize=4.5, color=INK, linestyle="none")
-                extent = max(extent, abs(change / scale))
             ax.text(1.04, yi, note, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=6.5)
         ax.axvline(0, color=MUTED, linewidth=0.8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
@@ -307,7 +317,8 @@ def change_chart(labels: Sequence[str], changes: Sequence[float], lows: Sequence
             ax.spines[["top", "right", "left", "bottom"]].set_visible(False)
         ax.grid(axis="y", color=LIGHT, linewidth=0.4)
         ax.set_axisbelow(True)
-        ax.set_title(title, loc="left")
+        # The title from the figure's left edge: the axes start a third in, and a long title would be cut.
+        fig.text(0.01, 1 - 0.05 / height, title, ha="left", va="top", fontsize=8.0)
         return to_svg(fig)
 
 
