@@ -105,7 +105,7 @@ class Monitor:
         self.save_seconds = Histogram("hjertekom_save_seconds", "Duration of the service saves that wrote a "
                                       "revision, in the kernel", buckets=SAVE_BUCKETS, registry=reg)
         Gauge("hjertekom_saves_in_flight", "Saves started and not yet finished", registry=reg) \
-            .set_function(lambda: len(self._in_flight))
+            .set_function(lambda: float(self.saves_in_flight()))
         self.logins = Counter("hjertekom_logins", "Successful logins on the login form", registry=reg)
         self.login_failures = Counter("hjertekom_login_failures", "Refused logins on the login form "
                                       "(wrong password, locked, researcher)", registry=reg)
