@@ -90,6 +90,11 @@ def rows_after(page: BeautifulSoup, heading: str) -> list[list[str]]:
     return [[cell.get_text(strip=True) for cell in tr.find_all(["td", "th"])] for tr in table.find_all("tr")]
 
 
+def da(number: float, decimals: int) -> str:
+    """A number as the Danish pages write it: decimal comma, a real minus sign."""
+    return f"{number:.{decimals}f}".replace(".", ",").replace("-", "\u2212")
+
+
 def row_starting(rows: list[list[str]], *first: str) -> list[str]:
     matches = [r for r in rows if r[:len(first)] == list(first)]
     assert len(matches) == 1, (first, rows[:3])
@@ -107,8 +112,15 @@ def test_the_change_page_shows_the_mean_6mwt_change_computed_directly(pages: dic
     half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
     assert n > 100
     row = row_starting(rows_after(pages["change"], "Alle"), "6 minutters gangtest, distance (m)", "Alle")
-    assert row[2:] == [str(n), row[3], row[4], f"{mean:.1f}", f"({mean - half:.1f}; {mean + half:.1f})",
-                       f"{sd:.1f}", f"{mean / sd:.2f}"]
+    # Danish decimal commas; the change and its interval share a column so the table fits the page.
+    assert row[2:] == [str(n), row[3], row[4], f"{da(mean, 1)} ({da(mean - half, 1)}; {da(mean + half, 1)})",
+                       da(sd, 1), da(mean / sd, 2)]
+    # The distribution, not only the mean: percentiles and the share that walked further.
+    spread = row_starting(rows_after(pages["change"], "Fordelingen af ændringen"), "6 minutters gangtest, distance (m)")
+    assert spread[1:7] == [str(n), *(da(np.percentile(diffs, q), 1) for q in (5, 25, 50, 75, 95))]
+    assert spread[7] == f"{da(100 * (diffs > 0).mean(), 0)} %"
+    boxes = [f for f in pages["change"].find_all("figure") if f["aria-label"].startswith("Boksplot")]
+    assert len(boxes) == 1 and boxes[0].find("svg") is not None
 
 
 def test_the_change_page_by_sex_matches_a_direct_computation(pages: dict[str, BeautifulSoup],
@@ -116,7 +128,7 @@ def test_the_change_page_by_sex_matches_a_direct_computation(pages: dict[str, Be
     n, mean = con.execute(f"SELECT count(*), avg(e.hads_anxiety - s.hads_anxiety) {FOLLOWED} AND ci.sex = 'F' "
                           "AND s.hads_anxiety IS NOT NULL AND e.hads_anxiety IS NOT NULL").fetchone()
     row = row_starting(rows_after(pages["change"], "Efter køn"), "HADS angstscore (0-21)", "Kvinde")
-    assert (row[2], row[5]) == (str(n), f"{mean:.2f}")
+    assert (row[2], row[5].split(" ")[0]) == (str(n), da(mean, 2))
 
 
 def test_paired_change_equals_pandas_for_every_outcome(con: duckdb.DuckDBPyConnection) -> None:
@@ -139,7 +151,7 @@ def test_small_groups_show_no_statistics(con: duckdb.DuckDBPyConnection) -> None
     result = paired_change(con, groups)
     page = BeautifulSoup(change_html(result, labeller(con, groups, "en"), threshold=10_000), "html.parser")
     row = row_starting(rows_after(page, "All"), "6-minute walk distance (m)", "All")
-    assert row[2:] == ["< 10000", "", "", "", "", "", ""]
+    assert row[2:] == ["< 10000", "", "", "", "", ""]
     assert page.find("h1").get_text() == "Change from the start to the end of the course"
 
 
@@ -161,8 +173,9 @@ def _model_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
     order = list(dict.fromkeys(c.attributes["group"] for c in codelist.codes))
     group_of = {c.code: c.attributes["group"] for c in codelist.codes}
     df = con.execute(f"""SELECT c.age_at_start AS age, ci.sex, s.hads_anxiety AS ha, s.hads_depression AS hd,
-                                s.smoking, co.diagnosis_groups AS dx, e.course_status {FOLLOWED}
-                         AND e.course_status IS NOT NULL""").df()
+                                s.smoking, co.diagnosis_groups AS dx, e.course_status, c.municipality_code AS town
+                         {FOLLOWED} AND e.course_status IS NOT NULL
+                         AND e.dropout_reason IS DISTINCT FROM 'death'""").df()
     df["group"] = [None if not isinstance(v, (list, np.ndarray)) else
                    min((group_of[c] for c in v), key=order.index) for v in df["dx"]]
     df = df[df["smoking"].isin(["daily", "occasional", "former", "never"])].dropna(
@@ -182,10 +195,17 @@ def _model_data(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, str]:
 def test_the_odds_ratios_equal_a_direct_statsmodels_fit(pages: dict[str, BeautifulSoup],
                                                        con: duckdb.DuckDBPyConnection) -> None:
     df, reference = _model_data(con)
+    df = df.reset_index(drop=True)
     fit = smf.glm(f"y ~ age10 + female + anx8 + dep8 + smoker + C(group, Treatment('{reference}'))", data=df,
-                  family=sm.families.Binomial()).fit()
+                  family=sm.families.Binomial()).fit(cov_type="cluster", cov_kwds={"groups": df["town"].to_numpy()})
     odds, ci = np.exp(fit.params), np.exp(fit.conf_int())
-    model = dropout_model(con, load_diagnosis_groups(CONTRACTS_DIR)).table.set_index("term")
+    naive = np.exp(smf.glm(f"y ~ age10 + female + anx8 + dep8 + smoker + C(group, Treatment('{reference}'))",
+                           data=df, family=sm.families.Binomial()).fit().conf_int())
+    made = dropout_model(con, load_diagnosis_groups(CONTRACTS_DIR))
+    model = made.table.set_index("term")
+    assert made.clusters == df["town"].nunique()
+    # municipality clustering widens the interval of a municipality-level effect; here it differs at all
+    assert model.loc["smoker", "ci_high"] != pytest.approx(naive.loc["smoker", 1], rel=1e-6)
     assert model.loc["smoker", "odds_ratio"] == pytest.approx(odds["smoker"], rel=1e-8)
     assert model.loc["age_per_10_years", "ci_high"] == pytest.approx(ci.loc["age10", 1], rel=1e-8)
     hf = f"C(group, Treatment('{reference}'))[T.heart_failure]"
@@ -193,19 +213,40 @@ def test_the_odds_ratios_equal_a_direct_statsmodels_fit(pages: dict[str, Beautif
     assert len(model) == len(fit.params) - 1  # every term but the intercept
     shown = row_starting(rows_after(pages["dropout"], "Logistisk regression"),
                          "Ryger ved start (dagligt/lejlighedsvis; ref.: tidligere/aldrig)")
-    assert shown[1:3] == [f"{odds['smoker']:.2f}", f"({ci.loc['smoker', 0]:.2f}; {ci.loc['smoker', 1]:.2f})"]
+    assert shown[1:3] == [da(odds["smoker"], 2), f"({da(ci.loc['smoker', 0], 2)}; {da(ci.loc['smoker', 1], 2)})"]
     text = pages["dropout"].get_text(" ")
     assert f"{len(df)} forløb med alle oplysninger ({int(df['y'].sum())} ophørt)" in text
+    assert "klynge-robuste efter kommune" in text
+    # the demo's built-in effect is found (docs/import-and-demo.md): smokers drop out more
+    assert odds["smoker"] > 1.5 and ci.loc["smoker", 0] > 1
+
+
+def test_the_dropout_page_says_what_complete_cases_leave_out_and_keeps_deaths_apart(
+        pages: dict[str, BeautifulSoup], con: duckdb.DuckDBPyConnection) -> None:
+    followed, died, no_smoking = con.execute(f"""SELECT
+            count(*) FILTER (WHERE e.dropout_reason IS DISTINCT FROM 'death'),
+            count(*) FILTER (WHERE e.dropout_reason = 'death'),
+            count(*) FILTER (WHERE e.dropout_reason IS DISTINCT FROM 'death'
+                             AND (s.smoking IS NULL OR s.smoking NOT IN ('daily', 'occasional', 'former', 'never')))
+        {FOLLOWED} AND e.course_status IS NOT NULL""").fetchone()
+    assert died > 0, "the demo should have courses that ended in death"
+    df, _ = _model_data(con)
+    text = " ".join(pages["dropout"].get_text(" ").split())
+    assert f"{died} forløb endte, fordi borgeren døde" in text
+    assert f"udelader {followed - len(df)} af {followed} forløb" in text
+    assert f"ref.: tidligere/aldrig) ukendt i {no_smoking}" in text
+    forest = [f for f in pages["dropout"].find_all("figure") if f["aria-label"].startswith("Forest plot")]
+    assert len(forest) == 1 and forest[0].find("svg") is not None
 
 
 def test_dropout_proportions_are_counted_directly_and_small_numbers_hidden(pages: dict[str, BeautifulSoup],
                                                                            con: duckdb.DuckDBPyConnection) -> None:
     n, dropped = con.execute(f"SELECT count(*), count(*) FILTER (WHERE e.course_status = 'dropped_out') {FOLLOWED} "
-                             "AND e.course_status IS NOT NULL").fetchone()
+                             "AND e.course_status IS NOT NULL AND e.dropout_reason IS DISTINCT FROM 'death'").fetchone()
     assert row_starting(rows_after(pages["dropout"], "Alle"), "Alle")[1:4] == \
-        [str(n), str(dropped), f"{100 * dropped / n:.1f} %"]
+        [str(n), str(dropped), f"{da(100 * dropped / n, 1)} %"]
     per_town = con.execute(f"""SELECT mu.name, count(*) AS n {FOLLOWED} AND e.course_status IS NOT NULL
-                               GROUP BY mu.name ORDER BY n""".replace(
+                               AND e.dropout_reason IS DISTINCT FROM 'death' GROUP BY mu.name ORDER BY n""".replace(
         "FROM courses c", "FROM courses c JOIN municipalities mu ON mu.code = c.municipality_code")).fetchall()
     shown = rows_after(pages["dropout"], "Kommune")
     small = [name for name, count in per_town if count < 5]
@@ -254,10 +295,18 @@ def test_the_trends_page_shows_suppressed_indicators_and_charts(pages: dict[str,
     periods = rows[0][1:]
     exact = compute(con, settings_from_config(Config()), period="year", levels=["national", "municipality"])
     k1 = exact[exact["indicator"] == "K1"]
+    # The latest years only, so the table fits the page; the year not over yet is starred.
+    assert [p.rstrip(" *") for p in periods] == sorted(k1["period"].unique())[-6:]
+    made = con.execute("SELECT created_at FROM snapshot_info").fetchone()[0]
+    this_year = str(pd.Timestamp(made).tz_convert("Europe/Copenhagen").year)
+    assert f"{this_year} *" in periods and "ikke afsluttet" in page.get_text(" ")
+    # start-up periods (municipalities still joining) and the unfinished one are kept out of the median
+    assert "er opstartsperioder" in page.get_text(" ")
     national = row_starting(rows, "Hele landet")
     for period, cell in zip(periods, national[1:]):
-        [(x, d)] = k1[(k1["level"] == "national") & (k1["period"] == period)][["numerator", "denominator"]].values
-        assert cell == f"{100 * x / d:.1f} % ({d})"
+        [(x, d)] = k1[(k1["level"] == "national") & (k1["period"] == period.rstrip(" *"))][
+            ["numerator", "denominator"]].values
+        assert cell == f"{da(100 * x / d, 1)} % ({d})"
     shown = 0
     for row in rows[1:]:
         if row[0] == "Hele landet":

@@ -1,8 +1,9 @@
 """Turning analysis frames into what a reader sees: labels, small-number suppression, HTML tables.
 
 The analysis functions return codes and numbers; this module names them (codebook, code lists,
-``labels``) in Danish or English and formats them. Numbers use a decimal point, as the statistics
-programs the researchers import them into do.
+``labels``) in Danish or English and formats them. Danish pages write numbers as the reports do
+(decimal comma, a real minus sign: ``formatting.format_number``); English pages, and the
+DataFrames themselves, keep the decimal point the statistics programs read.
 """
 from __future__ import annotations
 
@@ -105,25 +106,28 @@ def protect_counts(frame: pd.DataFrame, atoms: Mapping[str, Sequence[frozenset[H
 
 # --- formatting -----------------------------------------------------------------------------------
 
-def fmt(value: object, decimals: int = 1) -> str:
-    """A decimal point and a plain minus, as the statistics programs read them; missing -> ''."""
+def fmt(value: object, decimals: int = 1, lang: str = "en") -> str:
+    """Danish: decimal comma and a minus sign, as in the reports; English: a decimal point and a plain
+    minus, as the statistics programs read them; missing -> ''."""
     if isinstance(value, str):
         return value
     if is_missing(value):
         return ""
-    return format_number(float(value), decimals, "en", typographic=False)  # type: ignore[arg-type]
+    danish = lang == "da"
+    return format_number(float(value), decimals, "da" if danish else "en",  # type: ignore[arg-type]
+                         typographic=danish)
 
 
-def fmt_ci(low: object, high: object, decimals: int = 1) -> str:
+def fmt_ci(low: object, high: object, decimals: int = 1, lang: str = "en") -> str:
     if is_missing(low) or is_missing(high):
         return ""
-    return f"({fmt(low, decimals)}; {fmt(high, decimals)})"
+    return f"({fmt(low, decimals, lang)}; {fmt(high, decimals, lang)})"
 
 
-def fmt_percent(value: object, decimals: int = 1) -> str:
+def fmt_percent(value: object, decimals: int = 1, lang: str = "en") -> str:
     if is_missing(value) or isinstance(value, str):
         return "" if is_missing(value) else str(value)
-    return f"{fmt(100 * float(value), decimals)} %"  # type: ignore[arg-type]
+    return f"{fmt(100 * float(value), decimals, lang)} %"  # type: ignore[arg-type]
 
 
 def html_table(rows: pd.DataFrame, numeric: Sequence[str] = (), caption: str = "") -> str:
