@@ -24,6 +24,10 @@ including the shipped snippets of ``deploy/nginx/hjertekom/`` unchanged; a fresh
 database (dropped at the end); each host with its own data folder, sharing the secrets that must
 be equal on every host (cookie.secret, pseudonym.key, proxy.secret). All ports are picked free.
 Everything started is stopped at the end, also when the body fails.
+
+Building blocks for other set-ups: ``scratch_database``, ``init_store``, ``share_secrets``,
+``write_nginx_config`` (the snippets around any list of upstream addresses), ``start_nginx``,
+``stop_nginx``, ``http_get``.
 """
 from __future__ import annotations
 
@@ -142,7 +146,8 @@ def scratch_database() -> Iterator[str]:
         admin.dispose()
 
 
-def _init_store(data_dir: Path, env: Mapping[str, str], users: Sequence[Any]) -> None:
+def init_store(data_dir: Path, env: Mapping[str, str], users: Sequence[Any]) -> None:
+    """``hjertekom init`` on ``data_dir`` with ``env`` (the database URL), then add ``users``."""
     done = subprocess.run([hjertekom_command(), "init"], cwd=data_dir, env=server_env(data_dir, env),
                           capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
@@ -161,7 +166,7 @@ def _init_store(data_dir: Path, env: Mapping[str, str], users: Sequence[Any]) ->
         store.dispose()
 
 
-def _share_secrets(first: Path, other: Path) -> None:
+def share_secrets(first: Path, other: Path) -> None:
     """The secrets every host must share (sessions, CPR hashes, the proxy's secret), copied 0600."""
     other.mkdir(mode=0o700, exist_ok=True)
     for name in SHARED_SECRETS:
@@ -235,7 +240,9 @@ http {{
     return conf
 
 
-def _start_nginx(conf: Path, url: str, ready_status: int) -> subprocess.Popen[bytes]:
+def start_nginx(conf: Path, url: str, ready_status: int) -> subprocess.Popen[bytes]:
+    """nginx in the foreground on ``conf`` (checked with ``nginx -t`` first); waits until
+    ``url``/login answers ``ready_status`` (200, or 401 when nginx asks for a login)."""
     nginx_dir = conf.parent
     if not NGINX.exists():
         pytest.fail(f"the hosted tests need Debian's nginx at {NGINX} (make nginx)")
@@ -259,11 +266,12 @@ def _start_nginx(conf: Path, url: str, ready_status: int) -> subprocess.Popen[by
         except OSError as exc:
             last = str(exc)
         time.sleep(0.2)
-    _stop_nginx(proc)
+    stop_nginx(proc)
     pytest.fail(f"nginx at {url} did not answer {ready_status} ({last}):\n{log_tail(nginx_dir / 'error.log')}")
 
 
-def _stop_nginx(proc: subprocess.Popen[bytes]) -> None:
+def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
+    """Graceful stop (SIGQUIT), killed after 10 s."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGQUIT)  # graceful: finishes what it is sending
         try:
@@ -289,9 +297,9 @@ def hosted_stack(work_dir: Path, *, users: Sequence[Any] = (), mode: str = "logi
         data_dirs[0].mkdir(mode=0o700, parents=True, exist_ok=True)
         host_env = {"HJERTEKOM_DATABASE_URL": database_url, "HJERTEKOM_TRUSTED_PROXIES": "127.0.0.1",
                     **(env or {})}
-        _init_store(data_dirs[0], host_env, users)
+        init_store(data_dirs[0], host_env, users)
         for other in data_dirs[1:]:
-            _share_secrets(data_dirs[0], other)
+            share_secrets(data_dirs[0], other)
         args = ["--pool-size", str(pool_size), *server_args]
         if mode == "proxy":
             args += ["--trusted-header", TRUSTED_HEADER]
@@ -320,8 +328,8 @@ def hosted_stack(work_dir: Path, *, users: Sequence[Any] = (), mode: str = "logi
         proxy_secret = ensure_secret(data_dirs[0] / "proxy.secret").hex()
         conf = write_nginx_config(work_dir / "nginx", port, [f"127.0.0.1:{s.port}" for s in servers], mode=mode,
                                   users=users, proxy_secret=proxy_secret)
-        nginx = _start_nginx(conf, url, 401 if mode == "proxy" else 200)
-        cleanup.callback(_stop_nginx, nginx)
+        nginx = start_nginx(conf, url, 401 if mode == "proxy" else 200)
+        cleanup.callback(stop_nginx, nginx)
         stack = HostedStack(url, servers, database_url, mode, work_dir, nginx)
         try:
             yield stack

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import users as users_table
 from hjertekom_core.store.schema import web_sessions
-from hosted_stack import _init_store, _start_nginx, _stop_nginx, hosted_stack, http_get, scratch_database, \
+from hosted_stack import init_store, start_nginx, stop_nginx, hosted_stack, http_get, scratch_database, \
     write_nginx_config
 from live_server import RunningServer, WebClient, free_port, start_server
 
@@ -59,17 +59,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir.mkdir(mode=0o700)
     with scratch_database() as database_url:
         env = {"HJERTEKOM_DATABASE_URL": database_url}
-        _init_store(data_dir, env, [ANNE])
+        init_store(data_dir, env, [ANNE])
         host = start_server(data_dir, "--pool-size", "1", env=env)
         try:
             port = free_port()
             conf = write_nginx_config(work / "nginx", port, [f"127.0.0.1:{host.port}"], mode="login")
-            nginx = _start_nginx(conf, f"http://127.0.0.1:{port}", 200)
+            nginx = start_nginx(conf, f"http://127.0.0.1:{port}", 200)
             try:
                 token = (data_dir / "metrics.token").read_text(encoding="ascii").strip()
                 yield Served(host, f"http://127.0.0.1:{port}", database_url, token)
             finally:
-                _stop_nginx(nginx)
+                stop_nginx(nginx)
         finally:
             host.stop()
 
