@@ -177,6 +177,20 @@ def test_every_indicator_has_its_texts_in_data_and_a_comment_box(page: str) -> N
         assert expected in box.get_text()
 
 
+def test_an_indicator_without_its_texts_is_refused(tmp_path: Path) -> None:
+    import yaml
+
+    from hjertekom_core.errors import ReportError
+
+    texts = yaml.safe_load((CONTRACTS_DIR / "hjertekom" / "indicator_texts.yaml").read_text(encoding="utf-8"))
+    del texts["K6"]["what_to_do"]["en"]
+    (tmp_path / "hjertekom").mkdir()
+    (tmp_path / "hjertekom" / "indicator_texts.yaml").write_text(yaml.safe_dump(texts, allow_unicode=True),
+                                                                  encoding="utf-8")
+    with pytest.raises(ReportError, match=r"K6\.what_to_do needs a Danish \(da\) and an English \(en\) text"):
+        load_guidance(tmp_path)
+
+
 @pytest.mark.parametrize(("content", "message"), [
     ("K9: tekst\n", "Ukendt nøgle i kommentarfilen"),
     ("kommune: 101\nK1: tekst\n", "er til en anden kommune end 740"),

@@ -308,11 +308,15 @@ TEXT: dict[str, Text] = {
         "the whole confidence interval lies below it; otherwise \"not met\"."),
     "figures_rule": Text(
         "Tragtplottet viser alle kommuner, der må vises, med {inner}- og {outer}-kontrolgrænser om landsgennemsnittet "
-        "(normalapproksimation). Seriediagrammerne viser kommunen pr. kvartal med medianen som midterlinje og "
-        "landstallet til sammenligning.",
+        "(normalapproksimation), antal forløb på en logaritmisk akse og andelen på en akse, der er zoomet ind på "
+        "punkterne. Seriediagrammerne viser kommunen pr. kvartal med medianen som midterlinje og landstallet til "
+        "sammenligning; signaler efter Anhøjs regler (se seriediagrammerne). Ændringerne fra start til afslutning "
+        "vises i procent af gennemsnittet ved start, så alle målinger står på samme skala.",
         "The funnel plot shows every municipality that may be shown, with {inner} and {outer} control limits around "
-        "the national share (normal approximation). The run charts show the municipality per quarter with the "
-        "median as the centre line and the national figure for comparison."),
+        "the national share (normal approximation), the number of courses on a logarithmic axis and the share on an "
+        "axis zoomed to the points. The run charts show the municipality per quarter with the median as the centre "
+        "line and the national figure for comparison; signals by Anhøj's rules (see the run charts). The changes "
+        "from start to end are shown in per cent of the mean at start, so every measure is on one scale."),
 }
 
 

@@ -689,13 +689,12 @@ def _history(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hie
              periods: Sequence[str], cluster: str | None, region: str, threshold: int, settings: IndicatorSettings,
              *, publish: bool, kind: str) -> pd.DataFrame:
     """Per indicator and period (oldest first): the own municipality (exact, or as published) and the
-    nation as shown. Each earlier period is protected as its own table, as its own report showed it;
-    the report's period is the ``shown`` table of the other sections, so the figures agree."""
+    nation as shown. Each earlier period is protected as its own table (``_own_and_nation``); the
+    report's period is the ``shown`` table of the other sections, so the figures agree."""
     frames = []
     for period in periods:
-        protected = shown if period == periods[-1] else shown_to(
-            table, table.iloc[0:0], hierarchy, code, period, [], cluster, region, threshold, publish=publish,
-            kind=kind)[0]
+        protected = shown if period == periods[-1] else _own_and_nation(table, hierarchy, code, period, threshold,
+                                                                          publish=publish)
         own = _own_indicators(protected if publish else table, code, name, period, settings)
         national = protected[(protected["level"] == "national") & (protected["period"].astype(str) == period)]
         national = national.set_index("indicator")
@@ -710,6 +709,20 @@ def _history(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hie
     for column in ("own_proportion", "own_ci_low", "own_ci_high", "national_proportion"):
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
+
+
+def _own_and_nation(table: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, period: str, threshold: int,
+                    *, publish: bool) -> pd.DataFrame:
+    """An earlier period of page 1 as one protected table of what the page shows of it: the own
+    municipality (exact unless ``publish``) and the nation. The nation minus the own municipality is
+    the rest of the country, a group of unlisted municipalities that protect() keeps from being 1-4.
+    (The whole year with every funnel point, as in that year's own report, cost a second a report.)"""
+    level, unit = table["level"], table["unit"].astype(str)
+    rows = (table["period"].astype(str) == period) & (((level == "municipality") & (unit == str(code)))
+                                                      | (level == "national"))
+    counts = ["numerator", "denominator", "unknown"]
+    return disclosure.protect(table, hierarchy, own=() if publish else (code,), threshold=threshold,
+                              published=pd.DataFrame({c: rows for c in counts}))
 
 
 def key_messages(history: pd.DataFrame, periods: Sequence[str], run_charts: dict[str, RunChartData],
