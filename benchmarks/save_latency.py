@@ -24,9 +24,12 @@ is given, so with more writers than CPUs the figures include waiting for a CPU.
 Two more figures are judged (issue 17), each against the bare commit in the same run:
 
 * CPU per save: the process CPU time (``time.process_time``: user + system) of the writers over
-  their timed saves, divided by the saves, from the closed-loop run. It counts the work the
-  service does in the writer (reading, validating, encoding, auditing, the driver), not the
-  database server's own CPU (on SQLite there is none apart). Target: at most 3x the bare commit.
+  their timed saves, divided by the saves, in both runs. It counts the work the service does in
+  the writer (reading, validating, encoding, auditing, the driver), not the database server's
+  own CPU (on SQLite there is none apart). Target: at most 3x the bare commit, in both runs. The
+  closed loop is the stricter one: a writer that saves again at once has hot caches, so its bare
+  commit is cheapest there; in the open loop every save starts from an idle process, which costs
+  both about the same.
 * Open loop: saves arrive on a Poisson schedule at ``--save-rate`` per second in total (default
   20, far above a region's peak), spread over ``--open-writers`` processes; a save's latency runs
   from its SCHEDULED arrival to its return, so a save that had to wait for the previous one counts
@@ -319,11 +322,12 @@ def _open_loop(backend: str, options: argparse.Namespace) -> bool:
         ["Service.save (full)", s.n, ms(s.p50), ms(s.p95), ms(s.p99), ms(s.max), ms(cpu_s)],
         ["ratio service / bare", "", ratio(s.p50, b.p50), ratio(s.p95, b.p95), ratio(s.p99, b.p99),
          ratio(s.max, b.max), ratio(cpu_s, cpu_b)],
-        ["target (ratio)", "", "", f"<= {TARGET_OPEN_P95_RATIO:g}x", "", "", ""],
-        ["verdict", "", "", verdict(s.p95 / b.p95, TARGET_OPEN_P95_RATIO), "", "", ""],
+        ["target (ratio)", "", "", f"<= {TARGET_OPEN_P95_RATIO:g}x", "", "", f"<= {TARGET_CPU_RATIO:g}x"],
+        ["verdict", "", "", verdict(s.p95 / b.p95, TARGET_OPEN_P95_RATIO), "", "", verdict(cpu_s / cpu_b,
+                                                                                        TARGET_CPU_RATIO)],
     ]
     print_table(["", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "CPU ms/save"], rows,
                 title=f"backend {backend}: OPEN loop, Poisson arrivals at {options.save_rate:g} saves/s over "
                       f"{seconds:g} s, {writers} writer processes; latency from the scheduled arrival "
                       "(waiting behind an earlier save counts)")
-    return s.p95 / b.p95 <= TARGET_OPEN_P95_RATIO
+    return s.p95 / b.p95 <= TARGET_OPEN_P95_RATIO and cpu_s / cpu_b <= TARGET_CPU_RATIO

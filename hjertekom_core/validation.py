@@ -203,6 +203,10 @@ def _number(value: Any, f: Field) -> Decimal:
 
 
 def _to_int(value: Any, f: Field) -> int:
+    if type(value) is int:  # the common case (widgets, Python callers): no Decimal round trip; never a bool
+        if abs(value) >= MAX_MAGNITUDE:
+            raise _Invalid("number_too_large")
+        return value
     return int(_number(value, f))
 
 
