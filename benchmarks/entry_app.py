@@ -985,7 +985,7 @@ def report(r: Results, loads: int, saves: int) -> bool:
          f"<= {REDRAW_TARGET_MS:.0f} ms", verdict(_median(r.redraw_ms), REDRAW_TARGET_MS) if r.redraw_ms else "MISS"],
     ]
     if not r.killed_pages:
-        rows.pop()  # --entry-killed 0: not measured
+        rows = [row for row in rows if "killed browser" not in row[0]]  # --entry-killed 0: not measured
     if r.concurrent_n:
         single = _median(r.single_logins_s)
         print(f"  single logins s: {', '.join(_fmt(x) for x in r.single_logins_s)}")

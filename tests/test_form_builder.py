@@ -7,8 +7,6 @@ makes a choice, so the observers run as they do in Voilà.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
-import time
 from typing import Any
 
 import ipywidgets as w

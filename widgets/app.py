@@ -175,26 +175,46 @@ class EntryShell:
             raise   # guarded() says why, in Danish
 
     # --- views -----------------------------------------------------------------------------------
+    def _put(self, widget: w.Widget) -> None:
+        """Show ``widget`` in the body. The course view, once made, stays first in the body and is
+        only hidden while another view is shown: the browser keeps its form's ~500 views drawn
+        (it keeps the views of a box's first children that did not change), so that opening the
+        next course only updates values instead of drawing the form again."""
+        courses = self._courses
+        if courses is None or not courses.course_id:   # made, but no course was ever shown in it
+            self.body.children = (widget,)
+        elif widget is courses.widget:
+            self.body.children = (widget,)
+            widget.layout.display = ""
+        else:
+            courses.widget.layout.display = "none"
+            self.body.children = (courses.widget, widget)
+
+    @property
+    def course_shown(self) -> bool:
+        """Whether the body shows the course view (not hidden behind another view)."""
+        return self._courses is not None and self.body.children == (self._courses.widget,)
+
     def open_worklist(self, note: str = "") -> None:
         self.show("ok" if note else "info", note)
-        self.body.children = (WorklistView(self).widget,)
+        self._put(WorklistView(self).widget)
         self._moved(Route(routes.WORKLIST))
 
     def open_new_citizen(self, cpr: str = "", citizen: Citizen | None = None) -> None:
         self.show("", "")
-        self.body.children = (NewCourseView(self, cpr, citizen).widget,)
+        self._put(NewCourseView(self, cpr, citizen).widget)
         self._moved(Route(routes.NEW_COURSE, citizen.id) if citizen else Route(routes.NEW))
 
     def open_citizen(self, citizen_id: int) -> None:
         view = CitizenView(self, citizen_id)
         self.show("", "")
-        self.body.children = (view.widget,)
+        self._put(view.widget)
         self._moved(Route(routes.CITIZEN, citizen_id))
 
     def open_course(self, course_id: int, form: str | None = None, note: str = "") -> None:
         view = self._course_view()
         view.open(course_id, form)
-        self.body.children = (view.widget,)
+        self._put(view.widget)
         self.show("ok" if note else "", note)
         self._moved(Route(routes.COURSE, course_id, view.form_name))
 
@@ -208,7 +228,9 @@ class EntryShell:
         return self._courses
 
     def _form_switched(self, view: CourseView) -> None:
-        if view.widget in self.body.children:
+        shown = self.shown
+        # Not while the view is being filled with another course (open_course says where it is).
+        if self.course_shown and shown is not None and shown.view == routes.COURSE and shown.id == view.course_id:
             self.shown = Route(routes.COURSE, view.course_id, view.form_name)
             self.address.show(self.shown, replace=True)
 

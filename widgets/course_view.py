@@ -109,6 +109,7 @@ class CourseView:
         self.notes.add_class("hk-form-notes")
         self.area = w.VBox()
         self.feedback = w.VBox()
+        self._feedback_html = (w.HTML(), w.HTML())   # the course's and the municipality's, refilled
         self.feedback.add_class("hk-feedback")
         self.bar = SaveBar()
         # What is typed but not yet left, from the page script (hjertekom.js), for autosave.
@@ -166,7 +167,7 @@ class CourseView:
                 before = self.shell.message.value
                 result = inner(*args, **kwargs)
                 after = self.shell.message.value
-                if after and after != before and self.widget in self.shell.body.children:
+                if after and after != before and self.shell.course_shown:
                     self.bar.mirror(after)
                 return result
 
@@ -664,5 +665,6 @@ class CourseView:
         # DuckDB; without a server (e.g. a plain notebook) the kernel renders it itself. Always
         # from the latest revisions, so a reopened end no longer counts as finished.
         parts = fetch_feedback(self.course_id) or render_feedback(session.workspace, session.user, self.course_id)
-        self.feedback.children = (w.HTML(parts["course"]), w.HTML(parts["municipality"]))
+        self._feedback_html[0].value, self._feedback_html[1].value = parts["course"], parts["municipality"]
+        self.feedback.children = self._feedback_html
 

@@ -364,7 +364,9 @@
 
   function isDirty() {
     var typing = Object.keys(pending).some(function (name) { return pending[name].isConnected; });
-    return !shown && (typing || !!document.querySelector(".hk-course.hk-dirty"));
+    // The course view stays in the page, hidden, while another view is shown: only a shown one counts.
+    var course = document.querySelector(".hk-course.hk-dirty");
+    return !shown && (typing || (!!course && course.offsetParent !== null));
   }
 
   window.addEventListener("beforeunload", function (event) {
