@@ -47,6 +47,7 @@ from hjertekom_core.users import (
     set_role,
     user_records,
 )
+from hjertekom_widgets.client_address import client_address
 from hjertekom_widgets.reports_api import ReportHandler
 from hjertekom_widgets.text import t
 
@@ -91,7 +92,7 @@ class AdminHandler(ReportHandler):
             who = getattr(self.current_user, "username", None)
             if guard is not None:
                 guard.deny(who, "xsrf", "request", self.request.path, "missing or wrong _xsrf token",
-                           self.request.remote_ip)
+                           client_address(self))
             raise
 
     def show(self, title: str, body: str, status: int = 200) -> None:

@@ -32,6 +32,7 @@ from hjertekom_core import web_sessions
 from hjertekom_core.access import User
 from hjertekom_core.errors import AuthenticationFailed, LoginLocked, WeakPassword
 from hjertekom_core.users import UserAdminRefused, authenticate, change_own_password, must_change_password
+from hjertekom_widgets.client_address import client_address, is_trusted_proxy
 from hjertekom_widgets.guard import Guard
 from hjertekom_widgets.text import t
 from hjertekom_widgets.web_handlers import IDENTITY_HEADER, HjerteKomHandler
@@ -145,13 +146,13 @@ class HjerteKomIdentityProvider(IdentityProvider):
         if username is None:
             return None
         secret = request.headers.get(PROXY_SECRET_HEADER, "")
-        if request.remote_ip not in self.trusted_proxies:
+        if not is_trusted_proxy(request.remote_ip, self.trusted_proxies):
             guard.deny(username, "proxy.identity", "request", request.path, "not from a trusted proxy",
-                            request.remote_ip)
+                       client_address(handler))
             return None
         if not self.proxy_secret or not hmac.compare_digest(secret.encode(), self.proxy_secret.encode()):
             guard.deny(username, "proxy.identity", "request", request.path, "wrong or missing proxy secret",
-                            request.remote_ip)
+                       client_address(handler))
             return None
         account = guard.accounts.get(username)
         if account is None or account.role == "researcher":
@@ -177,7 +178,7 @@ def _is_https(handler: web.RequestHandler, trusted_proxies: tuple[str, ...]) -> 
     """The browser's connection is TLS: ours, or the trusted proxy's (it says so in a header)."""
     if handler.request.protocol == "https":
         return True
-    return handler.request.remote_ip in trusted_proxies and \
+    return is_trusted_proxy(handler.request.remote_ip, trusted_proxies) and \
         handler.request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
@@ -281,23 +282,26 @@ class LoginHandler(HjerteKomHandler):
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
         guard = provider.the_guard()
         config = guard.workspace.config
+        address = client_address(self)
         try:
             user = change_own_password(guard.store, username, self.get_body_argument("old_password", ""),
                                        self.get_body_argument("new_password", ""),
-                                       self.get_body_argument("repeat_password", ""), address=self.request.remote_ip,
+                                       self.get_body_argument("repeat_password", ""), address=address,
                                        max_failures=config.login_max_failures,
                                        lockout=_minutes(config.login_lockout_minutes))
         except LoginLocked as locked:
+            _log_failure(address, locked)
             await asyncio.sleep(locked.delay_seconds)
             return self._render(t("login_locked", until=_local_time(locked.until)), status=429)
         except AuthenticationFailed as failed:
+            _log_failure(address, failed)
             await asyncio.sleep(failed.delay_seconds)
             return self._render_change(username, t("pw_change.old_wrong"), status=403)
         except (UserAdminRefused, WeakPassword) as refused:
             return self._render_change(username, refused.messages["da"], status=400)
         if user.role == "researcher":  # as at the login: researchers do not use data entry
             guard.deny(user.username, "entry_app.login", "user", user.id, "researchers do not use data entry",
-                       self.request.remote_ip)
+                       address)
             return self._render(t("login_failed"), status=403)
         provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
@@ -310,15 +314,17 @@ class LoginHandler(HjerteKomHandler):
         password = self.get_body_argument("password", "")
         provider: HjerteKomIdentityProvider = self.identity_provider  # type: ignore[assignment]
         guard = provider.the_guard()
+        address = client_address(self)  # behind nginx: the browser's, not nginx's (client_address.py)
         try:
-            user = authenticate(guard.store, username, password, address=self.request.remote_ip,
+            user = authenticate(guard.store, username, password, address=address,
                                 max_failures=guard.workspace.config.login_max_failures,
                                 lockout=_minutes(guard.workspace.config.login_lockout_minutes))
             if user.role == "researcher":  # the same answer as a wrong password: no oracle
                 guard.deny(user.username, "entry_app.login", "user", user.id, "researchers do not use data entry",
-                           self.request.remote_ip)
+                           address)
                 raise AuthenticationFailed()
         except AuthenticationFailed as failed:
+            _log_failure(address, failed)
             # The throttle's growing delay, without holding up anyone else's requests.
             await asyncio.sleep(failed.delay_seconds)
             if isinstance(failed, LoginLocked):
@@ -328,8 +334,19 @@ class LoginHandler(HjerteKomHandler):
             return
         if must_change_password(guard.store, user.id):  # reset by an administrator: a new one first
             return self._render_change(username)
+        log.info("login of user %s from %s", user.id, address or "?")  # the id: no name in the log
         provider.start_session(self, user)
         self.redirect(_safe_next(self.get_argument("next", None), self.base_url))
+
+
+def _log_failure(address: str | None, failed: AuthenticationFailed) -> None:
+    """One log line per refused login, with the client's address and never the name typed (it may
+    be a password or a CPR number); the audit row says more."""
+    if isinstance(failed, LoginLocked):
+        log.warning("login refused from %s: locked until %s", address or "?",
+                    failed.until.isoformat(timespec="seconds"))
+    else:
+        log.info("login failed from %s", address or "?")
 
 
 def _minutes(n: float) -> dt.timedelta:

@@ -37,6 +37,7 @@ from voila.static_file_handler import AllowListFileHandler, MultiStaticFileHandl
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from hjertekom_widgets.client_address import client_address
 from hjertekom_widgets.guard import Guard
 from hjertekom_widgets.monitoring import CONTENT_TYPE_LATEST, SETTINGS_KEY, Monitor, health_json
 
@@ -74,7 +75,7 @@ class KernelAuthorizer(Authorizer):
             return True
         guard.deny(getattr(user, "username", None), f"{resource}.{action}", "kernel", kernel_id,
                    "not this session's kernel" if resource == "kernels" else "not served",
-                   handler.request.remote_ip)
+                   client_address(handler))
         return False
 
 
@@ -273,7 +274,7 @@ class MetricsHandler(HjerteKomHandler):
         monitor = _monitor(self)
         self.set_header("Cache-Control", "no-store")
         if monitor is None or not monitor.token_ok(self.request.headers.get("Authorization", "")):
-            log.warning("refused /metrics from %s: no valid token", self.request.remote_ip)
+            log.warning("refused /metrics from %s: no valid token", client_address(self))
             self.set_status(401)
             self.set_header("WWW-Authenticate", 'Bearer realm="hjertekom-metrics"')
             self.finish()
