@@ -111,8 +111,9 @@ SETTINGS: tuple[Setting, ...] = (
             "A signed-in session of the entry app ends after this many minutes without use (shared PCs). "
             "Default: 30", float),
     Setting("trusted_proxies", "HJERTEKOM_TRUSTED_PROXIES",
-            "Hosted set-up: the addresses of the authenticating reverse proxy; its user header is "
-            "believed only from these. Default: 127.0.0.1", parse_addresses),
+            "Hosted set-up: the addresses of the reverse proxy (nginx); its user header and its "
+            "X-Real-IP (the client's address for the login lockout and the audit) are believed only "
+            "from these. Default: 127.0.0.1", parse_addresses),
     Setting("proxy_secret_file", "HJERTEKOM_PROXY_SECRET_FILE",
             "Hosted set-up: file with the secret the proxy sends in X-HjerteKom-Proxy-Secret (made by "
             "`hjertekom serve --trusted-header`, mode 0600). Default: <data_dir>/proxy.secret", Path),

@@ -30,8 +30,10 @@ late failure. Unknown account names are counted exactly like real ones, so neith
 nor the locks reveal which names exist.
 
 Addresses: several people behind one office NAT share one address counter; ``max_failures``
-failures from that office with no success between them lock it for ``lockout``. Configure
-``trusted_proxies`` so that the address is the client's, not the proxy's.
+failures from that office with no success between them lock it for ``lockout``. Behind a proxy
+the web login passes the client's address, not the proxy's: the one the proxy names in
+``X-Real-IP``, believed only from ``trusted_proxies`` (widgets/client_address.py), so one user's
+typing errors behind nginx do not lock everyone's login.
 """
 from __future__ import annotations
 
