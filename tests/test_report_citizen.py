@@ -221,6 +221,7 @@ def test_summary_is_signed_by_the_responsible_clinician(make_user, service_for, 
     assert signature and "Hjertesygeplejerske" in signature.group(1) and "Kliniker" in signature.group(1)
     assert "87 22 33 44" in signature.group(1) and "hjerte@silkeborg.dk" in signature.group(1)
     assert "System" not in page
+    assert "System" not in render(service_for(SYSTEM), course_id, "citizen", kernel)
     assert "Hjertesygeplejerske" in conclusion(page) and "87 22 33 44" in conclusion(page)
 
 

@@ -489,3 +489,18 @@ def test_the_report_command_renders_a_research_notebook(demo_research_snapshot: 
                                      "--out", str(refused)], env=env)
     assert done.exit_code != 0 and not refused.exists()
     assert "Traceback" not in done.output
+
+
+def test_the_unfinished_and_start_up_periods_are_marked() -> None:
+    """The period holding the snapshot's day is not over; leading periods with under half the typical
+    number of courses nationally are start-up; a small period later on is not start-up."""
+    import datetime as dt
+
+    from hjertekom_core.research.trends import STARTUP, UNFINISHED, period_marks, period_of
+
+    sizes = {"2021-Q1": 3, "2021-Q2": 15, "2021-Q3": 60, "2021-Q4": 70, "2022-Q1": 10, "2022-Q2": 65, "2022-Q3": 9}
+    trends = pd.DataFrame({"level": "national", "period": list(sizes), "denominator": list(sizes.values())})
+    assert period_of(dt.date(2022, 8, 14), "quarter") == "2022-Q3" and period_of(dt.date(2022, 8, 14), "year") == "2022"
+    assert period_marks(trends, "quarter", dt.date(2022, 8, 14)) == {
+        "2022-Q3": UNFINISHED, "2021-Q1": STARTUP, "2021-Q2": STARTUP}
+    assert period_marks(trends, "quarter", None)["2021-Q1"] == STARTUP

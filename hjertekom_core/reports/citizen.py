@@ -693,12 +693,15 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
               if any(row["group"] == key for row in rows)]
     end_form, start_form = r.form("end"), r.form("start")
     municipality = _municipality(contract, course.municipality_code, lang)
+    responsible = gp_summary.responsible(service, course, r.roles, municipality, config.municipality_contacts, lang)
     return {
         "lang": lang,
         "course_id": course.id,
         "programme": {"code": contract.programme, "label": contract.label.get(lang), "version": contract.version},
         "generated_on": service.today.isoformat(),
-        "prepared_by": service.user.display_name,
+        # A person, never the system account: whoever answers for the course when a job prints it.
+        "prepared_by": service.user.display_name if service.user.id is not None
+        else responsible["name"] or responsible["team"],
         "citizen": _citizen(course),
         "municipality": municipality,
         "start": {"registered": r.registered("start"), "label": start_form.label.get(lang),
@@ -714,8 +717,7 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
         "measures": rows,
         "interventions": _interventions(r),
         "follow_up": gp_summary.follow_up(rows, r.registered("end"), config.followup_targets, lang),
-        "responsible": gp_summary.responsible(service, course, r.roles, municipality,
-                                              config.municipality_contacts, lang),
+        "responsible": responsible,
     }
 
 
