@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from hjertekom_core import audit
 from hjertekom_core.access import ROLE_LABELS, SYSTEM
@@ -53,7 +53,7 @@ from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.errors import ContractError
 from hjertekom_core.service import dump_data
 from hjertekom_core.store import Store
-from hjertekom_core.store.schema import citizens, courses, municipalities, registrations
+from hjertekom_core.store.schema import citizens, courses, municipalities, registrations, users
 from hjertekom_core.users import UserExists, add_user
 from hjertekom_core.validation import compute_derived
 
@@ -310,6 +310,10 @@ def create_demo_users(store: Store) -> list[str]:
         except UserExists:
             lines.append(f"{username:12} {role:14} {where:16} findes allerede / exists already")
             continue
+        if role in ("clinician", "coordinator"):  # so the course summary shows a whole signature
+            with store.write() as conn:
+                conn.execute(update(users).where(users.c.username == username).values(
+                    phone="12 34 56 78", email=f"{username}@demo.hjertekom.invalid"))
         lines.append(f"{username:12} {role:14} {where:16} adgangskode/password: {demo_password(role)}")
     return lines
 
