@@ -333,6 +333,7 @@ class LevelResult:
     idle_rss_mb: dict[str, float]
     system_cpu_s: float
     saves_in_window: int
+    client_cpu_s: float
 
     @property
     def errors(self) -> list[str]:
@@ -364,15 +365,15 @@ async def run_level(stack: Any, hosts: Hosts, clinicians: list[Clinician], ramp:
     sampler = asyncio.ensure_future(sample())
     await level.opened.wait()  # a clinician who fails before the form counts as there
     start = level.all_open_at or time.perf_counter()
-    cpu0 = hosts.cpu_s()
+    cpu0, client0 = hosts.cpu_s(), time.process_time()
     await asyncio.sleep(window)
-    cpu1 = hosts.cpu_s()
+    cpu1, client1 = hosts.cpu_s(), time.process_time()
     level.stop.set()
     outcomes = await asyncio.gather(*tasks)
     sampler.cancel()
     end = start + window
     in_window = sum(1 for o in outcomes for s in o.saves if start <= s[0] <= end)
-    return LevelResult(n, list(outcomes), window, peak, idle, cpu1 - cpu0, in_window), start
+    return LevelResult(n, list(outcomes), window, peak, idle, cpu1 - cpu0, in_window, client1 - client0), start
 
 
 async def _settle(stack: Any, hosts: Hosts, pool_size: int, timeout: float = 120) -> None:
@@ -411,7 +412,7 @@ def _row(r: LevelResult, start: float) -> dict[str, Any]:
             "session_mb": sum(sessions) / len(sessions) if sessions else float("nan"),
             "cpu_save_ms": 1000 * sum(cpus) / len(cpus) if cpus else float("nan"),
             "system_cpu_save_ms": 1000 * r.system_cpu_s / r.saves_in_window if r.saves_in_window else float("nan"),
-            "cpu_busy": r.system_cpu_s / r.window_s}
+            "cpu_busy": r.system_cpu_s / r.window_s, "client_busy": r.client_cpu_s / r.window_s}
 
 
 def report(rows: list[dict[str, Any]], errors: dict[int, list[str]], ncpu: int) -> bool:
@@ -423,16 +424,16 @@ def report(rows: list[dict[str, Any]], errors: dict[int, list[str]], ncpu: int) 
                       "n/a" if base["p95"] != base["p95"] else f"{r['p95'] / base['p95']:.1f}x",
                       _fmt_ms(r["idle95"]), _fmt_ms(r["form95"]), r["errors"], hosts, f"{r['session_mb']:.0f}",
                       f"{r['cpu_save_ms']:.0f}", f"{r['system_cpu_save_ms']:.0f}",
-                      f"{r['cpu_busy']:.2f}/{ncpu}"])
+                      f"{r['cpu_busy']:.2f}/{ncpu}", f"{r['client_busy']:.2f}"])
     print_table(["clinicians", "saves", "save p50 ms", "save p95 ms", "p95 / 1", "idle p95 ms", "form p95 ms", "errors",
-                 "host MB (clinicians)", "MB/session", "kernel CPU ms/save", "all CPU ms/save", "CPU busy"],
+                 "host MB (clinicians)", "MB/session", "kernel CPU ms/save", "all CPU ms/save", "CPU busy", "client CPU"],
                 table, title="save round trip = click on 'Gem kladde' until the save bar says saved (class hk-saved, "
                              "new text; as entry_app measures it); idle = until the kernel is idle after the click "
                              "(the course feedback, rendered by the server, comes after 'saved'); saves measured while all clinicians of the level work; host MB = largest RSS "
                              "of a host's server and kernels; MB/session = RSS of a clinician's kernel; kernel CPU = "
                              "the serving kernel's CPU from click to idle; all CPU = hosts + nginx + PostgreSQL over "
                              "the window per save (typing, autosaves and session checks included); CPU busy = cores "
-                             "used on average")
+                             "they used on average; client CPU = cores used by this load generator (same machine)")
     for n, errs in errors.items():
         if errs:
             distinct = sorted(set(errs))
@@ -501,7 +502,8 @@ def run(options: argparse.Namespace) -> bool:
                     errors[n] = result.errors
                     r = rows[-1]
                     print(f"  {n:>3} clinicians: {r['saves']} saves, p95 {_fmt_ms(r['p95'])} ms, "
-                          f"form p95 {_fmt_ms(r['form95'])} ms, errors {r['errors']}", flush=True)
+                          f"form p95 {_fmt_ms(r['form95'])} ms, errors {r['errors']}"
+                          + (f" (first: {result.errors[0]})" if result.errors else ""), flush=True)
 
             asyncio.run(all_levels())
         finally:
