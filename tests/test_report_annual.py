@@ -257,6 +257,24 @@ def test_unfinished_and_startup_quarters_are_marked_and_left_out_of_the_analysis
     assert "Uafsluttet kvartal" in svg and "Opstartskvartal" in svg
 
 
+def test_a_published_run_chart_prints_no_n_that_page_one_would_give_back() -> None:
+    """n beside a quarter only where no quarter of its year is hidden and the year's own counts on
+    page 1 are shown: else the year minus the shown quarters, or the quarters' n times their shares,
+    would give a hidden count back."""
+    from hjertekom_core.reports.municipality import published_run_counts
+
+    chart = _chart([0.5] * 20)
+    own = chart.own.copy()
+    own["denominator"] = own["denominator"].astype(object)
+    own.loc[own["period"] == "2023-Q2", "denominator"] = "< 5"
+    published = published_run_counts(RunChartData("K1", QUARTERS, own, chart.national, 0.75, chart.marks),
+                                      {"2025"})
+    n = dict(zip(published.own["period"], published.own["denominator"], strict=True))
+    assert {q: n[q] for q in QUARTERS if q[:4] in ("2023", "2025")} == {
+        q: ".." for q in QUARTERS if q[:4] in ("2023", "2025")}
+    assert all(n[q] == 40 for q in QUARTERS if q[:4] in ("2021", "2022", "2024"))
+
+
 def test_the_report_page_lists_the_runs_analysis(page: str) -> None:
     soup = BeautifulSoup(page, "html.parser")
     section = soup.select_one('section[data-section="run_charts"]')

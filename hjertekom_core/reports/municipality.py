@@ -349,7 +349,9 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
     run_charts = {i.id: _run_chart(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
                                    i.id, settings, marks) for i in INDICATORS}
     if publish:  # the quarters page 1 shows, as it shows them; n only where no count of its year is hidden
-        run_charts = {k: published_run_counts(_aligned(v, history) if chosen.kind == "quarter" else v)
+        hidden = history["own_numerator"].map(_is_mark) | history["own_denominator"].map(_is_mark)
+        run_charts = {k: published_run_counts(_aligned(v, history) if chosen.kind == "quarter" else v,
+                                              set(history.loc[hidden & (history["indicator"] == k), "period"]))
                       for k, v in run_charts.items()}
     dropouts_total = completeness_totals = None
     own_fields = _own_completeness(completeness, code, _contracts(config.contracts_dir))
@@ -652,13 +654,19 @@ def _quarters_from(first: str, count: int) -> list[str]:
     return [f"{i // 4}-Q{i % 4 + 1}" for i in range(year * 4 + quarter - 1, year * 4 + quarter - 1 + count)]
 
 
-def published_run_counts(chart: RunChartData) -> RunChartData:
+def _is_mark(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def published_run_counts(chart: RunChartData, hidden_years: set[str] | frozenset[str] = frozenset()) -> RunChartData:
     """The edition for publication prints n beside a quarter only when no quarter of the same year
-    has a hidden count: a year's total (page 1) minus its shown quarters would give a hidden one back."""
+    has a hidden count (a year's total on page 1 minus its shown quarters would give it back) and
+    the year's own counts on page 1 (``hidden_years``) are not hidden (its quarters' n times their
+    shares would add up to them)."""
     own = chart.own.copy()
     years = own["period"].str[:4]
-    hidden = own["numerator"].map(lambda v: isinstance(v, str)) | own["denominator"].map(lambda v: isinstance(v, str))
-    blind = years.isin(set(years[hidden]))
+    hidden = own["numerator"].map(_is_mark) | own["denominator"].map(_is_mark)
+    blind = years.isin(set(years[hidden]) | set(hidden_years))
     own["denominator"] = own["denominator"].astype(object).where(~blind, disclosure.WITHHELD)
     return RunChartData(chart.indicator, chart.quarters, own, chart.national, chart.standard, chart.marks)
 
