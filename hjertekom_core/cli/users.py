@@ -21,7 +21,8 @@ def _where(codes: tuple[int, ...] | frozenset[int]) -> str:
 
 @click.group()
 def users() -> None:
-    """User administration: add, list, show, deactivate, reset passwords, change rights, review."""
+    """User administration: add, list, show, deactivate, reset passwords, change rights, contact
+    details, review."""
 
 
 @users.command("add")
@@ -76,17 +77,18 @@ def users_list(ctx: click.Context, as_json: bool, username: str | None) -> None:
 @friendly_errors
 def users_show(ctx: click.Context, account: str, as_json: bool, username: str | None) -> None:
     """One user: role, municipalities, active, last login, last change."""
-    from hjertekom_core.users import last_changes, local_text, show_user
+    from hjertekom_core.users import contact_of, last_changes, local_text, show_user
 
     ws = workspace(ctx)
     u = show_user(ws.store, acting_user(ws, username), account)
     with ws.store.read() as conn:
         changed_at, changed_by = last_changes(conn).get(u.id, (None, ""))
+        contact = contact_of(conn, u.id)
     facts = {"username": u.username, "name": u.display_name, "role": u.role,
              "municipalities": list(u.municipalities), "active": u.active,
              "must_change_password": u.must_change_password, "created_at": local_text(u.created_at),
              "last_login_at": local_text(u.last_login_at), "last_changed_at": local_text(changed_at),
-             "last_changed_by": changed_by}
+             "last_changed_by": changed_by, "phone": contact.phone or "", "email": contact.email or ""}
     if as_json:
         click.echo(json.dumps(facts, ensure_ascii=False))
         return
@@ -157,6 +159,42 @@ def users_set_municipalities(ctx: click.Context, account: str, codes: tuple[int,
     ws = workspace(ctx)
     change = set_municipalities(ws.store, acting_user(ws, username), account, codes)
     _report_change(change, f"municipalities {_where(change.user.municipalities)}")
+
+
+@users.command("contact")
+@click.argument("account", metavar="USERNAME")
+@click.option("--phone", default=None, help="Work phone, e.g. '87 22 33 44' or '+45 87223344'.")
+@click.option("--email", default=None, help="Work e-mail, e.g. hjerte@silkeborg.dk.")
+@click.option("--clear-phone", is_flag=True, help="Remove the phone number.")
+@click.option("--clear-email", is_flag=True, help="Remove the e-mail address.")
+@user_option
+@click.pass_context
+@friendly_errors
+def users_contact(ctx: click.Context, account: str, phone: str | None, email: str | None, clear_phone: bool,
+                  clear_email: bool, username: str | None) -> None:
+    """Set a user's work phone and e-mail, which sign their course summaries for hospital and GP
+    (what is not given stays as it is)."""
+    from hjertekom_core.users import contact_of, get_user, set_contact
+
+    if (phone is not None and clear_phone) or (email is not None and clear_email):
+        raise click.UsageError("Angiv enten en værdi eller --clear-..., ikke begge / give a value or --clear-..., "
+                               "not both")
+    if phone is None and email is None and not (clear_phone or clear_email):
+        raise click.UsageError("Angiv --phone, --email, --clear-phone eller --clear-email / give --phone, --email, "
+                               "--clear-phone or --clear-email")
+    ws = workspace(ctx)
+    actor = acting_user(ws, username)
+    with ws.store.read() as conn:  # the value not given is kept: set_contact sets both at once
+        current = contact_of(conn, get_user(ws.store, account).id)
+    new_phone = "" if clear_phone else (current.phone if phone is None else phone)
+    new_email = "" if clear_email else (current.email if email is None else email)
+    change = set_contact(ws.store, actor, account, new_phone, new_email)
+    if not change.changed:
+        click.echo(f"{account}: kontaktoplysninger uændrede / contact details unchanged")
+        return
+    shown = ", ".join(f"{label} {'-' if value in (None, '') else value.strip()}"
+                      for label, value in (("tlf./phone", new_phone), ("e-mail", new_email)))
+    click.echo(f"{account}: kontaktoplysninger gemt / contact details saved ({shown})")
 
 
 @users.command("reset-password")
