@@ -5,6 +5,9 @@
   and changes roles and municipalities; a coordinator (``user.read``) sees the users of their own
   municipalities, read-only. Each change is one POST with the _xsrf token, carried out and audited
   by ``hjertekom_core.users`` (which also ends the user's sessions).
+- ``/hjertekom/profil`` ("Min profil"): every signed-in user sets their own work phone and e-mail,
+  which sign their course summaries for hospital and GP (``users.set_contact``; an administrator
+  sets anyone's on "Brugere"). The page only ever changes the signed-in user's own details.
 - ``/hjertekom/revisionsspor``: the audit log for administrators (``audit.read``): filters by user,
   citizen, action, municipality and period, paged; ``/hjertekom/revisionsspor.csv`` exports the
   same selection. A CPR number typed in the filter is sent by POST, looked up to the citizen id
@@ -23,6 +26,7 @@ from tornado import web
 
 from hjertekom_core import audit
 from hjertekom_core.access import ROLE_LABELS, ROLES, User
+from hjertekom_core.contract import Text
 from hjertekom_core.audit_search import (
     AuditFilter,
     BadFilter,
@@ -36,13 +40,16 @@ from hjertekom_core.audit_search import (
 from hjertekom_core.cpr import InvalidCpr
 from hjertekom_core.errors import AccessDenied, WeakPassword
 from hjertekom_core.users import (
+    ContactDetails,
     UserAdminRefused,
     UserRecord,
     active_user,
+    contact_of,
     deactivate_user,
     local_text,
     reactivate_user,
     reset_password,
+    set_contact,
     set_municipalities,
     set_role,
     user_records,
@@ -55,6 +62,7 @@ log = logging.getLogger(__name__)
 
 USERS_ROUTE = r"/hjertekom/brugere/?"
 USER_ACTION_ROUTE = r"/hjertekom/brugere/([^/]*)/([^/]*)"
+PROFILE_ROUTE = r"/hjertekom/profil/?"
 AUDIT_ROUTE = r"/hjertekom/revisionsspor/?"
 AUDIT_CSV_ROUTE = r"/hjertekom/revisionsspor\.csv"
 
@@ -65,6 +73,36 @@ _CSS = ("body{font-family:system-ui,Arial,sans-serif;max-width:80em;margin:1.5em
         ".hk-password{font-family:monospace;font-size:1.3em;background:#fff8e1;padding:.2em .5em}"
         ".hk-filter label{display:inline-block;margin:0 .8em .5em 0}.hk-muted{color:#666}"
         "tr.hk-inactive td{color:#888}")
+
+
+#: The contact details' words (Danish, English beside), kept with the pages that use them.
+_CONTACT_TEXT: dict[str, Text] = {
+    "phone": Text("Telefon (arbejde)", "Phone (work)"),
+    "email": Text("E-mail (arbejde)", "E-mail (work)"),
+    "phone_placeholder": Text("fx 87 22 33 44", "e.g. 87 22 33 44"),
+    "email_placeholder": Text("fx navn@kommune.dk", "e.g. name@municipality.dk"),
+    "contact": Text("Kontakt", "Contact"),
+    "save_contact": Text("Gem kontakt", "Save contact"),
+    "contact_saved": Text("Kontaktoplysningerne er gemt.", "The contact details are saved."),
+    "profile_title": Text("Min profil", "My profile"),
+    "profile_intro": Text("Din telefon og e-mail på arbejdet står under dit navn på forløbsopsummeringen til "
+                          "sygehus og egen læge, så de kan kontakte dig. Lad et felt stå tomt for at fjerne det; "
+                          "står begge tomme, bruges teamets kontaktoplysninger. Ændringen skrives i "
+                          "revisionssporet (uden numre og adresser).",
+                          "Your work phone and e-mail appear under your name on the course summary for the "
+                          "hospital and the GP, so that they can reach you. Leave a field blank to remove it; if "
+                          "both are blank, the team's contact details are used. The change is written to the "
+                          "audit log (without numbers and addresses)."),
+    "profile_saved": Text("Dine kontaktoplysninger er gemt. De bruges på forløbsopsummeringer fra nu af.",
+                          "Your contact details are saved. Course summaries use them from now on."),
+    "save": Text("Gem", "Save"),
+    "username": Text("Brugernavn", "Username"),
+}
+
+
+def ct(key: str, lang: str = "da") -> str:
+    """One of the contact details' words."""
+    return _CONTACT_TEXT[key].get(lang)
 
 
 def _page(title: str, body: str, base_url: str) -> str:
@@ -120,6 +158,8 @@ class UsersHandler(AdminHandler):
         user = self.account()
         done = self.get_argument("udfoert", "")
         notice = _notice("ok", html.escape(t(f"admin.done.{done}"))) if f"admin.done.{done}" in _DONE_KEYS else ""
+        if done == "contact":
+            notice = _notice("ok", html.escape(ct("contact_saved")))
         self.render_list(user, notice)
 
     def render_list(self, user: User, notice: str = "", status: int = 200) -> None:
@@ -133,11 +173,15 @@ class UsersHandler(AdminHandler):
             "username", "admin.name", "admin.role", "admin.municipalities", "admin.active", "admin.last_login"))
         if may_change:
             head += f"<th>{html.escape(t('admin.actions'))}</th>"
-        rows = "\n".join(self._row(r, may_change, user) for r in records)
+        contacts: dict[int, ContactDetails] = {}
+        if may_change:  # the contact form of each row shows what is set now
+            with self.ws().store.read() as conn:
+                contacts = {r.id: contact_of(conn, r.id) for r in records}
+        rows = "\n".join(self._row(r, may_change, user, contacts.get(r.id, ContactDetails())) for r in records)
         self.show(t("admin.users_title"), f"{notice}<p>{html.escape(intro)}</p>"
                                            f'<table class="hk-users"><tr>{head}</tr>\n{rows}\n</table>', status)
 
-    def _row(self, record: UserRecord, may_change: bool, user: User) -> str:
+    def _row(self, record: UserRecord, may_change: bool, user: User, contact: ContactDetails) -> str:
         where = ", ".join(f"{c} {self.municipality_name(c)}" for c in record.municipalities) or t("admin.all")
         state = t("yes") if record.active else t("admin.closed")
         if record.must_change_password:
@@ -146,7 +190,7 @@ class UsersHandler(AdminHandler):
                  local_text(record.last_login_at) or t("admin.never")]
         row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
         if may_change:
-            row += f"<td>{self._actions(record, user)}</td>"
+            row += f"<td>{self._actions(record, user, contact)}</td>"
         css = "" if record.active else ' class="hk-inactive"'
         return f'<tr{css} data-user="{html.escape(record.username)}">{row}</tr>'
 
@@ -155,7 +199,7 @@ class UsersHandler(AdminHandler):
                 f'{record.id}/{action}">{self.xsrf_form_html()}{inner}<button type="submit" name="{action}">'
                 f"{html.escape(button)}</button></form>")
 
-    def _actions(self, record: UserRecord, user: User) -> str:
+    def _actions(self, record: UserRecord, user: User, contact: ContactDetails) -> str:
         parts = []
         if record.id != user.id:
             parts.append(self._form(record, "deaktiver" if record.active else "genaktiver", "",
@@ -172,13 +216,14 @@ class UsersHandler(AdminHandler):
         parts.append(self._form(record, "kommuner", f'<input name="municipalities" value="{codes}" size="12" '
                                 f'aria-label="{t("admin.municipalities")}" placeholder="740,741">',
                                 t("admin.set_municipalities")))
+        parts.append(self._form(record, "kontakt", _contact_inputs(contact, size=14), ct("save_contact")))
         return "".join(parts)
 
 
 #: URL word -> (the core's change, the message key after it).
 _ACTIONS: dict[str, str] = {"deaktiver": "deactivated", "genaktiver": "reactivated", "rolle": "role",
-                            "kommuner": "municipalities", "nulstil": "password"}
-_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values()}
+                            "kommuner": "municipalities", "nulstil": "password", "kontakt": "contact"}
+_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values() if v != "contact"}
 
 
 class UserActionHandler(UsersHandler):
@@ -207,6 +252,9 @@ class UserActionHandler(UsersHandler):
                 set_role(store, user, target.username, self.get_body_argument("role", ""))
             elif action == "kommuner":
                 set_municipalities(store, user, target.username, _codes(self.get_body_argument("municipalities", "")))
+            elif action == "kontakt":  # the core lets a user set their own; anyone else's: administrators
+                set_contact(store, user, target.username, self.get_body_argument("phone", ""),
+                            self.get_body_argument("email", ""))
             else:
                 done = reset_password(store, user, target.username, self.get_body_argument("password", "") or None)
                 note = (t("admin.password_shown_once", user=html.escape(target.username)) +
@@ -223,6 +271,60 @@ class UserActionHandler(UsersHandler):
         from hjertekom_core.access import SYSTEM
 
         return user_records(self.ws().store, SYSTEM)  # finding the target; the change itself checks the actor
+
+
+def _contact_inputs(contact: ContactDetails, size: int = 24, labelled: bool = False) -> str:
+    """The phone and e-mail fields, filled in with what is set now (blank removes a value): with
+    visible labels on "Min profil" (``labelled``), with aria-labels in a row of "Brugere"."""
+    fields = []
+    # type="text" with an inputmode (the phone's keyboard): the browser's own check would stop the
+    # form before the server's Danish message could say what is wrong.
+    for name, value, kind in (("phone", contact.phone, "tel"), ("email", contact.email, "email")):
+        label = html.escape(ct(name))
+        common = (f'name="{name}" type="text" inputmode="{kind}" autocomplete="{kind}" '
+                  f'value="{html.escape(value or "")}" '
+                  f'size="{size}" placeholder="{html.escape(ct(f"{name}_placeholder"))}"')
+        if labelled:
+            fields.append(f'<p><label for="hk-{name}">{label}</label> <input id="hk-{name}" {common}></p>')
+        else:
+            fields.append(f'<input {common} aria-label="{label}">')
+    return "".join(fields)
+
+
+class ProfileHandler(AdminHandler):
+    """``GET /hjertekom/profil``: the signed-in user's own contact details; ``POST`` (with _xsrf)
+    saves them. Only ever the user's own: the page takes no name of whom to change."""
+
+    @web.authenticated
+    def get(self) -> None:
+        user = self.account()
+        with self.ws().store.read() as conn:
+            contact = contact_of(conn, user.id)
+        notice = _notice("ok", html.escape(ct("profile_saved"))) if self.get_argument("gemt", "") == "1" else ""
+        self.render_profile(user, contact, notice)
+
+    @web.authenticated
+    def post(self) -> None:
+        user = self.account()
+        phone, email = self.get_body_argument("phone", ""), self.get_body_argument("email", "")
+        try:
+            set_contact(self.ws().store, user, user.username, phone, email)
+        except UserAdminRefused as refused:  # nothing stored: the form again with what was typed
+            return self.render_profile(user, ContactDetails(phone, email),
+                                       _notice("error", html.escape(refused.messages["da"])), 400)
+        except AccessDenied:
+            return self.show(ct("profile_title"), _notice("error", html.escape(t("admin.no_access"))), 403)
+        self.redirect(f"{self.base_url}hjertekom/profil?gemt=1", status=303)
+
+    def render_profile(self, user: User, contact: ContactDetails, notice: str = "", status: int = 200) -> None:
+        facts = "".join(f"<tr><th>{html.escape(label)}</th><td>{html.escape(value)}</td></tr>" for label, value in (
+            (ct("username"), user.username), (t("admin.name"), user.display_name),
+            (t("admin.role"), ROLE_LABELS[user.role]["da"])))
+        form = (f'<form class="hk-profile" method="post" action="{html.escape(self.base_url)}hjertekom/profil">'
+                f"{self.xsrf_form_html()}{_contact_inputs(contact, labelled=True)}"
+                f'<p><button type="submit" id="hk-save-profile">{html.escape(ct("save"))}</button></p></form>')
+        self.show(ct("profile_title"), f'{notice}<table class="hk-facts">{facts}</table>'
+                                       f"<p>{html.escape(ct('profile_intro'))}</p>{form}", status)
 
 
 def _codes(text: str) -> list[int]:
@@ -348,5 +450,5 @@ def _int(text: str) -> int:
 
 
 ROUTES: list[tuple[str, type[AdminHandler]]] = [
-    (USERS_ROUTE, UsersHandler), (USER_ACTION_ROUTE, UserActionHandler),
+    (USERS_ROUTE, UsersHandler), (USER_ACTION_ROUTE, UserActionHandler), (PROFILE_ROUTE, ProfileHandler),
     (AUDIT_CSV_ROUTE, AuditCsvHandler), (AUDIT_ROUTE, AuditHandler)]

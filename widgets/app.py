@@ -119,6 +119,7 @@ class EntryShell:
                          if user.can("user.read") else "")
         reports_link += (f'<a href="hjertekom/revisionsspor" target="_blank" class="hk-audit">'
                          f'{app_t("audit_view.link")}</a> · ' if user.can("audit.read") else "")
+        reports_link += '<a href="hjertekom/profil" target="_blank" class="hk-profile">Min profil</a> · '  # own contact
         self.header.value = (
             '<div style="display:flex;justify-content:space-between;align-items:center;'
             'border-bottom:2px solid #8b1e2d;padding:6px 0">'
