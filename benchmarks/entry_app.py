@@ -731,7 +731,7 @@ def measure_saves(browser: Any, app: Server, prepared: Prepared, saves: int, res
         results.open_course_s = time.perf_counter() - t0
         label = re.compile(rf"^\s*{re.escape(prepared.weight_label)}\s*$")
         # Located afresh at each use: ipywidgets may replace a row's DOM when a box's children change.
-        field_input = (page.locator(".hk-form .widget-hbox").filter(has=page.locator("b", has_text=label))
+        field_input = (page.locator(".hk-form:visible .widget-hbox").filter(has=page.locator("b", has_text=label))
                        .locator("input[type=text]").first)
         app.wait_idle(30)
         results.rss_form_open_mb = _rss_mb(kernel) if kernel else float("nan")

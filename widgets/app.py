@@ -126,9 +126,13 @@ class EntryShell:
             '<span style="font-size:1.3em;color:#8b1e2d;font-weight:600">HjerteKom</span>'
             f'<span class="hk-user">{html.escape(user.display_name)} · {html.escape(where)} · '
             f'{reports_link}<a href="logout" class="hk-logout">{app_t("log_out")}</a></span></div>')
-        self.open_worklist()
         if self._pending_address is not None:
+            # A reload or a bookmark reported its address first: open that view straight away. The
+            # worklist first would be a history entry of its own, and Back would then return to
+            # the same address instead of the view before the reload.
             self._address_reported(self._pending_address)
+        else:
+            self.open_worklist()
 
     # --- addresses -------------------------------------------------------------------------------
     def _moved(self, route: Route) -> None:

@@ -90,7 +90,8 @@ class CourseView:
     A form is about 500 widgets: building them (comms in the kernel, models and views in the
     browser) took most of the 0.7-1.1 s from a click on a course to a usable field. Each form's
     widgets are therefore built once per kernel, at its first use, and filled afresh for the next
-    course (``FormView.reset``); the browser keeps the views it has drawn.
+    course (``FormView.reset``); every form built stays in the page, hidden unless it is the one
+    shown, so the browser keeps the views it has drawn.
     """
 
     def __init__(self, shell: EntryShell) -> None:
@@ -269,7 +270,11 @@ class CourseView:
             self.notes.children = (note,)
         else:
             self.notes.children = ()
-        self.area.children = (self.view.widget,)
+        # Every form built so far stays in the page, the others hidden: the browser keeps them drawn,
+        # and a form switch or the next course only changes what is shown (and values).
+        for view in self._views.values():
+            view.widget.layout.display = "" if view is self.view else "none"
+        self.area.children = tuple(view.widget for view in self._views.values())
         self.bar.clear()
         self._apply_mode()
         self._mark_dirty(self.view.dirty)

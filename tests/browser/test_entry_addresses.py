@@ -39,7 +39,7 @@ def expect_address(page: Page, fragment: str) -> None:
 
 
 def form_heading(page: Page) -> Any:
-    return page.locator(".hk-form h2")
+    return page.locator(".hk-form:visible h2")
 
 
 def mark_the_page(page: Page) -> None:

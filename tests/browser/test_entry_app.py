@@ -59,7 +59,7 @@ def field(page: Page, label: str) -> Locator:
     (``<b>label</b>``); the message under the field (``role="alert"``) is in the same box.
     """
     assert "'" not in label
-    return page.locator(".hk-form").locator(
+    return page.locator(".hk-form:visible").locator(
         f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]")
 
 
@@ -94,7 +94,7 @@ def status_line(page: Page) -> Locator:
 
 
 def form_heading(page: Page) -> Locator:
-    return page.locator(".hk-form h2")
+    return page.locator(".hk-form:visible h2")
 
 
 def form_button(page: Page, form_label: str) -> Locator:
@@ -111,7 +111,7 @@ def open_course(page: Page, cpr: str, course_id: int) -> None:
     """From the worklist: find the citizen by CPR number and open the course."""
     search(page, f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-    expect(page.locator(".hk-form")).to_be_visible()
+    expect(page.locator(".hk-form:visible")).to_be_visible()
 
 
 # --- store helpers -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ _HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
 def field(page: Page, label: str) -> Locator:
     """The box of one form field (label, input, unit, "Mangler", message line) by its visible label."""
     assert "'" not in label
-    return page.locator(".hk-form").locator(
+    return page.locator(".hk-form:visible").locator(
         f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]")
 
 
@@ -49,7 +49,7 @@ def open_course(page: Page, cpr: str, course_id: int) -> None:
     page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Søg").click()
     page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-    expect(page.locator(".hk-form")).to_be_visible()
+    expect(page.locator(".hk-form:visible")).to_be_visible()
 
 
 
@@ -127,7 +127,7 @@ def test_a_missing_measurement_gets_its_reason_with_the_keyboard(hjertekom_serve
     # Opened again (the reload keeps the form's address), the reasons are shown as chosen, and
     # "Nej" gives the input back.
     page.reload()
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale", timeout=60_000)
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale", timeout=60_000)
     reason = page.get_by_role("combobox", name="Vægt: årsag til, at svaret mangler")
     expect(reason.locator("option:checked")).to_have_text("Borgeren ønskede ikke")
     expect(text_input(page, "Vægt")).to_be_disabled()
@@ -142,7 +142,7 @@ def test_a_dietitian_without_a_diet_offer_asks_bekraeft_og_gem(hjertekom_server,
     cpr, course_id = new_course(server, 740_121, "Dorit Diæt", start=start)
     sign_in(page, users.anne)
     open_course(page, cpr, course_id)
-    expect(page.locator(".hk-form h2")).to_have_text("Afslutning")
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afslutning")
 
     type_in(page, "Dato for afslutning", "19-05-2025")
     field(page, "Diætbehandling ved klinisk diætist").locator("select").select_option(label="Ja")

@@ -48,7 +48,7 @@ def open_course(page: Page, cpr: str, course_id: int, heading: str = "Afklarende
     page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Søg").click()
     page.get_by_role("button", name=f"Forløb {course_id} (").click()
-    expect(page.locator(".hk-form h2")).to_have_text(heading)
+    expect(page.locator(".hk-form:visible h2")).to_have_text(heading)
 
 
 def stored(server: Any, course_id: int, form: str = "start") -> list[tuple[str, dict[str, Any]]]:
@@ -100,8 +100,8 @@ def test_a_complete_hads_takes_15_key_presses(hjertekom_server, page, users, sig
         expect(chosen(page, name)).to_have_text(re.compile(rf"^{answer} – "))
     # The scores the core works out from them (anxiety: the odd items, depression: the even ones).
     anxiety, depression = sum(answers[0::2]), sum(answers[1::2])
-    expect(page.locator(".hk-field-hads_anxiety")).to_contain_text(f"{anxiety} – ")
-    expect(page.locator(".hk-field-hads_depression")).to_contain_text(f"{depression} – ")
+    expect(page.locator(".hk-form:visible .hk-field-hads_anxiety")).to_contain_text(f"{anxiety} – ")
+    expect(page.locator(".hk-form:visible .hk-field-hads_depression")).to_contain_text(f"{depression} – ")
     assert len(stored(server, course_id)) == 1   # choosing saved no revision
 
     save_draft(page)
@@ -152,7 +152,7 @@ def test_arrow_keys_move_within_a_question_space_chooses_and_enter_never_saves(
     weight.fill("81,5")
     weight.press("Enter")
     expect(page.locator(".hk-save-state")).to_contain_text("Ikke gemt som version endnu")
-    expect(page.locator(".hk-field-bmi")).to_contain_text("beregnes")   # the kernel had the weight
+    expect(page.locator(".hk-form:visible .hk-field-bmi")).to_contain_text("beregnes")   # the kernel had the weight
     assert len(stored(server, course_id)) == 1
     expect(page.locator(".hk-status")).to_have_text("")
 
@@ -194,7 +194,7 @@ def test_digits_answer_eq5d_and_who5_by_their_codes(hjertekom_server, page, user
         keyboard.press(str(answer))
     for name, answer in {**eq5d, **who5}.items():
         expect(chosen(page, name)).to_have_text(re.compile(rf"^{answer} – "))
-    expect(page.locator(".hk-field-who5_score")).to_contain_text(str(4 * sum(who5.values())))
+    expect(page.locator(".hk-form:visible .hk-field-who5_score")).to_contain_text(str(4 * sum(who5.values())))
 
     save_draft(page)
     _, data = stored(server, course_id)[-1]
@@ -213,7 +213,7 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
     open_course(page, cpr, course_id, "Afslutning")
 
     def beside(field: str) -> Locator:
-        return page.locator(f".hk-field-{field} .hk-reference")
+        return page.locator(f".hk-form:visible .hk-field-{field} .hk-reference")
 
     expect(beside("weight_kg")).to_have_text("Start: 88,4 kg")
     expect(beside("waist_cm")).to_have_text("Start: 104,0 cm")
@@ -223,7 +223,7 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
     weight = page.get_by_role("textbox", name="Vægt (kg)", exact=True)
     expect(weight).to_have_accessible_description(re.compile(r"Start: 88,4 kg"))
     # Not beside a questionnaire's answers (the citizen answers afresh), nor beside the meeting date.
-    expect(page.locator(".hk-field-meeting_date .hk-reference, .hk-field-hads_status .hk-reference")) \
+    expect(page.locator(".hk-form:visible .hk-field-meeting_date .hk-reference, .hk-form:visible .hk-field-hads_status .hk-reference")) \
         .to_have_count(0)
 
     # The change shows once the field is left.
@@ -253,8 +253,8 @@ def test_the_end_form_shows_the_start_value_and_test_beside_each_measurement(
 
     # The start form itself shows no such values.
     page.locator(".hk-form-selector button").filter(has_text="Afklarende samtale").click()
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
-    expect(page.locator(".hk-form .hk-reference")).to_have_count(0)
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-form:visible .hk-reference")).to_have_count(0)
 
 
 def test_gem_og_gaa_videre_saves_a_draft_and_opens_the_next_form(hjertekom_server, page, users, sign_in) -> None:
@@ -275,7 +275,7 @@ def test_gem_og_gaa_videre_saves_a_draft_and_opens_the_next_form(hjertekom_serve
     weight.press("Tab")
     go_on.click()
     expect(status).to_contain_text("Ret fejlene, før der kan gemmes:")
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale")
     assert stored(server, course_id) == []
 
     # An unusual value is confirmed first ("Bekræft og gem"), then the next form opens.
@@ -286,7 +286,7 @@ def test_gem_og_gaa_videre_saves_a_draft_and_opens_the_next_form(hjertekom_serve
     expect(confirm).to_have_text("Bekræft og gem")
     assert stored(server, course_id) == []
     confirm.click()
-    expect(page.locator(".hk-form h2")).to_have_text("Afslutning")
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afslutning")
     expect(status).to_have_text(re.compile(r"^Afklarende samtale er gemt som kladde \([\d:]+, version 1\)\. "
                                            r"Afslutning er åbnet\.\s*$"))
     assert stored(server, course_id) == [("draft", {"meeting_date": "2025-02-17", "weight_kg": 205.0})]

@@ -36,7 +36,7 @@ _HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
 
 def text_input(page: Page, label: str) -> Locator:
     """A form field's text box, found by its visible label (as in test_entry_app.py)."""
-    return page.locator(".hk-form").locator(
+    return page.locator(".hk-form:visible").locator(
         f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]"
     ).locator("input[type=text], textarea").first
 
@@ -53,7 +53,7 @@ def open_course(page: Page, cpr: str, course_id: int) -> None:
     page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Søg").click()
     page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-    expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale")
 
 
 def save_draft(page: Page, revision: int) -> None:
@@ -120,7 +120,7 @@ def test_a_clinician_goes_on_on_the_other_host_when_hers_is_killed(tmp_path: Pat
 
             stack.kill(first)
             page.reload()   # the address keeps the open course (#/forloeb/<id>/start): it opens again
-            expect(page.locator(".hk-form h2")).to_have_text("Afklarende samtale", timeout=FIRST_APP_ELEMENT_MS)
+            expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale", timeout=FIRST_APP_ELEMENT_MS)
             expect(page.locator("#username")).to_have_count(0)   # the same session, no new login
             second = stack.host_of_kernel(kernel_of(page))
             assert second is not None and second is not first

@@ -145,7 +145,7 @@ def open_course(page: Page, cpr: str, course_id: int) -> None:
     page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
     page.get_by_role("button", name="Søg").click()
     page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-    expect(page.locator(".hk-form")).to_be_visible()
+    expect(page.locator(".hk-form:visible")).to_be_visible()
 
 
 def pdf_text(data: bytes) -> str:

@@ -34,7 +34,7 @@ _HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
 
 
 def text_input(page: Page, label: str) -> Locator:
-    return page.locator(".hk-form").locator(
+    return page.locator(".hk-form:visible").locator(
         f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]"
     ).locator("input[type=text], textarea").first
 

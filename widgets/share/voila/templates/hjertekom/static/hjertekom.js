@@ -111,8 +111,9 @@
   // --- the save bar: go to a field, and room for the bar at the end of the page --------------------
   function goToField(name) {
     var box = null;
+    // Every form built stays in the page, hidden unless shown: the field of the form shown.
     document.querySelectorAll(".hk-form [class*='hk-field-']").forEach(function (el) {
-      if (!box && el.classList.contains("hk-field-" + name)) { box = el; }
+      if (!box && el.classList.contains("hk-field-" + name) && el.getClientRects().length) { box = el; }
     });
     if (!box) { return; }
     box.scrollIntoView({block: "center"});
