@@ -81,7 +81,6 @@ _CONTACT_TEXT: dict[str, Text] = {
     "email": Text("E-mail (arbejde)", "E-mail (work)"),
     "phone_placeholder": Text("fx 87 22 33 44", "e.g. 87 22 33 44"),
     "email_placeholder": Text("fx navn@kommune.dk", "e.g. name@municipality.dk"),
-    "contact": Text("Kontakt", "Contact"),
     "save_contact": Text("Gem kontakt", "Save contact"),
     "contact_saved": Text("Kontaktoplysningerne er gemt.", "The contact details are saved."),
     "profile_title": Text("Min profil", "My profile"),
