@@ -8,15 +8,12 @@ drops it afterwards. Where no server answers, the PostgreSQL tests skip locally 
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from hjertekom_core.access import SYSTEM, User
 from hjertekom_core.bootstrap import Workspace, ensure_secret, initialise, open_workspace, sync_municipalities
@@ -28,9 +25,10 @@ from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.store import Store
 from hjertekom_core.users import add_user
 
+from hosted_stack import scratch_database
 from live_server import chromium
 from factories import TEST_PASSWORD
-from paths import CONTRACTS_DIR, PG_URL
+from paths import CONTRACTS_DIR
 
 TABLES_TO_CLEAR = ("tombstones", "transfer_log", "audit_log", "login_failures", "autosaves", "web_sessions", "registrations", "courses", "citizens", "user_municipalities", "users")
 #: The password of every user the tests make: passes the policy and holds no test's username.
@@ -60,23 +58,8 @@ def contract(contracts: ContractRegistry):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def pg_database_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped at the end)."""
-    admin_url = make_url(PG_URL)
-    name = f"hjertekom_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "no server"
-        admin.dispose()
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI but not reachable at {admin_url!r}: {exc}")
-        pytest.skip(f"no PostgreSQL server at {admin_url!r}")
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database("hjertekom_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

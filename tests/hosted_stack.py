@@ -122,13 +122,24 @@ def http_get(url: str, headers: Mapping[str, str] | None = None, timeout: float 
         conn.close()
 
 
-# --- the database ----------------------------------------------------------------------------------
+# --- the users and the database ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Person:
+    """A synthetic user of the stack (``hosted_stack(users=...)``)."""
+
+    username: str
+    password: str
+    display_name: str
+    municipality: int = 740
+    role: str = "clinician"
+
 
 @contextmanager
-def scratch_database() -> Iterator[str]:
+def scratch_database(prefix: str = "hjertekom_stack") -> Iterator[str]:
     """A fresh PostgreSQL database (dropped at the end); skipped without a server (failed in CI)."""
     admin_url = make_url(PG_URL)
-    name = f"hjertekom_stack_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

@@ -22,20 +22,11 @@ from sqlalchemy.engine import make_url
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import users as users_table
 from hjertekom_core.store.schema import web_sessions
-from hosted_stack import init_store, start_nginx, stop_nginx, hosted_stack, http_get, scratch_database, \
+from hosted_stack import Person, init_store, start_nginx, stop_nginx, hosted_stack, http_get, scratch_database, \
     write_nginx_config
 from live_server import RunningServer, WebClient, free_port, start_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-@dataclass(frozen=True)
-class Person:
-    username: str
-    password: str
-    display_name: str
-    municipality: int = 740
-    role: str = "clinician"
 
 
 ANNE = Person("anne", "solsikke-bakke-740", "Anne Andersen")

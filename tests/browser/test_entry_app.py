@@ -27,6 +27,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
 from browser_store import audit_rows
+from browser_form import field, text_input, type_in
 from factories import course_data, start_data
 from hjertekom_core.config import Config
 from hjertekom_core.cpr import generate_cpr, parse_cpr
@@ -47,32 +48,6 @@ QUESTIONNAIRES = ("HADS udfyldt", "HeartQoL udfyldt", "EQ-5D-5L udfyldt", "WHO-5
 
 
 # --- page helpers ------------------------------------------------------------------------------------
-
-_VBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')"
-_HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
-
-
-def field(page: Page, label: str) -> Locator:
-    """The box of one form field (label, input(s), message line), found by its visible label.
-
-    Field boxes are VBoxes whose first row is an HBox starting with the label's HTML
-    (``<b>label</b>``); the message under the field (``role="alert"``) is in the same box.
-    """
-    assert "'" not in label
-    return page.locator(".hk-form:visible").locator(
-        f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]")
-
-
-def text_input(page: Page, label: str) -> Locator:
-    return field(page, label).locator("input[type=text], textarea").first
-
-
-def type_in(page: Page, label: str, value: str, *, leave_with: str = "Tab") -> None:
-    """Type into a text field and leave it (Tab), which sends the value to the kernel."""
-    box = text_input(page, label)
-    box.fill(value)
-    box.press(leave_with)
-
 
 def choose(page: Page, label: str, option: str) -> None:
     field(page, label).locator("select").select_option(label=option)

@@ -15,31 +15,11 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import select
 
 from browser_store import new_course
+from browser_form import field, text_input, type_in
 from factories import start_data
 from hjertekom_core.store.schema import registrations
 
 pytestmark = pytest.mark.slow
-
-_VBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')"
-_HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
-
-
-def field(page: Page, label: str) -> Locator:
-    """The box of one form field (label, input, unit, "Mangler", message line) by its visible label."""
-    assert "'" not in label
-    return page.locator(".hk-form:visible").locator(
-        f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]")
-
-
-def text_input(page: Page, label: str) -> Locator:
-    return field(page, label).locator("input[type=text], textarea").first
-
-
-def type_in(page: Page, label: str, value: str) -> None:
-    box = text_input(page, label)
-    box.fill(value)
-    box.press("Tab")   # leaving the field sends the value to the kernel
-
 
 def message(page: Page, label: str) -> Locator:
     return field(page, label).get_by_role("alert")

@@ -16,11 +16,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
 from browser_store import new_course
+from browser_form import text_input
 from hjertekom_core.store.schema import autosaves, registrations
 from hjertekom_core.users import get_user
 from hosted_stack import hosted_stack
@@ -29,17 +30,6 @@ from live_server import VIEWPORT
 pytestmark = pytest.mark.slow
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
-
-_VBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')"
-_HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
-
-
-def text_input(page: Page, label: str) -> Locator:
-    """A form field's text box, found by its visible label (as in test_entry_app.py)."""
-    return page.locator(".hk-form:visible").locator(
-        f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]"
-    ).locator("input[type=text], textarea").first
-
 
 def sign_in(page: Page, url: str) -> None:
     page.goto(f"{url}/login")

@@ -14,11 +14,12 @@ from typing import Any
 
 import psutil
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
 from browser_store import new_course
+from browser_form import text_input
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import autosaves, registrations
@@ -29,16 +30,6 @@ from live_server import VIEWPORT, init_data_dir, running_server
 pytestmark = pytest.mark.slow
 
 STOP_LIMIT_S = 10.0
-_VBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-vbox ')"
-_HBOX = "contains(concat(' ', normalize-space(@class), ' '), ' widget-hbox ')"
-
-
-def text_input(page: Page, label: str) -> Locator:
-    return page.locator(".hk-form:visible").locator(
-        f"xpath=.//div[{_VBOX}][div[{_HBOX}][1]/div[1]//b[normalize-space(.)='{label}']]"
-    ).locator("input[type=text], textarea").first
-
-
 def stored(store: Store, course_id: int) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
     """(revisions of the start form, Anne's autosave of it)."""
     uid = get_user(store, ANNE.username).id

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,19 +21,10 @@ from sqlalchemy import select
 
 from hjertekom_core.store.schema import audit_log, login_failures
 from hjertekom_widgets.client_address import address_from
-from hosted_stack import HostedStack, hosted_stack
+from hosted_stack import HostedStack, Person, hosted_stack
 from live_server import WebClient
 
 NGINX = ("127.0.0.1",)
-
-
-@dataclass(frozen=True)
-class Person:
-    username: str
-    password: str
-    display_name: str
-    municipality: int = 740
-    role: str = "clinician"
 
 
 ANNE = Person("anne", "Lyngbakke-Hjerte-57", "Anne Andersen")
