@@ -221,7 +221,6 @@ _COURSE_Q = (select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_d
                     citizens.c.municipality_code.label("citizen_municipality"), citizens.c.restricted_at,
                     citizens.c.anonymised_at)
              .join(citizens, citizens.c.id == courses.c.citizen_id).where(courses.c.id == _COURSE_ID))
-_COURSE_Q_SCOPED = _COURSE_Q.where(courses.c.municipality_code.in_(bindparam("scope", expanding=True)))
 _HISTORY_Q = select(registrations).where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id)
 _LATEST = (select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
            .where(registrations.c.course_id == _COURSE_ID).group_by(registrations.c.form).subquery())
@@ -237,8 +236,6 @@ _COURSE_LATEST_Q = (select(*_COURSE_Q.selected_columns, *(_LATEST_REGS.c[c].labe
                     .select_from(courses.join(citizens, citizens.c.id == courses.c.citizen_id)
                                  .outerjoin(_LATEST_REGS, _LATEST_REGS.c.course_id == courses.c.id))
                     .where(courses.c.id == _COURSE_ID).order_by(_LATEST_REGS.c.id))
-_COURSE_LATEST_Q_SCOPED = _COURSE_LATEST_Q.where(
-    courses.c.municipality_code.in_(bindparam("scope", expanding=True)))
 
 
 #: Why a citizen with a course that is not finished gets another one at once (the clinician's choice).
@@ -563,15 +560,16 @@ class Service:
 
     def _load_course(self, conn: Connection, course_id: int, with_history: bool = False) -> Course:
         scope = self.user.scope()
-        params: dict[str, Any] = {"course_id": course_id}
-        if scope is not None:
-            params["scope"] = sorted(scope)
+        params = {"course_id": course_id}
         if with_history:
-            row = conn.execute(_COURSE_Q if scope is None else _COURSE_Q_SCOPED, params).first()
+            row = conn.execute(_COURSE_Q, params).first()
         else:
-            rows = conn.execute(_COURSE_LATEST_Q if scope is None else _COURSE_LATEST_Q_SCOPED, params).all()
+            rows = conn.execute(_COURSE_LATEST_Q, params).all()
             row = rows[0] if rows else None
-        if row is None:
+        # Outside the user's municipalities is the same NotFound as no course at all, decided before
+        # anything else is looked at. (Checked here rather than as an IN list in the query: an
+        # expanding parameter makes SQLAlchemy render the statement again at every call.)
+        if row is None or (scope is not None and row.municipality_code not in scope):
             raise NotFound("course", course_id)
         _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
