@@ -60,7 +60,15 @@ The browser is the Debian chromium driven by Playwright (headless). Figures:
    of single logins timed the same way in the same run just before (5; 3 quick;
    ``--entry-singles``): target <= 10x. The most kernels seen at once is printed.
 
-Options (all prefixed ``--entry-``): ``--entry-quick``, ``--entry-loads``, ``--entry-saves``,
+6. Opening courses (issue 16), in the page of the saves: back to the worklist, search the next of
+   three prepared courses and open it; timed in the page from the click on its "Forløb N" button
+   until a text input of its start form is shown and enabled. Then the switch to the end form is
+   timed the same way. The median of the later courses is judged (target <= 300 ms); the kernel's
+   first course (its forms' widgets are built then) is shown beside it. ``--entry-opens`` (8; 4 quick).
+7. Feedback after a save (issue 16): from the save's confirmation to the redrawn course feedback
+   (a new ``[data-indicator]`` element), in the saves above: target <= 100 ms; beside it the save.
+
+Options (all prefixed ``--entry-``): ``--entry-quick``, ``--entry-loads``, ``--entry-saves``, ``--entry-opens``,
 ``--entry-citizens``, ``--entry-pool-size``, ``--entry-killed``, ``--entry-concurrent``, ``--entry-waves``, ``--entry-singles``,
 ``--entry-keep`` (keep the temporary folder with the
 server logs), ``--entry-chromium``. A private copy of the app can be measured by putting it first
