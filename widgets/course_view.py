@@ -143,6 +143,9 @@ class CourseView:
             f"<div style='color:#555'>Forløb {course_id} · {html.escape(names.label_of(course.municipality_code))}</div>")
         self.sheets.value = _course_sheet_links(course_id)
         self.form_name = form or self._next_form(list(self.shell.contract.forms))
+        for name, view in self._views.items():   # the hidden forms hold nothing of the course before
+            if name != self.form_name:
+                view.reset()
         self._relabel()
         self._show_form()
         if course.forms.get("end"):

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from sqlalchemy import select
 
@@ -36,3 +40,14 @@ def new_course(server: Any, seed: int, name: str, *, start: dict[str, Any] | Non
     if end is not None:
         svc.save(course_id, "end", end, 0, complete=end_complete, confirm=True)
     return cpr, course_id
+
+
+def wait_for_store(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
+    """Poll until ``check()`` holds, for effects that show nothing on the page (in the store, or in a
+    server's metrics)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s")

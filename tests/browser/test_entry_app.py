@@ -16,7 +16,6 @@ import random
 import re
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +25,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import func, select
 
-from browser_store import audit_rows
+from browser_store import audit_rows, wait_for_store
 from browser_form import field, text_input, type_in
 from factories import course_data, start_data
 from hjertekom_core.config import Config
@@ -135,16 +134,6 @@ def user_id(server: Any, username: str) -> int:
     found = get_user(server.store, username).id
     assert found is not None
     return found
-
-
-def wait_for_store(check: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
-    """Poll the store until ``check()`` holds (for effects that show nothing on the page)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"the store did not show {what} within {timeout_s:.0f} s")
 
 
 def plain_request(base_url: str, method: str, path: str, cookie: str = "") -> tuple[int, str]:

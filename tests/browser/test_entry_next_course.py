@@ -57,6 +57,9 @@ def test_the_next_citizens_course_shows_nothing_of_the_one_before(hjertekom_serv
     open_course(page, next_cpr, following)
     # The browser did not draw the form again (that took most of the time to open a course).
     assert page.evaluate("document.querySelector('.hk-form-start .hk-field-weight_kg input').hkDrawn") == "ja"
+    # The end form stays in the page, hidden: it holds nothing of the first citizen either.
+    expect(end.locator(".hk-field-weight_kg input")).to_be_hidden()
+    expect(end.locator(".hk-field-weight_kg input")).to_have_value("")
     expect(page.locator(".hk-course h3").first).to_contain_text("Næste Nygaard")
     expect(page.locator(".hk-course h3").first).not_to_contain_text("Første Fenger")
     expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale")

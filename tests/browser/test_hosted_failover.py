@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
-from browser_store import new_course
+from browser_store import new_course, wait_for_store
 from browser_form import text_input
 from hjertekom_core.store.schema import autosaves, registrations
 from hjertekom_core.users import get_user
@@ -72,15 +71,6 @@ def autosaved(store: Any, course_id: int) -> dict[str, Any]:
     return json.loads(row.data) if row else {}
 
 
-def wait_for(check: Any, what: str, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s")
-
-
 def test_a_clinician_goes_on_on_the_other_host_when_hers_is_killed(tmp_path: Path, browser: Browser,
                                                                    contracts: Any) -> None:
     with hosted_stack(tmp_path, users=[ANNE]) as stack:
@@ -106,7 +96,7 @@ def test_a_clinician_goes_on_on_the_other_host_when_hers_is_killed(tmp_path: Pat
             text_input(page, "Vægt").press("Tab")
             save_draft(page, 2)
             text_input(page, "Højde").fill("172")   # not left: sent for autosave after a pause
-            wait_for(lambda: autosaved(store, course_id).get("height_cm") == "172", "the autosave of the height")
+            wait_for_store(lambda: autosaved(store, course_id).get("height_cm") == "172", "the autosave of the height")
 
             stack.kill(first)
             page.reload()   # the address keeps the open course (#/forloeb/<id>/start): it opens again
@@ -127,7 +117,7 @@ def test_a_clinician_goes_on_on_the_other_host_when_hers_is_killed(tmp_path: Pat
             number, data = revisions(store, course_id)[-1]
             assert number == 3 and (data["weight_kg"], data["height_cm"]) == (81.0, 172.0)
             # The other host's kernel reported that save to its server (/metrics).
-            wait_for(lambda: 'hjertekom_saves_total{outcome="saved"} 1.0' in stack.metrics(second),
+            wait_for_store(lambda: 'hjertekom_saves_total{outcome="saved"} 1.0' in stack.metrics(second),
                      "the save in the other host's /metrics")
             assert "hjertekom_save_seconds_count 1.0" in stack.metrics(second)
         except BaseException:
