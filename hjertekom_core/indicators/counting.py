@@ -184,20 +184,20 @@ def compute(con: duckdb.DuckDBPyConnection, settings: IndicatorSettings, *, peri
     wanted = [lvl for lvl in LEVELS if lvl in set(levels)]
     chosen = [i for i in decl.indicators if indicators is None or i.id in set(indicators)]
     if not chosen or not wanted:
-        return _with_statistics(_empty(), settings, decl)
+        return with_statistics(_empty(), settings, decl)
     scope = Scope(decl, "query", reference or reference_date(con), settings.values())
     clusters, params = _clusters_sql(settings)
     flags = precomputed_flags(con, decl, scope)
     sql = _statement(decl, chosen, flags or facts_relation(con, decl), scope, period, wanted, clusters,
                      flagged=flags is not None)
-    return _with_statistics(con.execute(sql, params).df(), settings, decl)
+    return with_statistics(con.execute(sql, params).df(), settings, decl)
 
 
 def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="int64" if c in COUNT_COLUMNS else object) for c in RESULT_COLUMNS[:9]})
 
 
-def _with_statistics(result: pd.DataFrame, settings: IndicatorSettings, decl: Declarations) -> pd.DataFrame:
+def with_statistics(result: pd.DataFrame, settings: IndicatorSettings, decl: Declarations) -> pd.DataFrame:
     """Proportion, confidence interval, standard and status beside the counts (all vectorised)."""
     n = result["denominator"].to_numpy(dtype=float)
     x = result["numerator"].to_numpy(dtype=float)
