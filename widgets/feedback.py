@@ -251,16 +251,17 @@ def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, comple
         parts.append(f"<p>{_e(t('mf_empty', lang))}</p></div>")
         return "".join(parts)
     order = {ind.id: i for i, ind in enumerate(INDICATORS)}
-    groups = (result[["unit", "unit_name", "period"]].drop_duplicates()
-              .sort_values(["unit_name", "period"], kind="stable"))
     columns = ("mf_indicator", "mf_counts", "mf_unknown", "mf_proportion", "mf_ci", "mf_standard", "mf_status")
     head = "".join(f'<th style="{_TH}{";text-align:right" if 0 < i < 6 else ""}">{_e(t(k, lang))}</th>'
                    for i, k in enumerate(columns))
-    for unit, unit_name, period in groups.itertuples(index=False):
-        rows = result[(result["unit"] == unit) & (result["period"] == period)]
-        rows = rows.assign(_o=rows["indicator"].map(order)).sort_values("_o", kind="stable")
+    # One pass over the rows as plain records (after every save: pandas masks per group cost more
+    # than the counting itself), grouped by unit and period, in the order of unit name and period.
+    groups: dict[tuple[str, str, str], list[Any]] = {}
+    for r in result.itertuples(index=False):
+        groups.setdefault((str(r.unit_name), str(r.period), str(r.unit)), []).append(r)
+    for (unit_name, period, _unit), rows in sorted(groups.items(), key=lambda kv: kv[0]):
         body = []
-        for r in rows.itertuples(index=False):
+        for r in sorted(rows, key=lambda r: order.get(r.indicator, len(order))):
             ind = BY_ID.get(r.indicator)
             name = ind.name.get(lang) if ind else ""
             what = ind.describe(lang).format(limit=completion_limit_days) if ind else ""
