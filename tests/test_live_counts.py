@@ -123,3 +123,20 @@ def test_a_move_and_a_restriction_follow(store: Store, contracts: ContractRegist
     assert_same(live, store, contracts)
     lift(store, SYSTEM, made["C_179_days"].cpr, "Sag 7: afgjort")
     assert_same(live, store, contracts)
+
+
+def test_the_server_counts_every_municipality_ahead_of_the_first_save(
+        store: Store, contracts: ContractRegistry, made: dict[str, Made],
+        recounted: list[dict[str, object]]) -> None:
+    from hjertekom_core.bootstrap import Workspace
+    from hjertekom_core.config import Config
+    from hjertekom_widgets import feedback_api
+
+    workspace = Workspace(Config(), contracts, store)
+    feedback_api.warm_live_counts(workspace, pause=0).join(timeout=120)
+    warmed = len(recounted)
+    assert warmed == len(made)                       # every course of every municipality, once
+    counts = feedback_api._live_counts(workspace)
+    for place in PLACES:
+        counts.indicators(place)
+    assert len(recounted) == warmed                  # the feedback finds them counted

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from typing import TYPE_CHECKING
 
 from hjertekom_core.access import User
@@ -18,12 +20,14 @@ from hjertekom_widgets.internal_api import ServerUnavailable, get_json
 
 if TYPE_CHECKING:
     from hjertekom_core.indicators.live_counts import LiveCounts
+    from hjertekom_core.store import Store
 
 log = logging.getLogger(__name__)
 
 #: One LiveCounts per store in this process: it remembers every course it has counted, so a save
 #: recounts that one course (live_counts.py) instead of the whole municipality.
-_COUNTS: dict[int, LiveCounts] = {}
+#: Keyed by the store object itself (weakly): an id() could be reused by a later store.
+_COUNTS: weakref.WeakKeyDictionary[Store, LiveCounts] = weakref.WeakKeyDictionary()
 _COUNTS_LOCK = threading.Lock()
 
 
@@ -32,11 +36,37 @@ def _live_counts(workspace: Workspace) -> LiveCounts:
     from hjertekom_core.indicators.live_counts import LiveCounts
 
     with _COUNTS_LOCK:
-        counts = _COUNTS.get(id(workspace.store))
+        counts = _COUNTS.get(workspace.store)
         if counts is None:
-            counts = _COUNTS[id(workspace.store)] = LiveCounts(workspace.store, workspace.contracts,
+            counts = _COUNTS[workspace.store] = LiveCounts(workspace.store, workspace.contracts,
                                                              settings_from_config(workspace.config))
         return counts
+
+
+def warm_live_counts(workspace: Workspace, pause: float = 0.05) -> threading.Thread:
+    """Count every municipality's courses once in the background (a daemon thread, started at the
+    server's start), so that the first save of the day in a large municipality does not wait for
+    all of its courses to be counted. A short pause between municipalities leaves the server's
+    event loop its turns; an error is logged and ends only the warming."""
+    def run() -> None:
+        from sqlalchemy import select
+
+        from hjertekom_core.store.schema import courses
+
+        try:
+            with workspace.store.read() as conn:
+                places = sorted(conn.execute(select(courses.c.municipality_code).distinct()).scalars())
+            counts = _live_counts(workspace)
+            for place in places:
+                counts.indicators(place)
+                time.sleep(pause)
+            log.info("live counts ready for %d municipalities", len(places))
+        except Exception:  # noqa: BLE001 - warming is an optimisation: the feedback counts on demand
+            log.exception("warming the live counts failed; they are counted on demand")
+
+    thread = threading.Thread(target=run, name="hjertekom-live-counts", daemon=True)
+    thread.start()
+    return thread
 
 
 def render_feedback(workspace: Workspace, user: User, course_id: int) -> dict[str, str]:
