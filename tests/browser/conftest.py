@@ -32,8 +32,8 @@ from browser_accounts import (
     CARL,
     DORTE,
     EXPECT_TIMEOUT_MS,
-    FIRST_APP_ELEMENT_MS,
     Account,
+    log_in,
 )
 from live_server import (
     VIEWPORT,
@@ -196,11 +196,6 @@ def sign_in(hjertekom_server: HjerteKomServer) -> Callable[[Page, Account], Page
     element may have to wait for a kernel)."""
 
     def login(page: Page, account: Account) -> Page:
-        page.goto(f"{hjertekom_server.base_url}/login")
-        page.locator("#username").fill(account.username)
-        page.locator("#password").fill(account.password)
-        page.locator("#login").click()
-        expect(page.locator(".hk-search input")).to_be_visible(timeout=FIRST_APP_ELEMENT_MS)
-        return page
+        return log_in(page, hjertekom_server.base_url, account)
 
     return login

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from browser_store import audit_rows
-from browser_accounts import FIRST_APP_ELEMENT_MS, Account
+from browser_accounts import FIRST_APP_ELEMENT_MS, Account, open_header_page
 from factories import course_data
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.cpr import generate_cpr
@@ -69,13 +69,7 @@ def kernel_of(page: Page) -> str:
 
 def users_page(page: Page, base_url: str) -> Page:
     """From the app's header to the "Brugere" page (it opens in a new tab)."""
-    link = page.locator("a.hk-users")
-    expect(link).to_have_text("Brugere")
-    with page.context.expect_page() as opened:
-        link.click()
-    users = opened.value
-    expect(users.locator("h1")).to_have_text("Brugere")
-    return users
+    return open_header_page(page, "a.hk-users", "Brugere")
 
 
 def row(page: Page, username: str):  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
+from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS, log_in
 from browser_store import new_course, wait_for_store
 from browser_form import text_input
 from hjertekom_core.store.schema import autosaves, registrations
@@ -31,11 +31,7 @@ pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 def sign_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/login")
-    page.locator("#username").fill(ANNE.username)
-    page.locator("#password").fill(ANNE.password)
-    page.locator("#login").click()
-    expect(page.locator(".hk-search input")).to_be_visible(timeout=FIRST_APP_ELEMENT_MS)
+    log_in(page, url, ANNE)
 
 
 def open_course(page: Page, cpr: str, course_id: int) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_accounts import Account
+from browser_accounts import Account, log_in, open_header_page
 from browser_store import audit_rows
 from factories import course_data, end_data, start_data
 from hjertekom_core.access import SYSTEM
@@ -66,25 +66,14 @@ def contact_changes(server, username: str) -> list[tuple[str, dict]]:  # type: i
 
 
 def sign_in_as(new_page: Callable[[], Page], server, account: Account) -> Page:  # type: ignore[no-untyped-def]
-    page = new_page()
-    page.goto(f"{server.base_url}/login")
-    page.locator("#username").fill(account.username)
-    page.locator("#password").fill(account.password)
-    page.locator("#login").click()
-    expect(page.locator("a.hk-logout")).to_be_visible(timeout=60_000)
-    return page
+    return log_in(new_page(), server.base_url, account, ready="a.hk-logout")
 
 
 def test_a_clinician_sets_her_phone_and_her_course_summary_shows_it(
         profile_world, new_page: Callable[[], Page]) -> None:  # type: ignore[no-untyped-def]
     server, course_id = profile_world
     app = sign_in_as(new_page, server, HELLE)
-    link = app.locator("a.hk-profile")
-    expect(link).to_have_text("Min profil")
-    with app.context.expect_page() as opened:
-        link.click()
-    profile = opened.value
-    expect(profile.locator("h1")).to_have_text("Min profil")
+    profile = open_header_page(app, "a.hk-profile", "Min profil")
     expect(profile.locator("table.hk-facts")).to_contain_text("Helle Holm")
 
     profile.get_by_label("Telefon (arbejde)").fill("86 12 34 56")
@@ -147,10 +136,7 @@ def test_an_administrator_sets_a_users_email_on_the_users_page(
         profile_world, new_page: Callable[[], Page]) -> None:  # type: ignore[no-untyped-def]
     server, _ = profile_world
     app = sign_in_as(new_page, server, ADMIN)
-    with app.context.expect_page() as opened:
-        app.locator("a.hk-users").click()
-    users = opened.value
-    expect(users.locator("h1")).to_have_text("Brugere")
+    users = open_header_page(app, "a.hk-users", "Brugere")
     row = users.locator('tr[data-user="ib"]')
     row.get_by_label("E-mail (arbejde)").fill("ib.iversen@silkeborg.dk")
     row.get_by_role("button", name="Gem kontakt").click()
