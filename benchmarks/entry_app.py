@@ -65,8 +65,10 @@ The browser is the Debian chromium driven by Playwright (headless). Figures:
    until a text input of its start form is shown and enabled. Then the switch to the end form is
    timed the same way. The median of the later courses is judged (target <= 300 ms); the kernel's
    first course (its forms' widgets are built then) is shown beside it. ``--entry-opens`` (8; 4 quick).
-7. Feedback after a save (issue 16): from the save's confirmation to the redrawn course feedback
-   (a new ``[data-indicator]`` element), in the saves above: target <= 100 ms; beside it the save.
+7. Feedback after a save (issue 16): from the save's confirmation to the redrawn feedback (the
+   first change inside ``.hk-feedback`` after the confirmation: each save changes the weight the
+   course's results show), in the saves above: target <= 100 ms; beside it the save. A save whose
+   feedback is unchanged has nothing to redraw and is not counted.
 
 Options (all prefixed ``--entry-``): ``--entry-quick``, ``--entry-loads``, ``--entry-saves``, ``--entry-opens``,
 ``--entry-citizens``, ``--entry-pool-size``, ``--entry-killed``, ``--entry-concurrent``, ``--entry-waves``, ``--entry-singles``,
@@ -371,10 +373,12 @@ _KERNEL_ID_JS = """() => { const el = document.getElementById('jupyter-config-da
 _READY_JS = """(sel) => { const el = document.querySelector(sel);
   return !!el && el.offsetParent !== null && !el.disabled && !el.readOnly; }"""
 _SAVE_JS = """([want, timeoutMs]) => new Promise((resolve, reject) => {
-  // Resolves with {confirm, feedback}: ms from the click to the confirmation, and to the course
-  // feedback redrawn after it (a new [data-indicator] table; null if none within the timeout).
+  // Resolves with {confirm, feedback}: ms from the click to the confirmation, and to the feedback
+  // redrawn after it (the first change inside .hk-feedback once confirmed: a new table, or the
+  // course's results with the value just saved; null if none within the timeout).
   const button = document.querySelector('.hk-save-draft');
-  const oldFeedback = document.querySelector('[data-indicator]');
+  const inFeedback = (m) => { const n = m.target.nodeType === 1 ? m.target : m.target.parentElement;
+                              return !!n && !!n.closest('.hk-feedback'); };
   const done = () => { const s = document.querySelector('.hk-status');
     return !!s && s.classList.contains('hk-saved') && s.textContent.includes(want); };
   if (done()) { reject(new Error('already saved: ' + want)); return; }
@@ -382,11 +386,10 @@ _SAVE_JS = """([want, timeoutMs]) => new Promise((resolve, reject) => {
   let finished = false;
   const finish = () => { if (finished) return; finished = true; observer.disconnect(); clearTimeout(timer);
                          resolve({confirm, feedback}); };
-  const observer = new MutationObserver(() => {
+  const observer = new MutationObserver((mutations) => {
     const now = performance.now() - t0;
     if (confirm === null && done()) { confirm = now; setTimeout(finish, 10000); }  // feedback: 10 s more
-    const fb = document.querySelector('[data-indicator]');
-    if (feedback === null && fb && fb !== oldFeedback) feedback = now;
+    if (feedback === null && confirm !== null && mutations.some(inFeedback)) feedback = now;
     if (confirm !== null && feedback !== null) finish();
   });
   observer.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true,
