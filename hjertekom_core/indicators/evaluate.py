@@ -105,7 +105,7 @@ def _json_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
-    if isinstance(value, int):
+    if isinstance(value, int) and -(2 ** 63) <= value < 2 ** 63:
         return str(value)
     return _duck_json_text(_dump(value))
 
@@ -512,6 +512,15 @@ def _contract_at(contracts_dir: str, programme: str) -> Contract:
 def contract_of(decl: Declarations) -> Contract:
     """The contract beside the declarations' file (``<contracts>/<programme>/indicators.yaml``)."""
     return _contract_at(str(Path(decl.source).resolve().parent.parent), decl.programme)
+
+
+def course_facts(decl: Declarations, forms: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, str],
+                 settings: IndicatorSettings, reference: dt.date, *,
+                 contract: Contract | None = None) -> dict[str, Any]:
+    """Every declared fact of one course (None: NULL), as the SQL computes it: missing-reason codes
+    are still in a code fact, as in a snapshot's facts table. Arguments as ``course_counts``."""
+    course = _Course(decl, contract or contract_of(decl), forms, statuses, reference, settings.values())
+    return {name: course.fact(name) for name in decl.facts}
 
 
 def course_counts(decl: Declarations, forms: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, str],
