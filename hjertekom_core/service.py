@@ -45,6 +45,7 @@ from hjertekom_core.errors import (
 )
 from hjertekom_core.name_search import NameQuery, typed_cpr
 from hjertekom_core.revisions import FieldChange, changed_fields
+from hjertekom_core.save_events import observed_save
 from hjertekom_core.store import Store
 from hjertekom_core.store.engine import StoreSession
 from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations, users
@@ -633,13 +634,16 @@ class Service:
         validation and the rights, and nothing is written when they fail. A reason given on any
         other save is stored too.
         """
-        if reopen and complete:
-            raise ValueError("reopen saves a draft: complete must be False")
-        self.user.require("registration.write")
-        note = _clean_reason(form, reason)
-        with self.store.session() as session:  # one connection for the read and the write
-            return self._save(session, course_id, form, data, base_revision, complete=complete, confirm=confirm,
-                              note=note, reopen=reopen)
+        # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
+        # before it touches the store, and of its outcome after.
+        with observed_save():
+            if reopen and complete:
+                raise ValueError("reopen saves a draft: complete must be False")
+            self.user.require("registration.write")
+            note = _clean_reason(form, reason)
+            with self.store.session() as session:  # one connection for the read and the write
+                return self._save(session, course_id, form, data, base_revision, complete=complete,
+                                  confirm=confirm, note=note, reopen=reopen)
 
     def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
               *, complete: bool, confirm: bool, note: str | None, reopen: bool) -> SaveResult:

@@ -11,21 +11,21 @@ of the service account reach it; nothing on it is reachable from a browser. It c
 - ``POST /saves/begin`` and ``/saves/end``: a kernel's service save started and finished (outcome,
   seconds), for /metrics and for the drain on SIGTERM (monitoring.py). Nothing about the data.
 
-Kernel side: ``wait_for_request``, ``whoami`` and ``get_json`` speak to it; ``install_save_meter``
-(from ``wait_for_request``, so every kernel of the entry app has it) reports the saves.
+Kernel side: ``wait_for_request``, ``whoami`` and ``get_json`` speak to it. ``report_saves_to_server``
+(from ``wait_for_request``, so every kernel of the entry app has it) registers ``ServerSaveReports``
+as the core's save observer (hjertekom_core/save_events.py): the start of a save is answered by the
+server before the save touches the store, its end is reported from a thread of its own.
 """
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import logging
 import os
 import queue
 import socket
 import threading
-import time
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from tornado import web
@@ -34,6 +34,7 @@ from tornado.ioloop import IOLoop
 from tornado.netutil import bind_unix_socket
 
 from hjertekom_core.errors import AccessDenied, NotFound
+from hjertekom_core.save_events import SaveOutcome, add_save_observer
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,12 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(self._path)
+        except OSError:
+            sock.close()   # a server gone or stopping: no socket left behind for each report
+            raise
         self.sock = sock
 
 
@@ -224,63 +229,54 @@ def post_json(path: str, body: dict[str, Any], timeout: float = 5.0) -> None:
         raise ServerUnavailable(f"HTTP {response.status}")
 
 
-class _SaveReporter:
-    """Sends the save reports from a thread of their own, in order: a save never waits for them."""
+class ServerSaveReports:
+    """The kernel's save observer (hjertekom_core.save_events): tells the server of every save.
+
+    ``begin`` is delivered before the save touches the store, synchronously (at most
+    ``BEGIN_TIMEOUT`` seconds), so a drain that starts after it counts the save as in flight.
+    A server that does not answer in time costs the save that wait and nothing else.
+    ``end`` goes from a thread of its own, in order; the save never waits for it.
+    """
+
+    BEGIN_TIMEOUT = 0.5
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
-        self._seq = 0
+        self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._seq = itertools.count(1)
         threading.Thread(target=self._run, name="hjertekom-save-reports", daemon=True).start()
 
-    def next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
+    def begin(self) -> int:
+        seq = next(self._seq)
+        try:
+            post_json("/saves/begin", {"seq": seq}, timeout=self.BEGIN_TIMEOUT)
+        except ServerUnavailable as exc:   # the save goes on; only the server's count misses it
+            log.debug("save start not delivered (%s)", exc)
+        return seq
 
-    def send(self, path: str, body: dict[str, Any]) -> None:
-        self._queue.put((path, body))
+    def end(self, token: int, outcome: SaveOutcome, seconds: float) -> None:
+        self._queue.put({"seq": token, "outcome": outcome, "seconds": round(seconds, 6)})
 
     def _run(self) -> None:
         while True:
-            path, body = self._queue.get()
+            body = self._queue.get()
             try:
-                post_json(path, body, timeout=2.0)
+                post_json("/saves/end", body, timeout=2.0)
             except ServerUnavailable as exc:   # metrics only: the save itself is not affected
-                log.debug("save report not delivered (%s)", exc)
+                log.debug("save end not delivered (%s)", exc)
 
 
-
-def _metered(save: Callable[..., Any], reporter: _SaveReporter) -> Callable[..., Any]:
-    @wraps(save)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from hjertekom_core.errors import HjerteKomError
-
-        seq = reporter.next_seq()
-        reporter.send("/saves/begin", {"seq": seq})
-        started, outcome = time.perf_counter(), "failed"
-        try:
-            result = save(*args, **kwargs)
-            outcome = "saved"
-            return result
-        except HjerteKomError:   # validation, conflict, confirmation, rights: answered to the user
-            outcome = "refused"
-            raise
-        finally:
-            reporter.send("/saves/end", {"seq": seq, "outcome": outcome,
-                                          "seconds": round(time.perf_counter() - started, 6)})
-    wrapper.hjertekom_metered = True  # type: ignore[attr-defined]
-    return wrapper
+_reports: ServerSaveReports | None = None
 
 
-def install_save_meter() -> None:
-    """In a kernel of the entry app: report every ``Service.save`` (start, end, outcome, seconds)
-    to the server. Once per kernel; a kernel without the server's channel reports nothing."""
-    if not os.environ.get(SOCKET_ENV):
+def report_saves_to_server() -> None:
+    """In a kernel of the entry app: register the observer that reports every ``Service.save``
+    (start, end, outcome, seconds) to the server. Once per kernel; a kernel without the server's
+    channel reports nothing."""
+    global _reports
+    if not os.environ.get(SOCKET_ENV) or _reports is not None:
         return
-    from hjertekom_core.service import Service
-
-    if getattr(Service.save, "hjertekom_metered", False):
-        return
-    Service.save = _metered(Service.save, _SaveReporter())  # type: ignore[method-assign]
+    _reports = ServerSaveReports()
+    add_save_observer(_reports)
 
 
 def wait_for_request(timeout: float | None = None) -> None:
@@ -288,7 +284,7 @@ def wait_for_request(timeout: float | None = None) -> None:
 
     Voilà's own ``wait_for_request`` asks the public port; ours asks the private socket.
     """
-    install_save_meter()
+    report_saves_to_server()
     if os.environ.get("VOILA_PREHEAT", "False") == "False":
         return
     from websockets.sync.client import unix_connect

@@ -6,8 +6,9 @@ and the server's drain on SIGTERM (docs/deployment.md).
 - ``/metrics`` is the Prometheus text format, read only with the bearer token of the private file
   ``<data dir>/metrics.token`` (0600, made at start); the proxy never routes it (deploy/nginx).
   No label holds a user, a citizen or a course: counts, latencies and memory only.
-- Saves happen in the kernels (separate processes): each kernel reports the start and the end of
-  every service save over the server's private socket (internal_api.py, ``install_save_meter``),
+- Saves happen in the kernels (separate processes): each kernel's save observer
+  (internal_api.py ``ServerSaveReports``, on hjertekom_core/save_events.py) reports the start of
+  every service save before it touches the store, and its end, over the server's private socket,
   so the server counts saves and their latency and knows which are still in flight.
 - Logins are counted where the login form answers (``count_login``, from the base handler).
 
@@ -92,6 +93,9 @@ class Monitor:
     kernel_manager: Any = None   # Voilà's, set once it exists
     draining_since: float | None = None
     _in_flight: dict[str, float] = field(default_factory=dict)   # report key -> start (monotonic)
+    # Ends whose start was not (yet) heard: a start that timed out in the kernel may still arrive
+    # after its end, and must not then count as a save in flight. Key -> when (monotonic).
+    _ended_unbegun: dict[str, float] = field(default_factory=dict)
     told: set[str] = field(default_factory=set)                  # kernels whose page heard of the restart
 
     def __post_init__(self) -> None:
@@ -133,22 +137,30 @@ class Monitor:
         return float(len(km.list_kernel_ids())) if km is not None else 0.0
 
     def save_began(self, key: str) -> None:
-        self._in_flight[key] = time.monotonic()
+        if self._ended_unbegun.pop(key, None) is None:
+            self._in_flight[key] = time.monotonic()
 
     def save_ended(self, key: str, seconds: float, outcome: str) -> None:
-        self._in_flight.pop(key, None)
+        if self._in_flight.pop(key, None) is None:
+            self._ended_unbegun[key] = time.monotonic()
+            if len(self._ended_unbegun) > 1000:   # a server that did not answer the starts for a while
+                self._forget_stale()
         outcome = outcome if outcome in SAVE_OUTCOMES else "failed"
         self.saves.labels(outcome).inc()
         if outcome == "saved":
             self.save_seconds.observe(max(0.0, seconds))
 
     def saves_in_flight(self) -> int:
+        self._forget_stale()
+        return len(self._in_flight)
+
+    def _forget_stale(self) -> None:
         # A kernel killed in the middle of a save never reports its end: forget it after a minute.
         now = time.monotonic()
-        for key, started in list(self._in_flight.items()):
-            if now - started > 60:
-                self._in_flight.pop(key, None)
-        return len(self._in_flight)
+        for table in (self._in_flight, self._ended_unbegun):
+            for key, since in list(table.items()):
+                if now - since > 60:
+                    table.pop(key, None)
 
     def count_login(self, status: int) -> None:
         """The login form answered a POST: a redirect is a login, 403 or 429 a refusal."""

@@ -94,3 +94,64 @@ def test_sigterm_tells_the_open_page_keeps_its_input_and_stops_within_10_s(tmp_p
                     if str(connections) in " ".join(proc.info["cmdline"] or [])]
     finally:
         store.dispose()
+
+
+def test_a_stop_right_after_a_save_began_waits_for_that_save(tmp_path: Path, browser: Browser,
+                                                             contracts: Any) -> None:
+    """The kernel's save has told the server that it began and waits for the store (held here);
+    SIGTERM comes now. The server must stay up until that save is written, then stop."""
+    init_data_dir(tmp_path)
+    store = Store(f"sqlite:///{tmp_path / 'hjertekom.sqlite'}", key_file=tmp_path / "pseudonym.key")
+    try:
+        add_user(store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
+        cpr, course_id = new_course(SimpleNamespace(store=store, contracts=contracts), 740_934, "Gunnar Gemmesen")
+        with running_server(tmp_path, "--pool-size", "1") as server:
+            token = (tmp_path / "metrics.token").read_text(encoding="ascii").strip()
+
+            def in_flight() -> float:
+                status, body = http_get(f"{server.base_url}/metrics", {"Authorization": f"Bearer {token}"})
+                found = re.search(r"^hjertekom_saves_in_flight (\S+)$", body, re.M)
+                assert status == 200 and found, status
+                return float(found.group(1))
+
+            context = browser.new_context(viewport=VIEWPORT, locale="da-DK")
+            context.set_default_timeout(ACTION_TIMEOUT_MS)
+            page = context.new_page()
+            try:
+                page.goto(f"{server.base_url}/login")
+                page.locator("#username").fill(ANNE.username)
+                page.locator("#password").fill(ANNE.password)
+                page.locator("#login").click()
+                page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}", timeout=FIRST_APP_ELEMENT_MS)
+                page.get_by_role("button", name="Søg").click()
+                page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
+                text_input(page, "Dato for afklarende samtale").fill("17-02-2025")
+                text_input(page, "Dato for afklarende samtale").press("Tab")
+                text_input(page, "Vægt").fill("79,5")
+                text_input(page, "Vægt").press("Tab")
+                assert in_flight() == 0
+                with store.write():   # every writer of this store waits: the save stops at its write
+                    page.locator(".hk-save-draft").click()
+                    deadline = time.monotonic() + 15
+                    while in_flight() < 1:   # the kernel's report that the save began
+                        assert time.monotonic() < deadline, "the save's start never reached the server"
+                        time.sleep(0.05)
+                    os.kill(server.pid, signal.SIGTERM)
+                    stopping = time.monotonic()
+                    status, body = http_get(f"{server.base_url}/healthz")
+                    assert (status, json.loads(body)["status"]) == (503, "draining")
+                    # Well past the pages' autosave grace: still up, because of the save alone.
+                    time.sleep(2.5)
+                    assert server.proc.poll() is None, "the server stopped with a save in flight"
+                    assert in_flight() == 1
+                server.proc.wait(timeout=STOP_LIMIT_S + 5)
+                stopped_after = time.monotonic() - stopping
+            finally:
+                context.close()
+        print(f"SIGTERM to exit, 2.5 s of it with the save held: {stopped_after:.1f} s")
+        assert server.proc.returncode == 0, server.proc.returncode
+        assert stopped_after < STOP_LIMIT_S
+        revisions, _autosave = stored(store, course_id)
+        assert revisions == [(1, {"meeting_date": "2025-02-17", "weight_kg": 79.5})]
+    finally:
+        store.dispose()
