@@ -244,7 +244,7 @@ def test_a_sample_of_demo_courses_counts_as_the_one_course_oracle(
 @pytest.mark.slow
 def test_every_demo_course_counts_as_the_one_course_oracle(
         contract: Contract, demo_courses: list[DemoCourse]) -> None:
-    """The one-course oracle for every course (about six minutes): the day before the limit and its day."""
+    """The one-course oracle for every course (6-9 minutes): the day before the limit and its day."""
     for course in demo_courses:
         start = course.start() or dt.date(2025, 6, 1)
         for limit, period in zip(LIMITS, PERIODS):
