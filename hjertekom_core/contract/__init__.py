@@ -13,10 +13,11 @@ from hjertekom_core.contract.model import (
     Ref,
     Rule,
     Section,
+    SelfReport,
     Text,
 )
 
 __all__ = [
     "UNKNOWN", "Code", "CodeList", "Condition", "Contract", "ContractRegistry", "Derivation", "Field",
-    "Form", "Limits", "Ref", "Rule", "Section", "Text", "load_codelist", "load_codelists", "load_contract",
+    "Form", "Limits", "Ref", "Rule", "Section", "SelfReport", "Text", "load_codelist", "load_codelists", "load_contract",
 ]

@@ -31,6 +31,7 @@ from hjertekom_core.contract.model import (
     Ref,
     Rule,
     Section,
+    SelfReport,
     Text,
 )
 
@@ -72,6 +73,27 @@ def _check_schema(path: Path, doc: Any, schema_file: str, check: bool = True) ->
 
 def _text(raw: Mapping[str, str] | None) -> Text | None:
     return Text(raw["da"], raw["en"]) if raw else None
+
+
+def _self_report(raw: Mapping[str, Any] | None, fields: list[Field], where: str, path: Path) -> SelfReport | None:
+    """A questionnaire section's ``self_report``: its status field must be a choice field of the
+    section whose code list holds ``answered``, and the section must have an item besides it."""
+    if raw is None:
+        return None
+    status, answered = raw.get("status"), raw.get("answered")
+    by_name = {f.name: f for f in fields}
+    if status is not None:
+        f = by_name.get(status)
+        if f is None or f.type != "choice" or f.codelist is None:
+            raise ContractError(str(path), where, f"self_report status {status!r} is not a choice field of the section")
+        if answered is None or answered not in f.codelist:
+            raise ContractError(str(path), where, f"self_report answered {answered!r} is not a code of {status!r}")
+    elif answered is not None:
+        raise ContractError(str(path), where, "self_report answered needs a status field")
+    report = SelfReport(status, answered, _text(raw.get("intro")))
+    if not any(not f.is_derived and f.name != status for f in fields):
+        raise ContractError(str(path), where, "self_report section has no item for the citizen")
+    return report
 
 
 # --- code lists -----------------------------------------------------------------------------
@@ -268,8 +290,9 @@ def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = N
                 f = _field(raw_field, fname, sname, codelists, where, path)
                 _check_field(f, where, path, known_functions)
                 fields.append(f)
+            self_report = _self_report(raw_section.get("self_report"), fields, f"form {fname}, section {sname}", path)
             sections.append(Section(sname, _text(raw_section["label"]), tuple(fields),  # type: ignore[arg-type]
-                                    _text(raw_section.get("help")), block))
+                                    _text(raw_section.get("help")), block, self_report))
         date_field = raw_form.get("date_field")
         form = Form(fname, _text(raw_form["label"]), tuple(sections), _text(raw_form.get("help")), date_field)  # type: ignore[arg-type]
         if date_field and (date_field not in form.fields or form.fields[date_field].type != "date"):

@@ -168,12 +168,31 @@ class Field:
 
 
 @dataclass(frozen=True)
+class SelfReport:
+    """A section the citizen answers (a questionnaire): ``status`` is the section's field saying
+    whether it was filled in (None: there is none), set to ``answered`` once the citizen answers;
+    ``intro`` is what the citizen reads first."""
+
+    status: str | None = None
+    answered: str | None = None
+    intro: Text | None = None
+
+
+@dataclass(frozen=True)
 class Section:
     name: str
     label: Text
     fields: tuple[Field, ...]
     help: Text | None = None
     block: str | None = None
+    self_report: SelfReport | None = None
+
+    def self_report_items(self) -> tuple[Field, ...]:
+        """The citizen's items of a questionnaire section (its input fields but the status);
+        empty for any other section."""
+        if self.self_report is None:
+            return ()
+        return tuple(f for f in self.fields if not f.is_derived and f.name != self.self_report.status)
 
 
 @dataclass(frozen=True)
@@ -193,6 +212,10 @@ class Form:
 
     def field(self, name: str) -> Field:
         return self.fields[name]
+
+    def self_report_items(self) -> tuple[str, ...]:
+        """The names of the form's fields the citizen answers (questionnaire sections), in order."""
+        return tuple(f.name for s in self.sections for f in s.self_report_items())
 
     def input_fields(self) -> Iterator[Field]:
         """Fields a person fills in (derived ones are computed)."""
