@@ -11,7 +11,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -115,6 +115,8 @@ class Registration:
     user_id: int | None
     saved_at: dt.datetime
     reason: str | None = None   # why a complete revision was changed or reopened (see Service.save)
+    # The fields of this revision the citizen answered themselves (questionnaire mode), form order.
+    self_reported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class RevisionChange:
     saved_at: dt.datetime                # aware, UTC
     reason: str | None = field(repr=False)
     changes: tuple[FieldChange, ...] = field(repr=False)
+    self_reported: tuple[str, ...] = ()  # the fields of the revision the citizen answered themselves
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ _LATEST_Q = (select(registrations).join(_LATEST, and_(registrations.c.form == _L
 # instead of two): a row per form, or one row with NULL registration columns when none is saved.
 _LATEST_REGS = _LATEST_Q.order_by(None).subquery("latest_regs")
 _REG_COLUMNS = ("id", "course_id", "form", "revision", "status", "data", "contract_version", "user_id",
-                "saved_at", "reason")
+                "saved_at", "reason", "self_reported")
 _COURSE_LATEST_Q = (select(*_COURSE_Q.selected_columns, *(_LATEST_REGS.c[c].label(f"reg_{c}") for c in _REG_COLUMNS))
                     .select_from(courses.join(citizens, citizens.c.id == courses.c.citizen_id)
                                  .outerjoin(_LATEST_REGS, _LATEST_REGS.c.course_id == courses.c.id))
@@ -288,7 +291,25 @@ def _check_open(citizen_id: int, municipality: int, restricted_at: Any, anonymis
 
 def _registration(row: Any) -> Registration:
     return Registration(row.course_id, row.form, row.revision, row.status, json.loads(row.data),
-                        row.contract_version, row.user_id, _utc(row.saved_at), row.reason)
+                        row.contract_version, row.user_id, _utc(row.saved_at), row.reason,
+                        _self_reported_of(row.self_reported))
+
+
+def _self_reported_of(stored: str | None) -> tuple[str, ...]:
+    """The stored JSON list of self-reported fields as a tuple (NULL: none)."""
+    return tuple(json.loads(stored)) if stored else ()
+
+
+def _self_reported_now(contract: Contract, form: str, cleaned: Mapping[str, Any], previous: Registration | None,
+                       new: Collection[str]) -> tuple[str, ...]:
+    """Which fields of the revision being saved are the citizen's own answers: those given now
+    (``new``, from the questionnaire mode) and those of the revision before whose value nobody has
+    changed since; only the form's questionnaire items that hold a value, in form order."""
+    before = previous.data if previous else {}
+    kept = {name for name in (previous.self_reported if previous else ()) if before.get(name) == cleaned.get(name)}
+    chosen = kept | set(new)
+    return tuple(name for name in contract.form(form).self_report_items()
+                 if name in chosen and cleaned.get(name) is not None)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -578,7 +599,8 @@ class Service:
             revs = [_registration(r) for r in conn.execute(_HISTORY_Q, {"course_id": course_id})]
         else:
             revs = [Registration(r.reg_course_id, r.reg_form, r.reg_revision, r.reg_status, json.loads(r.reg_data),
-                                 r.reg_contract_version, r.reg_user_id, _utc(r.reg_saved_at), r.reg_reason)
+                                 r.reg_contract_version, r.reg_user_id, _utc(r.reg_saved_at), r.reg_reason,
+                                 _self_reported_of(r.reg_self_reported))
                     for r in rows if r.reg_id is not None]
         forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
         return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
@@ -621,7 +643,7 @@ class Service:
     @_refusals_audited("registration.write", "course", "course_id")
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
              complete: bool = False, confirm: bool = False, reason: str | None = None,
-             reopen: bool = False) -> SaveResult:
+             reopen: bool = False, self_reported: Collection[str] = ()) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
@@ -633,6 +655,10 @@ class Service:
         draft needs ``reopen=True`` as well, else ReopenRequired. Both are checked after the
         validation and the rights, and nothing is written when they fail. A reason given on any
         other save is stored too.
+
+        ``self_reported`` names the fields the citizen answered themselves (the questionnaire mode);
+        they are stored with the revision, together with those of the revision before that kept
+        their value (only the form's questionnaire items, see ``Form.self_report_items``).
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -643,10 +669,11 @@ class Service:
             note = _clean_reason(form, reason)
             with self.store.session() as session:  # one connection for the read and the write
                 return self._save(session, course_id, form, data, base_revision, complete=complete,
-                                  confirm=confirm, note=note, reopen=reopen)
+                                  confirm=confirm, note=note, reopen=reopen, self_reported=self_reported)
 
     def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
-              *, complete: bool, confirm: bool, note: str | None, reopen: bool) -> SaveResult:
+              *, complete: bool, confirm: bool, note: str | None, reopen: bool,
+              self_reported: Collection[str] = ()) -> SaveResult:
         with session.read() as conn:
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
@@ -663,8 +690,10 @@ class Service:
         reopened = _check_locked(form, course.forms.get(form), note, complete, reopen)
         # Everything but the two INSERTs is done before the write transaction: on SQLite that holds
         # the store-wide write lock, so its length is what limits concurrent writers.
+        citizens_own = _self_reported_now(contract, form, report.cleaned, course.forms.get(form), self_reported)
         row, entry, result = self._revision_rows(contract, course_id, form, base_revision + 1, report,
-                                                 complete, municipality, reason=note, reopened=reopened)
+                                                 complete, municipality, reason=note, reopened=reopened,
+                                                 self_reported=citizens_own)
         with session.write() as conn:
             try:
                 conn.execute(_INSERT_REGISTRATION, row)
@@ -686,7 +715,7 @@ class Service:
 
     def _revision_rows(self, contract: Contract, course_id: int, form: str, revision: int,
                        report: ValidationReport, complete: bool, municipality: int, *,
-                       reason: str | None = None, reopened: bool = False
+                       reason: str | None = None, reopened: bool = False, self_reported: tuple[str, ...] = ()
                        ) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
         """The registration row, its audit row and the result, ready to insert.
 
@@ -695,12 +724,15 @@ class Service:
         status = "complete" if complete else "draft"
         row = {"course_id": course_id, "form": form, "revision": revision, "status": status,
                "data": dump_data(report.cleaned), "contract_version": contract.version,
-               "user_id": self.user.id, "saved_at": audit.now(), "reason": reason}
+               "user_id": self.user.id, "saved_at": audit.now(), "reason": reason,
+               "self_reported": json.dumps(list(self_reported)) if self_reported else None}
         detail: dict[str, Any] = {"form": form, "revision": revision, "status": status}
         if reason is not None:
             detail["reason_length"] = len(reason)
         if reopened:
             detail["reopened"] = True
+        if self_reported:
+            detail["self_reported"] = len(self_reported)
         entry = audit.entry(self.user, "registration.save", "course", course_id, municipality, detail)
         return row, entry, SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
 
@@ -738,7 +770,7 @@ class Service:
             history.append(RevisionChange(
                 reg.revision, reg.status, previous.status if previous else None, reg.user_id,
                 names.get(reg.user_id) if reg.user_id is not None else None, reg.saved_at, reg.reason,
-                changed_fields(previous.data if previous else {}, reg.data, order)))
+                changed_fields(previous.data if previous else {}, reg.data, order), reg.self_reported))
             previous = reg
         with self.store.write() as conn:
             audit.record(conn, self.user, "registration.history", "course", course_id, course.municipality_code,

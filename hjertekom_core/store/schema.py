@@ -119,6 +119,9 @@ registrations = Table(
     # here only, with the registration's data: the audit entry says that a reason was given, and
     # its length, never the text (it may name a person).
     Column("reason", Text, nullable=True),
+    # The fields of this revision the citizen answered themselves (questionnaire mode on a tablet,
+    # docs/questionnaire-mode.md): a JSON list of field names, NULL when none (migration 0011).
+    Column("self_reported", Text, nullable=True),
     UniqueConstraint("course_id", "form", "revision", name="uq_registrations_course_form_revision"),
     CheckConstraint("status IN ('draft', 'complete')", name="status"),
     CheckConstraint("revision >= 1", name="revision"),
