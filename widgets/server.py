@@ -42,6 +42,9 @@ from hjertekom_widgets.admin_pages import ROUTES as ADMIN_ROUTES
 from hjertekom_widgets.auth import HjerteKomIdentityProvider
 from hjertekom_widgets.guard import SWEEP_SECONDS, Guard
 from hjertekom_widgets.internal_api import SOCKET_ENV, SOCKET_NAME, start_internal_server
+from hjertekom_widgets import kernel_zygote
+from hjertekom_widgets.kernel_pool import CHECK_SECONDS, GrowingPool, configured_max
+from hjertekom_widgets.kernel_zygote import ZYGOTE_ENV, ZYGOTE_SOCKET_NAME, Zygote
 from hjertekom_widgets.monitoring import SETTINGS_KEY, Monitor
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
 from hjertekom_widgets.web_handlers import (
@@ -81,10 +84,13 @@ class HjerteKomVoila(Voila):
     name = "hjertekom-voila"
     guard: Guard | None = None  # set by serve()
     monitor: Monitor | None = None  # set by serve()
+    zygote: Zygote | None = None  # forks the kernels (kernel_zygote.py); None: normal starts
+    pool: GrowingPool | None = None  # with preheated kernels: the pool follows demand (kernel_pool.py)
 
     def init_settings(self) -> dict[str, Any]:
         # The kernels (preheated ones are started inside super()) inherit this environment.
         os.environ[SOCKET_ENV] = str(Path(self.connection_dir) / SOCKET_NAME)
+        self._start_zygote()
         settings = super().init_settings()
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
         if self.guard is not None:
@@ -92,7 +98,22 @@ class HjerteKomVoila(Voila):
         if self.monitor is not None:
             self.monitor.kernel_manager = self.kernel_manager
             settings[SETTINGS_KEY] = self.monitor
+        if self.voila_configuration.preheat_kernel:
+            self.pool = GrowingPool(self.kernel_manager, self.voila_configuration.default_pool_size,
+                                    max_size=configured_max())
+            self.pool.install()
         return settings
+
+    def _start_zygote(self) -> None:
+        """Before the first kernel: the zygote, with this process's environment (the kernels' own)."""
+        if os.environ.get(ZYGOTE_ENV, "1") == "0":
+            log.info("%s=0: kernels start the normal way", ZYGOTE_ENV)
+            return
+        if not kernel_zygote.use_provisioner():
+            return
+        self.zygote = Zygote(Path(self.connection_dir) / ZYGOTE_SOCKET_NAME)
+        self.zygote.start()
+        kernel_zygote.ZYGOTE = self.zygote
 
     def init_handlers(self) -> list[Any]:
         own = [(SESSION_ROUTE, SessionHandler), (HEALTH_ROUTE, HealthHandler), (METRICS_ROUTE, MetricsHandler),
@@ -104,6 +125,8 @@ class HjerteKomVoila(Voila):
             raise RuntimeError("HjerteKomVoila needs its guard: start it with serve()")
         start_internal_server(self.guard, os.environ[SOCKET_ENV], self.monitor)
         PeriodicCallback(self.guard.sweep, SWEEP_SECONDS * 1000).start()
+        if self.pool is not None:
+            PeriodicCallback(self.pool.adjust, CHECK_SECONDS * 1000).start()
         super().listen()
 
     # --- stopping -------------------------------------------------------------------------------------
@@ -167,6 +190,9 @@ class HjerteKomVoila(Voila):
         try:
             run_sync(shutdown_all)()
         finally:
+            if self.zygote is not None:
+                kernel_zygote.ZYGOTE = None
+                self.zygote.stop()
             shutil.rmtree(self.connection_dir, ignore_errors=True)
             log.info("kernels stopped in %.1f s", time.monotonic() - started)
 
@@ -210,6 +236,11 @@ def voila_config(config: Config, port: int, *, ip: str = "127.0.0.1", preheat: b
     c.VoilaConfiguration.file_allowlist = []      # serve no files from the notebook folder
     c.MappingKernelManager.allowed_message_types = ALLOWED_MESSAGE_TYPES
     c.KernelManager.transport = "ipc"  # sockets beside the connection file, in a 0700 folder
+    # After a cell's reply, Voilà waits this long for the cell's output (nbclient's default: 4 s)
+    # and then renders the page without it. With many logins at once a busy machine delays a
+    # kernel's output past 4 s, and a page without its widget never showed the worklist (a lost
+    # login, issue 16); waiting longer only costs time on such a machine.
+    c.VoilaExecutor.iopub_timeout = 120
     # Voilà makes a private (0700) voila_XXXXXXXX folder below this root for each server.
     c.Voila.connection_dir_root = kernel_sockets.temp_root("voila_XXXXXXXX")
     c.MappingKernelManager.cull_idle_timeout = 4 * 3600
