@@ -270,5 +270,8 @@ def serve(config: Config, port: int = 8866, *, ip: str = "127.0.0.1", preheat: b
     app = HjerteKomVoila(config=voila_config(config, port, ip=ip, preheat=preheat, pool_size=pool_size,
                                              trusted_header=trusted_header))
     app.initialize([str(NOTEBOOK)])
+    from hjertekom_widgets.feedback_api import warm_live_counts
+
+    warm_live_counts(workspace)  # the indicators of every municipality, counted before the first save
     log.info("entry app at http://%s:%d/", ip, port)
     app.start()
