@@ -30,6 +30,7 @@ from hjertekom_widgets.citizen_view import CitizenView
 from hjertekom_widgets.course_view import CourseView
 from hjertekom_widgets.messages import message_html
 from hjertekom_widgets.new_course import NewCourseView
+from hjertekom_widgets.questionnaire_mode import resume_held
 from hjertekom_widgets.routes import AddressBar, Route
 from hjertekom_widgets.session import NotSignedIn, Session, start_session
 from hjertekom_widgets.text import t as app_t
@@ -126,6 +127,10 @@ class EntryShell:
             '<span style="font-size:1.3em;color:#8b1e2d;font-weight:600">HjerteKom</span>'
             f'<span class="hk-user">{html.escape(user.display_name)} · {html.escape(where)} · '
             f'{reports_link}<a href="logout" class="hk-logout">{app_t("log_out")}</a></span></div>')
+        if resume_held(self):
+            # This login's tablet is with a citizen (questionnaire_mode.py): a reload or a new page
+            # opens that questionnaire again, whatever address it asked for.
+            return
         if self._pending_address is not None:
             # A reload or a bookmark reported its address first: open that view straight away. The
             # worklist first would be a history entry of its own, and Back would then return to

@@ -46,6 +46,7 @@ from hjertekom_widgets.field_widgets import SR_LABEL_CLASS
 from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.history import history_html, value_text
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, issues_html, message_html
+from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
 from hjertekom_widgets.save_bar import SaveBar, goto_link
 from hjertekom_widgets.text import t as app_t
 
@@ -119,7 +120,7 @@ class CourseView:
         self.typing.observe(self._guarded("typing")(self._typed_in), names="value")
         self.title = w.HTML()
         back = w.Button(description="Arbejdsliste", icon="arrow-left")
-        back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
+        back.on_click(self._guarded("back")(lambda _: shell.open_worklist()))
         self.sheets = w.HTML()
         self.sheets.add_class("hk-sheets")
         self.widget = w.VBox([w.HTML(_COURSE_CSS),
@@ -127,6 +128,9 @@ class CourseView:
                               self.sheets, self.selector, self.notes, self.area, self.feedback,
                               self.bar.spacer, self.bar.widget, self.typing])
         self.widget.add_class("hk-course")
+        # The citizen's questionnaire on a tablet (questionnaire_mode.py): while it is on, every
+        # callback of this view is refused (see _guarded).
+        self.questionnaire = QuestionnaireMode(self)
 
     def open(self, course_id: int, form: str | None = None) -> None:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
@@ -168,6 +172,9 @@ class CourseView:
 
             @functools.wraps(func)
             def run(*args: Any, **kwargs: Any) -> Any:
+                if self.questionnaire.active:   # the tablet is with the citizen: nothing here may run
+                    self.questionnaire.refused(context)
+                    return None
                 before = self.shell.message.value
                 result = inner(*args, **kwargs)
                 after = self.shell.message.value
@@ -281,6 +288,7 @@ class CourseView:
         self.bar.clear()
         self._apply_mode()
         self._mark_dirty(self.view.dirty)
+        self.questionnaire.form_shown(restored.data if restored else None)
         if stale is not None:
             self._merge_with_latest(stale)
 
@@ -304,6 +312,8 @@ class CourseView:
             if self._following_form() is not None:
                 buttons.append(self._button("entry.save_next", "hk-save-next", "arrow-right",
                                             lambda: self._save(complete=False, go_on=True)))
+        if self.mode != LOCKED and self.questionnaire.offered():
+            buttons.append(self._button("qm.start", "hk-qm-start", "tablet", self.questionnaire.enter))
         self.bar.set_buttons([*buttons, history])
         self._refresh_actions()
         self._update_state()
@@ -341,15 +351,36 @@ class CourseView:
             self.widget.remove_class("hk-dirty")
         self._update_state()
 
+    # --- the citizen's questionnaire (questionnaire_mode.py) ----------------------------------------
+    def typed_values(self) -> dict[str, str]:
+        """What the page script saw typed into this form but not yet left."""
+        return dict(self._typed)
+
+    @property
+    def autosave_base(self) -> int:
+        """The revision this form's autosave starts from."""
+        return self._autosave_base
+
+    def after_questionnaire(self, answered: int) -> None:
+        """Back from the citizen's questionnaire with ``answered`` answers in the form: kept as
+        unsaved input, for the clinician to review and save."""
+        if answered or self.view.dirty or self.questionnaire.marked:
+            self._autosave()   # replaces the hand-over's autosave: a reload now opens the form
+        else:
+            self.shell.service.discard_autosave(self.course_id, self.form_name)
+        self._apply_mode()
+        self.bar.show_text("ok", app_t("qm.returned", n=answered), css_class="hk-qm-returned")
+
     # --- autosave ----------------------------------------------------------------------------------
     def _changed(self, _view: FormView, name: str) -> None:
         self._typed.pop(name, None)      # the field was left: its value is the form's now
+        self.questionnaire.clinician_changed(name)
         if self._merge is not None and name in self._conflict_fields() and name not in self._choices:
             self._chosen(name, MINE, apply=False)   # editing a field both changed is a choice too
         self._autosave()
 
     def _autosave(self) -> None:
-        data = {**self.view.data(), **self._typed}
+        data = {**self.view.data(), **self._typed, **self.questionnaire.autosave_extra()}
         self.shell.service.autosave(self.course_id, self.form_name, data, self._autosave_base)
         self._last_autosave = dt.datetime.now(dt.timezone.utc)
         self._mark_dirty(True)
@@ -420,7 +451,8 @@ class CourseView:
         svc = self.shell.service
         try:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
-                              complete=complete, confirm=confirm, reason=reason, reopen=reopen)
+                              complete=complete, confirm=confirm, reason=reason, reopen=reopen,
+                              self_reported=self.questionnaire.marked)
         except ConfirmationRequired as exc:
             self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
                                                             reopen=reopen, go_on=go_on))
@@ -448,6 +480,7 @@ class CourseView:
         svc = self.shell.service
         svc.discard_autosave(self.course_id, self.form_name)
         self.view.mark_saved()
+        self.questionnaire.saved()
         self._typed = {}
         self._merge, self._details, self._panel, self._choices, self._prompt = None, None, None, {}, []
         self.course = svc.get_course(self.course_id)
@@ -561,6 +594,7 @@ class CourseView:
         self.reason.value = ""
         self.mode = LOCKED if latest.status == "complete" else OPEN
         self.notes.children = ()
+        self.questionnaire.form_shown(None)   # the citizen's answers went with the correction
         self.bar.clear()
         self._apply_mode()
         self._mark_dirty(False)

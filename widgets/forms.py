@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -100,6 +100,7 @@ class FormView:
         self._section_shown: dict[str, bool] = {}
         self._touched: set[str] = set()
         self._shown_codes: dict[str, tuple[str, ...]] = {}   # field -> codes of the message shown
+        self.self_reported: frozenset[str] = frozenset()    # fields marked "Besvaret af borgeren"
 
         for section in self.form.sections:
             children: list[w.Widget] = [self._heading(section)]
@@ -156,6 +157,7 @@ class FormView:
         self._touched = {name for name in cleaned if name in self.fields and not self.fields[name].field.is_derived}
         for name in list(self._shown_codes):
             self._clear(name)
+        self.mark_self_reported(())   # a mark belongs to the input it was made for, never to stored data
         report = self.refresh()
         self._show_issues(report, self._touched)
         self.dirty = False
@@ -367,6 +369,17 @@ class FormView:
             if fw is not None and fw.visible and fw.value is not None:
                 out[issue.field] = fw.value
         return out
+
+    def mark_self_reported(self, names: Collection[str]) -> None:
+        """Mark ``names`` "Besvaret af borgeren" at the end of their rows (the citizen's own answers
+        from the questionnaire mode, until the clinician saves); every other field is unmarked.
+        Questionnaire items never show a start value there (see ``_comparison``)."""
+        marked = frozenset(n for n in names if n in self.fields and n not in self.compared)
+        markup = (f'<span class="hk-self-reported" style="color:#1f5fa8;font-weight:600;line-height:28px">'
+                  f'\u270e {html.escape(t("qm.answered_by_citizen", self.lang))}</span>')
+        for name in self.self_reported | marked:
+            self.fields[name].show_reference(markup if name in marked else "")
+        self.self_reported = marked
 
     def note_field(self, name: str, text: str) -> None:
         """A note under a field (shown as a warning) until the field is changed or re-validated."""

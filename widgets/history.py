@@ -64,6 +64,10 @@ def history_html(contract: Contract, form_name: str, history: Sequence[RevisionC
         if change.reason:
             parts.append(f'<div class="hk-history-reason">{html.escape(t("history.reason", lang))}: '
                          f'<i>{html.escape(change.reason)}</i></div>')
+        if change.self_reported:
+            labels = ", ".join(form.fields[n].label.get(lang) if n in form.fields else n for n in change.self_reported)
+            parts.append(f'<div class="hk-history-self-reported">{html.escape(t("history.self_reported", lang))} '
+                         f'({len(change.self_reported)}): {html.escape(labels)}</div>')
         if change.changes:
             heads = "".join(f'<th style="{_TH}">{html.escape(t(k, lang))}</th>'
                             for k in ("history.field", "history.before", "history.after"))
@@ -71,6 +75,8 @@ def history_html(contract: Contract, form_name: str, history: Sequence[RevisionC
             for item in change.changes:
                 f = form.fields.get(item.field)
                 label = f.label.get(lang) if f is not None else item.field
+                if item.field in change.self_reported:
+                    label += f' ({t("history.self_reported", lang).lower()})'
                 rows.append(f'<tr data-field="{html.escape(item.field)}"><td style="{_TD}">{html.escape(label)}</td>'
                             f'<td style="{_TD}">{html.escape(value_text(f, item.old, lang))}</td>'
                             f'<td style="{_TD}">{html.escape(value_text(f, item.new, lang))}</td></tr>')

@@ -9,6 +9,11 @@ Back and Forward buttons, a reload and a bookmark work without reloading the app
 ``#/forloeb/<id>/<form>``      one form of one course (``<form>``: the contract's form name)
 =============================  ============================================================
 
+The citizen's questionnaire on a tablet (questionnaire_mode.py) shows ``#/forloeb/<id>/<form>/
+spoergeskema`` while the browser is *held* there (``AddressBar.hold``): every other address the
+browser reports (Back, Forward, a typed fragment) is refused and the browser is put back. The
+address is not one ``parse`` knows: typed by hand it names no view, and it opens nothing.
+
 A fragment names ids only, never a CPR number or a name (it stays in the browser's history). It
 is a request like any other: the view it names is opened through the service, whose scope check
 and audit apply (another municipality's course is "not found", and the refusal is audited).
@@ -30,6 +35,8 @@ from typing import Any
 import ipywidgets as w
 
 WORKLIST, NEW, CITIZEN, NEW_COURSE, COURSE = "worklist", "new", "citizen", "new_course", "course"
+#: The citizen's questionnaire of one form (a held address only, see ``AddressBar.hold``).
+QUESTIONNAIRE = "questionnaire"
 #: The longest report of the page script that is read at all (a fragment and a number).
 MAX_REPORT_CHARS = 1000
 _ID = r"([1-9][0-9]{0,11})"   # a database id: no sign, no leading zero, at most 12 digits
@@ -61,6 +68,8 @@ class Route:
             return f"#/borger/{self.id}"
         if self.view == NEW_COURSE:
             return f"#/borger/{self.id}/nyt-forloeb"
+        if self.view == QUESTIONNAIRE:
+            return f"#/forloeb/{self.id}/{self.form}/spoergeskema"
         return f"#/forloeb/{self.id}" + (f"/{self.form}" if self.form else "")
 
 
@@ -93,6 +102,8 @@ class AddressBar:
         self.heard = False
         self._seen = 0                     # the page script numbers its reports; older ones are stale
         self._sent = 0
+        self.held: Route | None = None     # the browser is kept at this address (see hold)
+        self._on_refused: Callable[[str], None] | None = None
         self.inbox = w.Text(value="", continuous_update=False, layout=w.Layout(display="none"))
         self.inbox.add_class("hk-route-channel")
         self.inbox.observe(self._reported, names="value")
@@ -103,15 +114,31 @@ class AddressBar:
     def show(self, route: Route, *, replace: bool = False) -> None:
         """The app now shows ``route``: a new history entry (or, ``replace``, the current one
         corrected), unless the browser is there already."""
+        if self.held is not None and route != self.held:
+            return   # nothing moves the browser away from a held address
         fragment = route.fragment
         if fragment == self.current:
             return
         self.current = fragment
         if not self.heard:
             return
+        self._send(fragment, replace)
+
+    def _send(self, fragment: str, replace: bool) -> None:
         self._sent += 1
         self.outbox.value = (f'<span data-route="{html.escape(fragment)}" data-mode="{"replace" if replace else "push"}"'
                              f' data-seq="{self._sent}"></span>')
+
+    def hold(self, route: Route, on_refused: Callable[[str], None]) -> None:
+        """Keep the browser at ``route`` (a history entry of its own) until ``release``: any other
+        address it reports is not followed; the browser is put back at once and ``on_refused`` is
+        called with the fragment it reported."""
+        self.held, self._on_refused = route, on_refused
+        self.show(route)
+
+    def release(self) -> None:
+        """Follow the browser's addresses again (the next ``show`` says where the app is)."""
+        self.held, self._on_refused = None, None
 
     def _reported(self, change: dict[str, Any]) -> None:
         raw = change["new"]
@@ -129,4 +156,12 @@ class AddressBar:
         self._seen = seq
         self.heard = True
         self.current = fragment
+        held = self.held
+        if held is not None:
+            if fragment != held.fragment:
+                self.current = held.fragment
+                self._send(held.fragment, replace=True)
+                if self._on_refused is not None:
+                    self._on_refused(fragment)
+            return
         self.on_report(fragment)

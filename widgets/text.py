@@ -313,6 +313,36 @@ STRINGS: Mapping[str, Text] = {
     "pw_change.submit": Text("Skift adgangskode", "Change password"),
     "pw_change.old_wrong": Text("Den nuværende adgangskode er forkert. Prøv igen.",
                                 "The current password is wrong. Try again."),
+    # --- the citizen's questionnaire on a tablet (questionnaire_mode.py) -------------------------------
+    "qm.start": Text("Borgerens spørgeskema (tablet)", "Citizen's questionnaire (tablet)"),
+    "qm.title": Text("Spørgeskema", "Questionnaire"),
+    "qm.welcome": Text("Tak, fordi du vil svare. Tryk på det svar, der passer bedst på dig. Du kan springe et "
+                       "spørgsmål over.",
+                       "Thank you for answering. Tap the answer that fits you best. You may skip a question."),
+    "qm.number_hint": Text("Skriv et tal fra {low} til {high}", "Write a number from {low} to {high}"),
+    "qm.number_wrong": Text("Skriv et helt tal fra {low} til {high}.", "Write a whole number from {low} to {high}."),
+    "qm.done": Text("Færdig – giv tabletten tilbage", "Done – hand the tablet back"),
+    "qm.handed_back": Text("Tak for dine svar. Giv tabletten tilbage til din behandler.",
+                           "Thank you for your answers. Please hand the tablet back to your clinician."),
+    "qm.unlock_for": Text("Kun for behandleren: skriv adgangskoden for {name} for at vende tilbage.",
+                          "For the clinician only: enter the password of {name} to return."),
+    "qm.password": Text("Adgangskode", "Password"),
+    "qm.unlock": Text("Lås op", "Unlock"),
+    "qm.back_to_questions": Text("Tilbage til spørgsmålene", "Back to the questions"),
+    "qm.wrong_password": Text("Forkert adgangskode. Spørgeskemaet er stadig låst. ({n}. forkerte forsøg)",
+                              "Wrong password. The questionnaire is still locked. (wrong attempt no. {n})"),
+    "qm.locked_out": Text("For mange forkerte forsøg. Prøv igen efter kl. {time}.",
+                          "Too many wrong attempts. Try again after {time}."),
+    "qm.stay": Text("Spørgeskemaet kan kun forlades med behandlerens adgangskode. Tryk på \"{done}\", når du er "
+                    "færdig.",
+                    "The questionnaire can only be left with the clinician's password. Tap \"{done}\" when you "
+                    "are done."),
+    "qm.answered_by_citizen": Text("Besvaret af borgeren", "Answered by the citizen"),
+    "qm.returned": Text("Borgeren har besvaret {n} spørgsmål. De er markeret \"Besvaret af borgeren\": gennemse "
+                        "dem, og gem som sædvanligt.",
+                        "The citizen answered {n} questions. They are marked \"Answered by the citizen\": review "
+                        "them and save as usual."),
+    "history.self_reported": Text("Besvaret af borgeren", "Answered by the citizen"),
 }
 
 
