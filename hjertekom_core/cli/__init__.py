@@ -145,17 +145,19 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parqu
               help="Show these municipalities' exact numbers; every other unit is small-number suppressed "
                    "(< 5), and counts that would give a hidden one away are withheld (..). Default: all units "
                    "suppressed.")
+@click.option("--programme", default="hjertekom", show_default=True,
+              help="Whose indicators: those declared in <contracts_dir>/<programme>/indicators.yaml.")
 @click.pass_context
 @friendly_errors
 def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
-               ci_method: str, own: tuple[int, ...]) -> None:
-    """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
+               ci_method: str, own: tuple[int, ...], programme: str) -> None:
+    """A programme's quality indicators (hjertekom: K1-K6) from a snapshot, with 95 % CIs and standards."""
     from hjertekom_core.disclosure import Hierarchy, protect
     from hjertekom_core.indicators import LEVELS, compute, settings_from_config
     from hjertekom_core.snapshot import open_snapshot
 
     ws = workspace(ctx)
-    settings = settings_from_config(ws.config, ci_method)
+    settings = settings_from_config(ws.config, ci_method, programme)
     levels = by or LEVELS
     con, _info = open_snapshot(snapshot_file)  # anything but a snapshot of a known version: one clear line
     with con:
