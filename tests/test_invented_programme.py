@@ -8,14 +8,19 @@ an indicators.yaml with two indicators. On a workspace over that folder: init, a
 course through the service, a snapshot (identified and pseudonymised), its indicators counted by
 hand, the municipality's extracts, and the DHRD transfer, which stays hjertekom's alone.
 
-Not covered here (docs/programmes.md, "What remains"): demo data, the entry app in the browser,
-the municipality report, the citizen sheet and the research notebooks, which are hjertekom's.
+Demo data come from its contract alone (``demo_generic``), and the command line runs the same way.
+Not covered here (docs/programmes.md, "What remains"): the entry app in the browser, the
+municipality report, the citizen sheet and the research notebooks, which are hjertekom's.
 """
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import os
 import random
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +33,7 @@ from hjertekom_core.access import SYSTEM, User
 from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
 from hjertekom_core.config import Config
 from hjertekom_core.cpr import generate_cpr
+from hjertekom_core.demo import generate_demo
 from hjertekom_core.export.contract import export_contract_path, load_export_contract
 from hjertekom_core.export.dhrd import Month, build_transfer, transfer_files
 from hjertekom_core.export.extract import ExtractError, ExtractRequest, create_extract
@@ -289,3 +295,57 @@ def test_the_dhrd_transfer_stays_hjertekoms_alone(pipeline: Pipeline) -> None:
     # Every invented course ended in May 2025 too, and not one of them is in the transfer or its rejects.
     assert [int(r["course_id"]) for r in data] == [pipeline.hjertekom_id]
     assert transfer.rejects == [] and files["rejects"].decode("utf-8-sig").count("\n") <= 1  # a header at most
+
+
+def _demo_registrations(root: Path) -> tuple[list[tuple[str, str, str]], Workspace]:
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_with_invented(root)))
+    initialise(ws)
+    summary = generate_demo(ws, 40, seed=3, programme=PROGRAMME, today=dt.date.today())
+    assert (summary.citizens, summary.courses) == (40, 40)
+    with ws.store.read() as conn:
+        rows = conn.exec_driver_sql(
+            "SELECT r.form, r.status, r.data FROM registrations r JOIN courses c ON c.id = r.course_id "
+            "WHERE c.programme = ? ORDER BY r.course_id, r.form", (PROGRAMME,)).fetchall()
+    return [tuple(r) for r in rows], ws
+
+
+def test_demo_data_come_from_its_contract_alone(tmp_path: Path) -> None:
+    """The demo of a programme without a clinical model: valid forms (the service took each one),
+    the same for the same seed, and counted by its indicators."""
+    first, ws = _demo_registrations(tmp_path / "a")
+    again, other = _demo_registrations(tmp_path / "b")
+    other.store.dispose()
+    assert first == again
+    forms = {(form, status) for form, status, _ in first}
+    assert {("course", "complete"), ("start", "complete"), ("end", "complete")} <= forms
+    info = create_snapshot(ws.store, ws.contracts, tmp_path / "snapshots")
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        finished = con.execute(f"""SELECT count(*) FROM {PROGRAMME}_start s JOIN {PROGRAMME}_end e USING (course_id)
+                                   WHERE s.status = 'complete' AND e.status = 'complete'""").fetchone()[0]
+        df = compute(con, settings_from_config(ws.config, programme=PROGRAMME), levels=["national"], period="year")
+        bmi = con.execute(f"SELECT count(bmi), count(*) FILTER (WHERE weight_kg IS NOT NULL "
+                          f"AND height_cm IS NOT NULL) FROM {PROGRAMME}_start").fetchone()
+    ws.store.dispose()
+    f2 = df[df["indicator"] == "F2"]
+    assert finished > 0 and int(f2["denominator"].sum()) == finished  # F2: every finished course
+    assert bmi[0] == bmi[1] > 0  # the derived score wherever its inputs were given
+
+
+def test_the_command_line_runs_it_by_name(tmp_path: Path) -> None:
+    """`hjertekom demo`, `snapshot` and `indicators` with --programme, on a contracts folder of its own."""
+    command = str(Path(sys.executable).with_name("hjertekom"))
+    env = {**os.environ, "HJERTEKOM_DATA_DIR": str(tmp_path / "var"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
+           "HJERTEKOM_CONTRACTS_DIR": str(contracts_with_invented(tmp_path))}
+    env.pop("HJERTEKOM_DATABASE_URL", None)
+
+    def run(*args: str) -> str:
+        done = subprocess.run([command, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "30 forløb/courses" in run("demo", "--programme", PROGRAMME, "--citizens", "30", "--no-users")
+    run("snapshot")
+    snapshot = next((tmp_path / "var" / "snapshots").glob("*.duckdb"))
+    out = run("indicators", "--snapshot", str(snapshot), "--programme", PROGRAMME, "--by", "national",
+              "--format", "csv")
+    assert {line.split(",")[0] for line in out.splitlines()[1:]} == {"F1", "F2"}

@@ -43,9 +43,12 @@ def init(ctx: click.Context) -> None:
 @click.option("--users/--no-users", "with_users", default=True, show_default=True,
               help="Also create one demo user per role (password: demo-<role>; the administrator: demo-systemansvarlig).")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the store already holds citizens.")
+@click.option("--programme", default="hjertekom", show_default=True,
+              help="Whose courses: hjertekom's are modelled clinically; any other programme's are drawn from its "
+                   "contract alone.")
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool) -> None:
+def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool, programme: str) -> None:
     """Fill the store with synthetic, realistic citizens and courses (deterministic per seed)."""
     from hjertekom_core.demo import create_demo_users, generate_demo, store_is_empty
 
@@ -58,7 +61,7 @@ def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_em
         for line in create_demo_users(ws.store):
             click.echo(line)
     with click.progressbar(length=n_citizens, label="Demo data", file=sys.stderr) as bar:
-        summary = generate_demo(ws, n_citizens, seed, progress=bar.update)
+        summary = generate_demo(ws, n_citizens, seed, progress=bar.update, programme=programme)
     click.echo(summary.describe())
 
 
