@@ -349,3 +349,25 @@ def test_the_command_line_runs_it_by_name(tmp_path: Path) -> None:
     out = run("indicators", "--snapshot", str(snapshot), "--programme", PROGRAMME, "--by", "national",
               "--format", "csv")
     assert {line.split(",")[0] for line in out.splitlines()[1:]} == {"F1", "F2"}
+
+
+def test_a_workspace_of_the_invented_programme_alone(tmp_path: Path) -> None:
+    """Without hjertekom in the contracts folder: its snapshots open (the reader's version guard is
+    hjertekom's and applies to snapshots that hold hjertekom) and its indicators are counted."""
+    from hjertekom_core.snapshot import open_snapshot
+
+    folder = contracts_with_invented(tmp_path)
+    shutil.rmtree(folder / "hjertekom")
+    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=folder))
+    initialise(ws)
+    assert ws.contracts.programmes == [PROGRAMME]
+    generate_demo(ws, 20, seed=4, programme=PROGRAMME)
+    info = create_snapshot(ws.store, ws.contracts, tmp_path / "snapshots")
+    ws.store.dispose()
+    con, meta = open_snapshot(info.path)
+    with con:
+        assert meta.contract_versions == {PROGRAMME: "0.1.0"}
+        df = compute(con, settings_from_config(ws.config, programme=PROGRAMME), levels=["national"], period="year")
+        finished = con.execute(f"""SELECT count(*) FROM {PROGRAMME}_start s JOIN {PROGRAMME}_end e USING (course_id)
+                                   WHERE s.status = 'complete' AND e.status = 'complete'""").fetchone()[0]
+    assert int(df[df["indicator"] == "F2"]["denominator"].sum()) == finished > 0
