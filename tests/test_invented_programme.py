@@ -8,9 +8,10 @@ an indicators.yaml with two indicators. On a workspace over that folder: init, a
 course through the service, a snapshot (identified and pseudonymised), its indicators counted by
 hand, the municipality's extracts, and the DHRD transfer, which stays hjertekom's alone.
 
-Demo data come from its contract alone (``demo_generic``), and the command line runs the same way.
-Not covered here (docs/programmes.md, "What remains"): the entry app in the browser, the
-municipality report, the citizen sheet and the research notebooks, which are hjertekom's.
+Demo data come from its contract alone (``demo_generic``), its report page from its indicators
+(``reports/programme.py``), and the command line runs the same way. Not covered here
+(docs/programmes.md, "What remains"): the entry app in the browser, and HjerteKom's own management
+report, citizen sheet and research notebooks.
 """
 from __future__ import annotations
 
@@ -332,7 +333,8 @@ def test_demo_data_come_from_its_contract_alone(tmp_path: Path) -> None:
 
 
 def test_the_command_line_runs_it_by_name(tmp_path: Path) -> None:
-    """`hjertekom demo`, `snapshot` and `indicators` with --programme, on a contracts folder of its own."""
+    """`hjertekom demo`, `snapshot`, `indicators` and `report programme` with --programme, on a contracts
+    folder of its own."""
     command = str(Path(sys.executable).with_name("hjertekom"))
     env = {**os.environ, "HJERTEKOM_DATA_DIR": str(tmp_path / "var"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
            "HJERTEKOM_CONTRACTS_DIR": str(contracts_with_invented(tmp_path))}
@@ -349,6 +351,11 @@ def test_the_command_line_runs_it_by_name(tmp_path: Path) -> None:
     out = run("indicators", "--snapshot", str(snapshot), "--programme", PROGRAMME, "--by", "national",
               "--format", "csv")
     assert {line.split(",")[0] for line in out.splitlines()[1:]} == {"F1", "F2"}
+    year = str(dt.date.today().year)
+    page = Path(run("report", "programme", "--programme", PROGRAMME, "--municipality", "740", "--period", year,
+                    "--snapshot", str(snapshot), "--out", str(tmp_path / "side.html")).strip())
+    assert page == tmp_path / "side.html" and "F2 Stærkere ben" in page.read_text(encoding="utf-8")
+    assert page.stat().st_mode & 0o077 == 0
 
 
 def test_a_workspace_of_the_invented_programme_alone(tmp_path: Path) -> None:
@@ -371,3 +378,21 @@ def test_a_workspace_of_the_invented_programme_alone(tmp_path: Path) -> None:
         finished = con.execute(f"""SELECT count(*) FROM {PROGRAMME}_start s JOIN {PROGRAMME}_end e USING (course_id)
                                    WHERE s.status = 'complete' AND e.status = 'complete'""").fetchone()[0]
     assert int(df[df["indicator"] == "F2"]["denominator"].sum()) == finished > 0
+
+
+def test_its_report_page_comes_from_its_indicators(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The programme's indicator page for Silkeborg 2025: its own numbers exact, the region's small
+    counts hidden, the texts composed from its declarations and its guidance."""
+    from hjertekom_core.reports.programme import build_programme_report, write_programme_report
+
+    report = build_programme_report(pipeline.snapshot, PROGRAMME, SILKEBORG, "2025", config=pipeline.ws.config)
+    page = write_programme_report(report, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h1>Faldforebyggelse: indikatorer for Silkeborg 2025</h1>" in page
+    assert "F1 Lavere faldrisiko" in page and "F2 Stærkere ben" in page
+    assert "moderat eller høj faldrisiko ved start" in page  # the denominator's declared label
+    assert "Træn balance to gange om ugen." in page            # its indicator_texts.yaml
+    own = report.rows[(report.rows["level"] == "municipality") & (report.rows["indicator"] == "F1")].iloc[0]
+    assert (own["numerator"], own["denominator"]) == (2, 4)
+    region = report.rows[(report.rows["level"] == "region") & (report.rows["indicator"] == "F1")].iloc[0]
+    assert region["numerator"] == "< 5"  # Silkeborg's 2 and Aarhus's 1: 3 courses, hidden outside the own
+    assert "K1" not in set(report.rows["indicator"])
