@@ -318,6 +318,11 @@ def create_demo_users(store: Store) -> list[str]:
     return lines
 
 
+#: The programmes whose demo citizens this module models clinically (``Vocabulary``); every other
+#: programme's demo data come from its contract alone (``demo_generic``).
+CLINICAL_MODELS = frozenset({"hjertekom"})
+
+
 def generate_demo(workspace: Workspace, n_citizens: int, seed: int, *, progress: Progress | None = None,
                   programme: str = "hjertekom", today: dt.date | None = None) -> DemoSummary:
     """Write ``n_citizens`` synthetic citizens with their courses; deterministic per seed and today.
@@ -327,6 +332,10 @@ def generate_demo(workspace: Workspace, n_citizens: int, seed: int, *, progress:
     """
     if n_citizens < 0:
         raise ValueError("n_citizens must not be negative")
+    if programme not in CLINICAL_MODELS:  # another programme: values from its contract alone
+        from hjertekom_core.demo_generic import generate_generic_demo
+
+        return generate_generic_demo(workspace, n_citizens, seed, programme, today=today, progress=progress)
     store = workspace.store
     generator = DemoGenerator(workspace.contracts[programme], seed, today or dt.date.today())
     with store.read() as conn:

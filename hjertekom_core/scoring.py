@@ -11,6 +11,10 @@ treated the same for scoring. Missing-item rules per instrument:
   the minimum is unconfirmed, hence a parameter).
 * EQ-5D-5L: no imputation; the index needs all five dimensions (the derivation gives None).
 * WHO-5 (5 items 0-5): no imputation (official rule); any item missing -> None.
+* PSS-10 (10 items 0-4; items 4, 5, 7 and 8 reversed): the sum 0-40; no imputation, any item
+  missing -> None (the scale's authors give no rule for missing items).
+* Three-item loneliness scale (3 items 1-3, as in Sundhedsprofilen): the sum 3-9; any item
+  missing -> None.
 * BMI and fitness change: None when an input is missing.
 
 Rounding is half up throughout (computed on exact fractions, not binary floats), so that a score
@@ -50,6 +54,8 @@ __all__ = [
     "heartqol",
     "heartqol_scale",
     "is_missing",
+    "loneliness3",
+    "pss10",
     "who5",
     "who5_band",
 ]
@@ -292,6 +298,35 @@ def who5(items: Sequence[Item]) -> int | None:
     return 4 * sum(v for v in values if v is not None)
 
 
+#: PSS-10 items scored in reverse (the positively worded ones), counted from 1.
+PSS10_REVERSED = (4, 5, 7, 8)
+PSS10_ITEMS = 10
+LONELINESS_ITEMS = 3
+
+
+def pss10(items: Sequence[Item]) -> int | None:
+    """Perceived Stress Scale (PSS-10) 0-40: the sum of the 10 items (0-4 each), items 4, 5, 7 and 8
+    reversed (4 - answer). Any missing item gives None; ValueError for a wrong count or value."""
+    if isinstance(items, (str, bytes)) or len(items) != PSS10_ITEMS:
+        raise ValueError(f"PSS-10 needs exactly {PSS10_ITEMS} items")
+    values = [_item(v, 0, 4, f"PSS-10 item {i}") for i, v in enumerate(items, start=1)]
+    if any(v is None for v in values):
+        return None
+    answered = [v for v in values if v is not None]
+    return sum(4 - v if i in PSS10_REVERSED else v for i, v in enumerate(answered, start=1))
+
+
+def loneliness3(items: Sequence[Item]) -> int | None:
+    """Three-item loneliness scale 3-9: the sum of the 3 items (1 hardly ever, 2 some of the time,
+    3 often). Any missing item gives None; ValueError for a wrong count or value."""
+    if isinstance(items, (str, bytes)) or len(items) != LONELINESS_ITEMS:
+        raise ValueError(f"the loneliness scale needs exactly {LONELINESS_ITEMS} items")
+    values = [_item(v, 1, 3, f"loneliness item {i}") for i, v in enumerate(items, start=1)]
+    if any(v is None for v in values):
+        return None
+    return sum(v for v in values if v is not None)
+
+
 def who5_band(score: int | None) -> str | None:
     """"poor" for a score <= 50 (poor wellbeing), "ok" above; None for None."""
     if score is None:
@@ -451,6 +486,18 @@ def _derive_eq5d5l_index_dk(dimensions: Sequence[Item] | None) -> float | None:
 def _derive_who5(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
     return None if values is None else who5(values)
+
+
+@derivation("pss10")
+def _derive_pss10(items: Sequence[Item] | None) -> int | None:
+    values = _list_or_none(items)
+    return None if values is None else pss10(values)
+
+
+@derivation("loneliness3")
+def _derive_loneliness3(items: Sequence[Item] | None) -> int | None:
+    values = _list_or_none(items)
+    return None if values is None else loneliness3(values)
 
 
 @derivation("fitness_change_pct")

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.contract import Contract, ContractRegistry
 from hjertekom_core.contract.model import UNKNOWN
 from hjertekom_core.indicators.completeness import COMPLETENESS_COLUMNS, field_completeness, open_courses
 from hjertekom_core.indicators.live import live_connection
@@ -100,9 +100,10 @@ def test_completeness_covers_every_required_input_field(completeness: pd.DataFra
     assert set(df["municipality_code"]) == {OWN, OTHER}
 
 
-def test_courses_with_a_start_but_no_end(snapshot_file: Path) -> None:
+def test_courses_with_a_start_but_no_end(snapshot_file: Path, contract: Contract) -> None:
+    assert contract.start_and_end() == ("start", "end")
     with duckdb.connect(str(snapshot_file), read_only=True) as con:
-        df = open_courses(con)
+        df = open_courses(con, contract)
     own = df[df["municipality_code"] == OWN].iloc[0]
     # Started = a complete start: P1 and P3 (P2 is a draft). Without end: P3.
     assert (own["started"], own["without_end"], own["share_without_end"]) == (2, 1, 0.5)

@@ -22,6 +22,8 @@ from hjertekom_core.scoring import (
     hads_band,
     heartqol,
     heartqol_scale,
+    loneliness3,
+    pss10,
     who5,
     who5_band,
 )
@@ -269,6 +271,36 @@ def test_who5(items: list, score: int, band: str) -> None:
     assert who5_band(who5(items)) == band
 
 
+@pytest.mark.parametrize(
+    ("items", "score"),
+    [
+        ([0] * 10, 16),                          # the four positive items reversed: 4 x 4
+        ([4] * 10, 24),                          # 6 x 4, the reversed ones 0
+        ([4, 4, 4, 0, 0, 4, 0, 0, 4, 4], 40),    # the most stress the scale can show
+        ([0, 0, 0, 4, 4, 0, 4, 4, 0, 0], 0),
+        ([1, 2, 3, 2, 1, 0, 3, 2, 1, 4], 1 + 2 + 3 + 2 + 3 + 0 + 1 + 2 + 1 + 4),
+        ([1, 2, 3, 2, 1, 0, 3, 2, 1, "UNK"], None),
+        ([1, 2, 3, 2, 1, 0, 3, 2, None, 4], None),
+    ],
+)
+def test_pss10_reverses_the_positive_items(items: list, score: int | None) -> None:
+    assert pss10(items) == score
+    assert derive("pss10", items=items) == score
+
+
+@pytest.mark.parametrize(("items", "score"), [([1, 1, 1], 3), ([3, 3, 3], 9), ([1, 2, 3], 6), ([1, "UNK", 3], None)])
+def test_loneliness3_is_the_sum_of_three_items(items: list, score: int | None) -> None:
+    assert loneliness3(items) == score
+    assert derive("loneliness3", items=items) == score
+
+
+@pytest.mark.parametrize(("func", "items"), [(pss10, [5] + [0] * 9), (pss10, [0] * 9), (loneliness3, [0, 1, 1]),
+                                             (loneliness3, [1, 1])])
+def test_pss10_and_loneliness3_refuse_what_the_form_cannot_hold(func, items: list) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        func(items)
+
+
 @pytest.mark.parametrize(("score", "band"), [(50, "poor"), (52, "ok"), (None, None)])
 def test_who5_band_boundary(score: int | None, band: str | None) -> None:
     assert who5_band(score) == band
@@ -374,6 +406,8 @@ EXPECTED_PARAMETERS = {
     "heartqol_emotional": ["items", "min_answered_fraction"],
     "eq5d5l_index_dk": ["dimensions"],
     "who5": ["items"],
+    "pss10": ["items"],
+    "loneliness3": ["items"],
     "fitness_change_pct": ["start_type", "end_type", "start_results", "end_results", "tests"],
 }
 

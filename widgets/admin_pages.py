@@ -140,7 +140,7 @@ class AdminHandler(ReportHandler):
         self.finish(_page(title, body, self.base_url))
 
     def municipality_name(self, code: int) -> str:
-        return self.ws().contracts["hjertekom"].codelists["municipalities"].label_of(code)
+        return self.ws().contracts.codelists["municipalities"].label_of(code)  # shared by every programme
 
 
 # --- users ---------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ class ReportListHandler(ReportHandler):
             files = list_reports(self.ws().config.reports_dir, user, store=self.ws().store)
         except AccessDenied:
             return self.refuse(403, t("reports.no_access", lang))
-        names = self.ws().contracts["hjertekom"].codelists["municipalities"]
+        names = self.ws().contracts.codelists["municipalities"]  # shared by every programme
         if not files:
             body = f"<p>{html.escape(t('reports.none', lang))}</p>"
         else:

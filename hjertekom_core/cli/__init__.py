@@ -43,9 +43,12 @@ def init(ctx: click.Context) -> None:
 @click.option("--users/--no-users", "with_users", default=True, show_default=True,
               help="Also create one demo user per role (password: demo-<role>; the administrator: demo-systemansvarlig).")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the store already holds citizens.")
+@click.option("--programme", default="hjertekom", show_default=True,
+              help="Whose courses: hjertekom's are modelled clinically; any other programme's are drawn from its "
+                   "contract alone.")
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool) -> None:
+def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_empty: bool, programme: str) -> None:
     """Fill the store with synthetic, realistic citizens and courses (deterministic per seed)."""
     from hjertekom_core.demo import create_demo_users, generate_demo, store_is_empty
 
@@ -58,7 +61,7 @@ def demo(ctx: click.Context, n_citizens: int, seed: int, with_users: bool, if_em
         for line in create_demo_users(ws.store):
             click.echo(line)
     with click.progressbar(length=n_citizens, label="Demo data", file=sys.stderr) as bar:
-        summary = generate_demo(ws, n_citizens, seed, progress=bar.update)
+        summary = generate_demo(ws, n_citizens, seed, progress=bar.update, programme=programme)
     click.echo(summary.describe())
 
 
@@ -145,17 +148,19 @@ def snapshot(ctx: click.Context, pseudonymise: bool, out_dir: Path | None, parqu
               help="Show these municipalities' exact numbers; every other unit is small-number suppressed "
                    "(< 5), and counts that would give a hidden one away are withheld (..). Default: all units "
                    "suppressed.")
+@click.option("--programme", default="hjertekom", show_default=True,
+              help="Whose indicators: those declared in <contracts_dir>/<programme>/indicators.yaml.")
 @click.pass_context
 @friendly_errors
 def indicators(ctx: click.Context, snapshot_file: Path, by: tuple[str, ...], period: str, fmt: str,
-               ci_method: str, own: tuple[int, ...]) -> None:
-    """Quality indicators K1-K6 from a snapshot, with 95 % CIs and standards."""
+               ci_method: str, own: tuple[int, ...], programme: str) -> None:
+    """A programme's quality indicators (hjertekom: K1-K6) from a snapshot, with 95 % CIs and standards."""
     from hjertekom_core.disclosure import Hierarchy, protect
     from hjertekom_core.indicators import LEVELS, compute, settings_from_config
     from hjertekom_core.snapshot import open_snapshot
 
     ws = workspace(ctx)
-    settings = settings_from_config(ws.config, ci_method)
+    settings = settings_from_config(ws.config, ci_method, programme)
     levels = by or LEVELS
     con, _info = open_snapshot(snapshot_file)  # anything but a snapshot of a known version: one clear line
     with con:

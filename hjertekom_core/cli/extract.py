@@ -25,14 +25,18 @@ from hjertekom_core.export.tables import FORMATS
               help="Folder for the extract (default: <data_dir>/extracts).")
 @click.option("--lang", type=click.Choice(list(LANGUAGES)), default=None,
               help="Language of labels, headers and messages (default: the configured language).")
+@click.option("--programme", default="hjertekom", show_default=True,
+              help="Whose courses and indicators (a programme of the contracts folder).")
 @user_option
 @click.pass_context
 @friendly_errors
 def extract(ctx: click.Context, municipality: int, level: str, fmt: str, period: str | None,
-            snapshot_file: Path | None, out_dir: Path | None, lang: str | None, username: str | None) -> None:
+            snapshot_file: Path | None, out_dir: Path | None, lang: str | None, programme: str,
+            username: str | None) -> None:
     """Write a municipality's extract: CSV, XLSX or Parquet, with a codebook."""
     ws = workspace(ctx)
     user = acting_user(ws, username)
     lang = lang or ws.config.language
-    result = create_extract(ws, user, ExtractRequest(municipality, level, fmt, period, lang, snapshot_file, out_dir))
+    result = create_extract(ws, user, ExtractRequest(municipality, level, fmt, period, lang, snapshot_file, out_dir,
+                                                             programme))
     click.echo(result.describe(lang))

@@ -176,3 +176,24 @@ def research_report(ctx: click.Context, analysis: str, snapshot: Path | None, ou
     # Absolute: the notebook's kernel runs in another folder.
     write_atomically(target, render(analysis, snapshot.resolve() if snapshot else "", lang or ws.config.language))
     click.echo(target)
+
+
+@report.command("programme")
+@click.option("--programme", required=True, help="A programme of the contracts folder with an indicators.yaml.")
+@click.option("--municipality", "code", type=int, required=True, help="Municipality code, e.g. 740.")
+@click.option("--period", required=True, help="A year, e.g. 2025.")
+@_SNAPSHOT
+@_LANG
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The HTML file to write (owner-only: it shows the municipality's exact numbers).")
+@click.pass_context
+@friendly_errors
+def programme_report(ctx: click.Context, programme: str, code: int, period: str, snapshot: Path | None,
+                     lang: str | None, out: Path) -> None:
+    """Any programme's indicators for one municipality and year, from its indicators.yaml (docs/programmes.md)."""
+    from hjertekom_core.reports.programme import build_programme_report, write_programme_report
+
+    ws = workspace(ctx)
+    made = build_programme_report(snapshot_file(ws, snapshot), programme, code, period, config=ws.config,
+                                  lang=lang or ws.config.language)
+    click.echo(write_programme_report(made, out))

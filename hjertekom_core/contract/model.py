@@ -261,6 +261,13 @@ class Contract:
         except KeyError:
             raise KeyError(f"programme {self.programme!r} has no form {name!r}") from None
 
+    def start_and_end(self) -> tuple[str, str] | None:
+        """The forms that start and end a course: the first and the last form after the course form,
+        in contract order (hjertekom: start, end); None for a programme with fewer than two. The
+        worklist, the snapshot's age at start, completeness and the citizen report read them so."""
+        others = [name for name in self.forms if name != self.course_form]
+        return (others[0], others[-1]) if len(others) >= 2 else None
+
     def rules_for(self, form: str) -> Iterator[tuple[Rule, Ref, Ref]]:
         """The rules that concern ``form``, with both refs made explicit (form-qualified)."""
         fields = self.form(form).fields

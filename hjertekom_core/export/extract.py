@@ -1,12 +1,16 @@
 """Municipal extracts from a snapshot: aggregate tables, or one identified row per course.
 
-* ``aggregate``: the indicators K1-K6 of the municipality, its cluster, its region and the nation
-  (small numbers suppressed everywhere but in the municipality's own rows, and no hidden count
-  recoverable from the others: ``disclosure.protect``) and key figures
-  (courses referred, started and completed, in all and by diagnosis, sex and age band).
+* ``aggregate``: the programme's declared indicators (hjertekom: K1-K6) of the municipality, its
+  cluster, its region and the nation (small numbers suppressed everywhere but in the municipality's
+  own rows, and no hidden count recoverable from the others: ``disclosure.protect``) and, for
+  hjertekom only, key figures (courses referred, started and completed, in all and by diagnosis,
+  sex and age band: they read hjertekom's referral, diagnosis and course-status fields).
 * ``individual``: one row per course of the municipality: CPR number, name, every course and form
   field, codes and their labels. Only for a user with ``extract.individual`` acting in that
   municipality.
+
+Both are of one programme (``ExtractRequest.programme``, default hjertekom), read from its contract
+and its ``indicators.yaml``.
 
 Every extract is written under a temporary name and published only together with its audit
 entry (``extract.aggregate`` / ``extract.individual``; the detail never holds a CPR number or a
@@ -42,7 +46,8 @@ from hjertekom_core.export.tables import (
     remove,
 )
 from hjertekom_core import disclosure
-from hjertekom_core.indicators import BY_ID, PERIODS, STATUS_LABELS, compute, settings_from_config
+from hjertekom_core.indicators import PERIODS, STATUS_LABELS, compute, settings_from_config
+from hjertekom_core.indicators.declarations import Declarations, declarations_for
 from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_core.indicators.key_figures import AGE_BANDS, DIAGNOSIS_FIELD, EVENTS as _EVENTS, course_events_sql
 from hjertekom_core.private_files import (
@@ -83,6 +88,8 @@ MESSAGES: dict[str, Text] = {
                            "The snapshot {name} is pseudonymised. An extract needs an identified snapshot."),
     "empty": Text("Kommune {code} {name} har ingen forløb{where}. Der er ikke skrevet noget udtræk.",
                   "Municipality {code} {name} has no courses{where}. No extract was written."),
+    "unknown_programme": Text("Programmet «{value}» findes ikke. Vælg {choices}.",
+                              "There is no programme «{value}». Choose {choices}."),
     "denied": Text("{user} må ikke lave udtræk ({level}) for kommune {code}.",
                    "{user} may not make extracts ({level}) for municipality {code}."),
 }
@@ -158,6 +165,7 @@ class ExtractRequest:
     lang: str = "da"
     snapshot: Path | None = None   # default: the newest snapshot in <data_dir>/snapshots
     out_dir: Path | None = None    # default: <data_dir>/extracts
+    programme: str = PROGRAMME     # whose courses and indicators
 
 
 @dataclass(frozen=True)
@@ -224,7 +232,11 @@ UNIT_LEVELS = _codes("unit_level", Text("Niveau", "Level"), [
     ("region", Text("Region", "Region")), ("national", Text("Hele landet", "National"))])
 INDICATOR_STATUS = _codes("indicator_status", Text("Status", "Status"),
                           list(STATUS_LABELS.items()) + list(disclosure.STATUS_LABELS.items()))
-INDICATOR_IDS = _codes("indicator", Text("Indikator", "Indicator"), [(i, ind.name) for i, ind in BY_ID.items()])
+
+
+def indicator_ids(decl: Declarations) -> CodeList:
+    """The vocabulary of a programme's indicators: id and name, as its indicators.yaml declares them."""
+    return _codes("indicator", Text("Indikator", "Indicator"), [(ind.id, ind.name) for ind in decl.indicators])
 
 
 
@@ -246,7 +258,8 @@ COUNTS = {"numerator": Text("Tæller", "Numerator"), "denominator": Text("Nævne
 
 def _indicator_table(job: _Job) -> ExtractTable:
     config = job.ws.config
-    settings = settings_from_config(config)
+    settings = settings_from_config(config, programme=job.contract.programme)
+    ids = indicator_ids(settings.declarations or declarations_for(PROGRAMME))
     threshold = config.suppress_below
     m = job.municipality
     result = compute(job.con, settings, period=job.period.granularity if job.period else "year")
@@ -275,8 +288,8 @@ def _indicator_table(job: _Job) -> ExtractTable:
                      f"«{hidden}» or «{disclosure.WITHHELD}» where the count is hidden, else empty")
     level = f"{settings.level:.0%}".replace("%", " %")
     columns = (
-        ExtractColumn("indicator", Text("Indikator", "Indicator"), codelist=INDICATOR_IDS),
-        ExtractColumn("indicator_name", Text("Indikatornavn", "Indicator name"), codelist=INDICATOR_IDS),
+        ExtractColumn("indicator", Text("Indikator", "Indicator"), codelist=ids),
+        ExtractColumn("indicator_name", Text("Indikatornavn", "Indicator name"), codelist=ids),
         ExtractColumn("level", Text("Niveau (kode)", "Level (code)"), codelist=UNIT_LEVELS),
         ExtractColumn("level_label", Text("Niveau", "Level"), codelist=UNIT_LEVELS),
         ExtractColumn("unit", Text("Enhedens kode", "Unit code"),
@@ -296,7 +309,7 @@ def _indicator_table(job: _Job) -> ExtractTable:
           for name, label in COUNTS.items()),
     )
     frame = shown.assign(
-        indicator_name=shown["indicator"].map(lambda i: BY_ID[i].name.get(lang)),
+        indicator_name=shown["indicator"].map(lambda i: ids.label_of(i, lang)),
         level_label=shown["level"].map(lambda v: UNIT_LEVELS.label_of(v, lang)),
         status_label=shown["status"].map(lambda v: INDICATOR_STATUS.label_of(v, lang)),
     )
@@ -360,7 +373,26 @@ def _key_figure_tables(job: _Job) -> list[ExtractTable]:
     return tables
 
 
+def _course_count(job: _Job) -> int:
+    """The programme's courses in the municipality (in the period: those with a form dated in it)."""
+    where = [f"c.programme = {lit(job.contract.programme)}", f"c.municipality_code = {int(job.municipality.code)}"]
+    joins, in_period = [], []
+    if job.period is not None:
+        present = {r[0] for r in job.con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+        for i, table in enumerate(form_tables(job.ws.contracts, False)):
+            if table.programme == job.contract.programme and table.form.date_field and table.name in present:
+                joins.append(f"LEFT JOIN {q(table.name)} t{i} ON t{i}.course_id = c.course_id")
+                in_period.append(job.period.contains_sql(f"t{i}.{q(table.form.date_field)}"))
+    if in_period:
+        where.append("(" + " OR ".join(in_period) + ")")
+    return _scalar(job.con, f"SELECT count(DISTINCT c.course_id) FROM courses c {' '.join(joins)} "
+                            f"WHERE {' AND '.join(where)}")
+
+
 def _aggregate_tables(job: _Job) -> tuple[list[ExtractTable], int]:
+    if job.contract.programme != PROGRAMME:  # key figures are hjertekom's own (module docstring)
+        return [_indicator_table(job)], _course_count(job)
     courses = _key_figure_events(job)
     return [_indicator_table(job), *_key_figure_tables(job)], courses
 
@@ -452,11 +484,13 @@ LEVELS: dict[str, Level] = {
 
 # --- running one extract ---------------------------------------------------------------------------------------
 
-def _checked(request: ExtractRequest) -> tuple[Level, Period | None]:
+def _checked(request: ExtractRequest, programmes: Sequence[str]) -> tuple[Level, Period | None]:
     if request.lang not in LANGUAGES:
         raise ExtractError("bad_lang", "da", value=request.lang)
     if request.level not in LEVELS:
         raise ExtractError("bad_level", request.lang, value=request.level, choices=", ".join(LEVELS))
+    if request.programme not in programmes:
+        raise ExtractError("unknown_programme", request.lang, value=request.programme, choices=", ".join(programmes))
     if request.fmt not in FORMATS:
         raise ExtractError("bad_format", request.lang, value=request.fmt, choices=", ".join(FORMATS))
     period = parse_period(request.period, request.lang) if request.period else None
@@ -553,7 +587,7 @@ def _about_table(job: _Job, level: Level, snapshot: Path, info: dict[str, object
 def create_extract(ws: Workspace, user: User, request: ExtractRequest, *,
                    now: Callable[[], dt.datetime] | None = None) -> ExtractResult:
     """Check, build, write and publish one extract, audited; see the module docstring."""
-    level, period = _checked(request)
+    level, period = _checked(request, ws.contracts.programmes)
     try:
         _authorise(user, level, request)
     except ExtractDenied as exc:  # refusals are audited too: who asked for what, for which municipality
@@ -567,7 +601,7 @@ def create_extract(ws: Workspace, user: User, request: ExtractRequest, *,
     con, info = _open(snapshot, request.lang)
     try:
         municipality = _municipality(con, request)
-        job = _Job(ws, user, request, period, con, municipality, ws.contracts[PROGRAMME])
+        job = _Job(ws, user, request, period, con, municipality, ws.contracts[request.programme])
         data, courses = level.build(job)
         if courses == 0:
             where = Text(f" i perioden {period.text}", f" in the period {period.text}") if period else Text("", "")

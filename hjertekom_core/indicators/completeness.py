@@ -3,7 +3,7 @@
 For every required input field: of the registrations where the field is shown (its show-if holds),
 how many have it answered, and how many of those answers are "uoplyst". Drafts are included:
 completeness is about what was left open. Beside it, per municipality, the share of started
-courses without an end registration.
+courses without an end registration. Both for any programme, from its contract.
 """
 from __future__ import annotations
 
@@ -93,15 +93,22 @@ def field_completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegist
     return df[COMPLETENESS_COLUMNS]
 
 
-def open_courses(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Per municipality: started courses (complete start) and how many have no complete end
-    registration (a draft end counts as no end: the indicators do not count it either)."""
-    return con.execute("""
+def open_courses(con: duckdb.DuckDBPyConnection, contract: Contract) -> pd.DataFrame:
+    """Per municipality: the programme's started courses (complete start form) and how many have no
+    complete end registration (a draft end counts as no end: the indicators do not count it either).
+    Start and end are the contract's (``Contract.start_and_end``); none for a programme without."""
+    stages = contract.start_and_end()
+    if stages is None:
+        return pd.DataFrame({"municipality_code": pd.Series(dtype="int32"), "started": pd.Series(dtype="int64"),
+                             "without_end": pd.Series(dtype="int64"), "share_without_end": pd.Series(dtype="float64")})
+    start, end = (_q(f"{contract.programme}_{form}") for form in stages)
+    return con.execute(f"""
         SELECT c.municipality_code,
                count(*) AS started,
                count(*) FILTER (WHERE e.course_id IS NULL) AS without_end,
                count(*) FILTER (WHERE e.course_id IS NULL) / count(*) AS share_without_end
         FROM courses c
-        JOIN hjertekom_start s ON s.course_id = c.course_id AND s.status = 'complete'
-        LEFT JOIN hjertekom_end e ON e.course_id = c.course_id AND e.status = 'complete'
+        JOIN {start} s ON s.course_id = c.course_id AND s.status = 'complete'
+        LEFT JOIN {end} e ON e.course_id = c.course_id AND e.status = 'complete'
+        WHERE c.programme = {_lit(contract.programme)}
         GROUP BY c.municipality_code ORDER BY c.municipality_code""").df()

@@ -58,14 +58,19 @@ def load_clusters(path: Path) -> dict[str, list[int]]:
     return {str(k): [int(c) for c in v] for k, v in clusters.items()}
 
 
-def settings_from_config(config, ci_method: str = "wilson") -> IndicatorSettings:  # type: ignore[no-untyped-def]
-    """The configured settings, with hjertekom's declarations from the configured contracts folder
-    (this checkout's when that folder declares none)."""
+def settings_from_config(config, ci_method: str = "wilson", programme: str | None = None) -> IndicatorSettings:  # type: ignore[no-untyped-def]
+    """The configured settings, with the declarations of ``programme`` (default hjertekom) from the
+    configured contracts folder; hjertekom's from this checkout when that folder declares none."""
     from hjertekom_core.indicators.declarations import DECLARATIONS_FILE, declarations_for
     from hjertekom_core.indicators.facts import PROGRAMME
 
     contracts_dir = Path(config.contracts_dir)
-    declared = (contracts_dir / PROGRAMME / DECLARATIONS_FILE).exists()
+    name = programme or PROGRAMME
+    declared = (contracts_dir / name / DECLARATIONS_FILE).exists()
+    if not declared and name != PROGRAMME:
+        # Another programme's indicators are its own: never fall back to hjertekom's.
+        raise ConfigError(f"{contracts_dir / name / DECLARATIONS_FILE}: programmet {name} erklærer ingen "
+                          f"indikatorer / the programme {name} declares no indicators")
     return IndicatorSettings(dict(config.standards), config.completion_limit_days,
                              load_clusters(config.clusters_file), ci_method,
-                             declarations=declarations_for(PROGRAMME, contracts_dir) if declared else None)
+                             declarations=declarations_for(name, contracts_dir) if declared else None)

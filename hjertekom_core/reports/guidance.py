@@ -24,6 +24,8 @@ import yaml
 from hjertekom_core.contract import Text
 from hjertekom_core.errors import ReportError
 from hjertekom_core.indicators import INDICATORS
+from hjertekom_core.indicators.declarations import DECLARATIONS_FILE, declarations_for
+from hjertekom_core.indicators.definitions import indicators_of
 from hjertekom_core.indicators.facts import PROGRAMME
 
 TEXTS_FILE = "indicator_texts.yaml"
@@ -52,11 +54,14 @@ class Guidance:
 
 @lru_cache(maxsize=4)
 def load_guidance(contracts_dir: Path, programme: str = PROGRAMME) -> Guidance:
-    """The programme's indicator texts; every declared indicator must have every part in da and en."""
+    """The programme's indicator texts; every indicator it declares (beside the texts, in
+    ``indicators.yaml``) must have every part in da and en."""
     path = Path(contracts_dir) / programme / TEXTS_FILE
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     texts: dict[str, dict[str, Text]] = {}
-    for ind in INDICATORS:
+    declared = path.with_name(DECLARATIONS_FILE)
+    indicators = indicators_of(declarations_for(programme, declared.parent.parent)) if declared.exists() else INDICATORS
+    for ind in indicators:
         entry = raw.get(ind.id)
         if not isinstance(entry, dict):
             raise ReportError(f"{path}: no texts for {ind.id}")

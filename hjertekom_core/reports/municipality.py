@@ -854,7 +854,7 @@ def _completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegistry,
     with _only_courses(con, active):
         fields = field_completeness(con, contracts, PROGRAMME)
     with _only_courses(con, f"c.course_id IN ({dated('hjertekom_start', 'meeting_date')})"):
-        still_open = open_courses(con)
+        still_open = open_courses(con, contracts[PROGRAMME])
     return fields, still_open
 
 

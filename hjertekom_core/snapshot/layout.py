@@ -176,8 +176,11 @@ def course_columns(pseudonymised: bool) -> tuple[Column, ...]:
     programme = Column("programme", "VARCHAR", _T("Program", "Programme"), source="courses.programme", kind="meta")
     municipality = Column("municipality_code", "INTEGER", _T("Kommunekode", "Municipality code"),
                           codelist="municipalities", source="courses.municipality_code", kind="meta")
-    age = Column("age_at_start", "INTEGER", _T("Alder ved afklarende samtale", "Age at the start meeting"),
-                 unit="år", source="citizens.birth_date, start meeting date", kind="meta")
+    # Every programme's start is the first form after its course form (Contract.start_and_end).
+    age = Column("age_at_start", "INTEGER",
+                 _T("Alder ved forløbets start (HjerteKom: afklarende samtale)",
+                    "Age at the start of the course (HjerteKom: start meeting)"),
+                 unit="år", source="citizens.birth_date, the date of the programme's start form", kind="meta")
     if pseudonymised:
         return (COURSE_KEY,
                 Column("citizen_key", "VARCHAR", _T("Pseudonym for borgeren", "Citizen pseudonym"),

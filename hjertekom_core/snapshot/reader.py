@@ -23,7 +23,9 @@ from hjertekom_core.snapshot.writer import SnapshotError, SnapshotInfo, info_dat
 
 #: Contract versions, as programme -> major versions, whose snapshots this code reads. A new major
 #: version (a field changed meaning or was removed) needs the indicators, reports and research
-#: checked against it before it is added here; a minor version only adds optional fields.
+#: checked against it before it is added here; a minor version only adds optional fields. A
+#: programme not listed (declared by its files alone, docs/programmes.md) is read at any version;
+#: a snapshot without a listed programme is read too (a workspace of other programmes).
 READABLE_CONTRACT_MAJORS: Mapping[str, frozenset[int]] = {"hjertekom": frozenset({1})}
 
 _DUCKDB_MAGIC = (8, b"DUCK")  # offset and bytes of a DuckDB database file's header
@@ -104,7 +106,11 @@ def _check(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotInfo:
         raise NotASnapshot(path, "snapshot_info kan ikke læses", "snapshot_info cannot be read") from None
     if not isinstance(versions, dict) or not isinstance(counts, dict):
         raise NotASnapshot(path, "snapshot_info kan ikke læses", "snapshot_info cannot be read")
+    if not versions:
+        raise UnknownSnapshotVersion(path, versions)
     for programme, majors in READABLE_CONTRACT_MAJORS.items():
+        if programme not in versions:  # a workspace without this programme (another programme alone)
+            continue
         version = str(versions.get(programme, ""))
         major = version.split(".", 1)[0]
         if not major.isdigit() or int(major) not in majors:
