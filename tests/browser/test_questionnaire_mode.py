@@ -92,6 +92,11 @@ def test_the_citizen_answers_on_the_tablet_and_the_clinician_takes_it_back(
         page.locator(f".hk-qm-item-{name} button", has_text=ANSWERS[answer]).click()
         expect(chosen(page, name)).to_have_text(ANSWERS[answer])
     expect(page.locator(".hk-qm-item-hads_01 button").first).to_have_css("font-size", "20px")   # for a finger
+    page.get_by_role("button", name="English").click()                 # in English, answers kept
+    expect(page.locator(".hk-qm h3").first).to_have_text("Anxiety and depression (HADS)")
+    expect(chosen(page, "hads_02")).to_have_text("1 – a little")
+    page.get_by_role("button", name="Dansk").click()
+    expect(chosen(page, "hads_02")).to_have_text(ANSWERS[1])
 
     # --- the citizen tries to leave ----------------------------------------------------------------
     page.go_back()
