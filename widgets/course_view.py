@@ -17,6 +17,8 @@ duplicated or silently changed.
   a refused value is set back to the stored one and said so, never left looking saved.
 * After every save the course's and the municipality's feedback are rendered again from the
   latest revisions.
+* "Borgerens spørgeskema (tablet)" hands the page to the citizen for the form's questionnaire
+  items (questionnaire_mode.py); while it is on, every callback of this view is refused.
 """
 from __future__ import annotations
 
