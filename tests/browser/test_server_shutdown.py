@@ -14,10 +14,10 @@ from typing import Any
 
 import psutil
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
-from browser_accounts import ACTION_TIMEOUT_MS, ANNE, FIRST_APP_ELEMENT_MS
+from browser_accounts import ACTION_TIMEOUT_MS, ANNE, log_in
 from browser_store import new_course
 from browser_form import text_input
 from hjertekom_core.access import SYSTEM
@@ -42,6 +42,17 @@ def stored(store: Store, course_id: int) -> tuple[list[tuple[int, dict[str, Any]
     return [(r.revision, json.loads(r.data)) for r in revs], (json.loads(auto.data) if auto else {})
 
 
+def start_form_with_input(page: Page, base_url: str, cpr: str, course_id: int) -> None:
+    """Anne logs in, opens the course's start form and fills in (and leaves) its date and the weight."""
+    log_in(page, base_url, ANNE)
+    page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}")
+    page.get_by_role("button", name="Søg").click()
+    page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
+    for label, value in (("Dato for afklarende samtale", "17-02-2025"), ("Vægt", "79,5")):
+        text_input(page, label).fill(value)
+        text_input(page, label).press("Tab")
+
+
 def test_sigterm_tells_the_open_page_keeps_its_input_and_stops_within_10_s(tmp_path: Path, browser: Browser,
                                                                            contracts: Any) -> None:
     init_data_dir(tmp_path)
@@ -54,17 +65,7 @@ def test_sigterm_tells_the_open_page_keeps_its_input_and_stops_within_10_s(tmp_p
             context.set_default_timeout(ACTION_TIMEOUT_MS)
             page = context.new_page()
             try:
-                page.goto(f"{server.base_url}/login")
-                page.locator("#username").fill(ANNE.username)
-                page.locator("#password").fill(ANNE.password)
-                page.locator("#login").click()
-                page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}", timeout=FIRST_APP_ELEMENT_MS)
-                page.get_by_role("button", name="Søg").click()
-                page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-                text_input(page, "Dato for afklarende samtale").fill("17-02-2025")
-                text_input(page, "Dato for afklarende samtale").press("Tab")
-                text_input(page, "Vægt").fill("79,5")
-                text_input(page, "Vægt").press("Tab")
+                start_form_with_input(page, server.base_url, cpr, course_id)
 
                 page.locator(".hk-save-draft").click()    # a save on its way ...
                 text_input(page, "Højde").fill("169")     # ... and input typed, not yet left
@@ -118,17 +119,7 @@ def test_a_stop_right_after_a_save_began_waits_for_that_save(tmp_path: Path, bro
             context.set_default_timeout(ACTION_TIMEOUT_MS)
             page = context.new_page()
             try:
-                page.goto(f"{server.base_url}/login")
-                page.locator("#username").fill(ANNE.username)
-                page.locator("#password").fill(ANNE.password)
-                page.locator("#login").click()
-                page.locator(".hk-search input").fill(f"{cpr[:6]}-{cpr[6:]}", timeout=FIRST_APP_ELEMENT_MS)
-                page.get_by_role("button", name="Søg").click()
-                page.get_by_role("button", name=re.compile(rf"^Forløb {course_id} \(")).click()
-                text_input(page, "Dato for afklarende samtale").fill("17-02-2025")
-                text_input(page, "Dato for afklarende samtale").press("Tab")
-                text_input(page, "Vægt").fill("79,5")
-                text_input(page, "Vægt").press("Tab")
+                start_form_with_input(page, server.base_url, cpr, course_id)
                 assert in_flight() == 0
                 with store.write():   # every writer of this store waits: the save stops at its write
                     page.locator(".hk-save-draft").click()
