@@ -98,6 +98,15 @@ class RunningServer:
                 found[match.group(1)] = child
         return found
 
+    def wait_for_kernels(self, count: int = 1, timeout: float = 60.0) -> dict[str, psutil.Process]:
+        """The running kernels once there are ``count`` (a preheated kernel is forked seconds after
+        the server answers, once its kernel zygote has imported the app)."""
+        deadline = time.monotonic() + timeout
+        while len(found := self.kernels()) < count:
+            assert time.monotonic() < deadline, f"fewer than {count} kernel(s) after {timeout} s"
+            time.sleep(0.2)
+        return found
+
     def connection_dir(self) -> Path:
         match = re.search(r"Storing connection files in (\S+?)\.?$", self.output.read_text(errors="replace"), re.M)
         assert match, log_tail(self.output)

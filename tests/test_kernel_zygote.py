@@ -6,6 +6,7 @@ server configures (``hjertekom-zygote``), over ipc sockets in a private folder, 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import logging
 import os
 import signal
@@ -23,6 +24,13 @@ from hjertekom_widgets import kernel_zygote
 from hjertekom_widgets.kernel_zygote import ZYGOTE_SOCKET_NAME, Zygote
 
 IDENTITY = "HTTP_X_HJERTEKOM_IDENTITY"
+
+
+def run(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: an earlier test of the session may have left an event
+    loop running in this thread, and ``asyncio.run`` refuses to start inside one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @pytest.fixture
@@ -45,7 +53,7 @@ def zygote(folder: Path) -> Iterator[Zygote]:
     z.start()
     kernel_zygote.ZYGOTE = z
     try:
-        assert asyncio.run(z.ready(60)), "the zygote did not come up"
+        assert run(z.ready(60)), "the zygote did not come up"
         yield z
     finally:
         kernel_zygote.ZYGOTE = None
@@ -108,7 +116,7 @@ def test_a_forked_kernel_runs_code_with_its_own_environment_and_title(zygote: Zy
         finally:
             await km.shutdown_kernel(now=False)
 
-    text, pid, cmdline = asyncio.run(main())
+    text, pid, cmdline = run(main())
     identity, cwd, parent = text.split()
     assert identity == "token-for-anne"
     assert Path(cwd) == folder
@@ -130,7 +138,7 @@ def test_a_forked_kernel_has_the_widget_comm_targets_a_page_opens(zygote: Zygote
         finally:
             await km.shutdown_kernel(now=True)
 
-    assert asyncio.run(main()).strip() == "['jupyter.widget', 'jupyter.widget.control']"
+    assert run(main()).strip() == "['jupyter.widget', 'jupyter.widget.control']"
 
 
 def test_two_kernels_do_not_share_their_environment_or_state(zygote: Zygote, folder: Path) -> None:
@@ -147,7 +155,7 @@ def test_two_kernels_do_not_share_their_environment_or_state(zygote: Zygote, fol
         finally:
             await asyncio.gather(*(km.shutdown_kernel(now=True) for km in kms))
 
-    first, second = (line.split() for line in asyncio.run(main()))
+    first, second = (line.split() for line in run(main()))
     assert (first[0], second[0]) == ("token-0", "token-1")
     assert first[1] != second[1]  # each kernel has its own random sequence, not the zygote's
 
@@ -169,7 +177,7 @@ def test_a_forked_kernel_has_the_signal_dispositions_of_a_fresh_python(zygote: Z
         finally:
             await km.shutdown_kernel(now=True)
 
-    text, alive = asyncio.run(main())
+    text, alive = run(main())
     assert alive
     assert text.split() == ["broken-pipe", "True", "True"]
 
@@ -199,7 +207,7 @@ def test_a_forked_kernel_is_interrupted_then_shut_down_and_reaped(zygote: Zygote
             await km.shutdown_kernel(now=False)
         return ename, pid, alive_after_interrupt
 
-    ename, pid, alive = asyncio.run(main())
+    ename, pid, alive = run(main())
     assert ename == "KeyboardInterrupt"
     assert alive
     assert _gone(pid)
@@ -216,7 +224,7 @@ def test_a_kernel_that_ignores_sigterm_is_killed_and_reaped(zygote: Zygote, fold
         await km.shutdown_kernel(now=False)
         return pid
 
-    assert _gone(asyncio.run(main()))
+    assert _gone(run(main()))
 
 
 def test_a_kernel_that_dies_is_seen_dead(zygote: Zygote, folder: Path) -> None:
@@ -234,7 +242,7 @@ def test_a_kernel_that_dies_is_seen_dead(zygote: Zygote, folder: Path) -> None:
         await km.shutdown_kernel(now=True)
         return before, after, pid
 
-    before, after, pid = asyncio.run(main())
+    before, after, pid = run(main())
     assert before and not after
     assert _gone(pid)
 
@@ -254,7 +262,7 @@ def test_without_the_zygote_a_kernel_starts_the_normal_way_with_a_warning(
             await km.shutdown_kernel(now=False)
 
     with caplog.at_level(logging.WARNING, logger="hjertekom_widgets.kernel_zygote"):
-        text, pid = asyncio.run(main())
+        text, pid = run(main())
     identity, parent = text.split()
     assert identity == "token-after"
     assert int(parent) == os.getpid()  # started by us, as before the zygote

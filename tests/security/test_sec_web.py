@@ -28,7 +28,7 @@ def _refused(answer, *, login_redirect_ok: bool = True) -> bool:
 
 def test_without_a_session_no_route_answers_with_content(security_world: SecurityWorld) -> None:
     world = security_world
-    kernel_id = next(iter(world.server.kernels()))  # a preheated kernel: its id is visible in `ps`
+    kernel_id = next(iter(world.server.wait_for_kernels()))  # a preheated kernel: its id is visible in `ps`
     anonymous = world.client()
     paths = [
         "/", "/voila/static/voila.js", "/voila/templates/hjertekom/static/hjertekom.js",
@@ -188,7 +188,10 @@ def test_a_captured_kernel_identity_dies_with_the_session_and_the_server(
     """The kernel's identity was a 12-hour bearer token: captured once, it read course results
     through /hjertekom/api/feedback/<n> after logout and after a restart."""
     world = security_world
-    server = start_security_server("--no-preheat", name="no-preheat")  # the token is in the kernel's environment
+    # The token is in the environment the kernel was started with, which `ps e` shows for a kernel
+    # started the normal way (a kernel forked by the zygote gets it after the fork: not in
+    # /proc/<pid>/environ); the attacker here captures it that way.
+    server = start_security_server("--no-preheat", name="no-preheat", env={"HJERTEKOM_KERNEL_ZYGOTE": "0"})
     anne = world.signed_in(ANNE, server)
     kernel_id = anne.open_app()
     token = server.kernels()[kernel_id].environ()["HTTP_X_HJERTEKOM_IDENTITY"]  # what an attacker captures
