@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 
 from factories import course_data
 from hjertekom_core import __version__, audit
+from hjertekom_core.indicators.counting import DANISH_TIME
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.audit_report import (
     _users_at_year_end,
@@ -82,7 +83,8 @@ def test_the_audit_log_is_searched_by_citizen_action_user_and_period_and_each_se
     assert denied.total >= 1 and {r["action"] for r in denied.rows} == {"access.denied"}
     carl = search(store, admin, parse_filter({"user": "carl", "municipality": "101"}))
     assert carl.rows and {r["username"] for r in carl.rows} == {"carl"}
-    today = dt.date.today().strftime("%d-%m-%Y")
+    # The filter's dates are Danish dates (between 23:00 and 00:00 UTC the Danish date is tomorrow's).
+    today = dt.datetime.now(DANISH_TIME).date().strftime("%d-%m-%Y")
     assert search(store, admin, parse_filter({"from": today, "to": today, "user": "anne"})).total >= 3
     assert search(store, admin, parse_filter({"to": "01-01-2000"})).total == 0
 
