@@ -370,7 +370,24 @@ def _days_between(course: _Course, fact: Fact) -> Any:
         return None
     if not (isinstance(first, dt.date) and isinstance(second, dt.date)):
         raise EvaluationError(f"fact {fact.name!r}: days_between needs two dates")
+    if _INFINITE_DATES.intersection((first, second)):
+        return None  # DuckDB's date_diff of an infinite date is NULL
     return (second - first).days
+
+
+# DuckDB reads the texts 'infinity' and '-infinity' as dates; Python receives them as date.max and
+# date.min. Only text the contract would never clean gets that far, but the evaluator must still
+# count it as the SQL does: DuckDB keeps a date as days since 1970 with the infinities at +-(2**31 - 1).
+_INFINITE_DATES = frozenset((dt.date.max, dt.date.min))
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _epoch_day(d: dt.date) -> int:
+    if d == dt.date.max:
+        return 2 ** 31 - 1
+    if d == dt.date.min:
+        return -(2 ** 31 - 1)
+    return (d - _EPOCH).days
 
 
 def _difference(course: _Course, fact: Fact) -> Any:
@@ -378,7 +395,7 @@ def _difference(course: _Course, fact: Fact) -> Any:
     if first is None or second is None:
         return None
     if isinstance(first, dt.date) and isinstance(second, dt.date):
-        return (first - second).days
+        return _epoch_day(first) - _epoch_day(second)
     if isinstance(first, (str, bool, dt.date)) or isinstance(second, (str, bool, dt.date)):
         raise EvaluationError(f"fact {fact.name!r}: difference needs two numbers or two dates")
     return first - second
@@ -392,6 +409,8 @@ def _date_plus_days(course: _Course, fact: Fact) -> Any:
         return None
     if not isinstance(value, dt.date):
         raise EvaluationError(f"fact {fact.name!r}: date_plus_days needs a date")
+    if value in _INFINITE_DATES:
+        return value  # infinity plus days stays infinity in DuckDB
     return value + dt.timedelta(days=int(n))
 
 
