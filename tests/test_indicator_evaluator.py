@@ -9,7 +9,7 @@ compared with ``course_counts``:
   ``completion_limit_days`` after the start meeting and two limits, per year and per quarter. Every
   course laid out as its own unit of one in-memory DuckDB gives each course's rows in one
   ``compute`` per setting (fast); the one-course oracle itself runs on a sample of the courses
-  here and on every course in the ``slow`` test;
+  here and on every third course in the ``slow`` test;
 * summed per municipality, against ``compute`` over the live store (``live.py``);
 * on generated start and end forms (hypothesis): blanks, missing-reason codes, boundary numbers,
   dates either side of the limits, drafts, impossible data;
@@ -247,13 +247,13 @@ def test_a_sample_of_demo_courses_counts_as_the_one_course_oracle(
 
 
 @pytest.mark.slow
-def test_every_demo_course_counts_as_the_one_course_oracle(
+def test_every_third_demo_course_counts_as_the_one_course_oracle(
         contract: Contract, demo_courses: list[DemoCourse]) -> None:
-    """The one-course oracle for every course, once per limit: the day before the limit on even
-    courses and the limit's own day on odd ones, so both sides are covered across the store at
-    half the cost of both days (the every-course, every-setting comparison is the unit test
-    above, in one compute per setting)."""
-    for index, course in enumerate(demo_courses):
+    """The one-course oracle for every third course (one compute costs about 0.15 s), once per
+    limit: the day before the limit and the limit's own day by turns, so both sides are covered
+    across the store. Every course under every setting is the unit test above, in one compute per
+    setting."""
+    for index, course in enumerate(demo_courses[::3]):
         start = course.start() or dt.date(2025, 6, 1)
         with _laid_out(contract, {1: (course.forms, course.statuses)}) as con:
             for limit, period in zip(LIMITS, PERIODS):
