@@ -9,11 +9,11 @@ they waited the more they burned (benchmarks/README.md). The app replaces it wit
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from browser_accounts import ANNE, FIRST_APP_ELEMENT_MS
-from conftest import HjerteKomServer
 
 _RUNNING_ANIMATIONS = ("() => document.getAnimations()"
                        ".filter(a => a.playState === 'running')"
@@ -22,7 +22,7 @@ _RUNNING_ANIMATIONS = ("() => document.getAnimations()"
 
 
 def test_the_loading_page_is_danish_and_nothing_moves_until_the_worklist(
-        page: Page, hjertekom_server: HjerteKomServer) -> None:
+        page: Page, hjertekom_server: Any) -> None:
     page.goto(f"{hjertekom_server.base_url}/login")
     page.locator("#username").fill(ANNE.username)
     page.locator("#password").fill(ANNE.password)
@@ -53,7 +53,7 @@ def test_the_loading_page_is_danish_and_nothing_moves_until_the_worklist(
     assert all(text.startswith("Indlæser HjerteKom") for text in texts), texts
 
 
-def test_the_served_page_carries_the_still_danish_loading_message(hjertekom_server: HjerteKomServer) -> None:
+def test_the_served_page_carries_the_still_danish_loading_message(hjertekom_server: Any) -> None:
     from live_server import WebClient
 
     client = WebClient(hjertekom_server.base_url)
