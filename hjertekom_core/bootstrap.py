@@ -25,14 +25,15 @@ class Workspace:
     store: Store
 
 
-def open_workspace(config: Config) -> Workspace:
+def open_workspace(config: Config, *, pool_size: int | None = None) -> Workspace:
+    """``pool_size``: the store's idle connections (an entry kernel keeps one; ``Store``)."""
     # The data folder holds the store, the log, the keys and the snapshots: owner-only (0700),
     # made so if missing and tightened if an older version left it open (0755).
     private_dir(config.data_dir)
     # A kernel of `hjertekom serve` is handed the digest of the contracts its server checked.
     contracts = ContractRegistry(config.contracts_dir, checked_digest=os.environ.get(CHECKED_ENV))
     return Workspace(config, contracts,
-                     Store(config.database_url, key_file=config.pseudonym_key_file))
+                     Store(config.database_url, key_file=config.pseudonym_key_file, pool_size=pool_size))
 
 
 def secure_data_folder(config: Config) -> None:

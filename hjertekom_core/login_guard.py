@@ -113,8 +113,16 @@ def _row_of(scope: str, key: str):  # type: ignore[no-untyped-def]
 
 
 def _locked_row(conn: Connection, scope: str, key: str):  # type: ignore[no-untyped-def]
-    """The counter row, locked for this transaction (PostgreSQL; SQLite's write lock covers it)."""
-    return conn.execute(select(login_failures).where(_row_of(scope, key)).with_for_update()).one()
+    """The counter row, made if missing and locked for this transaction (PostgreSQL; SQLite's write
+    lock covers it). ON CONFLICT DO NOTHING does not lock the row it found, so a concurrent
+    ``purge`` may delete it before the lock is taken (seen with 100 logins on two hosts: an HTTP
+    500 at the login); then it is made again."""
+    for _ in range(3):
+        _insert_missing(conn, scope, key)
+        row = conn.execute(select(login_failures).where(_row_of(scope, key)).with_for_update()).first()
+        if row is not None:
+            return row
+    raise RuntimeError(f"login counter {scope} could not be locked: deleted three times in a row")
 
 
 def begin(store: Store, keys: Sequence[tuple[str, str]], *, now: dt.datetime, max_failures: int,
@@ -123,7 +131,6 @@ def begin(store: Store, keys: Sequence[tuple[str, str]], *, now: dt.datetime, ma
     with store.write() as conn:
         rows = []
         for scope, key in keys:
-            _insert_missing(conn, scope, key)
             rows.append(_locked_row(conn, scope, key))
         locked = [until for r in rows if (until := _utc(r.locked_until)) is not None and until > now]
         if locked:

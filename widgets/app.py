@@ -251,7 +251,7 @@ def prepare() -> EntryShell:
     which costs about 0.5 s and would otherwise be paid after the request arrived."""
     shell = EntryShell()
     try:
-        shell.workspace = open_workspace(load_config())
+        shell.workspace = open_workspace(load_config(), pool_size=1)
     except Exception:  # noqa: BLE001 - start() opens it again and reports the problem properly
         log.exception("could not open the workspace before the request")
     return shell

@@ -32,7 +32,7 @@ def start_session(workspace: Workspace | None = None) -> Session:
     username = internal_api.whoami()
     if username is None:
         raise NotSignedIn("no valid identity from the server")
-    workspace = workspace if workspace is not None else open_workspace(load_config())
+    workspace = workspace if workspace is not None else open_workspace(load_config(), pool_size=1)
     user = active_user(workspace.store, username)
     if user is None:
         raise NotSignedIn("account unknown or inactive")

@@ -65,7 +65,9 @@ def _private_sqlite_files(database: Path) -> None:
             restrict(companion)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int | None = None) -> Engine:
+    """``pool_size``: connections a server database's pool keeps open when idle (SQLAlchemy's
+    default, 5, when None); up to 2 more are opened while busy and closed after."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
@@ -75,6 +77,8 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))  # psycopg 3 is the driver we ship
+    if pool_size is not None:
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=2)
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -96,9 +100,14 @@ def _file_lock(path: Path) -> Iterator[None]:
 class Store:
     """The operational store. ``read()`` and ``write()`` give a connection inside a transaction."""
 
-    def __init__(self, url: str, *, key_file: Path | None = None) -> None:
+    def __init__(self, url: str, *, key_file: Path | None = None, pool_size: int | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        # pool_size=1 for the entry kernels: each serves one clinician, one statement at a time. With
+        # the default pool a kernel could keep several connections open, and 100 clinicians on two
+        # hosts ran PostgreSQL out of connections (max_connections 100: "too many clients already";
+        # docs/deployment.md). A connection per use instead was measured too: it made saves under
+        # load 10 times slower (a PostgreSQL backend started for every statement).
+        self.engine = make_engine(url, pool_size=pool_size)
         # The pseudonymisation key (``pseudonym_key_file``), kept outside the store: tombstones of
         # erased citizens hold a keyed hash of the CPR number, and every writer of citizens checks
         # new numbers against them (citizen_erasure.py). None: not known (a bare store in a test).
