@@ -16,14 +16,14 @@ class CountingEnvironment(jinja2.Environment):
         return super()._compile(source, filename)
 
 
-def _environment(templates: dict[str, str]) -> jinja2.Environment:
+def _environment(templates: dict[str, str], cache: jinja2.BytecodeCache) -> jinja2.Environment:
     # Voilà makes a new environment per page; the loader's file name makes the cache key, as with
     # Voilà's FileSystemLoader (a DictLoader gives none, so a FunctionLoader stands in).
     def load(name: str) -> tuple[str, str, object]:
         return templates[name], f"/templates/{name}", lambda: True
 
     return CountingEnvironment(loader=jinja2.FunctionLoader(load), enable_async=True,
-                               bytecode_cache=template_cache.SharedBytecode())
+                               bytecode_cache=cache)
 
 
 def test_a_second_page_environment_uses_the_compiled_template_and_a_changed_one_is_compiled_again() -> None:
@@ -31,8 +31,7 @@ def test_a_second_page_environment_uses_the_compiled_template_and_a_changed_one_
     templates = {"page.html": "Hej {{ name }}"}
 
     def page() -> str:
-        env = _environment(templates)
-        env.bytecode_cache = shared
+        env = _environment(templates, shared)
         # render() of an async template calls asyncio.run: in a thread of its own, since an
         # earlier test may leave an event loop running in this one.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
