@@ -128,9 +128,11 @@ def wait_for_login_page(url: str, proc: subprocess.Popen[bytes], output: Path, s
             pytest.fail(f"hjertekom serve exited with {proc.returncode}:\n{log_tail(output)}")
         try:
             conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-            conn.request("GET", parts.path)
-            answer = conn.getresponse().status
-            conn.close()
+            try:  # closed also when the half-started server times out: no socket left to the garbage collector
+                conn.request("GET", parts.path)
+                answer = conn.getresponse().status
+            finally:
+                conn.close()
             if answer == status:
                 return
             last = f"HTTP {answer}"

@@ -8,6 +8,7 @@ could not open the store and their worklists never came (hosted_load, 2026-12-07
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -42,7 +43,16 @@ def test_after_three_uses_at_once_an_idle_store_keeps_its_pool_size(
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-        assert _connections_of(pg_store, application) == idle_connections
+        assert _settles_at(pg_store, application, idle_connections) == idle_connections
     finally:
         store.dispose()
-    assert _connections_of(pg_store, application) == 0
+    assert _settles_at(pg_store, application, 0) == 0
+
+
+def _settles_at(pg_store: Store, application: str, expected: int, seconds: float = 10) -> int:
+    """How many connections the application has once closing ones are gone: a closed connection's
+    backend leaves pg_stat_activity a moment after the client hangs up."""
+    deadline = time.monotonic() + seconds
+    while (found := _connections_of(pg_store, application)) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -450,6 +451,9 @@ def test_lab_serves_the_research_notebooks(tmp_path: Path, monkeypatch: pytest.M
                                             timeout=5) as response:
                     listing = json.load(response)
                 break
+            except urllib.error.HTTPError as refused:  # an answer holds its connection until closed
+                refused.close()
+                time.sleep(0.5)
             except OSError:
                 time.sleep(0.5)
         assert listing is not None, (tmp_path / "lab.log").read_text(errors="replace")[-2000:]

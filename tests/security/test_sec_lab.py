@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import os
@@ -151,6 +152,11 @@ async def _execute(lab: RunningLab, kernel_id: str, code: str) -> str:
                 return "".join(out)
     finally:
         conn.close()
+        # Wait for the server's closing frame: a socket still open when asyncio.run() ends is left to
+        # the garbage collector, whose ResourceWarning then fails whichever test runs at that moment.
+        with contextlib.suppress(TimeoutError):
+            while await asyncio.wait_for(conn.read_message(), 10) is not None:
+                pass
 
 
 def run_in_kernel(lab: RunningLab, code: str) -> str:
