@@ -37,16 +37,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import shutil
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import CONTRACTS_DIR, REPO, machine_line, percentile, print_table, verdict
+from benchmarks.scratch_postgres import connections_needed, scratch_postgres
 
 NAME = "hosted_load"
 TARGET_RATIO = 3.0
@@ -73,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--load-pool-size", type=int, default=4, help="preheated kernels per host (default: 4)")
     group.add_argument("--load-hosts", type=int, default=2, help="hjertekom serve hosts (default: 2)")
     group.add_argument("--load-keep", action="store_true", help="keep the work folder (logs)")
+    group.add_argument("--load-shared-postgres", action="store_true",
+                       help="use the tests' PostgreSQL server as it is (default: a server of the benchmark's own "
+                            "with max_connections sized as docs/deployment.md says)")
 
 
 # --- accounts and their courses --------------------------------------------------------------------
@@ -469,9 +475,6 @@ def run(options: argparse.Namespace) -> bool:
     tests_dir = str(REPO / "tests")
     if tests_dir not in sys.path:
         sys.path.insert(0, tests_dir)
-    from hosted_stack import hosted_stack  # tests/hosted_stack.py: nginx + hosts + PostgreSQL
-
-    import os
 
     print("\n== hosted_load: clinicians through nginx against two hosts on one PostgreSQL ==")
     print(machine_line())
@@ -482,10 +485,24 @@ def run(options: argparse.Namespace) -> bool:
     folder = Path(tempfile.mkdtemp(prefix="hjertekom_load_"))
     rows: list[dict[str, Any]] = []
     errors: dict[int, list[str]] = {}
+    needed = connections_needed(options.load_hosts, max(levels), options.load_pool_size)
+    with ExitStack() as server:
+        postgres_url = None
+        if not options.load_shared_postgres:
+            postgres_url = server.enter_context(scratch_postgres(needed))
+            print(f"PostgreSQL of its own: max_connections {needed} (docs/deployment.md)")
+        return _run_levels(options, levels, window, accounts, folder, rows, errors, postgres_url)
+
+
+def _run_levels(options: argparse.Namespace, levels: list[int], window: float, accounts: list[Account],
+                folder: Path, rows: list[dict[str, Any]], errors: dict[int, list[str]],
+                postgres_url: str | None) -> bool:
+    from hosted_stack import hosted_stack  # tests/hosted_stack.py: nginx + hosts + PostgreSQL
+
     try:
         try:
             stack_cm = hosted_stack(folder, users=accounts, hosts=options.load_hosts,
-                                    pool_size=options.load_pool_size)
+                                    pool_size=options.load_pool_size, postgres_url=postgres_url)
             stack = stack_cm.__enter__()
         except BaseException as exc:  # pytest.fail/skip from the launcher are BaseExceptions
             raise RuntimeError(f"the hosted stack did not come up: {exc}") from None

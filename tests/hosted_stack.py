@@ -136,9 +136,10 @@ class Person:
 
 
 @contextmanager
-def scratch_database(prefix: str = "hjertekom_stack") -> Iterator[str]:
-    """A fresh PostgreSQL database (dropped at the end); skipped without a server (failed in CI)."""
-    admin_url = make_url(PG_URL)
+def scratch_database(prefix: str = "hjertekom_stack", server_url: str | None = None) -> Iterator[str]:
+    """A fresh PostgreSQL database (dropped at the end) on ``server_url`` (default: the tests' server);
+    skipped without a server (failed in CI)."""
+    admin_url = make_url(server_url or PG_URL)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
@@ -297,12 +298,12 @@ def stop_nginx(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def hosted_stack(work_dir: Path, *, users: Sequence[Any] = (), mode: str = "login", hosts: int = 2,
                  pool_size: int = 1, server_args: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None) -> Iterator[HostedStack]:
+                 env: Mapping[str, str] | None = None, postgres_url: str | None = None) -> Iterator[HostedStack]:
     """nginx on a free port in front of ``hosts`` hjertekom servers on one scratch PostgreSQL
     database (see the module docstring)."""
     if mode not in ("login", "proxy"):
         raise ValueError(f"mode is 'login' or 'proxy', not {mode!r}")
-    with scratch_database() as database_url, ExitStack() as cleanup:  # the hosts stop before the drop
+    with scratch_database(server_url=postgres_url) as database_url, ExitStack() as cleanup:  # the hosts stop before the drop
         names = [chr(ord("a") + i) for i in range(hosts)]
         data_dirs = [work_dir / f"host-{name}" for name in names]
         data_dirs[0].mkdir(mode=0o700, parents=True, exist_ok=True)
