@@ -1,10 +1,12 @@
 """The ``hjertekom`` command line. Thin: parse options, call the core, print."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,7 +18,26 @@ from hjertekom_core.errors import ImportFailed
 from hjertekom_core.service import Service
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands in ``lazy_commands`` ("name" -> "module:attribute") are imported when
+    first asked for (click's documented lazy-loading pattern)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy_commands and cmd_name not in self.commands:
+            module_name, attribute = self.lazy_commands[cmd_name].split(":")
+            command = getattr(importlib.import_module(module_name), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hjertekom")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
               help="Configuration file (default: $HJERTEKOM_CONFIG or ./hjertekom.toml).")
@@ -227,18 +248,20 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 
 # Commands of their own modules, one per capability; each module holds one click command or group.
-from hjertekom_core.cli.audit import audit  # noqa: E402
-from hjertekom_core.cli.backup import backup, restore  # noqa: E402
-from hjertekom_core.cli.citizen import citizen  # noqa: E402
-from hjertekom_core.cli.export import export  # noqa: E402
-from hjertekom_core.cli.extract import extract  # noqa: E402
-from hjertekom_core.cli.lab import lab  # noqa: E402
-from hjertekom_core.cli.report import report  # noqa: E402
-from hjertekom_core.cli.retention import retention  # noqa: E402
-from hjertekom_core.cli.users import users  # noqa: E402
-
-for _command in (users, report, export, extract, lab, backup, restore, audit, citizen, retention):
-    main.add_command(_command)
+# Imported when named (LazyGroup): `hjertekom users ...` need not import pandas, scipy and DuckDB
+# for the extracts and reports (about 5 s of every command's start-up before; tests run hundreds).
+main.lazy_commands.update({
+    "audit": "hjertekom_core.cli.audit:audit",
+    "backup": "hjertekom_core.cli.backup:backup",
+    "citizen": "hjertekom_core.cli.citizen:citizen",
+    "export": "hjertekom_core.cli.export:export",
+    "extract": "hjertekom_core.cli.extract:extract",
+    "lab": "hjertekom_core.cli.lab:lab",
+    "report": "hjertekom_core.cli.report:report",
+    "restore": "hjertekom_core.cli.backup:restore",
+    "retention": "hjertekom_core.cli.retention:retention",
+    "users": "hjertekom_core.cli.users:users",
+})
 
 
 if __name__ == "__main__":  # pragma: no cover
