@@ -424,9 +424,11 @@ def test_lab_serves_the_research_notebooks(tmp_path: Path, monkeypatch: pytest.M
     from hjertekom_core.lab_workspace import Owner, prepare_workspace, runtime_folder
 
     port, token = _free_port(), "test-token-" + os.urandom(8).hex()
-    # pytest's folders are too deep for kernel sockets: the lab must choose a short private one.
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
-    assert not kernel_sockets.fits(tmp_path / "runtime")
+    # A runtime folder too deep for kernel sockets (as pytest's are, when not given a short
+    # --basetemp): the lab must choose a short private one.
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / "runtime"
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(deep))
+    assert not kernel_sockets.fits(deep)
     config = Config(data_dir=tmp_path / "var")
     workspace = prepare_workspace(config, Owner.me())
     launch = lab_launch(config, port=port, open_browser=False, token=token)
