@@ -42,9 +42,7 @@ WIDGET_TARGET = "jupyter.widget"
 CONTROL_TARGET = "jupyter.widget.control"
 PROTOCOL_VERSION = "2.1.0"   # ipywidgets 8's comm protocol
 CONTROL_PROTOCOL_VERSION = "1.0.0"  # and that of its control comm
-
-
-V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"
+V1_PROTOCOL = "v1.kernel.websocket.jupyter.org"  # the kernel websocket protocol the page asks for
 
 
 class ClientError(RuntimeError):
