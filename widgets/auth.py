@@ -118,21 +118,22 @@ class HjerteKomIdentityProvider(IdentityProvider):
         if self.guard is None:
             return None
         if self.trusted_header:
-            found = self._proxy_session(handler)
+            found = await self._proxy_session(handler)
         else:
-            found = self._cookie_session(handler)
+            found = await self._cookie_session(handler)
         if found is None:
             return None
         account, session_id = found
         return SessionUser(username=account.username, name=account.display_name,
                            display_name=account.display_name, session_id=session_id)
 
-    def _cookie_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
+    async def _cookie_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
         session_id = self.session_id(handler)
         if not session_id:
             return None
         # A passive check (the page asking whether it is still signed in) is not use of the session.
-        state = self.the_guard().state(session_id, touch=not getattr(handler, "passive_session_check", False))
+        state = await self.the_guard().state_off_loop(
+            session_id, touch=not getattr(handler, "passive_session_check", False))
         if state.user is None:
             handler.hk_session_ended = state.ended  # type: ignore[attr-defined]
             return None
@@ -140,7 +141,7 @@ class HjerteKomIdentityProvider(IdentityProvider):
             return None
         return state.user, session_id
 
-    def _proxy_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
+    async def _proxy_session(self, handler: web.RequestHandler) -> tuple[User, str] | None:
         """The proxy's user, if the request came from the proxy; our session for that user."""
         guard = self.the_guard()
         request = handler.request
@@ -161,7 +162,7 @@ class HjerteKomIdentityProvider(IdentityProvider):
             return None
         session_id = self.session_id(handler)
         if session_id:
-            state = guard.state(session_id, touch=not getattr(handler, "passive_session_check", False))
+            state = await guard.state_off_loop(session_id, touch=not getattr(handler, "passive_session_check", False))
             if state.user is not None and state.user.username == username:
                 return state.user, session_id
             if state.user is not None:  # the proxy now names someone else: the old session ends

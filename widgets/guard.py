@@ -6,9 +6,12 @@ sessions (logout on another host, idle timeout, deactivation) and of pages that 
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,11 @@ from hjertekom_core.web_sessions import SessionState, end_session, session_state
 from hjertekom_widgets.kernel_registry import KernelRegistry
 
 log = logging.getLogger(__name__)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("recording a session's use failed", exc_info=future.exception())
 
 SESSION_MAX_AGE = dt.timedelta(hours=12)
 #: How often the sweep looks for ended sessions and gone pages.
@@ -70,13 +78,27 @@ class Guard:
         return session_state(self.store, session_id, max_age=self.max_age, idle=self.idle, touch=touch,
                              touch_every=self.touch_every)
 
+    async def state_off_loop(self, session_id: str, *, touch: bool) -> SessionState:
+        """``state`` in a worker thread. The server's one event loop relays every kernel message of
+        every page; a store round trip on it (PostgreSQL under load: several ms) holds them all up.
+        At 100 clinicians on two hosts the session checks were the event loop's largest blocking
+        work (hosted_load, 2026-12-07)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self.state, session_id, touch=touch))
+
     def touch(self, session_id: str) -> None:
-        """Use of the session seen outside HTTP (a websocket message), written at most every ``touch_every``."""
+        """Use of the session seen outside HTTP (a websocket message), written at most every
+        ``touch_every``, in a worker thread when called on the event loop (see state_off_loop)."""
         now = time.monotonic()
         if now - self._touched.get(session_id, 0.0) < self.touch_every.total_seconds():
             return
         self._touched[session_id] = now
-        touch_session(self.store, session_id)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            touch_session(self.store, session_id)
+            return
+        loop.run_in_executor(None, touch_session, self.store, session_id).add_done_callback(_log_failure)
 
     async def end(self, session_id: str, reason: str) -> None:
         """End a session here and now: the row, its tokens and its kernels."""
@@ -103,13 +125,17 @@ class Guard:
         except Exception:  # noqa: BLE001 - a kernel that will not stop must not stop the sweep
             log.exception("shutting down kernel %s failed", kernel_id)
 
+    def _ended(self, session_ids: Iterable[str]) -> list[str]:
+        return [session_id for session_id in list(session_ids) if self.state(session_id, touch=False).user is None]
+
     async def sweep(self) -> None:
         """Shut down kernels of ended sessions and of pages that have gone; forget dead kernels."""
         try:
             km = self.kernel_manager
-            for session_id in self.registry.sessions():
-                if self.state(session_id, touch=False).user is None:
-                    await self.drop_session(session_id)
+            # One store round trip per open session: in a worker thread, not on the event loop.
+            ended = await asyncio.get_running_loop().run_in_executor(None, self._ended, self.registry.sessions())
+            for session_id in ended:
+                await self.drop_session(session_id)
             for kernel_id in self.registry.pages_gone():
                 await self.shutdown(kernel_id, "its page has gone")
             if km is not None:

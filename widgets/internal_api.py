@@ -79,14 +79,14 @@ class _KernelCaller(web.RequestHandler):
     def initialize(self, guard: Any) -> None:
         self.guard = guard
 
-    def caller(self) -> tuple[str, Any]:
+    async def caller(self) -> tuple[str, Any]:
         """(session id, user) of a live token whose session is open; 403 otherwise."""
         header = self.request.headers.get("Authorization", "")
         found = self.guard.registry.identity(header[len(_SCHEME):]) if header.startswith(_SCHEME) else None
         if found is None:
             raise web.HTTPError(403)
         session_id, username, _kernel = found
-        state = self.guard.state(session_id, touch=False)
+        state = await self.guard.state_off_loop(session_id, touch=False)
         if state.user is None or state.user.username != username:
             raise web.HTTPError(403)
         return session_id, state.user
@@ -97,8 +97,8 @@ class _KernelCaller(web.RequestHandler):
 
 
 class WhoAmIHandler(_KernelCaller):
-    def get(self) -> None:
-        _session, user = self.caller()
+    async def get(self) -> None:
+        _session, user = await self.caller()
         self.reply({"username": user.username})
 
 
@@ -106,7 +106,7 @@ class FeedbackHandler(_KernelCaller):
     async def get(self, course_id: str) -> None:
         from hjertekom_widgets.feedback_api import render_feedback
 
-        _session, user = self.caller()
+        _session, user = await self.caller()
         try:
             # DuckDB and pandas work outside the event loop, so other users are not held up.
             body = await IOLoop.current().run_in_executor(None, render_feedback, self.guard.workspace, user,
