@@ -587,7 +587,7 @@ def _check(service: Service, contract: Contract, sheet: _Sheet, progress: Progre
         if municipality is None and not any(e.column == municipality_column for e in row_errors):
             issue = make_issue(contract, course_form, course_form.field(municipality_field), "required", "error", None)
             row_errors.append(_issue_error(number, issue))
-        elif isinstance(municipality, int) and not user.acts_in(municipality):
+        elif isinstance(municipality, int) and not user.acts_in(municipality, contract.programme):
             row_errors.append(RowError(number, municipality_column, _msg_not_your_municipality(municipality)))
         if cpr_digits is not None and name:
             seen = first_name.setdefault(cpr_digits, (number, name))
