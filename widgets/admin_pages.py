@@ -1,6 +1,6 @@
 """The administrators' pages, behind the same login as the entry forms.
 
-- ``/hjertekom/brugere``: the users with role, municipalities, active and last login. An
+- ``/hjertekom/brugere``: the users with role, municipalities, programmes, active and last login. An
   administrator (``user.admin``) also deactivates and reactivates, resets passwords (shown once),
   and changes roles and municipalities; a coordinator (``user.read``) sees the users of their own
   municipalities, read-only. Each change is one POST with the _xsrf token, carried out and audited
@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from tornado import web
 
 from hjertekom_core import audit
-from hjertekom_core.access import ROLE_LABELS, ROLES, User
+from hjertekom_core.access import ALL_PROGRAMMES, ROLE_LABELS, ROLES, User
 from hjertekom_core.contract import Text
 from hjertekom_core.audit_search import (
     AuditFilter,
@@ -57,6 +57,11 @@ from hjertekom_core.users import (
 from hjertekom_widgets.client_address import client_address
 from hjertekom_widgets.reports_api import ReportHandler
 from hjertekom_widgets.text import t
+
+#: The programmes column of "Brugere" (a user's rights are per programme and municipality; the
+#: programmes are changed with ``hjertekom users set-programmes``).
+PROGRAMMES_LABEL = Text("Programmer", "Programmes")
+EVERY_PROGRAMME = Text("alle programmer", "every programme")
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +174,9 @@ class UsersHandler(AdminHandler):
         may_change = user.can("user.admin")
         intro = t("admin.users_intro_admin") if may_change else t("admin.users_intro_coordinator")
         head = "".join(f"<th>{html.escape(t(k))}</th>" for k in (
-            "username", "admin.name", "admin.role", "admin.municipalities", "admin.active", "admin.last_login"))
+            "username", "admin.name", "admin.role", "admin.municipalities"))
+        head += f"<th>{html.escape(PROGRAMMES_LABEL.get('da'))}</th>"
+        head += "".join(f"<th>{html.escape(t(k))}</th>" for k in ("admin.active", "admin.last_login"))
         if may_change:
             head += f"<th>{html.escape(t('admin.actions'))}</th>"
         contacts: dict[int, ContactDetails] = {}
@@ -185,13 +192,30 @@ class UsersHandler(AdminHandler):
         state = t("yes") if record.active else t("admin.closed")
         if record.must_change_password:
             state += f" ({t('admin.must_change')})"
-        cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where, state,
-                 local_text(record.last_login_at) or t("admin.never")]
+        cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where,
+                 self.programmes_text(record), state, local_text(record.last_login_at) or t("admin.never")]
         row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
         if may_change:
             row += f"<td>{self._actions(record, user, contact)}</td>"
         css = "" if record.active else ' class="hk-inactive"'
         return f'<tr{css} data-user="{html.escape(record.username)}">{row}</tr>'
+
+    def programmes_text(self, record: UserRecord) -> str:
+        """The user's programmes by their Danish names: the same in every municipality, or per
+        municipality where they differ; every programme for an administrator or a ``*`` grant."""
+        if not record.grants or record.role == "administrator":
+            return EVERY_PROGRAMME.get("da")
+        contracts = self.ws().contracts
+
+        def name(programme: str) -> str:
+            if programme == ALL_PROGRAMMES:
+                return EVERY_PROGRAMME.get("da")
+            return contracts[programme].label.get("da") if programme in contracts.programmes else programme
+
+        granted = record.as_user().granted()
+        if len(set(granted.values())) <= 1:
+            return ", ".join(name(p) for p in granted)
+        return "; ".join(f"{name(p)}: {', '.join(map(str, codes))}" for p, codes in granted.items())
 
     def _form(self, record: UserRecord, action: str, inner: str, button: str) -> str:
         return (f'<form class="hk-inline" method="post" action="{html.escape(self.base_url)}hjertekom/brugere/'
