@@ -232,6 +232,28 @@ def test_the_live_snapshot_of_a_user_holds_only_their_programmes_courses(world: 
         assert {r[0] for r in con.execute("SELECT course_id FROM courses").fetchall()} == {w.fall, w.carl_fall}
 
 
+def test_importing_another_programmes_courses_is_refused_row_by_row(world: SimpleNamespace, tmp_path: Path) -> None:
+    from hjertekom_core.errors import ImportFailed
+    from hjertekom_core.importer import import_file
+    from hjertekom_core.store.schema import courses
+
+    from test_invented_programme import ROWS, _write_import
+
+    w = world
+    sheet = tmp_path / "fald.csv"
+    _write_import(sheet)  # rows in Silkeborg and one in Aarhus
+    with w.store.read() as conn:
+        before = conn.execute(select(func.count()).select_from(courses)).scalar_one()
+    with pytest.raises(ImportFailed) as failed:
+        import_file(_svc(w, w.heart_only), sheet, programme=PROGRAMME)
+    messages = [e.message for e in failed.value.errors]
+    assert sum("programmet faldforebyggelse i kommune 740" in m for m in messages) == \
+        sum(1 for r in ROWS if r[0] == SILKEBORG)
+    assert sum("i kommune 751." in m for m in messages) == sum(1 for r in ROWS if r[0] == AARHUS)
+    with w.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(courses)).scalar_one() == before
+
+
 # --- extracts and reports ---------------------------------------------------------------------------------
 
 def test_extracts_of_another_programme_are_refused_and_audited(world: SimpleNamespace, tmp_path: Path) -> None:
