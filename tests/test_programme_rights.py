@@ -316,6 +316,21 @@ def test_programmes_are_set_checked_and_audited_and_kept_when_municipalities_cha
     assert get_user(w.store, "heart_only").grants == {(HJERTEKOM, SILKEBORG), (HJERTEKOM, AARHUS)}
     _refused(w.store, "heart_only", lambda: set_programmes(w.store, get_user(w.store, "heart_only"), "both",
                                                            [HJERTEKOM], known_programmes=known), AccessDenied)
+    # The yearly audit report's users at the year's end: their programmes then, rebuilt from later changes.
+    from hjertekom_core.audit_report import _users_at_year_end
+
+    with w.store.read() as conn:
+        end = conn.execute(select(func.max(audit_log.c.at))).scalar_one()
+    end = (end if end.tzinfo else end.replace(tzinfo=dt.timezone.utc)) + dt.timedelta(microseconds=1)
+    import time
+
+    time.sleep(0.01)
+    set_programmes(w.store, SYSTEM, "heart_only", [PROGRAMME], known_programmes=known)
+    with w.store.read() as conn:
+        then = {r[1]: r for r in _users_at_year_end(conn, end).rows}
+        now = {r[1]: r for r in _users_at_year_end(conn, end + dt.timedelta(days=1)).rows}
+    assert (then["heart_only"][7], now["heart_only"][7]) == (HJERTEKOM, PROGRAMME)
+    assert then["legacy"][7] == "alle" and then["admin"][7] == "alle"
     record = {r.username: r for r in user_records(w.store, SYSTEM)}
     assert record["legacy"].programmes_text() == "alle" and record["both"].programmes_text() == \
         ", ".join(sorted((HJERTEKOM, PROGRAMME)))
