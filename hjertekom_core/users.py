@@ -254,6 +254,8 @@ class UserRecord:
     grants: tuple[tuple[str, int], ...] = ()   # (programme, municipality), sorted; "*": every programme
 
     def as_user(self) -> User:
+        if not self.grants:  # a record without grants (an administrator, or made by hand): as before
+            return User(self.id, self.username, self.display_name, self.role, frozenset(self.municipalities))
         return User.with_grants(self.id, self.username, self.display_name, self.role, set(self.grants))
 
     @property
