@@ -340,14 +340,33 @@ def test_the_users_page_shows_each_users_programmes(world: SimpleNamespace) -> N
     from hjertekom_widgets.admin_pages import UsersHandler
 
     w = world
-    page = SimpleNamespace(ws=lambda: SimpleNamespace(contracts=w.contracts))
-    record = {r.username: r for r in user_records(w.store, SYSTEM)}
+
+    class Page(UsersHandler):  # the handler's own rendering, without a server
+        base_url = "/"
+
+        def __init__(self) -> None:  # noqa: D107 - no tornado request: only the rendering is used
+            self.shown = ""
+
+        def ws(self) -> Any:  # noqa: ANN401
+            return SimpleNamespace(store=w.store, contracts=w.contracts)
+
+        def show(self, title: str, body: str, status: int = 200) -> None:
+            self.shown = body
+
+        def xsrf_form_html(self) -> str:
+            return ""
+
+    page = Page()
+    page.render_list(get_user(w.store, "admin"))
     label = {p: w.contracts[p].label.da for p in w.contracts.programmes}
-    assert UsersHandler.programmes_text(page, record["heart_only"]) == label[HJERTEKOM]  # type: ignore[arg-type]
-    assert UsersHandler.programmes_text(page, record["both"]) == \
-        ", ".join(label[p] for p in sorted((HJERTEKOM, PROGRAMME)))  # type: ignore[arg-type]
-    assert UsersHandler.programmes_text(page, record["legacy"]) == "alle programmer"  # type: ignore[arg-type]
-    assert UsersHandler.programmes_text(page, record["admin"]) == "alle programmer"  # type: ignore[arg-type]
+    assert "<th>Programmer</th>" in page.shown
+    rows = {r.split('"')[0]: r for r in page.shown.split('data-user="')[1:]}
+    assert f"<td>{label[HJERTEKOM]}</td>" in rows["heart_only"]
+    assert f"<td>{', '.join(label[p] for p in sorted((HJERTEKOM, PROGRAMME)))}</td>" in rows["both"]
+    assert "<td>alle programmer</td>" in rows["legacy"] and "<td>alle programmer</td>" in rows["admin"]
+    # A coordinator reads their municipality's users, with the programmes, too.
+    page.render_list(get_user(w.store, "fall_only"))
+    assert "<th>Programmer</th>" in page.shown and f"<td>{label[PROGRAMME]}</td>" in page.shown
 
 
 def test_the_command_line_adds_changes_and_lists_programmes(tmp_path: Path, cli_env: dict[str, str | None],
