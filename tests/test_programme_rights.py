@@ -336,27 +336,41 @@ def test_programmes_are_set_checked_and_audited_and_kept_when_municipalities_cha
         ", ".join(sorted((HJERTEKOM, PROGRAMME)))
 
 
-def test_the_users_page_shows_each_users_programmes(world: SimpleNamespace) -> None:
-    from hjertekom_widgets.admin_pages import UsersHandler
+def _users_page(w: SimpleNamespace, actor: str, body: dict[str, list[str]] | None = None) -> Any:  # noqa: ANN401
+    """The "Brugere" handlers' own rendering and POST handling, signed in as ``actor``, without a server."""
+    from hjertekom_widgets.admin_pages import UserActionHandler
 
-    w = world
-
-    class Page(UsersHandler):  # the handler's own rendering, without a server
+    class Page(UserActionHandler):
         base_url = "/"
+        current_user = actor
 
-        def __init__(self) -> None:  # noqa: D107 - no tornado request: only the rendering is used
-            self.shown = ""
+        def __init__(self) -> None:  # noqa: D107 - no tornado request: only the handler's own logic is used
+            self.shown, self.status, self.redirected = "", 200, ""
 
         def ws(self) -> Any:  # noqa: ANN401
             return SimpleNamespace(store=w.store, contracts=w.contracts)
 
+        def account(self) -> User:
+            return get_user(w.store, actor)
+
         def show(self, title: str, body: str, status: int = 200) -> None:
-            self.shown = body
+            self.shown, self.status = body, status
 
         def xsrf_form_html(self) -> str:
             return ""
 
-    page = Page()
+        def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+            return (body or {}).get(name, [])
+
+        def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+            self.redirected = url
+
+    return Page()
+
+
+def test_the_users_page_shows_and_changes_each_users_programmes(world: SimpleNamespace) -> None:
+    w = world
+    page = _users_page(w, "admin")
     page.render_list(get_user(w.store, "admin"))
     label = {p: w.contracts[p].label.da for p in w.contracts.programmes}
     assert "<th>Programmer</th>" in page.shown
@@ -364,9 +378,27 @@ def test_the_users_page_shows_each_users_programmes(world: SimpleNamespace) -> N
     assert f"<td>{label[HJERTEKOM]}</td>" in rows["heart_only"]
     assert f"<td>{', '.join(label[p] for p in sorted((HJERTEKOM, PROGRAMME)))}</td>" in rows["both"]
     assert "<td>alle programmer</td>" in rows["legacy"] and "<td>alle programmer</td>" in rows["admin"]
-    # A coordinator reads their municipality's users, with the programmes, too.
-    page.render_list(get_user(w.store, "fall_only"))
-    assert "<th>Programmer</th>" in page.shown and f"<td>{label[PROGRAMME]}</td>" in page.shown
+    assert f'value="{HJERTEKOM}" checked' in rows["heart_only"] and f'value="{PROGRAMME}">' in rows["heart_only"]
+    # A coordinator reads their municipality's users, with the programmes, and changes nothing.
+    coordinator = _users_page(w, "fall_only")
+    coordinator.render_list(get_user(w.store, "fall_only"))
+    assert f"<td>{label[PROGRAMME]}</td>" in coordinator.shown and 'name="programme"' not in coordinator.shown
+
+    heart = get_user(w.store, "heart_only")
+    ticked = _users_page(w, "admin", {"programme": [HJERTEKOM, PROGRAMME]})
+    ticked.post(str(heart.id), "programmer")
+    assert ticked.redirected.endswith("udfoert=programmes")
+    assert get_user(w.store, "heart_only").grants == {(HJERTEKOM, SILKEBORG), (PROGRAMME, SILKEBORG)}
+    for body, says in (({}, "Vælg mindst ét program."), ({"programme": ["moeva"]}, "Ukendt program: moeva")):
+        refused = _users_page(w, "admin", body)
+        refused.post(str(heart.id), "programmer")
+        assert refused.status == 400 and says in refused.shown and not refused.redirected
+    assert get_user(w.store, "heart_only").grants == {(HJERTEKOM, SILKEBORG), (PROGRAMME, SILKEBORG)}
+    by_coordinator = _users_page(w, "heart_coordinator", {"programme": [HJERTEKOM]})
+    before = len(_denials(w.store, "heart_coordinator"))
+    by_coordinator.post(str(heart.id), "programmer")
+    assert by_coordinator.status == 403 and len(_denials(w.store, "heart_coordinator")) == before + 1
+    assert get_user(w.store, "heart_only").grants == {(HJERTEKOM, SILKEBORG), (PROGRAMME, SILKEBORG)}
 
 
 def test_the_command_line_adds_changes_and_lists_programmes(tmp_path: Path, cli_env: dict[str, str | None],
