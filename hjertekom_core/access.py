@@ -41,13 +41,30 @@ ROLE_LABELS = {
 }
 
 
+#: The programme of a grant that stands for every programme, also those loaded later: what a user
+#: had before rights were per programme (migration 0012), and what ``--programme`` leaves out gives.
+ALL_PROGRAMMES = "*"
+
+
 @dataclass(frozen=True)
 class User:
+    """Who acts, in which role, and where: ``grants`` are (programme, municipality) pairs, the
+    programme ``ALL_PROGRAMMES`` for every programme. ``municipalities`` is their union (where the
+    user acts in some programme), kept for the callers that look at municipalities alone.
+    ``grants=None`` (a user built by hand) means every programme in each of ``municipalities``."""
+
     id: int | None
     username: str
     display_name: str
     role: str
     municipalities: frozenset[int]
+    grants: frozenset[tuple[str, int]] | None = None
+
+    @classmethod
+    def with_grants(cls, id: int | None, username: str, display_name: str, role: str,  # noqa: A002 - the column
+                    grants: frozenset[tuple[str, int]] | set[tuple[str, int]]) -> User:
+        pairs = frozenset((str(p), int(m)) for p, m in grants)
+        return cls(id, username, display_name, role, frozenset(m for _, m in pairs), pairs)
 
     @property
     def all_municipalities(self) -> bool:
@@ -56,18 +73,60 @@ class User:
     def can(self, permission: str) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, frozenset())
 
-    def acts_in(self, municipality: int) -> bool:
-        return self.all_municipalities or municipality in self.municipalities
+    def programmes_in(self, municipality: int) -> frozenset[str] | None:
+        """The programmes the user acts in in ``municipality``: None for every programme (an
+        administrator, or a grant of all programmes there), an empty set for none."""
+        if self.all_municipalities:
+            return None
+        if self.grants is None:
+            return None if municipality in self.municipalities else frozenset()
+        found = frozenset(p for p, m in self.grants if m == municipality)
+        return None if ALL_PROGRAMMES in found else found
 
-    def require(self, permission: str, municipality: int | None = None) -> None:
+    def acts_in(self, municipality: int, programme: str | None = None) -> bool:
+        """Whether the user acts in ``municipality``: in ``programme`` there, or (None) in any programme."""
+        if self.all_municipalities:
+            return True
+        if programme is None:
+            return municipality in self.municipalities
+        programmes = self.programmes_in(municipality)
+        return programmes is None or programme in programmes
+
+    def acts_in_programme(self, programme: str) -> bool:
+        """Whether the user acts in ``programme`` in some municipality."""
+        return self.all_municipalities or any(self.acts_in(m, programme) for m in self.municipalities)
+
+    def require(self, permission: str, municipality: int | None = None, *, programme: str | None = None) -> None:
+        """AccessDenied unless the role has ``permission`` and, given them, the user acts in
+        ``municipality`` (in ``programme`` there; without a municipality, in ``programme`` somewhere)."""
         if not self.can(permission):
             raise AccessDenied(permission, f"role {self.role} lacks it")
-        if municipality is not None and not self.acts_in(municipality):
+        if municipality is not None and not self.acts_in(municipality, programme):
+            if programme is not None and self.acts_in(municipality):
+                raise AccessDenied(permission, f"not in programme {programme} in municipality {municipality}",
+                                   municipality=municipality)
             raise AccessDenied(permission, f"not in municipality {municipality}", municipality=municipality)
+        if municipality is None and programme is not None and not self.acts_in_programme(programme):
+            raise AccessDenied(permission, f"not in programme {programme}")
 
     def scope(self) -> frozenset[int] | None:
-        """Municipalities this user acts in, or None for all."""
+        """Municipalities this user acts in (in some programme), or None for all."""
         return None if self.all_municipalities else self.municipalities
+
+    def course_scope(self) -> dict[int, frozenset[str] | None] | None:
+        """Per municipality the programmes whose courses the user may see there (None: every
+        programme), or None for every course (an administrator). Municipalities not listed: none."""
+        if self.all_municipalities:
+            return None
+        return {m: self.programmes_in(m) for m in sorted(self.municipalities)}
+
+    def granted(self) -> dict[str, tuple[int, ...]]:
+        """The grants by programme (``ALL_PROGRAMMES`` for every one), municipalities sorted: for listings."""
+        pairs = self.grants if self.grants is not None else {(ALL_PROGRAMMES, m) for m in self.municipalities}
+        found: dict[str, set[int]] = {}
+        for programme, municipality in pairs:
+            found.setdefault(programme, set()).add(municipality)
+        return {p: tuple(sorted(found[p])) for p in sorted(found)}
 
 
 #: A system identity for command-line jobs run by the data owner (demo, import with --as-admin).

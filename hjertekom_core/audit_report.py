@@ -152,7 +152,8 @@ def _users_at_year_end(conn: Connection, end: dt.datetime) -> Section:
     from hjertekom_core.users import _records
 
     state = {r.id: {"username": r.username, "role": r.role, "municipalities": list(r.municipalities),
-                    "active": r.active, "created": r.created_at} for r in _records(conn)}
+                    "programmes": list(r.programmes), "active": r.active, "created": r.created_at}
+             for r in _records(conn)}
     later = _entries(conn, end, dt.datetime.max.replace(tzinfo=dt.timezone.utc), actions=("user.add", "user.change"))
     for entry in reversed(later):  # undo every change made after the year's end, newest first
         if not (entry.entity_id or "").isdigit() or int(entry.entity_id) not in state:  # type: ignore[arg-type]
@@ -160,12 +161,15 @@ def _users_at_year_end(conn: Connection, end: dt.datetime) -> Section:
         user_id = int(entry.entity_id)  # type: ignore[arg-type]
         if entry.action == "user.add":
             state.pop(user_id)
-        elif entry.detail.get("field") in ("role", "municipalities", "active"):
+        elif entry.detail.get("field") in ("role", "municipalities", "programmes", "active"):
             state[user_id][entry.detail["field"]] = entry.detail.get("before")
     logins = dict(conn.execute(select(audit_log.c.user_id, audit_log.c.at).where(
         audit_log.c.action == "login", audit_log.c.at < end).order_by(audit_log.c.id)).all())
     rows = [(user_id, u["username"], u["role"], ",".join(map(str, u["municipalities"] or [])) or "alle",
-             "ja" if u["active"] else "nej", local(u["created"]), local(logins.get(user_id)))
+             "ja" if u["active"] else "nej", local(u["created"]), local(logins.get(user_id)),
+             # rights per programme (migration 0012): "*" and an administrator's none are every programme
+             ",".join(p for p in u.get("programmes") or [] if p != "*")
+             if u["role"] != "administrator" and "*" not in (u.get("programmes") or ["*"]) else "alle")
             for user_id, u in sorted(state.items(), key=lambda kv: kv[1]["username"])
             if u["created"] is None or u["created"] < end]
     active = [r for r in rows if r[4] == "ja"]
@@ -173,7 +177,8 @@ def _users_at_year_end(conn: Connection, end: dt.datetime) -> Section:
     return Section(
         "brugere_ved_aarets_udgang", "Brugere og rettigheder ved årets udgang / Users and rights at the year's end",
         "Adgangsstyring: hvem havde adgang til hvad (GDPR art. 32, stk. 1, litra b; ISO 27001 A.5.15, A.5.18)",
-        ("user_id", "brugernavn", "rolle", "kommuner", "aktiv", "oprettet", "seneste_login_foer_aarets_udgang"), rows,
+        ("user_id", "brugernavn", "rolle", "kommuner", "aktiv", "oprettet", "seneste_login_foer_aarets_udgang",
+         "programmer"), rows,
         [f"{len(active)} aktive brugere: " + ", ".join(f"{n} {role}" for role, n in sorted(by_role.items())),
          f"{len(rows) - len(active)} lukkede brugere"],
         "Rekonstrueret fra brugertabellen og revisionssporets ændringer efter årets udgang (user.add, user.change).")

@@ -358,7 +358,7 @@ def gather(store: Store, contracts: ContractRegistry, actor: User, cpr: str,
         if citizen is None or hidden:
             found = None
         else:
-            found = _collect(conn, contracts, citizen, scope)
+            found = _collect(conn, contracts, citizen, actor)
     if found is None:
         if hidden:  # the auditor sees where; the operator only that there is none for them
             audit.deny(store, actor, PERMISSION, "citizen", citizen.id, citizen.municipality_code,  # type: ignore[union-attr]
@@ -371,11 +371,12 @@ def gather(store: Store, contracts: ContractRegistry, actor: User, cpr: str,
             **found}
 
 
-def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, scope: frozenset[int] | None
-             ) -> dict[str, Any]:
+def _collect(conn: Connection, contracts: ContractRegistry, citizen: Any, actor: User) -> dict[str, Any]:
+    from hjertekom_core.service import course_condition  # the service imports much; only this is needed
+
     course_query = select(courses).where(courses.c.citizen_id == citizen.id).order_by(courses.c.id)
-    if scope is not None:
-        course_query = course_query.where(courses.c.municipality_code.in_(sorted(scope)))
+    if actor.scope() is not None:  # courses of the actor's municipalities and programmes there
+        course_query = course_query.where(course_condition(actor, courses.c.municipality_code, courses.c.programme))
     course_rows = conn.execute(course_query).all()
     course_ids = [c.id for c in course_rows]
     revision_rows = conn.execute(select(registrations).where(registrations.c.course_id.in_(course_ids))

@@ -191,6 +191,11 @@ def _msg_not_your_municipality(code: int) -> str:
             "kommunen importere rækken.")
 
 
+def _msg_not_your_programme(programme: str, code: int) -> str:
+    return (f"Du kan ikke registrere forløb i programmet {programme} i kommune {code}. Lad en bruger med "
+            "adgang til programmet i kommunen importere rækken.")
+
+
 # --- result --------------------------------------------------------------------------------------
 @dataclass
 class ImportResult:
@@ -587,8 +592,10 @@ def _check(service: Service, contract: Contract, sheet: _Sheet, progress: Progre
         if municipality is None and not any(e.column == municipality_column for e in row_errors):
             issue = make_issue(contract, course_form, course_form.field(municipality_field), "required", "error", None)
             row_errors.append(_issue_error(number, issue))
-        elif isinstance(municipality, int) and not user.acts_in(municipality):
-            row_errors.append(RowError(number, municipality_column, _msg_not_your_municipality(municipality)))
+        elif isinstance(municipality, int) and not user.acts_in(municipality, contract.programme):
+            message = (_msg_not_your_programme(contract.programme, municipality) if user.acts_in(municipality)
+                       else _msg_not_your_municipality(municipality))
+            row_errors.append(RowError(number, municipality_column, message))
         if cpr_digits is not None and name:
             seen = first_name.setdefault(cpr_digits, (number, name))
             if seen[1] != name:

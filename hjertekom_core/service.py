@@ -1,8 +1,10 @@
 """The one service layer behind the entry app, the CLI and the tests.
 
-Every call is authorised by role and municipality, validated against the data contract and
-audited. Records outside the user's municipalities are reported as not found, so that nobody
-learns what another municipality holds.
+Every call is authorised by role, municipality and programme, validated against the data contract
+and audited. Records outside the user's municipalities, and courses of a programme the user does
+not act in there, are reported as not found, so that nobody learns what another municipality (or
+programme) holds. A citizen (the person: CPR number, name) is shared by the programmes: found by
+CPR number in the user's municipalities, by name only with a course the user may see or none.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, insert, or_, select, true
 from sqlalchemy.exc import IntegrityError
 
 from hjertekom_core import audit
@@ -275,6 +277,42 @@ def dump_data(data: Mapping[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def course_condition(user: User, municipality: Any, programme: Any) -> Any:  # noqa: ANN401 - SQL expressions
+    """A SQL condition on a course's ``municipality`` and ``programme`` columns: the courses
+    ``user`` may see (in a municipality where they act in the course's programme)."""
+    scope = user.course_scope()
+    if scope is None:
+        return true()
+    parts = []
+    everywhere = [m for m, programmes in scope.items() if programmes is None]
+    if everywhere:
+        parts.append(municipality.in_(everywhere))
+    for code, programmes in scope.items():
+        if programmes:
+            parts.append(and_(municipality == code, programme.in_(sorted(programmes))))
+    return or_(*parts) if parts else false()
+
+
+def citizen_condition(user: User) -> Any:  # noqa: ANN401 - a SQL expression
+    """The citizens ``user`` may find by name: in their municipalities and, where they act in some
+    programmes only, with a course of one of those (anywhere) or with no course yet. A citizen known
+    only from another programme's courses is not shown; one just registered, without a course, is."""
+    scope = user.course_scope()
+    if scope is None:
+        return true()
+    parts = []
+    everywhere = [m for m, programmes in scope.items() if programmes is None]
+    if everywhere:
+        parts.append(citizens.c.municipality_code.in_(everywhere))
+    for code, programmes in scope.items():
+        if programmes:
+            has_course = exists().where(courses.c.citizen_id == citizens.c.id)
+            has_theirs = exists().where(courses.c.citizen_id == citizens.c.id,
+                                        courses.c.programme.in_(sorted(programmes)))
+            parts.append(and_(citizens.c.municipality_code == code, or_(~has_course, has_theirs)))
+    return or_(*parts) if parts else false()
+
+
 def _citizen(row: Any) -> Citizen:
     return Citizen(row.id, row.cpr, row.name, row.birth_date, row.sex, row.municipality_code)
 
@@ -401,6 +439,10 @@ class Service:
         scope = self.user.scope()
         return True if scope is None else column.in_(sorted(scope))
 
+    def _courses_in_scope(self) -> Any:
+        """Courses in a municipality where the user acts in the course's programme."""
+        return course_condition(self.user, courses.c.municipality_code, courses.c.programme)
+
     def _require_municipality(self, conn: Connection, code: int) -> None:
         if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first() is None:
             raise ValidationFailed([FieldIssue("citizen", "municipality", "not_in_codelist", "error", {
@@ -439,7 +481,7 @@ class Service:
             return []
         with self.store.read() as conn:
             names = conn.execute(select(citizens.c.id, citizens.c.name).where(
-                open_for_entry(), self._in_scope(citizens.c.municipality_code)))
+                open_for_entry(), self._in_scope(citizens.c.municipality_code), citizen_condition(self.user)))
             ids = query.rank(((r.id, r.name) for r in names), limit)
             rows = {r.id: r for r in conn.execute(select(citizens).where(citizens.c.id.in_(ids)))} if ids else {}
         found = [_citizen(rows[i]) for i in ids if i in rows]
@@ -536,7 +578,7 @@ class Service:
         municipality = report.cleaned.get(contract.municipality_field)
         if not isinstance(municipality, int):
             raise ValidationFailed([self._municipality_missing(contract)])
-        self.user.require("course.write", municipality)
+        self.user.require("course.write", municipality, programme=programme)
         with self.store.write() as conn:
             citizen = conn.execute(select(citizens.c.id, citizens.c.municipality_code, citizens.c.restricted_at,
                                           citizens.c.anonymised_at).where(
@@ -565,7 +607,7 @@ class Service:
         last_form = list(contract.forms)[-1]
         ids = conn.execute(select(courses.c.id).where(
             courses.c.citizen_id == citizen_id, courses.c.programme == contract.programme,
-            self._in_scope(courses.c.municipality_code)).order_by(courses.c.id)).scalars().all()
+            self._courses_in_scope()).order_by(courses.c.id)).scalars().all()
         open_ids = []
         for course_id in ids:
             latest = conn.execute(select(registrations.c.status).where(
@@ -581,17 +623,17 @@ class Service:
         return make_issue(contract, form, form.field(contract.municipality_field), "required", "error", None)
 
     def _load_course(self, conn: Connection, course_id: int, with_history: bool = False) -> Course:
-        scope = self.user.scope()
         params = {"course_id": course_id}
         if with_history:
             row = conn.execute(_COURSE_Q, params).first()
         else:
             rows = conn.execute(_COURSE_LATEST_Q, params).all()
             row = rows[0] if rows else None
-        # Outside the user's municipalities is the same NotFound as no course at all, decided before
-        # anything else is looked at. (Checked here rather than as an IN list in the query: an
-        # expanding parameter makes SQLAlchemy render the statement again at every call.)
-        if row is None or (scope is not None and row.municipality_code not in scope):
+        # Outside the user's municipalities, or of a programme they do not act in there, is the same
+        # NotFound as no course at all, decided before anything else is looked at. (Checked here
+        # rather than as an IN list in the query: an expanding parameter makes SQLAlchemy render
+        # the statement again at every call.)
+        if row is None or not self.user.acts_in(row.municipality_code, row.programme):
             raise NotFound("course", course_id)
         _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
@@ -619,7 +661,7 @@ class Service:
         self.user.require("course.read")
         with self.store.read() as conn:
             ids = conn.execute(select(courses.c.id).where(
-                courses.c.citizen_id == citizen_id, self._in_scope(courses.c.municipality_code))
+                courses.c.citizen_id == citizen_id, self._courses_in_scope())
                 .order_by(courses.c.id)).scalars().all()
             found = [self._load_course(conn, i) for i in ids]
         if found:
@@ -686,7 +728,8 @@ class Service:
         municipality = course.municipality_code
         moved_to = report.cleaned.get(contract.municipality_field) if form == contract.course_form else None
         if moved_to is not None and moved_to != municipality:
-            self.user.require("course.write", moved_to)  # moving a course needs rights in both places
+            # moving a course needs rights in both places, in the course's programme
+            self.user.require("course.write", moved_to, programme=course.programme)
         reopened = _check_locked(form, course.forms.get(form), note, complete, reopen)
         # Everything but the two INSERTs is done before the write transaction: on SQLite that holds
         # the store-wide write lock, so its length is what limits concurrent writers.
@@ -810,7 +853,7 @@ class Service:
         payload = json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)
         with self.store.write() as conn:
             course = conn.execute(select(courses.c.municipality_code).where(
-                courses.c.id == course_id, self._in_scope(courses.c.municipality_code),
+                courses.c.id == course_id, self._courses_in_scope(),
                 open_for_entry(courses.c.citizen_id))).first()
             if course is None:
                 raise NotFound("course", course_id)
@@ -857,7 +900,7 @@ class Service:
                  .join(registrations, and_(registrations.c.course_id == latest.c.course_id,
                                            registrations.c.form == latest.c.form,
                                            registrations.c.revision == latest.c.rev))
-                 .where(self._in_scope(courses.c.municipality_code), open_for_entry())
+                 .where(self._courses_in_scope(), open_for_entry())
                  .order_by(courses.c.id.desc(), registrations.c.form))
         by_course: dict[int, dict[str, Any]] = {}
         with self.store.read() as conn:
@@ -910,7 +953,7 @@ class Service:
                         func.count().label("n"))
                  .join(municipalities, municipalities.c.code == courses.c.municipality_code)
                  .join(current, current.c.course_id == courses.c.id)
-                 .where(self._in_scope(courses.c.municipality_code), not_restricted(courses.c.citizen_id))
+                 .where(self._courses_in_scope(), not_restricted(courses.c.citizen_id))
                  .group_by(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status)
                  .order_by(courses.c.municipality_code, current.c.form, current.c.status))
         with self.store.read() as conn:

@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from hjertekom_core import audit, login_guard
-from hjertekom_core.access import ROLE_LABELS, User, check_password, check_role, hash_password, verify_password
+from hjertekom_core.access import (
+    ALL_PROGRAMMES,
+    ROLE_LABELS,
+    User,
+    check_password,
+    check_role,
+    hash_password,
+    verify_password,
+)
 from hjertekom_core.errors import AccessDenied, AuthenticationFailed, HjerteKomError, LoginLocked, NotFound
 from hjertekom_core.store import Store
 from hjertekom_core.store.schema import audit_log, municipalities, user_municipalities, users
@@ -76,13 +84,34 @@ class PasswordChangeRequired(HjerteKomError):
 
 
 def load_user(conn: Connection, where) -> User | None:  # type: ignore[no-untyped-def]
-    """The user matching ``where`` (a SQLAlchemy condition on users), with their municipalities."""
+    """The user matching ``where`` (a SQLAlchemy condition on users), with their grants
+    (programme, municipality)."""
     row = conn.execute(select(users).where(where)).first()
     if row is None:
         return None
-    codes = conn.execute(select(user_municipalities.c.municipality_code)
-                         .where(user_municipalities.c.user_id == row.id)).scalars()
-    return User(row.id, row.username, row.display_name, row.role, frozenset(codes))
+    grants = conn.execute(select(user_municipalities.c.programme, user_municipalities.c.municipality_code)
+                          .where(user_municipalities.c.user_id == row.id)).all()
+    return User.with_grants(row.id, row.username, row.display_name, row.role, {(p, m) for p, m in grants})
+
+
+def check_programmes(programmes: Iterable[str] | None, known: Collection[str] | None) -> tuple[str, ...]:
+    """The programmes asked for, sorted and checked: None gives every programme (``ALL_PROGRAMMES``);
+    a programme not in ``known`` (the loaded ones; None: not checked) or none at all is refused."""
+    if programmes is None:
+        return (ALL_PROGRAMMES,)
+    wanted = tuple(sorted({str(p).strip() for p in programmes}))
+    if not wanted:
+        raise UserAdminRefused("Vælg mindst ét program.", "Choose at least one programme.")
+    unknown = [p for p in wanted if p != ALL_PROGRAMMES and known is not None and p not in known]
+    if unknown:
+        choices = ", ".join(sorted(known or ()))
+        raise UserAdminRefused(f"Ukendt program: {', '.join(unknown)}. Vælg blandt: {choices}.",
+                               f"unknown programme {', '.join(unknown)}; choose from: {choices}")
+    return (ALL_PROGRAMMES,) if ALL_PROGRAMMES in wanted else wanted
+
+
+def _grant_rows(user_id: int, grants: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    return [{"user_id": user_id, "programme": p, "municipality_code": m} for p, m in sorted(set(grants))]
 
 
 def _require_admin(store: Store, actor: User, attempted: str) -> None:
@@ -95,11 +124,17 @@ def _require_admin(store: Store, actor: User, attempted: str) -> None:
 
 
 def add_user(store: Store, actor: User, username: str, display_name: str, role: str, password: str,
-             municipality_codes: Iterable[int]) -> User:
-    """Add a user; the password must pass the policy (``access.check_password``, WeakPassword)."""
+             municipality_codes: Iterable[int], programmes: Iterable[str] | None = None, *,
+             known_programmes: Collection[str] | None = None) -> User:
+    """Add a user; the password must pass the policy (``access.check_password``, WeakPassword).
+
+    The user acts in each of ``programmes`` in each municipality; None: in every programme
+    (``ALL_PROGRAMMES``, also those loaded later). With ``known_programmes`` (the loaded ones) an
+    unknown programme is refused (UserAdminRefused) and nothing is added."""
     _require_admin(store, actor, "add_user")
     check_role(role)
     check_password(password, username)
+    granted = check_programmes(programmes, known_programmes)
     codes = sorted({int(c) for c in municipality_codes})
     if role not in ("administrator", "researcher") and not codes:
         raise ValueError(f"a {role} must act in at least one municipality")
@@ -114,10 +149,12 @@ def add_user(store: Store, actor: User, username: str, display_name: str, role: 
         user_id = conn.execute(insert(users).values(
             username=username, display_name=display_name, role=role, password_hash=password_hash,
             active=True, created_at=audit.now())).inserted_primary_key[0]
-        if codes:
-            conn.execute(insert(user_municipalities), [{"user_id": user_id, "municipality_code": c} for c in codes])
-        audit.record(conn, actor, "user.add", "user", user_id, detail={"role": role, "municipalities": codes})
-    return User(user_id, username, display_name, role, frozenset(codes))
+        grants = {(p, c) for p in granted for c in codes}
+        if grants:
+            conn.execute(insert(user_municipalities), _grant_rows(user_id, grants))
+        audit.record(conn, actor, "user.add", "user", user_id,
+                     detail={"role": role, "municipalities": codes, "programmes": list(granted)})
+    return User.with_grants(user_id, username, display_name, role, grants)
 
 
 def list_users(store: Store, actor: User) -> list[User]:
@@ -214,9 +251,26 @@ class UserRecord:
     must_change_password: bool
     created_at: dt.datetime
     last_login_at: dt.datetime | None
+    grants: tuple[tuple[str, int], ...] = ()   # (programme, municipality), sorted; "*": every programme
 
     def as_user(self) -> User:
-        return User(self.id, self.username, self.display_name, self.role, frozenset(self.municipalities))
+        if not self.grants:  # a record without grants (an administrator, or made by hand): as before
+            return User(self.id, self.username, self.display_name, self.role, frozenset(self.municipalities))
+        return User.with_grants(self.id, self.username, self.display_name, self.role, set(self.grants))
+
+    @property
+    def programmes(self) -> tuple[str, ...]:
+        """The programmes the user acts in somewhere, sorted (``ALL_PROGRAMMES`` for every one)."""
+        return tuple(sorted({p for p, _ in self.grants}))
+
+    def programmes_text(self, every: str = "alle") -> str:
+        """The grants for a listing: ``hjertekom, moeva`` when the same programmes hold in every
+        municipality, else per municipality (``hjertekom: 740; moeva: 740,751``); ``every`` for ``*``."""
+        granted = self.as_user().granted()
+        name = {ALL_PROGRAMMES: every}
+        if len({codes for codes in granted.values()}) <= 1:
+            return ", ".join(name.get(p, p) for p in granted)
+        return "; ".join(f"{name.get(p, p)}: {','.join(map(str, codes))}" for p, codes in granted.items())
 
     @property
     def role_label(self) -> str:
@@ -236,13 +290,19 @@ def _records(conn: Connection, where: Any = None) -> list[UserRecord]:  # noqa: 
         query = query.where(where)
     rows = conn.execute(query).all()
     codes: dict[int, list[int]] = {}
+    grants: dict[int, list[tuple[str, int]]] = {}
     if rows:
-        for user_id, code in conn.execute(select(user_municipalities.c.user_id, user_municipalities.c.municipality_code)
-                                          .where(user_municipalities.c.user_id.in_([r.id for r in rows]))
-                                          .order_by(user_municipalities.c.municipality_code)):
-            codes.setdefault(user_id, []).append(code)
+        for user_id, programme, code in conn.execute(
+                select(user_municipalities.c.user_id, user_municipalities.c.programme,
+                       user_municipalities.c.municipality_code)
+                .where(user_municipalities.c.user_id.in_([r.id for r in rows]))
+                .order_by(user_municipalities.c.municipality_code, user_municipalities.c.programme)):
+            if code not in codes.get(user_id, ()):
+                codes.setdefault(user_id, []).append(code)
+            grants.setdefault(user_id, []).append((programme, code))
     return [UserRecord(r.id, r.username, r.display_name, r.role, tuple(codes.get(r.id, ())), bool(r.active),
-                       bool(r.must_change_password), _utc(r.created_at), _utc(r.last_login_at))  # type: ignore[arg-type]
+                       bool(r.must_change_password), _utc(r.created_at), _utc(r.last_login_at),  # type: ignore[arg-type]
+                       tuple(sorted(grants.get(r.id, ()))))
             for r in rows]
 
 
@@ -344,7 +404,10 @@ def _set_field(store: Store, actor: User, username: str, field: str, after: Any,
     with store.write() as conn:
         target = _target(conn, username)
         before = getattr(target, field)
-        if before == after:
+        unchanged = before == after
+        if field == "programmes":  # the same programmes, but not in every municipality, is a change
+            unchanged = set(target.grants) == {(p, m) for p in after for m in target.municipalities}
+        if unchanged:
             return Change(target, False)
         if field == "active" and not after:
             _not_yourself(actor, target, "lukke adgangen", "deactivate")
@@ -354,10 +417,9 @@ def _set_field(store: Store, actor: User, username: str, field: str, after: Any,
             conn.execute(update(users).where(users.c.id == target.id).values(role=after))
         elif field == "municipalities":
             _check_codes(conn, target.role, after)
-            conn.execute(delete(user_municipalities).where(user_municipalities.c.user_id == target.id))
-            if after:
-                conn.execute(insert(user_municipalities),
-                             [{"user_id": target.id, "municipality_code": c} for c in after])
+            _replace_grants(conn, target.id, _grants_moved(target, after))
+        elif field == "programmes":
+            _replace_grants(conn, target.id, {(p, m) for p in after for m in target.municipalities})
         else:
             conn.execute(update(users).where(users.c.id == target.id).values(**{field: after}))
         audit.record(conn, actor, USER_CHANGE, "user", target.id, detail={
@@ -366,6 +428,22 @@ def _set_field(store: Store, actor: User, username: str, field: str, after: Any,
         changed = _target(conn, username)
     ended = _end_sessions(store, actor, changed, ended_reason) if ended_reason else 0
     return Change(changed, True, ended)
+
+
+def _replace_grants(conn: Connection, user_id: int, grants: set[tuple[str, int]]) -> None:
+    conn.execute(delete(user_municipalities).where(user_municipalities.c.user_id == user_id))
+    if grants:
+        conn.execute(insert(user_municipalities), _grant_rows(user_id, grants))
+
+
+def _grants_moved(target: UserRecord, codes: Sequence[int]) -> set[tuple[str, int]]:
+    """The grants after the municipalities became ``codes``: a municipality kept keeps its
+    programmes; a new one gets every programme the user has anywhere (``*`` for a user with none)."""
+    everywhere = set(target.programmes) or {ALL_PROGRAMMES}
+    kept: dict[int, set[str]] = {}
+    for programme, code in target.grants:
+        kept.setdefault(code, set()).add(programme)
+    return {(p, c) for c in codes for p in kept.get(c, everywhere)}
 
 
 def deactivate_user(store: Store, actor: User, username: str) -> Change:
@@ -392,6 +470,16 @@ def set_municipalities(store: Store, actor: User, username: str, codes: Iterable
     """Set the municipalities the user acts in; the user's sessions end (their rights changed)."""
     wanted = tuple(sorted({int(c) for c in codes}))
     return _set_field(store, actor, username, "municipalities", wanted, ENDED_RIGHTS, "set_municipalities")
+
+
+def set_programmes(store: Store, actor: User, username: str, programmes: Iterable[str] | None, *,
+                   known_programmes: Collection[str] | None = None) -> Change:
+    """Set the programmes the user acts in, in each of their municipalities (None: every programme,
+    ``ALL_PROGRAMMES``); the user's sessions end. An unknown programme (not in ``known_programmes``)
+    is refused and nothing changes. Audited as ``user.change`` of ``programmes``, before and after."""
+    _require_admin(store, actor, "set_programmes")
+    wanted = check_programmes(programmes, known_programmes)
+    return _set_field(store, actor, username, "programmes", wanted, ENDED_RIGHTS, "set_programmes")
 
 
 #: Letters and digits of a generated password, without look-alikes (0/O, 1/l/I).
@@ -534,7 +622,7 @@ def local_text(moment: dt.datetime | None) -> str:
 
 
 REVIEW_COLUMNS = ("brugernavn", "rolle", "kommuner", "oprettet", "seneste_login", "senest_aendret",
-                  "aendret_af", "skal_skifte_adgangskode", "ubrugt_90_dage")
+                  "aendret_af", "skal_skifte_adgangskode", "ubrugt_90_dage", "programmer")
 
 
 def write_review_csv(rows: Sequence[ReviewRow], path: Path) -> Path:
@@ -550,7 +638,8 @@ def write_review_csv(rows: Sequence[ReviewRow], path: Path) -> Path:
             writer.writerow([csv_cell(v) for v in (
                 u.username, u.role, ",".join(map(str, u.municipalities)) or "alle", local_text(u.created_at),
                 local_text(u.last_login_at), local_text(row.last_changed_at), row.last_changed_by,
-                "ja" if u.must_change_password else "nej", "ja" if row.unused else "nej")])
+                "ja" if u.must_change_password else "nej", "ja" if row.unused else "nej",
+                u.programmes_text() if u.grants else "alle")])
     return path
 
 

@@ -1,8 +1,8 @@
 """The administrators' pages, behind the same login as the entry forms.
 
-- ``/hjertekom/brugere``: the users with role, municipalities, active and last login. An
+- ``/hjertekom/brugere``: the users with role, municipalities, programmes, active and last login. An
   administrator (``user.admin``) also deactivates and reactivates, resets passwords (shown once),
-  and changes roles and municipalities; a coordinator (``user.read``) sees the users of their own
+  and changes roles, municipalities and programmes; a coordinator (``user.read``) sees the users of their own
   municipalities, read-only. Each change is one POST with the _xsrf token, carried out and audited
   by ``hjertekom_core.users`` (which also ends the user's sessions).
 - ``/hjertekom/profil`` ("Min profil"): every signed-in user sets their own work phone and e-mail,
@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from tornado import web
 
 from hjertekom_core import audit
-from hjertekom_core.access import ROLE_LABELS, ROLES, User
+from hjertekom_core.access import ALL_PROGRAMMES, ROLE_LABELS, ROLES, User
 from hjertekom_core.contract import Text
 from hjertekom_core.audit_search import (
     AuditFilter,
@@ -51,12 +51,21 @@ from hjertekom_core.users import (
     reset_password,
     set_contact,
     set_municipalities,
+    set_programmes,
     set_role,
     user_records,
 )
 from hjertekom_widgets.client_address import client_address
 from hjertekom_widgets.reports_api import ReportHandler
 from hjertekom_widgets.text import t
+
+#: The programmes column of "Brugere" and its change (a user's rights are per programme and
+#: municipality: the programmes ticked, in each of the user's municipalities).
+PROGRAMMES_LABEL = Text("Programmer", "Programmes")
+EVERY_PROGRAMME = Text("alle programmer", "every programme")
+SET_PROGRAMMES = Text("Gem programmer", "Save programmes")
+PROGRAMMES_DONE = Text("Programmerne er ændret. Brugeren skal logge ind igen.",
+                       "The programmes are changed. The user must log in again.")
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +168,8 @@ class UsersHandler(AdminHandler):
         notice = _notice("ok", html.escape(t(f"admin.done.{done}"))) if f"admin.done.{done}" in _DONE_KEYS else ""
         if done == "contact":
             notice = _notice("ok", html.escape(ct("contact_saved")))
+        if done == "programmes":
+            notice = _notice("ok", html.escape(PROGRAMMES_DONE.get("da")))
         self.render_list(user, notice)
 
     def render_list(self, user: User, notice: str = "", status: int = 200) -> None:
@@ -169,7 +180,9 @@ class UsersHandler(AdminHandler):
         may_change = user.can("user.admin")
         intro = t("admin.users_intro_admin") if may_change else t("admin.users_intro_coordinator")
         head = "".join(f"<th>{html.escape(t(k))}</th>" for k in (
-            "username", "admin.name", "admin.role", "admin.municipalities", "admin.active", "admin.last_login"))
+            "username", "admin.name", "admin.role", "admin.municipalities"))
+        head += f"<th>{html.escape(PROGRAMMES_LABEL.get('da'))}</th>"
+        head += "".join(f"<th>{html.escape(t(k))}</th>" for k in ("admin.active", "admin.last_login"))
         if may_change:
             head += f"<th>{html.escape(t('admin.actions'))}</th>"
         contacts: dict[int, ContactDetails] = {}
@@ -185,13 +198,30 @@ class UsersHandler(AdminHandler):
         state = t("yes") if record.active else t("admin.closed")
         if record.must_change_password:
             state += f" ({t('admin.must_change')})"
-        cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where, state,
-                 local_text(record.last_login_at) or t("admin.never")]
+        cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where,
+                 self.programmes_text(record), state, local_text(record.last_login_at) or t("admin.never")]
         row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
         if may_change:
             row += f"<td>{self._actions(record, user, contact)}</td>"
         css = "" if record.active else ' class="hk-inactive"'
         return f'<tr{css} data-user="{html.escape(record.username)}">{row}</tr>'
+
+    def programmes_text(self, record: UserRecord) -> str:
+        """The user's programmes by their Danish names: the same in every municipality, or per
+        municipality where they differ; every programme for an administrator or a ``*`` grant."""
+        if not record.grants or record.role == "administrator":
+            return EVERY_PROGRAMME.get("da")
+        contracts = self.ws().contracts
+
+        def name(programme: str) -> str:
+            if programme == ALL_PROGRAMMES:
+                return EVERY_PROGRAMME.get("da")
+            return contracts[programme].label.get("da") if programme in contracts.programmes else programme
+
+        granted = record.as_user().granted()
+        if len(set(granted.values())) <= 1:
+            return ", ".join(name(p) for p in granted)
+        return "; ".join(f"{name(p)}: {', '.join(map(str, codes))}" for p, codes in granted.items())
 
     def _form(self, record: UserRecord, action: str, inner: str, button: str) -> str:
         return (f'<form class="hk-inline" method="post" action="{html.escape(self.base_url)}hjertekom/brugere/'
@@ -215,14 +245,24 @@ class UsersHandler(AdminHandler):
         parts.append(self._form(record, "kommuner", f'<input name="municipalities" value="{codes}" size="12" '
                                 f'aria-label="{t("admin.municipalities")}" placeholder="740,741">',
                                 t("admin.set_municipalities")))
+        if record.municipalities:  # programmes hold in municipalities (an administrator acts in all)
+            contracts = self.ws().contracts
+            ticks = "".join(
+                f'<label><input type="checkbox" name="programme" value="{html.escape(p)}"'
+                f'{" checked" if record.as_user().acts_in_programme(p) else ""}> '
+                f"{html.escape(contracts[p].label.get('da'))}</label> " for p in contracts.programmes)
+            parts.append(self._form(record, "programmer", f'<span role="group" aria-label='
+                                    f'"{html.escape(PROGRAMMES_LABEL.get("da"))}">{ticks}</span>',
+                                    SET_PROGRAMMES.get("da")))
         parts.append(self._form(record, "kontakt", _contact_inputs(contact, size=14), ct("save_contact")))
         return "".join(parts)
 
 
 #: URL word -> (the core's change, the message key after it).
 _ACTIONS: dict[str, str] = {"deaktiver": "deactivated", "genaktiver": "reactivated", "rolle": "role",
-                            "kommuner": "municipalities", "nulstil": "password", "kontakt": "contact"}
-_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values() if v != "contact"}
+                            "kommuner": "municipalities", "nulstil": "password", "kontakt": "contact",
+                            "programmer": "programmes"}
+_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values() if v not in ("contact", "programmes")}
 
 
 class UserActionHandler(UsersHandler):
@@ -251,6 +291,9 @@ class UserActionHandler(UsersHandler):
                 set_role(store, user, target.username, self.get_body_argument("role", ""))
             elif action == "kommuner":
                 set_municipalities(store, user, target.username, _codes(self.get_body_argument("municipalities", "")))
+            elif action == "programmer":  # the ticked programmes; none ticked is refused by the core
+                set_programmes(store, user, target.username, self.get_body_arguments("programme"),
+                               known_programmes=self.ws().contracts.programmes)
             elif action == "kontakt":  # the core lets a user set their own; anyone else's: administrators
                 set_contact(store, user, target.username, self.get_body_argument("phone", ""),
                             self.get_body_argument("email", ""))

@@ -1,4 +1,5 @@
-"""``hjertekom users``: user administration (role and the municipalities each may act in).
+"""``hjertekom users``: user administration (role, and the programmes and municipalities each may
+act in: a user's rights are (programme, municipality) pairs, ``*`` for every programme).
 
 Every command acts as the system data owner, or with ``--user`` as that administrator; changes
 are audited as who changed whom, with the values before and after (hjertekom_core/users.py).
@@ -19,6 +20,18 @@ def _where(codes: tuple[int, ...] | frozenset[int]) -> str:
     return ",".join(map(str, sorted(codes))) or "alle"
 
 
+def _programmes_option(func):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--programme", "-p", "programmes", multiple=True, metavar="PROGRAMME",
+        help="A programme the user acts in, in each of their municipalities; repeat for several "
+             "(default: every loaded programme; '*': every programme, also those loaded later).")(func)
+
+
+def _granted(record) -> str:  # type: ignore[no-untyped-def]
+    """The programmes of a user record for a listing ('alle' for an administrator or '*')."""
+    return record.programmes_text() if record.grants else "alle"
+
+
 @click.group()
 def users() -> None:
     """User administration: add, list, show, deactivate, reset passwords, change rights, contact
@@ -31,19 +44,24 @@ def users() -> None:
 @click.option("--name", "display_name", default=None, help="Display name (default: the username).")
 @click.option("--municipality", "-m", "codes", type=int, multiple=True,
               help="Municipality code the user acts in; repeat for several.")
+@_programmes_option
 @click.option("--password", envvar="HJERTEKOM_NEW_PASSWORD", prompt=True, hide_input=True,
               confirmation_prompt=True, help="Prompted for unless HJERTEKOM_NEW_PASSWORD is set.")
 @user_option
 @click.pass_context
 @friendly_errors
 def users_add(ctx: click.Context, account: str, role: str, display_name: str | None, codes: tuple[int, ...],
-              password: str, username: str | None) -> None:
-    """Add a user."""
+              programmes: tuple[str, ...], password: str, username: str | None) -> None:
+    """Add a user (in the programmes given, by default every loaded one, in each municipality)."""
     from hjertekom_core.users import add_user
 
     ws = workspace(ctx)
-    user = add_user(ws.store, acting_user(ws, username), account, display_name or account, role, password, codes)
-    click.echo(f"Added {user.username} ({user.role}) for municipalities {sorted(user.municipalities) or 'all'}")
+    loaded = ws.contracts.programmes
+    user = add_user(ws.store, acting_user(ws, username), account, display_name or account, role, password, codes,
+                    programmes or loaded, known_programmes=loaded)
+    granted = ", ".join(sorted({p for p, _ in user.grants or ()})) or "all"
+    click.echo(f"Added {user.username} ({user.role}) for municipalities {sorted(user.municipalities) or 'all'}, "
+               f"programmes {granted if user.municipalities else 'all'}")
 
 
 @users.command("list")
@@ -59,14 +77,16 @@ def users_list(ctx: click.Context, as_json: bool, username: str | None) -> None:
     found = user_records(ws.store, acting_user(ws, username))
     if as_json:
         click.echo(json.dumps([{"username": u.username, "name": u.display_name, "role": u.role,
-                                "municipalities": list(u.municipalities)} for u in found if u.active]
+                                "municipalities": list(u.municipalities),
+                                "programmes": u.as_user().granted()} for u in found if u.active]
                               + [{"username": u.username, "name": u.display_name, "role": u.role,
-                                  "municipalities": list(u.municipalities), "active": False}
+                                  "municipalities": list(u.municipalities),
+                                  "programmes": u.as_user().granted(), "active": False}
                                  for u in found if not u.active], ensure_ascii=False))
         return
     for u in found:
         state = "" if u.active else "  (lukket / deactivated)"
-        click.echo(f"{u.username:20} {u.role:14} {_where(u.municipalities)}{state}")
+        click.echo(f"{u.username:20} {u.role:14} {_where(u.municipalities):16} {_granted(u)}{state}")
 
 
 @users.command("show")
@@ -85,7 +105,7 @@ def users_show(ctx: click.Context, account: str, as_json: bool, username: str | 
         changed_at, changed_by = last_changes(conn).get(u.id, (None, ""))
         contact = contact_of(conn, u.id)
     facts = {"username": u.username, "name": u.display_name, "role": u.role,
-             "municipalities": list(u.municipalities), "active": u.active,
+             "municipalities": list(u.municipalities), "programmes": _granted(u), "active": u.active,
              "must_change_password": u.must_change_password, "created_at": local_text(u.created_at),
              "last_login_at": local_text(u.last_login_at), "last_changed_at": local_text(changed_at),
              "last_changed_by": changed_by, "phone": contact.phone or "", "email": contact.email or ""}
@@ -159,6 +179,24 @@ def users_set_municipalities(ctx: click.Context, account: str, codes: tuple[int,
     ws = workspace(ctx)
     change = set_municipalities(ws.store, acting_user(ws, username), account, codes)
     _report_change(change, f"municipalities {_where(change.user.municipalities)}")
+
+
+@users.command("set-programmes")
+@click.argument("account", metavar="USERNAME")
+@_programmes_option
+@user_option
+@click.pass_context
+@friendly_errors
+def users_set_programmes(ctx: click.Context, account: str, programmes: tuple[str, ...], username: str | None) -> None:
+    """Set the programmes a user acts in, in each of their municipalities (their open sessions end).
+    An unknown programme changes nothing."""
+    from hjertekom_core.users import set_programmes
+
+    ws = workspace(ctx)
+    loaded = ws.contracts.programmes
+    change = set_programmes(ws.store, acting_user(ws, username), account, programmes or loaded,
+                            known_programmes=loaded)
+    _report_change(change, f"programmes {_granted(change.user)}")
 
 
 @users.command("contact")

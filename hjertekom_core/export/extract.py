@@ -92,6 +92,9 @@ MESSAGES: dict[str, Text] = {
                               "There is no programme «{value}». Choose {choices}."),
     "denied": Text("{user} må ikke lave udtræk ({level}) for kommune {code}.",
                    "{user} may not make extracts ({level}) for municipality {code}."),
+    "denied_programme": Text("{user} må ikke lave udtræk ({level}) af programmet {programme} for kommune {code}.",
+                             "{user} may not make extracts ({level}) of the programme {programme} for "
+                             "municipality {code}."),
 }
 
 
@@ -499,10 +502,12 @@ def _checked(request: ExtractRequest, programmes: Sequence[str]) -> tuple[Level,
 
 def _authorise(user: User, level: Level, request: ExtractRequest) -> None:
     try:
-        user.require(level.permission, request.municipality)
+        user.require(level.permission, request.municipality, programme=request.programme)
     except AccessDenied as exc:
-        text = MESSAGES["denied"]
-        values = {"user": user.username, "code": request.municipality}
+        # In the municipality, but not in this programme there: the message says which programme.
+        other_programme = user.can(level.permission) and user.acts_in(request.municipality)
+        text = MESSAGES["denied_programme" if other_programme else "denied"]
+        values = {"user": user.username, "code": request.municipality, "programme": request.programme}
         raise ExtractDenied(level.permission, exc.reason, Text(
             text.da.format(level=level.label.da, **values), text.en.format(level=level.label.en, **values)),
             request.lang) from None

@@ -11,6 +11,7 @@ import duckdb
 import pandas as pd
 
 from hjertekom_core import duck
+from hjertekom_core.access import User
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.indicators.engine import IndicatorSettings, compute
 from hjertekom_core.snapshot.writer import build_tables, read_store
@@ -18,8 +19,9 @@ from hjertekom_core.store import Store
 
 
 def live_connection(store: Store, contracts: ContractRegistry,
-                    municipalities: Collection[int] | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with snapshot tables of the live store (identified; never written to disk)."""
+                    municipalities: Collection[int] | User | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with snapshot tables of the live store (identified; never written to disk):
+    of some municipalities, or (a User) of the courses that user may see (their programmes there)."""
     con = duck.connect()
     build_tables(con, read_store(store, municipalities), contracts, pseudonymised=False, key=None)
     return con

@@ -661,7 +661,7 @@ def _load(service: Service, course_id: int) -> Course:
         # The same answer whether the course is elsewhere or nowhere: nobody learns what
         # another municipality holds.
         raise AccessDenied("course.read", "no such course in the user's municipalities") from None
-    service.user.require("course.read", course.municipality_code)
+    service.user.require("course.read", course.municipality_code, programme=course.programme)
     return course
 
 

@@ -3,7 +3,9 @@
 Layout: ``<reports_dir>/<period>/<code>-<slug>.html|pdf`` and an ``index.html`` per period (a year,
 ``2025``, or a quarter, ``2025-Q3``). The
 municipality code leads the file name, so access is decided from the name alone: a coordinator
-lists and downloads the reports of their own municipalities, never another's.
+lists and downloads the reports of their own municipalities, never another's. The reports are
+HjerteKom's management reports (``reports/municipality.py``), so a coordinator sees them where they
+act in that programme (``REPORT_PROGRAMME``): one with rights in another programme only does not.
 """
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ PERIOD = CANONICAL  # a report folder: 2025 or 2025-Q3
 _FILE = re.compile(r"^(?P<code>\d{3,4})-(?P<slug>[a-z0-9-]+)\.(?P<format>html|pdf)$")
 _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø": "oe", "Å": "aa"})
 FORMATS = ("html", "pdf")
+#: The programme whose courses the library's reports count.
+REPORT_PROGRAMME = "hjertekom"
 
 
 def check_period(period: str) -> str:
@@ -93,7 +97,7 @@ def list_reports(reports_dir: Path, user: User, *, store: Store | None = None) -
     except AccessDenied as exc:
         _deny(store, user, None, None, exc.reason)
         raise
-    mine = [f for f in _files(reports_dir) if user.acts_in(f.municipality_code)]
+    mine = [f for f in _files(reports_dir) if user.acts_in(f.municipality_code, REPORT_PROGRAMME)]
     # Newest first; a year before its quarters (2025, 2025-Q4, ..., 2025-Q1, 2024, ...).
     return sorted(mine, key=lambda f: (-parse_period(f.period).year, -(parse_period(f.period).quarter or 5),
                                        f.municipality_code, f.format))
@@ -113,7 +117,7 @@ def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
         user.require("report.read")
         if not laid_out or code is None:
             raise NotFound("report", f"{period}/{filename}")
-        user.require("report.read", code)
+        user.require("report.read", code, programme=REPORT_PROGRAMME)
         path = reports_dir / period / filename
         if not path.is_file():
             raise NotFound("report", f"{period}/{filename}")

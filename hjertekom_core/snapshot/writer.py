@@ -157,8 +157,9 @@ def _frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
         cursor.close()
 
 
-def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, pd.DataFrame]:
-    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities.
+def read_store(store: Store, scope: Collection[int] | User | None = None) -> dict[str, pd.DataFrame]:
+    """The store's rows as data frames; ``scope`` limits them to courses of those municipalities,
+    or (a User) to the courses that user may see: of the programmes they act in, per municipality.
 
     Restricted citizens (GDPR art. 18) and their courses are left out, so no snapshot, report,
     indicator, extract or transfer made while they are restricted holds them (citizen_state.py)."""
@@ -174,11 +175,16 @@ def read_store(store: Store, scope: Collection[int] | None = None) -> dict[str, 
         "registrations": current,
     }
     if scope is not None:
-        codes = sorted(scope)
-        in_scope = select(courses.c.citizen_id).where(courses.c.municipality_code.in_(codes))
+        if isinstance(scope, User):
+            from hjertekom_core.service import course_condition  # the service is not needed otherwise
+
+            visible = course_condition(scope, courses.c.municipality_code, courses.c.programme)
+        else:
+            visible = courses.c.municipality_code.in_(sorted(scope))
+        in_scope = select(courses.c.citizen_id).where(visible)
         queries["citizens"] = queries["citizens"].where(citizens.c.id.in_(in_scope))
-        queries["courses"] = queries["courses"].where(courses.c.municipality_code.in_(codes))
-        queries["registrations"] = current.where(courses.c.municipality_code.in_(codes))
+        queries["courses"] = queries["courses"].where(visible)
+        queries["registrations"] = current.where(visible)
     with store.read() as conn:  # one transaction: a consistent picture of the store
         out = {name: _frame(conn, query) for name, query in queries.items()}
     for column in ("created_at",):

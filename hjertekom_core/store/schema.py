@@ -62,9 +62,13 @@ users = Table(
     CheckConstraint("role IN ('clinician', 'coordinator', 'researcher', 'administrator')", name="role"),
 )
 
+#: A user's grants: (programme, municipality) pairs. The programme "*" (access.ALL_PROGRAMMES) is
+#: every programme, also one loaded later: what every user had before rights were per programme, and
+#: what a row written without a programme still means (migration 0012). Administrators need no rows.
 user_municipalities = Table(
     "user_municipalities", metadata,
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("programme", String(40), primary_key=True, server_default="*"),
     Column("municipality_code", Integer, ForeignKey("municipalities.code"), primary_key=True),
 )
 
