@@ -49,7 +49,13 @@ from hjertekom_widgets.field_widgets import SR_LABEL_CLASS
 from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.history import history_html, value_text
 from hjertekom_widgets.messages import STATUS_DA, issues_html, message_html
-from hjertekom_widgets.programmes import form_roles, form_word, has_municipality_feedback, programme_name
+from hjertekom_widgets.programmes import (
+    form_roles,
+    form_word,
+    has_course_sheets,
+    has_municipality_feedback,
+    programme_name,
+)
 from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
 from hjertekom_widgets.save_bar import SaveBar, goto_link
 from hjertekom_widgets.text import t as app_t
@@ -159,7 +165,7 @@ class CourseView:
             f"<h3 style='margin:4px 0'>{html.escape(citizen.name)} · {citizen.cpr[:6]}-{citizen.cpr[6:]}</h3>"
             f"<div style='color:#555'>Forløb {course_id} · {programme}"
             f"{html.escape(names.label_of(course.municipality_code))}</div>")
-        self.sheets.value = _course_sheet_links(course_id)
+        self.sheets.value = _course_sheet_links(course_id) if has_course_sheets(contract.programme) else ""
         if form not in contract.forms:   # an address may name a form of another programme
             form = None
         self.form_name = form or self._next_form(list(contract.forms))

@@ -69,11 +69,18 @@ def has_municipality_feedback(programme: str) -> bool:
     return programme == DEFAULT_PROGRAMME
 
 
+def has_course_sheets(programme: str) -> bool:
+    """Whether the course view links to the citizen sheet and the course summary: both are
+    HjerteKom's (reports/citizen.py, gp_summary.py read its cardiac measures, docs/programmes.md),
+    so another programme's course shows no links rather than a sheet that cannot be made."""
+    return programme == DEFAULT_PROGRAMME
+
+
 def end_form(contract: Contract) -> str:
     """The form that finishes a course: the last in the contract (as ``Service.open_course`` counts)."""
     return list(contract.forms)[-1]
 
 
-__all__ = ["DEFAULT_PROGRAMME", "ROLES", "ROLE_WORDS", "end_form", "form_roles", "form_word", "has_municipality_feedback",
+__all__ = ["DEFAULT_PROGRAMME", "ROLES", "ROLE_WORDS", "end_form", "form_roles", "form_word", "has_course_sheets", "has_municipality_feedback",
            "programme_name",
            "role_statuses", "states_text"]
