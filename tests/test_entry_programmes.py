@@ -9,6 +9,8 @@ HjerteKom alone nothing of this shows. The browser side is tests/browser/test_en
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import random
 import re
 from collections.abc import Iterator
@@ -23,14 +25,15 @@ from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
 from hjertekom_core.config import Config
 from hjertekom_core.contract import ContractRegistry
 from hjertekom_core.cpr import generate_cpr
-from hjertekom_core.service import Service
+from hjertekom_core.service import Citizen, Service, WorklistItem
 from hjertekom_core.users import add_user
 from hjertekom_widgets.app import EntryShell
 from hjertekom_widgets.citizen_view import CitizenView
 from hjertekom_widgets.feedback import course_feedback_html
 from hjertekom_widgets.new_course import NewCourseView
+from hjertekom_widgets.programmes import ROLES
 from hjertekom_widgets.session import Session
-from hjertekom_widgets.worklist import WorklistView
+from hjertekom_widgets.worklist import WorklistTable, WorklistView, sort_items
 
 from factories import TEST_PASSWORD, course_data, start_data
 from invented_programme_files import PROGRAMME, contracts_with_invented
@@ -237,3 +240,29 @@ def test_with_hjertekom_alone_nothing_of_several_programmes_shows(hjertekom_only
     view_ = shell._courses   # noqa: SLF001
     assert view_ is not None and "hk-course-programme" not in view_.title.value
     assert [label for label, _ in view_.selector.options][1] == "Afklarende samtale (ikke startet)"
+
+
+def test_worklist_columns_sort_by_programme_and_by_the_status_of_each_role(tmp_path: Path) -> None:
+    """A programme whose start form has another name sorts by the status of its own start form."""
+    registry = ContractRegistry(contracts_with_invented(tmp_path))
+    renamed = dataclasses.replace(registry[PROGRAMME], forms={
+        {"start": "first_visit", "end": "last_visit"}.get(name, name): form
+        for name, form in registry[PROGRAMME].forms.items()})
+    programmes = {"hjertekom": registry["hjertekom"], PROGRAMME: renamed}
+
+    def item(course_id: int, programme: str, statuses: dict[str, str]) -> WorklistItem:
+        citizen = Citizen(course_id, "0101501234", f"Borger {course_id}", dt.date(1950, 1, 1), "M", SILKEBORG)
+        return WorklistItem(course_id, citizen, SILKEBORG, statuses, None, False, (), False, True,
+                            programme=programme)
+
+    items = [item(3, PROGRAMME, {"course": "complete", "first_visit": "complete"}),
+             item(2, "hjertekom", {"course": "complete", "start": "draft"}),
+             item(1, PROGRAMME, {"course": "complete"})]
+    assert [i.course_id for i in sort_items(items, "status:start", programmes=programmes)] == [1, 2, 3]
+    assert [i.course_id for i in sort_items(items, "programme", programmes=programmes)] == [3, 1, 2]
+    table = WorklistTable("Kladder", "hk-drafts", items, list(ROLES), lambda _: (lambda _: None),
+                          programmes=programmes)
+    assert [label for _, label, _ in table.columns] == [
+        "Navn", "CPR-nummer", "Program", "Henvist", "Dage", "Forløb", "Start", "Afslutning"]
+    cells = table._cell(items[0], "status:start")   # noqa: SLF001
+    assert "title='Første samtale: færdig'" in cells and ">færdig<" in cells
