@@ -1,7 +1,9 @@
 """The clinician's workbench in Voilà: the page's shell, which shows the worklist
 (worklist.py), a new citizen and course (new_course.py), one citizen (citizen_view.py) or one
 course (course_view.py). Each view has an address of its own (routes.py), so that Back, Forward,
-a reload and a bookmark work.
+a reload and a bookmark work. Every programme loaded is entered here: a course is shown with its
+own programme's contract (``contract_of(course.programme)``), and only with more than one programme
+does the app ask for or show the programme (docs/programmes.md).
 
 The notebook (notebooks/entry.ipynb) only calls ``prepare()`` before the request arrives (so that
 a preheated kernel has imported and built everything it can without knowing the user) and
