@@ -82,7 +82,7 @@ class NewCourseView:
         if shell.several_programmes:
             form_part: list[w.Widget] = [self.programme, self.known_box, self.form_box]
         else:
-            form_part = [self.known_box, *self.form_box.children]
+            form_part = [self.known_box, self._forms[self.chosen].widget]
         self.widget = w.VBox([*who, *form_part, w.HBox([self.save, back])])
         if citizen is not None:
             self._show_known(citizen)
@@ -105,7 +105,8 @@ class NewCourseView:
             if len(self._user_municipalities) == 1:
                 form.load({contract.municipality_field: next(iter(self._user_municipalities))})
         self.form = form
-        self.form_box.children = (form.widget,)
+        if self.shell.several_programmes:   # one programme: the form stands in the page itself
+            self.form_box.children = (form.widget,)
 
     def _programme_chosen(self) -> None:
         programme = self.programme.value
