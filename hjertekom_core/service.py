@@ -156,6 +156,7 @@ class WorklistItem:
     referral_date: dt.date | None = None
     days: int | None = None              # days since the start meeting, or since referral before it
     days_since: str | None = None        # what ``days`` counts from: "start", "referral" or None
+    programme: str = "hjertekom"         # the course's programme (the entry app shows its forms)
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -929,7 +930,7 @@ class Service:
                 days = (self.today - since).days if since else None
                 items.append(WorklistItem(course_id, _citizen(row), row.course_municipality, statuses, start_date,
                                           missing_end, drafts, overdue, awaiting_start, referral_date, days,
-                                          origin))
+                                          origin, row.programme))
             if len(items) >= limit:
                 break
         with self.store.write() as conn:

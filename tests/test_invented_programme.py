@@ -47,10 +47,8 @@ from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.users import add_user
 
 from factories import TEST_PASSWORD, course_data, end_data, start_data
-from paths import CONTRACTS_DIR
+from invented_programme_files import PROGRAMME, contracts_with_invented
 
-PROGRAMME = "faldforebyggelse"
-INVENTED = Path(__file__).parent / "data" / PROGRAMME
 SILKEBORG, AARHUS = 740, 751
 
 # One course per row, with what each indicator should make of it (F1: lower fall risk among those
@@ -78,16 +76,6 @@ class Pipeline:
     invented_ids: list[int]   # the invented programme's courses, in ROWS order, then the service's
     hjertekom_id: int
     snapshot: Path
-
-
-def contracts_with_invented(root: Path) -> Path:
-    """A copy of data_contracts with the invented programme and its code list added."""
-    folder = root / "contracts"
-    shutil.copytree(CONTRACTS_DIR, folder)
-    shutil.copytree(INVENTED / PROGRAMME, folder / PROGRAMME)
-    for codelist in (INVENTED / "codelists").iterdir():
-        shutil.copy(codelist, folder / "codelists" / codelist.name)
-    return folder
 
 
 def _write_import(path: Path) -> None:

@@ -1,7 +1,9 @@
 """The clinician's workbench in Voilà: the page's shell, which shows the worklist
 (worklist.py), a new citizen and course (new_course.py), one citizen (citizen_view.py) or one
 course (course_view.py). Each view has an address of its own (routes.py), so that Back, Forward,
-a reload and a bookmark work.
+a reload and a bookmark work. Every programme loaded is entered here: a course is shown with its
+own programme's contract (``contract_of(course.programme)``), and only with more than one programme
+does the app ask for or show the programme (docs/programmes.md).
 
 The notebook (notebooks/entry.ipynb) only calls ``prepare()`` before the request arrives (so that
 a preheated kernel has imported and built everything it can without knowing the user) and
@@ -21,7 +23,7 @@ import ipywidgets as w
 
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
-from hjertekom_core.contract import Contract
+from hjertekom_core.contract import Contract, ContractRegistry
 from hjertekom_core.errors import AccessDenied, HjerteKomError, NotFound, RevisionConflict
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.service import Citizen, Service
@@ -30,6 +32,7 @@ from hjertekom_widgets.citizen_view import CitizenView
 from hjertekom_widgets.course_view import CourseView
 from hjertekom_widgets.messages import message_html
 from hjertekom_widgets.new_course import NewCourseView
+from hjertekom_widgets.programmes import DEFAULT_PROGRAMME
 from hjertekom_widgets.questionnaire_mode import resume_held
 from hjertekom_widgets.routes import AddressBar, Route
 from hjertekom_widgets.session import NotSignedIn, Session, start_session
@@ -65,9 +68,40 @@ class EntryShell:
         return Service(self.session.workspace.store, self.session.workspace.contracts, self.session.user)
 
     @property
-    def contract(self) -> Contract:
+    def contracts(self) -> ContractRegistry:
+        """Every programme loaded (issue 19): each course is shown with its own one's contract."""
         assert self.session is not None
-        return self.session.workspace.contracts["hjertekom"]
+        return self.session.workspace.contracts
+
+    @property
+    def programmes(self) -> list[str]:
+        """The programmes loaded, HjerteKom first when it is one of them (then the others by name)."""
+        names = self.contracts.programmes
+        return sorted(names, key=lambda p: (p != DEFAULT_PROGRAMME, p))
+
+    @property
+    def several_programmes(self) -> bool:
+        """Whether the clinician chooses a programme and sees which one a course belongs to; with
+        one programme the app looks as it always has."""
+        return len(self.contracts.programmes) > 1
+
+    def contract_of(self, programme: str) -> Contract:
+        return self.contracts[programme]
+
+    @property
+    def contract(self) -> Contract:
+        """The contract of the course the course view shows, else the default programme's
+        (HjerteKom's when loaded). Code that knows its course asks ``contract_of`` instead; this
+        is for code that acts on the course shown (questionnaire_mode.py)."""
+        courses = self._courses
+        if courses is not None and courses.course_id:
+            return courses.contract
+        return self.contracts[self.programmes[0]]
+
+    @property
+    def form_names(self) -> set[str]:
+        """Every form name of every programme (an address may name any course's form)."""
+        return {name for contract in self.contracts for name in contract.forms}
 
     def show(self, kind: str, text: str) -> None:
         self.message.value = message_html(kind, text) if text else ""
@@ -111,7 +145,7 @@ class EntryShell:
         config = self.session.workspace.config
         setup_logging(config.log_file, config.log_level)
         user = self.session.user
-        names = self.contract.codelists["municipalities"]
+        names = self.contracts.codelists["municipalities"]   # shared by every programme
         where = ", ".join(names.label_of(c) for c in sorted(user.municipalities)) or "alle kommuner"
         reports_link = (f'<a href="hjertekom/rapporter" target="_blank" class="hk-reports">{app_t("reports.link")}</a> · '
                         if user.can("report.read") else "")
@@ -152,7 +186,7 @@ class EntryShell:
             self._pending_address = fragment
             return
         self._pending_address = None
-        route = routes.parse(fragment, self.contract.forms)
+        route = routes.parse(fragment, self.form_names)
         self._following = True
         try:
             if route is None:                        # no such address: the worklist, and say so

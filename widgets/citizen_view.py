@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as w
 
 from hjertekom_core.service import Course
-from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA
+from hjertekom_widgets.programmes import programme_name, states_text
 
 if TYPE_CHECKING:
     from hjertekom_widgets.app import EntryShell
@@ -26,6 +26,8 @@ class CitizenView:
                        f"</h3><div style='color:#555'>Født {citizen.birth_date:%d-%m-%Y}, {sex}</div>")
         rows: list[w.Widget] = []
         for course in reversed(courses):   # newest first
+            if course.programme not in shell.contracts:
+                continue   # a programme this workspace no longer loads: its forms cannot be shown
             button = w.Button(description=f"Åbn forløb {course.id}", icon="folder-open",
                               layout=w.Layout(width="auto"))
             button.add_class("hk-open-course")
@@ -45,10 +47,15 @@ class CitizenView:
 
     @staticmethod
     def _describe(shell: EntryShell, course: Course) -> str:
-        contract = shell.contract
-        referral = course.data_of(contract.course_form).get("referral_date")
+        """The course in one line, with its own programme's forms (and, with several programmes,
+        which programme: class hk-course-programme)."""
+        contract = shell.contract_of(course.programme)
+        # The course form's date (the referral: a course is created when the referral arrives).
+        date_field = contract.form(contract.course_form).date_field or "referral_date"
+        referral = course.data_of(contract.course_form).get(date_field)
         when = f"henvist {referral[8:10]}-{referral[5:7]}-{referral[:4]} · " if isinstance(referral, str) and \
             len(referral) == 10 else ""
-        states = ", ".join(f"{FORM_BUTTON.get(name, name)}: {STATUS_DA[getattr(course.forms.get(name), 'status', None)]}"
-                           for name in contract.forms)
-        return f"<span class='hk-course-info'>{when}{html.escape(states)}</span>"
+        states = states_text(contract, contract.forms, lambda name: getattr(course.forms.get(name), "status", None))
+        which = (f"<b class='hk-course-programme'>{html.escape(programme_name(contract))}</b> · "
+                 if shell.several_programmes else "")
+        return f"<span class='hk-course-info'>{which}{when}{html.escape(states)}</span>"

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as w
 
+from hjertekom_core.contract import Contract
 from hjertekom_core.errors import (
     AccessDenied,
     ConfirmationRequired,
@@ -47,7 +48,14 @@ from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
 from hjertekom_widgets.field_widgets import SR_LABEL_CLASS
 from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.history import history_html, value_text
-from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, issues_html, message_html
+from hjertekom_widgets.messages import STATUS_DA, issues_html, message_html
+from hjertekom_widgets.programmes import (
+    form_roles,
+    form_word,
+    has_course_sheets,
+    has_municipality_feedback,
+    programme_name,
+)
 from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
 from hjertekom_widgets.save_bar import SaveBar, goto_link
 from hjertekom_widgets.text import t as app_t
@@ -101,12 +109,17 @@ class CourseView:
         self.shell = shell
         self.course_id = 0
         self.course: Course   # set by open()
-        self._views: dict[str, FormView] = {}     # form name -> its widgets, built once
+        # (programme, form name) -> its widgets, built once: programmes may name their forms alike
+        # ("start") and still differ in every field.
+        self._views: dict[tuple[str, str], FormView] = {}
         self._focus_marked: w.Widget | None = None  # the field "Gem og gå videre" put the cursor in
-        forms = list(shell.contract.forms)
+        # The course's own programme's contract (set by open()); until then the default one's.
+        self.contract: Contract = shell.contract_of(shell.programmes[0])
+        forms = list(self.contract.forms)
         self.form_name = forms[0]
         self._relabelling = False
-        self.selector = w.ToggleButtons(options=[(FORM_BUTTON.get(f, f), f) for f in forms], value=self.form_name)
+        self.selector = w.ToggleButtons(options=[(form_word(self.contract, f), f) for f in forms],
+                                        value=self.form_name)
         self.selector.add_class("hk-form-selector")
         self.selector.observe(self._guarded("switch form")(self._switch), names="value")
         self.notes = w.VBox()          # at the top of the form: restored input
@@ -138,23 +151,31 @@ class CourseView:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
         ``form`` or the first form not yet finished. Nothing of the course shown before stays."""
         course = self.shell.service.get_course(course_id)   # first: a refusal changes nothing
+        contract = self.shell.contract_of(course.programme)
         self._forget_course()
-        self.course_id, self.course = course_id, course
+        self.course_id, self.course, self.contract = course_id, course, contract
         self.widget._dom_classes = (*(c for c in self.widget._dom_classes if not c.startswith(COURSE_CLASS)),
                                     f"{COURSE_CLASS}{course_id}")
         citizen = course.citizen
-        names = self.shell.contract.codelists["municipalities"]
+        names = self.shell.contracts.codelists["municipalities"]
+        # Which programme, only when there is more than one to tell apart.
+        programme = (f"<span class='hk-course-programme'>{html.escape(programme_name(contract))}</span> · "
+                     if self.shell.several_programmes else "")
         self.title.value = (
             f"<h3 style='margin:4px 0'>{html.escape(citizen.name)} · {citizen.cpr[:6]}-{citizen.cpr[6:]}</h3>"
-            f"<div style='color:#555'>Forløb {course_id} · {html.escape(names.label_of(course.municipality_code))}</div>")
-        self.sheets.value = _course_sheet_links(course_id)
-        self.form_name = form or self._next_form(list(self.shell.contract.forms))
-        for name, view in self._views.items():   # the hidden forms hold nothing of the course before
-            if name != self.form_name:
+            f"<div style='color:#555'>Forløb {course_id} · {programme}"
+            f"{html.escape(names.label_of(course.municipality_code))}</div>")
+        self.sheets.value = _course_sheet_links(course_id) if has_course_sheets(contract.programme) else ""
+        if form not in contract.forms:   # an address may name a form of another programme
+            form = None
+        self.form_name = form or self._next_form(list(contract.forms))
+        for key, view in self._views.items():   # the hidden forms hold nothing of the course before
+            if key != (contract.programme, self.form_name):
                 view.reset()
         self._relabel()
         self._show_form()
-        if course.forms.get("end"):
+        ending = form_roles(contract).get("end")
+        if ending is not None and course.forms.get(ending):
             self._show_feedback()
 
     def _forget_course(self) -> None:
@@ -203,13 +224,13 @@ class CourseView:
 
     def _form_label(self, form: str) -> str:
         reg = self.course.forms.get(form)
-        return f"{FORM_BUTTON.get(form, form)} ({STATUS_DA[reg.status if reg else None]})"
+        return f"{form_word(self.contract, form)} ({STATUS_DA[reg.status if reg else None]})"
 
     def _relabel(self) -> None:
         # New options make ipywidgets select the first one: keep the form the user is on.
         self._relabelling = True
         try:
-            self.selector.options = [(self._form_label(f), f) for f in self.shell.contract.forms]
+            self.selector.options = [(self._form_label(f), f) for f in self.contract.forms]
             self.selector.value = self.form_name
         finally:
             self._relabelling = False
@@ -225,15 +246,17 @@ class CourseView:
 
     @property
     def _form_word(self) -> str:
-        return FORM_BUTTON.get(self.form_name, self.form_name)
+        return form_word(self.contract, self.form_name)
 
     # --- opening a form ----------------------------------------------------------------------------
     def _form_view(self) -> FormView:
         """This form's widgets: built at the first use in this kernel, emptied for this course."""
-        view = self._views.get(self.form_name)
+        key = (self.contract.programme, self.form_name)
+        view = self._views.get(key)
         if view is None:
-            view = self._views[self.form_name] = FormView(self.shell.contract, self.form_name, context=self._context())
+            view = self._views[key] = FormView(self.contract, self.form_name, context=self._context())
             view.widget.add_class(f"hk-form-{self.form_name}")
+            view.widget.add_class(f"hk-programme-{self.contract.programme}")
         else:
             view.reset(self._context())
         return view
@@ -506,7 +529,7 @@ class CourseView:
     # --- "Gem og gå videre" ---------------------------------------------------------------------------
     def _following_form(self) -> str | None:
         """The form after this one in the course (the contract's order), None after the last."""
-        forms = list(self.shell.contract.forms)
+        forms = list(self.contract.forms)
         at = forms.index(self.form_name)
         return forms[at + 1] if at + 1 < len(forms) else None
 
@@ -606,7 +629,7 @@ class CourseView:
         """A save refused for lack of rights: nothing was saved. A course moved to a municipality the
         user does not act in gets its stored municipality back, with a note, and the autosave
         forgets the refused value, so that it never comes back looking saved."""
-        contract = self.shell.contract
+        contract = self.contract
         name = contract.municipality_field
         if self.form_name != contract.course_form or exc.municipality is None or name not in self.view.fields:
             self.bar.show_text("error", app_t("entry.no_access"), css_class="hk-refused")
@@ -642,7 +665,7 @@ class CourseView:
             self.view.apply_values(self._typed)
             self._typed = {}
         details = svc.conflict_details(self.course_id, self.form_name, base_revision)
-        form = self.shell.contract.form(self.form_name)
+        form = self.contract.form(self.form_name)
         order = [f.name for f in form.input_fields()]
 
         def inputs(data: Any) -> dict[str, Any]:
@@ -692,7 +715,7 @@ class CourseView:
     # --- history -----------------------------------------------------------------------------------
     def _history_widget(self) -> w.Widget:
         changes = self.shell.service.form_history(self.course_id, self.form_name)
-        box = w.Box([w.HTML(history_html(self.shell.contract, self.form_name, changes))],
+        box = w.Box([w.HTML(history_html(self.contract, self.form_name, changes))],
                     layout=w.Layout(max_height="40vh", overflow="auto"))
         box.add_class("hk-history-box")
         return box
@@ -710,5 +733,7 @@ class CourseView:
         # from the latest revisions, so a reopened end no longer counts as finished.
         parts = fetch_feedback(self.course_id) or render_feedback(session.workspace, session.user, self.course_id)
         self._feedback_html[0].value, self._feedback_html[1].value = parts["course"], parts["municipality"]
-        self.feedback.children = self._feedback_html
+        # Another programme's course: its own results only; the municipality's table is K1-K6.
+        self.feedback.children = (self._feedback_html if has_municipality_feedback(self.contract.programme)
+                                  else self._feedback_html[:1])
 

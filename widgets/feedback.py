@@ -21,6 +21,7 @@ from hjertekom_core.contract import UNKNOWN, Contract, Field, Form
 from hjertekom_core.formatting import format_percent
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings
 from hjertekom_core.indicators.course import course_criteria
+from hjertekom_core.indicators.facts import PROGRAMME
 from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_score, format_value
 from hjertekom_widgets.text import t
 
@@ -60,10 +61,19 @@ def _table(head: str, body: str) -> str:
 
 # --- which forms are start and end ----------------------------------------------------------------
 
-def _start_end(contract: Contract) -> tuple[Form, Form]:
-    """The first and last form after the course form (start meeting and end of course)."""
-    names = [name for name in contract.forms if name != contract.course_form]
-    return contract.form(names[0]), contract.form(names[-1])
+def _start_end(contract: Contract) -> tuple[Form, Form] | None:
+    """The first and last form after the course form (start meeting and end of course); None for
+    a programme without both (it has no start-against-end results)."""
+    pair = contract.start_and_end()
+    return (contract.form(pair[0]), contract.form(pair[1])) if pair else None
+
+
+def _declared_measures(start_form: Form, end_form: Form) -> tuple[str, ...]:
+    """Another programme's results: what its contract measures at both the start and the end (a
+    field of the same name in both forms, neither a date nor free text nor identifying), in the end
+    form's order. HjerteKom keeps its own chosen list (FEEDBACK_FIELDS)."""
+    return tuple(name for name, f in end_form.fields.items()
+                 if name in start_form.fields and f.type not in ("date", "text") and not f.identifying)
 
 
 # --- one course's indicators ------------------------------------------------------------------------
@@ -129,10 +139,14 @@ def _test_rows(test: Field, start_form: Form, end_form: Form, start: Mapping[str
 
 def _result_rows(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]],
                  lang: str) -> list[tuple[str, str, str, str]]:
-    start_form, end_form = _start_end(contract)
+    pair = _start_end(contract)
+    if pair is None:
+        return []
+    start_form, end_form = pair
     start, end = course_forms.get(start_form.name, {}), course_forms.get(end_form.name, {})
     rows: list[tuple[str, str, str, str]] = []
-    for name in FEEDBACK_FIELDS:
+    measures = FEEDBACK_FIELDS if contract.programme == PROGRAMME else _declared_measures(start_form, end_form)
+    for name in measures:
         f = end_form.fields.get(name) or start_form.fields.get(name)
         if f is None:
             continue

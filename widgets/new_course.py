@@ -4,6 +4,11 @@ A CPR number that is registered already (in the user's municipalities) opens tha
 registered name is shown, a different typed name is pointed out (and never saved over it), and the
 citizen's unfinished courses are offered first. A second course while one is open needs an explicit
 reason, which the service checks too (``Service.open_course``).
+
+With more than one programme loaded the clinician chooses the programme first ("Program", each
+contract's Danish label) and then gets that programme's course form; with one programme there is
+no choice to make and the page is as it always was. A second course needs a reason only beside an
+unfinished course of the same programme (as the service counts them).
 """
 from __future__ import annotations
 
@@ -17,12 +22,14 @@ from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import CitizenElsewhere, CitizenExists, OpenCourseExists, ValidationFailed
 from hjertekom_core.service import SECOND_COURSE_REASONS, Citizen, Course
 from hjertekom_widgets.forms import FormView
-from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, issues_html, message_html
+from hjertekom_widgets.messages import issues_html, message_html
+from hjertekom_widgets.programmes import DEFAULT_PROGRAMME, end_form, form_roles, form_word, programme_name, states_text
 
 if TYPE_CHECKING:
     from hjertekom_widgets.app import EntryShell
 
 _CHOOSE_REASON = "— vælg hvorfor —"
+_CHOOSE_PROGRAMME = "— vælg program —"
 
 
 class NewCourseView:
@@ -50,9 +57,20 @@ class NewCourseView:
         self.reason.add_class("hk-second-course-reason")
         self.cpr.observe(shell.guarded("check cpr")(self._check_cpr), names="value")
         self.name.observe(lambda _: self._compare_names(), names="value")
-        self.form = FormView(shell.contract, "course")
-        if user and len(user.municipalities) == 1:
-            self.form.load({"municipality": next(iter(user.municipalities))})
+        self._user_municipalities = set(user.municipalities) if user else set()
+        self._forms: dict[str, FormView] = {}   # programme -> its course form, built at its first choice
+        self.form_box = w.VBox()
+        self.form_box.add_class("hk-new-course-form")
+        self.programme = w.Dropdown(
+            options=[(_CHOOSE_PROGRAMME, "")] + [(shell.contract_of(p).label.get("da"), p) for p in shell.programmes],
+            value="", description="Program", style={"description_width": "140px"}, layout=w.Layout(width="560px"))
+        self.programme.add_class("hk-new-programme")
+        self.form: FormView | None = None
+        if shell.several_programmes:
+            self.programme.observe(shell.guarded("choose programme")(lambda _: self._programme_chosen()),
+                                   names="value")
+        else:
+            self._use_programme(shell.programmes[0])
         self.save = w.Button(description="Opret forløb", button_style="primary", icon="check")
         self.save.add_class("hk-create-course")
         self.save.on_click(shell.guarded("create course")(self._create))
@@ -60,11 +78,44 @@ class NewCourseView:
         back.on_click(shell.guarded("back")(lambda _: shell.open_worklist()))
         self.heading = w.HTML("<h3>Ny borger og forløb</h3>")
         who = [self.heading] if citizen else [self.heading, self.cpr, self.cpr_hint, self.name, self.name_note]
-        self.widget = w.VBox([*who, self.known_box, self.form.widget, w.HBox([self.save, back])])
+        # One programme: the page exactly as before (its course form straight in the page).
+        if shell.several_programmes:
+            form_part: list[w.Widget] = [self.programme, self.known_box, self.form_box]
+        else:
+            form_part = [self.known_box, self._forms[self.chosen].widget]
+        self.widget = w.VBox([*who, *form_part, w.HBox([self.save, back])])
         if citizen is not None:
             self._show_known(citizen)
         elif cpr:
             self._check_cpr({"new": cpr})
+
+    # --- which programme ---------------------------------------------------------------------------
+    @property
+    def chosen(self) -> str:
+        """The programme the course is for ("" while none is chosen)."""
+        return self.programme.value if self.shell.several_programmes else self.shell.programmes[0]
+
+    def _use_programme(self, programme: str) -> None:
+        """Show ``programme``'s course form (built once per page and programme)."""
+        form = self._forms.get(programme)
+        if form is None:
+            contract = self.shell.contract_of(programme)
+            form = self._forms[programme] = FormView(contract, contract.course_form)
+            form.widget.add_class(f"hk-programme-{programme}")
+            if len(self._user_municipalities) == 1:
+                form.load({contract.municipality_field: next(iter(self._user_municipalities))})
+        self.form = form
+        if self.shell.several_programmes:   # one programme: the form stands in the page itself
+            self.form_box.children = (form.widget,)
+
+    def _programme_chosen(self) -> None:
+        programme = self.programme.value
+        if programme:
+            self._use_programme(programme)
+        else:
+            self.form, self.form_box.children = None, ()
+        if self.known is not None:   # which unfinished courses matter depends on the programme
+            self._show_known(self.known)
 
     # --- who the course is for ----------------------------------------------------------------------
     def _check_cpr(self, change: dict[str, Any]) -> None:
@@ -96,9 +147,12 @@ class NewCourseView:
     def _show_known(self, citizen: Citizen) -> None:
         """The citizen is registered already: say so, and offer the courses that are not finished."""
         self.known = citizen
-        last_form = list(self.shell.contract.forms)[-1]
         courses = self.shell.service.courses_of(citizen.id)
-        self.open_courses = [c for c in courses if getattr(c.forms.get(last_form), "status", None) != "complete"]
+        loaded, chosen = self.shell.contracts, self.chosen
+        # Unfinished: the last form of the course's own programme is not complete. Before a
+        # programme is chosen every programme's unfinished courses are offered; after, that one's.
+        self.open_courses = [c for c in courses if c.programme in loaded and (not chosen or c.programme == chosen)
+                             and getattr(c.forms.get(end_form(loaded[c.programme])), "status", None) != "complete"]
         self.heading.value = f"<h3>Nyt forløb for {html.escape(citizen.name)}</h3>"
         parts: list[w.Widget] = [w.HTML(message_html(
             "info", f"Borgeren er allerede registreret: <b>{html.escape(citizen.name)}</b>, født "
@@ -119,11 +173,13 @@ class NewCourseView:
         self._compare_names()
 
     def _describe(self, course: Course) -> str:
-        referral = course.data_of(self.shell.contract.course_form).get("referral_date")
-        states = ", ".join(f"{FORM_BUTTON.get(name, name)}: {STATUS_DA[getattr(course.forms.get(name), 'status', None)]}"
-                           for name in self.shell.contract.forms)
+        contract = self.shell.contract_of(course.programme)
+        date_field = contract.form(contract.course_form).date_field or "referral_date"
+        referral = course.data_of(contract.course_form).get(date_field)
+        states = states_text(contract, contract.forms, lambda name: getattr(course.forms.get(name), "status", None))
         when = f"henvist {referral[8:10]}-{referral[5:7]}-{referral[:4]} · " if isinstance(referral, str) else ""
-        return f"<span class='hk-open-course-info'>{when}{html.escape(states)}</span>"
+        which = f"{programme_name(contract)} · " if self.shell.several_programmes else ""
+        return f"<span class='hk-open-course-info'>{html.escape(which)}{when}{html.escape(states)}</span>"
 
     def _compare_names(self) -> None:
         """A typed name that differs from the registered one is pointed out, never dropped silently."""
@@ -139,13 +195,18 @@ class NewCourseView:
     # --- creating -----------------------------------------------------------------------------------
     def _create(self, _: Any) -> None:
         svc = self.shell.service
+        programme = self.chosen
+        if not programme or self.form is None:
+            self.shell.show("error", "Vælg først, hvilket program forløbet hører til.")
+            return
+        contract = self.shell.contract_of(programme)
         report = self.form.validate(complete=True)
         if report.errors or report.missing:
             self.shell.show("error", issues_html(report.errors + report.missing, "Ret forløbsoplysningerne:"))
             return
         citizen = self.known
         if citizen is None:
-            municipality = report.cleaned.get(self.shell.contract.municipality_field)
+            municipality = report.cleaned.get(contract.municipality_field)
             try:
                 citizen = svc.create_citizen(self.cpr.value, self.name.value, int(municipality))
             except ValidationFailed as exc:
@@ -162,7 +223,7 @@ class NewCourseView:
                 return
         reason = self.reason.value or None
         try:
-            result = svc.open_course(citizen.id, self.form.data(), complete=True, confirm=True,
+            result = svc.open_course(citizen.id, self.form.data(), programme=programme, complete=True, confirm=True,
                                      second_open_reason=reason)
         except OpenCourseExists:
             if self.known is None or not self.open_courses:
@@ -174,9 +235,14 @@ class NewCourseView:
             self.form.validate(complete=True)
             self.shell.show("error", issues_html(exc.errors, "Ret forløbsoplysningerne:"))
             return
-        note = "Forløbet er oprettet. Udfyld den afklarende samtale."
+        roles = form_roles(contract)
+        first = roles.get("start")
+        # HjerteKom's words as they have always been; another programme's from its start form's label.
+        note = ("Forløbet er oprettet. Udfyld den afklarende samtale." if programme == DEFAULT_PROGRAMME
+                else f"Forløbet er oprettet. Udfyld nu: {html.escape(form_word(contract, first))}." if first
+                else "Forløbet er oprettet.")
         if citizen.previously_erased:  # a tombstone of the CPR number: the clinician checks (citizen_state.py)
             note += " " + PREVIOUSLY_ERASED_MESSAGE["da"]
         if self.name_note.value:
             note += f" Borgeren står fortsat som {html.escape(citizen.name)}."
-        self.shell.open_course(result.course_id, "start", note=note)
+        self.shell.open_course(result.course_id, first, note=note)

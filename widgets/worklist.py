@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from hjertekom_core.contract import Contract
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.name_search import danish_sort_key, looks_like_number, typed_cpr
 from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
+from hjertekom_widgets.programmes import DEFAULT_PROGRAMME, ROLE_WORDS, ROLES, form_roles, form_word, programme_name
 
 if TYPE_CHECKING:
     from hjertekom_widgets.app import EntryShell
@@ -96,7 +98,11 @@ class WorklistView:
         courses = svc.courses_of(citizen.id)
         buttons = []
         for course in courses:
-            label = f"Forløb {course.id} ({self._course_state(course)})"
+            if course.programme not in self.shell.contracts:
+                continue   # a programme this workspace no longer loads: its forms cannot be shown
+            contract = self.shell.contract_of(course.programme)
+            which = f"{programme_name(contract)} · " if self.shell.several_programmes else ""
+            label = f"Forløb {course.id} ({which}{self._course_state(contract, course)})"
             b = w.Button(description=label, layout=w.Layout(width="auto"))
             b.on_click(self.shell.guarded("open course")(lambda _, cid=course.id: self.shell.open_course(cid)))
             buttons.append(b)
@@ -111,9 +117,9 @@ class WorklistView:
         return row
 
     @staticmethod
-    def _course_state(course: Course) -> str:
-        parts = [f"{FORM_BUTTON.get(f, f)}: {STATUS_DA.get(r.status, r.status)}" for f, r in course.forms.items()
-                 if f != "course"]
+    def _course_state(contract: Contract, course: Course) -> str:
+        parts = [f"{form_word(contract, f)}: {STATUS_DA.get(r.status, r.status)}" for f, r in course.forms.items()
+                 if f != contract.course_form]
         return ", ".join(parts) or "ikke startet"
 
     def _lists(self) -> w.Widget:
@@ -122,10 +128,25 @@ class WorklistView:
         items = self.shell.service.worklist(completion_limit_days=limit)
         titles = {"awaiting_start": "Afventer afklarende samtale", "missing_end": "Mangler afslutning",
                   "drafts": "Kladder, der ikke er færdige", "overdue": f"Over {limit} dage uden afslutning"}
-        forms = list(self.shell.contract.forms)
+        loaded = self.shell.contracts
+        items = [i for i in items if i.programme in loaded]   # a programme no longer loaded cannot open
+        if self.shell.several_programmes:
+            # Programmes may have different forms: one status column per role (course, start, end)
+            # with the programme's own form in each, and a column saying which programme.
+            programmes: dict[str, Contract] | None = {p: loaded[p] for p in self.shell.programmes}
+            forms: list[str] = list(ROLES)
+            headings = dict(ROLE_WORDS)
+            titles["awaiting_start"] = "Afventer opstart"   # the start forms have different names
+        else:
+            only = loaded[self.shell.programmes[0]]
+            programmes, forms = None, list(only.forms)
+            headings = {f: form_word(only, f) for f in forms}   # HjerteKom's labels are its usual words
+            start = form_roles(only).get("start")
+            if only.programme != DEFAULT_PROGRAMME and start is not None:
+                titles["awaiting_start"] = f"Afventer {form_word(only, start).lower()}"
         tables = [WorklistTable(titles[group], f"hk-{group.replace('_', '-')}",
                                 [i for i in items if group in i.groups], forms, self._open_item,
-                                self.shell.guarded)
+                                self.shell.guarded, programmes=programmes, headings=headings)
                   for group in WORKLIST_GROUPS]
         return w.VBox([w.HTML(_TABLE_STYLE), *(t.widget for t in tables)])
 
@@ -135,11 +156,14 @@ class WorklistView:
 
 # --- the lists: one table per group, sortable by each column ---------------------------------------------
 #: What each column of a worklist table shows, in order: key, heading, width. The forms' status
-#: columns ("status:<form>") follow, one per form of the contract.
+#: columns ("status:<form>") follow, one per form of the contract; with several programmes a
+#: "Program" column comes after the CPR number and the status columns are the roles
+#: ("status:course", "status:start", "status:end", see programmes.form_roles).
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("name", "Navn", "210px"), ("cpr", "CPR-nummer", "110px"), ("referral", "Henvist", "100px"),
     ("days", "Dage", "180px"))
 _STATUS_WIDTH = {"course": "90px", "start": "160px", "end": "100px"}
+_PROGRAMME_COLUMN = ("programme", "Program", "150px")
 _OPEN_WIDTH = "70px"
 #: Status order when sorting: not begun, draft, finished.
 _STATUS_RANK = {None: 0, "draft": 1, "complete": 2}
@@ -156,8 +180,12 @@ _TABLE_STYLE = """<style>
 </style>"""
 
 
-def sort_value(item: WorklistItem, column: str) -> Any:
-    """What ``column`` sorts ``item`` by; None: the value is missing (sorted last either way)."""
+def sort_value(item: WorklistItem, column: str, programmes: Mapping[str, Contract] | None = None) -> Any:
+    """What ``column`` sorts ``item`` by; None: the value is missing (sorted last either way).
+    ``programmes``: the contracts when the table shows several programmes (status by role)."""
+    if column == "programme":
+        contract = programmes.get(item.programme) if programmes else None
+        return danish_sort_key(programme_name(contract)) if contract else item.programme
     if column == "name":
         return danish_sort_key(item.citizen.name)
     if column == "cpr":
@@ -167,16 +195,27 @@ def sort_value(item: WorklistItem, column: str) -> Any:
     if column == "days":
         return item.days
     if column.startswith("status:"):
-        return _STATUS_RANK.get(item.statuses.get(column.removeprefix("status:")), 0)
+        return _STATUS_RANK.get(_status(item, column.removeprefix("status:"), programmes), 0)
     raise ValueError(f"unknown worklist column {column!r}")
 
 
-def sort_items(items: Sequence[WorklistItem], column: str, descending: bool = False) -> list[WorklistItem]:
+def _status(item: WorklistItem, column: str, programmes: Mapping[str, Contract] | None) -> str | None:
+    """The status shown in status column ``column``: of that form, or with several programmes
+    of the form playing that role in the item's own programme."""
+    if programmes is None:
+        return item.statuses.get(column)
+    contract = programmes.get(item.programme)
+    form = form_roles(contract).get(column) if contract else None
+    return item.statuses.get(form) if form else None
+
+
+def sort_items(items: Sequence[WorklistItem], column: str, descending: bool = False,
+               programmes: Mapping[str, Contract] | None = None) -> list[WorklistItem]:
     """``items`` sorted by ``column``, stable (equal values keep their order, newest course first),
     missing values last in either direction."""
-    present = [i for i in items if sort_value(i, column) is not None]
-    missing = [i for i in items if sort_value(i, column) is None]
-    return sorted(present, key=lambda i: sort_value(i, column), reverse=descending) + missing
+    present = [i for i in items if sort_value(i, column, programmes) is not None]
+    missing = [i for i in items if sort_value(i, column, programmes) is None]
+    return sorted(present, key=lambda i: sort_value(i, column, programmes), reverse=descending) + missing
 
 
 class WorklistTable:
@@ -185,10 +224,18 @@ class WorklistTable:
 
     def __init__(self, title: str, css: str, items: Sequence[WorklistItem], forms: Sequence[str],
                  open_item: Callable[[int], Callable[[Any], None]],
-                 guarded: Callable[[str], Callable[[Any], Any]] = lambda _: (lambda f: f)) -> None:
+                 guarded: Callable[[str], Callable[[Any], Any]] = lambda _: (lambda f: f), *,
+                 programmes: Mapping[str, Contract] | None = None,
+                 headings: Mapping[str, str] | None = None) -> None:
+        """``forms``: the status columns, form names of the one programme; or, with ``programmes``
+        (the contracts of several programmes), roles (``programmes.ROLES``). ``headings``: form
+        or role -> its column's heading (default: HjerteKom's words)."""
         self.items = list(items)   # in the service's order: newest course first
-        self.columns = [*_COLUMNS, *((f"status:{f}", FORM_BUTTON.get(f, f), _STATUS_WIDTH.get(f, "120px"))
-                                     for f in forms)]
+        self.programmes = programmes
+        fixed = [*_COLUMNS[:2], _PROGRAMME_COLUMN, *_COLUMNS[2:]] if programmes else list(_COLUMNS)
+        heading = headings or (ROLE_WORDS if programmes else FORM_BUTTON)
+        self.columns = [*fixed, *((f"status:{f}", heading.get(f, f), _STATUS_WIDTH.get(f, "120px"))
+                                  for f in forms)]
         self.open_item = open_item
         self.guarded = guarded
         self.order: tuple[str, bool] | None = None   # (column, descending), None: the service's order
@@ -216,7 +263,7 @@ class WorklistTable:
             return
         self.header.children = (w.HTML(layout=w.Layout(width=_OPEN_WIDTH, min_width=_OPEN_WIDTH)),
                                 *(self._heading(key, label, width) for key, label, width in self.columns))
-        shown = sort_items(self.items, *self.order) if self.order else self.items
+        shown = sort_items(self.items, *self.order, programmes=self.programmes) if self.order else self.items
         limit = len(shown) if self.show_all else ROWS_SHOWN
         rows: list[w.Widget] = [self._row(item) for item in shown[:limit]]
         if len(shown) > limit:
@@ -256,8 +303,11 @@ class WorklistTable:
         row.add_class("hk-worklist-row")
         return row
 
-    @staticmethod
-    def _cell(item: WorklistItem, key: str) -> str:
+    def _cell(self, item: WorklistItem, key: str) -> str:
+        contract = self.programmes.get(item.programme) if self.programmes else None
+        if key == "programme":
+            name = programme_name(contract) if contract else item.programme
+            return f"<span title='{html.escape(name, quote=True)}'>{html.escape(name)}</span>"
         if key == "name":
             return html.escape(item.citizen.name)
         if key == "cpr":
@@ -266,6 +316,13 @@ class WorklistTable:
             return f"{item.referral_date:%d-%m-%Y}" if item.referral_date else "–"
         if key == "days":
             return f"{item.days} {_DAYS_SINCE[item.days_since]}" if item.days is not None and item.days_since else "–"
-        status = item.statuses.get(key.removeprefix("status:"))
+        column = key.removeprefix("status:")
+        status = _status(item, column, self.programmes)
+        if contract is not None:   # several programmes: say which form of the programme this is
+            form = form_roles(contract).get(column)
+            if form is None:
+                return "<span class='hk-status-none'>–</span>"
+            title = html.escape(f"{form_word(contract, form)}: {STATUS_DA.get(status, status)}", quote=True)
+            return f"<span class='hk-status-{status or 'none'}' title='{title}'>{STATUS_DA.get(status, status)}</span>"
         return f"<span class='hk-status-{status or 'none'}'>{STATUS_DA.get(status, status)}</span>"
 
