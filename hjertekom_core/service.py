@@ -278,40 +278,36 @@ def dump_data(data: Mapping[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def course_condition(user: User, municipality: Any, programme: Any) -> Any:  # noqa: ANN401 - SQL expressions
-    """A SQL condition on a course's ``municipality`` and ``programme`` columns: the courses
-    ``user`` may see (in a municipality where they act in the course's programme)."""
+def _scoped(user: User, municipality: Any, in_programmes: Callable[[list[str]], Any]) -> Any:  # noqa: ANN401
+    """``municipality`` in a municipality where ``user`` acts in every programme, or in one where
+    they act in some programmes only and ``in_programmes(those programmes)`` holds; true() for an
+    administrator, false() for a user without grants."""
     scope = user.course_scope()
     if scope is None:
         return true()
-    parts = []
     everywhere = [m for m, programmes in scope.items() if programmes is None]
-    if everywhere:
-        parts.append(municipality.in_(everywhere))
-    for code, programmes in scope.items():
-        if programmes:
-            parts.append(and_(municipality == code, programme.in_(sorted(programmes))))
+    parts = [municipality.in_(everywhere)] if everywhere else []
+    parts += [and_(municipality == code, in_programmes(sorted(programmes)))
+              for code, programmes in scope.items() if programmes]
     return or_(*parts) if parts else false()
+
+
+def course_condition(user: User, municipality: Any, programme: Any) -> Any:  # noqa: ANN401 - SQL expressions
+    """A SQL condition on a course's ``municipality`` and ``programme`` columns: the courses
+    ``user`` may see (in a municipality where they act in the course's programme)."""
+    return _scoped(user, municipality, programme.in_)
 
 
 def citizen_condition(user: User) -> Any:  # noqa: ANN401 - a SQL expression
     """The citizens ``user`` may find by name: in their municipalities and, where they act in some
     programmes only, with a course of one of those (anywhere) or with no course yet. A citizen known
     only from another programme's courses is not shown; one just registered, without a course, is."""
-    scope = user.course_scope()
-    if scope is None:
-        return true()
-    parts = []
-    everywhere = [m for m, programmes in scope.items() if programmes is None]
-    if everywhere:
-        parts.append(citizens.c.municipality_code.in_(everywhere))
-    for code, programmes in scope.items():
-        if programmes:
-            has_course = exists().where(courses.c.citizen_id == citizens.c.id)
-            has_theirs = exists().where(courses.c.citizen_id == citizens.c.id,
-                                        courses.c.programme.in_(sorted(programmes)))
-            parts.append(and_(citizens.c.municipality_code == code, or_(~has_course, has_theirs)))
-    return or_(*parts) if parts else false()
+    def course_of(programmes: list[str]) -> Any:  # noqa: ANN401 - a SQL expression
+        has_course = exists().where(courses.c.citizen_id == citizens.c.id)
+        has_theirs = exists().where(courses.c.citizen_id == citizens.c.id, courses.c.programme.in_(programmes))
+        return or_(~has_course, has_theirs)
+
+    return _scoped(user, citizens.c.municipality_code, course_of)
 
 
 def _citizen(row: Any) -> Citizen:
