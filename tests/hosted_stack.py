@@ -86,11 +86,24 @@ class HostedStack:
         return None
 
     def kill(self, host: RunningServer) -> None:
-        """SIGKILL the host and its kernels at once (no drain, no goodbye)."""
+        """SIGKILL the host and its kernels at once (no drain, no goodbye), as a machine that dies.
+        Kernels run in process groups of their own (setsid), so the host's group alone would leave
+        them running after the test: every descendant is found first and killed with it."""
+        import psutil
+
+        try:
+            kernels = psutil.Process(host.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            kernels = []
         try:
             os.killpg(host.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        for kernel in kernels:
+            try:
+                kernel.kill()
+            except psutil.NoSuchProcess:
+                pass
         host.proc.wait(timeout=10)
 
     def store(self) -> Any:
