@@ -266,3 +266,27 @@ def test_worklist_columns_sort_by_programme_and_by_the_status_of_each_role(tmp_p
         "Navn", "CPR-nummer", "Program", "Henvist", "Dage", "Forløb", "Start", "Afslutning"]
     cells = table._cell(items[0], "status:start")   # noqa: SLF001
     assert "title='Første samtale: færdig'" in cells and ">færdig<" in cells
+
+
+def test_a_tablet_still_with_the_citizen_is_found_by_its_own_programmes_form_names(tmp_path: Path) -> None:
+    """A reload finds the questionnaire the citizen still holds (questionnaire_mode.held_tablet) also
+    in a programme whose forms are named otherwise than HjerteKom's: here the invented programme's
+    first meeting is called "forste" instead of "start"."""
+    from hjertekom_widgets.questionnaire_mode import TABLET_KEY, held_tablet
+
+    folder = contracts_with_invented(tmp_path)
+    for yaml_file in (folder / PROGRAMME).glob("*.yaml"):
+        yaml_file.write_text(re.sub(r"\bstart\b", "forste", yaml_file.read_text(encoding="utf-8")),
+                             encoding="utf-8")
+    entry = _entry(tmp_path, folder)
+    try:
+        assert "forste" in entry.ws.contracts[PROGRAMME].forms and "forste" not in entry.ws.contracts["hjertekom"].forms
+        shell = entry.shell()
+        assert held_tablet(shell) is None
+        _citizen, course = _invented_course(entry, 19_101, "Tove Tablet")
+        entry.service.autosave(course, "forste", {TABLET_KEY: {"open": True, "items": []}}, 0)
+        assert held_tablet(shell) == (course, "forste")
+        entry.service.autosave(course, "forste", {TABLET_KEY: {"open": False, "items": []}}, 0)
+        assert held_tablet(shell) is None   # handed back: nothing to resume
+    finally:
+        entry.ws.store.dispose()

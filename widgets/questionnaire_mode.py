@@ -38,7 +38,7 @@ from sqlalchemy import select
 from hjertekom_core import audit
 from hjertekom_core.contract import UNKNOWN, Field, Section
 from hjertekom_core.errors import AuthenticationFailed, LoginLocked
-from hjertekom_core.store.schema import autosaves
+from hjertekom_core.store.schema import autosaves, courses
 from hjertekom_core.users import authenticate
 from hjertekom_widgets import routes
 from hjertekom_widgets.danish_time import danish
@@ -463,7 +463,8 @@ def held_tablet(shell: EntryShell) -> tuple[int, str] | None:
     if session is None or session.user.id is None:
         return None
     with shell.service.store.read() as conn:
-        rows = conn.execute(select(autosaves.c.course_id, autosaves.c.form, autosaves.c.data, autosaves.c.saved_at)
+        rows = conn.execute(select(autosaves.c.course_id, autosaves.c.form, autosaves.c.data, courses.c.programme)
+                            .join(courses, courses.c.id == autosaves.c.course_id)
                             .where(autosaves.c.user_id == session.user.id,
                                    autosaves.c.data.contains(f'"{TABLET_KEY}"', autoescape=True))
                             .order_by(autosaves.c.saved_at.desc())).all()
@@ -472,7 +473,9 @@ def held_tablet(shell: EntryShell) -> tuple[int, str] | None:
             hand_over = json.loads(row.data).get(TABLET_KEY)
         except (ValueError, AttributeError):
             continue
-        if isinstance(hand_over, Mapping) and hand_over.get("open") is True and row.form in shell.contract.forms:
+        # The form as the course's own programme names it (not the default programme's names).
+        forms = shell.contracts[row.programme].forms if row.programme in shell.contracts else {}
+        if isinstance(hand_over, Mapping) and hand_over.get("open") is True and row.form in forms:
             return int(row.course_id), str(row.form)
     return None
 
