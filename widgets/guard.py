@@ -12,6 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,11 @@ from hjertekom_core.web_sessions import SessionState, end_session, session_state
 from hjertekom_widgets.kernel_registry import KernelRegistry
 
 log = logging.getLogger(__name__)
+
+
+#: Threads of their own for the session checks' store round trips: Python's default pool also runs
+#: the argon2 password checks, and in a wave of logins a page's session check would wait behind them.
+_SESSION_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="hjertekom-session")
 
 
 def _log_failure(future: asyncio.Future[None]) -> None:
@@ -84,7 +90,7 @@ class Guard:
         At 100 clinicians on two hosts the session checks were the event loop's largest blocking
         work (hosted_load, 2026-12-07)."""
         return await asyncio.get_running_loop().run_in_executor(
-            None, functools.partial(self.state, session_id, touch=touch))
+            _SESSION_THREADS, functools.partial(self.state, session_id, touch=touch))
 
     def touch(self, session_id: str) -> None:
         """Use of the session seen outside HTTP (a websocket message), written at most every
@@ -98,7 +104,7 @@ class Guard:
         except RuntimeError:
             touch_session(self.store, session_id)
             return
-        loop.run_in_executor(None, touch_session, self.store, session_id).add_done_callback(_log_failure)
+        loop.run_in_executor(_SESSION_THREADS, touch_session, self.store, session_id).add_done_callback(_log_failure)
 
     async def end(self, session_id: str, reason: str) -> None:
         """End a session here and now: the row, its tokens and its kernels."""
@@ -133,7 +139,8 @@ class Guard:
         try:
             km = self.kernel_manager
             # One store round trip per open session: in a worker thread, not on the event loop.
-            ended = await asyncio.get_running_loop().run_in_executor(None, self._ended, self.registry.sessions())
+            ended = await asyncio.get_running_loop().run_in_executor(_SESSION_THREADS, self._ended,
+                                                                     self.registry.sessions())
             for session_id in ended:
                 await self.drop_session(session_id)
             for kernel_id in self.registry.pages_gone():
