@@ -93,18 +93,14 @@ class Guard:
             _SESSION_THREADS, functools.partial(self.state, session_id, touch=touch))
 
     def touch(self, session_id: str) -> None:
-        """Use of the session seen outside HTTP (a websocket message), written at most every
-        ``touch_every``, in a worker thread when called on the event loop (see state_off_loop)."""
+        """Use of the session seen outside HTTP (a websocket message, on the event loop), written at
+        most every ``touch_every``, in a worker thread (see state_off_loop)."""
         now = time.monotonic()
         if now - self._touched.get(session_id, 0.0) < self.touch_every.total_seconds():
             return
         self._touched[session_id] = now
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            touch_session(self.store, session_id)
-            return
-        loop.run_in_executor(_SESSION_THREADS, touch_session, self.store, session_id).add_done_callback(_log_failure)
+        write = asyncio.get_running_loop().run_in_executor(_SESSION_THREADS, touch_session, self.store, session_id)
+        write.add_done_callback(_log_failure)
 
     async def end(self, session_id: str, reason: str) -> None:
         """End a session here and now: the row, its tokens and its kernels."""
@@ -132,7 +128,7 @@ class Guard:
             log.exception("shutting down kernel %s failed", kernel_id)
 
     def _ended(self, session_ids: Iterable[str]) -> list[str]:
-        return [session_id for session_id in list(session_ids) if self.state(session_id, touch=False).user is None]
+        return [session_id for session_id in session_ids if self.state(session_id, touch=False).user is None]
 
     async def sweep(self) -> None:
         """Shut down kernels of ended sessions and of pages that have gone; forget dead kernels."""
