@@ -13,6 +13,7 @@ from hjertekom_core.name_search import danish_sort_key, looks_like_number, typed
 from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
 from hjertekom_widgets.programmes import DEFAULT_PROGRAMME, ROLE_WORDS, ROLES, form_roles, form_word, programme_name
+from hjertekom_widgets.shared_looks import SharedLooks
 
 if TYPE_CHECKING:
     from hjertekom_widgets.app import EntryShell
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 class WorklistView:
     def __init__(self, shell: EntryShell) -> None:
         self.shell = shell
+        self.looks = SharedLooks()   # the lists' and the hits' many alike buttons and rows
         self.search = w.Text(placeholder="CPR-nummer (ddmmåå-xxxx) eller navn", continuous_update=True,
                              layout=w.Layout(width="320px"))
         self.search.add_class("hk-search")
@@ -103,18 +105,17 @@ class WorklistView:
             contract = self.shell.contract_of(course.programme)
             which = f"{programme_name(contract)} · " if self.shell.several_programmes else ""
             label = f"Forløb {course.id} ({which}{self._course_state(contract, course)})"
-            b = w.Button(description=label, layout=w.Layout(width="auto"))
+            b = self.looks.button(label, width="auto")
             b.on_click(self.shell.guarded("open course")(lambda _, cid=course.id: self.shell.open_course(cid)))
             buttons.append(b)
-        new = w.Button(description="Nyt forløb", icon="plus", layout=w.Layout(width="auto"))
+        new = w.Button(description="Nyt forløb", icon="plus", layout=self.looks.layout(width="auto"),
+                       style=self.looks.style(w.ButtonStyle))
         new.on_click(self.shell.guarded("new course")(lambda _, c=citizen: self.shell.open_new_citizen(citizen=c)))
-        title = w.HTML(f"<b>{html.escape(citizen.name)}</b> · {citizen.cpr[:6]}-{citizen.cpr[6:]}")
-        page = w.Button(description="Vis borger", icon="user", layout=w.Layout(width="auto"))
-        page.add_class("hk-open-citizen")
+        title = self.looks.html(f"<b>{html.escape(citizen.name)}</b> · {citizen.cpr[:6]}-{citizen.cpr[6:]}")
+        page = w.Button(description="Vis borger", icon="user", layout=self.looks.layout(width="auto"),
+                        style=self.looks.style(w.ButtonStyle), _dom_classes=("hk-open-citizen",))
         page.on_click(self.shell.guarded("open citizen")(lambda _, cid=citizen.id: self.shell.open_citizen(cid)))
-        row = w.HBox([title, page, *buttons, new], layout=w.Layout(gap="8px", align_items="center"))
-        row.add_class("hk-search-hit")
-        return row
+        return self.looks.hbox([title, page, *buttons, new], "hk-search-hit", align_items="center")
 
     @staticmethod
     def _course_state(contract: Contract, course: Course) -> str:
@@ -146,7 +147,7 @@ class WorklistView:
                 titles["awaiting_start"] = f"Afventer {form_word(only, start).lower()}"
         tables = [WorklistTable(titles[group], f"hk-{group.replace('_', '-')}",
                                 [i for i in items if group in i.groups], forms, self._open_item,
-                                self.shell.guarded, programmes=programmes, headings=headings)
+                                self.shell.guarded, programmes=programmes, headings=headings, looks=self.looks)
                   for group in WORKLIST_GROUPS]
         return w.VBox([w.HTML(_TABLE_STYLE), *(t.widget for t in tables)])
 
@@ -226,10 +227,12 @@ class WorklistTable:
                  open_item: Callable[[int], Callable[[Any], None]],
                  guarded: Callable[[str], Callable[[Any], Any]] = lambda _: (lambda f: f), *,
                  programmes: Mapping[str, Contract] | None = None,
-                 headings: Mapping[str, str] | None = None) -> None:
+                 headings: Mapping[str, str] | None = None, looks: SharedLooks | None = None) -> None:
         """``forms``: the status columns, form names of the one programme; or, with ``programmes``
         (the contracts of several programmes), roles (``programmes.ROLES``). ``headings``: form
-        or role -> its column's heading (default: HjerteKom's words)."""
+        or role -> its column's heading (default: HjerteKom's words). ``looks``: the layouts and
+        styles its rows and headings share (with the other lists of the page)."""
+        self.looks = looks or SharedLooks()
         self.items = list(items)   # in the service's order: newest course first
         self.programmes = programmes
         fixed = [*_COLUMNS[:2], _PROGRAMME_COLUMN, *_COLUMNS[2:]] if programmes else list(_COLUMNS)
@@ -240,16 +243,13 @@ class WorklistTable:
         self.guarded = guarded
         self.order: tuple[str, bool] | None = None   # (column, descending), None: the service's order
         self.show_all = False
-        self.header = w.HBox(layout=w.Layout(gap="8px"))
-        self.header.add_class("hk-worklist-head")
-        self.rows = w.VBox()
-        self.more = w.Button(description=f"Vis alle {len(self.items)}", layout=w.Layout(width="auto"))
-        self.more.add_class("hk-show-all")
+        self.header = self.looks.hbox([], "hk-worklist-head")
+        self.rows = w.VBox(layout=self.looks.layout())
+        self.more = self.looks.button(f"Vis alle {len(self.items)}", "hk-show-all", width="auto")
         self.more.on_click(guarded("show all")(lambda _: self._show_all()))
-        heading = w.HTML(f"<h3 style='margin:12px 0 4px 0'>{html.escape(title)} ({len(self.items)})</h3>")
-        self.widget = w.VBox([heading, self.header, self.rows])
-        self.widget.add_class(css)
-        self.widget.add_class("hk-worklist")
+        heading = self.looks.html(f"<h3 style='margin:12px 0 4px 0'>{html.escape(title)} ({len(self.items)})</h3>")
+        self.widget = w.VBox([heading, self.header, self.rows], layout=self.looks.layout(),
+                             _dom_classes=(css, "hk-worklist"))
         self._render()
 
     @property
@@ -259,16 +259,16 @@ class WorklistTable:
     def _render(self) -> None:
         if not self.items:
             self.header.children = ()
-            self.rows.children = (w.HTML("<span style='color:#555'>Ingen.</span>"),)
+            self.rows.children = (self.looks.html("<span style='color:#555'>Ingen.</span>"),)
             return
-        self.header.children = (w.HTML(layout=w.Layout(width=_OPEN_WIDTH, min_width=_OPEN_WIDTH)),
+        self.header.children = (self.looks.html("", width=_OPEN_WIDTH, min_width=_OPEN_WIDTH),
                                 *(self._heading(key, label, width) for key, label, width in self.columns))
         shown = sort_items(self.items, *self.order, programmes=self.programmes) if self.order else self.items
         limit = len(shown) if self.show_all else ROWS_SHOWN
         rows: list[w.Widget] = [self._row(item) for item in shown[:limit]]
         if len(shown) > limit:
-            note = w.HTML(f"<span style='color:#555'>Viser {limit} af {len(shown)}.</span>")
-            rows.append(w.HBox([note, self.more], layout=w.Layout(gap="8px", align_items="center")))
+            note = self.looks.html(f"<span style='color:#555'>Viser {limit} af {len(shown)}.</span>")
+            rows.append(self.looks.hbox([note, self.more], align_items="center"))
         self.rows.children = tuple(rows)
 
     def _heading(self, key: str, label: str, width: str) -> w.Button:
@@ -276,9 +276,8 @@ class WorklistTable:
         if self.order and self.order[0] == key:
             arrow = " ▼" if self.order[1] else " ▲"
             hint = "faldende" if not self.order[1] else "stigende"
-        button = w.Button(description=label + arrow, tooltip=f"Sortér efter {label.lower()} ({hint})",
-                          layout=w.Layout(width=width, min_width=width))
-        button.add_class(f"hk-sort-{key.replace(':', '-')}")
+        button = self.looks.button(label + arrow, f"hk-sort-{key.replace(':', '-')}",
+                                   tooltip=f"Sortér efter {label.lower()} ({hint})", width=width, min_width=width)
         button.on_click(self.guarded("sort worklist")(lambda _: self.sort_by(key)))
         return button
 
@@ -293,15 +292,13 @@ class WorklistTable:
         self._render()
 
     def _row(self, item: WorklistItem) -> w.Widget:
-        button = w.Button(description="Åbn", layout=w.Layout(width=_OPEN_WIDTH, min_width=_OPEN_WIDTH))
-        button.add_class("hk-open-item")
+        button = self.looks.button("Åbn", "hk-open-item", width=_OPEN_WIDTH, min_width=_OPEN_WIDTH)
         button.on_click(self.open_item(item.course_id))
         cells = "".join(f"<span class='hk-cell-{key.replace(':', '-')}'>{self._cell(item, key)}</span>"
                         for key, _, _ in self.columns)
-        text = w.HTML(f"<div class='hk-worklist-cells' style='grid-template-columns:{self._grid}'>{cells}</div>")
-        row = w.HBox([button, text], layout=w.Layout(gap="8px", align_items="center"))
-        row.add_class("hk-worklist-row")
-        return row
+        text = self.looks.html(f"<div class='hk-worklist-cells' style='grid-template-columns:{self._grid}'>"
+                               f"{cells}</div>")
+        return self.looks.hbox([button, text], "hk-worklist-row", align_items="center")
 
     def _cell(self, item: WorklistItem, key: str) -> str:
         contract = self.programmes.get(item.programme) if self.programmes else None
