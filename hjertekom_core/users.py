@@ -31,6 +31,7 @@ from hjertekom_core.access import (
     check_password,
     check_role,
     hash_password,
+    needs_rehash,
     verify_password,
 )
 from hjertekom_core.errors import AccessDenied, AuthenticationFailed, HjerteKomError, LoginLocked, NotFound
@@ -213,12 +214,15 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     correct = verify_password(row.password_hash if row else _dummy_hash(), password)
     if correct and row is not None and row.active:
         login_guard.succeeded(store, attempt)
+        # A hash of an earlier version's parameters is made again now that the password is known
+        # (before the write: hashing takes milliseconds the store's write lock need not wait for).
+        fresh = {"password_hash": hash_password(password)} if needs_rehash(row.password_hash) else {}
         with store.write() as conn:
             user = load_user(conn, users.c.id == row.id)
             if user is None:  # removed a moment ago
                 raise AuthenticationFailed()
             audit.record(conn, user, "login", "user", user.id, detail=where)
-            conn.execute(update(users).where(users.c.id == user.id).values(last_login_at=now))
+            conn.execute(update(users).where(users.c.id == user.id).values(last_login_at=now, **fresh))
         login_guard.purge(store, now=now, lockout=lockout)
         return user
 

@@ -16,6 +16,27 @@ def test_passwords_are_stored_as_argon2id_hashes(store) -> None:
     with store.read() as conn:
         stored = conn.execute(select(users.c.password_hash)).scalar_one()
     assert stored.startswith("$argon2id$") and "korrekt-hest-batteri" not in stored
+    # OWASP's parameters (19 MiB, 2 passes, 1 lane), not argon2-cffi's heavier default.
+    assert "$m=19456,t=2,p=1$" in stored
+
+
+def test_a_hash_of_earlier_parameters_is_made_again_at_the_next_login(store) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import update
+
+    add_user(store, SYSTEM, "anna", "Anna A.", "clinician", "korrekt-hest-batteri", [740])
+    earlier = PasswordHasher().hash("korrekt-hest-batteri")   # 64 MiB, 3 passes, 4 lanes
+    with store.write() as conn:
+        conn.execute(update(users).values(password_hash=earlier))
+    with pytest.raises(AuthenticationFailed):          # a wrong password changes nothing
+        authenticate(store, "anna", "forkert-hest-batteri")
+    with store.read() as conn:
+        assert conn.execute(select(users.c.password_hash)).scalar_one() == earlier
+    authenticate(store, "anna", "korrekt-hest-batteri")
+    with store.read() as conn:
+        stored = conn.execute(select(users.c.password_hash)).scalar_one()
+    assert stored != earlier and "$m=19456,t=2,p=1$" in stored
+    assert authenticate(store, "anna", "korrekt-hest-batteri").username == "anna"
 
 
 def test_login_with_the_right_password_only(store) -> None:
