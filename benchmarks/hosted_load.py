@@ -55,6 +55,7 @@ NAME = "hosted_load"
 TARGET_RATIO = 3.0
 PASSWORD = "Belastning-kode-2026"  # noqa: S105 - synthetic benchmark accounts in a scratch database
 SESSION_CHECK_S = 5.0     # the page script's interval (hjertekom.js)
+LAG_TICK_S = 0.05         # how often the load generator checks its own event loop
 TYPING_PAUSE_S = 1.2      # the page script sends what was typed after this pause
 # Fields typed per cycle: (name, what is typed first, the value left in the field), valid drafts
 # without soft-limit warnings, so that "Gem kladde" saves at once.
@@ -341,6 +342,7 @@ class LevelResult:
     system_cpu_s: float
     saves_in_window: int
     client_cpu_s: float
+    client_lag_s: list[float] = field(default_factory=list)   # the load generator's own event-loop lag
 
     @property
     def errors(self) -> list[str]:
@@ -373,18 +375,31 @@ async def run_level(stack: Any, hosts: Hosts, clinicians: list[Clinician], ramp:
                 peak[h.data_dir.name] = max(peak[h.data_dir.name], hosts.rss_mb(h))
             await asyncio.sleep(2.0)
 
+    lags: list[float] = []
+
+    async def lag() -> None:
+        # How late this process's event loop wakes: a save's confirmation waits as long before the
+        # client reads it, so a lag this large is the load generator's, not the service's.
+        while True:
+            due = time.perf_counter() + LAG_TICK_S
+            await asyncio.sleep(LAG_TICK_S)
+            lags.append(max(0.0, time.perf_counter() - due))
+
     sampler = asyncio.ensure_future(sample())
-    await level.opened.wait()  # a clinician who fails before the form counts as there
+    await level.opened.wait()
+    lagger = asyncio.ensure_future(lag())  # a clinician who fails before the form counts as there
     start = level.all_open_at or time.perf_counter()
     cpu0, client0 = hosts.cpu_s(), time.process_time()
     await asyncio.sleep(window)
     cpu1, client1 = hosts.cpu_s(), time.process_time()
+    lagger.cancel()
     level.stop.set()
     outcomes = await asyncio.gather(*tasks)
     sampler.cancel()
     end = start + window
     in_window = sum(1 for o in outcomes for s in o.saves if start <= s[0] <= end)
-    return LevelResult(n, list(outcomes), window, peak, idle, cpu1 - cpu0, in_window, client1 - client0), start
+    return LevelResult(n, list(outcomes), window, peak, idle, cpu1 - cpu0, in_window, client1 - client0,
+                       lags), start
 
 
 async def _settle(stack: Any, hosts: Hosts, pool_size: int, timeout: float = 120) -> None:
@@ -423,7 +438,8 @@ def _row(r: LevelResult, start: float) -> dict[str, Any]:
             "session_mb": sum(sessions) / len(sessions) if sessions else float("nan"),
             "cpu_save_ms": 1000 * sum(cpus) / len(cpus) if cpus else float("nan"),
             "system_cpu_save_ms": 1000 * r.system_cpu_s / r.saves_in_window if r.saves_in_window else float("nan"),
-            "cpu_busy": r.system_cpu_s / r.window_s, "client_busy": r.client_cpu_s / r.window_s}
+            "cpu_busy": r.system_cpu_s / r.window_s, "client_busy": r.client_cpu_s / r.window_s,
+            "lag95": _p(r.client_lag_s, 95)}
 
 
 def report(rows: list[dict[str, Any]], errors: dict[int, list[str]], ncpu: int) -> bool:
@@ -435,16 +451,19 @@ def report(rows: list[dict[str, Any]], errors: dict[int, list[str]], ncpu: int) 
                       "n/a" if base["p95"] != base["p95"] else f"{r['p95'] / base['p95']:.1f}x",
                       _fmt_ms(r["idle95"]), _fmt_ms(r["form95"]), r["errors"], hosts, f"{r['session_mb']:.0f}",
                       f"{r['cpu_save_ms']:.0f}", f"{r['system_cpu_save_ms']:.0f}",
-                      f"{r['cpu_busy']:.2f}/{ncpu}", f"{r['client_busy']:.2f}"])
+                      f"{r['cpu_busy']:.2f}/{ncpu}", f"{r['client_busy']:.2f}", _fmt_ms(r["lag95"])])
     print_table(["clinicians", "saves", "save p50 ms", "save p95 ms", "p95 / 1", "idle p95 ms", "form p95 ms", "errors",
-                 "host MB (clinicians)", "MB/session", "kernel CPU ms/save", "all CPU ms/save", "CPU busy", "client CPU"],
+                 "host MB (clinicians)", "MB/session", "kernel CPU ms/save", "all CPU ms/save", "CPU busy", "client CPU",
+                 "client lag p95 ms"],
                 table, title="save round trip = click on 'Gem kladde' until the save bar says saved (class hk-saved, "
                              "new text; as entry_app measures it); idle = until the kernel is idle after the click "
                              "(the course feedback, rendered by the server, comes after 'saved'); saves measured while all clinicians of the level work; host MB = largest RSS "
                              "of a host's server and kernels; MB/session = RSS of a clinician's kernel; kernel CPU = "
                              "the serving kernel's CPU from click to idle; all CPU = hosts + nginx + PostgreSQL over "
                              "the window per save (typing, autosaves and session checks included); CPU busy = cores "
-                             "they used on average; client CPU = cores used by this load generator (same machine)")
+                             "they used on average; client CPU = cores used by this load generator (same machine); client "
+                             "lag = how late the load generator's own event loop woke (p95, every 50 ms): a save's "
+                             "confirmation waits that long in its socket before it is read")
     for n, errs in errors.items():
         if errs:
             distinct = sorted(set(errs))

@@ -11,10 +11,10 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from jupyter_core.utils import ensure_async
 
@@ -28,6 +28,7 @@ from hjertekom_core.web_sessions import SessionState, end_session, session_state
 from hjertekom_widgets.kernel_registry import KernelRegistry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 #: Threads of their own for the session checks' store round trips: Python's default pool also runs
@@ -91,6 +92,10 @@ class Guard:
         work (hosted_load, 2026-12-07)."""
         return await asyncio.get_running_loop().run_in_executor(
             _SESSION_THREADS, functools.partial(self.state, session_id, touch=touch))
+
+    async def off_loop(self, func: Callable[..., T], *args: Any) -> T:
+        """``func(*args)`` (a store round trip of the sessions) in the sessions' worker threads."""
+        return await asyncio.get_running_loop().run_in_executor(_SESSION_THREADS, functools.partial(func, *args))
 
     def touch(self, session_id: str) -> None:
         """Use of the session seen outside HTTP (a websocket message, on the event loop), written at

@@ -47,7 +47,7 @@ from hjertekom_widgets.kernel_pool import CHECK_SECONDS, GrowingPool, configured
 from hjertekom_widgets.kernel_zygote import ZYGOTE_ENV, ZYGOTE_SOCKET_NAME, Zygote
 from hjertekom_widgets.monitoring import SETTINGS_KEY, Monitor
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
-from hjertekom_widgets import template_cache
+from hjertekom_widgets import page_config_cache, template_cache
 from hjertekom_widgets.web_handlers import (
     HEALTH_ROUTE,
     METRICS_ROUTE,
@@ -92,6 +92,7 @@ class HjerteKomVoila(Voila):
         # The kernels (preheated ones are started inside super()) inherit this environment.
         os.environ[SOCKET_ENV] = str(Path(self.connection_dir) / SOCKET_NAME)
         template_cache.install()  # the page templates compiled once, not once per page
+        page_config_cache.install()  # the extensions' page configuration read once, not once per page
         self._start_zygote()
         settings = super().init_settings()
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
