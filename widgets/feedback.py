@@ -25,6 +25,7 @@ from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, Indicato
 from hjertekom_core.indicators.course import CourseIndicator, course_criteria, course_indicators
 from hjertekom_core.indicators.definitions import Indicator
 from hjertekom_core.indicators.facts import PROGRAMME
+from hjertekom_core.measures import start_end_measures
 from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_score, format_value
 from hjertekom_widgets.text import t
 
@@ -72,11 +73,10 @@ def _start_end(contract: Contract) -> tuple[Form, Form] | None:
 
 
 def _declared_measures(start_form: Form, end_form: Form) -> tuple[str, ...]:
-    """Another programme's results: what its contract measures at both the start and the end (a
-    field of the same name in both forms, neither a date nor free text nor identifying), in the end
-    form's order. HjerteKom keeps its own chosen list (FEEDBACK_FIELDS)."""
-    return tuple(name for name, f in end_form.fields.items()
-                 if name in start_form.fields and f.type not in ("date", "text") and not f.identifying)
+    """Another programme's results: what its contract measures at both the start and the end
+    (``hjertekom_core.measures``, as the citizen sheet picks them). HjerteKom keeps its own chosen
+    list (FEEDBACK_FIELDS)."""
+    return start_end_measures(start_form, end_form)
 
 
 # --- one course's indicators ------------------------------------------------------------------------
