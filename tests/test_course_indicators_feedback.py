@@ -176,3 +176,17 @@ def test_another_municipalitys_counts_are_protected_as_in_hjertekoms_table(tmp_p
                                         indicators=indicators, programme_name="Faldforebyggelse")
     assert re.search(r'data-indicator="F1".*?>&lt; 5 / &lt; 5<', theirs, re.S)
     assert ">2 / 3<" not in theirs
+
+
+def test_the_server_warms_the_live_counts_of_every_programme_with_indicators(entry: Entry) -> None:
+    from hjertekom_widgets import feedback_api
+
+    svc = entry.service
+    _fall_course(svc, 8, "Gerda Fald", {"fall_risk": "high", "chair_stands": 8}, {"fall_risk": "low",
+                                                                                 "chair_stands": 11})
+    citizen = svc.create_citizen(generate_cpr(random.Random(9)), "Ib Hjerte", SILKEBORG)
+    svc.open_course(citizen.id, course_data(), complete=True)
+    feedback_api.warm_live_counts(entry.ws, pause=0).join(timeout=120)
+    warmed = feedback_api._COUNTS[entry.ws.store]   # noqa: SLF001 - the server's per-programme counts
+    assert set(warmed) == {"hjertekom", PROGRAMME}
+    assert warmed[PROGRAMME] is feedback_api._live_counts(entry.ws, PROGRAMME)   # noqa: SLF001

@@ -75,15 +75,17 @@ def warm_live_counts(workspace: Workspace, pause: float = 0.05) -> threading.Thr
         try:
             with workspace.store.read() as conn:
                 pairs = sorted(conn.execute(select(courses.c.programme, courses.c.municipality_code).distinct()))
-            ready: set[str] = set()
+            # Every programme with indicators (HjerteKom's K1-K6, and any other that declares some).
+            counted = {programme: _live_counts(workspace, programme, settings)
+                       for programme in sorted({programme for programme, _ in pairs})
+                       if programme in workspace.contracts
+                       and (settings := _settings(workspace, programme)) is not None}
             for programme, place in pairs:
-                if programme not in workspace.contracts or (
-                        programme != _DEFAULT_PROGRAMME and _settings(workspace, programme) is None):
-                    continue
-                _live_counts(workspace, programme).indicators(place)
-                ready.add(programme)
-                time.sleep(pause)
-            log.info("live counts ready for %d municipalities of %d programmes", len(pairs), len(ready))
+                if programme in counted:
+                    counted[programme].indicators(place)
+                    time.sleep(pause)
+            log.info("live counts ready for %d programmes in %d municipalities", len(counted),
+                     len({place for _, place in pairs}))
         except Exception:  # noqa: BLE001 - warming is an optimisation: the feedback counts on demand
             log.exception("warming the live counts failed; they are counted on demand")
 
