@@ -220,7 +220,9 @@ def test_the_feedback_of_another_programme_shows_what_its_contract_measures_at_s
 
     page = course_feedback_html(contract, Course())
     assert "Rejse-sætte-sig på 30 sekunder" in page and "+3" in page and "Faldrisiko" in page
-    assert "Faldt i haven" not in page and "data-indicator" not in page   # no free text, no K1-K6
+    assert "Faldt i haven" not in page and 'data-indicator="K' not in page   # no free text, no K1-K6
+    # ... but its own declared indicators (tests/test_course_indicators_feedback.py has more).
+    assert 'data-indicator="F1" data-state="met"' in page and 'data-indicator="F2" data-state="met"' in page
 
 
 def test_with_hjertekom_alone_nothing_of_several_programmes_shows(hjertekom_only: Entry) -> None:

@@ -53,7 +53,6 @@ from hjertekom_widgets.programmes import (
     form_roles,
     form_word,
     has_course_sheets,
-    has_municipality_feedback,
     programme_name,
 )
 from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
@@ -733,7 +732,7 @@ class CourseView:
         # from the latest revisions, so a reopened end no longer counts as finished.
         parts = fetch_feedback(self.course_id) or render_feedback(session.workspace, session.user, self.course_id)
         self._feedback_html[0].value, self._feedback_html[1].value = parts["course"], parts["municipality"]
-        # Another programme's course: its own results only; the municipality's table is K1-K6.
-        self.feedback.children = (self._feedback_html if has_municipality_feedback(self.contract.programme)
-                                  else self._feedback_html[:1])
+        # The municipality's table of the course's own programme's indicators; none when the
+        # programme declares none (the server then sends an empty part).
+        self.feedback.children = self._feedback_html if parts["municipality"] else self._feedback_html[:1]
 

@@ -1,16 +1,18 @@
-"""Feedback pages: the citizen's own results (start against end, and K1-K6 for this course) and the
-municipality's indicator table. Plain HTML tables with inline styles (no fetches), readable at
-1280x800; labels and units from the data contract, UI words from :mod:`hjertekom_widgets.text`.
+"""Feedback pages: the citizen's own results (start against end, and the indicators for this
+course) and the municipality's indicator table. Plain HTML tables with inline styles (no fetches),
+readable at 1280x800; labels and units from the data contract, UI words from :mod:`hjertekom_widgets.text`.
 
 Whether one course meets K1-K6 is decided by the core's own indicator definitions
 (``hjertekom_core.indicators.course.course_criteria``), so the entry app, the reports and the tests
-can never disagree.
+can never disagree. Another programme's course gets the indicators its programme declares
+(``course.course_indicators``: name, criterion, state and the reason when not met), and the
+municipality's table of the same indicators (``municipality_feedback_html(..., indicators=...)``).
 """
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -20,8 +22,10 @@ from hjertekom_core import disclosure
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form
 from hjertekom_core.formatting import format_percent
 from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS, IndicatorSettings
-from hjertekom_core.indicators.course import course_criteria
+from hjertekom_core.indicators.course import CourseIndicator, course_criteria, course_indicators
+from hjertekom_core.indicators.definitions import Indicator
 from hjertekom_core.indicators.facts import PROGRAMME
+from hjertekom_core.measures import start_end_measures
 from hjertekom_widgets.field_widgets import HELP_COLOUR, format_number, format_score, format_value
 from hjertekom_widgets.text import t
 
@@ -69,11 +73,10 @@ def _start_end(contract: Contract) -> tuple[Form, Form] | None:
 
 
 def _declared_measures(start_form: Form, end_form: Form) -> tuple[str, ...]:
-    """Another programme's results: what its contract measures at both the start and the end (a
-    field of the same name in both forms, neither a date nor free text nor identifying), in the end
-    form's order. HjerteKom keeps its own chosen list (FEEDBACK_FIELDS)."""
-    return tuple(name for name, f in end_form.fields.items()
-                 if name in start_form.fields and f.type not in ("date", "text") and not f.identifying)
+    """Another programme's results: what its contract measures at both the start and the end
+    (``hjertekom_core.measures``, as the citizen sheet picks them). HjerteKom keeps its own chosen
+    list (FEEDBACK_FIELDS)."""
+    return start_end_measures(start_form, end_form)
 
 
 # --- one course's indicators ------------------------------------------------------------------------
@@ -179,6 +182,11 @@ def citizen_feedback_html(contract: Contract, course_forms: Mapping[str, Mapping
     else:
         parts.append(f"<p>{_e(t('fb_no_results', lang))}</p>")
 
+    if contract.programme != PROGRAMME:
+        parts.append(_declared_indicators_html(course_indicators(contract, course_forms, statuses=statuses,
+                                                                 settings=settings), lang))
+        parts.append("</div>")
+        return "".join(parts)
     criteria = course_criteria(contract, course_forms, statuses=statuses, settings=settings)
     if criteria:
         parts.append(f'<h3 style="margin:8px 0 4px 0">{_e(t("fb_indicators_title", lang))}</h3>')
@@ -202,11 +210,35 @@ def citizen_feedback_html(contract: Contract, course_forms: Mapping[str, Mapping
     return "".join(parts)
 
 
+def _declared_indicators_html(indicators: Sequence[CourseIndicator], lang: str) -> str:
+    """Another programme's declared indicators for the course, in the shape of K1-K6's table: the
+    indicator, its criterion, and the result with the reason when it is not met."""
+    if not indicators:
+        return ""
+    out = [f'<h3 style="margin:8px 0 4px 0">{_e(t("fb_indicators_title", lang))}</h3>']
+    if all(ind.state == "not_applicable" for ind in indicators):
+        out.append(f'<p style="color:{HELP_COLOUR}">{_e(t("fb_no_indicators_yet", lang))}</p>')
+    head = "".join(f'<th style="{_TH}">{_e(t(k, lang))}</th>' for k in ("fb_indicator", "fb_criterion", "fb_result"))
+    body = []
+    for ind in indicators:
+        mark = {"met": "\u2714 ", "not_met": "\u2716 ", "unknown": "? "}.get(ind.state, "")
+        reason = (f'<br><span class="hk-reason" style="color:{HELP_COLOUR};font-weight:normal">'
+                  f'{_e(ind.reason.get(lang))}</span>' if ind.reason is not None else "")
+        body.append(
+            f'<tr data-indicator="{_e(ind.id)}" data-state="{ind.state}"><td style="{_TD}"><b>{_e(ind.id)}</b> '
+            f'{_e(ind.name.get(lang))}</td><td style="{_TD}">{_e(ind.criterion.get(lang))}</td>'
+            f'<td style="{_TD};color:{_STATE_COLOURS[ind.state]};font-weight:bold">{mark}'
+            f'{_e(t("crit." + ind.state, lang))}{reason}</td></tr>')
+    out.append(_table(head, "".join(body)))
+    return "".join(out)
+
+
 def citizen_feedback(contract: Contract, course_forms: Mapping[str, Mapping[str, Any]], lang: str = "da", *,
                      statuses: Mapping[str, str] | None = None,
                      settings: IndicatorSettings | None = None) -> w.HTML:
     """The citizen's own results: start against end with the change (labels and units from the
-    contract), and for K1-K6 whether this course meets the criterion.
+    contract), and for each indicator (K1-K6, or another programme's declared ones) whether this
+    course meets the criterion.
 
     ``course_forms``: form name -> cleaned data of the course (``course.data_of(name)``);
     ``statuses``: form name -> "draft"/"complete" (default: every given form complete; pass the
@@ -248,15 +280,23 @@ def _count(value: Any) -> str:
 
 def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, completion_limit_days: int = 180,
                                own: Collection[int] | None = None, hierarchy: disclosure.Hierarchy | None = None,
-                               threshold: int = 5) -> str:
+                               threshold: int = 5, indicators: Sequence[Indicator] | None = None,
+                               programme_name: str | None = None) -> str:
     """The HTML of :func:`municipality_feedback`.
 
     ``own``: the municipalities whose numbers the viewer may see exactly; any other unit in
     ``result`` is then shown as ``disclosure.protect`` shows it ("< 5", ".."), over the equations
     of ``hierarchy`` (needed for clusters and regions). None: every row is the viewer's own
     (``live.live_indicators`` for the user's municipality, as the entry app does).
+
+    ``indicators``: the indicators the rows are of (names, texts, order; default HjerteKom's
+    K1-K6); ``programme_name``: another programme's name for the title. The small-number rules
+    are the same for every programme.
     """
-    parts = [_OPEN, f'<h2 style="margin:4px 0 8px 0">{_e(t("mf_title", lang))}</h2>']
+    title = t("mf_title", lang) if programme_name is None else t("mf_title_programme", lang, programme=programme_name)
+    indicators = INDICATORS if indicators is None else tuple(indicators)
+    by_id = BY_ID if indicators is INDICATORS else {ind.id: ind for ind in indicators}
+    parts = [_OPEN, f'<h2 style="margin:4px 0 8px 0">{_e(title)}</h2>']
     if result is not None and own is not None and not result.empty:
         mine = (result["level"] == "municipality") & result["unit"].astype(str).isin({str(c) for c in own})
         if not mine.all():
@@ -264,7 +304,7 @@ def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, comple
     if result is None or result.empty:
         parts.append(f"<p>{_e(t('mf_empty', lang))}</p></div>")
         return "".join(parts)
-    order = {ind.id: i for i, ind in enumerate(INDICATORS)}
+    order = {ind.id: i for i, ind in enumerate(indicators)}
     columns = ("mf_indicator", "mf_counts", "mf_unknown", "mf_proportion", "mf_ci", "mf_standard", "mf_status")
     head = "".join(f'<th style="{_TH}{";text-align:right" if 0 < i < 6 else ""}">{_e(t(k, lang))}</th>'
                    for i, k in enumerate(columns))
@@ -276,9 +316,9 @@ def municipality_feedback_html(result: pd.DataFrame, lang: str = "da", *, comple
     for (unit_name, period, _unit), rows in sorted(groups.items(), key=lambda kv: kv[0]):
         body = []
         for r in sorted(rows, key=lambda r: order.get(r.indicator, len(order))):
-            ind = BY_ID.get(r.indicator)
+            ind = by_id.get(r.indicator)
             name = ind.name.get(lang) if ind else ""
-            what = ind.describe(lang).format(limit=completion_limit_days) if ind else ""
+            what = ind.describe(lang).replace("{limit}", str(completion_limit_days)) if ind else ""
             ci = (t("fb_no_value", lang) if pd.isna(r.ci_low) or pd.isna(r.ci_high) else
                   f"{format_number(100 * r.ci_low, 1, lang)}–{format_number(100 * r.ci_high, 1, lang)} %")
             standard = t("fb_no_value", lang) if pd.isna(r.standard) else f"≥ {_percent(r.standard, lang)}"

@@ -61,14 +61,6 @@ def states_text(contract: Contract, forms: Iterable[str], status_of: Any) -> str
                      for name in forms)
 
 
-def has_municipality_feedback(programme: str) -> bool:
-    """Whether the municipality's indicator table belongs under a course of ``programme``: the
-    live counts are HjerteKom's K1-K6 (indicators/live_counts.py over its declarations) and say
-    nothing about another programme's courses, which therefore get their own results only.
-    (Here, not in feedback.py: the course view must not import pandas into the kernel.)"""
-    return programme == DEFAULT_PROGRAMME
-
-
 def has_course_sheets(programme: str) -> bool:
     """Whether the course view links to the citizen sheet and the course summary: both are
     HjerteKom's (reports/citizen.py, gp_summary.py read its cardiac measures, docs/programmes.md),
@@ -81,6 +73,6 @@ def end_form(contract: Contract) -> str:
     return list(contract.forms)[-1]
 
 
-__all__ = ["DEFAULT_PROGRAMME", "ROLES", "ROLE_WORDS", "end_form", "form_roles", "form_word", "has_course_sheets", "has_municipality_feedback",
+__all__ = ["DEFAULT_PROGRAMME", "ROLES", "ROLE_WORDS", "end_form", "form_roles", "form_word", "has_course_sheets",
            "programme_name",
            "role_statuses", "states_text"]

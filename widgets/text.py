@@ -87,8 +87,12 @@ STRINGS: Mapping[str, Text] = {
     "crit.not_met": Text("ikke opfyldt", "not met"),
     "crit.unknown": Text("kan ikke afgøres (tæller som ikke opfyldt)", "cannot be determined (counts as not met)"),
     "crit.not_applicable": Text("ikke relevant for forløbet", "does not apply to the course"),
+    "fb_no_indicators_yet": Text("Ingen af programmets indikatorer gælder forløbet endnu.",
+                                 "None of the programme's indicators applies to the course yet."),
     # --- municipality feedback --------------------------------------------------------------------
     "mf_title": Text("Kvalitetsindikatorer K1-K6", "Quality indicators K1-K6"),
+    "mf_title_programme": Text("Kommunens kvalitetsindikatorer – {programme}",
+                               "The municipality's quality indicators – {programme}"),
     "mf_indicator": Text("Indikator", "Indicator"),
     "mf_counts": Text("Tæller / nævner", "Numerator / denominator"),
     "mf_unknown": Text("Heraf ukendt", "Of which unknown"),

@@ -589,3 +589,69 @@ def course_counts(decl: Declarations, forms: Mapping[str, Mapping[str, Any]], st
         out.append(CourseCount(ind.id, label(key) if key is not None and key in rows else None,
                                int(n), int(d), int(u), int(x)))
     return out
+
+
+# --- why: the condition that decided -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decisive:
+    """What decided one indicator for one course, for a reader: ``stage`` says where the course
+    stopped and ``condition`` (or ``rule``) which declared condition did it; ``value`` is that
+    condition's three-valued result (False: not true, None: unknown).
+
+    stage: "impossible" (an impossible-data rule holds: ``rule``), "population", "denominator",
+    "period" (the period-date fact ``fact`` is unknown: in no period row), "determinable",
+    "numerator", or "met" (nothing failed)."""
+
+    indicator: str
+    stage: str
+    condition: Condition | None = None
+    value: bool | None = None
+    rule: str | None = None
+    fact: str | None = None
+
+
+def _first_not_true(course: _Course, conditions: tuple[Condition, ...]) -> tuple[Condition, bool | None] | None:
+    """The first condition that is not true (False before None: a false one decides the AND)."""
+    unknown: tuple[Condition, bool | None] | None = None
+    for cond in conditions:
+        value = course.condition(cond)
+        if value is False:
+            return cond, False
+        if value is None and unknown is None:
+            unknown = (cond, None)
+    return unknown
+
+
+def course_decisive(decl: Declarations, forms: Mapping[str, Mapping[str, Any]], statuses: Mapping[str, str],
+                    settings: IndicatorSettings, reference: dt.date, *,
+                    contract: Contract | None = None) -> dict[str, Decisive]:
+    """Per declared indicator, the condition that decided where this course stands in it, in the
+    order ``course_counts`` applies them (impossible data, population, denominator, the period
+    date, determinable, numerator). Arguments as ``course_counts``; it never changes a count,
+    only says why (the per-course feedback of any programme, ``indicators/course.py``)."""
+    course = _Course(decl, contract or contract_of(decl), forms, statuses, reference, settings.values())
+    rule = next((r for r in decl.impossible if course.all(r.when) is True), None)
+    out: dict[str, Decisive] = {}
+    for ind in decl.indicators:
+        if rule is not None:
+            out[ind.id] = Decisive(ind.id, "impossible", rule=rule.name)
+            continue
+        found: Decisive | None = None
+        for stage, conditions in (("population", decl.populations[ind.population].when),
+                                  ("denominator", ind.denominator)):
+            failing = _first_not_true(course, conditions)
+            if failing is not None:
+                found = Decisive(ind.id, stage, failing[0], failing[1])
+                break
+        if found is None and course.known_value(ind.period_date) is None:
+            found = Decisive(ind.id, "period", fact=ind.period_date)
+        if found is None and ind.determinable_when:
+            failing = _first_not_true(course, ind.determinable_when)
+            if failing is not None:
+                found = Decisive(ind.id, "determinable", failing[0], None)
+        if found is None:
+            failing = _first_not_true(course, ind.numerator)
+            found = Decisive(ind.id, "numerator", failing[0], failing[1]) if failing else Decisive(ind.id, "met")
+        out[ind.id] = found
+    return out

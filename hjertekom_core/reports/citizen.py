@@ -10,6 +10,13 @@ only lay it out (``citizen_parts``).
 
 Only the form's latest *complete* revision counts: a draft end registration is not a result yet.
 Nothing here compares the citizen with anyone else.
+
+HjerteKom's courses show its chosen cardiac measures (``MEASURES``) with their scales. A course of
+another programme shows what its contract measures at both start and end
+(``hjertekom_core.measures``, as the entry app's feedback picks them), with the contract's labels
+and no scales. The citizen sheet also shows the citizen's courses of the other programmes the user
+acts in, in the course's municipality (``User.acts_in``), each with those measures
+(``other_programmes``); a programme the user does not act in there is absent.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from hjertekom_core.contract import UNKNOWN, Contract, Field, Form, Text
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.errors import AccessDenied, NotFound, ReportError
 from hjertekom_core.formatting import format_number
+from hjertekom_core.measures import declared_measures
 from hjertekom_core.reports import gp_summary
 from hjertekom_core.service import Course, Service
 
@@ -288,7 +296,12 @@ GROUPS: dict[str, Text] = {
     "fitness": Text("Kondition og styrke", "Fitness and strength"),
     "mind": Text("Trivsel og livskvalitet", "Wellbeing and quality of life"),
     "lifestyle": Text("Levevaner", "Lifestyle"),
+    "declared": Text("Målinger ved start og afslutning", "Measures at start and end"),
 }
+#: The programme whose sheet is written for it (MEASURES, scales, interventions, follow-up).
+HJERTEKOM = "hjertekom"
+#: Another programme's measures (declared_measures) form one block of the sheet.
+DECLARED_GROUP = "declared"
 
 
 @dataclass(frozen=True)
@@ -337,7 +350,9 @@ class _Reader:
                  targets: Mapping[str, float] | None = None) -> None:
         self.contract = contract
         self.lang = lang
-        self.scales = {**SCALES, **target_scales(targets or DEFAULT_FOLLOWUP_TARGETS)}
+        # The scales are HjerteKom's (cardiac targets, its instruments' bands); a contract declares none.
+        self.scales = {**SCALES, **target_scales(targets or DEFAULT_FOLLOWUP_TARGETS)} \
+            if contract.programme == HJERTEKOM else {}
         others = [name for name in contract.forms if name != contract.course_form]
         if not others:
             raise ReportError(f"programme {contract.programme!r} has no start or end form to report on")
@@ -640,8 +655,16 @@ def _citizen(course: Course) -> dict[str, Any]:
     return {"name": course.citizen.name, "cpr": cpr, "birth_date": course.citizen.birth_date.isoformat()}
 
 
+def _date_name(r: _Reader, role: str) -> str:
+    """The field dating the start or end meeting: HjerteKom's ``meeting_date``, else the form's
+    declared ``date_field``."""
+    if r.contract.programme == HJERTEKOM:
+        return "meeting_date"
+    return r.form(role).date_field or ""
+
+
 def _days(r: _Reader) -> int | None:
-    first, last = r.raw("start", "meeting_date"), r.raw("end", "meeting_date")
+    first, last = r.raw("start", _date_name(r, "start")), r.raw("end", _date_name(r, "end"))
     if not (isinstance(first, str) and isinstance(last, str) and UNKNOWN not in (first, last)):
         return None
     return (dt.date.fromisoformat(last) - dt.date.fromisoformat(first)).days
@@ -650,6 +673,55 @@ def _days(r: _Reader) -> int | None:
 def _facts(r: _Reader, wanted: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     found = (r.fact(role, name) for role, name in wanted)
     return [f for f in found if f is not None]
+
+
+def _measure_rows(r: _Reader) -> list[dict[str, Any]]:
+    """HjerteKom's chosen measures, or another programme's declared ones (one block, each a key result)."""
+    if r.contract.programme == HJERTEKOM:
+        return [row for row in (_row(r, m) for m in MEASURES) if row is not None]
+    rows = (_measure_row(r, Measure(name, DECLARED_GROUP, True)) for name in declared_measures(r.contract))
+    return [row for row in rows if row is not None]
+
+
+def _groups(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    return [{"key": key, "label": label.get(lang)} for key, label in GROUPS.items()
+            if any(row["group"] == key for row in rows)]
+
+
+def _role_data(r: _Reader, role: str) -> dict[str, Any]:
+    return {"registered": r.registered(role), "label": r.form(role).label.get(r.lang),
+            "date": r.raw(role, _date_name(r, role))}
+
+
+def other_programmes(service: Service, course: Course, lang: str = "da",
+                     config: Config | None = None) -> list[dict[str, Any]]:
+    """The citizen's courses of programmes other than ``course``'s that the user may see (acts in
+    the course's programme and municipality, ``User.acts_in``), in course order: each with its
+    programme, its start and end forms and its measures at start and end (as ``measures`` of
+    ``course_report_data``). Read through the service (scoped and audited there)."""
+    config = config if config is not None else load_config()
+    out = []
+    for other in service.courses_of(course.citizen.id):
+        if other.programme == course.programme or other.programme not in service.contracts \
+                or not service.user.acts_in(other.municipality_code, other.programme):
+            continue
+        contract = service.contracts[other.programme]
+        if contract.start_and_end() is None:
+            continue
+        full = service.get_course(other.id, with_history=True)
+        r = _Reader(contract, full, lang, config.followup_targets)
+        rows = _measure_rows(r)
+        out.append({
+            "course_id": other.id,
+            "programme": {"code": contract.programme, "label": contract.label.get(lang),
+                          "version": contract.version},
+            "municipality": _municipality(contract, other.municipality_code, lang),
+            "start": _role_data(r, "start"), "end": _role_data(r, "end"),
+            "duration_days": _days(r),
+            "groups": _groups(rows, lang),
+            "measures": rows,
+        })
+    return out
 
 
 def _load(service: Service, course_id: int) -> Course:
@@ -671,10 +743,12 @@ def _check_lang(lang: str) -> None:
 
 
 def course_report_data(service: Service, course_id: int, lang: str = "da",
-                       config: Config | None = None) -> dict[str, Any]:
+                       config: Config | None = None, *, others: bool = False) -> dict[str, Any]:
     """Everything the citizen sheet and the course summary show, for one course (JSON-serialisable).
 
     ``config`` gives the follow-up targets and the municipalities' contacts (default: ``load_config()``).
+    ``others``: also the citizen's courses of the other programmes the user may see
+    (``other_programmes``; the citizen sheet asks for them, the course summary does not).
     AccessDenied when the course is not in the user's municipalities (or does not exist). The read
     is audited by ``Service.get_course``.
     """
@@ -688,9 +762,8 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
         notices.append(NOTICE_NO_START.get(lang))
     if not r.registered("end"):
         notices.append(NOTICE_NO_END.get(lang))
-    rows = [row for row in (_row(r, m) for m in MEASURES) if row is not None]
-    groups = [{"key": key, "label": label.get(lang)} for key, label in GROUPS.items()
-              if any(row["group"] == key for row in rows)]
+    rows = _measure_rows(r)
+    groups = _groups(rows, lang)
     end_form, start_form = r.form("end"), r.form("start")
     municipality = _municipality(contract, course.municipality_code, lang)
     responsible = gp_summary.responsible(service, course, r.roles, municipality, config.municipality_contacts, lang)
@@ -705,9 +778,9 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
         "citizen": _citizen(course),
         "municipality": municipality,
         "start": {"registered": r.registered("start"), "label": start_form.label.get(lang),
-                  "date": r.raw("start", "meeting_date")},
+                  "date": r.raw("start", _date_name(r, "start"))},
         "end": {"registered": r.registered("end"), "label": end_form.label.get(lang),
-                "date": r.raw("end", "meeting_date"), "course_status": r.raw("end", "course_status")},
+                "date": r.raw("end", _date_name(r, "end")), "course_status": r.raw("end", "course_status")},
         "duration_days": _days(r),
         "notices": notices,
         "referral": _facts(r, REFERRAL_FACTS),
@@ -718,6 +791,7 @@ def course_report_data(service: Service, course_id: int, lang: str = "da",
         "interventions": _interventions(r),
         "follow_up": gp_summary.follow_up(rows, r.registered("end"), config.followup_targets, lang),
         "responsible": responsible,
+        "other_programmes": other_programmes(service, course, lang, config) if others else [],
     }
 
 
@@ -730,6 +804,9 @@ class CourseReport:
     title: Text
     audit_action: str
 
+
+#: The citizen sheet's title for a course of another programme (HjerteKom's is its own).
+SHEET_TITLE_PROGRAMME = Text("Dine resultater – {programme}", "Your results – {programme}")
 
 REPORTS: dict[str, CourseReport] = {
     "citizen": CourseReport("reports/citizen", Text("Dine resultater fra hjerterehabiliteringen",
@@ -751,9 +828,12 @@ def render_course_report(service: Service, course_id: int, kind: str, lang: str 
     if report is None:
         raise UnknownReportKind(kind, tuple(REPORTS))
     _check_lang(lang)
-    data = course_report_data(service, course_id, lang, config)
+    data = course_report_data(service, course_id, lang, config, others=kind == "citizen")
     nb = runner.execute(report.notebook, {"course": data, "lang": lang}, session=session)
-    page = runner.to_html(nb, report.title.get(lang), lang)
+    title = report.title.get(lang)
+    if kind == "citizen" and data["programme"]["code"] != HJERTEKOM:
+        title = SHEET_TITLE_PROGRAMME.get(lang).format(programme=data["programme"]["label"])
+    page = runner.to_html(nb, title, lang)
     with service.store.write() as conn:
         audit.record(conn, service.user, report.audit_action, "course", course_id,
                      data["municipality"]["code"], {"kind": kind, "lang": lang})

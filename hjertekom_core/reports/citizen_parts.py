@@ -25,6 +25,10 @@ Course = Mapping[str, Any]
 
 TEXTS: dict[str, Text] = {
     "sheet_title": Text("Dine resultater fra hjerterehabiliteringen", "Your results from cardiac rehabilitation"),
+    "sheet_title_programme": Text("Dine resultater – {programme}", "Your results – {programme}"),
+    "other_programme": Text("Dit forløb i {programme}", "Your course in {programme}"),
+    "other_dates": Text("{start}: {start_date} · {end}: {end_date}", "{start}: {start_date} · {end}: {end_date}"),
+    "not_yet": Text("ikke registreret endnu", "not registered yet"),
     "sheet_intro": Text(
         "Her kan du se dine målinger og svar fra starten og slutningen af forløbet, hvor meget de har ændret "
         "sig, og hvad de betyder. Gennemgå arket sammen med din behandler.",
@@ -142,7 +146,10 @@ def sheet_header(course: Course, lang: str = "da") -> str:
         return _nodata(lang)
     c = course["citizen"]
     notices = "".join(f'<p class="hk-notice">{_e(n)}</p>' for n in course["notices"])
-    return (f'<header class="hk-sheet-head"><h1>{_e(t("sheet_title", lang))}</h1>'
+    programme = course.get("programme") or {}
+    title = t("sheet_title", lang) if programme.get("code", "hjertekom") == "hjertekom" \
+        else t("sheet_title_programme", lang).format(programme=programme.get("label", ""))
+    return (f'<header class="hk-sheet-head"><h1>{_e(title)}</h1>'
             f'<p class="hk-who"><span>{_e(t("name", lang))}: <strong>{_e(c["name"])}</strong></span> '
             f'<span>{_e(t("cpr", lang))}: <strong>{_e(c["cpr"])}</strong></span></p>'
             f'<p>{_e(t("sheet_intro", lang))}</p>{notices}</header>')
@@ -186,6 +193,28 @@ def results_table(course: Course, lang: str = "da", *, summary_only: bool = Fals
 
 def sheet_results(course: Course, lang: str = "da") -> str:
     return results_table(course, lang)
+
+
+def sheet_other_programmes(course: Course, lang: str = "da") -> str:
+    """The citizen's courses of the other programmes the user may see (``other_programmes`` of the
+    course's data): per course its programme, when it started and ended, and its measures at start
+    and end in the same table as the sheet's own. Empty when there are none."""
+    if not course:
+        return ""
+    parts = []
+    for other in course.get("other_programmes") or []:
+        programme = other["programme"]
+        dates = t("other_dates", lang).format(
+            start=other["start"]["label"], end=other["end"]["label"],
+            start_date=format_date(other["start"]["date"], lang) if other["start"]["date"] else t("not_yet", lang),
+            end_date=format_date(other["end"]["date"], lang) if other["end"]["date"] else t("not_yet", lang))
+        table = (results_table(other, lang) if other["measures"]
+                 else f'<p class="hk-muted">{_e(t("no_values", lang))}</p>')
+        parts.append(f'<section class="hk-other-programme" data-programme="{_e(programme["code"])}" '
+                     f'data-course="{int(other["course_id"])}">'
+                     f'<h2>{_e(t("other_programme", lang).format(programme=programme["label"]))}</h2>'
+                     f'<p class="hk-muted">{_e(dates)}</p>{table}</section>')
+    return "".join(parts)
 
 
 def sheet_charts(course: Course, lang: str = "da") -> str:
