@@ -181,19 +181,26 @@ def research_report(ctx: click.Context, analysis: str, snapshot: Path | None, ou
 @report.command("programme")
 @click.option("--programme", required=True, help="A programme of the contracts folder with an indicators.yaml.")
 @click.option("--municipality", "code", type=int, required=True, help="Municipality code, e.g. 740.")
-@click.option("--period", required=True, help="A year, e.g. 2025.")
+@_PERIOD
 @_SNAPSHOT
+@click.option("--format", "formats", default="html", show_default=True,
+              help="html, pdf or both (comma-separated; both: --out with the suffixes .html and .pdf).")
 @_LANG
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The HTML file to write (owner-only: it shows the municipality's exact numbers).")
+              help="The file to write (owner-only: it shows the municipality's exact numbers).")
 @click.pass_context
 @friendly_errors
 def programme_report(ctx: click.Context, programme: str, code: int, period: str, snapshot: Path | None,
-                     lang: str | None, out: Path) -> None:
-    """Any programme's indicators for one municipality and year, from its indicators.yaml (docs/programmes.md)."""
-    from hjertekom_core.reports.programme import build_programme_report, write_programme_report
+                     formats: str, lang: str | None, out: Path) -> None:
+    """Any programme's report for one municipality and period, from its declarations (docs/programmes.md):
+    courses, indicators with guidance, funnel plots, run charts and completeness; made through the report
+    notebook as the management report is, the PDF printed by chromium."""
+    from hjertekom_core.reports.programme import render_files
 
     ws = workspace(ctx)
-    made = build_programme_report(snapshot_file(ws, snapshot), programme, code, period, config=ws.config,
-                                  lang=lang or ws.config.language)
-    click.echo(write_programme_report(made, out))
+    chosen = [v.strip() for v in formats.split(",") if v.strip()]
+    made = render_files(snapshot_file(ws, snapshot), programme, code, period, out, config=ws.config,
+                        formats=chosen, lang=lang or ws.config.language,
+                        config_file=ctx.obj.get("config_file") or "", chromium=ws.config.chromium)
+    for path in made:
+        click.echo(path)
