@@ -375,7 +375,7 @@ def test_its_report_page_comes_from_its_indicators(pipeline: Pipeline, tmp_path:
 
     report = build_programme_report(pipeline.snapshot, PROGRAMME, SILKEBORG, "2025", config=pipeline.ws.config)
     page = write_programme_report(report, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<h1>Faldforebyggelse: indikatorer for Silkeborg 2025</h1>" in page
+    assert "<h1>Faldforebyggelse: Silkeborg 2025</h1>" in page
     assert "F1 Lavere faldrisiko" in page and "F2 Stærkere ben" in page
     assert "moderat eller høj faldrisiko ved start" in page  # the denominator's declared label
     assert "Træn balance to gange om ugen." in page            # its indicator_texts.yaml

@@ -241,3 +241,33 @@ def test_the_notebook_makes_html_and_chromium_a_pdf(made: Made, tmp_path: Path) 
     text = "".join(p.extract_text() for p in reader.pages)
     assert len(reader.pages) >= 3 and "Lavere faldrisiko" in text and "Side 1 af" in text
     assert all(f.stat().st_mode & 0o077 == 0 for f in files)
+
+
+@pytest.mark.slow
+def test_the_command_line_makes_every_municipalitys_report(made: Made, tmp_path: Path) -> None:
+    """`report programme-all`: one report per municipality with courses of the programme in the
+    period, in one kernel; `report programme` refuses a wrong request before a kernel starts."""
+    from click.testing import CliRunner
+
+    from hjertekom_core.cli import main
+
+    env = {"HJERTEKOM_DATA_DIR": str(made.config.data_dir), "HJERTEKOM_CONTRACTS_DIR": str(made.config.contracts_dir),
+           "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"), "HJERTEKOM_LOG_FILE": str(tmp_path / "log.txt"),
+           "HJERTEKOM_REPORTS_DIR": str(tmp_path / "rapporter")}
+    result = CliRunner().invoke(main, ["report", "programme-all", "--programme", PROGRAMME, "--period", "2025",
+                                       "--snapshot", str(made.snapshot), "--format", "html"], env=env)
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "rapporter" / PROGRAMME / "2025"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "101-koebenhavn.html", "461-odense.html", "657-herning.html", "740-silkeborg.html", "751-aarhus.html",
+        "851-aalborg.html"]
+    aarhus = BeautifulSoup((folder / "751-aarhus.html").read_text(encoding="utf-8"), "html.parser")
+    assert cell(aarhus, "F1", AARHUS, "numerator") == "1"        # its own report: its own numbers exact
+    silkeborg = (folder / "740-silkeborg.html").read_text(encoding="utf-8")
+    assert "Aarhus" not in silkeborg and "hk-run-F2-own" in silkeborg
+
+    refused = CliRunner().invoke(main, ["report", "programme", "--programme", "moeva", "--municipality", "740",
+                                        "--period", "2025", "--snapshot", str(made.snapshot), "--out",
+                                        str(tmp_path / "x.html")], env=env)
+    assert refused.exit_code == 1 and "no programme 'moeva'" in refused.output and "Traceback" not in refused.output
+    assert not (tmp_path / "x.html").exists()

@@ -204,3 +204,36 @@ def programme_report(ctx: click.Context, programme: str, code: int, period: str,
                         config_file=ctx.obj.get("config_file") or "", chromium=ws.config.chromium)
     for path in made:
         click.echo(path)
+
+
+@report.command("programme-all")
+@click.option("--programme", required=True, help="A programme of the contracts folder with an indicators.yaml.")
+@_PERIOD
+@_SNAPSHOT
+@_FORMAT
+@_LANG
+@click.option("--out-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the reports (default: <reports_dir>/<programme>/<period>).")
+@click.pass_context
+@friendly_errors
+def programme_all_reports(ctx: click.Context, programme: str, period: str, snapshot: Path | None, formats: str,
+                          lang: str | None, out_dir: Path | None) -> None:
+    """The programme report of every municipality with courses of the programme in the period, as
+    <code>-<name>.html|pdf; failures are listed at the end."""
+    from hjertekom_core.reports.programme import render_batch
+
+    ws = workspace(ctx)
+    target = out_dir or ws.config.reports_dir / programme / period
+    outcomes = render_batch(snapshot_file(ws, snapshot), programme, period, target, config=ws.config,
+                            formats=[v.strip() for v in formats.split(",") if v.strip()],
+                            lang=lang or ws.config.language, config_file=ctx.obj.get("config_file") or "",
+                            chromium=ws.config.chromium,
+                            progress=lambda o: click.echo(f"{o.code} {o.name}: {o.error or 'ok'}", err=True))
+    made = [o for o in outcomes if not o.error]
+    click.echo(f"{len(made)} rapporter i {target}")
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        click.echo(f"{len(failed)} rapporter kunne ikke laves:", err=True)
+        for o in failed:
+            click.echo(f"  {o.code} {o.name}: {o.error}", err=True)
+        raise SystemExit(1)

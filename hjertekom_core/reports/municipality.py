@@ -270,7 +270,9 @@ _CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_SIZE = 16
 
 
-def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+def cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``'s value, kept under ``key`` (naming an immutable snapshot) for the next report in
+    this kernel: the management report's and any programme report's every-unit results."""
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -323,14 +325,14 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
                 f"og nøjagtige datoer) / {path.name} is pseudonymised; a management report needs an identified "
                 "snapshot (course ids and exact dates)")
         identity = meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}"
-        yearly, quarterly, hierarchy, reference = _cached(("indicators", identity, repr(settings)), lambda: (
+        yearly, quarterly, hierarchy, reference = cached(("indicators", identity, repr(settings)), lambda: (
             compute(con, settings, period="year"),
             compute(con, settings, period="quarter", levels=("municipality", "national")),
             disclosure.Hierarchy.from_snapshot(con, settings.clusters), reference_date(con)))
         if chosen.kind == "quarter":  # every level per quarter: the quarterly edition's "year"
-            yearly = _cached(("quarters", identity, repr(settings)),
+            yearly = cached(("quarters", identity, repr(settings)),
                              lambda: compute(con, settings, period="quarter"))
-        completeness, still_open = _cached(("completeness", identity, period, str(config.contracts_dir), PROGRAMME),
+        completeness, still_open = cached(("completeness", identity, period, str(config.contracts_dir), PROGRAMME),
                                            lambda: form_completeness(con, _contracts(config.contracts_dir), chosen))
         key_figures = _key_figures(con, code, chosen, threshold if publish else None)
         changes = _changes(con, code, chosen)

@@ -27,9 +27,12 @@ the papermill notebook ``notebooks/reports/programme.ipynb``, and prints the PDF
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -69,6 +72,7 @@ from hjertekom_core.reports.municipality import (
     FunnelData,
     RunChartData,
     SnapshotMeta,
+    cached,
     form_completeness,
     funnel_data,
     own_completeness,
@@ -81,6 +85,8 @@ from hjertekom_core.reports.municipality import (
 )
 from hjertekom_core.reports.periods import PeriodError, ReportPeriod, parse_period
 from hjertekom_core.snapshot import open_snapshot
+
+log = logging.getLogger("hjertekom.reports")
 
 LANGUAGES = ("da", "en")
 FORMATS = ("html", "pdf")
@@ -200,12 +206,15 @@ def build_programme_report(snapshot: str | Path, programme: str, municipality: i
         if unit is None:
             raise ProgrammeReportError(f"no municipality {code}")
         meta = snapshot_meta(con, path)
-        by_period = compute(con, settings, period=chosen.kind)
-        quarterly = (by_period if chosen.kind == "quarter"
-                     else compute(con, settings, period="quarter", levels=("municipality", "national")))
-        hierarchy = disclosure.Hierarchy.from_snapshot(con, settings.clusters)
-        reference = reference_date(con)
-        fields, still_open = form_completeness(con, contracts, chosen, programme)
+        # Every unit's results do not depend on the municipality: a batch computes them once per
+        # snapshot (immutable, named by its content hash), as the management report does.
+        identity = (programme, meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}", repr(settings))
+        by_period, quarterly, hierarchy, reference = cached(("programme", chosen.kind, *identity), lambda: (
+            compute(con, settings, period=chosen.kind),
+            compute(con, settings, period="quarter", levels=("municipality", "national")),
+            disclosure.Hierarchy.from_snapshot(con, settings.clusters), reference_date(con)))
+        fields, still_open = cached(("programme-completeness", period, str(config.contracts_dir), *identity),
+                                     lambda: form_completeness(con, contracts, chosen, programme))
         courses = course_counts(con, contracts[programme], code, chosen)
     name, region_code, region = str(unit[0]), str(unit[1]), str(unit[2])
     cluster = next((c for c, codes in settings.clusters.items() if code in codes), None)
@@ -236,9 +245,6 @@ def course_counts(con: duckdb.DuckDBPyConnection, contract: Contract, code: int,
     (any status), started (a complete start form dated in it) and ended (a complete end form dated
     in it); start and end are the contract's (``Contract.start_and_end``), each date its form's
     ``date_field``. A form without a date field gives no row. Exact counts: the own municipality's."""
-    def quoted(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
     wanted: list[tuple[str, str, bool, Text]] = []
     course = contract.form(contract.course_form)
     if course.date_field:
@@ -259,9 +265,9 @@ def course_counts(con: duckdb.DuckDBPyConnection, contract: Contract, code: int,
         status = " AND f.status = 'complete'" if complete else ""
         found = con.execute(f"""
             SELECT count(DISTINCT c.course_id) FROM courses c
-            JOIN {quoted(f'{contract.programme}_{form}')} f ON f.course_id = c.course_id{status}
+            JOIN {_quoted(f'{contract.programme}_{form}')} f ON f.course_id = c.course_id{status}
             WHERE c.programme = $programme AND c.municipality_code = $code
-              AND {period.contains_sql('f.' + quoted(column))}""",
+              AND {period.contains_sql('f.' + _quoted(column))}""",
                             {"programme": contract.programme, "code": code}).fetchone()
         rows.append({"key": key, "label_da": label.da, "label_en": label.en, "count": int(found[0] if found else 0)})
     return pd.DataFrame(rows, columns=["key", "label_da", "label_en", "count"])
@@ -421,6 +427,45 @@ def output_paths(out: Path, formats: Sequence[str]) -> dict[str, Path]:
     return {fmt: out.with_suffix(f".{fmt}") for fmt in formats}
 
 
+def _title(contracts: ContractRegistry, programme: str, snapshot: Path, code: int, period: str, lang: str) -> str:
+    with open_snapshot(Path(snapshot))[0] as con:
+        unit = con.execute("SELECT name FROM municipalities WHERE code = ?", [int(code)]).fetchone()
+    if unit is None:
+        raise ProgrammeReportError(f"no municipality {code}")
+    return report_title(contracts[programme].label, str(unit[0]), period, lang)
+
+
+def _render(session: Any, printer: Any, snapshot: Path, programme: str, code: int, period: str,
+            paths: dict[str, Path], title: str, lang: str, config_file: str) -> list[Path]:
+    """One report through the notebook in ``session``'s kernel; the PDF by ``printer`` (a PdfPrinter)."""
+    from hjertekom_core.reports.runner import execute, to_html, write_atomically
+
+    nb = execute(NOTEBOOK, {"snapshot": str(Path(snapshot).resolve()), "programme": programme,
+                            "municipality": int(code), "period": period, "lang": lang, "config_file": config_file},
+                 session=session)
+    page = to_html(nb, title, lang)
+    made = []
+    if "html" in paths:
+        write_atomically(paths["html"], page)
+        made.append(paths["html"])
+    if "pdf" in paths:
+        write_atomically(paths["pdf"], printer.pdf(page, title, lang))
+        made.append(paths["pdf"])
+    return made
+
+
+@contextmanager
+def _renderer(pdf: bool, chromium: Path) -> Iterator[tuple[Any, Any]]:
+    """A kernel (and a chromium when PDFs are wanted) for one report or a batch."""
+    from hjertekom_core.reports.pdf import PdfPrinter
+    from hjertekom_core.reports.runner import KernelSession
+
+    with ExitStack() as stack:
+        session = stack.enter_context(KernelSession())
+        printer = stack.enter_context(PdfPrinter(chromium)) if pdf else None
+        yield session, printer
+
+
 def render_files(snapshot: Path, programme: str, municipality: int, period: str, out: Path, *,
                  config: Config, formats: Sequence[str] = ("html",), lang: str = "da", config_file: str = "",
                  chromium: Path = Path("/usr/bin/chromium")) -> list[Path]:
@@ -430,28 +475,69 @@ def render_files(snapshot: Path, programme: str, municipality: int, period: str,
     The request is checked here first (programme, period, municipality), so a wrong one is a clear
     message before a kernel starts. ``config_file``: what the kernel reads its configuration from
     (empty: the default file or the environment, which the kernel inherits)."""
-    from hjertekom_core.reports.runner import execute, to_html, write_atomically
-
     paths = output_paths(out, formats)
     contracts = ContractRegistry(config.contracts_dir)
     chosen = _check(programme, period, lang, contracts)
-    with open_snapshot(Path(snapshot))[0] as con:
-        unit = con.execute("SELECT name FROM municipalities WHERE code = ?", [int(municipality)]).fetchone()
-    if unit is None:
-        raise ProgrammeReportError(f"no municipality {municipality}")
-    title = report_title(contracts[programme].label, str(unit[0]), chosen.text, lang)
-    nb = execute(NOTEBOOK, {"snapshot": str(Path(snapshot).resolve()), "programme": programme,
-                            "municipality": int(municipality), "period": chosen.text, "lang": lang,
-                            "config_file": config_file})
-    page = to_html(nb, title, lang)
-    made = []
-    if "html" in paths:
-        write_atomically(paths["html"], page)
-        made.append(paths["html"])
-    if "pdf" in paths:
-        from hjertekom_core.reports.pdf import PdfPrinter
+    title = _title(contracts, programme, snapshot, municipality, chosen.text, lang)
+    with _renderer("pdf" in paths, chromium) as (session, printer):
+        return _render(session, printer, snapshot, programme, municipality, chosen.text, paths, title, lang,
+                       config_file)
 
-        with PdfPrinter(chromium) as printer:
-            write_atomically(paths["pdf"], printer.pdf(page, title, lang))
-        made.append(paths["pdf"])
-    return made
+
+def municipalities_with_courses(snapshot: Path, contract: Contract, period: ReportPeriod) -> list[tuple[int, str]]:
+    """The municipalities with a course of the programme that has a form dated in the period."""
+    queries = [f"SELECT course_id FROM {_quoted(f'{contract.programme}_{name}')} "
+               f"WHERE {period.contains_sql(_quoted(form.date_field))}"
+               for name, form in contract.forms.items() if form.date_field]
+    if not queries:
+        return []
+    with open_snapshot(Path(snapshot))[0] as con:
+        return [(int(c), str(n)) for c, n in con.execute(f"""
+            SELECT DISTINCT m.code, m.name FROM courses c JOIN municipalities m ON m.code = c.municipality_code
+            WHERE c.programme = $programme AND c.course_id IN ({' UNION '.join(queries)})
+            ORDER BY m.code""", {"programme": contract.programme}).fetchall()]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    code: int
+    name: str
+    files: tuple[Path, ...] = ()
+    error: str | None = None
+
+
+def render_batch(snapshot: Path, programme: str, period: str, out_dir: Path, *, config: Config,
+                 formats: Sequence[str] = FORMATS, lang: str = "da", config_file: str = "",
+                 chromium: Path = Path("/usr/bin/chromium"), codes: Sequence[int] | None = None,
+                 progress: Callable[[BatchOutcome], None] | None = None) -> list[BatchOutcome]:
+    """The report of every municipality with courses of the programme in the period (or ``codes``)
+    as ``out_dir/<code>-<name>.html|pdf``, one after the other in one kernel and one chromium. A
+    report that fails is an outcome with its cause, and the batch goes on."""
+    from hjertekom_core.reports.library import report_stem
+
+    formats = check_formats(formats)
+    contracts = ContractRegistry(config.contracts_dir)
+    chosen = _check(programme, period, lang, contracts)
+    found = municipalities_with_courses(snapshot, contracts[programme], chosen)
+    if codes is not None:
+        found = [(c, n) for c, n in found if c in set(codes)]
+    outcomes = []
+    with _renderer("pdf" in formats, chromium) as (session, printer):
+        for code, name in found:
+            paths = {fmt: out_dir / f"{report_stem(code, name)}.{fmt}" for fmt in formats}
+            title = report_title(contracts[programme].label, name, chosen.text, lang)
+            try:
+                files = _render(session, printer, snapshot, programme, code, chosen.text, paths, title, lang,
+                                config_file)
+                outcome = BatchOutcome(code, name, tuple(files))
+            except Exception as exc:  # noqa: BLE001 - one report's failure must not stop the batch
+                log.warning("programme report %s %s %s failed: %s", programme, code, chosen.text, exc)
+                outcome = BatchOutcome(code, name, error=f"{type(exc).__name__}: {exc}")
+            outcomes.append(outcome)
+            if progress is not None:
+                progress(outcome)
+    return outcomes
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
