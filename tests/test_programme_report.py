@@ -211,6 +211,17 @@ def test_english_and_a_quarter(made: Made) -> None:
     assert report.run_charts["F2"].quarters[-1] == "2025-Q2"
 
 
+def test_a_municipality_without_courses_gets_the_page_all_the_same(made: Made) -> None:
+    """Frederiksberg has no course: no own row or point, the region and nation beside it, empty run charts."""
+    report = build_programme_report(made.snapshot, PROGRAMME, 147, "2025", config=made.config)
+    soup = BeautifulSoup(render_programme_report(report), "html.parser")
+    assert "Frederiksberg har ingen forløb i programmet i 2025." in soup.get_text()
+    assert cell(soup, "F1", "DK", "denominator") == "34"
+    assert {c.get_text() for c in soup.find_all(attrs={"data-dimension": "courses"})} == {"0"}
+    assert soup.find(id="hk-run-F1-own") is not None and soup.find(id="hk-funnel-F1-own") is None
+    assert report.run_charts["F1"].median is None
+
+
 @pytest.mark.parametrize(("programme", "period", "message"), [
     ("moeva", "2025", "no programme 'moeva'"),
     (PROGRAMME, "2025-13", "2025-13"),
