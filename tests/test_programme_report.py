@@ -158,7 +158,13 @@ def test_the_own_numbers_are_counted_by_hand(page: BeautifulSoup) -> None:
     assert [cell(page, "F2", SILKEBORG, f) for f in ("numerator", "denominator", "unknown", "proportion")] == [
         "3", "5", "1", "60,0 %"]
     assert cell(page, "F2", SILKEBORG, "ci") == danish_ci(*wilson(3, 5)) == "23,1–88,2 %"
-    # København's region (Hovedstaden) is not Silkeborg's: the nation counts it, the region does not.
+    # The last three years: 2023 without courses, 2024's two courses (both met), 2025. The nation in
+    # 2025: Silkeborg 1/3, Aarhus 1/1, Herning and København 6/6, Odense and Aalborg 6/9 = 26/34; in
+    # 2024 the nation is Silkeborg's two courses, hidden ("–") outside the own numbers.
+    f1 = page.find("section", attrs={"data-section": "F1"}).find("ul").get_text(" | ")
+    assert f1 == ("2024: · 100,0 % (95 % KI 34,2–100,0 %), 2 af 2 forløb; landet –. | "
+                  f"2025: · 33,3 % (95 % KI {danish_ci(*wilson(1, 3))}), 1 af 3 forløb; landet 76,5 %.")
+    assert cell(page, "F1", "DK", "numerator") == "26" and cell(page, "F1", "DK", "denominator") == "34"
     courses = {c["data-key"]: c.get_text() for c in page.find_all(attrs={"data-dimension": "courses"})}
     assert courses == {"with_date": "6", "started": "6", "ended": "5"}  # the 2024 courses are not in 2025
     assert "Startede: «Første samtale» færdig og dateret i perioden" in page.get_text()
@@ -182,6 +188,8 @@ def test_a_small_neighbours_counts_stay_hidden(report: ProgrammeReport, page: Be
         own = report.rows[(report.rows["indicator"] == ind) & (report.rows["level"] == "municipality")].iloc[0]
         # Nothing shown adds up to Aarhus: the region minus the own and Herning's count is not on the page.
         assert str(HERNING) not in shown and own["numerator"] in (1, 3) and region["numerator"] in (8, 10)
+    # F2's cluster (Silkeborg's courses only): a count withheld as "..", as protect() decides in HjerteKom's report.
+    assert cell(page, "F2", "Hospitalsenhed Midt", "denominator") == WITHHELD
     assert "Antal ikke viste kommuner: F1 3, F2 3." in page.get_text()
     assert "Aarhus" not in page.get_text()
 

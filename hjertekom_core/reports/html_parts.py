@@ -565,25 +565,31 @@ def indicator_pages(report: MunicipalityReport) -> str:
     for ind in INDICATORS:
         body = ""
         if history is not None:
-            lines = []
-            for period in report.history_periods:
-                row = history.loc[(ind.id, period)]
-                label = period_label(period, lang)
-                if is_missing(row["own_proportion"]) and str(row["own_status"]) in ("suppressed", "withheld"):
-                    lines.append(t("indicator_hidden", lang, period=label))
-                elif not is_missing(row["own_proportion"]):
-                    lines.append(t("indicator_result", lang, period=label, share=_status_share(row),
-                                   ci=fmt_ci(row["own_ci_low"], row["own_ci_high"]),
-                                   numerator=fmt_count(row["own_numerator"]),
-                                   denominator=fmt_count(row["own_denominator"]),
-                                   national=fmt_pct(row["national_proportion"])))
-            body += "<ul class='hk-results-list'>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
+            body += history_list(history, ind.id, report.history_periods, lang)
         for part in PARTS:
             body += f"<h3>{esc(t('part_' + part, lang))}</h3>" + para(report.guidance.get(ind.id, part, lang))
         body += comment_box(t("comment", lang), report.comments.get(ind.id), ind.id, t("no_comment", lang))
         parts.append(f'<section class="hk-section hk-indicator" data-section="indicator-{ind.id}">'
                      f"<h2>{esc(_indicator_name(ind.id, lang))}</h2>{body}</section>")
     return "".join(parts)
+
+
+def history_list(history: pd.DataFrame, indicator: str, periods: Sequence[str], lang: str) -> str:
+    """One indicator's results over ``periods`` as a list: share with status symbol, CI, n and the
+    nation, or "not shown"; ``history`` indexed by (indicator, period) (``municipality.history_table``)."""
+    lines = []
+    for period in periods:
+        row = history.loc[(indicator, period)]
+        label = period_label(period, lang)
+        if is_missing(row["own_proportion"]) and str(row["own_status"]) in ("suppressed", "withheld"):
+            lines.append(t("indicator_hidden", lang, period=label))
+        elif not is_missing(row["own_proportion"]):
+            lines.append(t("indicator_result", lang, period=label, share=_status_share(row),
+                           ci=fmt_ci(row["own_ci_low"], row["own_ci_high"]),
+                           numerator=fmt_count(row["own_numerator"]),
+                           denominator=fmt_count(row["own_denominator"]),
+                           national=fmt_pct(row["national_proportion"])))
+    return "<ul class='hk-results-list'>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
 
 
 def _status_share(row: pd.Series) -> str:

@@ -345,7 +345,7 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
                                       threshold, publish=publish, kind=chosen.kind)
     own_rows = _own_indicators(shown if publish else yearly, code, name, period, settings)
     history_periods = [chosen.shifted(k - HISTORY_PERIODS + 1).text for k in range(HISTORY_PERIODS)]
-    history = _history(yearly, shown, hierarchy, code, name, history_periods, cluster, str(region_code), threshold,
+    history = history_table(yearly, shown, hierarchy, code, name, history_periods, cluster, str(region_code), threshold,
                        settings, publish=publish, kind=chosen.kind)
     marks = run_chart_marks(quarterly, code, quarters, reference)  # from the exact quarters: published ones start late
     run_charts = {i.id: run_chart_data(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
@@ -516,17 +516,18 @@ def _has_data(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod) -
 # --- indicators ----------------------------------------------------------------------------------
 
 def _own_indicators(yearly: pd.DataFrame, code: int, name: str, period: str,
-                    settings: IndicatorSettings) -> pd.DataFrame:
-    """The own municipality's exact row per indicator; an indicator without a row is 0/0 (no data)."""
+                    settings: IndicatorSettings, indicators: Sequence[str] | None = None) -> pd.DataFrame:
+    """The own municipality's exact row per indicator (``indicators``, default K1-K6); an indicator
+    without a row is 0/0 (no data)."""
     mine = yearly[(yearly["level"] == "municipality") & (yearly["unit"] == str(code)) & (yearly["period"] == period)]
     rows = []
-    for ind in INDICATORS:
-        found = mine[mine["indicator"] == ind.id]
+    for ind in indicators if indicators is not None else [i.id for i in INDICATORS]:
+        found = mine[mine["indicator"] == ind]
         if len(found):
             rows.append(found.iloc[0].to_dict())
         else:
-            standard = settings.standards.get(ind.id)
-            rows.append({"indicator": ind.id, "level": "municipality", "unit": str(code), "unit_name": name,
+            standard = settings.standards.get(ind)
+            rows.append({"indicator": ind, "level": "municipality", "unit": str(code), "unit_name": name,
                          "period": period, "numerator": 0, "denominator": 0, "unknown": 0, "excluded": 0,
                          "proportion": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                          "standard": np.nan if standard is None else float(standard), "status": "no_data"})
@@ -695,17 +696,19 @@ def _aligned(chart: RunChartData, history: pd.DataFrame) -> RunChartData:
 _HISTORY_COLUMNS = ("numerator", "denominator", "proportion", "ci_low", "ci_high", "status")
 
 
-def _history(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, name: str,
-             periods: Sequence[str], cluster: str | None, region: str, threshold: int, settings: IndicatorSettings,
-             *, publish: bool, kind: str) -> pd.DataFrame:
-    """Per indicator and period (oldest first): the own municipality (exact, or as published) and the
-    nation as shown. Each earlier period is protected as its own table (``_own_and_nation``); the
-    report's period is the ``shown`` table of the other sections, so the figures agree."""
+def history_table(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, name: str,
+                  periods: Sequence[str], cluster: str | None, region: str, threshold: int,
+                  settings: IndicatorSettings, *, publish: bool, kind: str,
+                  indicators: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per indicator (``indicators``, default K1-K6) and period (oldest first): the own municipality
+    (exact, or as published) and the nation as shown. Each earlier period is protected as its own
+    table (``_own_and_nation``); the report's period is the ``shown`` table of the other sections,
+    so the figures agree."""
     frames = []
     for period in periods:
         protected = shown if period == periods[-1] else _own_and_nation(table, hierarchy, code, period, threshold,
                                                                           publish=publish)
-        own = _own_indicators(protected if publish else table, code, name, period, settings)
+        own = _own_indicators(protected if publish else table, code, name, period, settings, indicators)
         national = protected[(protected["level"] == "national") & (protected["period"].astype(str) == period)]
         national = national.set_index("indicator")
         for _, row in own.iterrows():

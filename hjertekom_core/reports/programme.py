@@ -9,8 +9,9 @@ from the management report's own parts, not copies of them:
   start form dated in the period) and ended (a complete end form dated in the period), the
   municipality's own exact counts;
 - per declared indicator its name, what it counts (``definitions.Indicator``: the texts composed
-  from the declared conditions), the municipality's result with CI, standard and status, its
-  cluster, region and the nation beside it, and the guidance of ``indicator_texts.yaml``;
+  from the declared conditions), its result in the period and the two before it with the nation's
+  share (``municipality.history_table``), the municipality's result with CI, standard and status,
+  its cluster, region and the nation beside it, and the guidance of ``indicator_texts.yaml``;
 - funnel plots of every municipality against the national share and run charts over the last
   ``RUN_CHART_QUARTERS`` quarters with Anhøj's rules (``html_parts.funnel_body`` /
   ``run_chart_body`` over ``municipality.funnel_data`` / ``run_chart_data``);
@@ -59,6 +60,7 @@ from hjertekom_core.reports.html_parts import (
     fmt_pct,
     fmt_standard,
     funnel_body,
+    history_list,
     num,
     para,
     period_label,
@@ -71,10 +73,12 @@ from hjertekom_core.reports.html_parts import (
 from hjertekom_core.reports.municipality import (
     FunnelData,
     RunChartData,
+    HISTORY_PERIODS,
     SnapshotMeta,
     cached,
     form_completeness,
     funnel_data,
+    history_table,
     own_completeness,
     own_open_courses,
     quarters_ending,
@@ -111,6 +115,8 @@ WORDS: dict[str, Text] = {
     "no_own": Text("{name} har ingen forløb i programmet i {period}.", "{name} has no courses of the programme in {period}."),
     "national": Text("Hele landet", "The whole country"), "cluster": Text("Klynge {unit}", "Cluster {unit}"),
     "indicators": Text("Indikatorerne", "The indicators"),
+    "history": Text("Kommunens resultat fra {first} til {last} (perioder uden forløb er udeladt):",
+                    "The municipality's result from {first} to {last} (periods without courses left out):"),
     "courses": Text("Forløb i perioden", "Courses in the period"),
     "courses_intro": Text("Kommunens forløb i programmet i {period}, efter skemaernes datoer (kommunens egne tal).",
                           "The municipality's courses of the programme in {period}, by the forms' dates (the "
@@ -162,6 +168,8 @@ class ProgrammeReport:
     courses: pd.DataFrame | None = None         # key, label_da, label_en, count: the own courses in the period
     completeness: pd.DataFrame | None = None    # the own fields (municipality.own_completeness)
     open_courses: dict[str, float] = field(default_factory=dict)
+    history: pd.DataFrame | None = None         # municipality.history_table: own and nation per period
+    history_periods: list[str] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -227,6 +235,10 @@ def build_programme_report(snapshot: str | Path, programme: str, municipality: i
     keep = [(lvl, str(u)) in units for lvl, u in zip(shown["level"], shown["unit"])]
     rows = shown[pd.Series(keep, index=shown.index) & (shown["period"].astype(str) == period)]
     marks = run_chart_marks(quarterly, code, quarters, reference)
+    history_periods = [chosen.shifted(k - HISTORY_PERIODS + 1).text for k in range(HISTORY_PERIODS)]
+    history = history_table(by_period, shown, hierarchy, code, name, history_periods, cluster, region_code,
+                            config.suppress_below, settings, publish=False, kind=chosen.kind,
+                            indicators=[i.id for i in indicators])
     texts = Path(config.contracts_dir) / programme / TEXTS_FILE
     return ProgrammeReport(
         programme, contracts[programme].label, code, name, period, lang, indicators, rows.reset_index(drop=True),
@@ -237,7 +249,7 @@ def build_programme_report(snapshot: str | Path, programme: str, municipality: i
                     for i in indicators},
         quarters=quarters, courses=courses,
         completeness=own_completeness(fields, code, contracts, programme),
-        open_courses=own_open_courses(still_open, code))
+        open_courses=own_open_courses(still_open, code), history=history, history_periods=history_periods)
 
 
 def course_counts(con: duckdb.DuckDBPyConnection, contract: Contract, code: int, period: ReportPeriod) -> pd.DataFrame:
@@ -326,6 +338,10 @@ def indicator_section(report: ProgrammeReport, ind: Indicator) -> str:
                         denominator=ind.denominator_text.get(lang)), report.settings))
     if not (rows["level"] == "municipality").any():  # not a participating municipality (docs/indicators.md)
         body += para(_w("no_own", lang, name=report.name, period=period_label(report.period, lang)))
+    if report.history is not None and len(report.history):
+        body += para(_w("history", lang, first=period_label(report.history_periods[0], lang),
+                        last=period_label(report.history_periods[-1], lang)))
+        body += history_list(report.history.set_index(["indicator", "period"]), ind.id, report.history_periods, lang)
     headers: list[str | Cell] = [_w("unit", lang), num(_w("numerator", lang)), num(_w("denominator", lang)),
                                  num(_w("unknown", lang)), num(_w("share", lang)), num(_w("ci", lang)),
                                  num(_w("standard", lang)), _w("status", lang)]
