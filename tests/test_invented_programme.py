@@ -366,6 +366,15 @@ def test_a_workspace_of_the_invented_programme_alone(tmp_path: Path) -> None:
         finished = con.execute(f"""SELECT count(*) FROM {PROGRAMME}_start s JOIN {PROGRAMME}_end e USING (course_id)
                                    WHERE s.status = 'complete' AND e.status = 'complete'""").fetchone()[0]
     assert int(df[df["indicator"] == "F2"]["denominator"].sum()) == finished > 0
+    # Its report (reports/programme.py) needs nothing of hjertekom either.
+    from hjertekom_core.reports.programme import build_programme_report, render_programme_report
+
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        code, year = con.execute(f"""SELECT c.municipality_code, year(e.visit_date) FROM courses c
+                                     JOIN {PROGRAMME}_end e USING (course_id) WHERE e.status = 'complete'
+                                     ORDER BY 1, 2 LIMIT 1""").fetchone()
+    page = render_programme_report(build_programme_report(info.path, PROGRAMME, code, str(year), config=ws.config))
+    assert "hk-funnel-F2-own" in page and "hk-run-F2-own" in page
 
 
 def test_its_report_page_comes_from_its_indicators(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -375,7 +384,7 @@ def test_its_report_page_comes_from_its_indicators(pipeline: Pipeline, tmp_path:
 
     report = build_programme_report(pipeline.snapshot, PROGRAMME, SILKEBORG, "2025", config=pipeline.ws.config)
     page = write_programme_report(report, tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "<h1>Faldforebyggelse: indikatorer for Silkeborg 2025</h1>" in page
+    assert "<h1>Faldforebyggelse: Silkeborg 2025</h1>" in page
     assert "F1 Lavere faldrisiko" in page and "F2 Stærkere ben" in page
     assert "moderat eller høj faldrisiko ved start" in page  # the denominator's declared label
     assert "Træn balance to gange om ugen." in page            # its indicator_texts.yaml

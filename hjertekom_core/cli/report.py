@@ -181,19 +181,59 @@ def research_report(ctx: click.Context, analysis: str, snapshot: Path | None, ou
 @report.command("programme")
 @click.option("--programme", required=True, help="A programme of the contracts folder with an indicators.yaml.")
 @click.option("--municipality", "code", type=int, required=True, help="Municipality code, e.g. 740.")
-@click.option("--period", required=True, help="A year, e.g. 2025.")
+@_PERIOD
 @_SNAPSHOT
+@click.option("--format", "formats", default="html", show_default=True,
+              help="html, pdf or both (comma-separated; both: --out with the suffixes .html and .pdf).")
 @_LANG
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The HTML file to write (owner-only: it shows the municipality's exact numbers).")
+              help="The file to write (owner-only: it shows the municipality's exact numbers).")
 @click.pass_context
 @friendly_errors
 def programme_report(ctx: click.Context, programme: str, code: int, period: str, snapshot: Path | None,
-                     lang: str | None, out: Path) -> None:
-    """Any programme's indicators for one municipality and year, from its indicators.yaml (docs/programmes.md)."""
-    from hjertekom_core.reports.programme import build_programme_report, write_programme_report
+                     formats: str, lang: str | None, out: Path) -> None:
+    """Any programme's report for one municipality and period, from its declarations (docs/programmes.md):
+    courses, indicators with guidance, funnel plots, run charts and completeness; made through the report
+    notebook as the management report is, the PDF printed by chromium."""
+    from hjertekom_core.reports.programme import render_files
 
     ws = workspace(ctx)
-    made = build_programme_report(snapshot_file(ws, snapshot), programme, code, period, config=ws.config,
-                                  lang=lang or ws.config.language)
-    click.echo(write_programme_report(made, out))
+    chosen = [v.strip() for v in formats.split(",") if v.strip()]
+    made = render_files(snapshot_file(ws, snapshot), programme, code, period, out, config=ws.config,
+                        formats=chosen, lang=lang or ws.config.language,
+                        config_file=ctx.obj.get("config_file") or "", chromium=ws.config.chromium)
+    for path in made:
+        click.echo(path)
+
+
+@report.command("programme-all")
+@click.option("--programme", required=True, help="A programme of the contracts folder with an indicators.yaml.")
+@_PERIOD
+@_SNAPSHOT
+@_FORMAT
+@_LANG
+@click.option("--out-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the reports (default: <reports_dir>/<programme>/<period>).")
+@click.pass_context
+@friendly_errors
+def programme_all_reports(ctx: click.Context, programme: str, period: str, snapshot: Path | None, formats: str,
+                          lang: str | None, out_dir: Path | None) -> None:
+    """The programme report of every municipality with courses of the programme in the period, as
+    <code>-<name>.html|pdf; failures are listed at the end."""
+    from hjertekom_core.reports.programme import render_batch
+
+    ws = workspace(ctx)
+    target = out_dir or ws.config.reports_dir / programme / period
+    outcomes = render_batch(snapshot_file(ws, snapshot), programme, period, target, config=ws.config,
+                            formats=[v.strip() for v in formats.split(",") if v.strip()],
+                            lang=lang or ws.config.language, config_file=ctx.obj.get("config_file") or "",
+                            chromium=ws.config.chromium,
+                            progress=lambda o: click.echo(f"{o.code} {o.name}: {o.error or 'ok'}", err=True))
+    made = [o for o in outcomes if not o.error]
+    click.echo(f"{len(made)} rapporter i {target}")
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        click.echo(f"{len(failed)} rapporter kunne ikke laves:", err=True)
+        for o in failed:
+            click.echo(f"  {o.code} {o.name}: {o.error}", err=True)
+        raise SystemExit(1)

@@ -23,7 +23,7 @@ from hjertekom_core.indicators import BY_ID, INDICATORS, STATUS_LABELS
 from hjertekom_core.reports import charts
 from hjertekom_core.reports.guidance import GENERAL, PARTS
 from hjertekom_core.reports.library import STATUS_SYMBOLS  # shape, not colour: reads in black and white
-from hjertekom_core.reports.municipality import FUNNEL_LEVELS, MunicipalityReport
+from hjertekom_core.reports.municipality import FUNNEL_LEVELS, FunnelData, MunicipalityReport, RunChartData
 from hjertekom_core.reports.periods import parse_period
 from hjertekom_core.reports.runs import MIN_POINTS
 
@@ -565,25 +565,31 @@ def indicator_pages(report: MunicipalityReport) -> str:
     for ind in INDICATORS:
         body = ""
         if history is not None:
-            lines = []
-            for period in report.history_periods:
-                row = history.loc[(ind.id, period)]
-                label = period_label(period, lang)
-                if is_missing(row["own_proportion"]) and str(row["own_status"]) in ("suppressed", "withheld"):
-                    lines.append(t("indicator_hidden", lang, period=label))
-                elif not is_missing(row["own_proportion"]):
-                    lines.append(t("indicator_result", lang, period=label, share=_status_share(row),
-                                   ci=fmt_ci(row["own_ci_low"], row["own_ci_high"]),
-                                   numerator=fmt_count(row["own_numerator"]),
-                                   denominator=fmt_count(row["own_denominator"]),
-                                   national=fmt_pct(row["national_proportion"])))
-            body += "<ul class='hk-results-list'>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
+            body += history_list(history, ind.id, report.history_periods, lang)
         for part in PARTS:
             body += f"<h3>{esc(t('part_' + part, lang))}</h3>" + para(report.guidance.get(ind.id, part, lang))
         body += comment_box(t("comment", lang), report.comments.get(ind.id), ind.id, t("no_comment", lang))
         parts.append(f'<section class="hk-section hk-indicator" data-section="indicator-{ind.id}">'
                      f"<h2>{esc(_indicator_name(ind.id, lang))}</h2>{body}</section>")
     return "".join(parts)
+
+
+def history_list(history: pd.DataFrame, indicator: str, periods: Sequence[str], lang: str) -> str:
+    """One indicator's results over ``periods`` as a list: share with status symbol, CI, n and the
+    nation, or "not shown"; ``history`` indexed by (indicator, period) (``municipality.history_table``)."""
+    lines = []
+    for period in periods:
+        row = history.loc[(indicator, period)]
+        label = period_label(period, lang)
+        if is_missing(row["own_proportion"]) and str(row["own_status"]) in ("suppressed", "withheld"):
+            lines.append(t("indicator_hidden", lang, period=label))
+        elif not is_missing(row["own_proportion"]):
+            lines.append(t("indicator_result", lang, period=label, share=_status_share(row),
+                           ci=fmt_ci(row["own_ci_low"], row["own_ci_high"]),
+                           numerator=fmt_count(row["own_numerator"]),
+                           denominator=fmt_count(row["own_denominator"]),
+                           national=fmt_pct(row["national_proportion"])))
+    return "<ul class='hk-results-list'>" + "".join(f"<li>{esc(x)}</li>" for x in lines) + "</ul>"
 
 
 def _status_share(row: pd.Series) -> str:
@@ -677,31 +683,40 @@ def comparison_table(report: MunicipalityReport) -> str:
 def funnel_section(report: MunicipalityReport) -> str:
     if not report.has_data:
         return ""
-    lang, last = report.lang, report.suppress_below - 1
+    names = [(ind.id, _indicator_name(ind.id, report.lang)) for ind in INDICATORS]
+    body = funnel_body(report.funnels, names, report.name, report.lang, report.suppress_below)
+    return section(t("funnels", report.lang, period=report.period), body, page_break=True, name="funnels")
+
+
+def funnel_body(funnels: Mapping[str, FunnelData], names: Sequence[tuple[str, str]], own_name: str, lang: str,
+                suppress_below: int) -> str:
+    """The funnel plots of the indicators ``names`` ((id, title), in order) with their intro and the
+    notes on municipalities not drawn: for HjerteKom's K1-K6 and for any programme's indicators
+    (``programme.py``). ``funnels`` holds only what may be shown (``municipality.funnel_data``)."""
+    last = suppress_below - 1
     text = {"xlabel": t("x_denominator", lang), "ylabel": t("y_share", lang), "others": t("others", lang),
             "centre": t("national_share", lang), "limit_inner": t("limit", lang, level=_level(FUNNEL_LEVELS[0])),
             "limit_outer": t("limit", lang, level=_level(FUNNEL_LEVELS[1])),
             "standard": t("standard", lang)}
-    panels = [(report.funnels[ind.id], _indicator_name(ind.id, lang)) for ind in INDICATORS]
-    hidden = [f"{ind.id} {report.funnels[ind.id].hidden}" for ind in INDICATORS if report.funnels[ind.id].hidden]
-    notes = [t("funnel_hidden", lang, counts=", ".join(hidden), n=report.suppress_below, last=last)] if hidden else []
-    no_centre = [ind.id for ind in INDICATORS if report.funnels[ind.id].centre is None]
+    panels = [(funnels[ind], title) for ind, title in names]
+    hidden = [f"{ind} {funnels[ind].hidden}" for ind, _ in names if funnels[ind].hidden]
+    notes = [t("funnel_hidden", lang, counts=", ".join(hidden), n=suppress_below, last=last)] if hidden else []
+    no_centre = [ind for ind, _ in names if funnels[ind].centre is None]
     if no_centre:
         notes.append(t("funnel_no_centre", lang, indicators=", ".join(no_centre)))
     counts = {f"points-{d.indicator.lower()}": str(len(d.points)) for d, _ in panels}
     counts.update({f"hidden-{d.indicator.lower()}": str(d.hidden) for d, _ in panels})
     own_labels = {}
-    for ind in INDICATORS:
-        own = report.funnels[ind.id].points
+    for ind, _ in names:
+        own = funnels[ind].points
         own = own[own["own"]]
         if len(own):
             row = own.iloc[0]
             ci = fmt_ci(row.get("ci_low"), row.get("ci_high"))
-            own_labels[ind.id] = f"{report.name} {fmt_pct(row['proportion'])}" + (f" ({ci})" if ci != "–" else "")
-    body = (para(t("funnel_intro", lang, name=report.name, **_levels()))
-            + figure(charts.funnel_charts(panels, text, report.name, own_labels), chart="funnel", **counts)
+            own_labels[ind] = f"{own_name} {fmt_pct(row['proportion'])}" + (f" ({ci})" if ci != "–" else "")
+    return (para(t("funnel_intro", lang, name=own_name, **_levels()))
+            + figure(charts.funnel_charts(panels, text, own_name, own_labels), chart="funnel", **counts)
             + "".join(para(note, "hk-muted hk-note") for note in notes))
-    return section(t("funnels", lang, period=report.period), body, page_break=True, name="funnels")
 
 
 def _level(level: float) -> str:
@@ -723,43 +738,53 @@ def run_chart_section(report: MunicipalityReport) -> str:
     if not report.has_data:
         return ""
     lang = report.lang
+    names = [(ind.id, _indicator_name(ind.id, lang)) for ind in INDICATORS]
     labels = [quarter_label(q, lang) for q in report.quarters]
-    text = {"own": report.name, "national": t("level_national", lang), "median": t("median", lang),
-            "standard": t("standard", lang), "unfinished": t("unfinished", lang), "startup": t("startup", lang),
-            "shift": t("shift", lang), "crossings": t("crossings", lang)}
-    panels = [(report.run_charts[ind.id], _indicator_name(ind.id, lang)) for ind in INDICATORS]
-    n_labels = {d.indicator: [fmt_count(v) for v in d.own["denominator"]] for d, _ in panels}
     intro = t("run_intro", lang, count=len(report.quarters), first=labels[0], last=labels[-1])
-    signals = {d.indicator: str(bool(d.runs is not None and d.runs.signal)).lower() for d, _ in panels}
-    body = (para(intro) + para(t("run_marks", lang), "hk-muted hk-note")
-            + figure(charts.run_charts(panels, text, labels, n_labels), chart="run",
-                     **{f"signal-{k.lower()}": v for k, v in signals.items()})
-            + _runs_table(report))
+    body = run_chart_body(report.run_charts, names, report.quarters, report.name, str(report.municipality), lang,
+                          intro)
     return section(t("run_charts", lang), body, page_break=True, name="run_charts")
 
 
-def _runs_table(report: MunicipalityReport) -> str:
+def run_chart_body(run_charts: Mapping[str, RunChartData], names: Sequence[tuple[str, str]], quarters: Sequence[str],
+                   own_name: str, unit: str, lang: str, intro: str) -> str:
+    """The run charts of the indicators ``names`` ((id, title), in order), how to read them, and the
+    table of Anhøj's rules: for HjerteKom's K1-K6 and for any programme's indicators."""
+    labels = [quarter_label(q, lang) for q in quarters]
+    text = {"own": own_name, "national": t("level_national", lang), "median": t("median", lang),
+            "standard": t("standard", lang), "unfinished": t("unfinished", lang), "startup": t("startup", lang),
+            "shift": t("shift", lang), "crossings": t("crossings", lang)}
+    panels = [(run_charts[ind], title) for ind, title in names]
+    n_labels = {d.indicator: [fmt_count(v) for v in d.own["denominator"]] for d, _ in panels}
+    signals = {d.indicator: str(bool(d.runs is not None and d.runs.signal)).lower() for d, _ in panels}
+    return (para(intro) + para(t("run_marks", lang), "hk-muted hk-note")
+            + figure(charts.run_charts(panels, text, labels, n_labels), chart="run",
+                     **{f"signal-{k.lower()}": v for k, v in signals.items()})
+            + runs_table(run_charts, names, unit, lang))
+
+
+def runs_table(run_charts: Mapping[str, RunChartData], names: Sequence[tuple[str, str]], unit: str,
+               lang: str) -> str:
     """Anhøj's rules per indicator: useful points, longest run against its limit, crossings against theirs."""
-    lang, unit = report.lang, str(report.municipality)
     headers = [t("indicator", lang), Cell(t("runs_points", lang), True), Cell(t("runs_longest", lang), True),
                Cell(t("runs_crossings", lang), True), t("runs_signal", lang)]
     rows = []
-    for ind in INDICATORS:
-        result = report.run_charts[ind.id].runs
+    for ind, title in names:
+        result = run_charts[ind].runs
         if result is None:
-            rows.append(([_indicator_name(ind.id, lang), num("–"), num("–"), num("–"),
-                          Cell(t("runs_too_few", lang, n=MIN_POINTS), attrs={"data-indicator": ind.id, "data-unit": unit,
+            rows.append(([title, num("–"), num("–"), num("–"),
+                          Cell(t("runs_too_few", lang, n=MIN_POINTS), attrs={"data-indicator": ind, "data-unit": unit,
                                                                             "data-field": "runs_signal"})], ""))
             continue
         which = ([t("runs_shift", lang)] if result.shift else []) + ([t("runs_few", lang)] if result.few_crossings
                                                                      else [])
-        rows.append(([_indicator_name(ind.id, lang), num(str(result.n)),
-                      num(f"{result.longest_run} ({result.longest_run_max})", indicator=ind.id, unit=unit,
+        rows.append(([title, num(str(result.n)),
+                      num(f"{result.longest_run} ({result.longest_run_max})", indicator=ind, unit=unit,
                           field="longest_run"),
-                      num(f"{result.crossings} ({result.crossings_min})", indicator=ind.id, unit=unit,
+                      num(f"{result.crossings} ({result.crossings_min})", indicator=ind, unit=unit,
                           field="crossings"),
                       Cell(", ".join(which) or t("runs_none", lang),
-                           attrs={"data-indicator": ind.id, "data-unit": unit, "data-field": "runs_signal"})], ""))
+                           attrs={"data-indicator": ind, "data-unit": unit, "data-field": "runs_signal"})], ""))
     return f"<h3>{esc(t('runs_heading', lang))}</h3>" + table(headers, rows)
 
 
@@ -806,19 +831,29 @@ def _change_ci(row: pd.Series, lang: str) -> str:
 def completeness_section(report: MunicipalityReport) -> str:
     if not report.has_data:
         return ""
-    lang, fields = report.lang, report.completeness
-    # A published report's counts are protected ("< 5", ".."), its totals with them.
-    totals = report.completeness_totals or {c: int(fields[c].sum()) for c in ("shown", "answered", "unknown")}
+    lang = report.lang
+    body = (para(t("completeness_intro", lang))
+            + completeness_body(report.completeness, report.completeness_totals, report.open_courses, lang)
+            + _data_quality_parts(report))
+    return section(t("completeness", lang), body, page_break=True, name="completeness")
+
+
+def completeness_body(fields: pd.DataFrame, totals: Mapping[str, object] | None, still_open: Mapping[str, object],
+                      lang: str) -> str:
+    """Required fields answered in total, courses started without an end, and the fields not always
+    answered (``municipality.own_completeness``, of any programme's forms). ``totals``: the totals
+    as published (protected counts); None: the sums of ``fields``."""
+    totals = totals or {c: int(fields[c].sum()) for c in ("shown", "answered", "unknown")}
     shown, answered, unknown = totals["shown"], totals["answered"], totals["unknown"]
-    parts = [para(t("completeness_intro", lang))]
+    parts = []
     if shown != 0:
         share = answered / shown if not isinstance(shown, str) and not isinstance(answered, str) else None
         parts.append(para(t("completeness_summary", lang, answered=fmt_count(answered), shown=fmt_count(shown),
                             share=fmt_pct(share), unknown=fmt_count(unknown))))
-    still = report.open_courses
-    if still["started"] != 0:
-        parts.append(para(t("open_courses", lang, started=fmt_count(still["started"]),
-                            without=fmt_count(still["without_end"]), share=fmt_pct(still["share_without_end"]))))
+    if still_open["started"] != 0:
+        parts.append(para(t("open_courses", lang, started=fmt_count(still_open["started"]),
+                            without=fmt_count(still_open["without_end"]),
+                            share=fmt_pct(still_open["share_without_end"]))))
     lacking = fields[fields["lacking"]] if "lacking" in fields else fields[fields["share_answered"] < 1]
     if len(lacking):
         headers = [t("form", lang), t("field", lang)] + [Cell(t(k, lang), True) for k in
@@ -834,8 +869,7 @@ def completeness_section(report: MunicipalityReport) -> str:
             parts.append(para(t("more_fields", lang, count=len(lacking) - COMPLETENESS_ROWS), "hk-muted"))
     elif shown != 0:
         parts.append(para(t("all_answered", lang)))
-    parts.append(_data_quality_parts(report))
-    return section(t("completeness", lang), "".join(parts), page_break=True, name="completeness")
+    return "".join(parts)
 
 
 def _data_quality_parts(report: MunicipalityReport) -> str:

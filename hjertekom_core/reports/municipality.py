@@ -270,7 +270,9 @@ _CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 _CACHE_SIZE = 16
 
 
-def _cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+def cached(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+    """``make()``'s value, kept under ``key`` (naming an immutable snapshot) for the next report in
+    this kernel: the management report's and any programme report's every-unit results."""
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
@@ -316,22 +318,22 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
         if unit is None:
             raise UnknownMunicipality(code)
         name, region_code, region = unit
-        meta = _snapshot_meta(con, path)
+        meta = snapshot_meta(con, path)
         if meta.pseudonymised:  # no course ids (the impossible-data list names them) and coarse dates
             raise ReportInputError(
                 f"{path.name} er pseudonymiseret; ledelsesinformation laves af et identificeret snapshot (forløbs-id "
                 f"og nøjagtige datoer) / {path.name} is pseudonymised; a management report needs an identified "
                 "snapshot (course ids and exact dates)")
         identity = meta.content_hash or f"{path.resolve()}:{path.stat().st_mtime_ns}"
-        yearly, quarterly, hierarchy, reference = _cached(("indicators", identity, repr(settings)), lambda: (
+        yearly, quarterly, hierarchy, reference = cached(("indicators", identity, repr(settings)), lambda: (
             compute(con, settings, period="year"),
             compute(con, settings, period="quarter", levels=("municipality", "national")),
             disclosure.Hierarchy.from_snapshot(con, settings.clusters), reference_date(con)))
         if chosen.kind == "quarter":  # every level per quarter: the quarterly edition's "year"
-            yearly = _cached(("quarters", identity, repr(settings)),
+            yearly = cached(("quarters", identity, repr(settings)),
                              lambda: compute(con, settings, period="quarter"))
-        completeness, still_open = _cached(("completeness", identity, period, str(config.contracts_dir)),
-                                           lambda: _completeness(con, _contracts(config.contracts_dir), chosen))
+        completeness, still_open = cached(("completeness", identity, period, str(config.contracts_dir), PROGRAMME),
+                                           lambda: form_completeness(con, _contracts(config.contracts_dir), chosen))
         key_figures = _key_figures(con, code, chosen, threshold if publish else None)
         changes = _changes(con, code, chosen)
         dropouts = _dropouts(con, code, chosen)
@@ -343,10 +345,10 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
                                       threshold, publish=publish, kind=chosen.kind)
     own_rows = _own_indicators(shown if publish else yearly, code, name, period, settings)
     history_periods = [chosen.shifted(k - HISTORY_PERIODS + 1).text for k in range(HISTORY_PERIODS)]
-    history = _history(yearly, shown, hierarchy, code, name, history_periods, cluster, str(region_code), threshold,
+    history = history_table(yearly, shown, hierarchy, code, name, history_periods, cluster, str(region_code), threshold,
                        settings, publish=publish, kind=chosen.kind)
-    marks = _marks(quarterly, code, quarters, reference)  # from the exact quarters: published ones start late
-    run_charts = {i.id: _run_chart(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
+    marks = run_chart_marks(quarterly, code, quarters, reference)  # from the exact quarters: published ones start late
+    run_charts = {i.id: run_chart_data(shown_quarterly if publish else quarterly, shown_quarterly, code, quarters,
                                    i.id, settings, marks) for i in INDICATORS}
     if publish:  # the quarters page 1 shows, as it shows them; n only where no count of its year is hidden
         hidden = history["own_numerator"].map(_is_mark) | history["own_denominator"].map(_is_mark)
@@ -354,8 +356,8 @@ def build_municipality_report(snapshot: str | Path, municipality: int, period: s
                                               set(history.loc[hidden & (history["indicator"] == k), "period"]))
                       for k, v in run_charts.items()}
     dropouts_total = completeness_totals = None
-    own_fields = _own_completeness(completeness, code, _contracts(config.contracts_dir))
-    own_open = _own_open(still_open, code)
+    own_fields = own_completeness(completeness, code, _contracts(config.contracts_dir))
+    own_open = own_open_courses(still_open, code)
     if publish:
         changes = _published_changes(changes, threshold)
         dropouts, dropouts_total = _published_dropouts(dropouts, threshold)
@@ -397,7 +399,7 @@ def _exclusions(own_rows: pd.DataFrame, settings: IndicatorSettings) -> dict[str
     return {"exclusions": pd.DataFrame(rows, columns=["indicator", "excluded", "reason_da", "reason_en"])}
 
 
-def _snapshot_meta(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotMeta:
+def snapshot_meta(con: duckdb.DuckDBPyConnection, path: Path) -> SnapshotMeta:
     try:
         row = con.execute("SELECT created_at, content_hash, pseudonymised FROM snapshot_info").fetchone()
     except duckdb.CatalogException:
@@ -514,17 +516,18 @@ def _has_data(con: duckdb.DuckDBPyConnection, code: int, period: ReportPeriod) -
 # --- indicators ----------------------------------------------------------------------------------
 
 def _own_indicators(yearly: pd.DataFrame, code: int, name: str, period: str,
-                    settings: IndicatorSettings) -> pd.DataFrame:
-    """The own municipality's exact row per indicator; an indicator without a row is 0/0 (no data)."""
+                    settings: IndicatorSettings, indicators: Sequence[str] | None = None) -> pd.DataFrame:
+    """The own municipality's exact row per indicator (``indicators``, default K1-K6); an indicator
+    without a row is 0/0 (no data)."""
     mine = yearly[(yearly["level"] == "municipality") & (yearly["unit"] == str(code)) & (yearly["period"] == period)]
     rows = []
-    for ind in INDICATORS:
-        found = mine[mine["indicator"] == ind.id]
+    for ind in indicators if indicators is not None else [i.id for i in INDICATORS]:
+        found = mine[mine["indicator"] == ind]
         if len(found):
             rows.append(found.iloc[0].to_dict())
         else:
-            standard = settings.standards.get(ind.id)
-            rows.append({"indicator": ind.id, "level": "municipality", "unit": str(code), "unit_name": name,
+            standard = settings.standards.get(ind)
+            rows.append({"indicator": ind, "level": "municipality", "unit": str(code), "unit_name": name,
                          "period": period, "numerator": 0, "denominator": 0, "unknown": 0, "excluded": 0,
                          "proportion": np.nan, "ci_low": np.nan, "ci_high": np.nan,
                          "standard": np.nan if standard is None else float(standard), "status": "no_data"})
@@ -613,7 +616,7 @@ def funnel_data(shown: pd.DataFrame, yearly: pd.DataFrame, code: int, period: st
                       float(standards.iloc[0]) if len(standards) else None)
 
 
-def _run_chart(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters: Sequence[str], indicator: str,
+def run_chart_data(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters: Sequence[str], indicator: str,
                settings: IndicatorSettings, marks: tuple[str, ...] = ()) -> RunChartData:
     window = pd.DataFrame({"period": list(quarters)})
     mine = quarterly[(quarterly["indicator"] == indicator) & (quarterly["level"] == "municipality")
@@ -631,7 +634,7 @@ def _run_chart(quarterly: pd.DataFrame, shown: pd.DataFrame, code: int, quarters
                         marks)
 
 
-def _marks(quarterly: pd.DataFrame, code: int, quarters: Sequence[str], reference: Any) -> tuple[str, ...]:
+def run_chart_marks(quarterly: pd.DataFrame, code: int, quarters: Sequence[str], reference: Any) -> tuple[str, ...]:
     """Per quarter: "unfinished" when it had not ended on the reference date, "startup" for the
     municipality's first STARTUP_QUARTERS quarters with a course in any indicator, else ""."""
     mine = quarterly[(quarterly["level"] == "municipality") & (quarterly["unit"] == str(code))]
@@ -693,17 +696,19 @@ def _aligned(chart: RunChartData, history: pd.DataFrame) -> RunChartData:
 _HISTORY_COLUMNS = ("numerator", "denominator", "proportion", "ci_low", "ci_high", "status")
 
 
-def _history(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, name: str,
-             periods: Sequence[str], cluster: str | None, region: str, threshold: int, settings: IndicatorSettings,
-             *, publish: bool, kind: str) -> pd.DataFrame:
-    """Per indicator and period (oldest first): the own municipality (exact, or as published) and the
-    nation as shown. Each earlier period is protected as its own table (``_own_and_nation``); the
-    report's period is the ``shown`` table of the other sections, so the figures agree."""
+def history_table(table: pd.DataFrame, shown: pd.DataFrame, hierarchy: disclosure.Hierarchy, code: int, name: str,
+                  periods: Sequence[str], cluster: str | None, region: str, threshold: int,
+                  settings: IndicatorSettings, *, publish: bool, kind: str,
+                  indicators: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per indicator (``indicators``, default K1-K6) and period (oldest first): the own municipality
+    (exact, or as published) and the nation as shown. Each earlier period is protected as its own
+    table (``_own_and_nation``); the report's period is the ``shown`` table of the other sections,
+    so the figures agree."""
     frames = []
     for period in periods:
         protected = shown if period == periods[-1] else _own_and_nation(table, hierarchy, code, period, threshold,
                                                                           publish=publish)
-        own = _own_indicators(protected if publish else table, code, name, period, settings)
+        own = _own_indicators(protected if publish else table, code, name, period, settings, indicators)
         national = protected[(protected["level"] == "national") & (protected["period"].astype(str) == period)]
         national = national.set_index("indicator")
         for _, row in own.iterrows():
@@ -842,25 +847,42 @@ def _only_courses(con: duckdb.DuckDBPyConnection, where: str) -> Iterator[None]:
         con.execute("DROP VIEW IF EXISTS temp.main.courses")
 
 
-def _completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegistry,
-                  period: ReportPeriod) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Field completeness of every municipality's courses with a date in the period, and per
-    municipality the courses started in the period without a complete end registration."""
-    def dated(table: str, column: str) -> str:
-        return f"SELECT course_id FROM {table} WHERE {period.contains_sql(column)}"
+def form_completeness(con: duckdb.DuckDBPyConnection, contracts: ContractRegistry, period: ReportPeriod,
+                  programme: str = PROGRAMME) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Field completeness of every municipality's courses of ``programme`` with a date in the
+    period, and per municipality the courses started in the period without a complete end
+    registration. The dates are the forms' ``date_field``s and the start is the contract's
+    (``Contract.start_and_end``): for hjertekom the referral date and the start and end meetings.
+    Any programme's report (``programme.py``) counts its forms the same way."""
+    contract = contracts[programme]
 
-    active = (f"c.course_id IN ({dated('hjertekom_course', 'referral_date')} UNION "
-              f"{dated('hjertekom_start', 'meeting_date')} UNION {dated('hjertekom_end', 'meeting_date')})")
+    def dated(form: str) -> str | None:
+        column = contract.form(form).date_field
+        if column is None:
+            return None
+        return f"SELECT course_id FROM {_quoted(f'{programme}_{form}')} WHERE {period.contains_sql(_quoted(column))}"
+
+    queries = [q for q in (dated(form) for form in contract.forms) if q is not None]
+    active = f"c.course_id IN ({' UNION '.join(queries)})" if queries else "false"
     with _only_courses(con, active):
-        fields = field_completeness(con, contracts, PROGRAMME)
-    with _only_courses(con, f"c.course_id IN ({dated('hjertekom_start', 'meeting_date')})"):
-        still_open = open_courses(con, contracts[PROGRAMME])
+        fields = field_completeness(con, contracts, programme)
+    stages = contract.start_and_end()
+    started = dated(stages[0]) if stages is not None else None
+    with _only_courses(con, f"c.course_id IN ({started})" if started else "false"):
+        still_open = open_courses(con, contract)
     return fields, still_open
 
 
-def _own_completeness(fields: pd.DataFrame, code: int, contracts: ContractRegistry) -> pd.DataFrame:
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def own_completeness(fields: pd.DataFrame, code: int, contracts: ContractRegistry,
+                      programme: str = PROGRAMME) -> pd.DataFrame:
+    """The municipality's fields shown at least once, with their form and field labels, least
+    answered first."""
     mine = fields[(fields["municipality_code"] == code) & (fields["shown"] > 0)].copy()
-    contract = contracts[PROGRAMME]
+    contract = contracts[programme]
 
     def label(row: pd.Series, lang: str) -> str:
         return contract.form(row["form"]).field(row["field"]).label.get(lang)
@@ -905,7 +927,7 @@ def _is_count(value: object) -> bool:
     return not isinstance(value, str)
 
 
-def _own_open(still_open: pd.DataFrame, code: int) -> dict[str, float]:
+def own_open_courses(still_open: pd.DataFrame, code: int) -> dict[str, float]:
     row = still_open[still_open["municipality_code"] == code]
     if not len(row):
         return {"started": 0, "without_end": 0, "share_without_end": float("nan")}
