@@ -114,6 +114,17 @@ def test_moeva_start_is_filled_in_read_only_with_where_it_was_answered(both: Ent
     assert view.shared.state == {"who5": "shared", "eq5d": "shared"}
 
 
+def test_another_date_takes_the_filled_in_answers_away_again(both: Entry) -> None:
+    view = _open_moeva_start(both)
+    _enter_day(view)
+    assert view.view.fields["who5_1"].value == 3
+    view.view.fields["answer_date"].input.value = "18-02-2025"
+    assert view.shared.answers == {} and view.view.fields["who5_1"].value is None
+    assert not any(c.disabled for c in _all(view.view.fields["who5_1"].container) if c.has_trait("disabled"))
+    view.view.fields["answer_date"].input.value = "17-02-2025"
+    assert view.view.fields["who5_1"].value == 3 and view.shared.state["who5"] == "shared"
+
+
 def test_ret_svarene_makes_them_editable_and_the_correction_reaches_hjertekom(both: Entry) -> None:
     view = _open_moeva_start(both)
     _enter_day(view)

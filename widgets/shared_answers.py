@@ -81,8 +81,21 @@ class SharedAnswersPanel:
     def show(self, view: FormView, answers: Iterable[SharedAnswer], *, keep_editing: Iterable[str] = ()) -> None:
         """Show ``answers`` (from ``Service.shared_answers``) in ``view``; what was shown before goes."""
         editing = set(keep_editing)
+        answers = list(answers)
+        # Answers filled in for another day (the date was changed since) go again, unless changed.
+        stale = {name: self.answers[name] for name in self.filled if self.view is view and name in self.answers}
         self.clear()
         self.view = view
+        offered_now = {a.instrument for a in answers}
+        for name, old in stale.items():
+            section = next((s for s in view.form.sections if s.instrument == name), None)
+            if name in offered_now or section is None or view.report is None:
+                continue
+            if items_of(section, view.report.cleaned) == dict(old.values):
+                blank: dict[str, Any] = {f.name: None for f in section.instrument_items()}
+                if section.self_report is not None and section.self_report.status is not None:
+                    blank[section.self_report.status] = None
+                view.apply_values(blank)
         for answer in answers:
             key = view.instrument_sections.get(answer.instrument)
             if key is None:
