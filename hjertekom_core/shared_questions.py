@@ -104,8 +104,13 @@ class SharedAnswer:
         return {"programme": self.programme, "course_id": self.course_id, "form": self.form,
                 "revision": self.revision, "day": self.day.isoformat()}
 
-    def note(self, lang: str = "da") -> str:
-        """What the form says above the instrument when its answers come from here."""
+    def note(self, lang: str = "da", *, saved: bool = False) -> str:
+        """What the form says above the instrument when its answers come from here; ``saved``: the
+        form's own saved registration holds the same answers already (whichever was first)."""
+        if saved:
+            if lang == "en":
+                return f"The same answers as in {self.place_en} (a shared question) — a correction is saved in both"
+            return f"Samme svar som i {self.place} (delt spørgsmål) — en rettelse gemmes begge steder"
         if lang == "en":
             return f"Answered in {self.place_en} — not asked again"
         return f"Besvaret i {self.place} — udfyldes ikke igen"

@@ -109,9 +109,11 @@ def test_moeva_start_is_filled_in_read_only_with_where_it_was_answered(both: Ent
     saved = both.service.get_course(both.moeva).forms["start"]
     assert saved.status == "complete" and saved.data["who5_1"] == 3 and saved.data["eq5d_index"] is not None
     assert "svarene fra HjerteKom – afklarende samtale 17.02.2025 er gemt her også" in _text(view.bar.widget)
-    # Opened again: the same note, read-only.
+    # Opened again: read-only, saying the answers are shared.
     view = _open_moeva_start(both)
     assert view.shared.state == {"who5": "shared", "eq5d": "shared"}
+    assert ("Samme svar som i HjerteKom – afklarende samtale 17.02.2025 (delt spørgsmål) — en rettelse gemmes "
+            "begge steder") in view.shared.note_text("who5")
 
 
 def test_another_date_takes_the_filled_in_answers_away_again(both: Entry) -> None:

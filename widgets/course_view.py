@@ -330,7 +330,7 @@ class CourseView:
         answers = []
         if day is not None and self.shell.several_programmes and view.instrument_sections:
             answers = self.shell.service.shared_answers(self.course_id, self.form_name, day)
-        self.shared.show(view, answers, keep_editing=keep_editing)
+        self.shared.show(view, answers, keep_editing=keep_editing, saved_data=self.course.data_of(self.form_name))
         if self.shared.filled:   # filled in, not yet saved: unsaved input like typed answers
             self._mark_dirty(True)
 

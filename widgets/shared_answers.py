@@ -17,7 +17,7 @@ the correction over. Nothing is shown when the user does not act in the other pr
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import ipywidgets as w
@@ -78,8 +78,11 @@ class SharedAnswersPanel:
         self._notes, self._locked, self.answers, self.state, self.filled = {}, {}, {}, {}, set()
         self.view = None
 
-    def show(self, view: FormView, answers: Iterable[SharedAnswer], *, keep_editing: Iterable[str] = ()) -> None:
-        """Show ``answers`` (from ``Service.shared_answers``) in ``view``; what was shown before goes."""
+    def show(self, view: FormView, answers: Iterable[SharedAnswer], *, keep_editing: Iterable[str] = (),
+             saved_data: Mapping[str, Any] | None = None) -> None:
+        """Show ``answers`` (from ``Service.shared_answers``) in ``view``; what was shown before goes.
+        ``saved_data``: the form's saved registration (its same answers get the "Samme svar" note)."""
+        saved_data = saved_data or {}
         editing = set(keep_editing)
         answers = list(answers)
         # Answers filled in for another day (the date was changed since) go again, unless changed.
@@ -119,7 +122,8 @@ class SharedAnswersPanel:
             self.answers[answer.instrument] = answer
             if current == offered:
                 self.state[answer.instrument] = "shared"
-                self._note(answer, answer.note("da"), "hk-shared-note", button=True)
+                saved = answer.instrument not in self.filled and items_of(section, saved_data) == offered
+                self._note(answer, answer.note("da", saved=saved), "hk-shared-note", button=True)
                 self._lock(answer.instrument)
             else:
                 self.state[answer.instrument] = "differs"
