@@ -8,6 +8,7 @@ CPR number in the user's municipalities, by name only with a course the user may
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import inspect
@@ -48,6 +49,15 @@ from hjertekom_core.errors import (
 from hjertekom_core.name_search import NameQuery, typed_cpr
 from hjertekom_core.revisions import FieldChange, changed_fields
 from hjertekom_core.save_events import observed_save
+from hjertekom_core.shared_questions import (
+    SharedAnswer,
+    SharedNote,
+    form_day,
+    items_of,
+    may_fill,
+    place_text,
+    with_answers,
+)
 from hjertekom_core.store import Store
 from hjertekom_core.store.engine import StoreSession
 from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations, users
@@ -218,6 +228,32 @@ class SaveResult:
     status: str
     data: Mapping[str, Any]
     warnings: Sequence[FieldIssue]
+    #: What the save did with shared questions (answers taken from, or carried over to, another
+    #: programme's registration of the same day; or found to differ there): shared_questions.py.
+    shared: tuple[SharedNote, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Another programme's registration of the same day holding answers of an instrument."""
+
+    answer: SharedAnswer
+    course: Course
+    registration: Registration
+
+
+@dataclass
+class _SharedPlan:
+    """What a save does with its shared instruments: the data with answers filled in, the other
+    programmes' revisions to insert with it, the notes for the clinician and the provenance."""
+
+    data: Mapping[str, Any]
+    sources: dict[str, list[_Source]]
+    filled: tuple[str, ...] = ()
+    rows: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    notes: list[SharedNote] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    carried: list[dict[str, Any]] = field(default_factory=list)
 
 
 # Statements built once and executed with parameters: SQLAlchemy then skips building the statement
@@ -682,7 +718,8 @@ class Service:
     @_refusals_audited("registration.write", "course", "course_id")
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
              complete: bool = False, confirm: bool = False, reason: str | None = None,
-             reopen: bool = False, self_reported: Collection[str] = ()) -> SaveResult:
+             reopen: bool = False, self_reported: Collection[str] = (),
+             shared_edit: Collection[str] = ()) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
@@ -698,6 +735,13 @@ class Service:
         ``self_reported`` names the fields the citizen answered themselves (the questionnaire mode);
         they are stored with the revision, together with those of the revision before that kept
         their value (only the form's questionnaire items, see ``Form.self_report_items``).
+
+        Shared questions (``instrument`` blocks, docs/programmes.md): an instrument left blank is
+        filled in from the citizen's registration of the same day in another programme the user acts
+        in; answers that change the answers this registration shared (or, for the instruments named
+        in ``shared_edit``, the answers it was offered from the other programme) are saved in that
+        other registration too, as a new revision in the same transaction; answers that differ
+        otherwise are left and reported (``SaveResult.shared``).
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -708,11 +752,12 @@ class Service:
             note = _clean_reason(form, reason)
             with self.store.session() as session:  # one connection for the read and the write
                 return self._save(session, course_id, form, data, base_revision, complete=complete,
-                                  confirm=confirm, note=note, reopen=reopen, self_reported=self_reported)
+                                  confirm=confirm, note=note, reopen=reopen, self_reported=self_reported,
+                                  shared_edit=shared_edit)
 
     def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
               *, complete: bool, confirm: bool, note: str | None, reopen: bool,
-              self_reported: Collection[str] = ()) -> SaveResult:
+              self_reported: Collection[str] = (), shared_edit: Collection[str] = ()) -> SaveResult:
         with session.read() as conn:
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
@@ -721,6 +766,9 @@ class Service:
         if base_revision != latest:
             raise RevisionConflict(course_id, form, base_revision, latest)
         context = {name: reg.data for name, reg in course.forms.items() if name != form}
+        plan = self._shared_plan(session, course, contract, form, data, context)
+        if plan is not None:
+            data = plan.data
         report = self._validate(contract, form, data, context, complete, confirm)
         municipality = course.municipality_code
         moved_to = report.cleaned.get(contract.municipality_field) if form == contract.course_form else None
@@ -731,19 +779,188 @@ class Service:
         # Everything but the two INSERTs is done before the write transaction: on SQLite that holds
         # the store-wide write lock, so its length is what limits concurrent writers.
         citizens_own = _self_reported_now(contract, form, report.cleaned, course.forms.get(form), self_reported)
+        extra: dict[str, Any] = {}
+        if plan is not None:
+            self._carry_over(plan, course, contract, form, report.cleaned, base_revision + 1, shared_edit)
+            if plan.provenance:
+                extra["shared_from"] = plan.provenance
+            if plan.carried:
+                extra["shared_to"] = plan.carried
         row, entry, result = self._revision_rows(contract, course_id, form, base_revision + 1, report,
                                                  complete, municipality, reason=note, reopened=reopened,
-                                                 self_reported=citizens_own)
+                                                 self_reported=citizens_own, extra=extra)
+        if plan is not None and plan.notes:
+            result = dataclasses.replace(result, shared=tuple(plan.notes))
         with session.write() as conn:
             try:
                 conn.execute(_INSERT_REGISTRATION, row)
                 audit.insert_entry(conn, entry)
+                for other_row, other_entry in (plan.rows if plan is not None else ()):
+                    conn.execute(_INSERT_REGISTRATION, other_row)
+                    audit.insert_entry(conn, other_entry)
                 if moved_to is not None and moved_to != municipality:
                     conn.execute(courses.update().where(courses.c.id == course_id)
                                  .values(municipality_code=moved_to))
             except IntegrityError:
                 raise RevisionConflict(course_id, form, base_revision, None) from None
         return result
+
+    # --- shared questions (shared_questions.py) --------------------------------------------------------
+    def _shared_sources(self, conn: Connection, course: Course, contract: Contract, form: str,
+                        day: dt.date) -> dict[str, list[_Source]]:
+        """Per instrument of ``form``: the citizen's registrations in other programmes, on courses
+        the user may see (a municipality where they act in the course's programme), of a form with
+        the same instrument dated ``day`` and holding answers of it; newest first."""
+        wanted = contract.form(form).instruments()
+        found: dict[str, list[_Source]] = {name: [] for name in wanted}
+        others = conn.execute(select(courses.c.id, courses.c.programme, courses.c.municipality_code).where(
+            courses.c.citizen_id == course.citizen.id, courses.c.programme != course.programme,
+            open_for_entry(courses.c.citizen_id)).order_by(courses.c.id)).all()
+        for row in others:
+            if row.programme not in self.contracts or not self.user.acts_in(row.municipality_code, row.programme):
+                continue   # nothing is shown, nor used, from a programme the user does not act in there
+            other_contract = self.contracts[row.programme]
+            try:
+                other = self._load_course(conn, row.id)
+            except (NotFound, CitizenRestricted):
+                continue
+            for reg in other.forms.values():
+                sections = other_contract.form(reg.form).instruments() if reg.form in other_contract.forms else {}
+                if form_day(other_contract, reg.form, reg.data) != day:
+                    continue
+                for name, section in sections.items():
+                    values = items_of(section, reg.data)
+                    if name not in found or not values:
+                        continue
+                    answer = SharedAnswer(name, other.programme, other.id, reg.form, reg.revision, day, values,
+                                          place_text(other_contract, reg.form, day, "da"),
+                                          place_text(other_contract, reg.form, day, "en"))
+                    found[name].append(_Source(answer, other, reg))
+        for sources in found.values():
+            sources.sort(key=lambda s: s.registration.saved_at, reverse=True)
+        return found
+
+    def _shared_plan(self, session: StoreSession, course: Course, contract: Contract, form: str,
+                     data: Mapping[str, Any], context: Mapping[str, Mapping[str, Any]]) -> _SharedPlan | None:
+        """The other programmes' answers of the form's instruments on its day, and ``data`` with
+        those of them filled in that it leaves blank (``may_fill``); None when nothing is shared."""
+        sections = contract.form(form).instruments()
+        if not sections or len(self.contracts.programmes) < 2:
+            return None
+        day = form_day(contract, form, validate_form(contract, form, data, context=context, complete=False,
+                                                     today=self.today).cleaned)
+        if day is None:
+            return None
+        with session.read() as conn:
+            sources = self._shared_sources(conn, course, contract, form, day)
+        if not any(sources.values()):
+            return None
+        filled = dict(data)
+        taken = []
+        for name, section in sections.items():
+            if sources[name] and may_fill(section, filled):
+                filled = with_answers(section, filled, sources[name][0].answer.values)
+                taken.append(name)
+        return _SharedPlan(filled, sources, tuple(taken))
+
+    def _carry_over(self, plan: _SharedPlan, course: Course, contract: Contract, form: str,
+                    cleaned: Mapping[str, Any], revision: int, shared_edit: Collection[str]) -> None:
+        """Fill ``plan`` with the provenance of the answers saved, the other programmes' revisions
+        that take a change of a shared answer, and the notes saying what happened.
+
+        A change is carried over to another programme's registration only where that registration
+        held the same answers as this one before the change (this registration's previous answers, or,
+        for an instrument in ``shared_edit``, the other's answers it was offered): one answer, corrected
+        once. Other answers found there are left as they are and reported ("differs")."""
+        previous = course.forms.get(form)
+        this_place = place_text(contract, form, form_day(contract, form, cleaned) or self.today)
+        this_place_en = place_text(contract, form, form_day(contract, form, cleaned) or self.today, "en")
+        for name, section in contract.form(form).instruments().items():
+            sources = plan.sources.get(name) or []
+            if not sources:
+                continue
+            new = items_of(section, cleaned)
+            before = items_of(section, previous.data) if previous else {}
+            baseline = before or (sources[0].answer.values if name in shared_edit else {})
+
+            def note(kind: str, source: _Source, revision: int | None = None) -> SharedNote:
+                a = source.answer
+                return SharedNote(kind, name, section.label.get("da"), section.label.get("en"), a.programme,
+                                  a.course_id, a.form, a.revision if revision is None else revision, a.place,
+                                  a.place_en)
+
+            same = [s for s in sources if new and dict(s.answer.values) == new]
+            if same:
+                plan.provenance[name] = same[0].answer.provenance()
+                if new != before:
+                    plan.notes.append(note("from", same[0]))
+            for source in sources:
+                values = dict(source.answer.values)
+                if not new or values == new:
+                    continue
+                if baseline and new != baseline and values == dict(baseline):
+                    plan.rows.append(self._carried_revision(source, name, new, course, form, revision,
+                                                            this_place, this_place_en))
+                    plan.carried.append({"instrument": name, **source.answer.provenance(),
+                                         "revision": source.registration.revision + 1})
+                    plan.notes.append(note("updated", source, source.registration.revision + 1))
+                else:
+                    plan.notes.append(note("differs", source))
+
+    def _carried_revision(self, source: _Source, instrument: str, answers: Mapping[str, Any], course: Course,
+                          form: str, revision: int, place: str, place_en: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The other programme's next revision holding the corrected answers, and its audit row; its
+        status is kept (a finished registration stays finished, with the reason saying why it changed)."""
+        other = source.course
+        contract = self.contracts[other.programme]
+        reg = source.registration
+        section = contract.form(reg.form).instruments()[instrument]
+        derived = {f.name for f in contract.form(reg.form).fields.values() if f.is_derived}
+        data = with_answers(section, {k: v for k, v in reg.data.items() if k not in derived}, answers)
+        context = {name: r.data for name, r in other.forms.items() if name != reg.form}
+        complete = reg.status == "complete"
+        report = validate_form(contract, reg.form, data, context=context, complete=complete, today=self.today)
+        if report.errors or (complete and report.missing):
+            first = next(iter(answers))
+            raise ValidationFailed([FieldIssue(form, first, "shared_refused", "error", {
+                "da": f"Svarene kan ikke gemmes i {source.answer.place}, som deler spørgsmålene: "
+                      "ret dem dér, eller kontakt en administrator.",
+                "en": f"The answers cannot be saved in {source.answer.place_en}, which shares the questions: "
+                      "correct them there, or contact an administrator."})])
+        reason = (f"Delt spørgsmål ({section.label.get('da')}) rettet i {place}"
+                  if complete else None)
+        kept = _self_reported_now(contract, reg.form, report.cleaned, reg, ())
+        row, entry, _ = self._revision_rows(
+            contract, other.id, reg.form, reg.revision + 1, report, complete, other.municipality_code,
+            reason=reason, self_reported=kept,
+            extra={"shared_from": {instrument: {"programme": course.programme, "course_id": course.id,
+                                                "form": form, "revision": revision}}})
+        return row, entry
+
+    @_refusals_audited("course.read", "course", "course_id")
+    def shared_answers(self, course_id: int, form: str, day: dt.date) -> list[SharedAnswer]:
+        """The answers of ``form``'s instruments the citizen gave on ``day`` in another programme's
+        registration the user may see (newest, one per instrument, in form order): what the entry
+        form fills in and shows as answered there. Each one shown is audited as a read of that course
+        (``registration.shared_read``); nothing at all comes from a programme the user does not act
+        in in that municipality."""
+        self.user.require("course.read")
+        with self.store.read() as conn:
+            course = self._load_course(conn, course_id)
+            contract = self.contracts[course.programme]
+            contract.form(form)
+            if len(self.contracts.programmes) < 2 or not contract.form(form).instruments():
+                return []
+            found = self._shared_sources(conn, course, contract, form, day)
+        best = [sources[0] for sources in found.values() if sources]
+        if best:
+            with self.store.write() as conn:
+                for source in best:
+                    audit.record(conn, self.user, "registration.shared_read", "course", source.course.id,
+                                 source.course.municipality_code,
+                                 {"form": source.registration.form, "revision": source.registration.revision,
+                                  "instrument": source.answer.instrument, "for_course": course_id, "for_form": form})
+        return [s.answer for s in best]
 
     def save_draft(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
                    confirm: bool = False) -> SaveResult:
@@ -755,8 +972,8 @@ class Service:
 
     def _revision_rows(self, contract: Contract, course_id: int, form: str, revision: int,
                        report: ValidationReport, complete: bool, municipality: int, *,
-                       reason: str | None = None, reopened: bool = False, self_reported: tuple[str, ...] = ()
-                       ) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
+                       reason: str | None = None, reopened: bool = False, self_reported: tuple[str, ...] = (),
+                       extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
         """The registration row, its audit row and the result, ready to insert.
 
         The reason is stored with the revision only; the audit entry says that one was given and
@@ -773,6 +990,7 @@ class Service:
             detail["reopened"] = True
         if self_reported:
             detail["self_reported"] = len(self_reported)
+        detail.update(extra or {})
         entry = audit.entry(self.user, "registration.save", "course", course_id, municipality, detail)
         return row, entry, SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
 

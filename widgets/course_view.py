@@ -42,6 +42,7 @@ from hjertekom_core.errors import (
 )
 from hjertekom_core.revisions import MINE, THEIRS, MergeResult, changed_fields, merge_three_way
 from hjertekom_core.service import ConflictDetails, Course, SaveResult
+from hjertekom_core.shared_questions import form_day
 from hjertekom_widgets.conflict import ConflictPanel, conflict_message
 from hjertekom_widgets.danish_time import clock_text, when_text
 from hjertekom_widgets.feedback_api import fetch_feedback, render_feedback
@@ -57,6 +58,7 @@ from hjertekom_widgets.programmes import (
 )
 from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
 from hjertekom_widgets.save_bar import SaveBar, goto_link
+from hjertekom_widgets.shared_answers import SharedAnswersPanel
 from hjertekom_widgets.text import t as app_t
 
 if TYPE_CHECKING:
@@ -145,6 +147,8 @@ class CourseView:
         # The citizen's questionnaire on a tablet (questionnaire_mode.py): while it is on, every
         # callback of this view is refused (see _guarded).
         self.questionnaire = QuestionnaireMode(self)
+        # Shared questions: an instrument answered in another programme the same day (shared_answers.py).
+        self.shared = SharedAnswersPanel()
 
     def open(self, course_id: int, form: str | None = None) -> None:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
@@ -313,8 +317,21 @@ class CourseView:
         self._apply_mode()
         self._mark_dirty(self.view.dirty)
         self.questionnaire.form_shown(restored.data if restored else None)
+        self._show_shared()
         if stale is not None:
             self._merge_with_latest(stale)
+
+    def _show_shared(self, keep_editing: tuple[str, ...] = ()) -> None:
+        """Fill in and mark the form's instruments answered in another programme on the form's day
+        (``Service.shared_answers``; nothing with one programme, or without a date yet)."""
+        view = self.view
+        day = form_day(self.contract, self.form_name, view.report.cleaned) if view.report else None
+        answers = []
+        if day is not None and self.shell.several_programmes and view.instrument_sections:
+            answers = self.shell.service.shared_answers(self.course_id, self.form_name, day)
+        self.shared.show(view, answers, keep_editing=keep_editing, saved_data=self.course.data_of(self.form_name))
+        if self.shared.filled:   # filled in, not yet saved: unsaved input like typed answers
+            self._mark_dirty(True)
 
     def _apply_mode(self) -> None:
         """Lock or unlock the fields and show the buttons of the mode."""
@@ -398,6 +415,8 @@ class CourseView:
     # --- autosave ----------------------------------------------------------------------------------
     def _changed(self, _view: FormView, name: str) -> None:
         self._typed.pop(name, None)      # the field was left: its value is the form's now
+        if name == self.contract.form(self.form_name).date_field:
+            self._show_shared(self.shared.edited)   # another day: other answers may be shared
         self.questionnaire.clinician_changed(name)
         if self._merge is not None and name in self._conflict_fields() and name not in self._choices:
             self._chosen(name, MINE, apply=False)   # editing a field both changed is a choice too
@@ -476,7 +495,7 @@ class CourseView:
         try:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
                               complete=complete, confirm=confirm, reason=reason, reopen=reopen,
-                              self_reported=self.questionnaire.marked)
+                              self_reported=self.questionnaire.marked, shared_edit=self.shared.edited)
         except ConfirmationRequired as exc:
             self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
                                                             reopen=reopen, go_on=go_on))
@@ -515,10 +534,13 @@ class CourseView:
         key = ("entry.reopened" if reopened else "entry.saved_correction" if corrected
                else "entry.saved_complete" if result.status == "complete" else "entry.saved_draft")
         said = app_t(key, form=self._form_word, time=clock_text(), revision=result.revision)
+        if result.shared:   # shared questions: taken from, carried over to, or differing in another programme
+            said = " ".join([said, *(note.message("da") for note in result.shared)])
         self.bar.show_text("ok", said, css_class="hk-saved")
         if self._history is not None:
             self._history = self._history_widget()
         self._apply_mode()
+        self._show_shared()
         self._mark_dirty(False)
         self._show_feedback()
         following = self._following_form() if go_on else None

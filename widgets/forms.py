@@ -101,6 +101,7 @@ class FormView:
         self._touched: set[str] = set()
         self._shown_codes: dict[str, tuple[str, ...]] = {}   # field -> codes of the message shown
         self.self_reported: frozenset[str] = frozenset()    # fields marked "Besvaret af borgeren"
+        self.instrument_sections: dict[str, str] = {}        # instrument (who5, eq5d) -> its section's key
 
         for section in self.form.sections:
             children: list[w.Widget] = [self._heading(section)]
@@ -117,6 +118,8 @@ class FormView:
                 margin="0 0 12px 0"))
             self._section_fields[key] = names
             self._section_shown[key] = True
+            if section.instrument is not None:   # shared questions (shared_answers.py)
+                self.instrument_sections[section.instrument] = key
         title = self.form.label.get(lang)
         intro = self.form.help.get(lang) if self.form.help else ""
         intro_html = f'<p style="color:{HELP_COLOUR};margin:0 0 8px 0">{html.escape(intro)}</p>' if intro else ""

@@ -292,7 +292,8 @@ def load_contract(path: Path | str, codelists: Mapping[str, CodeList] | None = N
                 fields.append(f)
             self_report = _self_report(raw_section.get("self_report"), fields, f"form {fname}, section {sname}", path)
             sections.append(Section(sname, _text(raw_section["label"]), tuple(fields),  # type: ignore[arg-type]
-                                    _text(raw_section.get("help")), block, self_report))
+                                    _text(raw_section.get("help")), block, self_report,
+                                    raw_section.get("instrument")))
         date_field = raw_form.get("date_field")
         form = Form(fname, _text(raw_form["label"]), tuple(sections), _text(raw_form.get("help")), date_field)  # type: ignore[arg-type]
         if date_field and (date_field not in form.fields or form.fields[date_field].type != "date"):
@@ -437,6 +438,50 @@ def load_messages(path: Path) -> dict[str, Text]:
     return out
 
 
+def _item_signature(f: Field) -> tuple[Any, ...]:
+    """What must be equal for two programmes to share an instrument's item: its name, type, code
+    list (name and codes), limits and missing reasons."""
+    codes = tuple(c.code for c in f.codelist.codes) if f.codelist else None
+    return (f.type, f.codelist.name if f.codelist else None, codes, f.hard, tuple(c.code for c in f.missing))
+
+
+def check_shared_instruments(contracts: Any) -> None:  # noqa: ANN401 - an iterable of Contract
+    """Every section declaring the same ``instrument`` (in any programme, any form) must ask the same
+    questions: the same item fields in the same order, of the same type, code list and limits, and
+    the same derived scores. Otherwise ContractError names both places and the difference."""
+    first: dict[str, tuple[Contract, str, Section]] = {}
+    for contract in contracts:
+        for form in contract.forms.values():
+            for section in form.sections:
+                if section.instrument is None:
+                    continue
+                where = f"form {form.name}, section {section.name}, instrument {section.instrument}"
+                items = section.instrument_items()
+                if not items:
+                    raise ContractError(str(contract.source), where, "an instrument section needs item fields")
+                seen = first.setdefault(section.instrument, (contract, form.name, section))
+                other_contract, other_form, other = seen
+                if other is section:
+                    continue
+                theirs = {f.name: f for f in other.instrument_items()}
+                other_place = f"{other_contract.programme} form {other_form}, section {other.name}"
+                if [f.name for f in items] != list(theirs):
+                    raise ContractError(str(contract.source), where,
+                                        f"the items {[f.name for f in items]} differ from {list(theirs)} of the same "
+                                        f"instrument in {other_place}")
+                for f in items:
+                    if _item_signature(f) != _item_signature(theirs[f.name]):
+                        raise ContractError(str(contract.source), f"{where}, field {f.name}",
+                                            f"type, code list, limits or missing reasons differ from {f.name} of the "
+                                            f"same instrument in {other_place}")
+                derived = {f.name: f.derived.function for f in section.fields if f.derived}
+                theirs_derived = {f.name: f.derived.function for f in other.fields if f.derived}
+                if derived != theirs_derived:
+                    raise ContractError(str(contract.source), where,
+                                        f"the derived scores {derived} differ from {theirs_derived} of the same "
+                                        f"instrument in {other_place}")
+
+
 class ContractRegistry:
     """All programmes found under a contracts directory (one sub-folder with contract.yaml each).
 
@@ -464,6 +509,7 @@ class ContractRegistry:
             self._contracts[contract.programme] = contract
         if not self._contracts:
             raise ContractError(str(self.directory), "-", "no programme contract found (*/contract.yaml)")
+        check_shared_instruments(self._contracts.values())
 
     def __getitem__(self, programme: str) -> Contract:
         try:

@@ -186,6 +186,17 @@ class Section:
     help: Text | None = None
     block: str | None = None
     self_report: SelfReport | None = None
+    #: The standard instrument the section is (``instrument: who5`` on a block), shared with every
+    #: programme that declares it: answers of the same day are entered once (shared_questions.py).
+    instrument: str | None = None
+
+    def instrument_items(self) -> tuple[Field, ...]:
+        """The instrument's questions: the section's input fields but its questionnaire status
+        field (``self_report.status``); empty for a section that is no instrument."""
+        if self.instrument is None:
+            return ()
+        status = self.self_report.status if self.self_report else None
+        return tuple(f for f in self.fields if not f.is_derived and f.name != status)
 
     def self_report_items(self) -> tuple[Field, ...]:
         """The citizen's items of a questionnaire section (its input fields but the status);
@@ -216,6 +227,10 @@ class Form:
     def self_report_items(self) -> tuple[str, ...]:
         """The names of the form's fields the citizen answers (questionnaire sections), in order."""
         return tuple(f.name for s in self.sections for f in s.self_report_items())
+
+    def instruments(self) -> dict[str, Section]:
+        """The form's sections that are standard instruments, by instrument (form order)."""
+        return {s.instrument: s for s in self.sections if s.instrument is not None}
 
     def input_fields(self) -> Iterator[Field]:
         """Fields a person fills in (derived ones are computed)."""
