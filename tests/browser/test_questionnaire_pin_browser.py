@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_accounts import FIRST_APP_ELEMENT_MS, Account, open_header_page
+from browser_accounts import FIRST_APP_ELEMENT_MS, Account, log_in, open_header_page
 from browser_form import field
 from browser_store import audit_rows, new_course
 from hjertekom_core.access import SYSTEM
@@ -121,3 +121,52 @@ def test_a_clinician_signed_in_at_the_proxy_sets_a_pin_hands_over_and_takes_the_
     expect(field(page, "HADS 1 – angst").locator(".hk-self-reported")).to_have_text(
         re.compile("Besvaret af borgeren"))
     assert json.loads(audit_rows(server, action="login", entity_id=pia)[-1]["detail"]) == {"key": "pin"}
+
+
+ADMIN = Account("adminpin", "kløver-eng-2026-by", "Anders Pinadmin", 0, "administrator")
+
+
+def test_with_the_login_form_the_pin_page_asks_the_password_and_an_administrator_removes_a_pin(
+        hjertekom_server: Any, new_page: Any) -> None:
+    server = hjertekom_server
+    store = server.store
+    try:
+        get_user(store, ADMIN.username)
+    except Exception:  # noqa: BLE001 - not there yet
+        add_user(store, SYSTEM, ADMIN.username, ADMIN.display_name, ADMIN.role, ADMIN.password, [])
+    app = log_in(new_page(), server.base_url, ADMIN, ready="a.hk-logout")
+    pin_page = open_header_page(app, "a.hk-pin", "Min PIN-kode")
+    pin_page.get_by_label("Ny PIN-kode").fill("31415")
+    pin_page.get_by_label("Gentag den nye PIN-kode").fill("31415")
+    pin_page.get_by_label("Din nuværende adgangskode").fill("forkert-kodeord-9")
+    pin_page.locator("#hk-save-pin").click()
+    expect(pin_page.locator(".hk-error")).to_contain_text("Den nuværende adgangskode er forkert.")
+    assert not get_user_pin(store, ADMIN.username)
+    pin_page.get_by_label("Ny PIN-kode").fill("31415")
+    pin_page.get_by_label("Gentag den nye PIN-kode").fill("31416")
+    pin_page.get_by_label("Din nuværende adgangskode").fill(ADMIN.password)
+    pin_page.locator("#hk-save-pin").click()
+    expect(pin_page.locator(".hk-error")).to_contain_text("De to PIN-koder er ikke ens.")
+    pin_page.get_by_label("Ny PIN-kode").fill("31415")
+    pin_page.get_by_label("Gentag den nye PIN-kode").fill("31415")
+    pin_page.get_by_label("Din nuværende adgangskode").fill(ADMIN.password)
+    pin_page.locator("#hk-save-pin").click()
+    expect(pin_page.locator(".hk-ok")).to_contain_text("Din PIN-kode er gemt.")
+    assert get_user_pin(store, ADMIN.username)
+
+    # "Brugere": the row says so, and "Fjern PIN-kode" removes it (audited).
+    users_page = open_header_page(app, "a.hk-users", "Brugere")
+    row = users_page.locator(f"tr[data-user='{ADMIN.username}']")
+    expect(row).to_contain_text("har PIN-kode")
+    row.get_by_role("button", name="Fjern PIN-kode").click()
+    expect(users_page.locator(".hk-ok")).to_contain_text("PIN-koden er fjernet.")
+    expect(users_page.locator(f"tr[data-user='{ADMIN.username}']")).not_to_contain_text("har PIN-kode")
+    assert not get_user_pin(store, ADMIN.username)
+    admin_id = str(get_user(store, ADMIN.username).id)
+    assert [r["username"] for r in audit_rows(server, action="user.pin_clear", entity_id=admin_id)] == [ADMIN.username]
+
+
+def get_user_pin(store: Any, username: str) -> bool:
+    from hjertekom_core.users import has_pin
+
+    return has_pin(store, get_user(store, username).id)
