@@ -6,9 +6,9 @@ mode: only that form's items, in large type, answered by tapping; no header link
 no other form, no save button. The page leaves the mode only with the signed-in clinician's
 password or PIN ("Færdig – giv tabletten tilbage", then "Lås op"; signed in at an authenticating
 proxy, where users have no password in HjerteKom, the PIN only, and the mode does not start
-without one); the answers are then put into the
-clinician's form, each marked "Besvaret af borgeren", and saved as the citizen's
-(``Service.save(self_reported=...)``) when the clinician saves.
+without one); the answers are then put into the clinician's form, each marked "Besvaret af
+borgeren", and saved as the citizen's (``Service.save(self_reported=...)``) when the clinician
+saves.
 
 What holds the citizen in, since everything from the browser is hostile:
 

@@ -153,6 +153,11 @@ def test_with_the_login_form_the_pin_page_asks_the_password_and_an_administrator
     pin_page.locator("#hk-save-pin").click()
     expect(pin_page.locator(".hk-ok")).to_contain_text("Din PIN-kode er gemt.")
     assert get_user_pin(store, ADMIN.username)
+    # Another site's form (no _xsrf token), with the session's cookie: refused, nothing changed.
+    before = _pin_hash(store, ADMIN.username)
+    forged = app.request.post(f"{server.base_url}/hjertekom/pin", max_redirects=0,
+                              form={"pin": "90210", "repeat": "90210", "password": ADMIN.password})
+    assert forged.status == 403 and _pin_hash(store, ADMIN.username) == before
 
     # "Brugere": the row says so, and "Fjern PIN-kode" removes it (audited).
     users_page = open_header_page(app, "a.hk-users", "Brugere")
@@ -170,3 +175,12 @@ def get_user_pin(store: Any, username: str) -> bool:
     from hjertekom_core.users import has_pin
 
     return has_pin(store, get_user(store, username).id)
+
+
+def _pin_hash(store: Any, username: str) -> str | None:
+    from sqlalchemy import select
+
+    from hjertekom_core.store.schema import users
+
+    with store.read() as conn:
+        return conn.execute(select(users.c.pin_hash).where(users.c.username == username)).scalar()
