@@ -14,7 +14,7 @@ from importlib.resources import files
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from hjertekom_core.errors import AccessDenied, WeakPassword
+from hjertekom_core.errors import AccessDenied, WeakPassword, WeakPin
 
 ROLES = ("clinician", "coordinator", "researcher", "administrator")
 
@@ -210,12 +210,58 @@ def check_password(password: str, username: str) -> None:
         raise WeakPassword(reasons, {"da": " ".join(da), "en": " ".join(en)})
 
 
+def hash_again(secret: str) -> str:
+    """A password or PIN already checked (it matched its stored hash), hashed with today's parameters."""
+    return _hasher.hash(secret)
+
+
 def needs_rehash(password_hash: str) -> bool:
     """Whether a hash was made with other parameters than today's (made again at the next login)."""
     try:
         return _hasher.check_needs_rehash(password_hash)
     except InvalidHashError:
         return True
+
+
+# --- the PIN of the questionnaire mode -----------------------------------------------------------------
+#: A PIN is 4 to 8 digits (only the questionnaire mode takes it: it never logs anyone in).
+MIN_PIN_LENGTH, MAX_PIN_LENGTH = 4, 8
+_PIN = re.compile(r"[0-9]{%d,%d}" % (MIN_PIN_LENGTH, MAX_PIN_LENGTH))
+#: Among the most used four-digit PINs that no rule below catches (keypad lines, 1004, 6969 ...).
+_COMMON_PINS = frozenset({"2580", "0852", "1397", "7931", "1004", "6969", "2468", "8642", "1357", "7531",
+                          "1470", "0741", "3690", "0963", "147258", "258369", "159753", "112233", "123123",
+                          "2020", "1010", "1122", "1313", "4545", "5683", "0007", "1998", "2001"})
+_DIGIT_RUNS = ("01234567890123456789", "98765432109876543210")
+
+
+def is_pin_shape(text: str) -> bool:
+    """Whether ``text`` has the shape of a PIN: 4 to 8 digits."""
+    return bool(_PIN.fullmatch(text))
+
+
+def check_pin(pin: str) -> None:
+    """Raise WeakPin (saying in Danish and English what to choose) unless ``pin`` is 4-8 digits and
+    not trivial: one digit over and over (0000), a run up or down (1234, 9876, 8901), a repeated
+    pair or triple (1212, 123123), a year 1900-2099 (a birth year) or a very common PIN (2580)."""
+    what_da = ("Vælg 4-8 cifre uden mønster, som kun du kender: ikke det samme ciffer gentaget (0000), "
+               "ikke tal i rækkefølge (1234, 9876), ikke en gentagelse (1212) og ikke et årstal.")
+    what_en = ("Choose 4-8 digits without a pattern that only you know: not one digit repeated (0000), not "
+               "digits in order (1234, 9876), not a repetition (1212) and not a year.")
+    if not is_pin_shape(pin):
+        raise WeakPin("format", {"da": f"PIN-koden skal være 4-8 cifre (kun tal). {what_da}",
+                                 "en": f"The PIN must be 4-8 digits (numbers only). {what_en}"})
+    trivial = (len(set(pin)) == 1 or any(pin in run for run in _DIGIT_RUNS) or pin in _COMMON_PINS
+               or any(len(pin) % n == 0 and pin == pin[:n] * (len(pin) // n) for n in (2, 3, 4) if n < len(pin))
+               or (len(pin) == 4 and 1900 <= int(pin) <= 2099))
+    if trivial:
+        raise WeakPin("trivial", {"da": f"PIN-koden er for let at gætte. {what_da}",
+                                  "en": f"The PIN is too easy to guess. {what_en}"})
+
+
+def hash_pin(pin: str) -> str:
+    """The PIN hashed with the passwords' hasher (argon2id); checked first (ValueError if weak)."""
+    check_pin(pin)
+    return _hasher.hash(pin)
 
 
 def verify_password(password_hash: str, password: str) -> bool:

@@ -53,7 +53,7 @@ READ_ACTIONS = ("citizen.find", "citizen.search", "citizen.read", "course.read",
 EXPORT_ACTIONS = ("dhrd.export", "extract.individual", "extract.aggregate", "snapshot.create", "store.backup",
                   "audit.export", "citizen.export")
 USER_ACTIONS = ("user.add", "user.change", "user.password_reset", "user.password_change", "user.sessions_ended",
-                "user.review")
+                "user.review", "user.pin_set", "user.pin_clear")
 LOGIN_ACTIONS = ("login", "login.failed", "login.locked")
 #: Erasure, restriction and retention (GDPR art. 17, 18 and 5(1)(e)): every action with these prefixes.
 ERASURE_PREFIXES = ("citizen.erase", "citizen.restrict", "retention.")

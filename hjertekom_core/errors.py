@@ -175,6 +175,16 @@ class WeakPassword(HjerteKomError, ValueError):
         super().__init__(f"{messages['da']} / {messages['en']}")
 
 
+class WeakPin(HjerteKomError, ValueError):
+    """A new PIN is not 4-8 digits or is too easy to guess; nothing was stored. ``reason`` is
+    ``format`` or ``trivial``; ``messages`` the text per language, saying what to choose."""
+
+    def __init__(self, reason: str, messages: dict[str, str]) -> None:
+        self.reason = reason
+        self.messages = dict(messages)
+        super().__init__(f"{messages['da']} / {messages['en']}")
+
+
 class NotFound(HjerteKomError):
     """The record does not exist, or is not visible to this user (deliberately not saying which)."""
 

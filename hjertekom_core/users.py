@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import re
 import secrets
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,10 @@ from hjertekom_core.access import (
     User,
     check_password,
     check_role,
+    hash_again,
     hash_password,
+    hash_pin,
+    is_pin_shape,
     needs_rehash,
     verify_password,
 )
@@ -42,8 +45,10 @@ from hjertekom_core.store.schema import audit_log, municipalities, user_municipa
 USER_ADD, USER_CHANGE = "user.add", "user.change"
 PASSWORD_RESET, PASSWORD_CHANGE = "user.password_reset", "user.password_change"
 SESSIONS_ENDED, RIGHTS_REVIEW = "user.sessions_ended", "user.review"
+#: The questionnaire mode's PIN: set or changed by the user, cleared by an administrator.
+PIN_SET, PIN_CLEAR = "user.pin_set", "user.pin_clear"
 #: The actions that change a user ("who last changed them" in the rights review).
-CHANGE_ACTIONS = (USER_ADD, USER_CHANGE, PASSWORD_RESET)
+CHANGE_ACTIONS = (USER_ADD, USER_CHANGE, PASSWORD_RESET, PIN_CLEAR)
 #: Why a change ended the user's sessions (web_sessions.ended_reason; the page's notice says so).
 ENDED_DEACTIVATED, ENDED_RIGHTS, ENDED_PASSWORD = "deactivated", "rights_changed", "password_reset"
 ENDED_PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a password
@@ -194,13 +199,42 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     lock began, or an attempt was refused while locked), each with the address. An unknown name is
     recorded as ``audit.ANONYMOUS``, never as typed: it may be a password or a CPR number.
     """
+    return _authenticate(store, username, lambda row: [row.password_hash], password, {}, "wrong password",
+                         address=address, max_failures=max_failures, lockout=lockout)
+
+
+def unlock_with_pin_or_password(store: Store, username: str, secret: str, *, password_allowed: bool,
+                                address: str | None = None, max_failures: int = 10,
+                                lockout: dt.timedelta = dt.timedelta(minutes=15)) -> User:
+    """The key that takes the tablet back from a citizen (the questionnaire mode): the user's PIN
+    (when set and ``secret`` has a PIN's shape) or, with ``password_allowed`` (the login-form
+    set-up), the password. The very same throttle, lockout and audit as ``authenticate``: one
+    counter per account, so wrong PINs and wrong passwords count together, and a lock refuses
+    both (and the login). The audit rows carry ``"key": "pin_or_password"`` or ``"pin"``."""
+    key = "pin_or_password" if password_allowed else "pin"
+
+    def hashes(row: Any) -> list[str]:  # noqa: ANN401 - a row of users
+        found = [row.pin_hash] if row.pin_hash and is_pin_shape(secret) else []
+        return found + ([row.password_hash] if password_allowed else [])
+
+    return _authenticate(store, username, hashes, secret, {"key": key},
+                         "wrong PIN or password" if password_allowed else "wrong PIN",
+                         address=address, max_failures=max_failures, lockout=lockout)
+
+
+def _authenticate(store: Store, username: str, hashes: Callable[[Any], list[str]], secret: str,
+                  extra: dict[str, str], wrong: str, *, address: str | None, max_failures: int,
+                  lockout: dt.timedelta) -> User:
+    """``authenticate``'s one implementation: ``secret`` is right if it matches one of ``hashes(row)``
+    (the user's row); ``extra`` goes into every audit row, ``wrong`` is the cause of a failure."""
     now = audit.now()
     with store.read() as conn:
-        row = conn.execute(select(users.c.id, users.c.password_hash, users.c.active)
+        row = conn.execute(select(users.c.id, users.c.password_hash, users.c.pin_hash, users.c.active)
                            .where(users.c.username == username)).first()
     who = User(row.id, username, "", "", frozenset()) if row else audit.ANONYMOUS
     user_id = row.id if row else None
     where = {"address": address} if address else {}
+    where = {**where, **extra}
     attempt = login_guard.begin(store, login_guard.keys_for(username, address), now=now,
                                 max_failures=max_failures, lockout=lockout)
     if isinstance(attempt, login_guard.Locked):
@@ -210,13 +244,17 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
         raise LoginLocked(attempt.until, delay_seconds=login_guard.MAX_DELAY)
 
     # argon2 runs whether or not the name exists (a dummy hash stands in), so a wrong name takes as
-    # long as a wrong password.
-    correct = verify_password(row.password_hash if row else _dummy_hash(), password)
+    # long as a wrong password; so does a user without a PIN.
+    candidates = hashes(row) if row is not None else []
+    if candidates:
+        matched = [h for h in candidates if verify_password(h, secret)]  # every hash is checked
+    else:
+        verify_password(_dummy_hash(), secret)
+        matched = []
+    correct = bool(matched)
     if correct and row is not None and row.active:
         login_guard.succeeded(store, attempt)
-        # A hash of an earlier version's parameters is made again now that the password is known
-        # (before the write: hashing takes milliseconds the store's write lock need not wait for).
-        fresh = {"password_hash": hash_password(password)} if needs_rehash(row.password_hash) else {}
+        fresh = _rehashed(row, matched, secret)
         with store.write() as conn:
             user = load_user(conn, users.c.id == row.id)
             if user is None:  # removed a moment ago
@@ -226,7 +264,7 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
         login_guard.purge(store, now=now, lockout=lockout)
         return user
 
-    cause = "unknown account" if row is None else ("inactive account" if correct else "wrong password")
+    cause = "unknown account" if row is None else ("inactive account" if correct else wrong)
     with store.write() as conn:
         audit.record(conn, who, "login.failed", "user", user_id,
                      detail={**where, "cause": cause, "failures": attempt.failures})
@@ -237,6 +275,14 @@ def authenticate(store: Store, username: str, password: str, *, address: str | N
     if attempt.locks_until is not None:
         raise LoginLocked(attempt.locks_until, delay_seconds=login_guard.MAX_DELAY)
     raise AuthenticationFailed(delay_seconds=login_guard.delay_for(attempt.failures))
+
+
+def _rehashed(row: Any, matched: list[str], secret: str) -> dict[str, str]:  # noqa: ANN401 - a row of users
+    """The user's hashes that ``secret`` matched but that were made with an earlier version's
+    parameters, made again now that the secret is known (before the write: hashing takes
+    milliseconds the store's write lock need not wait for)."""
+    return {column: hash_again(secret) for column in ("password_hash", "pin_hash")
+            if getattr(row, column) in matched and needs_rehash(getattr(row, column))}
 
 
 # --- administration ---------------------------------------------------------------------------------
@@ -256,6 +302,7 @@ class UserRecord:
     created_at: dt.datetime
     last_login_at: dt.datetime | None
     grants: tuple[tuple[str, int], ...] = ()   # (programme, municipality), sorted; "*": every programme
+    has_pin: bool = False                      # a PIN for the questionnaire mode (never the PIN)
 
     def as_user(self) -> User:
         if not self.grants:  # a record without grants (an administrator, or made by hand): as before
@@ -306,7 +353,7 @@ def _records(conn: Connection, where: Any = None) -> list[UserRecord]:  # noqa: 
             grants.setdefault(user_id, []).append((programme, code))
     return [UserRecord(r.id, r.username, r.display_name, r.role, tuple(codes.get(r.id, ())), bool(r.active),
                        bool(r.must_change_password), _utc(r.created_at), _utc(r.last_login_at),  # type: ignore[arg-type]
-                       tuple(sorted(grants.get(r.id, ()))))
+                       tuple(sorted(grants.get(r.id, ()))), r.pin_hash is not None)
             for r in rows]
 
 
@@ -572,6 +619,105 @@ def change_own_password(store: Store, username: str, old: str, new: str, repeat:
 
     end_user_sessions(store, user.id, ENDED_PASSWORD_CHANGED)  # type: ignore[arg-type]
     return user
+
+
+# --- the PIN of the questionnaire mode -------------------------------------------------------------------
+
+
+class PinMismatch(UserAdminRefused):
+    """The new PIN and its repetition differ."""
+
+    def __init__(self) -> None:
+        super().__init__("De to PIN-koder er ikke ens. Skriv den samme PIN-kode to gange.",
+                         "The two PINs differ. Type the same PIN twice.")
+
+
+class PinRefusedWhileHandedOver(UserAdminRefused):
+    """Hosted set-up: the tablet is with a citizen, so the PIN that takes it back is not changed."""
+
+    def __init__(self) -> None:
+        super().__init__("Din tablet er lige nu hos en borger i spørgeskematilstand. PIN-koden kan ikke ændres, "
+                         "før du har taget tabletten tilbage med den PIN-kode, du har.",
+                         "Your tablet is with a citizen in questionnaire mode. The PIN cannot be changed until "
+                         "you have taken the tablet back with the PIN you have.")
+
+
+def has_pin(store: Store, user_id: int | None) -> bool:
+    """Whether the user has a PIN for the questionnaire mode."""
+    if user_id is None:
+        return False
+    with store.read() as conn:
+        return conn.execute(select(users.c.pin_hash).where(users.c.id == user_id)).scalar() is not None
+
+
+def hand_over_open(conn: Connection, user_id: int) -> bool:
+    """Whether one of the user's forms is handed to a citizen right now (an autosave holding an
+    open hand-over of the questionnaire mode, widgets/questionnaire_mode.py)."""
+    import json
+
+    from hjertekom_core.store.schema import autosaves
+
+    for data in conn.execute(select(autosaves.c.data).where(
+            autosaves.c.user_id == user_id, autosaves.c.data.contains('"_tablet"', autoescape=True))).scalars():
+        try:
+            hand_over = json.loads(data).get("_tablet")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(hand_over, dict) and hand_over.get("open") is True:
+            return True
+    return False
+
+
+def set_own_pin(store: Store, username: str, pin: str, repeat: str, *, password: str | None,
+                address: str | None = None, max_failures: int = 10,
+                lockout: dt.timedelta = dt.timedelta(minutes=15)) -> User:
+    """The signed-in user sets or changes their own PIN (the questionnaire mode's key).
+
+    ``password``: the current password, proven like a login (throttled and audited) in the
+    login-form set-up; None in the hosted set-up, where the proxy's authenticated session
+    suffices. There, while one of the user's forms is handed to a citizen and the user has a PIN,
+    the PIN is not changed (PinRefusedWhileHandedOver, audited as ``access.denied``): the citizen
+    holds that session. Raises WeakPin or PinMismatch for a PIN that will not do, before any
+    password is checked; nothing changes then. Audited as ``user.pin_set`` (whether one was
+    replaced, and how the user proved who they are), never with the PIN.
+    """
+    if pin != repeat:
+        raise PinMismatch()
+    pin_hash = hash_pin(pin)   # checks it first (WeakPin)
+    if password is not None:
+        user = authenticate(store, username, password, address=address, max_failures=max_failures, lockout=lockout)
+    else:
+        found = active_user(store, username)
+        if found is None:
+            raise NotFound("user", username)
+        user = found
+    with store.write() as conn:
+        had = conn.execute(select(users.c.pin_hash).where(users.c.id == user.id)).scalar() is not None
+        if password is None and had and hand_over_open(conn, user.id):  # type: ignore[arg-type]
+            refused = True
+        else:
+            refused = False
+            conn.execute(update(users).where(users.c.id == user.id).values(pin_hash=pin_hash))
+            audit.record(conn, user, PIN_SET, "user", user.id,
+                         detail={"replaced": had, "proven_by": "password" if password is not None else "proxy"})
+    if refused:
+        audit.deny(store, user, PIN_SET, "user", user.id, reason="a form is handed over to a citizen")
+        raise PinRefusedWhileHandedOver()
+    return user
+
+
+def clear_pin(store: Store, actor: User, username: str) -> Change:
+    """An administrator removes a user's PIN (forgotten, or seen by someone); the user sets a new
+    one on "Min PIN-kode". Audited as ``user.pin_clear``."""
+    _require_admin(store, actor, "clear_pin")
+    with store.write() as conn:
+        target = _target(conn, username)
+        if conn.execute(select(users.c.pin_hash).where(users.c.id == target.id)).scalar() is None:
+            return Change(target, False)
+        conn.execute(update(users).where(users.c.id == target.id).values(pin_hash=None))
+        audit.record(conn, actor, PIN_CLEAR, "user", target.id, detail={"had_pin": True})
+        target = _target(conn, username)
+    return Change(target, True)
 
 
 # --- the rights review --------------------------------------------------------------------------------

@@ -201,10 +201,10 @@ def test_the_command_line_backs_up_and_restores_into_a_fresh_place(tmp_path: Pat
     run("var", "init")
     run("var", "users", "add", "anne", "--role", "clinician", "-m", "740")
     made = run("var", "backup", "--out", str(tmp_path / "b" / "hk.backup")).stdout
-    assert "schema 0012" in made and "sha256" in made
+    assert "schema 0013" in made and "sha256" in made
     assert stat.S_IMODE((tmp_path / "b" / "hk.backup").stat().st_mode) == 0o600
     restored = run("elsewhere", "restore", str(tmp_path / "b" / "hk.backup")).stdout
-    assert "integrity_check ok" in restored and "schema 0012" in restored
+    assert "integrity_check ok" in restored and "schema 0013" in restored
     assert "anne" in run("elsewhere", "users", "list").stdout
     refused = run("elsewhere", "restore", str(tmp_path / "b" / "hk.backup"), ok=False)
     assert "holds data" in refused.stderr and "--force" in refused.stderr and "Traceback" not in refused.stderr

@@ -28,7 +28,7 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 
 
 def test_init_users_and_status(tmp_path: Path) -> None:
-    assert "schema 0012" in run(tmp_path, "init").stdout
+    assert "schema 0013" in run(tmp_path, "init").stdout
     assert (tmp_path / "var" / "hjertekom.sqlite").exists()
     assert (tmp_path / "var" / "pseudonym.key").stat().st_mode & 0o077 == 0  # owner only
     run(tmp_path, "users", "add", "mette", "--role", "coordinator", "-m", "740", "-m", "741", "--name", "Mette K",
@@ -37,7 +37,7 @@ def test_init_users_and_status(tmp_path: Path) -> None:
     assert listed == [{"username": "mette", "name": "Mette K", "role": "coordinator", "municipalities": [740, 741],
                        "programmes": {"hjertekom": [740, 741]}}]
     status = json.loads(run(tmp_path, "status", "--json").stdout)
-    assert status["schema"] == "0012" and status["counts"] == []
+    assert status["schema"] == "0013" and status["counts"] == []
     assert (tmp_path / "var" / "hjertekom.log").exists()
 
 

@@ -292,3 +292,56 @@ def test_a_tablet_still_with_the_citizen_is_found_by_its_own_programmes_form_nam
         assert held_tablet(shell) is None   # handed back: nothing to resume
     finally:
         entry.ws.store.dispose()
+
+
+#: A fourth form for a copy of the invented programme, between its start and its end.
+_FOLLOW_UP = """  - name: followup
+    label: {da: "Opfølgning", en: "Follow-up"}
+    date_field: visit_date
+    sections:
+      - name: visit
+        label: {da: "Samtale", en: "Meeting"}
+        fields:
+          - {name: visit_date, type: date, required: true, label: {da: "Dato", en: "Date"}}
+"""
+
+
+def test_a_programme_with_more_than_three_forms_shows_its_middle_form_in_the_worklist(tmp_path: Path) -> None:
+    folder = contracts_with_invented(tmp_path)
+    contract_file = folder / PROGRAMME / "contract.yaml"
+    text = contract_file.read_text(encoding="utf-8")
+    contract_file.write_text(text.replace("  - name: end\n", _FOLLOW_UP + "  - name: end\n", 1), encoding="utf-8")
+    entry = _entry(tmp_path, folder)
+    try:
+        citizen_id, invented = _invented_course(entry, 19_005, "Folmer Fire")
+        svc = entry.service
+        svc.save(invented, "start", {"visit_date": "2025-02-05", "falls_last_year": 1, "fall_risk": "low"}, 0,
+                 complete=True)
+        svc.save(invented, "followup", {"visit_date": "2025-03-05"}, 0, complete=False)
+        heart = svc.open_course(citizen_id, course_data(), complete=True).course_id
+        shell = entry.shell()
+
+        view = WorklistView(shell)
+        page = _html(view.widget)
+        assert "Øvrige skemaer" in page.splitlines()                     # a column heading (a button)
+        assert re.search(r"<span title='Opfølgning: kladde'><span class='hk-status-draft'>Opfølgning: kladde",
+                         page)                                            # the middle form and its status
+        missing_end = next(t for t in view.tables if any(i.course_id == invented for i in t.items))
+        assert [key for key, _, _ in missing_end.columns][-1] == "status:others"
+        assert "Opfølgning: kladde" in _html(missing_end.rows)
+        # HjerteKom's course has no such form: "–" in its row, and last when sorted by the column.
+        awaiting = next(t for t in view.tables if any(i.course_id == heart for i in t.items))
+        heart_item = next(i for i in awaiting.items if i.course_id == heart)
+        assert "<span class='hk-cell-status-others'><span class='hk-status-none'>–</span>" in _html(awaiting.rows)
+        both_items = [heart_item, *(i for i in missing_end.items if i.course_id == invented)]
+        for descending in (False, True):
+            assert sort_items(both_items, "status:others", descending,
+                              programmes=missing_end.programmes)[-1] is heart_item
+    finally:
+        entry.ws.store.dispose()
+
+
+def test_with_programmes_of_three_forms_there_is_no_column_of_further_forms(both: Entry) -> None:
+    _invented_course(both, 19_006, "Tre Formsen")
+    assert "Øvrige skemaer" not in _html(WorklistView(both.shell()).widget)
+

@@ -14,7 +14,7 @@ def test_migrations_build_exactly_the_declared_schema(store: Store) -> None:
     with store.read() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
-    assert store.schema_revision() == store.head_revision() == "0012"
+    assert store.schema_revision() == store.head_revision() == "0013"
 
 
 def test_migrating_again_changes_nothing(store: Store, contracts) -> None:

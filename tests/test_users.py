@@ -79,3 +79,21 @@ def test_usernames_are_unique(store) -> None:
         add_user(store, SYSTEM, "anna", "Anna", "researcher", "korrekt-hest-batteri", [])
 
 
+
+
+def test_a_pin_of_earlier_parameters_is_made_again_when_it_unlocks(store) -> None:
+    from argon2 import PasswordHasher
+    from sqlalchemy import update
+
+    from hjertekom_core.users import unlock_with_pin_or_password
+
+    add_user(store, SYSTEM, "anna", "Anna A.", "clinician", "korrekt-hest-batteri", [740])
+    earlier = PasswordHasher().hash("583920")
+    with store.write() as conn:
+        conn.execute(update(users).values(pin_hash=earlier))
+    unlock_with_pin_or_password(store, "anna", "583920", password_allowed=False)
+    with store.read() as conn:
+        pin_hash, password_hash = conn.execute(select(users.c.pin_hash, users.c.password_hash)).one()
+    assert pin_hash != earlier and "$m=19456,t=2,p=1$" in pin_hash
+    assert "$m=19456,t=2,p=1$" in password_hash       # the password's own hash is left as it was
+    assert unlock_with_pin_or_password(store, "anna", "583920", password_allowed=False).username == "anna"

@@ -8,6 +8,10 @@
 - ``/hjertekom/profil`` ("Min profil"): every signed-in user sets their own work phone and e-mail,
   which sign their course summaries for hospital and GP (``users.set_contact``; an administrator
   sets anyone's on "Brugere"). The page only ever changes the signed-in user's own details.
+- ``/hjertekom/pin`` ("Min PIN-kode"): every signed-in user sets or changes their own PIN, the key
+  that takes the tablet back from a citizen in questionnaire mode (``users.set_own_pin``: with the
+  current password, or in the hosted set-up on the proxy's session); an administrator removes a
+  user's PIN on "Brugere" (``users.clear_pin``).
 - ``/hjertekom/revisionsspor``: the audit log for administrators (``audit.read``): filters by user,
   citizen, action, municipality and period, paged; ``/hjertekom/revisionsspor.csv`` exports the
   same selection. A CPR number typed in the filter is sent by POST, looked up to the citizen id
@@ -17,12 +21,16 @@ Every refusal is audited: by the core (roles), or here (a POST without a valid _
 """
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import functools
 import html
 import logging
 from typing import Any
 from urllib.parse import urlencode
 
 from tornado import web
+from tornado.ioloop import IOLoop
 
 from hjertekom_core import audit
 from hjertekom_core.access import ALL_PROGRAMMES, ROLE_LABELS, ROLES, User
@@ -38,13 +46,16 @@ from hjertekom_core.audit_search import (
     search,
 )
 from hjertekom_core.cpr import InvalidCpr
-from hjertekom_core.errors import AccessDenied, WeakPassword
+from hjertekom_core.errors import AccessDenied, AuthenticationFailed, LoginLocked, NotFound, WeakPassword, WeakPin
 from hjertekom_core.users import (
     ContactDetails,
+    PinRefusedWhileHandedOver,
     UserAdminRefused,
     UserRecord,
     active_user,
+    clear_pin,
     contact_of,
+    has_pin,
     deactivate_user,
     local_text,
     reactivate_user,
@@ -52,6 +63,7 @@ from hjertekom_core.users import (
     set_contact,
     set_municipalities,
     set_programmes,
+    set_own_pin,
     set_role,
     user_records,
 )
@@ -72,6 +84,7 @@ log = logging.getLogger(__name__)
 USERS_ROUTE = r"/hjertekom/brugere/?"
 USER_ACTION_ROUTE = r"/hjertekom/brugere/([^/]*)/([^/]*)"
 PROFILE_ROUTE = r"/hjertekom/profil/?"
+PIN_ROUTE = r"/hjertekom/pin/?"
 AUDIT_ROUTE = r"/hjertekom/revisionsspor/?"
 AUDIT_CSV_ROUTE = r"/hjertekom/revisionsspor\.csv"
 
@@ -106,6 +119,43 @@ _CONTACT_TEXT: dict[str, Text] = {
     "save": Text("Gem", "Save"),
     "username": Text("Brugernavn", "Username"),
 }
+
+
+#: "Min PIN-kode": the questionnaire mode's key (docs/questionnaire-mode.md).
+_PIN_TEXT: dict[str, Text] = {
+    "title": Text("Min PIN-kode", "My PIN"),
+    "intro": Text("Med PIN-koden tager du tabletten tilbage, når borgeren har udfyldt sit spørgeskema "
+                  "(\"Borgerens spørgeskema (tablet)\"). Vælg 4-8 cifre, som kun du kender, uden mønster: ikke "
+                  "det samme ciffer gentaget (0000), ikke tal i rækkefølge (1234) og ikke et årstal. PIN-koden "
+                  "kan ikke bruges til at logge ind.",
+                  "With the PIN you take the tablet back when the citizen has filled in their questionnaire. "
+                  "Choose 4-8 digits only you know, without a pattern. The PIN cannot be used to log in."),
+    "proxy_note": Text("Du logger ind via kommunens login og har ingen adgangskode i HjerteKom: PIN-koden er den "
+                       "eneste måde at tage tabletten tilbage på.",
+                       "You sign in through the municipality's login and have no password in HjerteKom: the PIN "
+                       "is the only way to take the tablet back."),
+    "has_pin": Text("Du har en PIN-kode. Skriv en ny for at skifte den.", "You have a PIN. Enter a new one to change it."),
+    "no_pin": Text("Du har ingen PIN-kode endnu.", "You have no PIN yet."),
+    "new": Text("Ny PIN-kode", "New PIN"),
+    "repeat": Text("Gentag den nye PIN-kode", "Repeat the new PIN"),
+    "password": Text("Din nuværende adgangskode", "Your current password"),
+    "save": Text("Gem PIN-kode", "Save PIN"),
+    "saved": Text("Din PIN-kode er gemt. Brug den til at tage tabletten tilbage fra borgeren.",
+                  "Your PIN is saved. Use it to take the tablet back from the citizen."),
+    "wrong_password": Text("Den nuværende adgangskode er forkert. PIN-koden er ikke ændret.",
+                           "The current password is wrong. The PIN is not changed."),
+    "locked": Text("For mange forkerte forsøg. Prøv igen efter kl. {time}. PIN-koden er ikke ændret.",
+                   "Too many wrong attempts. Try again after {time}. The PIN is not changed."),
+    "clear": Text("Fjern PIN-kode", "Remove PIN"),
+    "cleared": Text("PIN-koden er fjernet. Brugeren vælger en ny under \"Min PIN-kode\".",
+                    "The PIN is removed. The user chooses a new one under \"My PIN\"."),
+    "column": Text("har PIN-kode", "has a PIN"),
+}
+
+
+def pt(key: str, lang: str = "da", **values: str) -> str:
+    """One of the PIN page's words."""
+    return _PIN_TEXT[key].get(lang).format(**values)
 
 
 def ct(key: str, lang: str = "da") -> str:
@@ -170,6 +220,8 @@ class UsersHandler(AdminHandler):
             notice = _notice("ok", html.escape(ct("contact_saved")))
         if done == "programmes":
             notice = _notice("ok", html.escape(PROGRAMMES_DONE.get("da")))
+        if done == "pin":
+            notice = _notice("ok", html.escape(pt("cleared")))
         self.render_list(user, notice)
 
     def render_list(self, user: User, notice: str = "", status: int = 200) -> None:
@@ -198,6 +250,8 @@ class UsersHandler(AdminHandler):
         state = t("yes") if record.active else t("admin.closed")
         if record.must_change_password:
             state += f" ({t('admin.must_change')})"
+        if record.has_pin:
+            state += f" ({pt('column')})"
         cells = [record.username, record.display_name, ROLE_LABELS[record.role]["da"], where,
                  self.programmes_text(record), state, local_text(record.last_login_at) or t("admin.never")]
         row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
@@ -255,14 +309,16 @@ class UsersHandler(AdminHandler):
                                     f'"{html.escape(PROGRAMMES_LABEL.get("da"))}">{ticks}</span>',
                                     SET_PROGRAMMES.get("da")))
         parts.append(self._form(record, "kontakt", _contact_inputs(contact, size=14), ct("save_contact")))
+        if record.has_pin:
+            parts.append(self._form(record, "pin", "", pt("clear")))
         return "".join(parts)
 
 
 #: URL word -> (the core's change, the message key after it).
 _ACTIONS: dict[str, str] = {"deaktiver": "deactivated", "genaktiver": "reactivated", "rolle": "role",
                             "kommuner": "municipalities", "nulstil": "password", "kontakt": "contact",
-                            "programmer": "programmes"}
-_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values() if v not in ("contact", "programmes")}
+                            "programmer": "programmes", "pin": "pin"}
+_DONE_KEYS = {f"admin.done.{v}" for v in _ACTIONS.values() if v not in ("contact", "programmes", "pin")}
 
 
 class UserActionHandler(UsersHandler):
@@ -294,6 +350,8 @@ class UserActionHandler(UsersHandler):
             elif action == "programmer":  # the ticked programmes; none ticked is refused by the core
                 set_programmes(store, user, target.username, self.get_body_arguments("programme"),
                                known_programmes=self.ws().contracts.programmes)
+            elif action == "pin":
+                clear_pin(store, user, target.username)
             elif action == "kontakt":  # the core lets a user set their own; anyone else's: administrators
                 set_contact(store, user, target.username, self.get_body_argument("phone", ""),
                             self.get_body_argument("email", ""))
@@ -367,6 +425,65 @@ class ProfileHandler(AdminHandler):
                 f'<p><button type="submit" id="hk-save-profile">{html.escape(ct("save"))}</button></p></form>')
         self.show(ct("profile_title"), f'{notice}<table class="hk-facts">{facts}</table>'
                                        f"<p>{html.escape(ct('profile_intro'))}</p>{form}", status)
+
+
+class PinHandler(AdminHandler):
+    """``GET /hjertekom/pin`` ("Min PIN-kode"): whether the signed-in user has a PIN; ``POST`` (with
+    _xsrf) sets or changes it: with the current password when users sign in with the login form,
+    on the proxy's authenticated session in the hosted set-up (``users.set_own_pin``). Only ever
+    the user's own: the page takes no name of whom to change."""
+
+    def proxy(self) -> bool:
+        return bool(getattr(self.identity_provider, "trusted_header", ""))
+
+    @web.authenticated
+    def get(self) -> None:
+        user = self.account()
+        notice = _notice("ok", html.escape(pt("saved"))) if self.get_argument("gemt", "") == "1" else ""
+        self.render_pin(user, notice)
+
+    @web.authenticated
+    async def post(self) -> None:
+        user = self.account()
+        pin, repeat = self.get_body_argument("pin", ""), self.get_body_argument("repeat", "")
+        password = None if self.proxy() else self.get_body_argument("password", "")
+        config = self.ws().config
+        try:
+            # In a worker thread: argon2 (the PIN's hash, the password's check) would hold up the server.
+            await IOLoop.current().run_in_executor(None, functools.partial(
+                set_own_pin, self.ws().store, user.username, pin, repeat, password=password,
+                address=client_address(self), max_failures=config.login_max_failures,
+                lockout=dt.timedelta(minutes=config.login_lockout_minutes)))
+        except (WeakPin, UserAdminRefused) as refused:   # nothing stored
+            return self.render_pin(user, _notice("error", html.escape(refused.messages["da"])),
+                                   409 if isinstance(refused, PinRefusedWhileHandedOver) else 400)
+        except LoginLocked as locked:
+            await asyncio.sleep(min(locked.delay_seconds, 4.0))
+            until = local_text(locked.until)[-5:]   # HH:MM, Danish time
+            return self.render_pin(user, _notice("error", html.escape(pt("locked", time=until))), 429)
+        except AuthenticationFailed as failed:
+            await asyncio.sleep(min(failed.delay_seconds, 4.0))
+            return self.render_pin(user, _notice("error", html.escape(pt("wrong_password"))), 403)
+        except NotFound:
+            raise web.HTTPError(403) from None
+        self.redirect(f"{self.base_url}hjertekom/pin?gemt=1", status=303)
+
+    def render_pin(self, user: User, notice: str = "", status: int = 200) -> None:
+        proxy = self.proxy()
+        state = pt("has_pin") if has_pin(self.ws().store, user.id) else pt("no_pin")
+        # type="password" with inputmode="numeric": a number keyboard on a tablet, the PIN not shown.
+        inputs = "".join(
+            f'<p><label for="hk-{name}">{html.escape(pt(label))}</label> <input id="hk-{name}" name="{name}" '
+            f'type="password" inputmode="numeric" autocomplete="off" size="10" maxlength="8"></p>'
+            for name, label in (("pin", "new"), ("repeat", "repeat")))
+        if not proxy:
+            inputs += (f'<p><label for="hk-password">{html.escape(pt("password"))}</label> <input id="hk-password" '
+                       'name="password" type="password" autocomplete="current-password" size="24"></p>')
+        form = (f'<form class="hk-pin" method="post" action="{html.escape(self.base_url)}hjertekom/pin">'
+                f"{self.xsrf_form_html()}{inputs}"
+                f'<p><button type="submit" id="hk-save-pin">{html.escape(pt("save"))}</button></p></form>')
+        about = f"<p>{html.escape(pt('intro'))}</p>" + (f"<p>{html.escape(pt('proxy_note'))}</p>" if proxy else "")
+        self.show(pt("title"), f'{notice}{about}<p id="hk-pin-state">{html.escape(state)}</p>{form}', status)
 
 
 def _codes(text: str) -> list[int]:
@@ -493,4 +610,5 @@ def _int(text: str) -> int:
 
 ROUTES: list[tuple[str, type[AdminHandler]]] = [
     (USERS_ROUTE, UsersHandler), (USER_ACTION_ROUTE, UserActionHandler), (PROFILE_ROUTE, ProfileHandler),
+    (PIN_ROUTE, PinHandler),
     (AUDIT_CSV_ROUTE, AuditCsvHandler), (AUDIT_ROUTE, AuditHandler)]

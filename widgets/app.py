@@ -155,6 +155,8 @@ class EntryShell:
         reports_link += (f'<a href="hjertekom/revisionsspor" target="_blank" class="hk-audit">'
                          f'{app_t("audit_view.link")}</a> · ' if user.can("audit.read") else "")
         reports_link += '<a href="hjertekom/profil" target="_blank" class="hk-profile">Min profil</a> · '  # own contact
+        # The questionnaire mode's key (questionnaire_mode.py): the user's own PIN.
+        reports_link += '<a href="hjertekom/pin" target="_blank" class="hk-pin">Min PIN-kode</a> · '
         self.header.value = (
             '<div style="display:flex;justify-content:space-between;align-items:center;'
             'border-bottom:2px solid #8b1e2d;padding:6px 0">'

@@ -69,6 +69,7 @@ class Guard:
     max_age: dt.timedelta = SESSION_MAX_AGE
     registry: KernelRegistry = field(default_factory=KernelRegistry)
     kernel_manager: Any = None  # Voilà's, set once it exists
+    proxy_sign_in: bool = False  # hosted set-up: users sign in at the authenticating proxy
     _touched: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

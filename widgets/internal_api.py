@@ -99,7 +99,9 @@ class _KernelCaller(web.RequestHandler):
 class WhoAmIHandler(_KernelCaller):
     async def get(self) -> None:
         _session, user = await self.caller()
-        self.reply({"username": user.username})
+        # "proxy": users sign in at an authenticating proxy and have no password in HjerteKom (the
+        # questionnaire mode then takes the PIN only).
+        self.reply({"username": user.username, "proxy": bool(getattr(self.guard, "proxy_sign_in", False))})
 
 
 class FeedbackHandler(_KernelCaller):
@@ -204,9 +206,16 @@ def get_json(path: str, timeout: float = 15.0) -> dict[str, Any]:
 
 def whoami() -> str | None:
     """The username behind this kernel's identity, or None (no identity, or its session ended)."""
+    found = whoami_details()
+    return found[0] if found else None
+
+
+def whoami_details() -> tuple[str, bool] | None:
+    """(username, signed in at an authenticating proxy) behind this kernel's identity, or None."""
     try:
-        return str(get_json("/whoami", timeout=10.0)["username"])
-    except (ServerUnavailable, KeyError, ValueError):
+        body = get_json("/whoami", timeout=10.0)
+        return str(body["username"]), body.get("proxy") is True
+    except (ServerUnavailable, KeyError, ValueError, TypeError, AttributeError):
         return None
 
 

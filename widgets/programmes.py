@@ -21,6 +21,10 @@ DEFAULT_PROGRAMME = "hjertekom"
 #: shows courses of several programmes side by side (their forms may be named differently).
 ROLES: tuple[str, ...] = ("course", "start", "end")
 ROLE_WORDS = {"course": "Forløb", "start": "Start", "end": "Afslutning"}
+#: The worklist's column for the forms that play no role (``further_forms``), when a loaded
+#: programme has any.
+OTHERS = "others"
+OTHERS_WORD = "Øvrige skemaer"
 
 
 def form_word(contract: Contract, form: str) -> str:
@@ -50,6 +54,14 @@ def form_roles(contract: Contract) -> dict[str, str]:
     return roles
 
 
+def further_forms(contract: Contract) -> list[str]:
+    """The forms of ``contract`` that play no role (between start and end, in contract order): a
+    programme with more than three forms has them. The worklist lists their status in "Øvrige
+    skemaer" when several programmes share its role columns."""
+    playing = set(form_roles(contract).values())
+    return [name for name in contract.forms if name not in playing]
+
+
 def role_statuses(contract: Contract, statuses: dict[str, str] | Any) -> dict[str, str | None]:
     """Role -> the status of the form playing it (None: not begun, or no such form)."""
     return {role: statuses.get(form) for role, form in form_roles(contract).items()}
@@ -73,6 +85,7 @@ def end_form(contract: Contract) -> str:
     return list(contract.forms)[-1]
 
 
-__all__ = ["DEFAULT_PROGRAMME", "ROLES", "ROLE_WORDS", "end_form", "form_roles", "form_word", "has_course_sheets",
+__all__ = ["DEFAULT_PROGRAMME", "OTHERS", "OTHERS_WORD", "ROLES", "ROLE_WORDS", "end_form", "form_roles",
+           "form_word", "further_forms", "has_course_sheets",
            "programme_name",
            "role_statuses", "states_text"]

@@ -4,9 +4,11 @@
 ``self_report``: HADS, HeartQoL, EQ-5D-5L, WHO-5 in HjerteKom) turns the page into questionnaire
 mode: only that form's items, in large type, answered by tapping; no header links, no worklist,
 no other form, no save button. The page leaves the mode only with the signed-in clinician's
-password ("Færdig – giv tabletten tilbage", then "Lås op"); the answers are then put into the
-clinician's form, each marked "Besvaret af borgeren", and saved as the citizen's
-(``Service.save(self_reported=...)``) when the clinician saves.
+password or PIN ("Færdig – giv tabletten tilbage", then "Lås op"; signed in at an authenticating
+proxy, where users have no password in HjerteKom, the PIN only, and the mode does not start
+without one); the answers are then put into the clinician's form, each marked "Besvaret af
+borgeren", and saved as the citizen's (``Service.save(self_reported=...)``) when the clinician
+saves.
 
 What holds the citizen in, since everything from the browser is hostile:
 
@@ -39,7 +41,7 @@ from hjertekom_core import audit
 from hjertekom_core.contract import UNKNOWN, Field, Section
 from hjertekom_core.errors import AuthenticationFailed, LoginLocked
 from hjertekom_core.store.schema import autosaves, courses
-from hjertekom_core.users import authenticate
+from hjertekom_core.users import authenticate, has_pin, unlock_with_pin_or_password
 from hjertekom_widgets import routes
 from hjertekom_widgets.danish_time import danish
 from hjertekom_widgets.routes import Route
@@ -58,6 +60,9 @@ TABLET_KEY = "_tablet"
 MAX_AUDITED_REFUSALS = 20
 #: The longest a wrong password makes the page wait (the login's throttling delay, capped).
 MAX_WAIT_SECONDS = 4.0
+#: Per key (``QuestionnaireMode.key``): the unlock page's words and the audited reason of a refusal.
+UNLOCK_FOR = {"password": "qm.unlock_for", "pin": "qm.unlock_for_pin", "pin_or_password": "qm.unlock_for_pin_or_password"}
+WRONG = {"password": "wrong password", "pin": "wrong PIN", "pin_or_password": "wrong PIN or password"}
 
 _CSS = (
     "<style>"
@@ -192,11 +197,31 @@ class QuestionnaireMode:
         form = self.shell.contract.form(self.cv.form_name)
         return bool(form.self_report_items())
 
+    def key(self) -> str:
+        """What takes the tablet back: ``pin`` (signed in at an authenticating proxy: no password in
+        HjerteKom), ``pin_or_password`` or ``password`` (the login form, with or without a PIN)."""
+        session = self.shell.session
+        if session is None:
+            return "password"
+        if session.proxy:
+            return "pin"
+        return "pin_or_password" if has_pin(self.shell.service.store, session.user.id) else "password"
+
+    def way_back(self) -> bool:
+        """Whether the clinician can take the tablet back: a password, or (hosted set-up) a PIN."""
+        session = self.shell.session
+        return session is not None and (not session.proxy or has_pin(self.shell.service.store, session.user.id))
+
     # --- entering -------------------------------------------------------------------------------------
     def enter(self, *, resumed: bool = False) -> None:
-        """Hand the tablet to the citizen: the page shows only this form's questionnaire."""
+        """Hand the tablet to the citizen: the page shows only this form's questionnaire. Not without
+        a way back (a proxy user without a PIN is told to choose one first); a reload of a hand-over
+        (``resumed``) always comes back into it, so that the citizen stays in."""
         cv = self.cv
         if self.active or not self.offered() or cv.view.locked:
+            return
+        if not resumed and not self.way_back():
+            self.shell.show("error", t("qm.need_pin", self.lang))
             return
         self.course_id, self.form_name = cv.course_id, cv.form_name
         self.answers = {}
@@ -308,7 +333,8 @@ class QuestionnaireMode:
         lang = self.lang
         user = self.shell.session.user if self.shell.session else None
         name = user.display_name if user else ""
-        self._password = w.Password(placeholder=t("qm.password", lang), layout=w.Layout(width="20em"))
+        key = self.key()
+        self._password = w.Password(placeholder=t(f"qm.{key}", lang), layout=w.Layout(width="20em"))
         self._password.add_class("hk-qm-password")
         unlock = w.Button(description=t("qm.unlock", lang), button_style="warning", icon="unlock")
         unlock.add_class("hk-qm-unlock")
@@ -318,11 +344,12 @@ class QuestionnaireMode:
         back.on_click(self._safely("back to questions", lambda _: self._show_questions()))
         self.note.value = ""
         self.widget.children = (w.HTML(_CSS), w.HTML(f"<h2>{html.escape(t('qm.handed_back', lang))}</h2>"),
-                                w.HTML(f"<p>{html.escape(t('qm.unlock_for', lang, name=name))}</p>"),
+                                w.HTML(f"<p>{html.escape(t(UNLOCK_FOR[key], lang, name=name))}</p>"),
                                 self._password, w.HBox([unlock, back]), self.note)
 
     def unlock(self, password: str) -> bool:
-        """The clinician's password: back to the form (True), or refused, counted and audited."""
+        """The clinician's password or PIN (``key``): back to the form (True), or refused, counted and
+        audited by the login's own throttle (``users.authenticate``, ``unlock_with_pin_or_password``)."""
         if not self.active:
             return False
         session = self.shell.session
@@ -331,17 +358,21 @@ class QuestionnaireMode:
         if hasattr(self, "_password"):
             self._password.value = ""   # never left in the page
         store = self.shell.service.store
+        key = self.key()
         try:
-            authenticate(store, session.user.username, password)
+            if key == "password":
+                authenticate(store, session.user.username, password)
+            else:
+                unlock_with_pin_or_password(store, session.user.username, password, password_allowed=key != "pin")
         except LoginLocked as exc:
             self._audit_refusal("questionnaire.unlock", "locked")
             self.note.value = _box("error", t("qm.locked_out", self.lang, time=f"{danish(exc.until):%H:%M}"))
             return False
         except AuthenticationFailed as exc:
             self.failures += 1
-            self._audit_refusal("questionnaire.unlock", "wrong password", {"failures": self.failures})
+            self._audit_refusal("questionnaire.unlock", WRONG[key], {"failures": self.failures})
             time.sleep(min(float(getattr(exc, "delay_seconds", 0.0) or 0.0), MAX_WAIT_SECONDS))
-            self.note.value = _box("error", t("qm.wrong_password", self.lang, n=self.failures))
+            self.note.value = _box("error", t(f"qm.wrong_{key}", self.lang, n=self.failures))
             return False
         self._return()
         return True

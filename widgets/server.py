@@ -260,7 +260,8 @@ def serve(config: Config, port: int = 8866, *, ip: str = "127.0.0.1", preheat: b
     os.environ.pop(CHECKED_ENV, None)       # the server itself checks the contracts in full ...
     workspace = open_workspace(config)
     os.environ[CHECKED_ENV] = workspace.contracts.digest   # ... so that its kernels need not (memory)
-    guard = Guard(workspace, idle=dt.timedelta(minutes=config.idle_timeout_minutes))
+    guard = Guard(workspace, idle=dt.timedelta(minutes=config.idle_timeout_minutes),
+                  proxy_sign_in=bool(trusted_header))
     HjerteKomIdentityProvider.guard = guard
     HjerteKomIdentityProvider.trusted_proxies = tuple(config.trusted_proxies)
     if trusted_header:

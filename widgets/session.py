@@ -19,6 +19,9 @@ class NotSignedIn(HjerteKomError):
 class Session:
     workspace: Workspace
     user: User
+    #: Signed in at an authenticating proxy (``hjertekom serve --trusted-header``): the user has no
+    #: password in HjerteKom, so the questionnaire mode takes their PIN only.
+    proxy: bool = False
 
 
 def wait_for_request() -> None:
@@ -29,11 +32,12 @@ def wait_for_request() -> None:
 def start_session(workspace: Workspace | None = None) -> Session:
     """The workspace (opened here unless given, e.g. by a preheated kernel) and the signed-in user;
     raises NotSignedIn unless the server vouches for this kernel's identity token."""
-    username = internal_api.whoami()
-    if username is None:
+    found = internal_api.whoami_details()
+    if found is None:
         raise NotSignedIn("no valid identity from the server")
+    username, proxy = found
     workspace = workspace if workspace is not None else open_workspace(load_config(), pool_size=1)
     user = active_user(workspace.store, username)
     if user is None:
         raise NotSignedIn("account unknown or inactive")
-    return Session(workspace, user)
+    return Session(workspace, user, proxy)

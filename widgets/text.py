@@ -331,15 +331,33 @@ STRINGS: Mapping[str, Text] = {
     "qm.unlock_for": Text("Kun for behandleren: skriv adgangskoden for {name} for at vende tilbage.",
                           "For the clinician only: enter the password of {name} to return."),
     "qm.password": Text("Adgangskode", "Password"),
+    "qm.unlock_for_pin": Text("Kun for behandleren: skriv PIN-koden for {name} for at vende tilbage.",
+                              "For the clinician only: enter the PIN of {name} to return."),
+    "qm.unlock_for_pin_or_password": Text(
+        "Kun for behandleren: skriv PIN-koden eller adgangskoden for {name} for at vende tilbage.",
+        "For the clinician only: enter the PIN or the password of {name} to return."),
+    "qm.pin": Text("PIN-kode", "PIN"),
+    "qm.pin_or_password": Text("PIN-kode eller adgangskode", "PIN or password"),
+    "qm.wrong_pin": Text("Forkert PIN-kode. Spørgeskemaet er stadig låst. ({n}. forkerte forsøg)",
+                         "Wrong PIN. The questionnaire is still locked. (wrong attempt no. {n})"),
+    "qm.wrong_pin_or_password": Text(
+        "Forkert PIN-kode eller adgangskode. Spørgeskemaet er stadig låst. ({n}. forkerte forsøg)",
+        "Wrong PIN or password. The questionnaire is still locked. (wrong attempt no. {n})"),
+    "qm.need_pin": Text("Vælg først en PIN-kode under \"Min PIN-kode\" øverst på siden. Du logger ind via "
+                        "kommunens login og har ingen adgangskode i HjerteKom, så PIN-koden er den eneste måde at "
+                        "tage tabletten tilbage fra borgeren på. Tabletten er ikke givet videre.",
+                        "First choose a PIN under \"My PIN\" at the top of the page. You sign in through the "
+                        "municipality's login and have no password in HjerteKom, so the PIN is the only way to take "
+                        "the tablet back from the citizen. The tablet has not been handed over."),
     "qm.unlock": Text("Lås op", "Unlock"),
     "qm.back_to_questions": Text("Tilbage til spørgsmålene", "Back to the questions"),
     "qm.wrong_password": Text("Forkert adgangskode. Spørgeskemaet er stadig låst. ({n}. forkerte forsøg)",
                               "Wrong password. The questionnaire is still locked. (wrong attempt no. {n})"),
     "qm.locked_out": Text("For mange forkerte forsøg. Prøv igen efter kl. {time}.",
                           "Too many wrong attempts. Try again after {time}."),
-    "qm.stay": Text("Spørgeskemaet kan kun forlades med behandlerens adgangskode. Tryk på \"{done}\", når du er "
+    "qm.stay": Text("Spørgeskemaet kan kun forlades med behandlerens adgangskode eller PIN-kode. Tryk på \"{done}\", når du er "
                     "færdig.",
-                    "The questionnaire can only be left with the clinician's password. Tap \"{done}\" when you "
+                    "The questionnaire can only be left with the clinician's password or PIN. Tap \"{done}\" when you "
                     "are done."),
     "qm.answered_by_citizen": Text("Besvaret af borgeren", "Answered by the citizen"),
     "qm.returned": Text("Borgeren har besvaret {n} spørgsmål. De er markeret \"Besvaret af borgeren\": gennemse "

@@ -12,7 +12,17 @@ from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.name_search import danish_sort_key, looks_like_number, typed_cpr
 from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
-from hjertekom_widgets.programmes import DEFAULT_PROGRAMME, ROLE_WORDS, ROLES, form_roles, form_word, programme_name
+from hjertekom_widgets.programmes import (
+    DEFAULT_PROGRAMME,
+    OTHERS,
+    OTHERS_WORD,
+    ROLE_WORDS,
+    ROLES,
+    form_roles,
+    form_word,
+    further_forms,
+    programme_name,
+)
 from hjertekom_widgets.shared_looks import SharedLooks
 
 if TYPE_CHECKING:
@@ -137,6 +147,11 @@ class WorklistView:
             programmes: dict[str, Contract] | None = {p: loaded[p] for p in self.shell.programmes}
             forms: list[str] = list(ROLES)
             headings = dict(ROLE_WORDS)
+            if any(further_forms(c) for c in programmes.values()):
+                # A programme with more than three forms: the ones between start and end, each with
+                # its status, in a column of their own.
+                forms.append(OTHERS)
+                headings[OTHERS] = OTHERS_WORD
             titles["awaiting_start"] = "Afventer opstart"   # the start forms have different names
         else:
             only = loaded[self.shell.programmes[0]]
@@ -149,6 +164,7 @@ class WorklistView:
                                 [i for i in items if group in i.groups], forms, self._open_item,
                                 self.shell.guarded, programmes=programmes, headings=headings, looks=self.looks)
                   for group in WORKLIST_GROUPS]
+        self.tables = tables
         return w.VBox([w.HTML(_TABLE_STYLE), *(t.widget for t in tables)])
 
     def _open_item(self, course_id: int) -> Callable[[Any], None]:
@@ -163,7 +179,7 @@ class WorklistView:
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("name", "Navn", "210px"), ("cpr", "CPR-nummer", "110px"), ("referral", "Henvist", "100px"),
     ("days", "Dage", "180px"))
-_STATUS_WIDTH = {"course": "90px", "start": "160px", "end": "100px"}
+_STATUS_WIDTH = {"course": "90px", "start": "160px", "end": "100px", OTHERS: "220px"}
 _PROGRAMME_COLUMN = ("programme", "Program", "150px")
 _OPEN_WIDTH = "70px"
 #: Status order when sorting: not begun, draft, finished.
@@ -195,6 +211,10 @@ def sort_value(item: WorklistItem, column: str, programmes: Mapping[str, Contrac
         return item.referral_date
     if column == "days":
         return item.days
+    if column == f"status:{OTHERS}":   # by the further forms' statuses, in order; none: last
+        contract = programmes.get(item.programme) if programmes else None
+        further = further_forms(contract) if contract else []
+        return tuple(_STATUS_RANK.get(item.statuses.get(f), 0) for f in further) if further else None
     if column.startswith("status:"):
         return _STATUS_RANK.get(_status(item, column.removeprefix("status:"), programmes), 0)
     raise ValueError(f"unknown worklist column {column!r}")
@@ -314,6 +334,8 @@ class WorklistTable:
         if key == "days":
             return f"{item.days} {_DAYS_SINCE[item.days_since]}" if item.days is not None and item.days_since else "–"
         column = key.removeprefix("status:")
+        if column == OTHERS:
+            return _others_cell(item, contract)
         status = _status(item, column, self.programmes)
         if contract is not None:   # several programmes: say which form of the programme this is
             form = form_roles(contract).get(column)
@@ -323,3 +345,20 @@ class WorklistTable:
             return f"<span class='hk-status-{status or 'none'}' title='{title}'>{STATUS_DA.get(status, status)}</span>"
         return f"<span class='hk-status-{status or 'none'}'>{STATUS_DA.get(status, status)}</span>"
 
+
+
+def _others_cell(item: WorklistItem, contract: Contract | None) -> str:
+    """"Øvrige skemaer": each form of the item's programme that plays no role, with its status
+    (``Opfølgning: kladde, Telefonopfølgning: ikke startet``); the whole list is the tooltip, as
+    the column may cut it. "–" for a programme without such forms."""
+    further = further_forms(contract) if contract is not None else []
+    if not further:
+        return "<span class='hk-status-none'>–</span>"
+    parts = []
+    for form in further:
+        status = item.statuses.get(form)
+        parts.append(f"<span class='hk-status-{status or 'none'}'>{html.escape(form_word(contract, form))}: "
+                     f"{html.escape(STATUS_DA.get(status, status))}</span>")   # type: ignore[arg-type]
+    title = ", ".join(f"{form_word(contract, f)}: {STATUS_DA.get(item.statuses.get(f), item.statuses.get(f))}"
+                      for f in further)   # type: ignore[arg-type]
+    return f"<span title='{html.escape(title, quote=True)}'>{', '.join(parts)}</span>"

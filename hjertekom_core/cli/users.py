@@ -34,8 +34,8 @@ def _granted(record) -> str:  # type: ignore[no-untyped-def]
 
 @click.group()
 def users() -> None:
-    """User administration: add, list, show, deactivate, reset passwords, change rights, contact
-    details, review."""
+    """User administration: add, list, show, deactivate, reset passwords, clear PINs, change
+    rights, contact details, review."""
 
 
 @users.command("add")
@@ -108,7 +108,8 @@ def users_show(ctx: click.Context, account: str, as_json: bool, username: str | 
              "municipalities": list(u.municipalities), "programmes": _granted(u), "active": u.active,
              "must_change_password": u.must_change_password, "created_at": local_text(u.created_at),
              "last_login_at": local_text(u.last_login_at), "last_changed_at": local_text(changed_at),
-             "last_changed_by": changed_by, "phone": contact.phone or "", "email": contact.email or ""}
+             "last_changed_by": changed_by, "phone": contact.phone or "", "email": contact.email or "",
+             "pin": u.has_pin}
     if as_json:
         click.echo(json.dumps(facts, ensure_ascii=False))
         return
@@ -233,6 +234,24 @@ def users_contact(ctx: click.Context, account: str, phone: str | None, email: st
     shown = ", ".join(f"{label} {'-' if value in (None, '') else value.strip()}"
                       for label, value in (("tlf./phone", new_phone), ("e-mail", new_email)))
     click.echo(f"{account}: kontaktoplysninger gemt / contact details saved ({shown})")
+
+
+@users.command("clear-pin")
+@click.argument("account", metavar="USERNAME")
+@user_option
+@click.pass_context
+@friendly_errors
+def users_clear_pin(ctx: click.Context, account: str, username: str | None) -> None:
+    """Remove a user's PIN for the questionnaire mode (forgotten, or seen by someone); the user
+    sets a new one on "Min PIN-kode" in the entry app."""
+    from hjertekom_core.users import clear_pin
+
+    ws = workspace(ctx)
+    change = clear_pin(ws.store, acting_user(ws, username), account)
+    if not change.changed:
+        click.echo(f"{account}: har ingen PIN-kode / has no PIN")
+        return
+    click.echo(f"{account}: PIN-koden er fjernet / the PIN is removed")
 
 
 @users.command("reset-password")

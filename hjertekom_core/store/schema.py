@@ -59,6 +59,9 @@ users = Table(
     # Work phone and e-mail, printed under the clinician's name in the course summary (migration 0010).
     Column("phone", String(40), nullable=True),
     Column("email", String(200), nullable=True),
+    # The PIN that takes the tablet back from a citizen in questionnaire mode (4-8 digits, argon2id
+    # like the password; NULL: none). Never a way to log in (migration 0013).
+    Column("pin_hash", String(255), nullable=True),
     CheckConstraint("role IN ('clinician', 'coordinator', 'researcher', 'administrator')", name="role"),
 )
 
