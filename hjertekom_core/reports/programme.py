@@ -94,9 +94,10 @@ def build_programme_report(snapshot: str | Path, programme: str, municipality: i
         raise ProgrammeReportError(f"lang must be one of {', '.join(LANGUAGES)}, not {lang!r}")
     if not (len(period) == 4 and period.isdigit()):
         raise ProgrammeReportError(f"the period is a year (2025), not {period!r}")
-    contracts = ContractRegistry(config.contracts_dir)
+    contracts = ContractRegistry(config.contracts_dir, programmes=config.programmes)
     if programme not in contracts:
-        raise ProgrammeReportError(f"no programme {programme!r}; known: {', '.join(contracts.programmes)}")
+        raise ProgrammeReportError(f"no programme {programme!r} in this service; it runs: {', '.join(contracts.programmes)} "
+                                   "(setting programmes, HJERTEKOM_PROGRAMMES)")
     settings = settings_from_config(config, programme=programme)
     decl = settings.declarations or declarations_for(programme)
     code = int(municipality)
