@@ -264,3 +264,38 @@ def test_the_command_line_runs_moeva_on_a_sqlite_workspace(tmp_path: Path) -> No
     assert "HJERTEKOM_PROGRAMMES" in refused.stderr and "unexpected" not in refused.stderr
     wrong = run("init", environ={**base, "HJERTEKOM_PROGRAMMES": "hjertekom,moeeva"}, ok=False)
     assert "'moeeva'" in wrong.stderr and "hjertekom, moeva" in wrong.stderr
+
+
+def test_switched_off_its_courses_stay_in_the_store_unseen(tmp_path: Path) -> None:
+    """A service that ran MoEva and runs hjertekom alone again: the MoEva course is neither in the
+    worklist nor among the citizen's courses, reading it is "not found", and a snapshot is made
+    without MoEva's tables; switched on again, it is all there."""
+    from hjertekom_core.errors import NotFound
+
+    ws = _workspace(tmp_path)
+    service = Service(ws.store, ws.contracts, SYSTEM)
+    citizen = service.create_citizen(generate_cpr(random.Random(8)), "Borger Slukket", AARHUS)
+    enrolled = (_today() - dt.timedelta(days=20)).isoformat()
+    opened = service.open_course(citizen.id, {"municipality": AARHUS, "enrolment_date": enrolled,
+                                              "offer_type": "physical_training", "organisation": "hospital"},
+                                 programme="moeva", complete=True)
+    assert [i.course_id for i in service.worklist()] == [opened.course_id]
+    ws.store.dispose()
+
+    heart_only = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=CONTRACTS_DIR))
+    try:
+        service = Service(heart_only.store, heart_only.contracts, SYSTEM)
+        assert service.worklist() == [] and service.courses_of(citizen.id) == []
+        with pytest.raises(NotFound):
+            service.get_course(opened.course_id)
+        info = create_snapshot(heart_only.store, heart_only.contracts, tmp_path / "snapshots")
+        with duckdb.connect(str(info.path), read_only=True) as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        assert "hjertekom_course" in tables and not any(t.startswith("moeva_") for t in tables)
+    finally:
+        heart_only.store.dispose()
+    again = _workspace(tmp_path)
+    try:
+        assert Service(again.store, again.contracts, SYSTEM).get_course(opened.course_id).programme == "moeva"
+    finally:
+        again.store.dispose()
