@@ -441,10 +441,10 @@ class UnknownProgramme(KeyError, HjerteKomError):
     """A programme the registry has not loaded: no folder of that name, or not among the
     configured ``programmes``. A KeyError (the registry is a mapping) with a message for people."""
 
-    def __init__(self, programme: str, loaded: list[str]) -> None:
-        super().__init__(programme)
+    def __init__(self, programme: str, loaded: tuple[str, ...] = ()) -> None:
+        super().__init__(programme, tuple(loaded))  # both in args: the error survives pickling
         self.programme = programme
-        self.loaded = loaded
+        self.loaded = tuple(loaded)
 
     def __str__(self) -> str:
         return (f"unknown programme {self.programme!r}; the programmes loaded: {', '.join(self.loaded)} "
@@ -497,7 +497,7 @@ class ContractRegistry:
         try:
             return self._contracts[programme]
         except KeyError:
-            raise UnknownProgramme(programme, sorted(self._contracts)) from None
+            raise UnknownProgramme(programme, tuple(sorted(self._contracts))) from None
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._contracts.values())
