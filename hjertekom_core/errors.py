@@ -249,6 +249,7 @@ class SharedRevisionConflict(RevisionConflict):
         super().__init__(course_id, form, base_revision, base_revision)
         self.place = place
         self.place_en = place_en
+        self.args = (f"course {course_id} form {form}: {place_en}, which shares questions with it, was saved since",)
 
     def message(self, lang: str = "da") -> str:
         if lang == "en":

@@ -845,13 +845,28 @@ class Service:
     # --- shared questions (shared_questions.py) --------------------------------------------------------
     def _shared_sources(self, conn: Connection, course: Course, contract: Contract, form: str,
                         day: dt.date) -> dict[str, list[_Source]]:
+        return self._shared_sources_of(conn, course.citizen.id, course.programme, contract, form, day)
+
+    def shared_for_import(self, conn: Connection, citizen_id: int, programme: str, form: str,
+                          day: dt.date) -> dict[str, list[SharedAnswer]]:
+        """For the bulk import (importer.py), in the caller's transaction: per instrument of
+        ``programme``'s ``form``, the answers the citizen gave on ``day`` in another programme's
+        registration the user may see (newest first), under the same rules as ``Service.save``."""
+        contract = self.contracts[programme]
+        if len(self.contracts.programmes) < 2 or not contract.form(form).instruments():
+            return {}
+        found = self._shared_sources_of(conn, citizen_id, programme, contract, form, day)
+        return {name: [s.answer for s in sources] for name, sources in found.items() if sources}
+
+    def _shared_sources_of(self, conn: Connection, citizen_id: int, programme: str, contract: Contract, form: str,
+                           day: dt.date) -> dict[str, list[_Source]]:
         """Per instrument of ``form``: the citizen's registrations in other programmes, on courses
         the user may see (a municipality where they act in the course's programme), of a form with
         the same instrument dated ``day`` and holding answers of it; newest first."""
         wanted = contract.form(form).instruments()
         found: dict[str, list[_Source]] = {name: [] for name in wanted}
         others = conn.execute(select(courses.c.id, courses.c.programme, courses.c.municipality_code).where(
-            courses.c.citizen_id == course.citizen.id, courses.c.programme != course.programme,
+            courses.c.citizen_id == citizen_id, courses.c.programme != programme,
             open_for_entry(courses.c.citizen_id)).order_by(courses.c.id)).all()
         for row in others:
             if row.programme not in self.contracts or not self.user.acts_in(row.municipality_code, row.programme):
@@ -1130,6 +1145,9 @@ class Service:
                 kind, instrument, label.get("da"), label.get("en"), programme, other_id, other_form,
                 int(link.get("revision") or 0), place_text(other, other_form, day, "da"),
                 place_text(other, other_form, day, "en")))
+        order = list(sections)
+        for links in out.values():   # the audit row's keys are sorted: the form's order instead
+            links.sort(key=lambda link: (link.kind != "from", order.index(link.instrument)))
         return out
 
     @_refusals_audited("course.read", "course", "course_id")
