@@ -48,6 +48,15 @@ them; the result counts them but does not list them. Any error raises
 :class:`~hjertekom_core.errors.ImportFailed` with one :class:`~hjertekom_core.errors.RowError`
 per problem (row, column, Danish message saying what to fix) and nothing is written.
 
+Shared questions
+----------------
+For a row of a citizen already in the store, a shared instrument (``instrument: who5``, docs/programmes.md)
+the row leaves blank is filled in from the citizen's registration of the same day in another
+programme the user acts in (``Service.shared_for_import``, the rules of shared_questions.py), its
+source recorded in the row's ``import.course`` audit entry (``shared_from``); answers that differ from
+it are imported as they are and reported (``ImportResult.shared``). The other programme's
+registrations are never written to.
+
 Memory
 ------
 Rows are read one at a time (the ``csv`` module over the open file; openpyxl's read-only mode)

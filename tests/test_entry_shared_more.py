@@ -182,3 +182,16 @@ def test_a_correction_meeting_a_newer_revision_there_is_refused_in_danish(entry:
     assert "Intet er gemt" in said and "Genindlæs siden" in said
     assert "start" not in entry.service.get_course(entry.moeva).forms
     assert entry.service.get_course(entry.heart).forms["start"].revision == 2
+
+
+def test_a_form_whose_questionnaires_are_all_answered_elsewhere_is_not_handed_over(entry: Entry,
+                                                                                   monkeypatch: pytest.MonkeyPatch
+                                                                                   ) -> None:
+    view = _open(entry, entry.heart)
+    mode = view.questionnaire
+    # As if every questionnaire section of the form were a shared instrument answered in MoEva today.
+    monkeypatch.setattr(mode, "shared_elsewhere", lambda: {"who5"})
+    monkeypatch.setattr(mode, "sections", lambda: [])
+    mode.enter()
+    assert not mode.active
+    assert "allerede besvaret skemaets spørgeskemaer i dag i et andet program" in view.shell.message.value

@@ -231,7 +231,11 @@ class QuestionnaireMode:
         a way back (a proxy user without a PIN is told to choose one first); a reload of a hand-over
         (``resumed``) always comes back into it, so that the citizen stays in."""
         cv = self.cv
-        if self.active or not self.offered() or cv.view.locked:
+        if self.active or cv.view.locked:
+            return
+        if not self.offered():
+            if self.shared_elsewhere():   # every questionnaire of the form answered elsewhere today
+                self.shell.show("info", t("qm.all_shared", self.lang))
             return
         if not resumed and not self.way_back():
             self.shell.show("error", t("qm.need_pin", self.lang))
