@@ -751,10 +751,10 @@ class Service:
         otherwise are left and reported (``SaveResult.shared``).
 
         ``shared_seen``: the other programmes' answers the user was shown (``shared_answers``). When a
-        correction would be carried over to a registration saved by someone since (a newer revision
-        than the one shown), or such a registration is saved while this save is written, nothing is
-        written and SharedRevisionConflict (a RevisionConflict naming the other registration) is
-        raised, never a conflict on this form.
+        correction would be carried over to a registration whose answers someone changed since they
+        were shown, or that registration is saved while this save is written, nothing is written and
+        SharedRevisionConflict (a RevisionConflict naming the other registration) is raised, never a
+        conflict on this form.
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -834,12 +834,13 @@ class Service:
     @staticmethod
     def _check_seen(plan: _SharedPlan, course_id: int, form: str, base_revision: int,
                     seen: Collection[SharedAnswer]) -> None:
-        """A correction carried over to a registration saved since the user was shown its answers
-        would overwrite answers nobody has looked at: refused (SharedRevisionConflict)."""
-        shown = {(a.instrument, a.course_id, a.form): a.revision for a in seen}
+        """A correction carried over to a registration whose answers changed since the user was shown
+        them would overwrite answers nobody has looked at: refused (SharedRevisionConflict). A save of
+        that registration that left the answers as shown is no obstacle (its other fields are kept)."""
+        shown = {(a.instrument, a.course_id, a.form): a for a in seen}
         for target, carried in zip(plan.targets, plan.carried):
-            revision = shown.get((carried["instrument"], target.course_id, target.form))
-            if revision is not None and revision != carried["revision"] - 1:
+            answer = shown.get((carried["instrument"], target.course_id, target.form))
+            if answer is not None and dict(answer.values) != dict(target.values):
                 raise SharedRevisionConflict(course_id, form, base_revision, target.place, target.place_en)
 
     # --- shared questions (shared_questions.py) --------------------------------------------------------

@@ -109,6 +109,19 @@ def test_a_correction_over_answers_saved_since_in_the_other_programme_writes_not
     assert who5_of(s.get_course(world.heart).forms["start"].data) == [4, 3, 2, 2, 3]
 
 
+def test_a_save_there_that_left_the_answers_as_shown_is_no_obstacle(world: SimpleNamespace) -> None:
+    s = svc(world, world.both)
+    s.save(world.heart, "start", start_data(), 0, complete=True)
+    shown = s.shared_answers(world.moeva, "start", DAY)
+    svc(world, world.other).save(world.heart, "start", start_data(weight_kg="87,0"), 1, complete=True,
+                                 reason="Vægt rettet")
+    saved = s.save(world.moeva, "start", moeva_start(**who5([4, 3, 2, 2, 3])), 0, shared_edit=("who5",),
+                   shared_seen=shown)
+    assert ("updated", "who5", 3) in [(n.kind, n.instrument, n.revision) for n in saved.shared]
+    heart = s.get_course(world.heart).forms["start"]
+    assert heart.revision == 3 and who5_of(heart.data) == [4, 3, 2, 2, 3] and heart.data["weight_kg"] == 87.0
+
+
 def test_a_race_on_the_other_programmes_revision_names_it_and_writes_nothing(world: SimpleNamespace) -> None:
     s = svc(world, world.both)
     s.save(world.heart, "start", start_data(), 0, complete=True)
