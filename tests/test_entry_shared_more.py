@@ -30,7 +30,7 @@ from hjertekom_widgets.app import EntryShell
 from hjertekom_widgets.session import Session
 
 from factories import TEST_PASSWORD, course_data, start_data
-from shared_questions_files import contracts_with_moeva_draft
+from shared_questions_files import BOTH_PROGRAMMES, contracts_with_moeva
 
 SILKEBORG = 740
 pytestmark = pytest.mark.filterwarnings(r"ignore:Passing unrecognized arguments to super\(Layout\)")
@@ -65,7 +65,8 @@ def moeva_start(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def entry(tmp_path: Path) -> Iterator[Entry]:
-    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=contracts_with_moeva_draft(tmp_path)))
+    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=contracts_with_moeva(tmp_path),
+                               programmes=BOTH_PROGRAMMES))
     initialise(ws)
     system = Service(ws.store, ws.contracts, SYSTEM)
     citizen = system.create_citizen(generate_cpr(random.Random(2024)), "Tove Tablet", SILKEBORG)

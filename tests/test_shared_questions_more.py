@@ -34,7 +34,7 @@ from hjertekom_core.users import add_user, get_user
 from hjertekom_widgets.history import history_html
 
 from factories import TEST_PASSWORD, course_data, start_data
-from shared_questions_files import contracts_with_moeva_draft
+from shared_questions_files import contracts_with_moeva
 
 SILKEBORG = 740
 TODAY = dt.date(2025, 6, 2)
@@ -60,7 +60,7 @@ def who5_of(data: Any) -> list[Any]:
 
 @pytest.fixture
 def world(store: Store, tmp_path: Path) -> SimpleNamespace:
-    contracts = ContractRegistry(contracts_with_moeva_draft(tmp_path))
+    contracts = ContractRegistry(contracts_with_moeva(tmp_path))
     system = Service(store, contracts, SYSTEM, today=TODAY)
     rng = random.Random(1977)
     citizen = system.create_citizen(generate_cpr(rng), "Freja Fælles", SILKEBORG)
