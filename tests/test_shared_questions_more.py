@@ -254,3 +254,36 @@ def test_the_import_shares_nothing_from_a_programme_the_importer_does_not_act_in
                          programme="moeva")
     assert result.shared_filled == 0 and result.shared == []
     assert "delte" not in result.describe()
+
+
+def test_the_import_command_prints_and_reports_the_shared_answers(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hjertekom_core.bootstrap import initialise, open_workspace
+    from hjertekom_core.cli import main
+    from hjertekom_core.config import Config
+    from shared_questions_files import BOTH_ENV, BOTH_PROGRAMMES
+
+    contracts = contracts_with_moeva(tmp_path)
+    data_dir = tmp_path / "var"
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts, programmes=BOTH_PROGRAMMES))
+    initialise(ws)
+    system = Service(ws.store, ws.contracts, SYSTEM)
+    cprs = [generate_cpr(random.Random(seed)) for seed in (31, 32)]
+    for cpr in cprs:
+        citizen = system.create_citizen(cpr, "Jens Kommando", SILKEBORG)
+        heart = system.open_course(citizen.id, course_data(), complete=True).course_id
+        system.save(heart, "start", start_data(), 0, complete=True)
+    ws.store.dispose()
+    path = _write_csv(tmp_path / "moeva.csv", [_moeva_row(cprs[0]),
+                                               _moeva_row(cprs[1], **{f"who5_{i}": 1 for i in range(1, 6)})])
+    env = {"HJERTEKOM_DATA_DIR": str(data_dir), "HJERTEKOM_CONTRACTS_DIR": str(contracts), **BOTH_ENV}
+    done = CliRunner().invoke(main, ["import", str(path), "--programme", "moeva", "--report",
+                                     str(tmp_path / "report.csv")], env=env)
+    assert done.exit_code == 0, done.output
+    assert "3 delte spørgeskemaer" in done.output and "række 3, start.who5:" in done.output
+    with (tmp_path / "report.csv").open(encoding="utf-8-sig") as fh:
+        report = list(csv.reader(fh, delimiter=";"))
+    assert report[0] == ["række", "kolonne", "fejl"]
+    assert [(r[0], r[1]) for r in report[1:]] == [("2", "start.who5"), ("2", "start.eq5d"),
+                                                  ("3", "start.who5 (delt spørgsmål)"), ("3", "start.eq5d")]
