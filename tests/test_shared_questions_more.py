@@ -277,7 +277,8 @@ def test_the_import_command_prints_and_reports_the_shared_answers(tmp_path: Path
     ws.store.dispose()
     path = _write_csv(tmp_path / "moeva.csv", [_moeva_row(cprs[0]),
                                                _moeva_row(cprs[1], **{f"who5_{i}": 1 for i in range(1, 6)})])
-    env = {"HJERTEKOM_DATA_DIR": str(data_dir), "HJERTEKOM_CONTRACTS_DIR": str(contracts), **BOTH_ENV}
+    env: dict[str, str | None] = {"HJERTEKOM_DATA_DIR": str(data_dir), "HJERTEKOM_CONTRACTS_DIR": str(contracts),
+                                  "HJERTEKOM_DATABASE_URL": None, **BOTH_ENV}   # the store above, whatever is set
     done = CliRunner().invoke(main, ["import", str(path), "--programme", "moeva", "--report",
                                      str(tmp_path / "report.csv")], env=env)
     assert done.exit_code == 0, done.output
