@@ -23,6 +23,10 @@ What holds the citizen in, since everything from the browser is hostile:
   (key ``_tablet``), and a new page of that login opens straight into the questionnaire
   (``resume_held``, called when the page starts).
 
+Shared questions (docs/programmes.md): an instrument the form shows read-only as answered the same
+day in another programme (``CourseView.shared``) is not asked on the tablet; one the other programme
+lacks, or opened with "Ret svarene", is, and the clinician's save treats the answers like typed ones.
+
 Docs: docs/questionnaire-mode.md.
 """
 from __future__ import annotations
