@@ -238,6 +238,29 @@ class RevisionConflict(HjerteKomError):
         )
 
 
+class SharedRevisionConflict(RevisionConflict):
+    """The form itself was not saved by anyone since, but the other programme's registration that
+    shares an instrument with it (shared questions) was: the correction carried over would overwrite
+    answers the user has not seen. Nothing was written; reload and look at the shared answers again.
+
+    ``place``/``place_en``: the other registration ("MoEva – første spørgeskema 17.02.2025")."""
+
+    def __init__(self, course_id: int, form: str, base_revision: int, place: str, place_en: str) -> None:
+        super().__init__(course_id, form, base_revision, base_revision)
+        self.place = place
+        self.place_en = place_en
+        self.args = (f"course {course_id} form {form}: {place_en}, which shares questions with it, was saved since",)
+
+    def message(self, lang: str = "da") -> str:
+        if lang == "en":
+            return (f"{self.place_en}, which shares questions with this form, was saved by someone else after "
+                    "you opened the form. Nothing was saved. Reload the page (F5) to see its answers, check "
+                    "them and save again (what you typed is kept).")
+        return (f"{self.place}, som deler spørgsmål med dette skema, er gemt af en anden, efter du åbnede "
+                "skemaet. Intet er gemt. Genindlæs siden (F5) for at se svarene dér, kontrollér dem, og gem "
+                "igen (det, du har skrevet, er bevaret).")
+
+
 @dataclass(frozen=True)
 class RowError:
     row: int

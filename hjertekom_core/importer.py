@@ -48,6 +48,15 @@ them; the result counts them but does not list them. Any error raises
 :class:`~hjertekom_core.errors.ImportFailed` with one :class:`~hjertekom_core.errors.RowError`
 per problem (row, column, Danish message saying what to fix) and nothing is written.
 
+Shared questions
+----------------
+For a row of a citizen already in the store, a shared instrument (``instrument: who5``, docs/programmes.md)
+the row leaves blank is filled in from the citizen's registration of the same day in another
+programme the user acts in (``Service.shared_for_import``, the rules of shared_questions.py), its
+source recorded in the row's ``import.course`` audit entry (``shared_from``); answers that differ from
+it are imported as they are and reported (``ImportResult.shared``). The other programme's
+registrations are never written to.
+
 Memory
 ------
 Rows are read one at a time (the ``csv`` module over the open file; openpyxl's read-only mode)
@@ -66,6 +75,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -94,6 +104,7 @@ from hjertekom_core.errors import FieldIssue, ImportFailed, RowError
 from hjertekom_core.export.formulas import csv_cell
 from hjertekom_core.private_files import atomic_private_write
 from hjertekom_core.service import Service, dump_data
+from hjertekom_core.shared_questions import SharedAnswer, form_day, items_of, may_fill, with_answers
 from hjertekom_core.store.schema import citizens, courses, registrations
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
 
@@ -209,6 +220,10 @@ class ImportResult:
     warnings_accepted: int = 0
     #: Rows imported with a note for the user to check: a CPR number erased before (a tombstone).
     notes: list[RowError] = field(default_factory=list)
+    #: Shared questions (docs/programmes.md): per row, what happened to an instrument the citizen
+    #: answered the same day in another programme (filled in from it, or differing from it).
+    shared: list[RowError] = field(default_factory=list)
+    shared_filled: int = 0
 
     def describe(self) -> str:
         forms = "; ".join(f"{form} {status}: {n}" for (form, status), n in self.registrations.items())
@@ -223,6 +238,16 @@ class ImportResult:
             text += (f"\nBemærk: {len(self.notes)} række(r) har et CPR-nummer, der tidligere er slettet fra HjerteKom "
                      f"(række {rows}). Kontrollér, at borgerne skal registreres igen, og at oplysningerne ikke "
                      "stammer fra de slettede. / Note: rows with a CPR number erased before.")
+        if self.shared_filled:
+            text += (f"\n{self.shared_filled} delte spørgeskemaer (fx WHO-5) var tomme og er udfyldt med borgerens svar "
+                     "fra et andet programs registrering samme dag (kilden står i auditloggen). / "
+                     f"{self.shared_filled} blank shared questionnaires were filled in from another programme's "
+                     "registration of the same day (the source is in the audit log).")
+        differs = [n for n in self.shared if n.column.endswith(SHARED_DIFFERS)]
+        for note in differs[:20]:
+            text += f"\nrække {note.row}, {note.column.removesuffix(SHARED_DIFFERS)}: {note.message}"
+        if len(differs) > 20:
+            text += f"\n... og {len(differs) - 20} rækker mere med andre svar end et andet program / more rows"
         return text
 
 
@@ -677,8 +702,9 @@ def import_file(service: Service, path: Path | str, *, programme: str = "hjertek
         raise ImportFailed(errors.final())
     result = ImportResult(rows=len(rows), warnings_accepted=warnings_accepted,
                           notes=[RowError(r.number, CPR_COLUMN, MSG_PREVIOUSLY_ERASED) for r in rows if r.cpr in erased])
+    rows, shared_from = _shared_questions(service, contract, rows, existing, result)
     with service.store.write() as conn:
-        _write(conn, service, contract, programme, rows, existing, result, erased)
+        _write(conn, service, contract, programme, rows, existing, result, erased, shared_from)
     log.info("import done: %d courses, %d new citizens", result.courses, result.citizens_created)
     return result
 
@@ -689,7 +715,8 @@ def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 def _write(conn: Connection, service: Service, contract: Contract, programme: str, rows: Sequence[_Row],
-           checked: Mapping[str, tuple[int, int]], result: ImportResult, erased: Collection[str] = ()) -> None:
+           checked: Mapping[str, tuple[int, int]], result: ImportResult, erased: Collection[str] = (),
+           shared_from: Mapping[int, Mapping[str, Any]] | None = None) -> None:
     """Insert citizens, courses and registrations in the caller's transaction, a batch at a time."""
     user = service.user
     # Someone may have registered one of the citizens since the check: refuse rather than guess.
@@ -727,6 +754,8 @@ def _write(conn: Connection, service: Service, contract: Contract, programme: st
             detail = {"programme": programme, "row": row.number, "new_citizen": row.cpr in new, "forms": statuses}
             if row.cpr in erased:
                 detail["previously_erased"] = True
+            if shared_from and row.number in shared_from:   # form -> instrument -> where it came from
+                detail["shared_from"] = shared_from[row.number]
             audit.record(conn, user, "import.course", "course", course_id, row.municipality, detail)
         if regs:
             conn.execute(insert(registrations), regs)
@@ -734,6 +763,84 @@ def _write(conn: Connection, service: Service, contract: Contract, programme: st
         result.courses += len(course_ids)
     result.citizens_created = len(new)
     result.citizens_existing = len({r.cpr for r in rows} - set(new))
+
+
+# --- shared questions ---------------------------------------------------------------------------
+#: The column of a shared-questions note ends with this when the row's answers differ.
+SHARED_DIFFERS = " (delt spørgsmål)"
+
+
+def _msg_shared_differs(label_da: str, label_en: str, answer: SharedAnswer) -> str:
+    return (f"{label_da}: rækkens svar er andre end i {answer.place} (samme dag, delt spørgsmål). Begge er "
+            "gemt uændret; undersøg, hvilke svar der er rigtige, og ret den forkerte registrering. / "
+            f"{label_en}: the row's answers differ from {answer.place_en} (the same day, a shared question). "
+            "Both are kept unchanged; check which are right and correct the wrong one.")
+
+
+def _msg_shared_filled(label_da: str, answer: SharedAnswer) -> str:
+    return f"{label_da}: tom i rækken, udfyldt med svarene fra {answer.place} (samme dag, delt spørgsmål)."
+
+
+def _shared_questions(service: Service, contract: Contract, rows: Sequence[_Row], existing: Mapping[str, tuple[int, int]],
+                      result: ImportResult) -> tuple[list[_Row], dict[int, dict[str, Any]]]:
+    """Shared questions for rows of citizens already in the store, under the service's rules
+    (shared_questions.py, ``Service.shared_for_import``: only courses of programmes the importing user
+    acts in): an instrument the row leaves blank is filled in from the citizen's registration of the
+    same day in another programme (derived scores worked out again; where from goes into the row's
+    audit entry); answers that differ from it are imported as they are and reported, never
+    overwritten either way. Returns the rows (those filled in re-packed) and, per row number, form ->
+    instrument -> provenance."""
+    if len(service.contracts.programmes) < 2 or not any(f.instruments() for f in contract.forms.values()):
+        return list(rows), {}
+    out: list[_Row] = []
+    provenance: dict[int, dict[str, Any]] = {}
+    with service.store.read() as conn:
+        for row in rows:
+            regs = row.registrations() if row.cpr in existing else []
+            if not any(contract.form(form).instruments() for form, _, _ in regs):
+                out.append(row)
+                continue
+            typed = {form: validate_form(contract, form, json.loads(data), today=service.today).cleaned
+                     for form, _, data in regs}
+            changed = False
+            new_regs: list[list[str]] = []
+            for form, status, data in regs:
+                sections = contract.form(form).instruments()
+                day = form_day(contract, form, typed[form]) if sections else None
+                found = service.shared_for_import(conn, existing[row.cpr][0], contract.programme, form, day) if day else {}
+                values: dict[str, Any] = json.loads(data)
+                taken: dict[str, Any] = {}
+                for name, answers in found.items():
+                    section, source = sections[name], answers[0]
+                    own = items_of(section, values)
+                    label_da, label_en = section.label.get("da"), section.label.get("en")
+                    if not own and may_fill(section, values):
+                        values = with_answers(section, values, source.values)
+                        taken[name] = source
+                    elif own and own != dict(source.values):
+                        result.shared.append(RowError(row.number, f"{form}.{name}{SHARED_DIFFERS}",
+                                                      _msg_shared_differs(label_da, label_en, source)))
+                if taken:
+                    derived = {f.name for f in contract.form(form).fields.values() if f.is_derived}
+                    report = validate_form(contract, form, {k: v for k, v in values.items() if k not in derived},
+                                           context={o: c for o, c in typed.items() if o != form},
+                                           complete=status == "complete", today=service.today)
+                    if report.errors or (status == "complete" and report.missing):
+                        new_regs.append([form, status, data])   # refused by this form: left as imported
+                        continue
+                    data = dump_data(report.cleaned)
+                    changed = True
+                    for name, source in taken.items():
+                        provenance.setdefault(row.number, {}).setdefault(form, {})[name] = source.provenance()
+                        result.shared.append(RowError(row.number, f"{form}.{name}",
+                                                      _msg_shared_filled(sections[name].label.get("da"), source)))
+                        result.shared_filled += 1
+                new_regs.append([form, status, data])
+            if changed:
+                packed = zlib.compress(json.dumps(new_regs, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 1)
+                row = dataclasses.replace(row, packed=packed)
+            out.append(row)
+    return out, provenance
 
 
 # --- error report --------------------------------------------------------------------------------

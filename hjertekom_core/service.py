@@ -44,6 +44,7 @@ from hjertekom_core.errors import (
     ReasonRequired,
     ReopenRequired,
     RevisionConflict,
+    SharedRevisionConflict,
     ValidationFailed,
 )
 from hjertekom_core.name_search import NameQuery, typed_cpr
@@ -51,6 +52,7 @@ from hjertekom_core.revisions import FieldChange, changed_fields
 from hjertekom_core.save_events import observed_save
 from hjertekom_core.shared_questions import (
     SharedAnswer,
+    SharedLink,
     SharedNote,
     form_day,
     items_of,
@@ -60,7 +62,7 @@ from hjertekom_core.shared_questions import (
 )
 from hjertekom_core.store import Store
 from hjertekom_core.store.engine import StoreSession
-from hjertekom_core.store.schema import autosaves, citizens, courses, municipalities, registrations, users
+from hjertekom_core.store.schema import audit_log, autosaves, citizens, courses, municipalities, registrations, users
 from hjertekom_core.validation import ValidationReport, make_issue, validate_form
 
 log = logging.getLogger(__name__)
@@ -205,6 +207,10 @@ class RevisionChange:
     reason: str | None = field(repr=False)
     changes: tuple[FieldChange, ...] = field(repr=False)
     self_reported: tuple[str, ...] = ()  # the fields of the revision the citizen answered themselves
+    #: Shared questions: the other programme's registration this revision's answers came from, or
+    #: that it carried a correction over to (from the save's audit row; only programmes the user
+    #: acts in there).
+    shared: tuple[SharedLink, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -254,6 +260,7 @@ class _SharedPlan:
     notes: list[SharedNote] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     carried: list[dict[str, Any]] = field(default_factory=list)
+    targets: list[SharedAnswer] = field(default_factory=list)   # the answers each row of ``rows`` replaces
 
 
 # Statements built once and executed with parameters: SQLAlchemy then skips building the statement
@@ -723,7 +730,7 @@ class Service:
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
              complete: bool = False, confirm: bool = False, reason: str | None = None,
              reopen: bool = False, self_reported: Collection[str] = (),
-             shared_edit: Collection[str] = ()) -> SaveResult:
+             shared_edit: Collection[str] = (), shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
@@ -746,6 +753,12 @@ class Service:
         in ``shared_edit``, the answers it was offered from the other programme) are saved in that
         other registration too, as a new revision in the same transaction; answers that differ
         otherwise are left and reported (``SaveResult.shared``).
+
+        ``shared_seen``: the other programmes' answers the user was shown (``shared_answers``). When a
+        correction would be carried over to a registration whose answers someone changed since they
+        were shown, or that registration is saved while this save is written, nothing is written and
+        SharedRevisionConflict (a RevisionConflict naming the other registration) is raised, never a
+        conflict on this form.
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -757,11 +770,12 @@ class Service:
             with self.store.session() as session:  # one connection for the read and the write
                 return self._save(session, course_id, form, data, base_revision, complete=complete,
                                   confirm=confirm, note=note, reopen=reopen, self_reported=self_reported,
-                                  shared_edit=shared_edit)
+                                  shared_edit=shared_edit, shared_seen=shared_seen)
 
     def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
               *, complete: bool, confirm: bool, note: str | None, reopen: bool,
-              self_reported: Collection[str] = (), shared_edit: Collection[str] = ()) -> SaveResult:
+              self_reported: Collection[str] = (), shared_edit: Collection[str] = (),
+              shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
         with session.read() as conn:
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
@@ -786,6 +800,7 @@ class Service:
         extra: dict[str, Any] = {}
         if plan is not None:
             self._carry_over(plan, course, contract, form, report.cleaned, base_revision + 1, shared_edit)
+            self._check_seen(plan, course_id, form, base_revision, shared_seen)
             if plan.provenance:
                 extra["shared_from"] = plan.provenance
             if plan.carried:
@@ -795,8 +810,8 @@ class Service:
                                                  self_reported=citizens_own, extra=extra)
         if plan is not None and plan.notes:
             result = dataclasses.replace(result, shared=tuple(plan.notes))
-        with session.write() as conn:
-            try:
+        try:
+            with session.write() as conn:   # an IntegrityError inside rolls the whole transaction back
                 conn.execute(_INSERT_REGISTRATION, row)
                 audit.insert_entry(conn, entry)
                 for other_row, other_entry in (plan.rows if plan is not None else ()):
@@ -805,20 +820,58 @@ class Service:
                 if moved_to is not None and moved_to != municipality:
                     conn.execute(courses.update().where(courses.c.id == course_id)
                                  .values(municipality_code=moved_to))
-            except IntegrityError:
-                raise RevisionConflict(course_id, form, base_revision, None) from None
-        return result
+        except IntegrityError:
+            conflict = RevisionConflict(course_id, form, base_revision, None)
+        else:
+            return result
+        # The transaction was rolled back. Whose revision was taken meanwhile: this form's, or (a
+        # carried-over correction) the other programme's? The clinician is told which.
+        if plan is not None and plan.rows:
+            with session.read() as conn:
+                mine = conn.execute(select(func.max(registrations.c.revision)).where(
+                    registrations.c.course_id == course_id, registrations.c.form == form)).scalar() or 0
+            if mine == base_revision:
+                target = plan.targets[0]
+                raise SharedRevisionConflict(course_id, form, base_revision, target.place, target.place_en)
+        raise conflict
+
+    @staticmethod
+    def _check_seen(plan: _SharedPlan, course_id: int, form: str, base_revision: int,
+                    seen: Collection[SharedAnswer]) -> None:
+        """A correction carried over to a registration whose answers changed since the user was shown
+        them would overwrite answers nobody has looked at: refused (SharedRevisionConflict). A save of
+        that registration that left the answers as shown is no obstacle (its other fields are kept)."""
+        shown = {(a.instrument, a.course_id, a.form): a for a in seen}
+        for target, carried in zip(plan.targets, plan.carried):
+            answer = shown.get((carried["instrument"], target.course_id, target.form))
+            if answer is not None and dict(answer.values) != dict(target.values):
+                raise SharedRevisionConflict(course_id, form, base_revision, target.place, target.place_en)
 
     # --- shared questions (shared_questions.py) --------------------------------------------------------
     def _shared_sources(self, conn: Connection, course: Course, contract: Contract, form: str,
                         day: dt.date) -> dict[str, list[_Source]]:
+        return self._shared_sources_of(conn, course.citizen.id, course.programme, contract, form, day)
+
+    def shared_for_import(self, conn: Connection, citizen_id: int, programme: str, form: str,
+                          day: dt.date) -> dict[str, list[SharedAnswer]]:
+        """For the bulk import (importer.py), in the caller's transaction: per instrument of
+        ``programme``'s ``form``, the answers the citizen gave on ``day`` in another programme's
+        registration the user may see (newest first), under the same rules as ``Service.save``."""
+        contract = self.contracts[programme]
+        if len(self.contracts.programmes) < 2 or not contract.form(form).instruments():
+            return {}
+        found = self._shared_sources_of(conn, citizen_id, programme, contract, form, day)
+        return {name: [s.answer for s in sources] for name, sources in found.items() if sources}
+
+    def _shared_sources_of(self, conn: Connection, citizen_id: int, programme: str, contract: Contract, form: str,
+                           day: dt.date) -> dict[str, list[_Source]]:
         """Per instrument of ``form``: the citizen's registrations in other programmes, on courses
         the user may see (a municipality where they act in the course's programme), of a form with
         the same instrument dated ``day`` and holding answers of it; newest first."""
         wanted = contract.form(form).instruments()
         found: dict[str, list[_Source]] = {name: [] for name in wanted}
         others = conn.execute(select(courses.c.id, courses.c.programme, courses.c.municipality_code).where(
-            courses.c.citizen_id == course.citizen.id, courses.c.programme != course.programme,
+            courses.c.citizen_id == citizen_id, courses.c.programme != programme,
             open_for_entry(courses.c.citizen_id)).order_by(courses.c.id)).all()
         for row in others:
             if row.programme not in self.contracts or not self.user.acts_in(row.municipality_code, row.programme):
@@ -907,6 +960,7 @@ class Service:
                                                             this_place, this_place_en))
                     plan.carried.append({"instrument": name, **source.answer.provenance(),
                                          "revision": source.registration.revision + 1})
+                    plan.targets.append(source.answer)
                     plan.notes.append(note("updated", source, source.registration.revision + 1))
                 else:
                     plan.notes.append(note("differs", source))
@@ -1026,18 +1080,80 @@ class Service:
                 select(registrations).where(registrations.c.course_id == course_id, registrations.c.form == form)
                 .order_by(registrations.c.revision))]
             names = self._display_names(conn, {r.user_id for r in revs})
+            links = self._shared_links(conn, course_id, contract, form, revs)
         history = []
         previous: Registration | None = None
+        sections = contract.form(form).instruments()
         for reg in revs:
+            changes = changed_fields(previous.data if previous else {}, reg.data, order)
+            changed = {c.field for c in changes}
+            # "from" only where the revision took the answers (changed them); "to" always.
+            shared = tuple(link for link in links.get(reg.revision, ())
+                           if link.kind == "to" or link.instrument not in sections
+                           or changed & {f.name for f in sections[link.instrument].instrument_items()})
             history.append(RevisionChange(
                 reg.revision, reg.status, previous.status if previous else None, reg.user_id,
                 names.get(reg.user_id) if reg.user_id is not None else None, reg.saved_at, reg.reason,
-                changed_fields(previous.data if previous else {}, reg.data, order), reg.self_reported))
+                changes, reg.self_reported, shared))
             previous = reg
         with self.store.write() as conn:
             audit.record(conn, self.user, "registration.history", "course", course_id, course.municipality_code,
                          {"form": form, "revisions": len(history)})
         return history
+
+    def _shared_links(self, conn: Connection, course_id: int, contract: Contract, form: str,
+                      revs: Sequence[Registration]) -> dict[int, list[SharedLink]]:
+        """Per revision of ``form``: where its shared answers came from and where it carried a
+        correction to, from the saves' audit rows (``shared_from``, ``shared_to``). Read within a
+        minute of each revision's save (the audit log's time index), and shown only for courses of a
+        programme the user acts in, in that course's municipality (as ``shared_answers``)."""
+        sections = contract.form(form).instruments()
+        if not sections or not revs or len(self.contracts.programmes) < 2:
+            return {}
+        minute = dt.timedelta(minutes=1)
+        when = or_(*(and_(audit_log.c.at >= r.saved_at - minute, audit_log.c.at <= r.saved_at + minute)
+                     for r in revs))
+        rows = conn.execute(select(audit_log.c.detail).where(
+            when, audit_log.c.action == "registration.save", audit_log.c.entity == "course",
+            audit_log.c.entity_id == str(course_id)).order_by(audit_log.c.id)).all()
+        wanted = {r.revision: r for r in revs}
+        found: list[tuple[int, str, str, Mapping[str, Any]]] = []
+        for row in rows:
+            try:
+                detail = json.loads(row.detail)
+            except ValueError:
+                continue
+            if not isinstance(detail, dict) or detail.get("form") != form or detail.get("revision") not in wanted:
+                continue
+            for instrument, source in (detail.get("shared_from") or {}).items():
+                found.append((detail["revision"], "from", instrument, source))
+            for target in detail.get("shared_to") or ():
+                found.append((detail["revision"], "to", str(target.get("instrument")), target))
+        ids = {int(link["course_id"]) for *_, link in found if str(link.get("course_id", "")).isdigit()}
+        where = dict(conn.execute(select(courses.c.id, courses.c.municipality_code)
+                                  .where(courses.c.id.in_(sorted(ids)))).all()) if ids else {}
+        out: dict[int, list[SharedLink]] = {}
+        for revision, kind, instrument, link in found:
+            programme, other_id, other_form = link.get("programme"), link.get("course_id"), link.get("form")
+            if (programme not in self.contracts or other_id not in where or instrument not in sections
+                    or not self.user.acts_in(where[other_id], programme)
+                    or other_form not in self.contracts[programme].forms):
+                continue
+            day = form_day(contract, form, wanted[revision].data)
+            if day is None and isinstance(link.get("day"), str):
+                day = dt.date.fromisoformat(link["day"])
+            if day is None:
+                continue
+            other = self.contracts[programme]
+            label = sections[instrument].label
+            out.setdefault(revision, []).append(SharedLink(
+                kind, instrument, label.get("da"), label.get("en"), programme, other_id, other_form,
+                int(link.get("revision") or 0), place_text(other, other_form, day, "da"),
+                place_text(other, other_form, day, "en")))
+        order = list(sections)
+        for links in out.values():   # the audit row's keys are sorted: the form's order instead
+            links.sort(key=lambda link: (link.kind != "from", order.index(link.instrument)))
+        return out
 
     @_refusals_audited("course.read", "course", "course_id")
     def conflict_details(self, course_id: int, form: str, base_revision: int) -> ConflictDetails:

@@ -20,7 +20,7 @@ from typing import Any
 
 from hjertekom_core.contract import Contract, Section
 
-__all__ = ["SharedAnswer", "SharedNote", "date_text", "form_day", "items_of", "place_text", "with_answers"]
+__all__ = ["SharedAnswer", "SharedLink", "SharedNote", "date_text", "form_day", "items_of", "place_text", "with_answers"]
 
 
 def date_text(day: dt.date) -> str:
@@ -148,3 +148,29 @@ class SharedNote:
                 "updated": f"{label}: rettelsen er også gemt i {self.place} (revision {self.revision}).",
                 "differs": f"{label}: {self.place} har andre svar, som ikke er ændret. "
                            "Undersøg, hvilke svar der er rigtige, og ret den anden registrering."}[self.kind]
+
+
+@dataclass(frozen=True)
+class SharedLink:
+    """In a form's history: a revision whose shared answers came from (``kind`` "from") or were
+    carried over to ("to") another programme's registration, read from the save's audit row
+    (``shared_from`` / ``shared_to``)."""
+
+    kind: str
+    instrument: str
+    label_da: str        # the instrument's section label, "Trivsel (WHO-5)"
+    label_en: str
+    programme: str
+    course_id: int
+    form: str
+    revision: int
+    place: str           # "MoEva – første spørgeskema 17.02.2025"
+    place_en: str
+
+    def text(self, lang: str = "da") -> str:
+        """"Overført fra MoEva – første spørgeskema 17.02.2025 (Trivsel (WHO-5), version 2)"."""
+        if lang == "en":
+            word = "Carried over from" if self.kind == "from" else "Carried over to"
+            return f"{word} {self.place_en} ({self.label_en}, version {self.revision})"
+        word = "Overført fra" if self.kind == "from" else "Overført til"
+        return f"{word} {self.place} ({self.label_da}, version {self.revision})"

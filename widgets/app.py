@@ -24,7 +24,7 @@ import ipywidgets as w
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
 from hjertekom_core.contract import Contract, ContractRegistry
-from hjertekom_core.errors import AccessDenied, HjerteKomError, NotFound, RevisionConflict
+from hjertekom_core.errors import AccessDenied, HjerteKomError, NotFound, RevisionConflict, SharedRevisionConflict
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.service import Citizen, Service
 from hjertekom_widgets import routes
@@ -117,6 +117,8 @@ class EntryShell:
                 except AccessDenied as exc:  # a restricted citizen (GDPR art. 18) is said to be so
                     self.show("error", getattr(exc, "user_message", None)
                               or "Det har du ikke adgang til. Kontakt din koordinator, hvis det er en fejl.")
+                except SharedRevisionConflict as exc:   # the other programme's registration changed
+                    self.show("error", exc.message("da"))
                 except RevisionConflict:
                     self.show("error", "En kollega har gemt samtidig med dig. Genindlæs siden og prøv igen.")
                 except HjerteKomError as exc:

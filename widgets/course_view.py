@@ -38,6 +38,7 @@ from hjertekom_core.errors import (
     IncompleteForm,
     RegistrationLocked,
     RevisionConflict,
+    SharedRevisionConflict,
     ValidationFailed,
 )
 from hjertekom_core.revisions import MINE, THEIRS, MergeResult, changed_fields, merge_three_way
@@ -495,7 +496,8 @@ class CourseView:
         try:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
                               complete=complete, confirm=confirm, reason=reason, reopen=reopen,
-                              self_reported=self.questionnaire.marked, shared_edit=self.shared.edited)
+                              self_reported=self.questionnaire.marked, shared_edit=self.shared.edited,
+                              shared_seen=tuple(self.shared.answers.values()))
         except ConfirmationRequired as exc:
             self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
                                                             reopen=reopen, go_on=go_on))
@@ -510,6 +512,9 @@ class CourseView:
         except ValidationFailed as exc:
             first = next((i.field for i in exc.errors if i.field in self.view.fields), None)
             self._show_problems(issues_html(exc.errors, app_t("entry.fix_errors")), first)
+            return
+        except SharedRevisionConflict as exc:   # the other programme's registration, not this form
+            self.bar.show_text("error", exc.message("da"), css_class="hk-shared-conflict")
             return
         except RevisionConflict:
             self._merge_with_latest(self.base_revision)

@@ -64,6 +64,8 @@ def history_html(contract: Contract, form_name: str, history: Sequence[RevisionC
         if change.reason:
             parts.append(f'<div class="hk-history-reason">{html.escape(t("history.reason", lang))}: '
                          f'<i>{html.escape(change.reason)}</i></div>')
+        for link in change.shared:   # shared questions: from, or carried over to, another programme
+            parts.append(f'<div class="hk-history-shared" data-shared="{link.kind}">{html.escape(link.text(lang))}</div>')
         if change.self_reported:
             labels = ", ".join(form.fields[n].label.get(lang) if n in form.fields else n for n in change.self_reported)
             parts.append(f'<div class="hk-history-self-reported">{html.escape(t("history.self_reported", lang))} '

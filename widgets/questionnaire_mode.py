@@ -23,6 +23,10 @@ What holds the citizen in, since everything from the browser is hostile:
   (key ``_tablet``), and a new page of that login opens straight into the questionnaire
   (``resume_held``, called when the page starts).
 
+Shared questions (docs/programmes.md): an instrument the form shows read-only as answered the same
+day in another programme (``CourseView.shared``) is not asked on the tablet; one the other programme
+lacks, or opened with "Ret svarene", is, and the clinician's save treats the answers like typed ones.
+
 Docs: docs/questionnaire-mode.md.
 """
 from __future__ import annotations
@@ -192,10 +196,23 @@ class QuestionnaireMode:
         self.widget.add_class("hk-qm")
 
     # --- which forms ----------------------------------------------------------------------------------
+    def shared_elsewhere(self) -> set[str]:
+        """The form's instruments already answered the same day in another programme and shown
+        read-only (shared questions, ``SharedAnswersPanel``): the citizen is not asked them again.
+        An instrument the clinician chose to correct ("Ret svarene") is asked."""
+        return {name for name, state in self.cv.shared.state.items() if state == "shared"}
+
+    def sections(self) -> list[tuple[Section, tuple[Field, ...]]]:
+        """The questionnaire sections the citizen answers on the tablet: the form's, less those
+        answered the same day in another programme."""
+        skipped = self.shared_elsewhere()
+        form = self.shell.contract.form(self.cv.form_name if not self.active else self.form_name)
+        return [(s, items) for s, items in citizen_sections(form) if s.instrument not in skipped]
+
     def offered(self) -> bool:
-        """Whether the form shown has questionnaire items the citizen can answer now."""
-        form = self.shell.contract.form(self.cv.form_name)
-        return bool(form.self_report_items())
+        """Whether the form shown has questionnaire items the citizen can answer now (not all of
+        them answered already in another programme the same day)."""
+        return bool(self.sections())
 
     def key(self) -> str:
         """What takes the tablet back: ``pin`` (signed in at an authenticating proxy: no password in
@@ -218,7 +235,11 @@ class QuestionnaireMode:
         a way back (a proxy user without a PIN is told to choose one first); a reload of a hand-over
         (``resumed``) always comes back into it, so that the citizen stays in."""
         cv = self.cv
-        if self.active or not self.offered() or cv.view.locked:
+        if self.active or cv.view.locked:
+            return
+        if not self.offered():
+            if self.shared_elsewhere():   # every questionnaire of the form answered elsewhere today
+                self.shell.show("info", t("qm.all_shared", self.lang))
             return
         if not resumed and not self.way_back():
             self.shell.show("error", t("qm.need_pin", self.lang))
@@ -259,7 +280,12 @@ class QuestionnaireMode:
         language.observe(self._language_chosen, names="value")
         children: list[w.Widget] = [w.HTML(_CSS), language,
                                     w.HTML(f"<p>{html.escape(t('qm.welcome', lang))}</p>"), self.note]
-        for section, items in citizen_sections(form):
+        skipped = [s.label.get(lang) for s in form.sections if s.instrument in self.shared_elsewhere()]
+        if skipped:   # answered today in another programme: not asked again (no answers, no place shown)
+            already = w.HTML(f"<p>{html.escape(t('qm.shared_skipped', lang, sections=', '.join(skipped)))}</p>")
+            already.add_class("hk-qm-shared-skipped")
+            children.append(already)
+        for section, items in self.sections():
             report = section.self_report
             intro = report.intro.get(lang) if report is not None and report.intro else ""
             children.append(w.HTML(f"<h3>{html.escape(section.label.get(lang))}</h3>"
@@ -384,9 +410,9 @@ class QuestionnaireMode:
         self.gate.active = False
         shell.address.release()
         shell.header.value = self._header
-        form = shell.contract.form(self.form_name)
-        given = {name: value for name, value in self.answers.items() if value is not None}
-        statuses = {s.self_report.status: s.self_report.answered for s, items in citizen_sections(form)
+        asked = {f.name for _, items in self.sections() for f in items}
+        given = {name: value for name, value in self.answers.items() if value is not None and name in asked}
+        statuses = {s.self_report.status: s.self_report.answered for s, items in self.sections()
                     if s.self_report is not None and s.self_report.status
                     and any(f.name in given for f in items)}
         if given:
@@ -426,9 +452,8 @@ class QuestionnaireMode:
     def _persist(self) -> None:
         """Keep the hand-over in the form's autosave: a reload comes back into the questionnaire."""
         cv = self.cv
-        form = self.shell.contract.form(self.form_name)
         given = {name: value for name, value in self.answers.items() if value is not None}
-        statuses = {s.self_report.status: s.self_report.answered for s, items in citizen_sections(form)
+        statuses = {s.self_report.status: s.self_report.answered for s, items in self.sections()
                     if s.self_report is not None and s.self_report.status
                     and any(f.name in given for f in items)}
         data = {**cv.view.data(), **cv.typed_values(), **statuses, **given,

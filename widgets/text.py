@@ -323,6 +323,12 @@ STRINGS: Mapping[str, Text] = {
     "qm.welcome": Text("Tak, fordi du vil svare. Tryk på det svar, der passer bedst på dig. Du kan springe et "
                        "spørgsmål over.",
                        "Thank you for answering. Tap the answer that fits you best. You may skip a question."),
+    "qm.shared_skipped": Text("Du har allerede svaret på {sections} i dag. De spørgsmål kommer ikke igen.",
+                              "You have already answered {sections} today. Those questions are not asked again."),
+    "qm.all_shared": Text("Borgeren har allerede besvaret skemaets spørgeskemaer i dag i et andet program; "
+                          "der er intet at spørge om på tabletten.",
+                          "The citizen has already answered the form's questionnaires today in another "
+                          "programme; there is nothing to ask on the tablet."),
     "qm.number_hint": Text("Skriv et tal fra {low} til {high}", "Write a number from {low} to {high}"),
     "qm.number_wrong": Text("Skriv et helt tal fra {low} til {high}.", "Write a whole number from {low} to {high}."),
     "qm.done": Text("Færdig – giv tabletten tilbage", "Done – hand the tablet back"),

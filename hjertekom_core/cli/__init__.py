@@ -112,6 +112,8 @@ def import_(ctx: click.Context, file: Path, programme: str, report_file: Path | 
         if len(exc.errors) > 50:
             click.echo(f"... og {len(exc.errors) - 50} fejl mere", err=True)
         raise click.ClickException(f"{len(exc.errors)} fejl; intet er importeret") from None
+    if report_file and result.shared:   # shared questions filled in or differing, row by row
+        write_error_report(result.shared, report_file)
     click.echo(result.describe())
 
 

@@ -113,3 +113,8 @@ def test_who5_entered_in_hjertekom_is_answered_in_moevas_start_questionnaire(sha
     expect(page.locator(".hk-saved")).to_contain_text("svarene fra HjerteKom")
     moeva = shared.service().get_course(shared.moeva).data_of("start")
     assert [moeva[f"who5_{i}"] for i in range(1, 6)] == [3, 4, 2, 1, 5] and moeva["who5_score"] == 60
+
+    # "Historik" says where the saved answers came from (issue 19, the form history).
+    page.locator(".hk-history").click()
+    expect(page.locator(".hk-history-panel .hk-history-shared").first).to_have_text(
+        f"Overført fra HjerteKom – afklarende samtale {today:%d.%m.%Y} (Trivsel (WHO-5), version 1)")
