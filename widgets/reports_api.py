@@ -48,7 +48,6 @@ LIST_ROUTE = r"/hjertekom/rapporter/?"
 # Danish 404 rather than a redirect to Voilà's file handler; open_report accepts exact names only.
 FILE_ROUTE = r"/hjertekom/rapporter/([^/]*)/?(.*)"
 COURSE_ROUTE = r"/hjertekom/forloeb/(.*)"  # likewise: checked by _COURSE_PATH in the handler
-_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 _COURSE_PATH = re.compile(r"^(\d{1,12})/(borger|opsummering)\.(html|pdf)$")
 
 # URL word -> report kind of hjertekom_core.reports.citizen
@@ -211,7 +210,7 @@ class CourseReportHandler(ReportHandler):
         self.send(body, fmt, f"{word}-{course_id}.{fmt}")
 
     def _render(self, user: User, course_id: int, kind: str, fmt: str, lang: str) -> bytes | str:
-        from hjertekom_core.reports.citizen import REPORTS, render_course_report
+        from hjertekom_core.reports.citizen import render_course_report, rendered_title
         from hjertekom_core.reports.pdf import PdfPrinter
         from hjertekom_core.service import Service
 
@@ -222,14 +221,7 @@ class CourseReportHandler(ReportHandler):
             if fmt == "html":
                 return page
             with PdfPrinter(ws.config.chromium) as printer:
-                return printer.pdf(page, _title_of(page) or REPORTS[kind].title.get(lang), lang)
-
-
-def _title_of(page: str) -> str | None:
-    """The page's own title (another programme's citizen sheet is "Dine resultater – <programme>"),
-    for the PDF's footer."""
-    found = _TITLE.search(page)
-    return html.unescape(found.group(1)).strip() or None if found else None
+                return printer.pdf(page, rendered_title(page, kind, lang), lang)
 
 
 def _page(title: str, body: str, back: tuple[str, str] | None = None) -> str:
