@@ -229,7 +229,7 @@ def scratch_store_url(backend: str, label: str = "bench") -> Iterator[str]:
     try:
         store = Store(url)
         store.migrate()
-        sync_municipalities(store, ContractRegistry(CONTRACTS_DIR))
+        sync_municipalities(store, ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"]))
         store.dispose()
         yield url
     finally:

@@ -108,7 +108,7 @@ def synthetic_rows(n_citizens: int, seed: int) -> Rows:
     from hjertekom_core.validation import validate_form
     from tests.factories import course_data, end_data, start_data
 
-    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    contract = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])["hjertekom"]
     today = dt.date(2025, 6, 1)
     cleaned: dict[str, dict[str, Any]] = {}
     for form, data in (("course", course_data()), ("start", start_data()), ("end", end_data())):
@@ -146,7 +146,7 @@ def bare_insert(rows: Rows, folder: Path) -> float:
     path = folder / "baseline.sqlite"
     store = Store(f"sqlite:///{path}")
     store.migrate()
-    sync_municipalities(store, ContractRegistry(CONTRACTS_DIR))
+    sync_municipalities(store, ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"]))
     store.dispose()
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL"):

@@ -103,7 +103,7 @@ class Clinician:
 def _accounts(n: int) -> list[Account]:
     from hjertekom_core.contract import ContractRegistry
 
-    codes = [int(c.code) for c in ContractRegistry(CONTRACTS_DIR).codelists["municipalities"].codes]
+    codes = [int(c.code) for c in ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"]).codelists["municipalities"].codes]
     return [Account(f"belast{i:03d}", PASSWORD, f"Belastning {i:03d}", "clinician", codes[i % len(codes)])
             for i in range(n)]
 
@@ -117,7 +117,7 @@ def _courses(store: Any, accounts: list[Account], seed: int) -> list[Clinician]:
     from hjertekom_core.users import get_user
     from tests.factories import course_data
 
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     rng = random.Random(seed)
     out = []
     for i, account in enumerate(accounts):

@@ -46,7 +46,7 @@ import datetime as dt, inspect
 
 mode, url, path = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 store = Store(url)
-service = Service(store, ContractRegistry(Path(sys.argv[4])), SYSTEM, today=dt.date(2026, 6, 30))
+service = Service(store, ContractRegistry(Path(sys.argv[4]), programmes=["hjertekom"]), SYSTEM, today=dt.date(2026, 6, 30))
 t0 = time.perf_counter()
 if mode == "baseline":
     with path.open(encoding="utf-8-sig", newline="") as fh:

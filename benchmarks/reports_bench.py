@@ -151,7 +151,7 @@ def run(options: argparse.Namespace) -> bool:
     try:
         data_dir, _ = demo_store(cache, citizens, options.seed, 3600)
         snapshot = create_snapshot(Store(f"sqlite:///{data_dir / 'hjertekom.sqlite'}"),
-                                   ContractRegistry(REPO / "data_contracts"), scratch / "snapshots").path
+                                   ContractRegistry(REPO / "data_contracts", programmes=["hjertekom"]), scratch / "snapshots").path
         codes = sorted(municipality_names(snapshot))
         print(f"demo store: {citizens:,} citizens; snapshot {snapshot.name}; {len(codes)} municipalities; "
               f"{workers} workers")

@@ -132,7 +132,7 @@ def _worker(index: int, args: dict[str, Any], barrier: Any) -> dict[str, Any]:
     from tests.factories import start_data
 
     store = Store(args["url"])
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     user = get_user(store, args["username"])
     svc = Service(store, contracts, user)
     rng = random.Random(args["seed"] * 1000 + index)
@@ -201,7 +201,7 @@ def _worker(index: int, args: dict[str, Any], barrier: Any) -> dict[str, Any]:
 def _municipalities(n: int) -> list[int]:
     from hjertekom_core.contract import ContractRegistry
 
-    codes = [int(c.code) for c in ContractRegistry(CONTRACTS_DIR).codelists["municipalities"].codes]
+    codes = [int(c.code) for c in ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"]).codelists["municipalities"].codes]
     return [codes[i % len(codes)] for i in range(n)]
 
 

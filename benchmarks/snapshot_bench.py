@@ -201,7 +201,7 @@ def _worker(task: dict[str, Any]) -> dict[str, Any]:
     data_dir = Path(task["data_dir"])
     sqlite_file = data_dir / "hjertekom.sqlite"
     store = Store(f"sqlite:///{sqlite_file}")
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     out_root = Path(task["out_dir"])
     sql = latest_registrations_sql()
     key_file = data_dir / "pseudonym.key"

@@ -243,7 +243,7 @@ def build(path: Path, n_courses: int, seed: int = 1, *, threads: int | None = No
     from hjertekom_core.snapshot.layout import citizen_columns, course_columns, form_tables
     from hjertekom_core.snapshot.writer import coded_columns
 
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     contract = contracts["hjertekom"]
     tables = {t.name: t for t in form_tables(contracts, pseudonymised=False)}
     path = Path(path)

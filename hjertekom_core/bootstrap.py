@@ -30,8 +30,10 @@ def open_workspace(config: Config, *, pool_size: int | None = None) -> Workspace
     # The data folder holds the store, the log, the keys and the snapshots: owner-only (0700),
     # made so if missing and tightened if an older version left it open (0755).
     private_dir(config.data_dir)
-    # A kernel of `hjertekom serve` is handed the digest of the contracts its server checked.
-    contracts = ContractRegistry(config.contracts_dir, checked_digest=os.environ.get(CHECKED_ENV))
+    # A kernel of `hjertekom serve` is handed the digest of the contracts its server checked (and,
+    # through HJERTEKOM_PROGRAMMES, the server's programmes: widgets/server.py).
+    contracts = ContractRegistry(config.contracts_dir, checked_digest=os.environ.get(CHECKED_ENV),
+                                 programmes=config.programmes)
     return Workspace(config, contracts,
                      Store(config.database_url, key_file=config.pseudonym_key_file, pool_size=pool_size))
 

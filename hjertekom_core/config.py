@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Mapping
@@ -24,11 +25,20 @@ DEFAULT_STANDARDS = {"K1": 0.75, "K3": 0.50, "K4": 0.50, "K6": 0.90}
 DEFAULT_FOLLOWUP_TARGETS = {"ldl": 1.4, "bp_systolic": 140.0, "bp_diastolic": 90.0, "alcohol_units_week": 10.0}
 FOLLOWUP_TARGET_KEYS = frozenset(DEFAULT_FOLLOWUP_TARGETS)
 CONTACT_KEYS = frozenset({"name", "phone", "email"})
+#: The programmes a service runs unless configured otherwise (``programmes``): HjerteKom alone.
+DEFAULT_PROGRAMMES: tuple[str, ...] = ("hjertekom",)
+#: A programme's name is the name of its folder in the contracts folder (contract.schema.yaml).
+_PROGRAMME_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def parse_addresses(text: str) -> tuple[str, ...]:
     """'127.0.0.1, 10.0.0.5' -> ('127.0.0.1', '10.0.0.5')."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_programmes(text: str) -> tuple[str, ...]:
+    """'hjertekom, moeva' or 'hjertekom moeva' -> ('hjertekom', 'moeva'), in the order given, once each."""
+    return tuple(dict.fromkeys(part for part in re.split(r"[\s,]+", text.strip()) if part))
 
 
 def parse_standards(text: str) -> dict[str, float]:
@@ -79,6 +89,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("contracts_dir", "HJERTEKOM_CONTRACTS_DIR",
             "Folder of the data contracts (one sub-folder per programme). Default: data_contracts/ "
             "of this checkout", Path),
+    Setting("programmes", "HJERTEKOM_PROGRAMMES",
+            "The programmes this service runs: folder names in contracts_dir, separated by commas or "
+            "spaces, e.g. hjertekom,moeva (in the file also a list). Only these are loaded: the entry app, "
+            "the snapshots, the import and the reports see no other. Default: hjertekom", parse_programmes),
     Setting("log_file", "HJERTEKOM_LOG_FILE",
             "Log file. Default: <data_dir>/hjertekom.log, beside the embedded store", Path),
     Setting("log_level", "HJERTEKOM_LOG_LEVEL", "Logging level (DEBUG, INFO, WARNING). Default: INFO"),
@@ -154,6 +168,7 @@ class Config:
     data_dir: Path = Path("var")
     database_url: str = ""
     contracts_dir: Path = REPO_ROOT / "data_contracts"
+    programmes: tuple[str, ...] = DEFAULT_PROGRAMMES
     log_file: Path = None  # type: ignore[assignment]  # derived in __post_init__
     log_level: str = "INFO"
     language: str = "da"
@@ -198,6 +213,7 @@ class Config:
             object.__setattr__(self, "trusted_proxies", parse_addresses(self.trusted_proxies))
         else:
             object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        self._check_programmes()
         if float(self.idle_timeout_minutes) <= 0:
             raise ConfigError("idle_timeout_minutes must be more than 0")
         for name in ("login_max_failures", "login_lockout_minutes", "import_max_mb", "retention_years"):
@@ -215,6 +231,19 @@ class Config:
         if bad:
             raise ConfigError(f"standards are shares between 0 and 1, not {bad}")
         self._check_followup()
+
+    def _check_programmes(self) -> None:
+        """At least one programme, each a plain folder name; whether its folder exists is checked
+        where the contracts are loaded (``ContractRegistry``), against the contracts folder."""
+        given = self.programmes
+        names = parse_programmes(given) if isinstance(given, str) else tuple(dict.fromkeys(str(p).strip() for p in given))
+        if not names or not all(names):
+            raise ConfigError("programmes must name at least one programme, e.g. programmes = \"hjertekom\"")
+        bad = [name for name in names if not _PROGRAMME_NAME.match(name)]
+        if bad:
+            raise ConfigError(f"programmes: {', '.join(map(repr, bad))} is not a programme's folder name "
+                              "(small letters, digits and _, e.g. hjertekom)")
+        object.__setattr__(self, "programmes", names)
 
     def _check_followup(self) -> None:
         """Targets: known names, positive numbers, defaults for the ones not given; contacts by code."""

@@ -16,6 +16,9 @@ declaration alone:
 * a field that takes missing reasons gets one now and then, as clinicians do;
 * a few forms stay drafts and a few courses stop after the start form.
 
+A programme may have an answer model (``ANSWER_MODELS``: MoEva's, ``demo_moeva``) that gives the
+start and end forms answers that hang together; the rest is drawn as above.
+
 Deterministic per seed and ``today``. A draw that breaks a rule across fields is drawn again.
 """
 from __future__ import annotations
@@ -35,6 +38,7 @@ from hjertekom_core.branching import make_lookup, visible_fields
 from hjertekom_core.contract.model import UNKNOWN, Contract, Field, Form
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.demo import DemoSummary
+from hjertekom_core.demo_moeva import MoevaAnswers
 from hjertekom_core.errors import ValidationFailed
 from hjertekom_core.service import Service
 from hjertekom_core.store.schema import citizens
@@ -51,6 +55,9 @@ NO_END_RATE = 0.1
 MAX_DRAWS = 25
 FIRST_NAMES = ("Anne", "Bent", "Camilla", "Dorthe", "Erik", "Freja", "Gert", "Hanne", "Ib", "Jonna", "Karl", "Lise")
 SURNAMES = ("Andersen", "Bech", "Christensen", "Dahl", "Eriksen", "Frost", "Gade", "Holm", "Iversen", "Juul")
+#: Answer models per programme: made with the citizen's random draws, ``answers(stage, rng)`` gives the
+#: start form's ("start") or the end form's ("end") answers, which the generic draws then complete.
+ANSWER_MODELS: dict[str, Callable[[random.Random], Any]] = {"moeva": MoevaAnswers}
 
 
 class GenericDemoError(RuntimeError):
@@ -147,6 +154,8 @@ class GenericDemo:
         stages = contract.start_and_end()
         if stages is None:
             return
+        model = ANSWER_MODELS.get(contract.programme)
+        person = model(rng) if model is not None else None
         start_day = referral + dt.timedelta(days=rng.randint(7, 42))
         end_day = start_day + dt.timedelta(days=rng.randint(60, 150))
         for name, day in ((stages[0], start_day), (stages[1], end_day)):
@@ -158,7 +167,8 @@ class GenericDemo:
                 result = service.save(opened[-1], form_name, data, 0, complete=complete, confirm=True)
                 summary.registrations[(result.form, result.status)] += 1
 
-            context[name] = self._save(rng, form, day, {}, context, save)
+            fixed = person.answers("start" if name == stages[0] else "end", rng) if person is not None else {}
+            context[name] = self._save(rng, form, day, fixed, context, save)
 
 
 def generate_generic_demo(workspace: Workspace, n_citizens: int, seed: int, programme: str, *,

@@ -473,8 +473,12 @@ class Service:
         return True if scope is None else column.in_(sorted(scope))
 
     def _courses_in_scope(self) -> Any:
-        """Courses in a municipality where the user acts in the course's programme."""
-        return course_condition(self.user, courses.c.municipality_code, courses.c.programme)
+        """Courses in a municipality where the user acts in the course's programme, of a programme
+        this service runs (the setting ``programmes``: a programme switched off keeps its courses in
+        the store, unseen, instead of breaking the lists that would need its contract)."""
+        running = self.contracts.programmes
+        loaded = courses.c.programme == running[0] if len(running) == 1 else courses.c.programme.in_(running)
+        return and_(course_condition(self.user, courses.c.municipality_code, courses.c.programme), loaded)
 
     def _require_municipality(self, conn: Connection, code: int) -> None:
         if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first() is None:
@@ -666,7 +670,7 @@ class Service:
         # NotFound as no course at all, decided before anything else is looked at. (Checked here
         # rather than as an IN list in the query: an expanding parameter makes SQLAlchemy render
         # the statement again at every call.)
-        if row is None or not self.user.acts_in(row.municipality_code, row.programme):
+        if row is None or not self.user.acts_in(row.municipality_code, row.programme) or row.programme not in self.contracts:
             raise NotFound("course", course_id)
         _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)

@@ -47,7 +47,7 @@ def keyed(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stor
 
 @pytest.fixture(scope="session")
 def contracts() -> ContractRegistry:
-    return ContractRegistry(CONTRACTS_DIR)
+    return ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,9 @@ a temporary contracts folder: shared by the pipeline test (test_invented_program
 entry app's browser and widget tests of several programmes (imported as a plain module).
 
 The folder is a copy of data_contracts/ with tests/data/faldforebyggelse/ added: its contract,
-indicators and texts, and its own code list. Nothing in data_contracts/ changes.
+indicators and texts, and its own code list. Nothing in data_contracts/ changes. The folder also
+holds MoEva (shipped in data_contracts/); the tests run hjertekom and the invented programme, named
+in the setting ``programmes`` (``BOTH``, ``BOTH_ENV``), as a service of those two would.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from paths import CONTRACTS_DIR
 
 PROGRAMME = "faldforebyggelse"
 INVENTED = Path(__file__).parent / "data" / PROGRAMME
+#: The programmes the tests' service runs: hjertekom and the invented one (Config.programmes).
+BOTH = ("hjertekom", PROGRAMME)
+#: The same for a command or a server started with the environment.
+BOTH_ENV = {"HJERTEKOM_PROGRAMMES": ",".join(BOTH)}
 
 
 def contracts_with_invented(root: Path) -> Path:

@@ -1,9 +1,8 @@
-"""Where the shared-questions tests find MoEva: the ONE place that names the draft's files.
+"""Where the shared-questions tests find MoEva beside HjerteKom: the ONE place that names it.
 
-MoEva is a draft in tests/data/moeva/ until it is moved into data_contracts/ (issue 19). Until then
-the tests copy data_contracts/ into a temporary folder and add the draft beside hjertekom, as
-tests/test_moeva_draft.py does. Once MoEva is in data_contracts/, this function is the only thing
-to repoint (to CONTRACTS_DIR, or to a copy with the workspace's ``programmes`` setting enabling it).
+MoEva ships in data_contracts/ and a service runs it when its ``programmes`` setting names it
+(docs/programmes.md). The tests copy data_contracts/ into a temporary folder (one test changes a
+contract there) and switch both programmes on (``BOTH_PROGRAMMES``, ``BOTH_ENV``).
 """
 from __future__ import annotations
 
@@ -12,18 +11,15 @@ from pathlib import Path
 
 from paths import CONTRACTS_DIR
 
-MOEVA_DRAFT = Path(__file__).parent / "data" / "moeva"
+#: The programmes the shared-questions tests' service runs (Config.programmes).
+BOTH_PROGRAMMES = ("hjertekom", "moeva")
+#: The same for a server or command line started by a test.
+BOTH_ENV = {"HJERTEKOM_PROGRAMMES": ",".join(BOTH_PROGRAMMES)}
 
 
-def contracts_with_moeva_draft(root: Path) -> Path:
-    """A contracts folder under ``root`` holding hjertekom and the MoEva draft (and its code lists)."""
+def contracts_with_moeva(root: Path) -> Path:
+    """A copy under ``root`` of the contracts folder, which holds hjertekom and MoEva."""
     folder = root / "contracts_shared"
-    if folder.exists():
-        return folder
-    shutil.copytree(CONTRACTS_DIR, folder)
-    if not (folder / "moeva").exists():
-        shutil.copytree(MOEVA_DRAFT / "moeva", folder / "moeva")
-        for codelist in (MOEVA_DRAFT / "codelists").iterdir():
-            if not (folder / "codelists" / codelist.name).exists():
-                shutil.copy(codelist, folder / "codelists" / codelist.name)
+    if not folder.exists():
+        shutil.copytree(CONTRACTS_DIR, folder)
     return folder

@@ -129,7 +129,7 @@ def _open(args: dict[str, Any]) -> tuple[Store, ContractRegistry, Any]:
 
     global _contracts
     if _contracts is None:
-        _contracts = ContractRegistry(CONTRACTS_DIR)
+        _contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     store = Store(args["url"])
     return store, _contracts, get_user(store, args["username"])
 

@@ -196,10 +196,11 @@ def test_a_broken_code_list_names_its_file(contract_copy: Path) -> None:
 
 # --- a second programme by a contract file alone -------------------------------------------------
 
-MOEVA = """
-programme: moeva
+#: A made-up second programme (MoEva itself ships in data_contracts/: test_moeva_programme.py).
+SECOND = """
+programme: trivsel
 version: "0.1.0"
-label: {da: "MoEva", en: "MoEva"}
+label: {da: "Trivsel", en: "Wellbeing"}
 forms:
   - name: course
     label: {da: "Forløb", en: "Course"}
@@ -230,13 +231,13 @@ forms:
 
 
 def test_a_second_programme_is_added_by_a_contract_file_alone(contract_copy: Path) -> None:
-    (contract_copy / "moeva").mkdir()
-    (contract_copy / "moeva" / "contract.yaml").write_text(MOEVA, encoding="utf-8")
-    registry = ContractRegistry(contract_copy)
-    assert registry.programmes == ["hjertekom", "moeva"]
-    moeva = registry["moeva"]
-    assert list(moeva.forms) == ["course", "baseline"]
-    assert moeva.form("baseline").field("who5_score").is_derived
+    (contract_copy / "trivsel").mkdir()
+    (contract_copy / "trivsel" / "contract.yaml").write_text(SECOND, encoding="utf-8")
+    registry = ContractRegistry(contract_copy, programmes=["hjertekom", "trivsel"])
+    assert registry.programmes == ["hjertekom", "trivsel"]
+    second = registry["trivsel"]
+    assert list(second.forms) == ["course", "baseline"]
+    assert second.form("baseline").field("who5_score").is_derived
 
 
 def test_a_schema_error_is_placed_in_the_words_of_the_file() -> None:

@@ -36,7 +36,7 @@ from hjertekom_widgets.session import Session
 from hjertekom_widgets.worklist import WorklistTable, WorklistView, sort_items
 
 from factories import TEST_PASSWORD, course_data, start_data
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, PROGRAMME, contracts_with_invented
 from paths import CONTRACTS_DIR
 
 SILKEBORG = 740
@@ -61,8 +61,8 @@ class Entry:
         return Service(self.ws.store, self.ws.contracts, self.user)
 
 
-def _entry(root: Path, contracts_dir: Path) -> Entry:
-    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_dir))
+def _entry(root: Path, contracts_dir: Path, programmes: tuple[str, ...] = BOTH) -> Entry:
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_dir, programmes=programmes))
     initialise(ws)
     user = add_user(ws.store, SYSTEM, "kliniker", "Kliniker", "clinician", TEST_PASSWORD, (SILKEBORG,))
     return Entry(ws, user)
@@ -77,7 +77,7 @@ def both(tmp_path: Path) -> Iterator[Entry]:
 
 @pytest.fixture
 def hjertekom_only(tmp_path: Path) -> Iterator[Entry]:
-    entry = _entry(tmp_path, CONTRACTS_DIR)
+    entry = _entry(tmp_path, CONTRACTS_DIR, Config().programmes)
     yield entry
     entry.ws.store.dispose()
 
@@ -211,7 +211,7 @@ def test_worklist_and_citizen_view_say_which_programme_with_status_by_role(both:
 
 
 def test_the_feedback_of_another_programme_shows_what_its_contract_measures_at_start_and_end(tmp_path: Path) -> None:
-    contract = ContractRegistry(contracts_with_invented(tmp_path))[PROGRAMME]
+    contract = ContractRegistry(contracts_with_invented(tmp_path), programmes=BOTH)[PROGRAMME]
 
     class Reg:
         def __init__(self, data: dict[str, object]) -> None:
@@ -251,7 +251,7 @@ def test_with_hjertekom_alone_nothing_of_several_programmes_shows(hjertekom_only
 
 def test_worklist_columns_sort_by_programme_and_by_the_status_of_each_role(tmp_path: Path) -> None:
     """A programme whose start form has another name sorts by the status of its own start form."""
-    registry = ContractRegistry(contracts_with_invented(tmp_path))
+    registry = ContractRegistry(contracts_with_invented(tmp_path), programmes=BOTH)
     renamed = dataclasses.replace(registry[PROGRAMME], forms={
         {"start": "first_visit", "end": "last_visit"}.get(name, name): form
         for name, form in registry[PROGRAMME].forms.items()})

@@ -24,7 +24,7 @@ from hjertekom_widgets.app import EntryShell
 from hjertekom_widgets.session import Session
 
 from factories import TEST_PASSWORD, course_data, start_data
-from shared_questions_files import contracts_with_moeva_draft
+from shared_questions_files import BOTH_PROGRAMMES, contracts_with_moeva
 
 SILKEBORG = 740
 pytestmark = pytest.mark.filterwarnings(r"ignore:Passing unrecognized arguments to super\(Layout\)")
@@ -48,7 +48,8 @@ class Entry:
 
 
 def _entry(root: Path, programmes: tuple[str, ...]) -> Entry:
-    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_with_moeva_draft(root)))
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_with_moeva(root),
+                               programmes=BOTH_PROGRAMMES))
     initialise(ws)
     system = Service(ws.store, ws.contracts, SYSTEM)
     citizen = system.create_citizen(generate_cpr(random.Random(1905)), "Ebba Ens", SILKEBORG)

@@ -47,7 +47,7 @@ from hjertekom_core.snapshot import create_snapshot
 from hjertekom_core.users import add_user
 
 from factories import TEST_PASSWORD, course_data, end_data, start_data
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_invented
 
 SILKEBORG, AARHUS = 740, 751
 
@@ -93,7 +93,7 @@ def _write_import(path: Path) -> None:
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     root = tmp_path_factory.mktemp("invented")
     folder = contracts_with_invented(root)
-    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=folder))
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=folder, programmes=BOTH))
     initialise(ws)
     assert ws.contracts.programmes == [PROGRAMME, "hjertekom"]
 
@@ -132,7 +132,7 @@ def test_the_invented_programme_is_declared_by_its_files_alone(tmp_path: Path) -
     """Its contract and indicators pass the schemas and the cross-checks; hjertekom is unchanged."""
     from hjertekom_core.contract import ContractRegistry
 
-    registry = ContractRegistry(contracts_with_invented(tmp_path))
+    registry = ContractRegistry(contracts_with_invented(tmp_path), programmes=BOTH)
     contract = registry[PROGRAMME]
     assert list(contract.forms) == ["course", "start", "end"]
     assert contract.start_and_end() == ("start", "end")
@@ -287,7 +287,7 @@ def test_the_dhrd_transfer_stays_hjertekoms_alone(pipeline: Pipeline) -> None:
 
 
 def _demo_registrations(root: Path) -> tuple[list[tuple[str, str, str]], Workspace]:
-    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_with_invented(root)))
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_with_invented(root), programmes=BOTH))
     initialise(ws)
     summary = generate_demo(ws, 40, seed=3, programme=PROGRAMME, today=dt.date.today())
     assert (summary.citizens, summary.courses) == (40, 40)
@@ -325,7 +325,7 @@ def test_the_command_line_runs_it_by_name(tmp_path: Path) -> None:
     folder of its own."""
     command = str(Path(sys.executable).with_name("hjertekom"))
     env = {**os.environ, "HJERTEKOM_DATA_DIR": str(tmp_path / "var"), "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"),
-           "HJERTEKOM_CONTRACTS_DIR": str(contracts_with_invented(tmp_path))}
+           "HJERTEKOM_CONTRACTS_DIR": str(contracts_with_invented(tmp_path)), **BOTH_ENV}
     env.pop("HJERTEKOM_DATABASE_URL", None)
 
     def run(*args: str) -> str:
@@ -353,7 +353,7 @@ def test_a_workspace_of_the_invented_programme_alone(tmp_path: Path) -> None:
 
     folder = contracts_with_invented(tmp_path)
     shutil.rmtree(folder / "hjertekom")
-    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=folder))
+    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=folder, programmes=[PROGRAMME]))
     initialise(ws)
     assert ws.contracts.programmes == [PROGRAMME]
     generate_demo(ws, 20, seed=4, programme=PROGRAMME)

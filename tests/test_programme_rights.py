@@ -44,7 +44,7 @@ from hjertekom_core.users import (
 
 from factories import TEST_PASSWORD, course_data
 from hosted_stack import scratch_database
-from test_invented_programme import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_invented
 
 SILKEBORG, AARHUS = 740, 751
 HJERTEKOM = "hjertekom"
@@ -54,7 +54,7 @@ TODAY = dt.date(2025, 6, 2)  # a fixed day in Denmark (the worklist's "days sinc
 @pytest.fixture(scope="module")
 def both(tmp_path_factory: pytest.TempPathFactory) -> ContractRegistry:
     """hjertekom and the invented programme, loaded side by side."""
-    registry = ContractRegistry(contracts_with_invented(tmp_path_factory.mktemp("rights")))
+    registry = ContractRegistry(contracts_with_invented(tmp_path_factory.mktemp("rights")), programmes=BOTH)
     assert set(registry.programmes) == {HJERTEKOM, PROGRAMME}
     return registry
 
@@ -403,7 +403,7 @@ def test_the_users_page_shows_and_changes_each_users_programmes(world: SimpleNam
 
 def test_the_command_line_adds_changes_and_lists_programmes(tmp_path: Path, cli_env: dict[str, str | None],
                                                             both: ContractRegistry) -> None:
-    env = {**cli_env, "HJERTEKOM_CONTRACTS_DIR": str(both.directory), "HJERTEKOM_NEW_PASSWORD": TEST_PASSWORD}
+    env = {**cli_env, "HJERTEKOM_CONTRACTS_DIR": str(both.directory), "HJERTEKOM_NEW_PASSWORD": TEST_PASSWORD, **BOTH_ENV}
     runner = CliRunner()
     assert runner.invoke(main, ["init"], env=env).exit_code == 0
     added = runner.invoke(main, ["users", "add", "hanne", "--role", "clinician", "-m", "740",

@@ -359,7 +359,7 @@ def test_the_index_figures_are_the_published_shares(demo_snapshot: Path, yearly:
 def small_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Silkeborg (OWN) with two courses ended in 2025, the other municipality with eight."""
     folder = tmp_path_factory.mktemp("small")
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     store = sqlite_store_at(folder / "store.sqlite", contracts)
     svc = service(store, contracts)
     for seed in range(2):

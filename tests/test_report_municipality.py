@@ -429,7 +429,7 @@ def fixture_report(tmp_path_factory: pytest.TempPathFactory) -> MunicipalityRepo
     """indicator_fixtures' courses (Silkeborg 740: K1 6/10 in 2025; Aarhus 751: K1 4/5, K2 5/5; København
     101: 1/1 everywhere) with Silkeborg and København in one cluster."""
     folder = tmp_path_factory.mktemp("report-fixture")
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     store = sqlite_store_at(folder / "store.sqlite", contracts)
     add_indicator_courses(service(store, contracts))
     snapshot = create_snapshot(store, contracts, folder / "snapshots").path
@@ -526,7 +526,7 @@ def test_completeness_covers_the_periods_courses_of_the_municipality(demo_snapsh
 
 def test_a_course_without_diagnosis_groups_counts_as_unknown(tmp_path: Path) -> None:
     """A course registration kept as a draft before the diagnosis was chosen (NULL in the snapshot)."""
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     store = sqlite_store_at(tmp_path / "store.sqlite", contracts)
     svc = service(store, contracts)
     add_course(svc, 1)
@@ -581,7 +581,7 @@ def test_impossible_data_is_listed_by_course_id(tmp_path: Path) -> None:
 
     from hjertekom_core.store.schema import registrations
 
-    contracts = ContractRegistry(CONTRACTS_DIR)
+    contracts = ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"])
     store = sqlite_store_at(tmp_path / "store.sqlite", contracts)
     svc = service(store, contracts)
     made = [add_course(svc, 7700 + i) for i in range(6)]

@@ -28,7 +28,7 @@ from hjertekom_core.store.schema import audit_log, citizens, courses, registrati
 
 from paths import CONTRACTS_DIR
 from factories import course_data, end_data, start_data
-from test_contract import MOEVA
+from test_contract import SECOND
 
 import random
 
@@ -212,16 +212,16 @@ def test_a_bad_cpr_is_a_field_error_and_a_failed_check_digit_is_accepted(svc, st
 def test_a_second_programme_works_through_the_same_service(store, tmp_path: Path, nurse) -> None:
     root = tmp_path / "contracts"
     shutil.copytree(CONTRACTS_DIR, root)
-    (root / "moeva").mkdir()
-    (root / "moeva" / "contract.yaml").write_text(MOEVA, encoding="utf-8")
-    svc = Service(store, ContractRegistry(root), nurse)
+    (root / "trivsel").mkdir()
+    (root / "trivsel" / "contract.yaml").write_text(SECOND, encoding="utf-8")
+    svc = Service(store, ContractRegistry(root, programmes=["hjertekom", "trivsel"]), nurse)
     citizen = svc.create_citizen(CPR, NAME, 740)
-    opened = svc.open_course(citizen.id, {"municipality": 740, "referral_date": "2025-03-01"}, programme="moeva",
+    opened = svc.open_course(citizen.id, {"municipality": 740, "referral_date": "2025-03-01"}, programme="trivsel",
                              complete=True)
     saved = svc.mark_complete(opened.course_id, "baseline", {f"who5_{i}": 3 for i in range(1, 6)}, 0)
     assert saved.data["who5_score"] == 60
     with store.read() as conn:
-        assert conn.execute(select(courses.c.programme)).scalar_one() == "moeva"
+        assert conn.execute(select(courses.c.programme)).scalar_one() == "trivsel"
 
 
 def test_status_counts_per_municipality_and_form(svc, course_id) -> None:

@@ -30,7 +30,7 @@ from hjertekom_core.store.schema import audit_log
 from hjertekom_core.users import add_user, get_user
 
 from factories import TEST_PASSWORD, course_data, start_data
-from shared_questions_files import contracts_with_moeva_draft
+from shared_questions_files import contracts_with_moeva
 
 SILKEBORG = 740
 TODAY = dt.date(2025, 6, 2)
@@ -65,7 +65,7 @@ def who5_of(data: Any) -> list[Any]:
 def world(store: Store, tmp_path: Path) -> SimpleNamespace:
     """In Silkeborg: a citizen with a HjerteKom course and a MoEva course; users acting in both
     programmes, in MoEva only and in HjerteKom only."""
-    contracts = ContractRegistry(contracts_with_moeva_draft(tmp_path))
+    contracts = ContractRegistry(contracts_with_moeva(tmp_path))
     rng = random.Random(1919)
     system = Service(store, contracts, SYSTEM, today=TODAY)
     citizen = system.create_citizen(generate_cpr(rng), "Dorte Delt", SILKEBORG)
@@ -229,7 +229,7 @@ def test_a_carried_over_correction_refused_there_writes_nothing(world: SimpleNam
 
 
 def test_blocks_sharing_an_instrument_must_ask_the_same_items(tmp_path: Path) -> None:
-    folder = contracts_with_moeva_draft(tmp_path)
+    folder = contracts_with_moeva(tmp_path)
     path = folder / "moeva" / "contract.yaml"
     text = path.read_text(encoding="utf-8")
     path.write_text(text.replace("{name: who5_5, type: int, codelist: who5_item",

@@ -209,6 +209,8 @@ def _absolute_environment(config: Config) -> None:
         url = f"sqlite:///{Path(url[len('sqlite:///'):]).resolve()}"
     os.environ["HJERTEKOM_DATABASE_URL"] = url
     os.environ["HJERTEKOM_CONTRACTS_DIR"] = str(Path(config.contracts_dir).resolve())
+    # The kernels load the server's programmes, whichever source (file, environment) named them.
+    os.environ["HJERTEKOM_PROGRAMMES"] = ",".join(config.programmes)
     os.environ["HJERTEKOM_LOG_FILE"] = str(Path(config.log_file).resolve())
     os.environ["HJERTEKOM_CLUSTERS_FILE"] = str(Path(config.clusters_file).resolve())
     os.environ["HJERTEKOM_REPORTS_DIR"] = str(Path(config.reports_dir).resolve())

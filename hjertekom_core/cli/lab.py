@@ -55,8 +55,8 @@ from hjertekom_core.snapshot import create_audited_snapshot, newest_snapshot
 
 #: The settings the research code reads (hjertekom_core.research), handed to the kernels as values:
 #: never the configuration file, which may name the store or hold its password.
-KERNEL_SETTINGS = ("contracts_dir", "clusters_file", "language", "completion_limit_days", "standards",
-                   "suppress_below", "log_level")
+KERNEL_SETTINGS = ("contracts_dir", "programmes", "clusters_file", "language", "completion_limit_days",
+                   "standards", "suppress_below", "log_level")
 #: What of the starting environment the research account's lab keeps: locale, time zone, terminal,
 #: and a token set for the lab (hosted set-ups, tests). Nothing else of root's environment.
 KEPT_FOR_ACCOUNT = ("LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TERM", "JUPYTER_TOKEN")
@@ -117,6 +117,8 @@ def _setting_value(config: Config, name: str) -> str:
         return str(value.resolve())
     if name == "standards":
         return ",".join(f"{k}={v}" for k, v in value.items())
+    if name == "programmes":
+        return ",".join(value)
     return str(value)
 
 

@@ -1,5 +1,5 @@
 """The data contract: the single source of truth for forms, fields, code lists and rules."""
-from hjertekom_core.contract.loader import ContractRegistry, load_codelist, load_codelists, load_contract
+from hjertekom_core.contract.loader import ContractRegistry, UnknownProgramme, load_codelist, load_codelists, load_contract
 from hjertekom_core.contract.model import (
     UNKNOWN,
     Code,
@@ -19,5 +19,5 @@ from hjertekom_core.contract.model import (
 
 __all__ = [
     "UNKNOWN", "Code", "CodeList", "Condition", "Contract", "ContractRegistry", "Derivation", "Field",
-    "Form", "Limits", "Ref", "Rule", "Section", "SelfReport", "Text", "load_codelist", "load_codelists", "load_contract",
+    "Form", "Limits", "Ref", "Rule", "Section", "SelfReport", "Text", "UnknownProgramme", "load_codelist", "load_codelists", "load_contract",
 ]

@@ -6,13 +6,13 @@ and the reason, so that nothing downstream ever sees a half-valid data dictionar
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hjertekom_core.errors import ContractError
+from hjertekom_core.errors import ConfigError, ContractError, HjerteKomError
 from hjertekom_core.scoring import DERIVATIONS
 from hjertekom_core.contract import schema_check
 from hjertekom_core.contract.model import (
@@ -482,26 +482,54 @@ def check_shared_instruments(contracts: Any) -> None:  # noqa: ANN401 - an itera
                                         f"instrument in {other_place}")
 
 
-class ContractRegistry:
-    """All programmes found under a contracts directory (one sub-folder with contract.yaml each).
+class UnknownProgramme(KeyError, HjerteKomError):
+    """A programme the registry has not loaded: no folder of that name, or not among the
+    configured ``programmes``. A KeyError (the registry is a mapping) with a message for people."""
 
-    A new programme is added by adding its folder; no code changes.
+    def __init__(self, programme: str, loaded: tuple[str, ...] = ()) -> None:
+        super().__init__(programme, tuple(loaded))  # both in args: the error survives pickling
+        self.programme = programme
+        self.loaded = tuple(loaded)
+
+    def __str__(self) -> str:
+        return (f"unknown programme {self.programme!r}; the programmes loaded: {', '.join(self.loaded)} "
+                "(setting programmes, HJERTEKOM_PROGRAMMES)")
+
+
+class ContractRegistry:
+    """The programmes under a contracts directory (one sub-folder with contract.yaml each).
+
+    A new programme is added by adding its folder; no code changes. ``programmes``: load only
+    these (the configured ``programmes``, ``Config.programmes``); None loads every folder. A name
+    without a folder is a :class:`ConfigError` naming the programmes the folder has.
 
     ``checked_digest``: the :func:`~hjertekom_core.contract.schema_check.contracts_digest` of files
     already checked against their schemas (by the server, for its kernels); when the folder still
     has that digest the schema check is skipped, every other check runs. ``digest`` is the folder's.
     """
 
-    def __init__(self, directory: Path | str, *, checked_digest: str | None = None) -> None:
+    def __init__(self, directory: Path | str, *, checked_digest: str | None = None,
+                 programmes: Iterable[str] | None = None) -> None:
         self.directory = Path(directory)
         if not self.directory.is_dir():
             raise ContractError(str(self.directory), "-", "contracts directory not found")
+        found = {path.parent.name: path for path in sorted(self.directory.glob(f"*/{CONTRACT_FILE}"))}
+        if programmes is not None:
+            wanted = list(dict.fromkeys(programmes))
+            missing = [name for name in wanted if name not in found]
+            if not wanted or missing:
+                raise ConfigError(
+                    "setting programmes (HJERTEKOM_PROGRAMMES): "
+                    + (f"no programme {', '.join(map(repr, missing))} in {self.directory} (no <programme>/"
+                       f"{CONTRACT_FILE}); " if missing else "no programme named; ")
+                    + f"the programmes there are: {', '.join(sorted(found)) or 'none'}")
+            found = {name: found[name] for name in sorted(wanted)}
         self.digest = schema_check.contracts_digest(self.directory)
         check = not checked_digest or checked_digest != self.digest
         self.codelists = load_codelists(self.directory / CODELIST_DIR, check_schema=check)
         self.messages = load_messages(self.directory / MESSAGES_FILE)
         self._contracts: dict[str, Contract] = {}
-        for path in sorted(self.directory.glob(f"*/{CONTRACT_FILE}")):
+        for path in found.values():
             contract = load_contract(path, self.codelists, self.messages, check_schema=check)
             if contract.programme != path.parent.name:
                 raise ContractError(str(path), "programme",
@@ -515,7 +543,7 @@ class ContractRegistry:
         try:
             return self._contracts[programme]
         except KeyError:
-            raise KeyError(f"unknown programme {programme!r}; known: {sorted(self._contracts)}") from None
+            raise UnknownProgramme(programme, tuple(sorted(self._contracts))) from None
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._contracts.values())

@@ -66,6 +66,10 @@ def settings_from_config(config, ci_method: str = "wilson", programme: str | Non
 
     contracts_dir = Path(config.contracts_dir)
     name = programme or PROGRAMME
+    running = getattr(config, "programmes", None)
+    if programme is not None and running is not None and programme not in running:
+        raise ConfigError(f"programmet {programme} er ikke slået til / the programme {programme} is not among the "
+                          f"programmes of this service ({', '.join(running)}; setting programmes, HJERTEKOM_PROGRAMMES)")
     declared = (contracts_dir / name / DECLARATIONS_FILE).exists()
     if not declared and name != PROGRAMME:
         # Another programme's indicators are its own: never fall back to hjertekom's.

@@ -193,7 +193,8 @@ def _check(programme: str, period: str, lang: str, contracts: ContractRegistry) 
     except PeriodError as exc:
         raise ProgrammeReportError(str(exc)) from None
     if programme not in contracts:
-        raise ProgrammeReportError(f"no programme {programme!r}; known: {', '.join(contracts.programmes)}")
+        raise ProgrammeReportError(f"no programme {programme!r} in this service; it runs: {', '.join(contracts.programmes)} "
+                                   "(setting programmes, HJERTEKOM_PROGRAMMES)")
     return chosen
 
 
@@ -201,7 +202,7 @@ def build_programme_report(snapshot: str | Path, programme: str, municipality: i
                            config: Config, lang: str = "da") -> ProgrammeReport:
     """Everything the report of ``programme`` shows for one municipality and period (a year, or a
     quarter: ``2025-Q3``), from one read-only pass over the snapshot."""
-    contracts = ContractRegistry(config.contracts_dir)
+    contracts = ContractRegistry(config.contracts_dir, programmes=config.programmes)
     chosen = _check(programme, period, lang, contracts)
     period = chosen.text
     settings = settings_from_config(config, programme=programme)
@@ -492,7 +493,7 @@ def render_files(snapshot: Path, programme: str, municipality: int, period: str,
     message before a kernel starts. ``config_file``: what the kernel reads its configuration from
     (empty: the default file or the environment, which the kernel inherits)."""
     paths = output_paths(out, formats)
-    contracts = ContractRegistry(config.contracts_dir)
+    contracts = ContractRegistry(config.contracts_dir, programmes=config.programmes)
     chosen = _check(programme, period, lang, contracts)
     title = _title(contracts, programme, snapshot, municipality, chosen.text, lang)
     with _renderer("pdf" in paths, chromium) as (session, printer):
@@ -532,7 +533,7 @@ def render_batch(snapshot: Path, programme: str, period: str, out_dir: Path, *, 
     from hjertekom_core.reports.library import report_stem
 
     formats = check_formats(formats)
-    contracts = ContractRegistry(config.contracts_dir)
+    contracts = ContractRegistry(config.contracts_dir, programmes=config.programmes)
     chosen = _check(programme, period, lang, contracts)
     found = municipalities_with_courses(snapshot, contracts[programme], chosen)
     if codes is not None:

@@ -36,7 +36,7 @@ from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.indicators.counting import DANISH_TIME
 from hjertekom_core.service import Service
 from hjertekom_core.users import add_user, get_user
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_invented
 from live_server import RunningServer, hjertekom_command, server_env, start_server
 
 pytestmark = pytest.mark.slow
@@ -67,11 +67,11 @@ def two_programmes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoProg
     contracts = contracts_with_invented(root)
     data_dir = root / "data"
     data_dir.mkdir()
-    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts)}
+    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts), **BOTH_ENV}
     done = subprocess.run([hjertekom_command(), "init"], cwd=data_dir, env=server_env(data_dir, extra),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts))
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts, programmes=BOTH))
     assert sorted(ws.contracts.programmes) == [PROGRAMME, "hjertekom"]
     add_user(ws.store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
     for account, programmes in ((BO, ["hjertekom"]), (GITTE, ["hjertekom", PROGRAMME]), (HENRIK, ["hjertekom"])):

@@ -25,7 +25,7 @@ from hjertekom_core.indicators.counting import DANISH_TIME
 from hjertekom_core.service import Service
 from hjertekom_core.users import add_user, get_user
 from live_server import RunningServer, hjertekom_command, server_env, start_server
-from shared_questions_files import contracts_with_moeva_draft
+from shared_questions_files import BOTH_ENV, BOTH_PROGRAMMES, contracts_with_moeva
 
 pytestmark = pytest.mark.slow
 
@@ -52,14 +52,14 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
     """``hjertekom serve`` over HjerteKom and MoEva, with Anne (clinician, Silkeborg, every programme)
     and a citizen with a course in each (their course forms saved)."""
     root = tmp_path_factory.mktemp("hjertekom-shared-browser")
-    contracts = contracts_with_moeva_draft(root)
+    contracts = contracts_with_moeva(root)
     data_dir = root / "data"
     data_dir.mkdir()
-    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts)}
+    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts), **BOTH_ENV}
     done = subprocess.run([hjertekom_command(), "init"], cwd=data_dir, env=server_env(data_dir, extra),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts))
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts, programmes=BOTH_PROGRAMMES))
     assert sorted(ws.contracts.programmes) == ["hjertekom", "moeva"]
     add_user(ws.store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
     system = Service(ws.store, ws.contracts, SYSTEM)

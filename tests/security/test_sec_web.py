@@ -230,7 +230,7 @@ def _course_in(world: SecurityWorld, municipality: int) -> int:
     from hjertekom_core.service import Service
     from paths import CONTRACTS_DIR
 
-    svc = Service(world.store, ContractRegistry(CONTRACTS_DIR), SYSTEM)
+    svc = Service(world.store, ContractRegistry(CONTRACTS_DIR, programmes=["hjertekom"]), SYSTEM)
     citizen = svc.create_citizen(generate_cpr(random.Random(municipality * 7)), "Feedback Testesen", municipality)
     return svc.open_course(citizen.id, course_data(municipality=municipality), complete=True).course_id
 
