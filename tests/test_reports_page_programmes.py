@@ -26,7 +26,7 @@ from hjertekom_core.users import add_user
 from hjertekom_widgets.reports_api import find_report, listing_html, record_download, visible_reports
 
 from factories import TEST_PASSWORD
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, PROGRAMME, contracts_with_invented
 from paths import CONTRACTS_DIR
 
 SILKEBORG, KOEBENHAVN = 740, 101
@@ -34,7 +34,7 @@ FILES = ("2025/740-silkeborg.html", "2025/101-koebenhavn.html",                 
          f"{PROGRAMME}/2025/740-silkeborg.html", f"{PROGRAMME}/2025/740-silkeborg.pdf",
          f"{PROGRAMME}/2024/740-silkeborg.html", f"{PROGRAMME}/2025/101-koebenhavn.html",
          "hjertekom/2025/740-silkeborg.html",                                         # HjerteKom's programme report
-         "moeva/2025/740-silkeborg.html")                                             # not a loaded programme
+         "moeva/2025/740-silkeborg.html")            # MoEva is in the contracts folder, but not run here
 
 
 @dataclass
@@ -47,8 +47,9 @@ class Page:
         return re.findall(r'class="hk-report-link" href="/hjertekom/rapporter/([^"]+)"', body)
 
 
-def _workspace(root: Path, contracts_dir: Path) -> Workspace:
-    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_dir, reports_dir=root / "reports"))
+def _workspace(root: Path, contracts_dir: Path, programmes: tuple[str, ...] = ("hjertekom",)) -> Workspace:
+    ws = open_workspace(Config(data_dir=root / "data", contracts_dir=contracts_dir, reports_dir=root / "reports",
+                               programmes=programmes))
     initialise(ws)
     for relative in FILES:
         path = root / "reports" / relative
@@ -59,7 +60,7 @@ def _workspace(root: Path, contracts_dir: Path) -> Workspace:
 
 @pytest.fixture
 def two(tmp_path: Path) -> Iterator[Page]:
-    ws = _workspace(tmp_path, contracts_with_invented(tmp_path))
+    ws = _workspace(tmp_path, contracts_with_invented(tmp_path), BOTH)
     users = {
         "begge": add_user(ws.store, SYSTEM, "begge", "Begge", "coordinator", TEST_PASSWORD, (SILKEBORG,),
                           ["hjertekom", PROGRAMME]),

@@ -27,7 +27,7 @@ from hjertekom_core.users import add_user
 from hjertekom_widgets.reports_api import find_report
 
 from factories import TEST_PASSWORD
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, PROGRAMME, contracts_with_invented
 
 SILKEBORG = 740
 SECRET = "hemmelig"
@@ -49,7 +49,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=contracts_with_invented(tmp_path),
-                               reports_dir=tmp_path / "reports"))
+                               reports_dir=tmp_path / "reports", programmes=BOTH))
     initialise(ws)
     for relative in (f"{PROGRAMME}/2025/740-silkeborg.pdf", f"{PROGRAMME}/2025/101-koebenhavn.pdf",
                      "hjertekom/2025/740-silkeborg.pdf", "2025/740-silkeborg.pdf", "moeva/2025/740-silkeborg.pdf"):
@@ -81,7 +81,7 @@ TRICKS = [
     ("../reports", f"{PROGRAMME}/2025/740-silkeborg.pdf"),
     (f"{PROGRAMME}/2025", "740-silkeborg.pdf"),
     ("Faldforebyggelse", "2025/740-silkeborg.pdf"),
-    ("moeva", "2025/740-silkeborg.pdf"),            # a folder there, but not a loaded programme
+    ("moeva", "2025/740-silkeborg.pdf"),            # a folder there and a contract, but not a programme run here
     ("data", "secret.txt"),
     (PROGRAMME, "2025/010190-1234.pdf"),             # CPR-shaped: refused, and never written to the audit
 ]
