@@ -150,6 +150,8 @@ def test_a_new_course_asks_for_the_programme_first_and_opens_its_start_form(both
     assert saved.programme == PROGRAMME
     assert saved.forms["start"].status == "draft" and saved.data_of("start")["fall_risk"] == "high"
     assert course_view.form_name == "end" and "completed" in course_view.view.fields
+    # After the save the citizen sheet's link is still where HjerteKom's is, still without a summary.
+    assert course_view.sheets.value == sheets
 
 
 def test_a_course_opens_with_its_own_programmes_forms_in_the_same_course_view(both: Entry) -> None:
