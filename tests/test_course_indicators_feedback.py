@@ -34,7 +34,7 @@ from hjertekom_widgets.feedback_api import render_feedback
 from hjertekom_widgets.session import Session
 
 from factories import TEST_PASSWORD, course_data, end_data, start_data
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, PROGRAMME, contracts_with_invented
 
 SILKEBORG = 740
 
@@ -53,7 +53,8 @@ class Entry:
 
 @pytest.fixture
 def entry(tmp_path: Path) -> Iterator[Entry]:
-    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=contracts_with_invented(tmp_path)))
+    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=contracts_with_invented(tmp_path),
+                               programmes=BOTH))
     initialise(ws)
     user = add_user(ws.store, SYSTEM, "kliniker", "Kliniker", "clinician", TEST_PASSWORD, (SILKEBORG,))
     yield Entry(ws, user)

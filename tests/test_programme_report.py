@@ -43,7 +43,7 @@ from hjertekom_core.reports.programme import (
 from hjertekom_core.service import Service
 from hjertekom_core.snapshot import create_snapshot
 
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_invented
 
 SILKEBORG, AARHUS, HERNING, COPENHAGEN, ODENSE, AALBORG = 740, 751, 657, 101, 461, 851
 CHROMIUM = Path("/usr/bin/chromium")
@@ -80,7 +80,7 @@ class Made:
 def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
     root = tmp_path_factory.mktemp("programme-report")
     folder = contracts_with_invented(root)
-    config = Config(data_dir=root / "data", contracts_dir=folder)
+    config = Config(data_dir=root / "data", contracts_dir=folder, programmes=BOTH)
     ws = open_workspace(config)
     initialise(ws)
     sheet = root / "import.csv"
@@ -98,7 +98,8 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
     ws.store.dispose()
     # The kernel of the notebook reads its configuration from a file (the command line passes its own).
     config_file = root / "hjertekom.toml"
-    config_file.write_text(f'[hjertekom]\ndata_dir = "{root / "data"}"\ncontracts_dir = "{folder}"\n',
+    config_file.write_text(f'[hjertekom]\ndata_dir = "{root / "data"}"\ncontracts_dir = "{folder}"\n'
+                           f'programmes = "{",".join(BOTH)}"\n',
                            encoding="utf-8")
     yield Made(config, config_file, info.path)
 
@@ -272,7 +273,7 @@ def test_the_command_line_makes_every_municipalitys_report(made: Made, tmp_path:
 
     env = {"HJERTEKOM_DATA_DIR": str(made.config.data_dir), "HJERTEKOM_CONTRACTS_DIR": str(made.config.contracts_dir),
            "HJERTEKOM_CONFIG": str(tmp_path / "none.toml"), "HJERTEKOM_LOG_FILE": str(tmp_path / "log.txt"),
-           "HJERTEKOM_REPORTS_DIR": str(tmp_path / "rapporter")}
+           "HJERTEKOM_REPORTS_DIR": str(tmp_path / "rapporter"), **BOTH_ENV}
     result = CliRunner().invoke(main, ["report", "programme-all", "--programme", PROGRAMME, "--period", "2025",
                                        "--snapshot", str(made.snapshot), "--format", "html"], env=env)
     assert result.exit_code == 0, result.output

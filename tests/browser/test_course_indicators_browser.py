@@ -26,7 +26,7 @@ from hjertekom_core.config import Config
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.service import Service
 from hjertekom_core.users import add_user
-from invented_programme_files import PROGRAMME, contracts_with_invented
+from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_invented
 from live_server import RunningServer, hjertekom_command, server_env, start_server
 
 pytestmark = pytest.mark.slow
@@ -47,11 +47,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     contracts = contracts_with_invented(root)
     data_dir = root / "data"
     data_dir.mkdir()
-    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts)}
+    extra = {"HJERTEKOM_CONTRACTS_DIR": str(contracts), **BOTH_ENV}
     done = subprocess.run([hjertekom_command(), "init"], cwd=data_dir, env=server_env(data_dir, extra),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts))
+    ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts, programmes=BOTH))
     add_user(ws.store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
     server = start_server(data_dir, "--pool-size", "1", env=extra)
     try:

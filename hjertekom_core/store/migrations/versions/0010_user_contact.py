@@ -24,6 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
+    # In place, not by rebuilding users: with foreign keys on, dropping the old table would cascade
+    # to every user's municipalities and sessions (see 0013).
+    with op.batch_alter_table("users", recreate="never") as batch:
         batch.drop_column("email")
         batch.drop_column("phone")

@@ -24,5 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
+    # Dropped in place (SQLite 3.35+ knows DROP COLUMN), not by rebuilding the table as batch mode
+    # would: the store keeps foreign keys on, and dropping the old users table would cascade to
+    # every user's municipalities, grants and sessions.
+    with op.batch_alter_table("users", recreate="never") as batch:
         batch.drop_column("pin_hash")
