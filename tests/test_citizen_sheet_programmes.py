@@ -142,3 +142,23 @@ def test_the_rendered_sheet_shows_both_programmes_to_a_user_of_both_only(world: 
     assert "Rejse-sætte-sig på 30 sekunder" in both
     assert "Dine resultater fra hjerterehabiliteringen" in heart_only
     assert "Faldforebyggelse" not in heart_only and "Rejse-sætte-sig" not in heart_only
+
+
+def test_the_course_summary_stays_hjertekoms_and_the_pdf_footer_names_the_programme(world: SimpleNamespace) -> None:
+    """The entry app links another programme's citizen sheet, never a course summary: that is
+    HjerteKom's (for hospital and GP), and by its address it is "not found" for such a course,
+    nothing rendered or audited as a summary. A sheet's PDF footer takes the page's own title."""
+    from sqlalchemy import select
+
+    from hjertekom_core.errors import NotFound
+    from hjertekom_core.reports.citizen import rendered_title
+    from hjertekom_core.store.schema import audit_log
+
+    with pytest.raises(NotFound):
+        render_course_report(_svc(world, "both"), world.fall, "summary", "da", config=Config())
+    with world.store.read() as conn:
+        summaries = conn.execute(select(audit_log.c.id).where(audit_log.c.action == "report.summary")).all()
+    assert summaries == []
+    page = "<html><head><title>Dine resultater – Faldforebyggelse &amp; co</title></head></html>"
+    assert rendered_title(page, "citizen") == "Dine resultater – Faldforebyggelse & co"
+    assert rendered_title("<html></html>", "citizen", "en") == "Your results from cardiac rehabilitation"

@@ -134,7 +134,11 @@ def test_a_new_course_asks_for_the_programme_first_and_opens_its_start_form(both
     assert [label for label, _ in course_view.selector.options] == [
         "Forløb (færdig)", "Første samtale (ikke startet)", "Afslutning (ikke startet)"]
     assert "Faldforebyggelse" in course_view.title.value
-    assert course_view.sheets.value == ""   # the citizen sheet and summary are HjerteKom's
+    # Its citizen sheet is linked (HTML and PDF); the course summary for hospital and GP is HjerteKom's.
+    sheets = course_view.sheets.value
+    assert f'href="hjertekom/forloeb/{course_view.course_id}/borger.html"' in sheets
+    assert f'href="hjertekom/forloeb/{course_view.course_id}/borger.pdf"' in sheets
+    assert "hk-sheet-citizen" in sheets and "hk-sheet-summary" not in sheets and "opsummering" not in sheets
     assert "Udfyld nu: Første samtale." in shell.message.value
     assert set(course_view.view.fields) >= {"visit_date", "falls_last_year", "fall_risk", "chair_stands"}
 
@@ -146,6 +150,8 @@ def test_a_new_course_asks_for_the_programme_first_and_opens_its_start_form(both
     assert saved.programme == PROGRAMME
     assert saved.forms["start"].status == "draft" and saved.data_of("start")["fall_risk"] == "high"
     assert course_view.form_name == "end" and "completed" in course_view.view.fields
+    # After the save the citizen sheet's link is still where HjerteKom's is, still without a summary.
+    assert course_view.sheets.value == sheets
 
 
 def test_a_course_opens_with_its_own_programmes_forms_in_the_same_course_view(both: Entry) -> None:
@@ -163,7 +169,8 @@ def test_a_course_opens_with_its_own_programmes_forms_in_the_same_course_view(bo
 
     shell.open_course(heart)
     assert view.contract.programme == "hjertekom" and view.form_name == "end"
-    assert "hk-sheet-citizen" in view.sheets.value
+    assert "hk-sheet-citizen" in view.sheets.value and "hk-sheet-summary" in view.sheets.value
+    assert f"forloeb/{heart}/" in view.sheets.value and f"forloeb/{invented}/" not in view.sheets.value
     assert [label for label, _ in view.selector.options] == [
         "Forløb (færdig)", "Afklarende samtale (færdig)", "Afslutning (ikke startet)"]
     view.selector.value = "start"

@@ -52,9 +52,9 @@ from hjertekom_widgets.forms import FormView
 from hjertekom_widgets.history import history_html, value_text
 from hjertekom_widgets.messages import STATUS_DA, issues_html, message_html
 from hjertekom_widgets.programmes import (
+    course_sheets,
     form_roles,
     form_word,
-    has_course_sheets,
     programme_name,
 )
 from hjertekom_widgets.questionnaire_mode import QuestionnaireMode
@@ -87,10 +87,15 @@ FOCUS_FIRST = "hk-focus-first"
 OPEN, LOCKED, CORRECTING = "open", "locked", "correcting"
 
 
-def _course_sheet_links(course_id: int) -> str:
-    """Links to the citizen sheet and the course summary, which the server renders on request."""
+_SHEET_KINDS = {"borger": "citizen", "opsummering": "summary"}
+
+
+def _course_sheet_links(course_id: int, words: tuple[str, ...] = ("borger", "opsummering")) -> str:
+    """Links to the citizen sheet and the course summary (``words``: those of the course's
+    programme, ``programmes.course_sheets``), which the server renders on request."""
     links = []
-    for word, kind in (("borger", "citizen"), ("opsummering", "summary")):
+    for word in words:
+        kind = _SHEET_KINDS[word]
         base = f"hjertekom/forloeb/{course_id}/{word}"
         links.append(f'<a href="{base}.html" target="_blank" class="hk-sheet-{kind}">{app_t(f"reports.kind.{kind}")}</a>'
                      f' (<a href="{base}.pdf" target="_blank" class="hk-sheet-{kind}-pdf">{app_t("reports.as_pdf")}</a>)')
@@ -169,7 +174,7 @@ class CourseView:
             f"<h3 style='margin:4px 0'>{html.escape(citizen.name)} · {citizen.cpr[:6]}-{citizen.cpr[6:]}</h3>"
             f"<div style='color:#555'>Forløb {course_id} · {programme}"
             f"{html.escape(names.label_of(course.municipality_code))}</div>")
-        self.sheets.value = _course_sheet_links(course_id) if has_course_sheets(contract.programme) else ""
+        self.sheets.value = _course_sheet_links(course_id, course_sheets(contract.programme))
         if form not in contract.forms:   # an address may name a form of another programme
             form = None
         self.form_name = form or self._next_form(list(contract.forms))

@@ -73,11 +73,12 @@ def states_text(contract: Contract, forms: Iterable[str], status_of: Any) -> str
                      for name in forms)
 
 
-def has_course_sheets(programme: str) -> bool:
-    """Whether the course view links to the citizen sheet and the course summary: both are
-    HjerteKom's (reports/citizen.py, gp_summary.py read its cardiac measures, docs/programmes.md),
-    so another programme's course shows no links rather than a sheet that cannot be made."""
-    return programme == DEFAULT_PROGRAMME
+def course_sheets(programme: str) -> tuple[str, ...]:
+    """The course reports the course view links to, as the server's words (reports_api.COURSE_KINDS):
+    every programme's course has its citizen sheet ("borger": HjerteKom's own, or another
+    programme's start/end measures, reports/citizen.py); the course summary for hospital and GP
+    ("opsummering", gp_summary.py) reads HjerteKom's cardiac measures and stays HjerteKom's."""
+    return ("borger", "opsummering") if programme == DEFAULT_PROGRAMME else ("borger",)
 
 
 def end_form(contract: Contract) -> str:
@@ -86,6 +87,6 @@ def end_form(contract: Contract) -> str:
 
 
 __all__ = ["DEFAULT_PROGRAMME", "OTHERS", "OTHERS_WORD", "ROLES", "ROLE_WORDS", "end_form", "form_roles",
-           "form_word", "further_forms", "has_course_sheets",
+           "course_sheets", "form_word", "further_forms",
            "programme_name",
            "role_statuses", "states_text"]

@@ -1,8 +1,12 @@
 """Reports in the web app, behind the same login as the entry forms.
 
 - ``/hjertekom/rapporter``: a coordinator's list of their own municipality's reports (never
-  another municipality's), with links to download them.
-- ``/hjertekom/rapporter/<period>/<file>``: one report file, if the user may read it.
+  another municipality's), with links to download them: HjerteKom's management reports and every
+  loaded programme's reports (``hjertekom report programme-all``) where the user acts in that
+  programme, grouped by programme under its Danish label.
+- ``/hjertekom/rapporter/<period>/<file>``: one of HjerteKom's management reports, if the user may read it.
+- ``/hjertekom/rapporter/<programme>/<period>/<file>``: one programme report, likewise (the
+  programme checked with the municipality).
 - ``/hjertekom/forloeb/<id>/<borger|opsummering>.<html|pdf>``: the citizen sheet or the course
   summary of a course in the user's municipalities, made on request (papermill, then chromium).
 
@@ -24,7 +28,16 @@ from hjertekom_core import audit
 from hjertekom_core.access import User
 from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.errors import AccessDenied, NotFound
-from hjertekom_core.reports.library import list_reports, open_report
+from hjertekom_core.contract import ContractRegistry
+from hjertekom_core.reports.library import (
+    PERIOD,
+    PROGRAMME_FOLDER,
+    REPORT_PROGRAMME,
+    ReportFile,
+    list_reports,
+    open_programme_report,
+    open_report,
+)
 from hjertekom_widgets.auth import HjerteKomIdentityProvider
 from hjertekom_widgets.text import t
 
@@ -79,40 +92,97 @@ class ReportHandler(JupyterHandler):
                           back=(self.base_url, t("reports.back", self.lang()))))
 
 
+def report_programmes(contracts: ContractRegistry) -> list[str]:
+    """The loaded programmes whose report folders the list shows: HjerteKom first, then by name."""
+    return sorted(contracts.programmes, key=lambda p: (p != REPORT_PROGRAMME, p))
+
+
+def visible_reports(ws: Workspace, user: User) -> list[ReportFile]:
+    """The report files ``user`` may download (AccessDenied, audited, for a role without reports)."""
+    return list_reports(ws.config.reports_dir, user, store=ws.store, programmes=report_programmes(ws.contracts))
+
+
+def report_sections(contracts: ContractRegistry, files: list[ReportFile],
+                    lang: str = "da") -> list[tuple[str, str, list[ReportFile]]]:
+    """``files`` grouped as the list shows them: (programme, its Danish label, files), in the order
+    of ``files``. HjerteKom's own programme reports (its folder, beside its management reports)
+    are a group of their own, named so."""
+    groups: dict[tuple[str, bool], list[ReportFile]] = {}
+    for f in files:
+        groups.setdefault((f.programme, f.in_programme_folder), []).append(f)
+    sections = []
+    for (programme, in_folder), found in groups.items():
+        label = contracts[programme].label.get(lang) if programme in contracts else programme
+        if programme == REPORT_PROGRAMME and in_folder:
+            label = f"{label} ({t('reports.programme_report', lang)})"
+        sections.append((programme, label, found))
+    return sections
+
+
+def listing_html(contracts: ContractRegistry, files: list[ReportFile], base_url: str, lang: str = "da") -> str:
+    """The body of the "Rapporter" page: one table per programme, with a heading of its label when
+    more than one programme is loaded or listed (with HjerteKom alone the page is as it always was)."""
+    if not files:
+        return f"<p>{html.escape(t('reports.none', lang))}</p>"
+    names = contracts.codelists["municipalities"]  # shared by every programme
+    sections = report_sections(contracts, files, lang)
+    headed = len(contracts.programmes) > 1 or len(sections) > 1
+    parts = []
+    for programme, label, found in sections:
+        rows = "\n".join(
+            f"<tr><td>{f.period}</td><td>{html.escape(names.label_of(f.municipality_code))}</td>"
+            f'<td><a class="hk-report-link" href="{base_url}hjertekom/rapporter/{f.relative}">'
+            f"{html.escape(f.path.name)}</a></td><td>{f.format.upper()}</td></tr>"
+            for f in found)
+        heading = (f'<h2 class="hk-reports-programme" data-programme="{html.escape(programme)}">'
+                   f"{html.escape(label)}</h2>\n" if headed else "")
+        parts.append(f'{heading}<table class="hk-reports-table" data-programme="{html.escape(programme)}">'
+                     f"<tr><th>{t('reports.period', lang)}</th><th>{t('reports.municipality', lang)}</th>"
+                     f"<th>{t('reports.file', lang)}</th><th></th></tr>\n{rows}\n</table>")
+    return "\n".join(parts)
+
+
+def find_report(ws: Workspace, user: User, first: str, rest: str) -> ReportFile:
+    """The file at ``/hjertekom/rapporter/<first>/<rest>``: a period first is one of HjerteKom's
+    management reports (``<period>/<file>``), a programme's name one of its reports
+    (``<programme>/<period>/<file>``). AccessDenied or NotFound, audited, for anything else."""
+    if PERIOD.match(first) or not PROGRAMME_FOLDER.match(first):
+        return open_report(ws.config.reports_dir, user, first, rest, store=ws.store)
+    period, _, filename = rest.partition("/")
+    return open_programme_report(ws.config.reports_dir, user, first, period, filename,
+                                 programmes=ws.contracts.programmes, store=ws.store)
+
+
+def record_download(ws: Workspace, user: User, found: ReportFile) -> None:
+    """Audit one download: the file below its programme's folder, and the programme of a programme report."""
+    with ws.store.write() as conn:
+        audit.record(conn, user, "report.download", "report", found.in_period, found.municipality_code,
+                     {"programme": found.programme} if found.in_programme_folder else None)
+
+
 class ReportListHandler(ReportHandler):
     @web.authenticated
     def get(self) -> None:
         user, lang = self.account(), self.lang()
         try:
-            files = list_reports(self.ws().config.reports_dir, user, store=self.ws().store)
+            files = visible_reports(self.ws(), user)
         except AccessDenied:
             return self.refuse(403, t("reports.no_access", lang))
-        names = self.ws().contracts.codelists["municipalities"]  # shared by every programme
-        if not files:
-            body = f"<p>{html.escape(t('reports.none', lang))}</p>"
-        else:
-            rows = "\n".join(
-                f"<tr><td>{f.period}</td><td>{html.escape(names.label_of(f.municipality_code))}</td>"
-                f'<td><a class="hk-report-link" href="{self.base_url}hjertekom/rapporter/{f.relative}">'
-                f"{html.escape(f.path.name)}</a></td><td>{f.format.upper()}</td></tr>"
-                for f in files)
-            body = (f"<table><tr><th>{t('reports.period', lang)}</th><th>{t('reports.municipality', lang)}</th>"
-                    f"<th>{t('reports.file', lang)}</th><th></th></tr>\n{rows}\n</table>")
+        body = listing_html(self.ws().contracts, files, self.base_url, lang)
         self.set_header("Cache-Control", "no-store")
         self.finish(_page(t("reports.title", lang), body, back=(self.base_url, t("reports.back", lang))))
 
 
 class ReportFileHandler(ReportHandler):
     @web.authenticated
-    def get(self, period: str, filename: str) -> None:
+    def get(self, first: str, rest: str) -> None:
         user = self.account()
         try:
-            found = open_report(self.ws().config.reports_dir, user, period, filename, store=self.ws().store)
+            found = find_report(self.ws(), user, first, rest)
         except (AccessDenied, NotFound):
             # The same answer for "not yours" and "not there": no probing for other municipalities.
             return self.refuse(404, t("reports.not_found", self.lang()))
-        with self.ws().store.write() as conn:
-            audit.record(conn, user, "report.download", "report", found.relative, found.municipality_code)
+        record_download(self.ws(), user, found)
         self.send(found.path.read_bytes(), found.format, found.path.name)
 
 
@@ -140,7 +210,7 @@ class CourseReportHandler(ReportHandler):
         self.send(body, fmt, f"{word}-{course_id}.{fmt}")
 
     def _render(self, user: User, course_id: int, kind: str, fmt: str, lang: str) -> bytes | str:
-        from hjertekom_core.reports.citizen import REPORTS, render_course_report
+        from hjertekom_core.reports.citizen import render_course_report, rendered_title
         from hjertekom_core.reports.pdf import PdfPrinter
         from hjertekom_core.service import Service
 
@@ -151,7 +221,7 @@ class CourseReportHandler(ReportHandler):
             if fmt == "html":
                 return page
             with PdfPrinter(ws.config.chromium) as printer:
-                return printer.pdf(page, REPORTS[kind].title.get(lang), lang)
+                return printer.pdf(page, rendered_title(page, kind, lang), lang)
 
 
 def _page(title: str, body: str, back: tuple[str, str] | None = None) -> str:

@@ -60,6 +60,7 @@ STRINGS: Mapping[str, Text] = {
     "reports.kind.citizen": Text("Borgerens resultater", "The citizen's results"),
     "reports.kind.summary": Text("Forløbsopsummering", "Course summary"),
     "reports.as_pdf": Text("PDF", "PDF"),
+    "reports.programme_report": Text("programrapport", "programme report"),
     # --- form-level -------------------------------------------------------------------------------
     "missing_heading": Text("Mangler, før skemaet kan markeres som færdigt ({n}):",
                             "Missing before the form can be marked complete ({n}):"),

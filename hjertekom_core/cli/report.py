@@ -107,7 +107,7 @@ def all_reports(ctx: click.Context, period: str, snapshot: Path | None, formats:
 
 def _course_report(ctx: click.Context, kind: str, course_id: int, out: Path | None, fmt: str,
                    lang: str | None, username: str | None) -> None:
-    from hjertekom_core.reports.citizen import REPORTS, render_course_report
+    from hjertekom_core.reports.citizen import render_course_report, rendered_title
     from hjertekom_core.reports.pdf import PdfPrinter
     from hjertekom_core.reports.runner import write_atomically
     from hjertekom_core.service import Service
@@ -119,7 +119,7 @@ def _course_report(ctx: click.Context, kind: str, course_id: int, out: Path | No
     target = out or Path(f"{kind}-{course_id}.{fmt}")
     if fmt == "pdf":
         with PdfPrinter(ws.config.chromium) as printer:
-            write_atomically(target, printer.pdf(page, REPORTS[kind].title.get(lang), lang))
+            write_atomically(target, printer.pdf(page, rendered_title(page, kind, lang), lang))
     else:
         write_atomically(target, page)
     click.echo(target)

@@ -21,7 +21,9 @@ acts in, in the course's municipality (``User.acts_in``), each with those measur
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -817,6 +819,17 @@ REPORTS: dict[str, CourseReport] = {
 }
 
 
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+
+def rendered_title(page: str, kind: str, lang: str = "da") -> str:
+    """The title of a rendered course report (its ``<title>``: another programme's citizen sheet is
+    "Dine resultater – <programme>"), for the PDF's footer; the kind's own title if it has none."""
+    found = _TITLE.search(page)
+    text = html.unescape(found.group(1)).strip() if found else ""
+    return text or REPORTS[kind].title.get(lang)
+
+
 def render_course_report(service: Service, course_id: int, kind: str, lang: str = "da",
                          session: Any = None, config: Config | None = None) -> str:
     """The citizen sheet (``kind="citizen"``) or the course summary (``"summary"``) as one
@@ -829,6 +842,10 @@ def render_course_report(service: Service, course_id: int, kind: str, lang: str 
         raise UnknownReportKind(kind, tuple(REPORTS))
     _check_lang(lang)
     data = course_report_data(service, course_id, lang, config, others=kind == "citizen")
+    if kind == "summary" and data["programme"]["code"] != HJERTEKOM:
+        # The summary for hospital and GP is HjerteKom's (cardiac measures, follow-up): another
+        # programme's course has none, the same answer as a course that is not there.
+        raise NotFound("course summary", course_id)
     nb = runner.execute(report.notebook, {"course": data, "lang": lang}, session=session)
     title = report.title.get(lang)
     if kind == "citizen" and data["programme"]["code"] != HJERTEKOM:

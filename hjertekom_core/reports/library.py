@@ -6,6 +6,12 @@ municipality code leads the file name, so access is decided from the name alone:
 lists and downloads the reports of their own municipalities, never another's. The reports are
 HjerteKom's management reports (``reports/municipality.py``), so a coordinator sees them where they
 act in that programme (``REPORT_PROGRAMME``): one with rights in another programme only does not.
+
+Any programme's reports (``hjertekom report programme-all``, reports/programme.py) live in
+``<reports_dir>/<programme>/<period>/<code>-<slug>.html|pdf``: a user sees them where they act in
+that programme in the file's municipality (``User.acts_in(code, programme)``), exactly as
+HjerteKom's are filtered, and only for the programmes loaded (``programmes``): a folder of another
+name is never listed or served.
 """
 from __future__ import annotations
 
@@ -35,6 +41,8 @@ _FOLD = str.maketrans({"æ": "ae", "ø": "oe", "å": "aa", "Æ": "ae", "Ø": "oe
 FORMATS = ("html", "pdf")
 #: The programme whose courses the library's reports count.
 REPORT_PROGRAMME = "hjertekom"
+#: A programme's folder: its name as the contract schema allows it (``^[a-z][a-z0-9_]*$``).
+PROGRAMME_FOLDER = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def check_period(period: str) -> str:
@@ -58,6 +66,10 @@ class ReportFile:
     period: str
     municipality_code: int
     path: Path
+    programme: str = REPORT_PROGRAMME
+    #: In the programme's own folder (a programme report, ``<programme>/<period>/``), not one of
+    #: HjerteKom's management reports (``<period>/``).
+    in_programme_folder: bool = False
 
     @property
     def format(self) -> str:
@@ -65,42 +77,67 @@ class ReportFile:
 
     @property
     def relative(self) -> str:
-        """``2025/740-silkeborg.pdf``: the file's address below the reports folder."""
+        """``2025/740-silkeborg.pdf`` (``faldforebyggelse/2025/740-silkeborg.pdf`` for a programme
+        report): the file's address below the reports folder."""
+        return f"{self.programme}/{self.in_period}" if self.in_programme_folder else self.in_period
+
+    @property
+    def in_period(self) -> str:
+        """``2025/740-silkeborg.pdf``: the file below its programme's folder (what the audit names;
+        a programme report's audit row says its programme in ``detail``)."""
         return f"{self.period}/{self.path.name}"
 
 
-def _files(reports_dir: Path) -> Iterable[ReportFile]:
-    if not reports_dir.is_dir():
+def _files(reports_dir: Path, programme: str | None = None) -> Iterable[ReportFile]:
+    """HjerteKom's management reports (``programme`` None), or the reports in ``programme``'s folder."""
+    root = reports_dir if programme is None else reports_dir / programme
+    if not root.is_dir():
         return
-    for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and PERIOD.match(p.name)):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and PERIOD.match(p.name)):
         for path in sorted(folder.iterdir()):
             match = _FILE.match(path.name)
             if match and path.is_file():
-                yield ReportFile(folder.name, int(match["code"]), path)
+                if programme is None:
+                    yield ReportFile(folder.name, int(match["code"]), path)
+                else:
+                    yield ReportFile(folder.name, int(match["code"]), path, programme, in_programme_folder=True)
 
 
-def _deny(store: Store | None, user: User, name: str | None, municipality: int | None, reason: str) -> None:
+def _deny(store: Store | None, user: User, name: str | None, municipality: int | None, reason: str,
+          programme: str | None = None) -> None:
     """Audit a refusal (when the caller gave the store). ``name`` was typed by someone: it is kept
-    only if it fits the column and holds nothing CPR-shaped."""
+    only if it fits the column and holds nothing CPR-shaped; ``programme`` only when it is a loaded one."""
     if store is None:
         return
     if name is not None and (len(name) > 40 or CPR_PATTERN.search(name)):
         name = None
-    audit.deny(store, user, "report.read", "report", name, municipality, reason)
+    audit.deny(store, user, "report.read", "report", name, municipality, reason,
+               {"programme": programme} if programme else None)
 
 
-def list_reports(reports_dir: Path, user: User, *, store: Store | None = None) -> list[ReportFile]:
+def _newest_first(files: Iterable[ReportFile]) -> list[ReportFile]:
+    # Newest first; a year before its quarters (2025, 2025-Q4, ..., 2025-Q1, 2024, ...).
+    return sorted(files, key=lambda f: (-parse_period(f.period).year, -(parse_period(f.period).quarter or 5),
+                                        f.municipality_code, f.format))
+
+
+def list_reports(reports_dir: Path, user: User, *, store: Store | None = None,
+                 programmes: Iterable[str] = ()) -> list[ReportFile]:
     """The reports this user may download (own municipalities; all for an administrator), newest
-    period first. With ``store``, a refusal is audited."""
+    period first: HjerteKom's management reports, then for each of ``programmes`` (the loaded ones,
+    in the order given) the reports in its folder that the user may see (``acts_in(code, programme)``).
+    With ``store``, a refusal is audited."""
     try:
         user.require("report.read")
     except AccessDenied as exc:
         _deny(store, user, None, None, exc.reason)
         raise
-    mine = [f for f in _files(reports_dir) if user.acts_in(f.municipality_code, REPORT_PROGRAMME)]
-    # Newest first; a year before its quarters (2025, 2025-Q4, ..., 2025-Q1, 2024, ...).
-    return sorted(mine, key=lambda f: (-parse_period(f.period).year, -(parse_period(f.period).quarter or 5),
-                                       f.municipality_code, f.format))
+    found = _newest_first(f for f in _files(reports_dir) if user.acts_in(f.municipality_code, REPORT_PROGRAMME))
+    for programme in programmes:
+        if not PROGRAMME_FOLDER.match(programme):
+            continue
+        found += _newest_first(f for f in _files(reports_dir, programme) if user.acts_in(f.municipality_code, programme))
+    return found
 
 
 def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
@@ -126,6 +163,32 @@ def open_report(reports_dir: Path, user: User, period: str, filename: str, *,
         _deny(store, user, f"{period}/{filename}" if laid_out else None, code if laid_out else None, reason)
         raise
     return ReportFile(period, code, path)
+
+
+def open_programme_report(reports_dir: Path, user: User, programme: str, period: str, filename: str, *,
+                          programmes: Iterable[str], store: Store | None = None) -> ReportFile:
+    """The report ``<programme>/<period>/<filename>`` if ``programme`` is one of ``programmes`` (the
+    loaded ones), the file exists and this user may read it: ``report.read`` where they act in
+    ``programme`` in the file's municipality. Exact names only, as ``open_report``; with ``store``, a
+    refusal (not allowed, not found, not a loaded programme) is audited."""
+    match = _FILE.match(filename)
+    known = bool(PROGRAMME_FOLDER.match(programme)) and programme in set(programmes)
+    laid_out = bool(known and PERIOD.match(period) and match)
+    code = int(match["code"]) if match else None
+    try:
+        user.require("report.read")
+        if not laid_out or code is None:
+            raise NotFound("report", f"{programme}/{period}/{filename}")
+        user.require("report.read", code, programme=programme)
+        path = reports_dir / programme / period / filename
+        if not path.is_file():
+            raise NotFound("report", f"{programme}/{period}/{filename}")
+    except (AccessDenied, NotFound) as exc:
+        reason = exc.reason if isinstance(exc, AccessDenied) else "not found"
+        _deny(store, user, f"{period}/{filename}" if laid_out else None, code if laid_out else None, reason,
+              programme if known else None)
+        raise
+    return ReportFile(period, code, path, programme, in_programme_folder=True)
 
 
 #: Status symbols that read in black and white (shape, not colour); the reports and the index use them.

@@ -4,8 +4,12 @@ declared by YAML alone) side by side.
 
 A clinician chooses the invented programme for a new citizen's course, fills and saves its course
 and start forms, and finds the course in the worklist and in the citizen view labelled with its
-programme; the same citizen's HjerteKom course still opens with HjerteKom's forms. The views with
-HjerteKom alone are the session server's (the other browser tests), unchanged.
+programme; the same citizen's HjerteKom course still opens with HjerteKom's forms. The invented
+course links its citizen sheet (not HjerteKom's course summary), which shows its measures, and a
+clinician without that programme is refused the sheet (audited). On the "Rapporter" page a
+coordinator of both programmes finds and downloads the invented programme's report, and one of
+HjerteKom alone neither sees nor gets it. The views with HjerteKom alone are the session server's
+(the other browser tests), unchanged.
 """
 from __future__ import annotations
 
@@ -15,13 +19,15 @@ import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from browser_accounts import ANNE, log_in
+from browser_accounts import ANNE, BO, Account, log_in
 from browser_form import field, type_in
+from browser_store import audit_rows
 from factories import course_data
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.bootstrap import Workspace, open_workspace
@@ -34,6 +40,14 @@ from invented_programme_files import BOTH, BOTH_ENV, PROGRAMME, contracts_with_i
 from live_server import RunningServer, hjertekom_command, server_env, start_server
 
 pytestmark = pytest.mark.slow
+
+#: Coordinators of Silkeborg: one acting in both programmes, one in HjerteKom alone. Bo (clinician,
+#: Silkeborg) acts in HjerteKom alone here.
+GITTE = Account("gitte", "hyldebaer-eng-740", "Gitte Gram", 740, "coordinator")
+HENRIK = Account("henrik", "tjoernekrat-vej-740", "Henrik Holm", 740, "coordinator")
+SHEET_TIMEOUT_MS = 180_000   # the sheet runs a notebook (a kernel starts)
+COURSE_NOT_FOUND = "Forløbet findes ikke, eller det hører ikke til dine kommuner."
+REPORT_NOT_FOUND = "Rapporten findes ikke, eller du har ikke adgang til den."
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,9 @@ def two_programmes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoProg
     ws = open_workspace(Config(data_dir=data_dir, contracts_dir=contracts, programmes=BOTH))
     assert sorted(ws.contracts.programmes) == [PROGRAMME, "hjertekom"]
     add_user(ws.store, SYSTEM, ANNE.username, ANNE.display_name, ANNE.role, ANNE.password, [ANNE.municipality])
+    for account, programmes in ((BO, ["hjertekom"]), (GITTE, ["hjertekom", PROGRAMME]), (HENRIK, ["hjertekom"])):
+        add_user(ws.store, SYSTEM, account.username, account.display_name, account.role, account.password,
+                 [account.municipality], programmes)
     server = start_server(data_dir, "--pool-size", "1", env=extra)
     try:
         yield TwoProgrammes(server, ws)
@@ -165,4 +182,99 @@ def test_a_course_of_the_invented_programme_beside_hjertekom(two_programmes: Two
     expect(_form_heading(page)).to_have_text("Afslutning")
     expect(_form_button(page, "Første samtale")).to_have_text(re.compile(r"\(færdig\)"))
     expect(field(page, "Vægt")).to_have_count(0)
-    expect(page.locator(".hk-sheet-citizen")).to_have_count(0)
+    # Its citizen sheet is linked (HTML and PDF), not HjerteKom's course summary for hospital and GP.
+    sheet_link = page.locator(".hk-sheet-citizen")
+    expect(sheet_link).to_have_text("Borgerens resultater")
+    expect(sheet_link).to_have_attribute("href", f"hjertekom/forloeb/{course.id}/borger.html")
+    expect(page.locator(".hk-sheet-citizen-pdf")).to_have_attribute("href", f"hjertekom/forloeb/{course.id}/borger.pdf")
+    expect(page.locator(".hk-sheet-summary")).to_have_count(0)
+    with page.context.expect_page() as opened:
+        sheet_link.click()
+    sheet = opened.value
+    expect(sheet.locator("body")).to_contain_text("Dine resultater – Faldforebyggelse", timeout=SHEET_TIMEOUT_MS)
+    expect(sheet.locator("body")).to_contain_text("Faldrisiko")   # the course's measure at start ...
+    expect(sheet.locator("body")).to_contain_text("Høj")          # ... with the value saved above
+    expect(sheet.locator("body")).not_to_contain_text(COURSE_NOT_FOUND)
+    assert [(r["username"], r["entity_id"]) for r in audit_rows(two_programmes.ws, action="report.citizen")] == [
+        (ANNE.username, str(course.id))]
+
+    # Bo (Silkeborg, HjerteKom only) is refused the sheet by its address, and the refusal is audited.
+    before = max([r["id"] for r in audit_rows(two_programmes.ws)], default=0)
+    bo = log_in(page.context.browser.new_context().new_page(), two_programmes.server.base_url, BO)
+    response = bo.goto(f"{two_programmes.server.base_url}/hjertekom/forloeb/{course.id}/borger.html")
+    assert response is not None and response.status == 404
+    expect(bo.locator(".hk-refused")).to_have_text(COURSE_NOT_FOUND)
+    expect(bo.locator("body")).not_to_contain_text(name)
+    assert [r["username"] for r in audit_rows(two_programmes.ws, action="access.denied") if r["id"] > before] \
+        == [BO.username]
+    assert [r for r in audit_rows(two_programmes.ws, action="report.citizen") if r["id"] > before] == []
+    bo.context.close()
+
+
+def _report_files(two_programmes: TwoProgrammes) -> dict[str, bytes]:
+    """Report files in the server's reports folder, as the batches lay them out: HjerteKom's
+    management report and the invented programme's report of Silkeborg, and København's."""
+    root = two_programmes.ws.config.data_dir / "reports"   # the server's (live_server.server_env)
+    files = {"2025/740-silkeborg.html": b"<!DOCTYPE html><html><body><h1>Ledelsesinformation 2025</h1></body></html>",
+             f"{PROGRAMME}/2025/740-silkeborg.html":
+                 b"<!DOCTYPE html><html><body><h1>Faldforebyggelse Silkeborg 2025</h1></body></html>",
+             f"{PROGRAMME}/2025/740-silkeborg.pdf": b"%PDF-1.4\n% fald-silkeborg-2025\n%%EOF\n",
+             f"{PROGRAMME}/2025/101-koebenhavn.pdf": b"%PDF-1.4\n% fald-koebenhavn-2025\n%%EOF\n"}
+    for relative, data in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return files
+
+
+def test_the_reports_page_offers_the_invented_programmes_report_only_to_a_coordinator_in_it(
+        two_programmes: TwoProgrammes, new_page: Any) -> None:
+    files = _report_files(two_programmes)
+    base = two_programmes.server.base_url
+    fall_pdf = f"/hjertekom/rapporter/{PROGRAMME}/2025/740-silkeborg.pdf"
+
+    # Gitte (both programmes): each programme under its label, the invented programme's files of Silkeborg.
+    app = log_in(new_page(), base, GITTE)
+    with app.context.expect_page() as opened:
+        app.locator("a.hk-reports").click()
+    listing = opened.value
+    expect(listing.locator("h2.hk-reports-programme")).to_have_text(
+        ["HjerteKom – kommunal hjerterehabilitering", "Faldforebyggelse"])
+    fall = listing.locator(f'table.hk-reports-table[data-programme="{PROGRAMME}"] a.hk-report-link')
+    expect(fall).to_have_text(["740-silkeborg.html", "740-silkeborg.pdf"])
+    expect(fall.nth(1)).to_have_attribute("href", fall_pdf)
+    expect(listing.locator("body")).not_to_contain_text("koebenhavn")
+    before = max([r["id"] for r in audit_rows(two_programmes.ws)], default=0)
+    with listing.expect_download() as download_info:
+        fall.nth(1).click()
+    download = download_info.value
+    assert download.suggested_filename == "740-silkeborg.pdf" and download.failure() is None
+    assert Path(download.path()).read_bytes() == files[f"{PROGRAMME}/2025/740-silkeborg.pdf"]
+    fall.nth(0).click()
+    expect(listing.get_by_role("heading", name="Faldforebyggelse Silkeborg 2025")).to_be_visible()
+    assert [(r["username"], r["entity_id"], r["municipality_code"], r["detail"])
+            for r in audit_rows(two_programmes.ws, action="report.download") if r["id"] > before] == [
+        (GITTE.username, "2025/740-silkeborg.pdf", 740, f'{{"programme": "{PROGRAMME}"}}'),
+        (GITTE.username, "2025/740-silkeborg.html", 740, f'{{"programme": "{PROGRAMME}"}}')]
+    # Another municipality's file and a path trick: the same Danish "not found".
+    for path in (f"/hjertekom/rapporter/{PROGRAMME}/2025/101-koebenhavn.pdf",
+                 f"/hjertekom/rapporter/{PROGRAMME}/2025/..%2F2025%2F101-koebenhavn.pdf",
+                 f"/hjertekom/rapporter/..%2F{PROGRAMME}/2025/101-koebenhavn.pdf"):
+        response = listing.goto(f"{base}{path}")
+        assert response is not None and response.status == 404, path
+        assert REPORT_NOT_FOUND in response.text() and "fald-koebenhavn" not in response.text()
+
+    # Henrik (HjerteKom only): HjerteKom's report, nothing of the invented programme; its file is refused.
+    other = log_in(new_page(), base, HENRIK)
+    other.goto(f"{base}/hjertekom/rapporter")
+    expect(other.locator("a.hk-report-link")).to_have_text(["740-silkeborg.html"])
+    expect(other.locator("a.hk-report-link")).to_have_attribute("href", "/hjertekom/rapporter/2025/740-silkeborg.html")
+    expect(other.locator("body")).not_to_contain_text("Faldforebyggelse")
+    before = max([r["id"] for r in audit_rows(two_programmes.ws)], default=0)
+    response = other.goto(f"{base}{fall_pdf}")
+    assert response is not None and response.status == 404
+    expect(other.locator(".hk-refused")).to_have_text(REPORT_NOT_FOUND)
+    assert b"fald-silkeborg" not in response.body()
+    assert [(r["username"], r["municipality_code"]) for r in audit_rows(two_programmes.ws, action="access.denied")
+            if r["id"] > before] == [(HENRIK.username, 740)]
+    assert [r for r in audit_rows(two_programmes.ws, action="report.download") if r["id"] > before] == []
