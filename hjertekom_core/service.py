@@ -1003,11 +1003,12 @@ class Service:
         (``registration.shared_read``); nothing at all comes from a programme the user does not act
         in in that municipality."""
         self.user.require("course.read")
+        if len(self.contracts.programmes) < 2:
+            return []   # nothing to share with: no read of the course at every form opened
         with self.store.read() as conn:
             course = self._load_course(conn, course_id)
             contract = self.contracts[course.programme]
-            contract.form(form)
-            if len(self.contracts.programmes) < 2 or not contract.form(form).instruments():
+            if not contract.form(form).instruments():
                 return []
             found = self._shared_sources(conn, course, contract, form, day)
         best = [sources[0] for sources in found.values() if sources]

@@ -121,10 +121,9 @@ SHARED_NOTE_KINDS = ("from", "updated", "differs")
 
 
 @dataclass(frozen=True)
-class SharedNote:
-    """``kind`` "from": the answers saved are those of ``place``; "updated": the other programme's
-    registration got the corrected answers as a new revision; "differs": it holds other answers,
-    left as they are (they were not the same answer before)."""
+class _SharedPlace:
+    """An instrument's answers and the other programme's registration they concern (``place``:
+    "MoEva – første spørgeskema 17.02.2025")."""
 
     kind: str
     instrument: str
@@ -136,6 +135,13 @@ class SharedNote:
     revision: int
     place: str
     place_en: str
+
+
+@dataclass(frozen=True)
+class SharedNote(_SharedPlace):
+    """``kind`` "from": the answers saved are those of ``place``; "updated": the other programme's
+    registration got the corrected answers as a new revision; "differs": it holds other answers,
+    left as they are (they were not the same answer before)."""
 
     def message(self, lang: str = "da") -> str:
         label = self.label_en if lang == "en" else self.label_da
@@ -151,21 +157,10 @@ class SharedNote:
 
 
 @dataclass(frozen=True)
-class SharedLink:
+class SharedLink(_SharedPlace):
     """In a form's history: a revision whose shared answers came from (``kind`` "from") or were
     carried over to ("to") another programme's registration, read from the save's audit row
     (``shared_from`` / ``shared_to``)."""
-
-    kind: str
-    instrument: str
-    label_da: str        # the instrument's section label, "Trivsel (WHO-5)"
-    label_en: str
-    programme: str
-    course_id: int
-    form: str
-    revision: int
-    place: str           # "MoEva – første spørgeskema 17.02.2025"
-    place_en: str
 
     def text(self, lang: str = "da") -> str:
         """"Overført fra MoEva – første spørgeskema 17.02.2025 (Trivsel (WHO-5), version 2)"."""
