@@ -141,6 +141,34 @@ def test_a_forked_kernel_has_the_widget_comm_targets_a_page_opens(zygote: Zygote
     assert run(main()).strip() == "['jupyter.widget', 'jupyter.widget.control']"
 
 
+def test_a_forked_kernel_has_no_debugger_and_keeps_no_history(zygote: Zygote, folder: Path) -> None:
+    """A clinician's kernel offers no debugger (the browser may not send debug requests, and a
+    debugger would only be attack surface) and writes no cell history to a shared file."""
+    async def main() -> tuple[dict[str, Any], str]:
+        km = _manager(folder)
+        await km.start_kernel(env=dict(os.environ), cwd=str(folder))
+        try:
+            kc = km.client()
+            kc.start_channels()
+            try:
+                await kc.wait_for_ready(timeout=60)
+                kc.kernel_info()
+                info = await kc.get_shell_msg(timeout=30)
+            finally:
+                kc.stop_channels()
+            text, _ = await _run(km, "import sys; h = get_ipython().history_manager\n"
+                                     "print(h.enabled, 'debugpy' in sys.modules and sys.modules['debugpy'] is not None)")
+            return info["content"], text
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    info, text = run(main())
+    assert info["status"] == "ok"
+    assert "debugger" not in info.get("supported_features", [])
+    assert not info.get("debugger", False)
+    assert text.split() == ["False", "False"]
+
+
 def test_two_kernels_do_not_share_their_environment_or_state(zygote: Zygote, folder: Path) -> None:
     async def main() -> list[str]:
         kms = [_manager(folder) for _ in range(2)]

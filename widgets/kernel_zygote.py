@@ -51,8 +51,18 @@ ZYGOTE_SOCKET_NAME = "hjertekom-zygote.sock"
 ZYGOTE_ENV = "HJERTEKOM_KERNEL_ZYGOTE"
 #: What the zygote imports before it serves: what every kernel of the entry app imports anyway
 #: (the notebook's first two cells), so that a child only has the notebook's work left.
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipywidgets", "hjertekom_widgets.app",
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipywidgets", "hjertekom_widgets.app",
            "hjertekom_widgets.session", "websockets.sync.client")
+#: Modules a clinician's kernel never loads. debugpy: the browser may not send ``debug_request``
+#: (server.ALLOWED_MESSAGE_TYPES), so a debugger would only be attack surface, and importing it
+#: (ipykernel resolves its debugger class when the kernel is made) was a third of each forked
+#: kernel's CPU in a wave of logins (py-spy, 2026-12-07). Blocked, ipykernel runs without one and
+#: says so in its kernel_info (no "debugger" among its supported features).
+BLOCKED = ("debugpy",)
+#: Kernel options added to the kernel's command line. IPython's history would write every
+#: executed cell to one SQLite file shared by all kernels (~/.ipython), locked by each in turn;
+#: the entry notebook's cells are the same for everybody, so there is nothing worth keeping.
+KERNEL_OPTIONS = ("--HistoryManager.enabled=False",)
 #: How long a kernel start waits for a zygote that is still importing before it starts normally.
 READY_WAIT_SECONDS = 30.0
 _MAX_REQUEST = 1 << 20
@@ -121,7 +131,7 @@ def _become_kernel(request: dict[str, Any], fds: list[int], conn: socket.socket)
         from ipykernel.kernelapp import IPKernelApp
 
         app = IPKernelApp.instance()  # what IPKernelApp.launch_instance does, with one step between
-        app.initialize(argv[3:])
+        app.initialize([*argv[3:], *KERNEL_OPTIONS])
         _register_at_import_hooks()
         app.start()
         code = 0
@@ -177,6 +187,8 @@ def serve(socket_path: str, parent_pid: int) -> int:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the system reaps the kernels as they exit
     import importlib
 
+    for name in BLOCKED:
+        sys.modules.setdefault(name, None)  # type: ignore[assignment] - None makes `import` fail
     for name in PRELOAD:
         importlib.import_module(name)
     with contextlib.suppress(ImportError):
