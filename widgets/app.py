@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import ipywidgets as w
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import load_config
 from hjertekom_core.contract import Contract, ContractRegistry
+from hjertekom_core.contract.schema_check import CHECKED_ENV
 from hjertekom_core.errors import AccessDenied, HjerteKomError, NotFound, RevisionConflict, SharedRevisionConflict
 from hjertekom_core.logs import setup_logging
 from hjertekom_core.service import Citizen, Service
@@ -293,3 +295,11 @@ def prepare() -> EntryShell:
     except Exception:  # noqa: BLE001 - start() opens it again and reports the problem properly
         log.exception("could not open the workspace before the request")
     return shell
+
+
+def warm() -> None:
+    """What the kernel zygote does once before it forks kernels (kernel_zygote.py): load the
+    contracts, so that every kernel's ``prepare`` finds them parsed (the loader keeps what it
+    loaded, by the files' digest). No store connection: a forked kernel must not share one."""
+    config = load_config()
+    ContractRegistry(config.contracts_dir, checked_digest=os.environ.get(CHECKED_ENV), programmes=config.programmes)

@@ -52,7 +52,10 @@ ZYGOTE_ENV = "HJERTEKOM_KERNEL_ZYGOTE"
 #: What the zygote imports before it serves: what every kernel of the entry app imports anyway
 #: (the notebook's first two cells), so that a child only has the notebook's work left.
 PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "ipywidgets", "hjertekom_widgets.app",
-           "hjertekom_widgets.session", "websockets.sync.client")
+           "hjertekom_widgets.session", "websockets.sync.client",
+           # imported by every kernel as it starts or opens its store (py-spy of a wave of logins)
+           "psutil", "pdb", "sqlite3", "IPython.core.oinspect", "IPython.core.completerlib",
+           "IPython.extensions.storemagic", "tornado.platform.asyncio", "zmq.utils.garbage")
 #: Modules a clinician's kernel never loads. debugpy: the browser may not send ``debug_request``
 #: (server.ALLOWED_MESSAGE_TYPES), so a debugger would only be attack surface, and importing it
 #: (ipykernel resolves its debugger class when the kernel is made) was a third of each forked
@@ -191,6 +194,12 @@ def serve(socket_path: str, parent_pid: int) -> int:
         sys.modules.setdefault(name, None)  # type: ignore[assignment] - None makes `import` fail
     for name in PRELOAD:
         importlib.import_module(name)
+    try:
+        from hjertekom_widgets.app import warm
+
+        warm()
+    except Exception as exc:  # noqa: BLE001 - each kernel then loads the contracts itself, and reports a fault
+        print(f"kernel zygote: contracts not preloaded: {exc}", file=sys.stderr, flush=True)
     with contextlib.suppress(ImportError):
         import setproctitle
 

@@ -496,6 +496,34 @@ class UnknownProgramme(KeyError, HjerteKomError):
                 "(setting programmes, HJERTEKOM_PROGRAMMES)")
 
 
+#: Contracts already loaded in this process, by (folder, programmes, digest of every contract
+#: file): loading parses the YAML and checks it, which is pure in the files' bytes, so a second
+#: registry of the same unchanged folder reuses the (frozen) result. Entry kernels are forked from a
+#: zygote that loaded the contracts once (widgets/kernel_zygote.py): parsing them again was an
+#: eighth of each kernel's CPU at a login (py-spy, 2026-12-07). A changed file changes the digest.
+_LOADED: dict[tuple[str, tuple[str, ...], str],
+              tuple[dict[str, CodeList], dict[str, Text], dict[str, Contract]]] = {}
+_LOADED_MAX = 8
+
+
+def _load_programmes(directory: Path, paths: list[Path], check: bool
+                     ) -> tuple[dict[str, CodeList], dict[str, Text], dict[str, Contract]]:
+    """Code lists, messages and the contracts at ``paths``, each checked, then checked together."""
+    codelists = load_codelists(directory / CODELIST_DIR, check_schema=check)
+    messages = load_messages(directory / MESSAGES_FILE)
+    contracts: dict[str, Contract] = {}
+    for path in paths:
+        contract = load_contract(path, codelists, messages, check_schema=check)
+        if contract.programme != path.parent.name:
+            raise ContractError(str(path), "programme",
+                                f"programme {contract.programme!r} must equal its folder name {path.parent.name!r}")
+        contracts[contract.programme] = contract
+    if not contracts:
+        raise ContractError(str(directory), "-", "no programme contract found (*/contract.yaml)")
+    check_shared_instruments(contracts.values())
+    return codelists, messages, contracts
+
+
 class ContractRegistry:
     """The programmes under a contracts directory (one sub-folder with contract.yaml each).
 
@@ -525,19 +553,19 @@ class ContractRegistry:
                     + f"the programmes there are: {', '.join(sorted(found)) or 'none'}")
             found = {name: found[name] for name in sorted(wanted)}
         self.digest = schema_check.contracts_digest(self.directory)
-        check = not checked_digest or checked_digest != self.digest
-        self.codelists = load_codelists(self.directory / CODELIST_DIR, check_schema=check)
-        self.messages = load_messages(self.directory / MESSAGES_FILE)
-        self._contracts: dict[str, Contract] = {}
-        for path in found.values():
-            contract = load_contract(path, self.codelists, self.messages, check_schema=check)
-            if contract.programme != path.parent.name:
-                raise ContractError(str(path), "programme",
-                                    f"programme {contract.programme!r} must equal its folder name {path.parent.name!r}")
-            self._contracts[contract.programme] = contract
-        if not self._contracts:
-            raise ContractError(str(self.directory), "-", "no programme contract found (*/contract.yaml)")
-        check_shared_instruments(self._contracts.values())
+        key = (str(self.directory.resolve()), tuple(found), self.digest)
+        loaded = _LOADED.get(key)
+        if loaded is None:
+            check = not checked_digest or checked_digest != self.digest
+            loaded = _load_programmes(self.directory, list(found.values()), check)
+            _LOADED[key] = loaded
+            while len(_LOADED) > _LOADED_MAX:
+                del _LOADED[next(iter(_LOADED))]
+        codelists, messages, contracts = loaded
+        # Own dicts per registry (the contracts and code lists themselves are frozen).
+        self.codelists: dict[str, CodeList] = dict(codelists)
+        self.messages: dict[str, Text] = dict(messages)
+        self._contracts: dict[str, Contract] = dict(contracts)
 
     def __getitem__(self, programme: str) -> Contract:
         try:
