@@ -246,6 +246,10 @@ def voila_config(config: Config, port: int, *, ip: str = "127.0.0.1", preheat: b
     # kernel's output past 4 s, and a page without its widget never showed the worklist (a lost
     # login, issue 16); waiting longer only costs time on such a machine.
     c.VoilaExecutor.iopub_timeout = 120
+    # nbconvert checks the notebook against its schema after each of the exporter's dozen
+    # preprocessors, for every page: once, after the last, is the same check (a twentieth of the
+    # server's main thread in a wave of logins, py-spy 2026-12-07).
+    c.Exporter.optimistic_validation = True
     c.VoilaExporter.language_code = "da"  # <html lang="da">: screen readers read the page as Danish
     # Voilà makes a private (0700) voila_XXXXXXXX folder below this root for each server.
     c.Voila.connection_dir_root = kernel_sockets.temp_root("voila_XXXXXXXX")
