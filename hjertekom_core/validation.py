@@ -20,6 +20,7 @@ refuses rather than guesses (docs/data-contract.md, "What is accepted"):
 * missing answers: a missing reason (UNK, NA, DECL, their labels or spellings) where the field
   does not declare it; it is stored as the reason's code where it does.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -92,11 +93,15 @@ class _Invalid(ValueError):
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, (list, tuple)) and not value)
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, (list, tuple)) and not value)
+    )
 
 
 # --- dates --------------------------------------------------------------------------------------
+
 
 def parse_date(value: Any) -> dt.date:
     """A date from a date object, ISO text (2025-03-31, perhaps with a time) or Danish text (31-03-2025)."""
@@ -130,6 +135,7 @@ def _to_date(value: Any, f: Field, today: dt.date) -> str:
 
 # --- numbers ------------------------------------------------------------------------------------
 
+
 def _not_number(f: Field) -> str:
     return "not_int" if f.type == "int" else "not_decimal"
 
@@ -154,8 +160,13 @@ def _number_text(value: str, f: Field) -> Decimal:
     if not whole and not fraction:
         raise _Invalid(bad)  # "", "-", ","
     allowed = 0 if f.type == "int" else f.decimals
-    if (mark and len(fraction) == 3 and 1 <= len(whole) <= 3 and not whole.startswith("0")
-            and (allowed is None or allowed < 3)):
+    if (
+        mark
+        and len(fraction) == 3
+        and 1 <= len(whole) <= 3
+        and not whole.startswith("0")
+        and (allowed is None or allowed < 3)
+    ):
         # "1.250": Danish thousands (1250) or a decimal point (1,25)? Neither reading is safe.
         grouped = Decimal(whole + fraction)
         decimal = Decimal(f"{whole}.{fraction}")
@@ -173,8 +184,7 @@ def _check_decimals(places: int, f: Field) -> None:
     if f.type == "decimal" and f.decimals is not None and places > f.decimals:
         if f.decimals == 0:
             raise _Invalid("int_decimals")
-        raise _Invalid("too_many_decimals", "too_many_decimals_one" if f.decimals == 1 else None,
-                       decimals=f.decimals)
+        raise _Invalid("too_many_decimals", "too_many_decimals_one" if f.decimals == 1 else None, decimals=f.decimals)
 
 
 def _number(value: Any, f: Field) -> Decimal:
@@ -216,6 +226,7 @@ def _to_decimal(value: Any, f: Field) -> float:
 
 # --- other types --------------------------------------------------------------------------------
 
+
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -249,8 +260,11 @@ def _to_codes(value: Any, f: Field) -> list[str | int]:
 
 
 def _to_text(value: Any, f: Field) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
-            isinstance(value, float) and not math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (str, int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise _Invalid("not_text")
     text = value.strip() if isinstance(value, str) else str(value)
     if _BAD_TEXT.search(text):
@@ -320,12 +334,14 @@ def _coerce(contract: Contract, f: Field, value: Any, today: dt.date) -> Any:
         if reason is not None:
             if f.missing_reason(reason) is not None:
                 return reason
-            raise _Invalid("missing_not_allowed", "missing_not_allowed_other" if f.missing_reasons else None,
-                           reason=reason)
+            raise _Invalid(
+                "missing_not_allowed", "missing_not_allowed_other" if f.missing_reasons else None, reason=reason
+            )
     return COERCERS[f.type](value, f, today)
 
 
 # --- messages -----------------------------------------------------------------------------------
+
 
 def _limit_issues(f: Field, value: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(severity, code, extra) for hard and soft limits of a numeric value."""
@@ -347,7 +363,7 @@ def _fmt(value: Any, lang: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return format_number(value, None, lang, typographic=False)
     text = str(value)
-    return text if len(text) <= MESSAGE_VALUE_LENGTH else text[:MESSAGE_VALUE_LENGTH - 1] + "…"
+    return text if len(text) <= MESSAGE_VALUE_LENGTH else text[: MESSAGE_VALUE_LENGTH - 1] + "…"
 
 
 def _required_template(f: Field) -> str:
@@ -358,8 +374,17 @@ def _required_template(f: Field) -> str:
     return "required_or_unknown" if reasons == [UNKNOWN] else "required_or_missing"
 
 
-def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: str, value: Any, *,
-               template: str | None = None, **extra: Any) -> FieldIssue:
+def make_issue(
+    contract: Contract,
+    form: Form,
+    f: Field,
+    code: str,
+    severity: str,
+    value: Any,
+    *,
+    template: str | None = None,
+    **extra: Any,
+) -> FieldIssue:
     """A FieldIssue for ``f`` with the contract's Danish and English message for ``code`` (or for
     its variant ``template``), the placeholders filled in."""
     if code == "required" and template is None:
@@ -368,8 +393,11 @@ def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: st
     messages: dict[str, str] = {}
     for lang in ("da", "en"):
         params = {
-            "label": f.label.get(lang), "field": f.name, "form": form.label.get(lang),
-            "value": _fmt(value, lang), "unit": f" {f.unit}" if f.unit else "",
+            "label": f.label.get(lang),
+            "field": f.name,
+            "form": form.label.get(lang),
+            "value": _fmt(value, lang),
+            "unit": f" {f.unit}" if f.unit else "",
             "reasons": ", ".join(c.label.get(lang) for c in f.missing_reasons),
             **{k: _fmt(v, lang) for k, v in extra.items()},
         }
@@ -387,6 +415,7 @@ class _Default(dict):  # type: ignore[type-arg]
 
 
 # --- cross-field rules --------------------------------------------------------------------------
+
 
 def _numeric(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -406,6 +435,7 @@ def _comparison(convert: Callable[[Any], Any], ok: Callable[[Any, Any], bool]) -
     def check(rule: Rule, a: Any, b: Any) -> bool | None:
         x, y = convert(a), convert(b)
         return None if x is None or y is None else ok(x, y)
+
     return check
 
 
@@ -435,15 +465,25 @@ def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], con
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
         ref = left if left.form == form.name else right
-        issues.append(FieldIssue(form.name, ref.field, rule.name, rule.severity,
-                                 {"da": rule.message.da, "en": rule.message.en}, cleaned.get(ref.field)))
+        issues.append(
+            FieldIssue(
+                form.name,
+                ref.field,
+                rule.name,
+                rule.severity,
+                {"da": rule.message.da, "en": rule.message.en},
+                cleaned.get(ref.field),
+            )
+        )
     return issues
 
 
 # --- derived fields -----------------------------------------------------------------------------
 
-def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context,
-                    contract: Contract | None = None) -> dict[str, Any]:
+
+def compute_derived(
+    form: Form, cleaned: Mapping[str, Any], context: Context, contract: Contract | None = None
+) -> dict[str, Any]:
     """The derived scores of ``form`` from its (cleaned) data and the other forms' data.
 
     With ``contract``, a number answered with any missing reason (NA, DECL) reaches the scoring
@@ -477,15 +517,29 @@ def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context,
 
 # --- the entry point ----------------------------------------------------------------------------
 
+
 def _unknown_field(contract: Contract, form: Form, key: Any, value: Any) -> FieldIssue:
     template = contract.messages.get("unknown_field")
-    messages = {lang: template.get(lang).format_map(_Default(field=_fmt(key, lang), form=form.label.get(lang)))
-                for lang in ("da", "en")} if template else {}
+    messages = (
+        {
+            lang: template.get(lang).format_map(_Default(field=_fmt(key, lang), form=form.label.get(lang)))
+            for lang in ("da", "en")
+        }
+        if template
+        else {}
+    )
     return FieldIssue(form.name, key, "unknown_field", "error", messages, value)
 
 
-def validate_form(contract: Contract, form_name: str, data: Data, *, context: Context | None = None,
-                  complete: bool = False, today: dt.date | None = None) -> ValidationReport:
+def validate_form(
+    contract: Contract,
+    form_name: str,
+    data: Data,
+    *,
+    context: Context | None = None,
+    complete: bool = False,
+    today: dt.date | None = None,
+) -> ValidationReport:
     """Check ``data`` for ``form_name``; ``context`` holds the course's other forms (form -> data).
 
     With ``complete=True`` every shown, required field must hold an answer (a missing reason the
@@ -509,8 +563,9 @@ def validate_form(contract: Contract, form_name: str, data: Data, *, context: Co
         try:
             clean = _coerce(contract, f, value, today)
         except _Invalid as bad:
-            errors_by_field[key] = make_issue(contract, form, f, bad.code, "error", value, template=bad.template,
-                                              **bad.extra)
+            errors_by_field[key] = make_issue(
+                contract, form, f, bad.code, "error", value, template=bad.template, **bad.extra
+            )
             continue
         if clean == []:
             continue  # "; ;" or a list of blanks: as blank as an empty cell
@@ -531,8 +586,12 @@ def validate_form(contract: Contract, form_name: str, data: Data, *, context: Co
 
     if complete:
         for f in form.input_fields():
-            if f.required and report.visible.get(f.name, True) and f.name not in report.cleaned \
-                    and f.name not in errors_by_field:
+            if (
+                f.required
+                and report.visible.get(f.name, True)
+                and f.name not in report.cleaned
+                and f.name not in errors_by_field
+            ):
                 report.missing.append(make_issue(contract, form, f, "required", "error", None))
     return report
 
