@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from hjertekom_core import scoring
-from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.branching import make_lookup, visible_fields, visible_fields_of
 from hjertekom_core.contract.model import UNKNOWN, NUMERIC_TYPES, CodeList, Contract, Field, Form, Ref, Rule
 from hjertekom_core.errors import FieldIssue
 from hjertekom_core.formatting import format_number
@@ -488,6 +488,8 @@ def compute_derived(
 
     With ``contract``, a number answered with any missing reason (NA, DECL) reaches the scoring
     as "UNK", so that every reason counts as unknown (imputation, minimum items answered)."""
+    if contract is not None:
+        return _derive_planned(_plan(contract, form), cleaned, context)
     lookup = make_lookup(form.name, cleaned, context)
 
     def value(ref: Ref) -> Any:
@@ -512,6 +514,105 @@ def compute_derived(
             score = None  # inputs are validated first; an odd combination just gives no score
         if score is not None:
             out[f.name] = score
+    return out
+
+
+# --- the plan of a form, built once -------------------------------------------------------------
+# Contracts and their forms are immutable: what ``validate_form`` would otherwise look up again for
+# every field at every save (which fields are derived, which have limits, the derivations' inputs,
+# the required fields) is worked out once per (contract, form) object.
+# Everything is still decided by the same functions, in the same order (tests/test_validation_plan.py).
+
+Getter = Callable[[Data, Context], Any]
+
+
+def _getter(contract: Contract, form: Form, ref: Ref) -> Getter:
+    """``compute_derived``'s ``value(ref)`` with ``contract``: the value, a missing reason of a
+    number field as UNKNOWN."""
+    name = ref.field
+    target = contract.forms.get(ref.form or form.name)
+    f = target.fields.get(ref.field) if target is not None else None
+    numeric = f if f is not None and f.type in NUMERIC_TYPES else None
+    if ref.form in (None, form.name):
+
+        def source(data: Data, context: Context) -> Any:
+            return data.get(name)
+    else:
+        other = ref.form
+
+        def source(data: Data, context: Context) -> Any:
+            return context.get(other, {}).get(name)
+
+    if numeric is None:
+        return source
+
+    def value(data: Data, context: Context) -> Any:
+        found = source(data, context)
+        if isinstance(found, str) and found != UNKNOWN and numeric.missing_reason(found) is not None:
+            return UNKNOWN
+        return found
+
+    return value
+
+
+class _Plan:
+    def __init__(self, contract: Contract, form: Form) -> None:
+        self.contract = contract
+        self.form = form
+        self.derived_names = frozenset(f.name for f in form.fields.values() if f.is_derived)
+        # _limit_issues gives nothing for a field with a code list or without limits
+        self.limited = frozenset(
+            f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
+        )
+        # whole-number fields (with their code list, if any), which take a Python int as it is
+        self.int_fields = {f.name: f.codelist for f in form.fields.values() if f.type == "int"}
+        self.required = tuple(f for f in form.input_fields() if f.required)
+        self.derivations = tuple(
+            (
+                f.name,
+                f.derived.function,
+                dict(f.derived.params),
+                tuple(
+                    (
+                        kw,
+                        tuple(_getter(contract, form, r) for r in ref)
+                        if isinstance(ref, tuple)
+                        else _getter(contract, form, ref),
+                    )
+                    for kw, ref in f.derived.inputs.items()
+                ),
+            )
+            for f in form.fields.values()
+            if f.derived is not None
+        )
+
+
+_PLANS: dict[tuple[int, int], _Plan] = {}
+
+
+def _plan(contract: Contract, form: Form) -> _Plan:
+    plan = _PLANS.get((id(contract), id(form)))
+    if plan is not None and plan.contract is contract and plan.form is form:
+        return plan
+    if len(_PLANS) > 256:  # contracts loaded again and again (tests): forget the old ones
+        _PLANS.clear()
+    # the plan keeps contract and form alive, so their ids are not reused while it is cached
+    plan = _PLANS[(id(contract), id(form))] = _Plan(contract, form)
+    return plan
+
+
+def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, function, params, inputs in plan.derivations:
+        kwargs: dict[str, Any] = dict(params)
+        for kw, get in inputs:
+            kwargs[kw] = [g(cleaned, context) for g in get] if isinstance(get, tuple) else get(cleaned, context)
+        try:
+            score = scoring.derive(function, **kwargs)
+        except ValueError:
+            score = None  # inputs are validated first; an odd combination just gives no score
+        if score is not None:
+            out[name] = score
     return out
 
 
@@ -546,6 +647,9 @@ def validate_form(
     field declares, such as "UNK", counts as one).
     """
     form = contract.form(form_name)
+    plan = _plan(contract, form)
+    fields = form.fields
+    derived, limited, int_fields = plan.derived_names, plan.limited, plan.int_fields
     context = context or {}
     today = today or dt.date.today()
     report = ValidationReport(form_name)
@@ -554,44 +658,57 @@ def validate_form(
     warnings_by_field: dict[str, FieldIssue] = {}
 
     for key, value in data.items():
-        f = form.fields.get(key) if isinstance(key, str) else None
+        f = fields.get(key) if isinstance(key, str) else None
         if f is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue
-        if f.is_derived or _blank(value):
+        if key in derived or value is None:
             continue  # derived: recomputed below from what was entered
-        try:
-            clean = _coerce(contract, f, value, today)
-        except _Invalid as bad:
-            errors_by_field[key] = make_issue(
-                contract, form, f, bad.code, "error", value, template=bad.template, **bad.extra
-            )
-            continue
-        if clean == []:
-            continue  # "; ;" or a list of blanks: as blank as an empty cell
-        for severity, code, extra in _limit_issues(f, clean):
-            issue = make_issue(contract, form, f, code, severity, clean, **extra)
-            (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
-        if key not in errors_by_field:
-            coerced[key] = clean
+        if type(value) is int and key in int_fields:
+            # what _coerce does with an int for a whole-number field (no missing reason is an int):
+            # _to_int's range check, then _to_code's code list check, without the calls
+            codelist = int_fields[key]
+            if abs(value) >= MAX_MAGNITUDE:
+                errors_by_field[key] = make_issue(contract, form, f, "number_too_large", "error", value)
+                continue
+            if codelist is not None and value not in codelist:
+                errors_by_field[key] = make_issue(contract, form, f, "not_in_codelist", "error", value)
+                continue
+            clean = value
+        else:
+            if _blank(value):
+                continue
+            try:
+                clean = _coerce(contract, f, value, today)
+            except _Invalid as bad:
+                errors_by_field[key] = make_issue(
+                    contract, form, f, bad.code, "error", value, template=bad.template, **bad.extra
+                )
+                continue
+            if clean == []:
+                continue  # "; ;" or a list of blanks: as blank as an empty cell
+        if key in limited:
+            for severity, code, extra in _limit_issues(f, clean):
+                issue = make_issue(contract, form, f, code, severity, clean, **extra)
+                (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
+            if key in errors_by_field:
+                continue
+        coerced[key] = clean
 
     # Branching on what was entered: a hidden field is dropped with its problems.
-    report.visible = visible_fields(form, make_lookup(form_name, coerced, context))
-    report.cleaned = {k: v for k, v in coerced.items() if report.visible.get(k, True)}
-    report.errors += [e for k, e in errors_by_field.items() if report.visible.get(k, True)]
-    report.warnings += [w for k, w in warnings_by_field.items() if report.visible.get(k, True)]
+    visible = report.visible = visible_fields_of(form, coerced, context)
+    report.cleaned = {k: v for k, v in coerced.items() if visible.get(k, True)}
+    if errors_by_field:
+        report.errors += [e for k, e in errors_by_field.items() if visible.get(k, True)]
+    if warnings_by_field:
+        report.warnings += [w for k, w in warnings_by_field.items() if visible.get(k, True)]
     for issue in _rule_issues(contract, form, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
-    report.cleaned.update(compute_derived(form, report.cleaned, context, contract))
+    report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
     if complete:
-        for f in form.input_fields():
-            if (
-                f.required
-                and report.visible.get(f.name, True)
-                and f.name not in report.cleaned
-                and f.name not in errors_by_field
-            ):
+        for f in plan.required:
+            if visible.get(f.name, True) and f.name not in report.cleaned and f.name not in errors_by_field:
                 report.missing.append(make_issue(contract, form, f, "required", "error", None))
     return report
 
