@@ -1,4 +1,5 @@
 """Connecting to the operational store: a SQLite file (WAL) or PostgreSQL, and migrating it."""
+
 from __future__ import annotations
 
 import logging
@@ -118,8 +119,12 @@ class Store:
         # the lock is released. (PostgreSQL queues writers itself.)
         parsed = make_url(url)
         self._write_lock: Path | None = None
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-                and fcntl is not None:
+        if (
+            parsed.get_backend_name() == "sqlite"
+            and parsed.database
+            and parsed.database != ":memory:"
+            and fcntl is not None
+        ):
             self._write_lock = Path(parsed.database).with_name(Path(parsed.database).name + "-writelock")
 
     @property
