@@ -119,6 +119,17 @@ def _compile(cond: Condition, form: str) -> Test:
         return lambda data, context: holds(cond, make_lookup(form, data, context))
     name = ref.field
     if ref.form in (None, form):
+        if leaf is _equals and not isinstance(cond.value, (list, tuple)):
+            # _equals inlined: ``cond.value in _selected(value)``, the same comparisons in the same order
+            wanted = cond.value
+
+            def equals(data: Mapping[str, Any], context: Mapping[str, Mapping[str, Any]]) -> bool:
+                value = data.get(name)
+                if isinstance(value, (list, tuple)):
+                    return wanted in tuple(value)
+                return _answered(value) and (value is wanted or value == wanted)
+
+            return equals
         return lambda data, context: leaf(cond, data.get(name))
     other = ref.form
     return lambda data, context: leaf(cond, context.get(other, _EMPTY).get(name))
