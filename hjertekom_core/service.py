@@ -456,6 +456,8 @@ def _self_reported_now(
     before = previous.data if previous else {}
     kept = {name for name in (previous.self_reported if previous else ()) if before.get(name) == cleaned.get(name)}
     chosen = kept | set(new)
+    if not chosen:
+        return ()  # the usual save: nobody's own answers, no need to walk the form's sections
     return tuple(
         name for name in contract.form(form).self_report_items() if name in chosen and cleaned.get(name) is not None
     )
@@ -1049,7 +1051,7 @@ class Service:
         shared_edit: Collection[str] = (),
         shared_seen: Collection[SharedAnswer] = (),
     ) -> SaveResult:
-        with session.read() as conn:
+        with session.statement() as conn:  # one SELECT (_COURSE_LATEST_Q): no BEGIN/COMMIT around it
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
         contract.form(form)

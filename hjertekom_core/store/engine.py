@@ -46,7 +46,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("hjertekom_write") else "DEFERRED"
+        options = conn.get_execution_options()
+        if options.get("hjertekom_one_statement"):
+            return  # StoreSession.statement(): no transaction, the statement is its own
+        mode = "IMMEDIATE" if options.get("hjertekom_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -200,6 +203,36 @@ class StoreSession:
     def read(self) -> Iterator[Connection]:
         with self._conn.begin():
             yield self._conn
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """For ONE statement that only reads: run without a transaction around it. A single
+        statement sees one consistent state of the store by itself (SQLite runs it in an implicit
+        read transaction of its own, PostgreSQL in a snapshot of its own), so the result is what
+        ``read()`` gives, without the BEGIN and COMMIT: on PostgreSQL two round trips fewer.
+        A save reads its course so (issue 17). More than one statement needs ``read()``."""
+        conn = self._conn
+        if conn.dialect.name == "sqlite":
+            # pysqlite is in autocommit mode (isolation_level None) and BEGIN comes from our
+            # "begin" listener, which this option skips; its commit() is then a no-op.
+            conn.execution_options(hjertekom_one_statement=True)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.execution_options(hjertekom_one_statement=False)
+            return
+        driver = conn.connection.driver_connection
+        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+            with conn.begin():  # anything else: an ordinary read transaction
+                yield conn
+            return
+        driver.autocommit = True  # psycopg: no BEGIN before the statement, no COMMIT after it
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.autocommit = False
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
