@@ -365,9 +365,14 @@ def _form_date(form: Any, forms: Mapping[str, tuple[str, str]]) -> dt.date | Non
         return None
 
 
+#: What ``json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`` builds at
+#: every call, built once (the same encoder, so the same text).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
 def dump_data(data: Mapping[str, Any]) -> str:
     """The one JSON form of registration data in the store (compact, keys sorted)."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODE(data)
 
 
 def _scoped(user: User, municipality: Any, in_programmes: Callable[[list[str]], Any]) -> Any:  # noqa: ANN401

@@ -533,26 +533,27 @@ def _getter(contract: Contract, form: Form, ref: Ref) -> Getter:
     target = contract.forms.get(ref.form or form.name)
     f = target.fields.get(ref.field) if target is not None else None
     numeric = f if f is not None and f.type in NUMERIC_TYPES else None
-    if ref.form in (None, form.name):
-
-        def source(data: Data, context: Context) -> Any:
-            return data.get(name)
-    else:
+    if ref.form not in (None, form.name):
         other = ref.form
 
-        def source(data: Data, context: Context) -> Any:
-            return context.get(other, {}).get(name)
+        def from_context(data: Data, context: Context) -> Any:
+            found = context.get(other, {}).get(name)
+            if numeric is not None and isinstance(found, str) and found != UNKNOWN:
+                if numeric.missing_reason(found) is not None:
+                    return UNKNOWN
+            return found
 
+        return from_context
     if numeric is None:
-        return source
+        return lambda data, context: data.get(name)
 
-    def value(data: Data, context: Context) -> Any:
-        found = source(data, context)
+    def number(data: Data, context: Context) -> Any:  # the usual input of a score: a number of this form
+        found = data.get(name)
         if isinstance(found, str) and found != UNKNOWN and numeric.missing_reason(found) is not None:
             return UNKNOWN
         return found
 
-    return value
+    return number
 
 
 class _Plan:
@@ -565,7 +566,12 @@ class _Plan:
             f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
         )
         # whole-number fields (with their code list, if any), which take a Python int as it is
-        self.int_fields = {f.name: f.codelist for f in form.fields.values() if f.type == "int"}
+        # (the code list's own lookup table: ``code in codelist`` is ``code in codelist._by_code``)
+        self.int_fields = {
+            f.name: None if f.codelist is None else f.codelist._by_code  # type: ignore[attr-defined]
+            for f in form.fields.values()
+            if f.type == "int"
+        }
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.derivations = tuple(
             (
