@@ -204,6 +204,10 @@ class StoreSession:
         with self._conn.begin():
             yield self._conn
 
+    @property
+    def dialect(self) -> str:
+        return self._conn.dialect.name
+
     @contextmanager
     def statement(self) -> Iterator[Connection]:
         """For ONE statement that only reads: run without a transaction around it. A single
@@ -228,6 +232,24 @@ class StoreSession:
                 yield conn
             return
         driver.autocommit = True  # psycopg: no BEGIN before the statement, no COMMIT after it
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.autocommit = False
+
+    @contextmanager
+    def write_statement(self) -> Iterator[Connection]:
+        """For ONE statement that writes: on PostgreSQL it runs as a transaction of its own
+        (autocommit: all of it or, on an error, nothing), without the BEGIN and COMMIT round trips;
+        elsewhere this is ``write()``. A save writes its revision and audit row so (issue 17)."""
+        conn = self._conn
+        driver = conn.connection.driver_connection
+        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+            with self.write() as conn:
+                yield conn
+            return
+        driver.autocommit = True
         try:
             with conn.begin():
                 yield conn
