@@ -59,3 +59,26 @@ def test_an_error_in_the_statement_leaves_the_session_usable(store: Store) -> No
             pass
         with session.read() as conn:
             assert conn.execute(select(func.count()).select_from(municipalities)).scalar_one() == 98
+
+
+def test_a_connection_that_cannot_leave_autocommit_is_discarded() -> None:
+    from hjertekom_core.store.engine import _end_autocommit
+
+    class Broken:
+        @property
+        def autocommit(self) -> bool:
+            return True
+
+        @autocommit.setter
+        def autocommit(self, value: bool) -> None:
+            raise OSError("the server went away")
+
+    class Conn:
+        invalidated = False
+
+        def invalidate(self) -> None:
+            self.invalidated = True
+
+    conn = Conn()
+    _end_autocommit(conn, Broken())  # type: ignore[arg-type]
+    assert conn.invalidated

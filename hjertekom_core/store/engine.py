@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -192,6 +193,17 @@ class Store:
         self.engine.dispose()
 
 
+def _end_autocommit(conn: Connection, driver: Any) -> None:  # noqa: ANN401 - the driver's connection
+    """Back to transactions after a statement in autocommit. A connection the driver will not
+    switch back (broken meanwhile) is invalidated, never handed back to the pool in autocommit;
+    the statement's own error, if any, is what the caller sees."""
+    try:
+        driver.autocommit = False
+    except Exception:  # noqa: BLE001
+        log.warning("a connection could not leave autocommit; it is discarded", exc_info=True)
+        conn.invalidate()
+
+
 class StoreSession:
     """Transactions one after another on one connection (see ``Store.session``)."""
 
@@ -236,7 +248,7 @@ class StoreSession:
             with conn.begin():
                 yield conn
         finally:
-            driver.autocommit = False
+            _end_autocommit(conn, driver)
 
     @contextmanager
     def write_statement(self) -> Iterator[Connection]:
@@ -254,7 +266,7 @@ class StoreSession:
             with conn.begin():
                 yield conn
         finally:
-            driver.autocommit = False
+            _end_autocommit(conn, driver)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
