@@ -3,6 +3,7 @@
 Used by validation (a hidden field is neither required nor kept) and by the entry forms (which
 show and hide widgets live), so both always agree.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -93,3 +94,84 @@ def _is_shown(f: Field, form: Form, lookup: Lookup, shown: Mapping[str, bool]) -
         if ref.form in (None, form.name) and not shown.get(ref.field, True):
             return False
     return holds(f.show_if, lookup)
+
+
+# --- the same, compiled once per form -----------------------------------------------------------
+# What a save validates at every call: each field's show-if as a closure over the form's data and
+# the course's other forms, and the fields of this form it depends on. Forms are immutable, so
+# this is built once per form object; the result is exactly ``visible_fields(form, make_lookup(
+# form.name, data, context))`` (tests/test_validation_plan.py compares the two).
+
+Test = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], bool]
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _compile(cond: Condition, form: str) -> Test:
+    if cond.op == "all":
+        parts = tuple(_compile(c, form) for c in cond.children)
+        return lambda data, context: all(p(data, context) for p in parts)
+    if cond.op == "any":
+        parts = tuple(_compile(c, form) for c in cond.children)
+        return lambda data, context: any(p(data, context) for p in parts)
+    leaf = _LEAF_TESTS.get(cond.op)
+    ref = cond.ref
+    if leaf is None or ref is None:  # what ``holds`` would fail on, it fails on at the same moment
+        return lambda data, context: holds(cond, make_lookup(form, data, context))
+    name = ref.field
+    if ref.form in (None, form):
+        if leaf is _equals and not isinstance(cond.value, (list, tuple)):
+            # _equals inlined: ``cond.value in _selected(value)``, the same comparisons in the same order
+            wanted = cond.value
+
+            def equals(data: Mapping[str, Any], context: Mapping[str, Mapping[str, Any]]) -> bool:
+                value = data.get(name)
+                if isinstance(value, (list, tuple)):
+                    return wanted in tuple(value)
+                return _answered(value) and (value is wanted or value == wanted)
+
+            return equals
+        return lambda data, context: leaf(cond, data.get(name))
+    other = ref.form
+    return lambda data, context: leaf(cond, context.get(other, _EMPTY).get(name))
+
+
+_PLANS: dict[int, tuple[Form, tuple[tuple[str, tuple[str, ...], Test | None], ...]]] = {}
+
+
+def _visibility_plan(form: Form) -> tuple[tuple[str, tuple[str, ...], Test | None], ...]:
+    cached = _PLANS.get(id(form))
+    if cached is not None and cached[0] is form:
+        return cached[1]
+    plan = tuple(
+        (
+            f.name,
+            tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name)),
+            _compile(f.show_if, form.name),
+        )
+        if f.show_if is not None
+        else (f.name, (), None)
+        for f in form.fields.values()
+    )
+    if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
+        _PLANS.clear()
+    _PLANS[id(form)] = (form, plan)  # the form is kept alive, so its id is not reused meanwhile
+    return plan
+
+
+def visible_fields_of(
+    form: Form, data: Mapping[str, Any], context: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, bool]:
+    """``visible_fields(form, make_lookup(form.name, data, context))``, from the form's compiled plan."""
+    context = context or {}
+    shown: dict[str, bool] = {}
+    for name, deps, test in _visibility_plan(form):
+        if test is None:
+            shown[name] = True
+            continue
+        for dep in deps:
+            if not shown.get(dep, True):
+                shown[name] = False
+                break
+        else:
+            shown[name] = test(data, context)
+    return shown

@@ -26,8 +26,11 @@ validation should have stopped, never something to score silently.
 The data contract calls the functions in :data:`DERIVATIONS` by name via :func:`derive`, passing
 field values by keyword; those wrappers return None rather than raising for missing inputs.
 """
+
 from __future__ import annotations
 
+import decimal
+import functools
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -94,6 +97,18 @@ def _number(value: object, what: str) -> Fraction:
     return Fraction(repr(number))
 
 
+def _ratio(value: object, what: str) -> tuple[int, int]:
+    """``_number(value)`` as (numerator, denominator), denominator > 0; ints and the floats of
+    the forms without building a Fraction (the same exact value, as the tests check)."""
+    if type(value) is int:
+        return value, 1
+    if type(value) is float and math.isfinite(value):
+        # The shortest repr, read as an exact decimal: what Fraction(repr(value)) reads.
+        return decimal.Decimal(repr(value)).as_integer_ratio()
+    number = _number(value, what)
+    return number.numerator, number.denominator
+
+
 def _item(value: object, lo: int, hi: int, what: str) -> int | None:
     """An integer item score in [lo, hi], or None when missing; ValueError otherwise."""
     if type(value) is int and lo <= value <= hi:  # the usual case, without building a Fraction
@@ -114,9 +129,19 @@ def _round_half_up(value: Fraction, decimals: int = 0) -> Fraction:
     return Fraction(rounded if value >= 0 else -rounded) / scale
 
 
+@functools.lru_cache(maxsize=256)
 def _fraction_of(count: int, fraction: float) -> int:
-    """ceil(fraction x count) without float error (0.1 x 10 must be 1, not 2)."""
+    """ceil(fraction x count) without float error (0.1 x 10 must be 1, not 2). Cached: a form's
+    scales ask for the same few (count, fraction) pairs at every save (equal keys: equal floats)."""
     return math.ceil(Fraction(repr(float(fraction))) * count)
+
+
+def _mean_half_up_2(total: int, count: int) -> float:
+    """round-half-up(total / count, 2) for integers total >= 0, count > 0, in integers:
+    floor(100 total / count + 1/2) = (200 total + count) // (2 count), then k / 100. The same float
+    as ``float(_round_half_up(Fraction(total, count), 2))``: both are the correctly rounded
+    quotient of the same rational k/100 (test_scoring_integer_rounding checks every case)."""
+    return ((200 * total + count) // (2 * count)) / 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,7 +155,7 @@ HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)
 
 
 def hads_band(score: int | None) -> str | None:
-    """"normal" (0-7), "borderline" (8-10), "case" (11-21); None for None; ValueError otherwise."""
+    """ "normal" (0-7), "borderline" (8-10), "case" (11-21); None for None; ValueError otherwise."""
     if score is None:
         return None
     if isinstance(score, bool) or not isinstance(score, numbers.Integral) or not 0 <= score <= 21:
@@ -258,7 +283,7 @@ def heartqol_scale(items: Sequence[Item], min_answered_fraction: float = 0.5) ->
     answered = [v for v in values if v is not None]
     if not answered or len(answered) < _fraction_of(len(values), min_answered_fraction):
         return None
-    return float(_round_half_up(Fraction(sum(answered), len(answered)), 2))
+    return _mean_half_up_2(sum(answered), len(answered))
 
 
 def heartqol(items14: Sequence[Item], min_answered_fraction: float = 0.5) -> HeartQolScore:
@@ -328,7 +353,7 @@ def loneliness3(items: Sequence[Item]) -> int | None:
 
 
 def who5_band(score: int | None) -> str | None:
-    """"poor" for a score <= 50 (poor wellbeing), "ok" above; None for None."""
+    """ "poor" for a score <= 50 (poor wellbeing), "ok" above; None for None."""
     if score is None:
         return None
     if isinstance(score, bool) or not isinstance(score, numbers.Real) or not 0 <= score <= 100:
@@ -349,11 +374,16 @@ def bmi(weight_kg: float | int | str | None, height_cm: float | int | str | None
     """
     if is_missing(weight_kg) or is_missing(height_cm):
         return None
-    weight = _number(weight_kg, "weight_kg")
-    height = _number(height_cm, "height_cm")
-    if height <= 0 or weight <= 0:
+    w_num, w_den = _ratio(weight_kg, "weight_kg")
+    h_num, h_den = _ratio(height_cm, "height_cm")
+    if h_num <= 0 or w_num <= 0:
         return None
-    return float(_round_half_up(weight / (height / 100) ** 2, 1))
+    # weight / (height / 100)^2 = N / D exactly, half up to 1 decimal in integers (N, D > 0):
+    # floor(10 N / D + 1/2) = (20 N + D) // 2D; then k / 10, the same float as
+    # float(_round_half_up(Fraction(N, D), 1)) (test_scoring_integer_rounding compares the two).
+    n = w_num * 10000 * h_den * h_den
+    d = w_den * h_num * h_num
+    return ((20 * n + d) // (2 * d)) / 10
 
 
 def fitness_change_pct(

@@ -6,6 +6,7 @@ not act in there, are reported as not found, so that nobody learns what another 
 programme) holds. A citizen (the person: CPR number, name) is shared by the programmes: found by
 CPR number in the user's municipalities, by name only with a course the user may see or none.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -71,9 +72,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: What the user cannot tell apart, so neither does the audit row's reason.
 NOT_FOUND_OR_NOT_YOURS = "not found or not in the user's municipalities"
 #: What a clinician is told when a CPR number cannot be registered: nothing about where it is held.
-CITIZEN_ELSEWHERE_MESSAGE = ("Borgeren kan ikke oprettes med dette CPR-nummer. Kontrollér nummeret, eller kontakt "
-                             "en administrator. / The citizen cannot be registered with this CPR number. Check the "
-                             "number, or contact an administrator.")
+CITIZEN_ELSEWHERE_MESSAGE = (
+    "Borgeren kan ikke oprettes med dette CPR-nummer. Kontrollér nummeret, eller kontakt "
+    "en administrator. / The citizen cannot be registered with this CPR number. Check the "
+    "number, or contact an administrator."
+)
 _OWNER_TABLES = {"citizen": citizens, "course": courses}
 
 
@@ -85,6 +88,7 @@ def _refusals_audited(attempted: str, entity: str, id_param: str | None = None) 
     (``id_param`` names the argument holding its id; never a CPR number) and the municipality. A
     nested audited call (save_draft -> save) is recorded once.
     """
+
     def wrap(method: F) -> F:
         signature = inspect.signature(method)
 
@@ -104,6 +108,7 @@ def _refusals_audited(attempted: str, entity: str, id_param: str | None = None) 
         return wrapper  # type: ignore[return-value]
 
     return wrap
+
 
 @dataclass(frozen=True)
 class Citizen:
@@ -128,7 +133,7 @@ class Registration:
     contract_version: str
     user_id: int | None
     saved_at: dt.datetime
-    reason: str | None = None   # why a complete revision was changed or reopened (see Service.save)
+    reason: str | None = None  # why a complete revision was changed or reopened (see Service.save)
     # The fields of this revision the citizen answered themselves (questionnaire mode), form order.
     self_reported: tuple[str, ...] = ()
 
@@ -139,8 +144,8 @@ class Course:
     programme: str
     municipality_code: int
     citizen: Citizen
-    forms: Mapping[str, Registration]          # the latest revision of each form
-    history: Sequence[Registration] = ()     # every revision, oldest first
+    forms: Mapping[str, Registration]  # the latest revision of each form
+    history: Sequence[Registration] = ()  # every revision, oldest first
 
     def revision_of(self, form: str) -> int:
         """The revision an edit of ``form`` starts from (0 when the form was never saved)."""
@@ -159,22 +164,26 @@ class WorklistItem:
     course_id: int
     citizen: Citizen
     municipality_code: int
-    statuses: Mapping[str, str]          # form -> status of its latest revision
+    statuses: Mapping[str, str]  # form -> status of its latest revision
     start_date: dt.date | None
-    missing_end: bool                    # started (start complete), no complete end
-    drafts: tuple[str, ...]              # forms whose latest revision is a draft
-    overdue: bool                        # missing end and past the completion limit
-    awaiting_start: bool = False         # referred (course form saved), no start form yet, no end
+    missing_end: bool  # started (start complete), no complete end
+    drafts: tuple[str, ...]  # forms whose latest revision is a draft
+    overdue: bool  # missing end and past the completion limit
+    awaiting_start: bool = False  # referred (course form saved), no start form yet, no end
     referral_date: dt.date | None = None
-    days: int | None = None              # days since the start meeting, or since referral before it
-    days_since: str | None = None        # what ``days`` counts from: "start", "referral" or None
-    programme: str = "hjertekom"         # the course's programme (the entry app shows its forms)
+    days: int | None = None  # days since the start meeting, or since referral before it
+    days_since: str | None = None  # what ``days`` counts from: "start", "referral" or None
+    programme: str = "hjertekom"  # the course's programme (the entry app shows its forms)
 
     @property
     def groups(self) -> tuple[str, ...]:
         """The worklist groups (keys of WORKLIST_GROUPS) the course belongs to, in their order."""
-        member = {"awaiting_start": self.awaiting_start, "missing_end": self.missing_end and not self.overdue,
-                  "drafts": bool(self.drafts), "overdue": self.overdue}
+        member = {
+            "awaiting_start": self.awaiting_start,
+            "missing_end": self.missing_end and not self.overdue,
+            "drafts": bool(self.drafts),
+            "overdue": self.overdue,
+        }
         return tuple(g for g in WORKLIST_GROUPS if member[g])
 
 
@@ -200,10 +209,10 @@ class RevisionChange:
 
     revision: int
     status: str
-    previous_status: str | None          # the status of the revision before (None for the first)
+    previous_status: str | None  # the status of the revision before (None for the first)
     user_id: int | None
-    saved_by: str | None = field(repr=False)   # the user's display name (None: a system job)
-    saved_at: dt.datetime                # aware, UTC
+    saved_by: str | None = field(repr=False)  # the user's display name (None: a system job)
+    saved_at: dt.datetime  # aware, UTC
     reason: str | None = field(repr=False)
     changes: tuple[FieldChange, ...] = field(repr=False)
     self_reported: tuple[str, ...] = ()  # the fields of the revision the citizen answered themselves
@@ -260,42 +269,109 @@ class _SharedPlan:
     notes: list[SharedNote] = field(default_factory=list)
     provenance: dict[str, Any] = field(default_factory=dict)
     carried: list[dict[str, Any]] = field(default_factory=list)
-    targets: list[SharedAnswer] = field(default_factory=list)   # the answers each row of ``rows`` replaces
+    targets: list[SharedAnswer] = field(default_factory=list)  # the answers each row of ``rows`` replaces
 
 
 # Statements built once and executed with parameters: SQLAlchemy then skips building the statement
 # and generating its cache key on every call.
 _INSERT_REGISTRATION = insert(registrations)
+# PostgreSQL: the new revision and its audit row in ONE statement (the registration's INSERT in a
+# WITH, which PostgreSQL runs to completion with the outer INSERT: both rows or, on an error such
+# as the unique revision key, neither). Run in autocommit, it replaces BEGIN, two INSERTs and
+# COMMIT, four round trips, by one. Parameters: the registration row's keys prefixed "reg_", the
+# audit row's prefixed "audit_".
+_REGISTRATION_KEYS = (
+    "course_id",
+    "form",
+    "revision",
+    "status",
+    "data",
+    "contract_version",
+    "user_id",
+    "saved_at",
+    "reason",
+    "self_reported",
+)
+_AUDIT_KEYS = ("at", "user_id", "username", "action", "entity", "entity_id", "municipality_code", "detail")
+_INSERT_SAVE_PG = (
+    insert(audit_log)
+    .values({c: bindparam(f"audit_{c}", type_=audit_log.c[c].type) for c in _AUDIT_KEYS})
+    .add_cte(
+        insert(registrations)
+        .values({c: bindparam(f"reg_{c}", type_=registrations.c[c].type) for c in _REGISTRATION_KEYS})
+        .cte("new_registration")
+    )
+)
 _COURSE_ID = bindparam("course_id")
-_COURSE_Q = (select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
-                    citizens.c.municipality_code.label("citizen_municipality"), citizens.c.restricted_at,
-                    citizens.c.anonymised_at)
-             .join(citizens, citizens.c.id == courses.c.citizen_id).where(courses.c.id == _COURSE_ID))
+_COURSE_Q = (
+    select(
+        courses,
+        citizens.c.cpr,
+        citizens.c.name,
+        citizens.c.birth_date,
+        citizens.c.sex,
+        citizens.c.municipality_code.label("citizen_municipality"),
+        citizens.c.restricted_at,
+        citizens.c.anonymised_at,
+    )
+    .join(citizens, citizens.c.id == courses.c.citizen_id)
+    .where(courses.c.id == _COURSE_ID)
+)
 _HISTORY_Q = select(registrations).where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id)
-_LATEST = (select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
-           .where(registrations.c.course_id == _COURSE_ID).group_by(registrations.c.form).subquery())
-_LATEST_Q = (select(registrations).join(_LATEST, and_(registrations.c.form == _LATEST.c.form,
-                                                      registrations.c.revision == _LATEST.c.rev))
-             .where(registrations.c.course_id == _COURSE_ID).order_by(registrations.c.id))
+_LATEST = (
+    select(registrations.c.form, func.max(registrations.c.revision).label("rev"))
+    .where(registrations.c.course_id == _COURSE_ID)
+    .group_by(registrations.c.form)
+    .subquery()
+)
+_LATEST_Q = (
+    select(registrations)
+    .join(_LATEST, and_(registrations.c.form == _LATEST.c.form, registrations.c.revision == _LATEST.c.rev))
+    .where(registrations.c.course_id == _COURSE_ID)
+    .order_by(registrations.c.id)
+)
 # The course, its citizen and the latest revision of each form in ONE statement (one round trip
 # instead of two): a row per form, or one row with NULL registration columns when none is saved.
 _LATEST_REGS = _LATEST_Q.order_by(None).subquery("latest_regs")
-_REG_COLUMNS = ("id", "course_id", "form", "revision", "status", "data", "contract_version", "user_id",
-                "saved_at", "reason", "self_reported")
-_COURSE_LATEST_Q = (select(*_COURSE_Q.selected_columns, *(_LATEST_REGS.c[c].label(f"reg_{c}") for c in _REG_COLUMNS))
-                    .select_from(courses.join(citizens, citizens.c.id == courses.c.citizen_id)
-                                 .outerjoin(_LATEST_REGS, _LATEST_REGS.c.course_id == courses.c.id))
-                    .where(courses.c.id == _COURSE_ID).order_by(_LATEST_REGS.c.id))
+_REG_COLUMNS = (
+    "id",
+    "course_id",
+    "form",
+    "revision",
+    "status",
+    "data",
+    "contract_version",
+    "user_id",
+    "saved_at",
+    "reason",
+    "self_reported",
+)
+_COURSE_LATEST_Q = (
+    select(*_COURSE_Q.selected_columns, *(_LATEST_REGS.c[c].label(f"reg_{c}") for c in _REG_COLUMNS))
+    .select_from(
+        courses.join(citizens, citizens.c.id == courses.c.citizen_id).outerjoin(
+            _LATEST_REGS, _LATEST_REGS.c.course_id == courses.c.id
+        )
+    )
+    .where(courses.c.id == _COURSE_ID)
+    .order_by(_LATEST_REGS.c.id)
+)
 
 
 #: Why a citizen with a course that is not finished gets another one at once (the clinician's choice).
 SECOND_COURSE_REASONS: dict[str, dict[str, str]] = {
-    "new_referral": {"da": "Ny henvisning (nyt hjertetilfælde eller ny diagnose)",
-                     "en": "A new referral (a new cardiac event or diagnosis)"},
-    "open_in_error": {"da": "Det åbne forløb er oprettet ved en fejl og skal afsluttes",
-                      "en": "The open course was created in error and will be closed"},
-    "other_programme_step": {"da": "Et nyt forløb efter en pause aftalt med borgeren",
-                             "en": "A new course after a break agreed with the citizen"},
+    "new_referral": {
+        "da": "Ny henvisning (nyt hjertetilfælde eller ny diagnose)",
+        "en": "A new referral (a new cardiac event or diagnosis)",
+    },
+    "open_in_error": {
+        "da": "Det åbne forløb er oprettet ved en fejl og skal afsluttes",
+        "en": "The open course was created in error and will be closed",
+    },
+    "other_programme_step": {
+        "da": "Et nyt forløb efter en pause aftalt med borgeren",
+        "en": "A new course after a break agreed with the citizen",
+    },
 }
 
 
@@ -312,13 +388,18 @@ def _form_date(form: Any, forms: Mapping[str, tuple[str, str]]) -> dt.date | Non
     raw = json.loads(forms[form.name][1]).get(form.date_field)
     try:
         return dt.date.fromisoformat(raw) if isinstance(raw, str) else None
-    except ValueError:   # a missing reason ("UNK", ...) instead of a date
+    except ValueError:  # a missing reason ("UNK", ...) instead of a date
         return None
+
+
+#: What ``json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`` builds at
+#: every call, built once (the same encoder, so the same text).
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
 def dump_data(data: Mapping[str, Any]) -> str:
     """The one JSON form of registration data in the store (compact, keys sorted)."""
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODE(data)
 
 
 def _scoped(user: User, municipality: Any, in_programmes: Callable[[list[str]], Any]) -> Any:  # noqa: ANN401
@@ -330,8 +411,11 @@ def _scoped(user: User, municipality: Any, in_programmes: Callable[[list[str]], 
         return true()
     everywhere = [m for m, programmes in scope.items() if programmes is None]
     parts = [municipality.in_(everywhere)] if everywhere else []
-    parts += [and_(municipality == code, in_programmes(sorted(programmes)))
-              for code, programmes in scope.items() if programmes]
+    parts += [
+        and_(municipality == code, in_programmes(sorted(programmes)))
+        for code, programmes in scope.items()
+        if programmes
+    ]
     return or_(*parts) if parts else false()
 
 
@@ -345,6 +429,7 @@ def citizen_condition(user: User) -> Any:  # noqa: ANN401 - a SQL expression
     """The citizens ``user`` may find by name: in their municipalities and, where they act in some
     programmes only, with a course of one of those (anywhere) or with no course yet. A citizen known
     only from another programme's courses is not shown; one just registered, without a course, is."""
+
     def course_of(programmes: list[str]) -> Any:  # noqa: ANN401 - a SQL expression
         has_course = exists().where(courses.c.citizen_id == citizens.c.id)
         has_theirs = exists().where(courses.c.citizen_id == citizens.c.id, courses.c.programme.in_(programmes))
@@ -357,8 +442,15 @@ def _citizen(row: Any) -> Citizen:
     return Citizen(row.id, row.cpr, row.name, row.birth_date, row.sex, row.municipality_code)
 
 
-def _check_open(citizen_id: int, municipality: int, restricted_at: Any, anonymised_at: Any, kind: str,
-                key: object, action: str = "citizen.read") -> None:
+def _check_open(
+    citizen_id: int,
+    municipality: int,
+    restricted_at: Any,
+    anonymised_at: Any,
+    kind: str,
+    key: object,
+    action: str = "citizen.read",
+) -> None:
     """A citizen (or their course) the user may see in scope, but not process: restricted (GDPR
     art. 18) -> CitizenRestricted, saying so; anonymised (no longer a person) -> NotFound."""
     if anonymised_at is not None:
@@ -368,9 +460,18 @@ def _check_open(citizen_id: int, municipality: int, restricted_at: Any, anonymis
 
 
 def _registration(row: Any) -> Registration:
-    return Registration(row.course_id, row.form, row.revision, row.status, json.loads(row.data),
-                        row.contract_version, row.user_id, _utc(row.saved_at), row.reason,
-                        _self_reported_of(row.self_reported))
+    return Registration(
+        row.course_id,
+        row.form,
+        row.revision,
+        row.status,
+        json.loads(row.data),
+        row.contract_version,
+        row.user_id,
+        _utc(row.saved_at),
+        row.reason,
+        _self_reported_of(row.self_reported),
+    )
 
 
 def _self_reported_of(stored: str | None) -> tuple[str, ...]:
@@ -378,16 +479,20 @@ def _self_reported_of(stored: str | None) -> tuple[str, ...]:
     return tuple(json.loads(stored)) if stored else ()
 
 
-def _self_reported_now(contract: Contract, form: str, cleaned: Mapping[str, Any], previous: Registration | None,
-                       new: Collection[str]) -> tuple[str, ...]:
+def _self_reported_now(
+    contract: Contract, form: str, cleaned: Mapping[str, Any], previous: Registration | None, new: Collection[str]
+) -> tuple[str, ...]:
     """Which fields of the revision being saved are the citizen's own answers: those given now
     (``new``, from the questionnaire mode) and those of the revision before whose value nobody has
     changed since; only the form's questionnaire items that hold a value, in form order."""
     before = previous.data if previous else {}
     kept = {name for name in (previous.self_reported if previous else ()) if before.get(name) == cleaned.get(name)}
     chosen = kept | set(new)
-    return tuple(name for name in contract.form(form).self_report_items()
-                 if name in chosen and cleaned.get(name) is not None)
+    if not chosen:
+        return ()  # the usual save: nobody's own answers, no need to walk the form's sections
+    return tuple(
+        name for name in contract.form(form).self_report_items() if name in chosen and cleaned.get(name) is not None
+    )
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -407,30 +512,47 @@ def _clean_reason(form: str, reason: str | None) -> str | None:
     """The reason, spaces tidied; None when blank. Too long: ReasonRequired saying so."""
     text = " ".join((reason or "").split())
     if len(text) > REASON_MAX_LENGTH:
-        raise ReasonRequired([_locked_issue(
-            form, "reason_too_long",
-            f"Begrundelsen er for lang (højst {REASON_MAX_LENGTH} tegn). Gør den kortere.",
-            f"The reason is too long (at most {REASON_MAX_LENGTH} characters). Shorten it.")])
+        raise ReasonRequired(
+            [
+                _locked_issue(
+                    form,
+                    "reason_too_long",
+                    f"Begrundelsen er for lang (højst {REASON_MAX_LENGTH} tegn). Gør den kortere.",
+                    f"The reason is too long (at most {REASON_MAX_LENGTH} characters). Shorten it.",
+                )
+            ]
+        )
     return text or None
 
 
-def _check_locked(form: str, previous: Registration | None, reason: str | None, complete: bool,
-                  reopen: bool) -> bool:
+def _check_locked(form: str, previous: Registration | None, reason: str | None, complete: bool, reopen: bool) -> bool:
     """The rules of a finished registration; True when this save reopens it as a draft.
 
     A revision on top of a complete one needs a reason; as a draft it also needs ``reopen``."""
     if previous is None or previous.status != "complete":
         return False
     if reason is None:
-        raise ReasonRequired([_locked_issue(
-            form, "reason_required",
-            "Registreringen er færdig. Skriv en begrundelse for rettelsen, før den kan gemmes.",
-            "The registration is finished. Give a reason for the change before it can be saved.")])
+        raise ReasonRequired(
+            [
+                _locked_issue(
+                    form,
+                    "reason_required",
+                    "Registreringen er færdig. Skriv en begrundelse for rettelsen, før den kan gemmes.",
+                    "The registration is finished. Give a reason for the change before it can be saved.",
+                )
+            ]
+        )
     if not complete and not reopen:
-        raise ReopenRequired([_locked_issue(
-            form, "reopen_required",
-            "Registreringen er færdig. Vælg \"Genåbn som kladde\", hvis den skal være en kladde igen.",
-            "The registration is finished. Choose \"Reopen as draft\" to make it a draft again.")])
+        raise ReopenRequired(
+            [
+                _locked_issue(
+                    form,
+                    "reopen_required",
+                    'Registreringen er færdig. Vælg "Genåbn som kladde", hvis den skal være en kladde igen.',
+                    'The registration is finished. Choose "Reopen as draft" to make it a draft again.',
+                )
+            ]
+        )
     return not complete
 
 
@@ -441,8 +563,7 @@ def _cpr_issue(exc: InvalidCpr) -> FieldIssue:
 class Service:
     """What one signed-in user can do. Cheap to create; holds no connection."""
 
-    def __init__(self, store: Store, contracts: ContractRegistry, user: User,
-                 today: dt.date | None = None) -> None:
+    def __init__(self, store: Store, contracts: ContractRegistry, user: User, today: dt.date | None = None) -> None:
         self.store = store
         self.contracts = contracts
         self.user = user
@@ -458,11 +579,26 @@ class Service:
         if isinstance(exc, NotFound):
             # The same row whether the record is elsewhere or nowhere (the user cannot tell either);
             # the municipality it belongs to, if it exists, is for the auditor.
-            audit.deny(self.store, self.user, attempted, exc.kind, exc.key, self._owner(exc.kind, exc.key),
-                       NOT_FOUND_OR_NOT_YOURS)
+            audit.deny(
+                self.store,
+                self.user,
+                attempted,
+                exc.kind,
+                exc.key,
+                self._owner(exc.kind, exc.key),
+                NOT_FOUND_OR_NOT_YOURS,
+            )
         elif isinstance(exc, CitizenRestricted):  # in scope: the auditor sees which citizen and what was tried
-            audit.deny(self.store, self.user, attempted, entity, entity_id, exc.municipality, exc.reason,
-                       {"citizen_id": exc.citizen_id})
+            audit.deny(
+                self.store,
+                self.user,
+                attempted,
+                entity,
+                entity_id,
+                exc.municipality,
+                exc.reason,
+                {"citizen_id": exc.citizen_id},
+            )
         else:
             audit.deny(self.store, self.user, exc.action, entity, entity_id, exc.municipality, exc.reason)
 
@@ -489,9 +625,20 @@ class Service:
 
     def _require_municipality(self, conn: Connection, code: int) -> None:
         if conn.execute(select(municipalities.c.code).where(municipalities.c.code == code)).first() is None:
-            raise ValidationFailed([FieldIssue("citizen", "municipality", "not_in_codelist", "error", {
-                "da": f"Kommunekoden {code} findes ikke. Vælg en kommune fra listen.",
-                "en": f"Municipality code {code} does not exist. Choose one from the list."})])
+            raise ValidationFailed(
+                [
+                    FieldIssue(
+                        "citizen",
+                        "municipality",
+                        "not_in_codelist",
+                        "error",
+                        {
+                            "da": f"Kommunekoden {code} findes ikke. Vælg en kommune fra listen.",
+                            "en": f"Municipality code {code} does not exist. Choose one from the list.",
+                        },
+                    )
+                ]
+            )
 
     # --- citizens ----------------------------------------------------------------------------
     @_refusals_audited("citizen.read", "citizen")
@@ -501,13 +648,21 @@ class Service:
         self.user.require("citizen.read")
         digits = normalise_cpr(typed_cpr(cpr) or cpr)
         with self.store.read() as conn:
-            row = conn.execute(select(citizens).where(citizens.c.cpr == digits,
-                                                      self._in_scope(citizens.c.municipality_code))).first()
+            row = conn.execute(
+                select(citizens).where(citizens.c.cpr == digits, self._in_scope(citizens.c.municipality_code))
+            ).first()
         if row is not None:  # a restricted citizen is said to be so, not pretended away (nor registered twice)
             _check_open(row.id, row.municipality_code, row.restricted_at, row.anonymised_at, "citizen", row.id)
         with self.store.write() as conn:
-            audit.record(conn, self.user, "citizen.find", "citizen", row.id if row else None,
-                         row.municipality_code if row else None, {"found": row is not None})
+            audit.record(
+                conn,
+                self.user,
+                "citizen.find",
+                "citizen",
+                row.id if row else None,
+                row.municipality_code if row else None,
+                {"found": row is not None},
+            )
         return _citizen(row) if row else None
 
     @_refusals_audited("citizen.read", "citizen")
@@ -524,8 +679,11 @@ class Service:
         if query is None:
             return []
         with self.store.read() as conn:
-            names = conn.execute(select(citizens.c.id, citizens.c.name).where(
-                open_for_entry(), self._in_scope(citizens.c.municipality_code), citizen_condition(self.user)))
+            names = conn.execute(
+                select(citizens.c.id, citizens.c.name).where(
+                    open_for_entry(), self._in_scope(citizens.c.municipality_code), citizen_condition(self.user)
+                )
+            )
             ids = query.rank(((r.id, r.name) for r in names), limit)
             rows = {r.id: r for r in conn.execute(select(citizens).where(citizens.c.id.in_(ids)))} if ids else {}
         found = [_citizen(rows[i]) for i in ids if i in rows]
@@ -537,8 +695,9 @@ class Service:
     def get_citizen(self, citizen_id: int) -> Citizen:
         self.user.require("citizen.read")
         with self.store.read() as conn:
-            row = conn.execute(select(citizens).where(citizens.c.id == citizen_id,
-                                                      self._in_scope(citizens.c.municipality_code))).first()
+            row = conn.execute(
+                select(citizens).where(citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))
+            ).first()
         if row is None:
             raise NotFound("citizen", citizen_id)
         _check_open(row.id, row.municipality_code, row.restricted_at, row.anonymised_at, "citizen", citizen_id)
@@ -564,17 +723,33 @@ class Service:
             errors.append(_cpr_issue(exc))
         clean_name = " ".join(name.split())
         if not clean_name or len(clean_name) > 200:
-            errors.append(FieldIssue("citizen", "name", "required", "error", {
-                "da": "Navn mangler (højst 200 tegn). Skriv borgerens navn.",
-                "en": "Name is missing (at most 200 characters). Enter the citizen's name."}))
+            errors.append(
+                FieldIssue(
+                    "citizen",
+                    "name",
+                    "required",
+                    "error",
+                    {
+                        "da": "Navn mangler (højst 200 tegn). Skriv borgerens navn.",
+                        "en": "Name is missing (at most 200 characters). Enter the citizen's name.",
+                    },
+                )
+            )
         if errors or info is None:
             raise ValidationFailed(errors)
         with self.store.write() as conn:
             self._require_municipality(conn, municipality)
             existing = conn.execute(select(citizens).where(citizens.c.cpr == info.digits)).first()
             if existing is not None and self.user.acts_in(existing.municipality_code):
-                _check_open(existing.id, existing.municipality_code, existing.restricted_at, existing.anonymised_at,
-                            "citizen", existing.id, "citizen.write")
+                _check_open(
+                    existing.id,
+                    existing.municipality_code,
+                    existing.restricted_at,
+                    existing.anonymised_at,
+                    "citizen",
+                    existing.id,
+                    "citizen.write",
+                )
                 found = _citizen(existing)
                 # The registered citizen it is; a different typed name is pointed out, never dropped.
                 if _same_name(found.name, clean_name):
@@ -584,27 +759,56 @@ class Service:
                 # Erased before (a tombstone of the number): registered all the same, flagged for
                 # the clinician (Citizen.previously_erased) and the auditor.
                 erased_before = bool(tombstones_of(conn, self.store, [info.digits]))
-                citizen_id = conn.execute(insert(citizens).values(
-                    cpr=info.digits, name=clean_name, birth_date=info.birth_date, sex=info.sex,
-                    municipality_code=municipality, created_at=audit.now(), created_by=self.user.id,
-                )).inserted_primary_key[0]
+                citizen_id = conn.execute(
+                    insert(citizens).values(
+                        cpr=info.digits,
+                        name=clean_name,
+                        birth_date=info.birth_date,
+                        sex=info.sex,
+                        municipality_code=municipality,
+                        created_at=audit.now(),
+                        created_by=self.user.id,
+                    )
+                ).inserted_primary_key[0]
                 detail: dict[str, Any] = {"modulus11_ok": info.modulus11_ok}
                 if erased_before:
                     detail["previously_erased"] = True
                 audit.record(conn, self.user, "citizen.create", "citizen", citizen_id, municipality, detail)
-                return Citizen(citizen_id, info.digits, clean_name, info.birth_date, info.sex, municipality,
-                               previously_erased=erased_before)
+                return Citizen(
+                    citizen_id,
+                    info.digits,
+                    clean_name,
+                    info.birth_date,
+                    info.sex,
+                    municipality,
+                    previously_erased=erased_before,
+                )
         # Held by a municipality this user does not act in. Audited after the write transaction has
         # ended (audit.deny takes the write lock itself); the auditor sees where, the user nothing.
-        audit.deny(self.store, self.user, "citizen.write", "citizen", existing.id, existing.municipality_code,
-                   "citizen registered elsewhere", {"requested_municipality": municipality})
+        audit.deny(
+            self.store,
+            self.user,
+            "citizen.write",
+            "citizen",
+            existing.id,
+            existing.municipality_code,
+            "citizen registered elsewhere",
+            {"requested_municipality": municipality},
+        )
         raise CitizenElsewhere(CITIZEN_ELSEWHERE_MESSAGE)
 
     # --- courses -----------------------------------------------------------------------------
     @_refusals_audited("course.write", "citizen", "citizen_id")
-    def open_course(self, citizen_id: int, data: Mapping[str, Any], *, programme: str = "hjertekom",
-                    complete: bool = False, confirm: bool = False,
-                    second_open_reason: str | None = None) -> SaveResult:
+    def open_course(
+        self,
+        citizen_id: int,
+        data: Mapping[str, Any],
+        *,
+        programme: str = "hjertekom",
+        complete: bool = False,
+        confirm: bool = False,
+        second_open_reason: str | None = None,
+    ) -> SaveResult:
         """Create a course for a citizen with its first ``course`` registration, in one transaction.
 
         A citizen with a course of this programme that is not finished (its last form is not
@@ -614,9 +818,20 @@ class Service:
         """
         self.user.require("course.write")
         if second_open_reason is not None and second_open_reason not in SECOND_COURSE_REASONS:
-            raise ValidationFailed([FieldIssue("course", "second_open_reason", "invalid", "error", {
-                "da": "Vælg, hvorfor borgeren skal have et forløb mere.",
-                "en": "Choose why the citizen needs another course."})])
+            raise ValidationFailed(
+                [
+                    FieldIssue(
+                        "course",
+                        "second_open_reason",
+                        "invalid",
+                        "error",
+                        {
+                            "da": "Vælg, hvorfor borgeren skal have et forløb mere.",
+                            "en": "Choose why the citizen needs another course.",
+                        },
+                    )
+                ]
+            )
         contract = self.contracts[programme]
         report = self._validate(contract, contract.course_form, data, {}, complete, confirm)
         municipality = report.cleaned.get(contract.municipality_field)
@@ -624,21 +839,37 @@ class Service:
             raise ValidationFailed([self._municipality_missing(contract)])
         self.user.require("course.write", municipality, programme=programme)
         with self.store.write() as conn:
-            citizen = conn.execute(select(citizens.c.id, citizens.c.municipality_code, citizens.c.restricted_at,
-                                          citizens.c.anonymised_at).where(
-                citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))).first()
+            citizen = conn.execute(
+                select(
+                    citizens.c.id, citizens.c.municipality_code, citizens.c.restricted_at, citizens.c.anonymised_at
+                ).where(citizens.c.id == citizen_id, self._in_scope(citizens.c.municipality_code))
+            ).first()
             if citizen is None:
                 raise NotFound("citizen", citizen_id)
-            _check_open(citizen.id, citizen.municipality_code, citizen.restricted_at, citizen.anonymised_at,
-                        "citizen", citizen_id, "course.write")
+            _check_open(
+                citizen.id,
+                citizen.municipality_code,
+                citizen.restricted_at,
+                citizen.anonymised_at,
+                "citizen",
+                citizen_id,
+                "course.write",
+            )
             still_open = self._open_courses(conn, contract, citizen_id)
             if still_open and second_open_reason is None:
                 raise OpenCourseExists(citizen_id, still_open)
-            course_id = conn.execute(insert(courses).values(
-                citizen_id=citizen_id, programme=programme, municipality_code=municipality,
-                created_at=audit.now(), created_by=self.user.id)).inserted_primary_key[0]
-            result = self._insert_revision(conn, contract, course_id, contract.course_form, 1, report, complete,
-                                           municipality)
+            course_id = conn.execute(
+                insert(courses).values(
+                    citizen_id=citizen_id,
+                    programme=programme,
+                    municipality_code=municipality,
+                    created_at=audit.now(),
+                    created_by=self.user.id,
+                )
+            ).inserted_primary_key[0]
+            result = self._insert_revision(
+                conn, contract, course_id, contract.course_form, 1, report, complete, municipality
+            )
             detail = {"programme": programme}
             if still_open:  # the choice, and what was open, for whoever looks at duplicates later
                 detail |= {"second_open_reason": second_open_reason, "open_courses": still_open}
@@ -649,14 +880,27 @@ class Service:
         """The citizen's courses of ``contract``'s programme in the user's municipalities whose last
         form is not complete (not finished)."""
         last_form = list(contract.forms)[-1]
-        ids = conn.execute(select(courses.c.id).where(
-            courses.c.citizen_id == citizen_id, courses.c.programme == contract.programme,
-            self._courses_in_scope()).order_by(courses.c.id)).scalars().all()
+        ids = (
+            conn.execute(
+                select(courses.c.id)
+                .where(
+                    courses.c.citizen_id == citizen_id,
+                    courses.c.programme == contract.programme,
+                    self._courses_in_scope(),
+                )
+                .order_by(courses.c.id)
+            )
+            .scalars()
+            .all()
+        )
         open_ids = []
         for course_id in ids:
-            latest = conn.execute(select(registrations.c.status).where(
-                registrations.c.course_id == course_id, registrations.c.form == last_form)
-                .order_by(registrations.c.revision.desc()).limit(1)).scalar()
+            latest = conn.execute(
+                select(registrations.c.status)
+                .where(registrations.c.course_id == course_id, registrations.c.form == last_form)
+                .order_by(registrations.c.revision.desc())
+                .limit(1)
+            ).scalar()
             if latest != "complete":
                 open_ids.append(course_id)
         return open_ids
@@ -677,17 +921,33 @@ class Service:
         # NotFound as no course at all, decided before anything else is looked at. (Checked here
         # rather than as an IN list in the query: an expanding parameter makes SQLAlchemy render
         # the statement again at every call.)
-        if row is None or not self.user.acts_in(row.municipality_code, row.programme) or row.programme not in self.contracts:
+        if (
+            row is None
+            or not self.user.acts_in(row.municipality_code, row.programme)
+            or row.programme not in self.contracts
+        ):
             raise NotFound("course", course_id)
         _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
         citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
         if with_history:
             revs = [_registration(r) for r in conn.execute(_HISTORY_Q, {"course_id": course_id})]
         else:
-            revs = [Registration(r.reg_course_id, r.reg_form, r.reg_revision, r.reg_status, json.loads(r.reg_data),
-                                 r.reg_contract_version, r.reg_user_id, _utc(r.reg_saved_at), r.reg_reason,
-                                 _self_reported_of(r.reg_self_reported))
-                    for r in rows if r.reg_id is not None]
+            revs = [
+                Registration(
+                    r.reg_course_id,
+                    r.reg_form,
+                    r.reg_revision,
+                    r.reg_status,
+                    json.loads(r.reg_data),
+                    r.reg_contract_version,
+                    r.reg_user_id,
+                    _utc(r.reg_saved_at),
+                    r.reg_reason,
+                    _self_reported_of(r.reg_self_reported),
+                )
+                for r in rows
+                if r.reg_id is not None
+            ]
         forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
         return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
 
@@ -704,9 +964,15 @@ class Service:
     def courses_of(self, citizen_id: int) -> list[Course]:
         self.user.require("course.read")
         with self.store.read() as conn:
-            ids = conn.execute(select(courses.c.id).where(
-                courses.c.citizen_id == citizen_id, self._courses_in_scope())
-                .order_by(courses.c.id)).scalars().all()
+            ids = (
+                conn.execute(
+                    select(courses.c.id)
+                    .where(courses.c.citizen_id == citizen_id, self._courses_in_scope())
+                    .order_by(courses.c.id)
+                )
+                .scalars()
+                .all()
+            )
             found = [self._load_course(conn, i) for i in ids]
         if found:
             with self.store.write() as conn:
@@ -715,8 +981,15 @@ class Service:
         return found
 
     # --- registrations -----------------------------------------------------------------------
-    def _validate(self, contract: Contract, form: str, data: Mapping[str, Any],
-                  context: Mapping[str, Mapping[str, Any]], complete: bool, confirm: bool) -> ValidationReport:
+    def _validate(
+        self,
+        contract: Contract,
+        form: str,
+        data: Mapping[str, Any],
+        context: Mapping[str, Mapping[str, Any]],
+        complete: bool,
+        confirm: bool,
+    ) -> ValidationReport:
         report = validate_form(contract, form, data, context=context, complete=complete, today=self.today)
         if report.errors:
             raise ValidationFailed(report.errors, report.warnings)
@@ -727,10 +1000,21 @@ class Service:
         return report
 
     @_refusals_audited("registration.write", "course", "course_id")
-    def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
-             complete: bool = False, confirm: bool = False, reason: str | None = None,
-             reopen: bool = False, self_reported: Collection[str] = (),
-             shared_edit: Collection[str] = (), shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
+    def save(
+        self,
+        course_id: int,
+        form: str,
+        data: Mapping[str, Any],
+        base_revision: int,
+        *,
+        complete: bool = False,
+        confirm: bool = False,
+        reason: str | None = None,
+        reopen: bool = False,
+        self_reported: Collection[str] = (),
+        shared_edit: Collection[str] = (),
+        shared_seen: Collection[SharedAnswer] = (),
+    ) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
@@ -768,15 +1052,38 @@ class Service:
             self.user.require("registration.write")
             note = _clean_reason(form, reason)
             with self.store.session() as session:  # one connection for the read and the write
-                return self._save(session, course_id, form, data, base_revision, complete=complete,
-                                  confirm=confirm, note=note, reopen=reopen, self_reported=self_reported,
-                                  shared_edit=shared_edit, shared_seen=shared_seen)
+                return self._save(
+                    session,
+                    course_id,
+                    form,
+                    data,
+                    base_revision,
+                    complete=complete,
+                    confirm=confirm,
+                    note=note,
+                    reopen=reopen,
+                    self_reported=self_reported,
+                    shared_edit=shared_edit,
+                    shared_seen=shared_seen,
+                )
 
-    def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
-              *, complete: bool, confirm: bool, note: str | None, reopen: bool,
-              self_reported: Collection[str] = (), shared_edit: Collection[str] = (),
-              shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
-        with session.read() as conn:
+    def _save(
+        self,
+        session: StoreSession,
+        course_id: int,
+        form: str,
+        data: Mapping[str, Any],
+        base_revision: int,
+        *,
+        complete: bool,
+        confirm: bool,
+        note: str | None,
+        reopen: bool,
+        self_reported: Collection[str] = (),
+        shared_edit: Collection[str] = (),
+        shared_seen: Collection[SharedAnswer] = (),
+    ) -> SaveResult:
+        with session.statement() as conn:  # one SELECT (_COURSE_LATEST_Q): no BEGIN/COMMIT around it
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
         contract.form(form)
@@ -805,21 +1112,44 @@ class Service:
                 extra["shared_from"] = plan.provenance
             if plan.carried:
                 extra["shared_to"] = plan.carried
-        row, entry, result = self._revision_rows(contract, course_id, form, base_revision + 1, report,
-                                                 complete, municipality, reason=note, reopened=reopened,
-                                                 self_reported=citizens_own, extra=extra)
+        row, entry, result = self._revision_rows(
+            contract,
+            course_id,
+            form,
+            base_revision + 1,
+            report,
+            complete,
+            municipality,
+            reason=note,
+            reopened=reopened,
+            self_reported=citizens_own,
+            extra=extra,
+        )
         if plan is not None and plan.notes:
             result = dataclasses.replace(result, shared=tuple(plan.notes))
+        one_statement = (
+            session.dialect == "postgresql"
+            and (plan is None or not plan.rows)
+            and (moved_to is None or moved_to == municipality)
+            and row.keys() == set(_REGISTRATION_KEYS)
+            and entry.keys() == set(_AUDIT_KEYS)
+        )
         try:
-            with session.write() as conn:   # an IntegrityError inside rolls the whole transaction back
+            if one_statement:  # PostgreSQL, the usual save: both rows in one statement (_INSERT_SAVE_PG)
+                with session.write_statement() as conn:
+                    conn.execute(
+                        _INSERT_SAVE_PG,
+                        {**{f"reg_{k}": v for k, v in row.items()}, **{f"audit_{k}": v for k, v in entry.items()}},
+                    )
+                return result
+            with session.write() as conn:  # an IntegrityError inside rolls the whole transaction back
                 conn.execute(_INSERT_REGISTRATION, row)
                 audit.insert_entry(conn, entry)
-                for other_row, other_entry in (plan.rows if plan is not None else ()):
+                for other_row, other_entry in plan.rows if plan is not None else ():
                     conn.execute(_INSERT_REGISTRATION, other_row)
                     audit.insert_entry(conn, other_entry)
                 if moved_to is not None and moved_to != municipality:
-                    conn.execute(courses.update().where(courses.c.id == course_id)
-                                 .values(municipality_code=moved_to))
+                    conn.execute(courses.update().where(courses.c.id == course_id).values(municipality_code=moved_to))
         except IntegrityError:
             conflict = RevisionConflict(course_id, form, base_revision, None)
         else:
@@ -828,16 +1158,23 @@ class Service:
         # carried-over correction) the other programme's? The clinician is told which.
         if plan is not None and plan.rows:
             with session.read() as conn:
-                mine = conn.execute(select(func.max(registrations.c.revision)).where(
-                    registrations.c.course_id == course_id, registrations.c.form == form)).scalar() or 0
+                mine = (
+                    conn.execute(
+                        select(func.max(registrations.c.revision)).where(
+                            registrations.c.course_id == course_id, registrations.c.form == form
+                        )
+                    ).scalar()
+                    or 0
+                )
             if mine == base_revision:
                 target = plan.targets[0]
                 raise SharedRevisionConflict(course_id, form, base_revision, target.place, target.place_en)
         raise conflict
 
     @staticmethod
-    def _check_seen(plan: _SharedPlan, course_id: int, form: str, base_revision: int,
-                    seen: Collection[SharedAnswer]) -> None:
+    def _check_seen(
+        plan: _SharedPlan, course_id: int, form: str, base_revision: int, seen: Collection[SharedAnswer]
+    ) -> None:
         """A correction carried over to a registration whose answers changed since the user was shown
         them would overwrite answers nobody has looked at: refused (SharedRevisionConflict). A save of
         that registration that left the answers as shown is no obstacle (its other fields are kept)."""
@@ -848,12 +1185,14 @@ class Service:
                 raise SharedRevisionConflict(course_id, form, base_revision, target.place, target.place_en)
 
     # --- shared questions (shared_questions.py) --------------------------------------------------------
-    def _shared_sources(self, conn: Connection, course: Course, contract: Contract, form: str,
-                        day: dt.date) -> dict[str, list[_Source]]:
+    def _shared_sources(
+        self, conn: Connection, course: Course, contract: Contract, form: str, day: dt.date
+    ) -> dict[str, list[_Source]]:
         return self._shared_sources_of(conn, course.citizen.id, course.programme, contract, form, day)
 
-    def shared_for_import(self, conn: Connection, citizen_id: int, programme: str, form: str,
-                          day: dt.date) -> dict[str, list[SharedAnswer]]:
+    def shared_for_import(
+        self, conn: Connection, citizen_id: int, programme: str, form: str, day: dt.date
+    ) -> dict[str, list[SharedAnswer]]:
         """For the bulk import (importer.py), in the caller's transaction: per instrument of
         ``programme``'s ``form``, the answers the citizen gave on ``day`` in another programme's
         registration the user may see (newest first), under the same rules as ``Service.save``."""
@@ -863,19 +1202,26 @@ class Service:
         found = self._shared_sources_of(conn, citizen_id, programme, contract, form, day)
         return {name: [s.answer for s in sources] for name, sources in found.items() if sources}
 
-    def _shared_sources_of(self, conn: Connection, citizen_id: int, programme: str, contract: Contract, form: str,
-                           day: dt.date) -> dict[str, list[_Source]]:
+    def _shared_sources_of(
+        self, conn: Connection, citizen_id: int, programme: str, contract: Contract, form: str, day: dt.date
+    ) -> dict[str, list[_Source]]:
         """Per instrument of ``form``: the citizen's registrations in other programmes, on courses
         the user may see (a municipality where they act in the course's programme), of a form with
         the same instrument dated ``day`` and holding answers of it; newest first."""
         wanted = contract.form(form).instruments()
         found: dict[str, list[_Source]] = {name: [] for name in wanted}
-        others = conn.execute(select(courses.c.id, courses.c.programme, courses.c.municipality_code).where(
-            courses.c.citizen_id == citizen_id, courses.c.programme != programme,
-            open_for_entry(courses.c.citizen_id)).order_by(courses.c.id)).all()
+        others = conn.execute(
+            select(courses.c.id, courses.c.programme, courses.c.municipality_code)
+            .where(
+                courses.c.citizen_id == citizen_id,
+                courses.c.programme != programme,
+                open_for_entry(courses.c.citizen_id),
+            )
+            .order_by(courses.c.id)
+        ).all()
         for row in others:
             if row.programme not in self.contracts or not self.user.acts_in(row.municipality_code, row.programme):
-                continue   # nothing is shown, nor used, from a programme the user does not act in there
+                continue  # nothing is shown, nor used, from a programme the user does not act in there
             other_contract = self.contracts[row.programme]
             try:
                 other = self._load_course(conn, row.id)
@@ -889,23 +1235,41 @@ class Service:
                     values = items_of(section, reg.data)
                     if name not in found or not values:
                         continue
-                    answer = SharedAnswer(name, other.programme, other.id, reg.form, reg.revision, day, values,
-                                          place_text(other_contract, reg.form, day, "da"),
-                                          place_text(other_contract, reg.form, day, "en"))
+                    answer = SharedAnswer(
+                        name,
+                        other.programme,
+                        other.id,
+                        reg.form,
+                        reg.revision,
+                        day,
+                        values,
+                        place_text(other_contract, reg.form, day, "da"),
+                        place_text(other_contract, reg.form, day, "en"),
+                    )
                     found[name].append(_Source(answer, other, reg))
         for sources in found.values():
             sources.sort(key=lambda s: s.registration.saved_at, reverse=True)
         return found
 
-    def _shared_plan(self, session: StoreSession, course: Course, contract: Contract, form: str,
-                     data: Mapping[str, Any], context: Mapping[str, Mapping[str, Any]]) -> _SharedPlan | None:
+    def _shared_plan(
+        self,
+        session: StoreSession,
+        course: Course,
+        contract: Contract,
+        form: str,
+        data: Mapping[str, Any],
+        context: Mapping[str, Mapping[str, Any]],
+    ) -> _SharedPlan | None:
         """The other programmes' answers of the form's instruments on its day, and ``data`` with
         those of them filled in that it leaves blank (``may_fill``); None when nothing is shared."""
         sections = contract.form(form).instruments()
         if not sections or len(self.contracts.programmes) < 2:
             return None
-        day = form_day(contract, form, validate_form(contract, form, data, context=context, complete=False,
-                                                     today=self.today).cleaned)
+        day = form_day(
+            contract,
+            form,
+            validate_form(contract, form, data, context=context, complete=False, today=self.today).cleaned,
+        )
         if day is None:
             return None
         with session.read() as conn:
@@ -920,8 +1284,16 @@ class Service:
                 taken.append(name)
         return _SharedPlan(filled, sources, tuple(taken))
 
-    def _carry_over(self, plan: _SharedPlan, course: Course, contract: Contract, form: str,
-                    cleaned: Mapping[str, Any], revision: int, shared_edit: Collection[str]) -> None:
+    def _carry_over(
+        self,
+        plan: _SharedPlan,
+        course: Course,
+        contract: Contract,
+        form: str,
+        cleaned: Mapping[str, Any],
+        revision: int,
+        shared_edit: Collection[str],
+    ) -> None:
         """Fill ``plan`` with the provenance of the answers saved, the other programmes' revisions
         that take a change of a shared answer, and the notes saying what happened.
 
@@ -942,9 +1314,18 @@ class Service:
 
             def note(kind: str, source: _Source, revision: int | None = None) -> SharedNote:
                 a = source.answer
-                return SharedNote(kind, name, section.label.get("da"), section.label.get("en"), a.programme,
-                                  a.course_id, a.form, a.revision if revision is None else revision, a.place,
-                                  a.place_en)
+                return SharedNote(
+                    kind,
+                    name,
+                    section.label.get("da"),
+                    section.label.get("en"),
+                    a.programme,
+                    a.course_id,
+                    a.form,
+                    a.revision if revision is None else revision,
+                    a.place,
+                    a.place_en,
+                )
 
             same = [s for s in sources if new and dict(s.answer.values) == new]
             if same:
@@ -956,17 +1337,28 @@ class Service:
                 if not new or values == new:
                     continue
                 if baseline and new != baseline and values == dict(baseline):
-                    plan.rows.append(self._carried_revision(source, name, new, course, form, revision,
-                                                            this_place, this_place_en))
-                    plan.carried.append({"instrument": name, **source.answer.provenance(),
-                                         "revision": source.registration.revision + 1})
+                    plan.rows.append(
+                        self._carried_revision(source, name, new, course, form, revision, this_place, this_place_en)
+                    )
+                    plan.carried.append(
+                        {"instrument": name, **source.answer.provenance(), "revision": source.registration.revision + 1}
+                    )
                     plan.targets.append(source.answer)
                     plan.notes.append(note("updated", source, source.registration.revision + 1))
                 else:
                     plan.notes.append(note("differs", source))
 
-    def _carried_revision(self, source: _Source, instrument: str, answers: Mapping[str, Any], course: Course,
-                          form: str, revision: int, place: str, place_en: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _carried_revision(
+        self,
+        source: _Source,
+        instrument: str,
+        answers: Mapping[str, Any],
+        course: Course,
+        form: str,
+        revision: int,
+        place: str,
+        place_en: str,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The other programme's next revision holding the corrected answers, and its audit row; its
         status is kept (a finished registration stays finished, with the reason saying why it changed)."""
         other = source.course
@@ -980,19 +1372,45 @@ class Service:
         report = validate_form(contract, reg.form, data, context=context, complete=complete, today=self.today)
         if report.errors or (complete and report.missing):
             first = next(iter(answers))
-            raise ValidationFailed([FieldIssue(form, first, "shared_refused", "error", {
-                "da": f"Svarene kan ikke gemmes i {source.answer.place}, som deler spørgsmålene: "
-                      "ret dem dér, eller kontakt en administrator.",
-                "en": f"The answers cannot be saved in {source.answer.place_en}, which shares the questions: "
-                      "correct them there, or contact an administrator."})])
-        reason = (f"Delt spørgsmål ({section.label.get('da')}) rettet i {place}"
-                  if complete else None)
+            raise ValidationFailed(
+                [
+                    FieldIssue(
+                        form,
+                        first,
+                        "shared_refused",
+                        "error",
+                        {
+                            "da": f"Svarene kan ikke gemmes i {source.answer.place}, som deler spørgsmålene: "
+                            "ret dem dér, eller kontakt en administrator.",
+                            "en": f"The answers cannot be saved in {source.answer.place_en}, which shares the questions: "
+                            "correct them there, or contact an administrator.",
+                        },
+                    )
+                ]
+            )
+        reason = f"Delt spørgsmål ({section.label.get('da')}) rettet i {place}" if complete else None
         kept = _self_reported_now(contract, reg.form, report.cleaned, reg, ())
         row, entry, _ = self._revision_rows(
-            contract, other.id, reg.form, reg.revision + 1, report, complete, other.municipality_code,
-            reason=reason, self_reported=kept,
-            extra={"shared_from": {instrument: {"programme": course.programme, "course_id": course.id,
-                                                "form": form, "revision": revision}}})
+            contract,
+            other.id,
+            reg.form,
+            reg.revision + 1,
+            report,
+            complete,
+            other.municipality_code,
+            reason=reason,
+            self_reported=kept,
+            extra={
+                "shared_from": {
+                    instrument: {
+                        "programme": course.programme,
+                        "course_id": course.id,
+                        "form": form,
+                        "revision": revision,
+                    }
+                }
+            },
+        )
         return row, entry
 
     @_refusals_audited("course.read", "course", "course_id")
@@ -1004,7 +1422,7 @@ class Service:
         in in that municipality."""
         self.user.require("course.read")
         if len(self.contracts.programmes) < 2:
-            return []   # nothing to share with: no read of the course at every form opened
+            return []  # nothing to share with: no read of the course at every form opened
         with self.store.read() as conn:
             course = self._load_course(conn, course_id)
             contract = self.contracts[course.programme]
@@ -1015,33 +1433,65 @@ class Service:
         if best:
             with self.store.write() as conn:
                 for source in best:
-                    audit.record(conn, self.user, "registration.shared_read", "course", source.course.id,
-                                 source.course.municipality_code,
-                                 {"form": source.registration.form, "revision": source.registration.revision,
-                                  "instrument": source.answer.instrument, "for_course": course_id, "for_form": form})
+                    audit.record(
+                        conn,
+                        self.user,
+                        "registration.shared_read",
+                        "course",
+                        source.course.id,
+                        source.course.municipality_code,
+                        {
+                            "form": source.registration.form,
+                            "revision": source.registration.revision,
+                            "instrument": source.answer.instrument,
+                            "for_course": course_id,
+                            "for_form": form,
+                        },
+                    )
         return [s.answer for s in best]
 
-    def save_draft(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
-                   confirm: bool = False) -> SaveResult:
+    def save_draft(
+        self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *, confirm: bool = False
+    ) -> SaveResult:
         return self.save(course_id, form, data, base_revision, complete=False, confirm=confirm)
 
-    def mark_complete(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
-                      confirm: bool = False) -> SaveResult:
+    def mark_complete(
+        self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *, confirm: bool = False
+    ) -> SaveResult:
         return self.save(course_id, form, data, base_revision, complete=True, confirm=confirm)
 
-    def _revision_rows(self, contract: Contract, course_id: int, form: str, revision: int,
-                       report: ValidationReport, complete: bool, municipality: int, *,
-                       reason: str | None = None, reopened: bool = False, self_reported: tuple[str, ...] = (),
-                       extra: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
+    def _revision_rows(
+        self,
+        contract: Contract,
+        course_id: int,
+        form: str,
+        revision: int,
+        report: ValidationReport,
+        complete: bool,
+        municipality: int,
+        *,
+        reason: str | None = None,
+        reopened: bool = False,
+        self_reported: tuple[str, ...] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any], SaveResult]:
         """The registration row, its audit row and the result, ready to insert.
 
         The reason is stored with the revision only; the audit entry says that one was given and
         its length (free text may name a person, which the audit log never holds)."""
         status = "complete" if complete else "draft"
-        row = {"course_id": course_id, "form": form, "revision": revision, "status": status,
-               "data": dump_data(report.cleaned), "contract_version": contract.version,
-               "user_id": self.user.id, "saved_at": audit.now(), "reason": reason,
-               "self_reported": json.dumps(list(self_reported)) if self_reported else None}
+        row = {
+            "course_id": course_id,
+            "form": form,
+            "revision": revision,
+            "status": status,
+            "data": dump_data(report.cleaned),
+            "contract_version": contract.version,
+            "user_id": self.user.id,
+            "saved_at": audit.now(),
+            "reason": reason,
+            "self_reported": json.dumps(list(self_reported)) if self_reported else None,
+        }
         detail: dict[str, Any] = {"form": form, "revision": revision, "status": status}
         if reason is not None:
             detail["reason_length"] = len(reason)
@@ -1053,8 +1503,17 @@ class Service:
         entry = audit.entry(self.user, "registration.save", "course", course_id, municipality, detail)
         return row, entry, SaveResult(course_id, form, revision, status, report.cleaned, report.warnings)
 
-    def _insert_revision(self, conn: Connection, contract: Contract, course_id: int, form: str, revision: int,
-                         report: ValidationReport, complete: bool, municipality: int) -> SaveResult:
+    def _insert_revision(
+        self,
+        conn: Connection,
+        contract: Contract,
+        course_id: int,
+        form: str,
+        revision: int,
+        report: ValidationReport,
+        complete: bool,
+        municipality: int,
+    ) -> SaveResult:
         row, entry, result = self._revision_rows(contract, course_id, form, revision, report, complete, municipality)
         conn.execute(_INSERT_REGISTRATION, row)
         audit.insert_entry(conn, entry)
@@ -1077,9 +1536,14 @@ class Service:
             course = self._load_course(conn, course_id)
             contract = self.contracts[course.programme]
             order = list(contract.form(form).fields)
-            revs = [_registration(r) for r in conn.execute(
-                select(registrations).where(registrations.c.course_id == course_id, registrations.c.form == form)
-                .order_by(registrations.c.revision))]
+            revs = [
+                _registration(r)
+                for r in conn.execute(
+                    select(registrations)
+                    .where(registrations.c.course_id == course_id, registrations.c.form == form)
+                    .order_by(registrations.c.revision)
+                )
+            ]
             names = self._display_names(conn, {r.user_id for r in revs})
             links = self._shared_links(conn, course_id, contract, form, revs)
         history = []
@@ -1089,21 +1553,43 @@ class Service:
             changes = changed_fields(previous.data if previous else {}, reg.data, order)
             changed = {c.field for c in changes}
             # "from" only where the revision took the answers (changed them); "to" always.
-            shared = tuple(link for link in links.get(reg.revision, ())
-                           if link.kind == "to" or link.instrument not in sections
-                           or changed & {f.name for f in sections[link.instrument].instrument_items()})
-            history.append(RevisionChange(
-                reg.revision, reg.status, previous.status if previous else None, reg.user_id,
-                names.get(reg.user_id) if reg.user_id is not None else None, reg.saved_at, reg.reason,
-                changes, reg.self_reported, shared))
+            shared = tuple(
+                link
+                for link in links.get(reg.revision, ())
+                if link.kind == "to"
+                or link.instrument not in sections
+                or changed & {f.name for f in sections[link.instrument].instrument_items()}
+            )
+            history.append(
+                RevisionChange(
+                    reg.revision,
+                    reg.status,
+                    previous.status if previous else None,
+                    reg.user_id,
+                    names.get(reg.user_id) if reg.user_id is not None else None,
+                    reg.saved_at,
+                    reg.reason,
+                    changes,
+                    reg.self_reported,
+                    shared,
+                )
+            )
             previous = reg
         with self.store.write() as conn:
-            audit.record(conn, self.user, "registration.history", "course", course_id, course.municipality_code,
-                         {"form": form, "revisions": len(history)})
+            audit.record(
+                conn,
+                self.user,
+                "registration.history",
+                "course",
+                course_id,
+                course.municipality_code,
+                {"form": form, "revisions": len(history)},
+            )
         return history
 
-    def _shared_links(self, conn: Connection, course_id: int, contract: Contract, form: str,
-                      revs: Sequence[Registration]) -> dict[int, list[SharedLink]]:
+    def _shared_links(
+        self, conn: Connection, course_id: int, contract: Contract, form: str, revs: Sequence[Registration]
+    ) -> dict[int, list[SharedLink]]:
         """Per revision of ``form``: where its shared answers came from and where it carried a
         correction to, from the saves' audit rows (``shared_from``, ``shared_to``). Read within a
         minute of each revision's save (the audit log's time index), and shown only for courses of a
@@ -1112,11 +1598,17 @@ class Service:
         if not sections or not revs or len(self.contracts.programmes) < 2:
             return {}
         minute = dt.timedelta(minutes=1)
-        when = or_(*(and_(audit_log.c.at >= r.saved_at - minute, audit_log.c.at <= r.saved_at + minute)
-                     for r in revs))
-        rows = conn.execute(select(audit_log.c.detail).where(
-            when, audit_log.c.action == "registration.save", audit_log.c.entity == "course",
-            audit_log.c.entity_id == str(course_id)).order_by(audit_log.c.id)).all()
+        when = or_(*(and_(audit_log.c.at >= r.saved_at - minute, audit_log.c.at <= r.saved_at + minute) for r in revs))
+        rows = conn.execute(
+            select(audit_log.c.detail)
+            .where(
+                when,
+                audit_log.c.action == "registration.save",
+                audit_log.c.entity == "course",
+                audit_log.c.entity_id == str(course_id),
+            )
+            .order_by(audit_log.c.id)
+        ).all()
         wanted = {r.revision: r for r in revs}
         found: list[tuple[int, str, str, Mapping[str, Any]]] = []
         for row in rows:
@@ -1131,14 +1623,25 @@ class Service:
             for target in detail.get("shared_to") or ():
                 found.append((detail["revision"], "to", str(target.get("instrument")), target))
         ids = {int(link["course_id"]) for *_, link in found if str(link.get("course_id", "")).isdigit()}
-        where = dict(conn.execute(select(courses.c.id, courses.c.municipality_code)
-                                  .where(courses.c.id.in_(sorted(ids)))).all()) if ids else {}
+        where = (
+            dict(
+                conn.execute(
+                    select(courses.c.id, courses.c.municipality_code).where(courses.c.id.in_(sorted(ids)))
+                ).all()
+            )
+            if ids
+            else {}
+        )
         out: dict[int, list[SharedLink]] = {}
         for revision, kind, instrument, link in found:
             programme, other_id, other_form = link.get("programme"), link.get("course_id"), link.get("form")
-            if (programme not in self.contracts or other_id not in where or instrument not in sections
-                    or not self.user.acts_in(where[other_id], programme)
-                    or other_form not in self.contracts[programme].forms):
+            if (
+                programme not in self.contracts
+                or other_id not in where
+                or instrument not in sections
+                or not self.user.acts_in(where[other_id], programme)
+                or other_form not in self.contracts[programme].forms
+            ):
                 continue
             day = form_day(contract, form, wanted[revision].data)
             if day is None and isinstance(link.get("day"), str):
@@ -1147,12 +1650,22 @@ class Service:
                 continue
             other = self.contracts[programme]
             label = sections[instrument].label
-            out.setdefault(revision, []).append(SharedLink(
-                kind, instrument, label.get("da"), label.get("en"), programme, other_id, other_form,
-                int(link.get("revision") or 0), place_text(other, other_form, day, "da"),
-                place_text(other, other_form, day, "en")))
+            out.setdefault(revision, []).append(
+                SharedLink(
+                    kind,
+                    instrument,
+                    label.get("da"),
+                    label.get("en"),
+                    programme,
+                    other_id,
+                    other_form,
+                    int(link.get("revision") or 0),
+                    place_text(other, other_form, day, "da"),
+                    place_text(other, other_form, day, "en"),
+                )
+            )
         order = list(sections)
-        for links in out.values():   # the audit row's keys are sorted: the form's order instead
+        for links in out.values():  # the audit row's keys are sorted: the form's order instead
             links.sort(key=lambda link: (link.kind != "from", order.index(link.instrument)))
         return out
 
@@ -1165,19 +1678,37 @@ class Service:
         with self.store.read() as conn:
             course = self._load_course(conn, course_id)
             self.contracts[course.programme].form(form)
-            rows = {r.revision: _registration(r) for r in conn.execute(
-                select(registrations).where(registrations.c.course_id == course_id, registrations.c.form == form,
-                                            registrations.c.revision.in_([base_revision, course.revision_of(form)])))}
+            rows = {
+                r.revision: _registration(r)
+                for r in conn.execute(
+                    select(registrations).where(
+                        registrations.c.course_id == course_id,
+                        registrations.c.form == form,
+                        registrations.c.revision.in_([base_revision, course.revision_of(form)]),
+                    )
+                )
+            }
             latest = course.forms.get(form)
             if latest is None:
                 raise NotFound("registration", course_id)
             names = self._display_names(conn, {latest.user_id})
         with self.store.write() as conn:
-            audit.record(conn, self.user, "registration.conflict", "course", course_id, course.municipality_code,
-                         {"form": form, "base_revision": base_revision, "latest_revision": latest.revision})
+            audit.record(
+                conn,
+                self.user,
+                "registration.conflict",
+                "course",
+                course_id,
+                course.municipality_code,
+                {"form": form, "base_revision": base_revision, "latest_revision": latest.revision},
+            )
         by_me = latest.user_id is not None and latest.user_id == self.user.id
-        return ConflictDetails(rows.get(base_revision), rows.get(latest.revision, latest),
-                               names.get(latest.user_id) if latest.user_id is not None else None, by_me)
+        return ConflictDetails(
+            rows.get(base_revision),
+            rows.get(latest.revision, latest),
+            names.get(latest.user_id) if latest.user_id is not None else None,
+            by_me,
+        )
 
     # --- autosave ----------------------------------------------------------------------------
     @_refusals_audited("registration.write", "course", "course_id")
@@ -1188,35 +1719,54 @@ class Service:
             return  # system jobs have nothing to lose
         payload = json.dumps(dict(data), ensure_ascii=False, sort_keys=True, default=str)
         with self.store.write() as conn:
-            course = conn.execute(select(courses.c.municipality_code).where(
-                courses.c.id == course_id, self._courses_in_scope(),
-                open_for_entry(courses.c.citizen_id))).first()
+            course = conn.execute(
+                select(courses.c.municipality_code).where(
+                    courses.c.id == course_id, self._courses_in_scope(), open_for_entry(courses.c.citizen_id)
+                )
+            ).first()
             if course is None:
                 raise NotFound("course", course_id)
-            key = and_(autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
-                       autosaves.c.form == form)
+            key = and_(
+                autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form
+            )
             values = {"base_revision": base_revision, "data": payload, "saved_at": audit.now()}
             if conn.execute(autosaves.update().where(key).values(**values)).rowcount == 0:
                 conn.execute(insert(autosaves).values(user_id=self.user.id, course_id=course_id, form=form, **values))
-            audit.record(conn, self.user, "registration.autosave", "course", course_id, course.municipality_code,
-                         {"form": form, "base_revision": base_revision})
+            audit.record(
+                conn,
+                self.user,
+                "registration.autosave",
+                "course",
+                course_id,
+                course.municipality_code,
+                {"form": form, "base_revision": base_revision},
+            )
 
     def autosaved(self, course_id: int, form: str) -> Autosave | None:
         """This user's unsaved input for the form, if any."""
         if self.user.id is None:
             return None
         with self.store.read() as conn:
-            row = conn.execute(select(autosaves).where(
-                autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id,
-                autosaves.c.form == form)).first()
-        return Autosave(row.course_id, row.form, row.base_revision, json.loads(row.data), _utc(row.saved_at)) if row else None
+            row = conn.execute(
+                select(autosaves).where(
+                    autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form
+                )
+            ).first()
+        return (
+            Autosave(row.course_id, row.form, row.base_revision, json.loads(row.data), _utc(row.saved_at))
+            if row
+            else None
+        )
 
     def discard_autosave(self, course_id: int, form: str) -> None:
         if self.user.id is None:
             return
         with self.store.write() as conn:
-            conn.execute(autosaves.delete().where(
-                autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form))
+            conn.execute(
+                autosaves.delete().where(
+                    autosaves.c.user_id == self.user.id, autosaves.c.course_id == course_id, autosaves.c.form == form
+                )
+            )
 
     # --- overviews ---------------------------------------------------------------------------
     @_refusals_audited("course.read", "course")
@@ -1225,19 +1775,34 @@ class Service:
         meeting yet, started without an end, drafts, and courses past the completion limit;
         newest first (``WorklistItem.groups`` says which lists each belongs to)."""
         self.user.require("course.read")
-        latest = (select(registrations.c.course_id, registrations.c.form,
-                         func.max(registrations.c.revision).label("rev"))
-                  .group_by(registrations.c.course_id, registrations.c.form).subquery())
-        query = (select(courses.c.id.label("course_id"), courses.c.programme,
-                        courses.c.municipality_code.label("course_municipality"), citizens,
-                        registrations.c.form, registrations.c.status, registrations.c.data)
-                 .join(citizens, citizens.c.id == courses.c.citizen_id)
-                 .join(latest, latest.c.course_id == courses.c.id)
-                 .join(registrations, and_(registrations.c.course_id == latest.c.course_id,
-                                           registrations.c.form == latest.c.form,
-                                           registrations.c.revision == latest.c.rev))
-                 .where(self._courses_in_scope(), open_for_entry())
-                 .order_by(courses.c.id.desc(), registrations.c.form))
+        latest = (
+            select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
+            .group_by(registrations.c.course_id, registrations.c.form)
+            .subquery()
+        )
+        query = (
+            select(
+                courses.c.id.label("course_id"),
+                courses.c.programme,
+                courses.c.municipality_code.label("course_municipality"),
+                citizens,
+                registrations.c.form,
+                registrations.c.status,
+                registrations.c.data,
+            )
+            .join(citizens, citizens.c.id == courses.c.citizen_id)
+            .join(latest, latest.c.course_id == courses.c.id)
+            .join(
+                registrations,
+                and_(
+                    registrations.c.course_id == latest.c.course_id,
+                    registrations.c.form == latest.c.form,
+                    registrations.c.revision == latest.c.rev,
+                ),
+            )
+            .where(self._courses_in_scope(), open_for_entry())
+            .order_by(courses.c.id.desc(), registrations.c.form)
+        )
         by_course: dict[int, dict[str, Any]] = {}
         with self.store.read() as conn:
             for row in conn.execute(query):
@@ -1254,43 +1819,81 @@ class Service:
             started = start_form is not None and statuses.get(start_form.name) == "complete"
             missing_end = started and end_form is not None and statuses.get(end_form.name) != "complete"
             # Referred, but no start meeting registered (not even begun) and not ended either.
-            awaiting_start = (start_form is not None and start_form.name not in statuses
-                              and (end_form is None or end_form.name not in statuses))
+            awaiting_start = (
+                start_form is not None
+                and start_form.name not in statuses
+                and (end_form is None or end_form.name not in statuses)
+            )
             start_date = _form_date(start_form, forms)
             overdue = bool(missing_end and start_date and (self.today - start_date).days >= completion_limit_days)
             if missing_end or drafts or awaiting_start:
                 referral_date = _form_date(contract.forms.get(contract.course_form), forms)
-                since, origin = ((start_date, "start") if start_date else
-                                 (referral_date, "referral") if referral_date else (None, None))
+                since, origin = (
+                    (start_date, "start")
+                    if start_date
+                    else (referral_date, "referral")
+                    if referral_date
+                    else (None, None)
+                )
                 days = (self.today - since).days if since else None
-                items.append(WorklistItem(course_id, _citizen(row), row.course_municipality, statuses, start_date,
-                                          missing_end, drafts, overdue, awaiting_start, referral_date, days,
-                                          origin, row.programme))
+                items.append(
+                    WorklistItem(
+                        course_id,
+                        _citizen(row),
+                        row.course_municipality,
+                        statuses,
+                        start_date,
+                        missing_end,
+                        drafts,
+                        overdue,
+                        awaiting_start,
+                        referral_date,
+                        days,
+                        origin,
+                        row.programme,
+                    )
+                )
             if len(items) >= limit:
                 break
         with self.store.write() as conn:
             audit.record(conn, self.user, "worklist.read", "course", None, None, {"items": len(items)})
         return items
 
-
     @_refusals_audited("status", "course")
     def status_counts(self) -> list[dict[str, Any]]:
         """Courses and latest form statuses per municipality (no identified data, not audited)."""
         if not (self.user.can("indicator.read") or self.user.can("course.read")):
             raise AccessDenied("status")
-        latest = (select(registrations.c.course_id, registrations.c.form,
-                         func.max(registrations.c.revision).label("rev"))
-                  .group_by(registrations.c.course_id, registrations.c.form).subquery())
-        current = (select(registrations.c.course_id, registrations.c.form, registrations.c.status)
-                   .join(latest, and_(registrations.c.course_id == latest.c.course_id,
-                                      registrations.c.form == latest.c.form,
-                                      registrations.c.revision == latest.c.rev)).subquery())
-        query = (select(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status,
-                        func.count().label("n"))
-                 .join(municipalities, municipalities.c.code == courses.c.municipality_code)
-                 .join(current, current.c.course_id == courses.c.id)
-                 .where(self._courses_in_scope(), not_restricted(courses.c.citizen_id))
-                 .group_by(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status)
-                 .order_by(courses.c.municipality_code, current.c.form, current.c.status))
+        latest = (
+            select(registrations.c.course_id, registrations.c.form, func.max(registrations.c.revision).label("rev"))
+            .group_by(registrations.c.course_id, registrations.c.form)
+            .subquery()
+        )
+        current = (
+            select(registrations.c.course_id, registrations.c.form, registrations.c.status)
+            .join(
+                latest,
+                and_(
+                    registrations.c.course_id == latest.c.course_id,
+                    registrations.c.form == latest.c.form,
+                    registrations.c.revision == latest.c.rev,
+                ),
+            )
+            .subquery()
+        )
+        query = (
+            select(
+                courses.c.municipality_code,
+                municipalities.c.name,
+                current.c.form,
+                current.c.status,
+                func.count().label("n"),
+            )
+            .join(municipalities, municipalities.c.code == courses.c.municipality_code)
+            .join(current, current.c.course_id == courses.c.id)
+            .where(self._courses_in_scope(), not_restricted(courses.c.citizen_id))
+            .group_by(courses.c.municipality_code, municipalities.c.name, current.c.form, current.c.status)
+            .order_by(courses.c.municipality_code, current.c.form, current.c.status)
+        )
         with self.store.read() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]

@@ -20,6 +20,7 @@ refuses rather than guesses (docs/data-contract.md, "What is accepted"):
 * missing answers: a missing reason (UNK, NA, DECL, their labels or spellings) where the field
   does not declare it; it is stored as the reason's code where it does.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from hjertekom_core import scoring
-from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.branching import make_lookup, visible_fields, visible_fields_of
 from hjertekom_core.contract.model import UNKNOWN, NUMERIC_TYPES, CodeList, Contract, Field, Form, Ref, Rule
 from hjertekom_core.errors import FieldIssue
 from hjertekom_core.formatting import format_number
@@ -92,11 +93,15 @@ class _Invalid(ValueError):
 
 
 def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, (list, tuple)) and not value)
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, (list, tuple)) and not value)
+    )
 
 
 # --- dates --------------------------------------------------------------------------------------
+
 
 def parse_date(value: Any) -> dt.date:
     """A date from a date object, ISO text (2025-03-31, perhaps with a time) or Danish text (31-03-2025)."""
@@ -130,6 +135,7 @@ def _to_date(value: Any, f: Field, today: dt.date) -> str:
 
 # --- numbers ------------------------------------------------------------------------------------
 
+
 def _not_number(f: Field) -> str:
     return "not_int" if f.type == "int" else "not_decimal"
 
@@ -154,8 +160,13 @@ def _number_text(value: str, f: Field) -> Decimal:
     if not whole and not fraction:
         raise _Invalid(bad)  # "", "-", ","
     allowed = 0 if f.type == "int" else f.decimals
-    if (mark and len(fraction) == 3 and 1 <= len(whole) <= 3 and not whole.startswith("0")
-            and (allowed is None or allowed < 3)):
+    if (
+        mark
+        and len(fraction) == 3
+        and 1 <= len(whole) <= 3
+        and not whole.startswith("0")
+        and (allowed is None or allowed < 3)
+    ):
         # "1.250": Danish thousands (1250) or a decimal point (1,25)? Neither reading is safe.
         grouped = Decimal(whole + fraction)
         decimal = Decimal(f"{whole}.{fraction}")
@@ -173,8 +184,7 @@ def _check_decimals(places: int, f: Field) -> None:
     if f.type == "decimal" and f.decimals is not None and places > f.decimals:
         if f.decimals == 0:
             raise _Invalid("int_decimals")
-        raise _Invalid("too_many_decimals", "too_many_decimals_one" if f.decimals == 1 else None,
-                       decimals=f.decimals)
+        raise _Invalid("too_many_decimals", "too_many_decimals_one" if f.decimals == 1 else None, decimals=f.decimals)
 
 
 def _number(value: Any, f: Field) -> Decimal:
@@ -216,6 +226,7 @@ def _to_decimal(value: Any, f: Field) -> float:
 
 # --- other types --------------------------------------------------------------------------------
 
+
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -249,8 +260,11 @@ def _to_codes(value: Any, f: Field) -> list[str | int]:
 
 
 def _to_text(value: Any, f: Field) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or (
-            isinstance(value, float) and not math.isfinite(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (str, int, float))
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise _Invalid("not_text")
     text = value.strip() if isinstance(value, str) else str(value)
     if _BAD_TEXT.search(text):
@@ -320,12 +334,14 @@ def _coerce(contract: Contract, f: Field, value: Any, today: dt.date) -> Any:
         if reason is not None:
             if f.missing_reason(reason) is not None:
                 return reason
-            raise _Invalid("missing_not_allowed", "missing_not_allowed_other" if f.missing_reasons else None,
-                           reason=reason)
+            raise _Invalid(
+                "missing_not_allowed", "missing_not_allowed_other" if f.missing_reasons else None, reason=reason
+            )
     return COERCERS[f.type](value, f, today)
 
 
 # --- messages -----------------------------------------------------------------------------------
+
 
 def _limit_issues(f: Field, value: Any) -> list[tuple[str, str, dict[str, Any]]]:
     """(severity, code, extra) for hard and soft limits of a numeric value."""
@@ -347,7 +363,7 @@ def _fmt(value: Any, lang: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return format_number(value, None, lang, typographic=False)
     text = str(value)
-    return text if len(text) <= MESSAGE_VALUE_LENGTH else text[:MESSAGE_VALUE_LENGTH - 1] + "…"
+    return text if len(text) <= MESSAGE_VALUE_LENGTH else text[: MESSAGE_VALUE_LENGTH - 1] + "…"
 
 
 def _required_template(f: Field) -> str:
@@ -358,8 +374,17 @@ def _required_template(f: Field) -> str:
     return "required_or_unknown" if reasons == [UNKNOWN] else "required_or_missing"
 
 
-def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: str, value: Any, *,
-               template: str | None = None, **extra: Any) -> FieldIssue:
+def make_issue(
+    contract: Contract,
+    form: Form,
+    f: Field,
+    code: str,
+    severity: str,
+    value: Any,
+    *,
+    template: str | None = None,
+    **extra: Any,
+) -> FieldIssue:
     """A FieldIssue for ``f`` with the contract's Danish and English message for ``code`` (or for
     its variant ``template``), the placeholders filled in."""
     if code == "required" and template is None:
@@ -368,8 +393,11 @@ def make_issue(contract: Contract, form: Form, f: Field, code: str, severity: st
     messages: dict[str, str] = {}
     for lang in ("da", "en"):
         params = {
-            "label": f.label.get(lang), "field": f.name, "form": form.label.get(lang),
-            "value": _fmt(value, lang), "unit": f" {f.unit}" if f.unit else "",
+            "label": f.label.get(lang),
+            "field": f.name,
+            "form": form.label.get(lang),
+            "value": _fmt(value, lang),
+            "unit": f" {f.unit}" if f.unit else "",
             "reasons": ", ".join(c.label.get(lang) for c in f.missing_reasons),
             **{k: _fmt(v, lang) for k, v in extra.items()},
         }
@@ -387,6 +415,7 @@ class _Default(dict):  # type: ignore[type-arg]
 
 
 # --- cross-field rules --------------------------------------------------------------------------
+
 
 def _numeric(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -406,6 +435,7 @@ def _comparison(convert: Callable[[Any], Any], ok: Callable[[Any, Any], bool]) -
     def check(rule: Rule, a: Any, b: Any) -> bool | None:
         x, y = convert(a), convert(b)
         return None if x is None or y is None else ok(x, y)
+
     return check
 
 
@@ -435,19 +465,31 @@ def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], con
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
         ref = left if left.form == form.name else right
-        issues.append(FieldIssue(form.name, ref.field, rule.name, rule.severity,
-                                 {"da": rule.message.da, "en": rule.message.en}, cleaned.get(ref.field)))
+        issues.append(
+            FieldIssue(
+                form.name,
+                ref.field,
+                rule.name,
+                rule.severity,
+                {"da": rule.message.da, "en": rule.message.en},
+                cleaned.get(ref.field),
+            )
+        )
     return issues
 
 
 # --- derived fields -----------------------------------------------------------------------------
 
-def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context,
-                    contract: Contract | None = None) -> dict[str, Any]:
+
+def compute_derived(
+    form: Form, cleaned: Mapping[str, Any], context: Context, contract: Contract | None = None
+) -> dict[str, Any]:
     """The derived scores of ``form`` from its (cleaned) data and the other forms' data.
 
     With ``contract``, a number answered with any missing reason (NA, DECL) reaches the scoring
     as "UNK", so that every reason counts as unknown (imputation, minimum items answered)."""
+    if contract is not None:
+        return _derive_planned(_plan(contract, form), cleaned, context)
     lookup = make_lookup(form.name, cleaned, context)
 
     def value(ref: Ref) -> Any:
@@ -475,23 +517,145 @@ def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context,
     return out
 
 
+# --- the plan of a form, built once -------------------------------------------------------------
+# Contracts and their forms are immutable: what ``validate_form`` would otherwise look up again for
+# every field at every save (which fields are derived, which have limits, the derivations' inputs,
+# the required fields) is worked out once per (contract, form) object.
+# Everything is still decided by the same functions, in the same order (tests/test_validation_plan.py).
+
+Getter = Callable[[Data, Context], Any]
+
+
+def _getter(contract: Contract, form: Form, ref: Ref) -> Getter:
+    """``compute_derived``'s ``value(ref)`` with ``contract``: the value, a missing reason of a
+    number field as UNKNOWN."""
+    name = ref.field
+    target = contract.forms.get(ref.form or form.name)
+    f = target.fields.get(ref.field) if target is not None else None
+    numeric = f if f is not None and f.type in NUMERIC_TYPES else None
+    if ref.form not in (None, form.name):
+        other = ref.form
+
+        def from_context(data: Data, context: Context) -> Any:
+            found = context.get(other, {}).get(name)
+            if numeric is not None and isinstance(found, str) and found != UNKNOWN:
+                if numeric.missing_reason(found) is not None:
+                    return UNKNOWN
+            return found
+
+        return from_context
+    if numeric is None:
+        return lambda data, context: data.get(name)
+
+    def number(data: Data, context: Context) -> Any:  # the usual input of a score: a number of this form
+        found = data.get(name)
+        if isinstance(found, str) and found != UNKNOWN and numeric.missing_reason(found) is not None:
+            return UNKNOWN
+        return found
+
+    return number
+
+
+class _Plan:
+    def __init__(self, contract: Contract, form: Form) -> None:
+        self.contract = contract
+        self.form = form
+        self.derived_names = frozenset(f.name for f in form.fields.values() if f.is_derived)
+        # _limit_issues gives nothing for a field with a code list or without limits
+        self.limited = frozenset(
+            f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
+        )
+        # whole-number fields (with their code list, if any), which take a Python int as it is
+        # (the code list's own lookup table: ``code in codelist`` is ``code in codelist._by_code``)
+        self.int_fields = {
+            f.name: None if f.codelist is None else f.codelist._by_code  # type: ignore[attr-defined]
+            for f in form.fields.values()
+            if f.type == "int"
+        }
+        self.required = tuple(f for f in form.input_fields() if f.required)
+        self.derivations = tuple(
+            (
+                f.name,
+                f.derived.function,
+                dict(f.derived.params),
+                tuple(
+                    (
+                        kw,
+                        tuple(_getter(contract, form, r) for r in ref)
+                        if isinstance(ref, tuple)
+                        else _getter(contract, form, ref),
+                    )
+                    for kw, ref in f.derived.inputs.items()
+                ),
+            )
+            for f in form.fields.values()
+            if f.derived is not None
+        )
+
+
+_PLANS: dict[tuple[int, int], _Plan] = {}
+
+
+def _plan(contract: Contract, form: Form) -> _Plan:
+    plan = _PLANS.get((id(contract), id(form)))
+    if plan is not None and plan.contract is contract and plan.form is form:
+        return plan
+    if len(_PLANS) > 256:  # contracts loaded again and again (tests): forget the old ones
+        _PLANS.clear()
+    # the plan keeps contract and form alive, so their ids are not reused while it is cached
+    plan = _PLANS[(id(contract), id(form))] = _Plan(contract, form)
+    return plan
+
+
+def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, function, params, inputs in plan.derivations:
+        kwargs: dict[str, Any] = dict(params)
+        for kw, get in inputs:
+            kwargs[kw] = [g(cleaned, context) for g in get] if isinstance(get, tuple) else get(cleaned, context)
+        try:
+            score = scoring.derive(function, **kwargs)
+        except ValueError:
+            score = None  # inputs are validated first; an odd combination just gives no score
+        if score is not None:
+            out[name] = score
+    return out
+
+
 # --- the entry point ----------------------------------------------------------------------------
+
 
 def _unknown_field(contract: Contract, form: Form, key: Any, value: Any) -> FieldIssue:
     template = contract.messages.get("unknown_field")
-    messages = {lang: template.get(lang).format_map(_Default(field=_fmt(key, lang), form=form.label.get(lang)))
-                for lang in ("da", "en")} if template else {}
+    messages = (
+        {
+            lang: template.get(lang).format_map(_Default(field=_fmt(key, lang), form=form.label.get(lang)))
+            for lang in ("da", "en")
+        }
+        if template
+        else {}
+    )
     return FieldIssue(form.name, key, "unknown_field", "error", messages, value)
 
 
-def validate_form(contract: Contract, form_name: str, data: Data, *, context: Context | None = None,
-                  complete: bool = False, today: dt.date | None = None) -> ValidationReport:
+def validate_form(
+    contract: Contract,
+    form_name: str,
+    data: Data,
+    *,
+    context: Context | None = None,
+    complete: bool = False,
+    today: dt.date | None = None,
+) -> ValidationReport:
     """Check ``data`` for ``form_name``; ``context`` holds the course's other forms (form -> data).
 
     With ``complete=True`` every shown, required field must hold an answer (a missing reason the
     field declares, such as "UNK", counts as one).
     """
     form = contract.form(form_name)
+    plan = _plan(contract, form)
+    fields = form.fields
+    derived, limited, int_fields = plan.derived_names, plan.limited, plan.int_fields
     context = context or {}
     today = today or dt.date.today()
     report = ValidationReport(form_name)
@@ -500,39 +664,57 @@ def validate_form(contract: Contract, form_name: str, data: Data, *, context: Co
     warnings_by_field: dict[str, FieldIssue] = {}
 
     for key, value in data.items():
-        f = form.fields.get(key) if isinstance(key, str) else None
+        f = fields.get(key) if isinstance(key, str) else None
         if f is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue
-        if f.is_derived or _blank(value):
+        if key in derived or value is None:
             continue  # derived: recomputed below from what was entered
-        try:
-            clean = _coerce(contract, f, value, today)
-        except _Invalid as bad:
-            errors_by_field[key] = make_issue(contract, form, f, bad.code, "error", value, template=bad.template,
-                                              **bad.extra)
-            continue
-        if clean == []:
-            continue  # "; ;" or a list of blanks: as blank as an empty cell
-        for severity, code, extra in _limit_issues(f, clean):
-            issue = make_issue(contract, form, f, code, severity, clean, **extra)
-            (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
-        if key not in errors_by_field:
-            coerced[key] = clean
+        if type(value) is int and key in int_fields:
+            # what _coerce does with an int for a whole-number field (no missing reason is an int):
+            # _to_int's range check, then _to_code's code list check, without the calls
+            codelist = int_fields[key]
+            if abs(value) >= MAX_MAGNITUDE:
+                errors_by_field[key] = make_issue(contract, form, f, "number_too_large", "error", value)
+                continue
+            if codelist is not None and value not in codelist:
+                errors_by_field[key] = make_issue(contract, form, f, "not_in_codelist", "error", value)
+                continue
+            clean = value
+        else:
+            if _blank(value):
+                continue
+            try:
+                clean = _coerce(contract, f, value, today)
+            except _Invalid as bad:
+                errors_by_field[key] = make_issue(
+                    contract, form, f, bad.code, "error", value, template=bad.template, **bad.extra
+                )
+                continue
+            if clean == []:
+                continue  # "; ;" or a list of blanks: as blank as an empty cell
+        if key in limited:
+            for severity, code, extra in _limit_issues(f, clean):
+                issue = make_issue(contract, form, f, code, severity, clean, **extra)
+                (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
+            if key in errors_by_field:
+                continue
+        coerced[key] = clean
 
     # Branching on what was entered: a hidden field is dropped with its problems.
-    report.visible = visible_fields(form, make_lookup(form_name, coerced, context))
-    report.cleaned = {k: v for k, v in coerced.items() if report.visible.get(k, True)}
-    report.errors += [e for k, e in errors_by_field.items() if report.visible.get(k, True)]
-    report.warnings += [w for k, w in warnings_by_field.items() if report.visible.get(k, True)]
+    visible = report.visible = visible_fields_of(form, coerced, context)
+    report.cleaned = {k: v for k, v in coerced.items() if visible.get(k, True)}
+    if errors_by_field:
+        report.errors += [e for k, e in errors_by_field.items() if visible.get(k, True)]
+    if warnings_by_field:
+        report.warnings += [w for k, w in warnings_by_field.items() if visible.get(k, True)]
     for issue in _rule_issues(contract, form, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
-    report.cleaned.update(compute_derived(form, report.cleaned, context, contract))
+    report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
     if complete:
-        for f in form.input_fields():
-            if f.required and report.visible.get(f.name, True) and f.name not in report.cleaned \
-                    and f.name not in errors_by_field:
+        for f in plan.required:
+            if visible.get(f.name, True) and f.name not in report.cleaned and f.name not in errors_by_field:
                 report.missing.append(make_issue(contract, form, f, "required", "error", None))
     return report
 

@@ -1,4 +1,5 @@
 """Connecting to the operational store: a SQLite file (WAL) or PostgreSQL, and migrating it."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -45,7 +47,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("hjertekom_write") else "DEFERRED"
+        options = conn.get_execution_options()
+        if options.get("hjertekom_one_statement"):
+            return  # StoreSession.statement(): no transaction, the statement is its own
+        mode = "IMMEDIATE" if options.get("hjertekom_write") else "DEFERRED"
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -118,8 +123,12 @@ class Store:
         # the lock is released. (PostgreSQL queues writers itself.)
         parsed = make_url(url)
         self._write_lock: Path | None = None
-        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:" \
-                and fcntl is not None:
+        if (
+            parsed.get_backend_name() == "sqlite"
+            and parsed.database
+            and parsed.database != ":memory:"
+            and fcntl is not None
+        ):
             self._write_lock = Path(parsed.database).with_name(Path(parsed.database).name + "-writelock")
 
     @property
@@ -184,6 +193,17 @@ class Store:
         self.engine.dispose()
 
 
+def _end_autocommit(conn: Connection, driver: Any) -> None:  # noqa: ANN401 - the driver's connection
+    """Back to transactions after a statement in autocommit. A connection the driver will not
+    switch back (broken meanwhile) is invalidated, never handed back to the pool in autocommit;
+    the statement's own error, if any, is what the caller sees."""
+    try:
+        driver.autocommit = False
+    except Exception:  # noqa: BLE001
+        log.warning("a connection could not leave autocommit; it is discarded", exc_info=True)
+        conn.invalidate()
+
+
 class StoreSession:
     """Transactions one after another on one connection (see ``Store.session``)."""
 
@@ -195,6 +215,58 @@ class StoreSession:
     def read(self) -> Iterator[Connection]:
         with self._conn.begin():
             yield self._conn
+
+    @property
+    def dialect(self) -> str:
+        return self._conn.dialect.name
+
+    @contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """For ONE statement that only reads: run without a transaction around it. A single
+        statement sees one consistent state of the store by itself (SQLite runs it in an implicit
+        read transaction of its own, PostgreSQL in a snapshot of its own), so the result is what
+        ``read()`` gives, without the BEGIN and COMMIT: on PostgreSQL two round trips fewer.
+        A save reads its course so (issue 17). More than one statement needs ``read()``."""
+        conn = self._conn
+        if conn.dialect.name == "sqlite":
+            # pysqlite is in autocommit mode (isolation_level None) and BEGIN comes from our
+            # "begin" listener, which this option skips; its commit() is then a no-op.
+            conn.execution_options(hjertekom_one_statement=True)
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.execution_options(hjertekom_one_statement=False)
+            return
+        driver = conn.connection.driver_connection
+        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+            with conn.begin():  # anything else: an ordinary read transaction
+                yield conn
+            return
+        driver.autocommit = True  # psycopg: no BEGIN before the statement, no COMMIT after it
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            _end_autocommit(conn, driver)
+
+    @contextmanager
+    def write_statement(self) -> Iterator[Connection]:
+        """For ONE statement that writes: on PostgreSQL it runs as a transaction of its own
+        (autocommit: all of it or, on an error, nothing), without the BEGIN and COMMIT round trips;
+        elsewhere this is ``write()``. A save writes its revision and audit row so (issue 17)."""
+        conn = self._conn
+        driver = conn.connection.driver_connection
+        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+            with self.write() as conn:
+                yield conn
+            return
+        driver.autocommit = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            _end_autocommit(conn, driver)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
