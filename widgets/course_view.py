@@ -155,6 +155,8 @@ class CourseView:
         self.questionnaire = QuestionnaireMode(self)
         # Shared questions: an instrument answered in another programme the same day (shared_answers.py).
         self.shared = SharedAnswersPanel()
+        # The save bar's buttons, made once and reused (see _button).
+        self._buttons: dict[tuple[str, str], w.Button] = {}
 
     def open(self, course_id: int, form: str | None = None) -> None:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
@@ -219,9 +221,16 @@ class CourseView:
         return wrap
 
     def _button(self, key: str, css: str, icon: str, action: Callable[[], None], style: str = "") -> w.Button:
-        button = w.Button(description=app_t(key), icon=icon, button_style=style)
-        button.add_class(css)
-        button.on_click(self._guarded(key)(lambda _: action()))
+        """The save bar's button ``key``, made at its first use and reused after: the bar's buttons
+        are set again at every save and every mode change, and a new button each time was three new
+        widgets (button, layout, style) in the kernel and in the page, never closed (15 per save,
+        each a message through the server). Every ``action`` given here calls this view's methods
+        with fixed arguments, so the first one given stays right."""
+        button = self._buttons.get((key, css))
+        if button is None:
+            button = self._buttons[(key, css)] = w.Button(description=app_t(key), icon=icon, button_style=style)
+            button.add_class(css)
+            button.on_click(self._guarded(key)(lambda _: action()))
         return button
 
     def _next_form(self, forms: list[str]) -> str:
