@@ -540,22 +540,26 @@ class CourseView:
 
     def _saved(self, result: SaveResult, *, reopened: bool, corrected: bool, go_on: bool = False) -> None:
         svc = self.shell.service
-        svc.discard_autosave(self.course_id, self.form_name)
         self.view.mark_saved()
         self.questionnaire.saved()
         self._typed = {}
         self._merge, self._details, self._panel, self._choices, self._prompt = None, None, None, {}, []
-        self.course = svc.get_course(self.course_id)
         self.base_revision = self._autosave_base = result.revision
         self.mode = LOCKED if result.status == "complete" else OPEN
         self.reason.value = ""
-        self._relabel()
         key = ("entry.reopened" if reopened else "entry.saved_correction" if corrected
                else "entry.saved_complete" if result.status == "complete" else "entry.saved_draft")
         said = app_t(key, form=self._form_word, time=clock_text(), revision=result.revision)
         if result.shared:   # shared questions: taken from, carried over to, or differing in another programme
             said = " ".join([said, *(note.message("da") for note in result.shared)])
+        # The revision is committed: say so at once. Dropping the autosave and reading the course
+        # again (two more transactions, one an audit row) come after, in the same callback, so the
+        # page ends as before; the clinician no longer waits for them (issue 17: every round trip
+        # to the store waits for a CPU when 100 clinicians share two cores).
         self.bar.show_text("ok", said, css_class="hk-saved")
+        svc.discard_autosave(self.course_id, self.form_name)
+        self.course = svc.get_course(self.course_id)
+        self._relabel()
         if self._history is not None:
             self._history = self._history_widget()
         self._apply_mode()
