@@ -266,6 +266,9 @@ class _SharedPlan:
 # Statements built once and executed with parameters: SQLAlchemy then skips building the statement
 # and generating its cache key on every call.
 _INSERT_REGISTRATION = insert(registrations)
+_DELETE_AUTOSAVE = autosaves.delete().where(autosaves.c.user_id == bindparam("user_id"),
+                                            autosaves.c.course_id == bindparam("course_id"),
+                                            autosaves.c.form == bindparam("form"))
 _COURSE_ID = bindparam("course_id")
 _COURSE_Q = (select(courses, citizens.c.cpr, citizens.c.name, citizens.c.birth_date, citizens.c.sex,
                     citizens.c.municipality_code.label("citizen_municipality"), citizens.c.restricted_at,
@@ -730,7 +733,8 @@ class Service:
     def save(self, course_id: int, form: str, data: Mapping[str, Any], base_revision: int, *,
              complete: bool = False, confirm: bool = False, reason: str | None = None,
              reopen: bool = False, self_reported: Collection[str] = (),
-             shared_edit: Collection[str] = (), shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
+             shared_edit: Collection[str] = (), shared_seen: Collection[SharedAnswer] = (),
+             drop_autosave: bool = False) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
         ``base_revision`` is the revision the user started editing from (0 for a new form); if
@@ -759,6 +763,10 @@ class Service:
         were shown, or that registration is saved while this save is written, nothing is written and
         SharedRevisionConflict (a RevisionConflict naming the other registration) is raised, never a
         conflict on this form.
+
+        ``drop_autosave``: the user's autosave of the form (``autosave``) goes in the same transaction
+        as the revision (the entry app's save: one commit instead of a second one for
+        ``discard_autosave``); nothing is dropped when nothing is saved.
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -770,12 +778,12 @@ class Service:
             with self.store.session() as session:  # one connection for the read and the write
                 return self._save(session, course_id, form, data, base_revision, complete=complete,
                                   confirm=confirm, note=note, reopen=reopen, self_reported=self_reported,
-                                  shared_edit=shared_edit, shared_seen=shared_seen)
+                                  shared_edit=shared_edit, shared_seen=shared_seen, drop_autosave=drop_autosave)
 
     def _save(self, session: StoreSession, course_id: int, form: str, data: Mapping[str, Any], base_revision: int,
               *, complete: bool, confirm: bool, note: str | None, reopen: bool,
               self_reported: Collection[str] = (), shared_edit: Collection[str] = (),
-              shared_seen: Collection[SharedAnswer] = ()) -> SaveResult:
+              shared_seen: Collection[SharedAnswer] = (), drop_autosave: bool = False) -> SaveResult:
         with session.read() as conn:
             course = self._load_course(conn, course_id)
         contract = self.contracts[course.programme]
@@ -820,6 +828,8 @@ class Service:
                 if moved_to is not None and moved_to != municipality:
                     conn.execute(courses.update().where(courses.c.id == course_id)
                                  .values(municipality_code=moved_to))
+                if drop_autosave and self.user.id is not None:
+                    conn.execute(_DELETE_AUTOSAVE, {"user_id": self.user.id, "course_id": course_id, "form": form})
         except IntegrityError:
             conflict = RevisionConflict(course_id, form, base_revision, None)
         else:
