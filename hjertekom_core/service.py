@@ -302,6 +302,21 @@ _INSERT_SAVE_PG = (
         .cte("new_registration")
     )
 )
+_DELETE_AUTOSAVE = autosaves.delete().where(autosaves.c.user_id == bindparam("user_id"),
+                                            autosaves.c.course_id == bindparam("course_id"),
+                                            autosaves.c.form == bindparam("form"))
+# The entry app's save (drop_autosave) on PostgreSQL: the same statement with the user's autosave
+# of the form deleted in a third data-modifying WITH (PostgreSQL runs every one of them to
+# completion, or none).
+_INSERT_SAVE_DROP_PG = _INSERT_SAVE_PG.add_cte(
+    autosaves.delete()
+    .where(
+        autosaves.c.user_id == bindparam("drop_user_id"),
+        autosaves.c.course_id == bindparam("drop_course_id"),
+        autosaves.c.form == bindparam("drop_form"),
+    )
+    .cte("dropped_autosave")
+)
 _COURSE_ID = bindparam("course_id")
 _COURSE_Q = (
     select(
@@ -1014,6 +1029,7 @@ class Service:
         self_reported: Collection[str] = (),
         shared_edit: Collection[str] = (),
         shared_seen: Collection[SharedAnswer] = (),
+        drop_autosave: bool = False,
     ) -> SaveResult:
         """Save ``data`` as the next revision of ``form`` (a draft, or complete).
 
@@ -1043,6 +1059,10 @@ class Service:
         were shown, or that registration is saved while this save is written, nothing is written and
         SharedRevisionConflict (a RevisionConflict naming the other registration) is raised, never a
         conflict on this form.
+
+        ``drop_autosave``: the user's autosave of the form (``autosave``) goes in the same transaction
+        as the revision (the entry app's save: one commit instead of a second one for
+        ``discard_autosave``); nothing is dropped when nothing is saved.
         """
         # Observers (save_events: the kernels' reports for /metrics and the drain) hear of the save
         # before it touches the store, and of its outcome after.
@@ -1065,6 +1085,7 @@ class Service:
                     self_reported=self_reported,
                     shared_edit=shared_edit,
                     shared_seen=shared_seen,
+                    drop_autosave=drop_autosave,
                 )
 
     def _save(
@@ -1082,6 +1103,7 @@ class Service:
         self_reported: Collection[str] = (),
         shared_edit: Collection[str] = (),
         shared_seen: Collection[SharedAnswer] = (),
+        drop_autosave: bool = False,
     ) -> SaveResult:
         with session.statement() as conn:  # one SELECT (_COURSE_LATEST_Q): no BEGIN/COMMIT around it
             course = self._load_course(conn, course_id)
@@ -1136,11 +1158,13 @@ class Service:
         )
         try:
             if one_statement:  # PostgreSQL, the usual save: both rows in one statement (_INSERT_SAVE_PG)
+                params = {**{f"reg_{k}": v for k, v in row.items()}, **{f"audit_{k}": v for k, v in entry.items()}}
+                statement = _INSERT_SAVE_PG
+                if drop_autosave and self.user.id is not None:
+                    statement = _INSERT_SAVE_DROP_PG
+                    params.update(drop_user_id=self.user.id, drop_course_id=course_id, drop_form=form)
                 with session.write_statement() as conn:
-                    conn.execute(
-                        _INSERT_SAVE_PG,
-                        {**{f"reg_{k}": v for k, v in row.items()}, **{f"audit_{k}": v for k, v in entry.items()}},
-                    )
+                    conn.execute(statement, params)
                 return result
             with session.write() as conn:  # an IntegrityError inside rolls the whole transaction back
                 conn.execute(_INSERT_REGISTRATION, row)
@@ -1150,6 +1174,8 @@ class Service:
                     audit.insert_entry(conn, other_entry)
                 if moved_to is not None and moved_to != municipality:
                     conn.execute(courses.update().where(courses.c.id == course_id).values(municipality_code=moved_to))
+                if drop_autosave and self.user.id is not None:
+                    conn.execute(_DELETE_AUTOSAVE, {"user_id": self.user.id, "course_id": course_id, "form": form})
         except IntegrityError:
             conflict = RevisionConflict(course_id, form, base_revision, None)
         else:

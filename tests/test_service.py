@@ -263,3 +263,18 @@ def test_autosave_keeps_unsaved_input_per_user_without_a_revision(svc, course_id
         service_for(make_user("kbh", "clinician", (101,))).autosave(course_id, "start", {"weight_kg": 1}, 0)
     svc.discard_autosave(course_id, "start")
     assert svc.autosaved(course_id, "start") is None
+
+
+def test_a_save_drops_its_autosave_in_the_same_transaction_only_when_asked_and_saved(svc, course_id, make_user,
+                                                                                     service_for) -> None:
+    colleague = service_for(make_user("kollega2", "clinician", (740,)))
+    colleague.autosave(course_id, "start", {"weight_kg": "77"}, 0)
+    svc.autosave(course_id, "start", {"weight_kg": "90"}, 0)
+    svc.save_draft(course_id, "start", start_data(weight_kg=90), 0)             # not asked: kept
+    assert svc.autosaved(course_id, "start") is not None
+    with pytest.raises(RevisionConflict):                                         # nothing saved: kept
+        svc.save(course_id, "start", start_data(weight_kg=91), 0, drop_autosave=True)
+    assert svc.autosaved(course_id, "start") is not None
+    svc.save(course_id, "start", start_data(weight_kg=91), 1, drop_autosave=True)
+    assert svc.autosaved(course_id, "start") is None
+    assert colleague.autosaved(course_id, "start").data == {"weight_kg": "77"}   # only the user's own

@@ -155,6 +155,8 @@ class CourseView:
         self.questionnaire = QuestionnaireMode(self)
         # Shared questions: an instrument answered in another programme the same day (shared_answers.py).
         self.shared = SharedAnswersPanel()
+        # The save bar's buttons, made once and reused (see _button).
+        self._buttons: dict[tuple[str, str], w.Button] = {}
 
     def open(self, course_id: int, form: str | None = None) -> None:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
@@ -219,9 +221,16 @@ class CourseView:
         return wrap
 
     def _button(self, key: str, css: str, icon: str, action: Callable[[], None], style: str = "") -> w.Button:
-        button = w.Button(description=app_t(key), icon=icon, button_style=style)
-        button.add_class(css)
-        button.on_click(self._guarded(key)(lambda _: action()))
+        """The save bar's button ``key``, made at its first use and reused after: the bar's buttons
+        are set again at every save and every mode change, and a new button each time was three new
+        widgets (button, layout, style) in the kernel and in the page, never closed (15 per save,
+        each a message through the server). Every ``action`` given here calls this view's methods
+        with fixed arguments, so the first one given stays right."""
+        button = self._buttons.get((key, css))
+        if button is None:
+            button = self._buttons[(key, css)] = w.Button(description=app_t(key), icon=icon, button_style=style)
+            button.add_class(css)
+            button.on_click(self._guarded(key)(lambda _: action()))
         return button
 
     def _next_form(self, forms: list[str]) -> str:
@@ -502,7 +511,7 @@ class CourseView:
             result = svc.save(self.course_id, self.form_name, self.view.data(), self.base_revision,
                               complete=complete, confirm=confirm, reason=reason, reopen=reopen,
                               self_reported=self.questionnaire.marked, shared_edit=self.shared.edited,
-                              shared_seen=tuple(self.shared.answers.values()))
+                              shared_seen=tuple(self.shared.answers.values()), drop_autosave=True)
         except ConfirmationRequired as exc:
             self._ask_confirmation(exc, lambda: self._write(complete=complete, confirm=True, reason=reason,
                                                             reopen=reopen, go_on=go_on))
@@ -531,22 +540,25 @@ class CourseView:
 
     def _saved(self, result: SaveResult, *, reopened: bool, corrected: bool, go_on: bool = False) -> None:
         svc = self.shell.service
-        svc.discard_autosave(self.course_id, self.form_name)
         self.view.mark_saved()
         self.questionnaire.saved()
         self._typed = {}
         self._merge, self._details, self._panel, self._choices, self._prompt = None, None, None, {}, []
-        self.course = svc.get_course(self.course_id)
         self.base_revision = self._autosave_base = result.revision
         self.mode = LOCKED if result.status == "complete" else OPEN
         self.reason.value = ""
-        self._relabel()
         key = ("entry.reopened" if reopened else "entry.saved_correction" if corrected
                else "entry.saved_complete" if result.status == "complete" else "entry.saved_draft")
         said = app_t(key, form=self._form_word, time=clock_text(), revision=result.revision)
         if result.shared:   # shared questions: taken from, carried over to, or differing in another programme
             said = " ".join([said, *(note.message("da") for note in result.shared)])
+        # The revision is committed, and the autosave dropped with it (drop_autosave): say so at
+        # once. Reading the course again (two more transactions, one with its audit row) comes after,
+        # in the same callback, so the page ends as before; the clinician no longer waits for it
+        # (issue 17: every round trip to the store waits for a CPU when 100 clinicians share two cores).
         self.bar.show_text("ok", said, css_class="hk-saved")
+        self.course = svc.get_course(self.course_id)
+        self._relabel()
         if self._history is not None:
             self._history = self._history_widget()
         self._apply_mode()

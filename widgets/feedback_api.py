@@ -73,6 +73,14 @@ def warm_live_counts(workspace: Workspace, pause: float = 0.05) -> threading.Thr
         from hjertekom_core.store.schema import courses
 
         try:
+            # What the first feedback needs even with no course to count yet (a new region, or a store
+            # filled after the start): pandas, SciPy and the indicator declarations, about 2 CPU-s
+            # of imports. Imported in a request's worker thread they held the GIL for seconds, and
+            # the server's event loop, which relays every kernel message, stood still meanwhile.
+            import hjertekom_widgets.feedback  # noqa: F401 - imported for its imports
+            from hjertekom_core.indicators.live_counts import LiveCounts  # noqa: F401
+
+            _settings(workspace, _DEFAULT_PROGRAMME)
             with workspace.store.read() as conn:
                 pairs = sorted(conn.execute(select(courses.c.programme, courses.c.municipality_code).distinct()))
             # Every programme with indicators (HjerteKom's K1-K6, and any other that declares some).
