@@ -279,6 +279,9 @@ def run(options: argparse.Namespace) -> bool:
         base, svc = _pool(bare_runs), _pool(svc_runs)
         b, s = base["summary"], svc["summary"]
         cpu_b, cpu_s = base["cpu_per_save_ns"], svc["cpu_per_save_ns"]
+        # Issue 17: the closed loop's latencies (8 writers saving back to back on 2 cores: mostly
+        # waiting for a CPU) stay as information when the open loop runs; its CPU per save is judged.
+        judged_open = options.save_rate > 0
         rows = [
             ["bare commit (baseline)", b.n, ms(b.p50), ms(b.p95), ms(b.p99), ms(b.max), f"{base['per_s']:.0f}",
              ms(cpu_b)],
@@ -288,7 +291,8 @@ def run(options: argparse.Namespace) -> bool:
              ratio(s.max, b.max), ratio(svc["per_s"], base["per_s"]), ratio(cpu_s, cpu_b)],
             ["target (service)", "", "", f"<= {TARGET_P95_MS:g}", f"<= {TARGET_P99_MS:g}", "", "",
              f"<= {TARGET_CPU_RATIO:g}x"],
-            ["verdict", "", "", verdict(s.p95 / 1e6, TARGET_P95_MS), verdict(s.p99 / 1e6, TARGET_P99_MS), "", "",
+            ["verdict" + (" (p95, p99: information)" if judged_open else ""), "", "",
+             verdict(s.p95 / 1e6, TARGET_P95_MS), verdict(s.p99 / 1e6, TARGET_P99_MS), "", "",
              verdict(cpu_s / cpu_b, TARGET_CPU_RATIO)],
         ]
         print_table(["", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "saves/s", "CPU ms/save"], rows,
@@ -299,9 +303,10 @@ def run(options: argparse.Namespace) -> bool:
             print("p95 of each repeat (ms): bare " + ", ".join(ms(r["summary"].p95) for r in bare_runs)
                   + "; service " + ", ".join(ms(r["summary"].p95) for r in svc_runs))
         ok = ok and cpu_s / cpu_b <= TARGET_CPU_RATIO
-        if options.save_rate > 0:
+        if judged_open:
             ok = _open_loop(backend, options) and ok
-        ok = ok and s.p95 / 1e6 <= TARGET_P95_MS and s.p99 / 1e6 <= TARGET_P99_MS
+        else:  # no open loop asked for (--save-rate 0): the closed loop's latencies are judged too
+            ok = ok and s.p95 / 1e6 <= TARGET_P95_MS and s.p99 / 1e6 <= TARGET_P99_MS
     return ok
 
 
