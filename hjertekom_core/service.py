@@ -348,19 +348,7 @@ _LATEST_Q = (
 # The course, its citizen and the latest revision of each form in ONE statement (one round trip
 # instead of two): a row per form, or one row with NULL registration columns when none is saved.
 _LATEST_REGS = _LATEST_Q.order_by(None).subquery("latest_regs")
-_REG_COLUMNS = (
-    "id",
-    "course_id",
-    "form",
-    "revision",
-    "status",
-    "data",
-    "contract_version",
-    "user_id",
-    "saved_at",
-    "reason",
-    "self_reported",
-)
+_REG_COLUMNS = ("id", *_REGISTRATION_KEYS)
 _COURSE_LATEST_Q = (
     select(*_COURSE_Q.selected_columns, *(_LATEST_REGS.c[c].label(f"reg_{c}") for c in _REG_COLUMNS))
     .select_from(

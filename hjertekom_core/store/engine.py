@@ -193,6 +193,24 @@ class Store:
         self.engine.dispose()
 
 
+def _can_autocommit(conn: Connection) -> bool:
+    """A PostgreSQL connection (psycopg) outside a transaction: one statement can run in autocommit."""
+    return (conn.dialect.name == "postgresql" and conn.connection.driver_connection is not None
+            and not conn.in_transaction())
+
+
+@contextmanager
+def _autocommit(conn: Connection) -> Iterator[Connection]:
+    """``conn`` in autocommit for one statement (psycopg: no BEGIN before it, no COMMIT after it)."""
+    driver = conn.connection.driver_connection
+    driver.autocommit = True
+    try:
+        with conn.begin():
+            yield conn
+    finally:
+        _end_autocommit(conn, driver)
+
+
 def _end_autocommit(conn: Connection, driver: Any) -> None:  # noqa: ANN401 - the driver's connection
     """Back to transactions after a statement in autocommit. A connection the driver will not
     switch back (broken meanwhile) is invalidated, never handed back to the pool in autocommit;
@@ -238,17 +256,12 @@ class StoreSession:
             finally:
                 conn.execution_options(hjertekom_one_statement=False)
             return
-        driver = conn.connection.driver_connection
-        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+        if not _can_autocommit(conn):
             with conn.begin():  # anything else: an ordinary read transaction
                 yield conn
             return
-        driver.autocommit = True  # psycopg: no BEGIN before the statement, no COMMIT after it
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            _end_autocommit(conn, driver)
+        with _autocommit(conn):
+            yield conn
 
     @contextmanager
     def write_statement(self) -> Iterator[Connection]:
@@ -256,17 +269,12 @@ class StoreSession:
         (autocommit: all of it or, on an error, nothing), without the BEGIN and COMMIT round trips;
         elsewhere this is ``write()``. A save writes its revision and audit row so (issue 17)."""
         conn = self._conn
-        driver = conn.connection.driver_connection
-        if conn.dialect.name != "postgresql" or driver is None or conn.in_transaction():
+        if not _can_autocommit(conn):
             with self.write() as conn:
                 yield conn
             return
-        driver.autocommit = True
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            _end_autocommit(conn, driver)
+        with _autocommit(conn):
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
