@@ -481,40 +481,11 @@ def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], con
 # --- derived fields -----------------------------------------------------------------------------
 
 
-def compute_derived(
-    form: Form, cleaned: Mapping[str, Any], context: Context, contract: Contract | None = None
-) -> dict[str, Any]:
-    """The derived scores of ``form`` from its (cleaned) data and the other forms' data.
-
-    With ``contract``, a number answered with any missing reason (NA, DECL) reaches the scoring
-    as "UNK", so that every reason counts as unknown (imputation, minimum items answered)."""
-    if contract is not None:
-        return _derive_planned(_plan(contract, form), cleaned, context)
-    lookup = make_lookup(form.name, cleaned, context)
-
-    def value(ref: Ref) -> Any:
-        found = lookup(ref)
-        if contract is not None and isinstance(found, str) and found != UNKNOWN:
-            target = contract.forms.get(ref.form or form.name)
-            f = target.fields.get(ref.field) if target is not None else None
-            if f is not None and f.type in NUMERIC_TYPES and f.missing_reason(found) is not None:
-                return UNKNOWN
-        return found
-
-    out: dict[str, Any] = {}
-    for f in form.fields.values():
-        if f.derived is None:
-            continue
-        kwargs: dict[str, Any] = dict(f.derived.params)
-        for name, ref in f.derived.inputs.items():
-            kwargs[name] = [value(r) for r in ref] if isinstance(ref, tuple) else value(ref)
-        try:
-            score = scoring.derive(f.derived.function, **kwargs)
-        except ValueError:
-            score = None  # inputs are validated first; an odd combination just gives no score
-        if score is not None:
-            out[f.name] = score
-    return out
+def compute_derived(form: Form, cleaned: Mapping[str, Any], context: Context, contract: Contract) -> dict[str, Any]:
+    """The derived scores of ``form`` from its (cleaned) data and the other forms' data; a number
+    answered with any missing reason (NA, DECL) reaches the scoring as "UNK", so that every reason
+    counts as unknown (imputation, minimum items answered)."""
+    return _derive_planned(_plan(contract, form), cleaned, context)
 
 
 # --- the plan of a form, built once -------------------------------------------------------------
@@ -566,9 +537,8 @@ class _Plan:
             f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
         )
         # whole-number fields (with their code list, if any), which take a Python int as it is
-        # (the code list's own lookup table: ``code in codelist`` is ``code in codelist._by_code``)
         self.int_fields = {
-            f.name: None if f.codelist is None else f.codelist._by_code  # type: ignore[attr-defined]
+            f.name: f.codelist
             for f in form.fields.values()
             if f.type == "int"
         }

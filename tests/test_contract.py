@@ -286,3 +286,25 @@ def test_a_checked_registry_loads_without_importing_jsonschema(contract_copy: Pa
     code = code.replace(f"checked_digest={digest!r}", "checked_digest=None")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["3", "True"]
+
+
+def test_a_folder_loaded_again_is_reused_until_a_file_of_it_changes(tmp_path: Path) -> None:
+    """The loader keeps what it loaded (entry kernels forked from a zygote find the contracts
+    parsed); an edited contract file must be read again, never served from what was kept."""
+    folder = tmp_path / "contracts"
+    shutil.copytree(CONTRACTS_DIR, folder)
+    first = ContractRegistry(folder, programmes=["hjertekom"])
+    again = ContractRegistry(folder, programmes=["hjertekom"])
+    assert again["hjertekom"] is first["hjertekom"]
+    path = folder / "hjertekom" / "contract.yaml"
+    old, new = 'label: {da: "Vægt", en: "Weight"}', 'label: {da: "Vægt (ændret)", en: "Weight"}'
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+    def weight_labels(registry: ContractRegistry) -> set[str]:
+        return {f.label.da for form in registry["hjertekom"].forms.values() for f in form.fields.values()
+                if f.name == "weight_kg"}
+
+    assert "Vægt (ændret)" in weight_labels(ContractRegistry(folder, programmes=["hjertekom"]))
+    assert "Vægt (ændret)" not in weight_labels(first)   # what was handed out earlier is unchanged

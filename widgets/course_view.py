@@ -155,8 +155,9 @@ class CourseView:
         self.questionnaire = QuestionnaireMode(self)
         # Shared questions: an instrument answered in another programme the same day (shared_answers.py).
         self.shared = SharedAnswersPanel()
-        # The save bar's buttons, made once and reused (see _button).
+        # The save bar's buttons, made once and reused, and what each does now (see _button).
         self._buttons: dict[tuple[str, str], w.Button] = {}
+        self._actions: dict[tuple[str, str], Callable[[], None]] = {}
 
     def open(self, course_id: int, form: str | None = None) -> None:
         """Show course ``course_id`` (refused by the service if the user may not see it), on
@@ -224,13 +225,14 @@ class CourseView:
         """The save bar's button ``key``, made at its first use and reused after: the bar's buttons
         are set again at every save and every mode change, and a new button each time was three new
         widgets (button, layout, style) in the kernel and in the page, never closed (15 per save,
-        each a message through the server). Every ``action`` given here calls this view's methods
-        with fixed arguments, so the first one given stays right."""
-        button = self._buttons.get((key, css))
+        each a message through the server). A click does the ``action`` given last."""
+        slot = (key, css)
+        self._actions[slot] = action
+        button = self._buttons.get(slot)
         if button is None:
-            button = self._buttons[(key, css)] = w.Button(description=app_t(key), icon=icon, button_style=style)
+            button = self._buttons[slot] = w.Button(description=app_t(key), icon=icon, button_style=style)
             button.add_class(css)
-            button.on_click(self._guarded(key)(lambda _: action()))
+            button.on_click(self._guarded(key)(lambda _: self._actions[slot]()))
         return button
 
     def _next_form(self, forms: list[str]) -> str:
