@@ -260,15 +260,11 @@ async def clinician(c: Clinician, stack: Any, hosts: Hosts, level: Level, delay:
                     raise ClientError("the session check says signed out or kernel gone")
 
         checker = asyncio.ensure_future(check())
-        await browser.set_value(browser.one("hk-route-channel"), '{"seq": 1, "hash": ""}')
-        row = next((r for r in browser.with_class("hk-worklist-row")
-                    if any(c.citizen_name in str(browser.models.get(ch, {}).get("value", ""))
-                           for ch in browser.children(r))), None)
-        if row is None:
+        await browser.go_to("")   # the page script's first report: where the browser is
+        link = browser.link_in_row_of("hk-worklist", c.citizen_name)
+        if link is None:
             raise ClientError("the clinician's course is not on the worklist")
-        open_button = next(ch for ch in browser.children(row) if "hk-open-item" in
-                           (browser.models[ch].get("_dom_classes") or ()))
-        out.form_s = await browser.click(open_button)
+        out.form_s = await browser.go_to(link)   # a click on the row's "Åbn" link
         form = browser.with_class("hk-form-start")
         if not form or not browser.shown(form[0]) or not browser.with_class(f"hk-of-course-{c.course_id}"):
             raise ClientError("the start form of the course did not open")

@@ -25,6 +25,7 @@ wave of 20 logins, 2026-12-07).
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import re
 import struct
@@ -95,6 +96,7 @@ class Browser:
     _watch: tuple[str, Any, list[float]] | None = None  # (model id, predicate on its state, [time seen])
     _closed: bool = False
     messages_in: int = 0
+    _route_seq: int = 0   # the page script's numbering of its address reports
 
     # --- HTTP --------------------------------------------------------------------------------------
     def _cookie_header(self) -> str:
@@ -303,6 +305,25 @@ class Browser:
     async def click(self, model_id: str) -> float:
         return await self.send_and_wait("comm_msg", {"comm_id": model_id, "data": {
             "method": "custom", "content": {"event": "click"}}}, metadata={"version": PROTOCOL_VERSION})
+
+    async def go_to(self, fragment: str) -> float:
+        """What a click on a link to ``fragment`` (``#/forloeb/12``) does in the page: the page
+        script reports the browser's new address over the route channel (widgets/routes.py)."""
+        self._route_seq += 1
+        return await self.set_value(self.one("hk-route-channel"),
+                                    json.dumps({"seq": self._route_seq, "hash": fragment}))
+
+    def link_in_row_of(self, css: str, text: str) -> str | None:
+        """The link of the first table row that holds ``text`` in an HTML widget of class ``css``
+        (the worklist's lists are HTML tables whose rows link to their course)."""
+        for model_id in self.with_class(css):
+            page = str(self.models.get(model_id, {}).get("value", ""))
+            for row in re.findall(r"<tr class='hk-worklist-row'>(.*?)</tr>", page):
+                if html.escape(text, quote=True) in row:
+                    found = re.search(r"href='(#/[^']*)'", row)
+                    if found:
+                        return found.group(1)
+        return None
 
     async def click_until(self, button_id: str, model_id: str, predicate: Any) -> tuple[float | None, float]:
         """Click, and return (seconds until ``predicate(state of model_id)`` first held, None if it

@@ -34,6 +34,7 @@ from hjertekom_widgets.citizen_view import CitizenView
 from hjertekom_widgets.course_view import CourseView
 from hjertekom_widgets.messages import message_html
 from hjertekom_widgets.new_course import NewCourseView
+from hjertekom_widgets.page_actions import ActionChannel
 from hjertekom_widgets.programmes import DEFAULT_PROGRAMME
 from hjertekom_widgets.questionnaire_mode import resume_held
 from hjertekom_widgets.routes import AddressBar, Route
@@ -55,11 +56,12 @@ class EntryShell:
         self.message = w.HTML()
         self.body = w.VBox()
         self.address = AddressBar(self._address_reported)
+        self.actions = ActionChannel()           # clicks on buttons drawn as HTML (page_actions.py)
         self.shown: Route | None = None          # the view in the body
         self._courses: CourseView | None = None   # made once, at the first course opened
         self._pending_address: str | None = None  # reported before the session started
         self._following = False                   # showing what the browser's address asks for
-        self.widget = w.VBox([self.header, self.message, self.body, self.address.widget],
+        self.widget = w.VBox([self.header, self.message, self.body, self.address.widget, self.actions.widget],
                              layout=w.Layout(max_width="1200px", padding="4px 12px"))
         self.widget.add_class("hk-app")
 

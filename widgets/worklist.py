@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
@@ -12,6 +12,7 @@ from hjertekom_core.cpr import InvalidCpr, parse_cpr
 from hjertekom_core.name_search import danish_sort_key, looks_like_number, typed_cpr
 from hjertekom_core.service import WORKLIST_GROUPS, Citizen, Course, Service, WorklistItem
 from hjertekom_widgets.messages import FORM_BUTTON, STATUS_DA, message_html
+from hjertekom_widgets.page_actions import action_attribute
 from hjertekom_widgets.programmes import (
     DEFAULT_PROGRAMME,
     OTHERS,
@@ -23,6 +24,7 @@ from hjertekom_widgets.programmes import (
     further_forms,
     programme_name,
 )
+from hjertekom_widgets.routes import COURSE, Route
 from hjertekom_widgets.shared_looks import SharedLooks
 
 if TYPE_CHECKING:
@@ -160,15 +162,26 @@ class WorklistView:
             start = form_roles(only).get("start")
             if only.programme != DEFAULT_PROGRAMME and start is not None:
                 titles["awaiting_start"] = f"Afventer {form_word(only, start).lower()}"
-        tables = [WorklistTable(titles[group], f"hk-{group.replace('_', '-')}",
-                                [i for i in items if group in i.groups], forms, self._open_item,
-                                self.shell.guarded, programmes=programmes, headings=headings, looks=self.looks)
-                  for group in WORKLIST_GROUPS]
+        tables = {group: WorklistTable(group, titles[group], f"hk-{group.replace('_', '-')}",
+                                       [i for i in items if group in i.groups], forms,
+                                       programmes=programmes, headings=headings, looks=self.looks)
+                  for group in WORKLIST_GROUPS}
         self.tables = tables
-        return w.VBox([w.HTML(_TABLE_STYLE), *(t.widget for t in tables)])
+        actions = self.shell.actions
+        actions.register("worklist-sort", self.shell.guarded("sort worklist")(self._sort))
+        actions.register("worklist-all", self.shell.guarded("show all of a list")(self._show_all))
+        return w.VBox([t.widget for t in tables.values()], layout=self.looks.layout())
 
-    def _open_item(self, course_id: int) -> Callable[[Any], None]:
-        return self.shell.guarded("open worklist item")(lambda _: self.shell.open_course(course_id))
+    def _sort(self, args: Sequence[str]) -> None:
+        """A click on a column heading: ``args`` = (list, column), both as the page drew them."""
+        table = self.tables.get(args[0]) if len(args) == 2 else None
+        if table is not None and args[1] in {key for key, _, _ in table.columns}:
+            table.sort_by(args[1])
+
+    def _show_all(self, args: Sequence[str]) -> None:
+        table = self.tables.get(args[0]) if len(args) == 1 else None
+        if table is not None:
+            table.show_everything()
 
 
 # --- the lists: one table per group, sortable by each column ---------------------------------------------
@@ -188,13 +201,6 @@ _DAYS_SINCE = {"start": "siden start", "referral": "siden henvisning"}
 #: How many rows a list shows before "Vis alle".
 ROWS_SHOWN = 50
 
-_TABLE_STYLE = """<style>
-.hk-worklist-head .jupyter-button { text-align: left; margin: 0; padding: 0 6px; font-weight: 600;
-  background: #eef1f5; overflow: hidden; text-overflow: ellipsis; }
-.hk-worklist-cells { display: grid; align-items: center; }
-.hk-worklist-cells > span { padding: 0 6px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
-.hk-status-draft { color: #8a5300; } .hk-status-none { color: #555; } .hk-status-complete { color: #1e6b34; }
-</style>"""
 
 
 def sort_value(item: WorklistItem, column: str, programmes: Mapping[str, Contract] | None = None) -> Any:
@@ -240,18 +246,24 @@ def sort_items(items: Sequence[WorklistItem], column: str, descending: bool = Fa
 
 
 class WorklistTable:
-    """One of the day's lists: a heading with its count, column headings that sort (a click sorts
-    ascending, a second click descending), and a row per course with "Åbn"."""
+    """One of the day's lists, drawn as one HTML table (a single widget, whatever its length): a
+    heading with its count, column headings that sort (a click sorts ascending, a second click
+    descending) and a row per course whose "Åbn" is a link to the course's address
+    (``#/forloeb/<id>``, opened through the service like any address, routes.py).
 
-    def __init__(self, title: str, css: str, items: Sequence[WorklistItem], forms: Sequence[str],
-                 open_item: Callable[[int], Callable[[Any], None]],
-                 guarded: Callable[[str], Callable[[Any], Any]] = lambda _: (lambda f: f), *,
+    The headings and "Vis alle" are ``<button>`` elements whose clicks come back over the page's
+    action channel (page_actions.py): ``worklist-sort <key> <column>`` and ``worklist-all <key>``,
+    ``key`` naming the list (its group)."""
+
+    def __init__(self, key: str, title: str, css: str, items: Sequence[WorklistItem], forms: Sequence[str], *,
                  programmes: Mapping[str, Contract] | None = None,
                  headings: Mapping[str, str] | None = None, looks: SharedLooks | None = None) -> None:
         """``forms``: the status columns, form names of the one programme; or, with ``programmes``
         (the contracts of several programmes), roles (``programmes.ROLES``). ``headings``: form
-        or role -> its column's heading (default: HjerteKom's words). ``looks``: the layouts and
-        styles its rows and headings share (with the other lists of the page)."""
+        or role -> its column's heading (default: HjerteKom's words). ``looks``: the layout and
+        style its widget shares (with the other lists of the page)."""
+        self.key = key
+        self.title = title
         self.looks = looks or SharedLooks()
         self.items = list(items)   # in the service's order: newest course first
         self.programmes = programmes
@@ -259,66 +271,61 @@ class WorklistTable:
         heading = headings or (ROLE_WORDS if programmes else FORM_BUTTON)
         self.columns = [*fixed, *((f"status:{f}", heading.get(f, f), _STATUS_WIDTH.get(f, "120px"))
                                   for f in forms)]
-        self.open_item = open_item
-        self.guarded = guarded
         self.order: tuple[str, bool] | None = None   # (column, descending), None: the service's order
         self.show_all = False
-        self.header = self.looks.hbox([], "hk-worklist-head")
-        self.rows = w.VBox(layout=self.looks.layout())
-        self.more = self.looks.button(f"Vis alle {len(self.items)}", "hk-show-all", width="auto")
-        self.more.on_click(guarded("show all")(lambda _: self._show_all()))
-        heading = self.looks.html(f"<h3 style='margin:12px 0 4px 0'>{html.escape(title)} ({len(self.items)})</h3>")
-        self.widget = w.VBox([heading, self.header, self.rows], layout=self.looks.layout(),
-                             _dom_classes=(css, "hk-worklist"))
+        self.widget = self.looks.html("", css, "hk-worklist")
         self._render()
 
-    @property
-    def _grid(self) -> str:
-        return " ".join(width for _, _, width in self.columns)
-
     def _render(self) -> None:
+        count = len(self.items)
+        parts = [f"<h3 style='margin:12px 0 4px 0'>{html.escape(self.title)} ({count})</h3>"]
         if not self.items:
-            self.header.children = ()
-            self.rows.children = (self.looks.html("<span style='color:#555'>Ingen.</span>"),)
+            parts.append("<span style='color:#555'>Ingen.</span>")
+            self.widget.value = "".join(parts)
             return
-        self.header.children = (self.looks.html("", width=_OPEN_WIDTH, min_width=_OPEN_WIDTH),
-                                *(self._heading(key, label, width) for key, label, width in self.columns))
         shown = sort_items(self.items, *self.order, programmes=self.programmes) if self.order else self.items
-        limit = len(shown) if self.show_all else ROWS_SHOWN
-        rows: list[w.Widget] = [self._row(item) for item in shown[:limit]]
-        if len(shown) > limit:
-            note = self.looks.html(f"<span style='color:#555'>Viser {limit} af {len(shown)}.</span>")
-            rows.append(self.looks.hbox([note, self.more], align_items="center"))
-        self.rows.children = tuple(rows)
+        limit = count if self.show_all else ROWS_SHOWN
+        widths = "".join(f"<col style='width:{width}'>" for width in (_OPEN_WIDTH, *(c[2] for c in self.columns)))
+        head = "".join(self._heading(key, label) for key, label, _ in self.columns)
+        rows = "".join(self._row(item) for item in shown[:limit])
+        parts.append(f"<table class='hk-worklist-table'><colgroup>{widths}</colgroup>"
+                     "<thead><tr class='hk-worklist-head'><th scope='col'><span class='hk-visually-hidden'>"
+                     f"Åbn</span></th>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        if count > limit:
+            parts.append(f"<div class='hk-more'>Viser {limit} af {count}. <button type='button' class='hk-show-all' "
+                         f"{action_attribute('worklist-all', self.key)}>Vis alle {count}</button></div>")
+        self.widget.value = "".join(parts)
 
-    def _heading(self, key: str, label: str, width: str) -> w.Button:
-        arrow, hint = "", "stigende"
+    def _heading(self, key: str, label: str) -> str:
+        arrow, hint, sort = "", "stigende", "none"
         if self.order and self.order[0] == key:
             arrow = " ▼" if self.order[1] else " ▲"
             hint = "faldende" if not self.order[1] else "stigende"
-        button = self.looks.button(label + arrow, f"hk-sort-{key.replace(':', '-')}",
-                                   tooltip=f"Sortér efter {label.lower()} ({hint})", width=width, min_width=width)
-        button.on_click(self.guarded("sort worklist")(lambda _: self.sort_by(key)))
-        return button
+            sort = "descending" if self.order[1] else "ascending"
+        tip = html.escape(f"Sortér efter {label.lower()} ({hint})", quote=True)
+        return (f"<th scope='col' aria-sort='{sort}'><button type='button' class='hk-sort-{key.replace(':', '-')}' "
+                f"title='{tip}' {action_attribute('worklist-sort', self.key, key)}>{html.escape(label)}{arrow}"
+                "</button></th>")
 
     def sort_by(self, column: str) -> None:
         """Sort by ``column``: ascending first, descending on the next click of the same column."""
+        if column not in {key for key, _, _ in self.columns}:
+            raise ValueError(f"no column {column!r} in this list")
         descending = bool(self.order and self.order[0] == column and not self.order[1])
         self.order = (column, descending)
         self._render()
 
-    def _show_all(self) -> None:
+    def show_everything(self) -> None:
+        """Every row, not only the first ``ROWS_SHOWN``."""
         self.show_all = True
         self._render()
 
-    def _row(self, item: WorklistItem) -> w.Widget:
-        button = self.looks.button("Åbn", "hk-open-item", width=_OPEN_WIDTH, min_width=_OPEN_WIDTH)
-        button.on_click(self.open_item(item.course_id))
-        cells = "".join(f"<span class='hk-cell-{key.replace(':', '-')}'>{self._cell(item, key)}</span>"
+    def _row(self, item: WorklistItem) -> str:
+        name = html.escape(item.citizen.name, quote=True)
+        cells = "".join(f"<td class='hk-cell-{key.replace(':', '-')}'>{self._cell(item, key)}</td>"
                         for key, _, _ in self.columns)
-        text = self.looks.html(f"<div class='hk-worklist-cells' style='grid-template-columns:{self._grid}'>"
-                               f"{cells}</div>")
-        return self.looks.hbox([button, text], "hk-worklist-row", align_items="center")
+        return (f"<tr class='hk-worklist-row'><td><a class='hk-open-item' href='{Route(COURSE, item.course_id).fragment}'"
+                f" aria-label='Åbn forløbet for {name}'>Åbn</a></td>{cells}</tr>")
 
     def _cell(self, item: WorklistItem, key: str) -> str:
         contract = self.programmes.get(item.programme) if self.programmes else None

@@ -5,6 +5,7 @@ What the page shows is compared with what the service gives the same user.
 """
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 from collections.abc import Iterator
@@ -13,8 +14,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from browser_accounts import FIRST_APP_ELEMENT_MS
+from factories import course_data
 from hjertekom_core.bootstrap import Workspace, open_workspace
 from hjertekom_core.config import Config
+from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.demo import demo_password
 from hjertekom_core.name_search import danish_sort_key
 from hjertekom_core.service import Service, WorklistItem
@@ -177,3 +180,63 @@ def test_a_cpr_number_typed_with_a_space_is_found_and_an_old_error_goes(demo_ser
     search_with_enter(page, citizen.name)
     expect(banner).to_have_count(0)
     expect(page.locator(".hk-search-results")).to_contain_text(citizen.name)
+
+
+# --- the rows and headings are HTML: links and buttons over the page's action channel -------------------
+
+def test_a_rows_link_opens_its_course_and_back_returns_to_the_same_worklist(demo_server, page) -> None:
+    server, ws = demo_server
+    first = next(i for i in worklist_of(ws) if "awaiting_start" in i.groups)
+    sign_in_demo(page, server.base_url)
+    page.evaluate("window.hkSamePage = 'ja'")
+    row = page.locator(".hk-awaiting-start .hk-worklist-row").first
+    link = row.get_by_role("link", name=f"Åbn forløbet for {first.citizen.name}")
+    expect(link).to_have_attribute("href", f"#/forloeb/{first.course_id}")
+    link.click()
+    expect(page.locator(".hk-form:visible h2")).to_have_text("Afklarende samtale")
+    expect(page.locator(".hk-course h3").first).to_contain_text(first.citizen.name)
+    expect(page).to_have_url(re.compile(rf"#/forloeb/{first.course_id}/start$"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"#/$"))
+    expect(page.locator(".hk-awaiting-start .hk-worklist-row").first).to_contain_text(first.citizen.name)
+    assert page.evaluate("window.hkSamePage === 'ja'"), "Back loaded the app again"
+
+
+def test_a_heading_sorts_from_the_keyboard_and_keeps_the_focus(demo_server, page) -> None:
+    server, ws = demo_server
+    awaiting = [i for i in worklist_of(ws) if "awaiting_start" in i.groups]
+    sign_in_demo(page, server.base_url)
+    section = page.locator(".hk-awaiting-start")
+    names = section.locator(".hk-worklist-head .hk-sort-name")
+    expect(section.locator("th:has(.hk-sort-name)")).to_have_attribute("aria-sort", "none")
+    names.focus()
+    page.keyboard.press("Enter")
+    expect(names).to_have_text("Navn ▲")
+    expect(section.locator("th:has(.hk-sort-name)")).to_have_attribute("aria-sort", "ascending")
+    by_name = sorted((i.citizen.name for i in awaiting), key=danish_sort_key)
+    expect(section.locator(".hk-worklist-row .hk-cell-name")).to_have_text(by_name[:50])
+    # The list was drawn anew; the keyboard is still on the heading, so Space sorts the other way.
+    expect(names).to_be_focused()
+    page.keyboard.press(" ")
+    expect(names).to_have_text("Navn ▼")
+    expect(section.locator(".hk-worklist-row .hk-cell-name")).to_have_text(by_name[::-1][:50])
+    expect(names).to_be_focused()
+
+
+def test_a_long_list_shows_fifty_rows_and_all_of_them_on_request(demo_server, page) -> None:
+    server, ws = demo_server
+    svc = Service(ws.store, ws.contracts, get_user(ws.store, "kliniker"))
+    rng = random.Random(16_050)
+    waiting = [i for i in worklist_of(ws) if "awaiting_start" in i.groups]
+    for n in range(max(0, 55 - len(waiting))):   # referred citizens until the list is longer than a page
+        citizen = svc.create_citizen(generate_cpr(rng), f"Vente Borger {n}", min(svc.user.municipalities))
+        svc.open_course(citizen.id, course_data(), complete=True)
+    waiting = [i for i in worklist_of(ws) if "awaiting_start" in i.groups]
+    assert len(waiting) >= 55
+    sign_in_demo(page, server.base_url)
+    section = page.locator(".hk-awaiting-start")
+    expect(section.locator(".hk-worklist-row")).to_have_count(50)
+    expect(section).to_contain_text(f"Viser 50 af {len(waiting)}.")
+    section.get_by_role("button", name=f"Vis alle {len(waiting)}").click()
+    expect(section.locator(".hk-worklist-row")).to_have_count(len(waiting))
+    expect(section.get_by_role("button", name=re.compile("^Vis alle"))).to_have_count(0)
