@@ -47,7 +47,7 @@ from hjertekom_widgets.kernel_pool import CHECK_SECONDS, GrowingPool, configured
 from hjertekom_widgets.kernel_zygote import ZYGOTE_ENV, ZYGOTE_SOCKET_NAME, Zygote
 from hjertekom_widgets.monitoring import SETTINGS_KEY, Monitor
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
-from hjertekom_widgets import page_config_cache, template_cache
+from hjertekom_widgets import page_config_cache, static_path_cache, template_cache
 from hjertekom_widgets.web_handlers import (
     HEALTH_ROUTE,
     METRICS_ROUTE,
@@ -93,6 +93,7 @@ class HjerteKomVoila(Voila):
         os.environ[SOCKET_ENV] = str(Path(self.connection_dir) / SOCKET_NAME)
         template_cache.install()  # the page templates compiled once, not once per page
         page_config_cache.install()  # the extensions' page configuration read once, not once per page
+        static_path_cache.install()  # the template's static files found once, not at every include
         self._start_zygote()
         settings = super().init_settings()
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
