@@ -47,7 +47,7 @@ from hjertekom_widgets.kernel_pool import CHECK_SECONDS, GrowingPool, configured
 from hjertekom_widgets.kernel_zygote import ZYGOTE_ENV, ZYGOTE_SOCKET_NAME, Zygote
 from hjertekom_widgets.monitoring import SETTINGS_KEY, Monitor
 from hjertekom_widgets.reports_api import ROUTES as REPORT_ROUTES
-from hjertekom_widgets import page_config_cache, static_path_cache, template_cache
+from hjertekom_widgets import activity_watch, page_config_cache, static_path_cache, template_cache
 from hjertekom_widgets.web_handlers import (
     HEALTH_ROUTE,
     METRICS_ROUTE,
@@ -97,6 +97,7 @@ class HjerteKomVoila(Voila):
         self._start_zygote()
         settings = super().init_settings()
         self.kernel_manager.allowed_message_types = list(ALLOWED_MESSAGE_TYPES)
+        activity_watch.install(self.kernel_manager)  # the kernels' activity without parsing dates
         if self.guard is not None:
             self.guard.kernel_manager = self.kernel_manager
         if self.monitor is not None:
