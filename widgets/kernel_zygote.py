@@ -55,7 +55,8 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "i
            "hjertekom_widgets.session", "websockets.sync.client",
            # imported by every kernel as it starts or opens its store (py-spy of a wave of logins)
            "psutil", "pdb", "sqlite3", "IPython.core.oinspect", "IPython.core.completerlib",
-           "IPython.extensions.storemagic", "tornado.platform.asyncio", "zmq.utils.garbage")
+           "IPython.extensions.storemagic", "tornado.platform.asyncio", "zmq.utils.garbage",
+           "IPython.core.debugger")   # IPKernelApp.init_pdb, at every kernel's start
 #: Modules a clinician's kernel never loads. debugpy: the browser may not send ``debug_request``
 #: (server.ALLOWED_MESSAGE_TYPES), so a debugger would only be attack surface, and importing it
 #: (ipykernel resolves its debugger class when the kernel is made) was a third of each forked

@@ -5,10 +5,15 @@ every login parsed and compiled the lab template and its includes again: a fifth
 main-thread time in a wave of 20 logins (py-spy, 2026-12-07; benchmarks/README.md). A bytecode
 cache shared by those environments keeps the compiled code in memory; Jinja checks each entry
 against the template source's checksum, so a changed template is compiled afresh.
+
+The cache keeps the code objects themselves, not their marshalled bytes: loading the bytes again
+for every page (``marshal``) was still a tenth of the server's main thread at a login (py-spy,
+2026-12-07). A code object is immutable; each environment still makes its own template from it.
 """
 from __future__ import annotations
 
 import threading
+from types import CodeType
 
 import jinja2
 
@@ -20,19 +25,20 @@ class SharedBytecode(jinja2.BytecodeCache):
     environments get it (Voilà's exporter is always async): the compiled code differs for sync."""
 
     def __init__(self) -> None:
-        self._code: dict[str, bytes] = {}
+        self._code: dict[str, tuple[str, CodeType]] = {}   # key -> (source checksum, code)
         self._lock = threading.Lock()
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         with self._lock:
-            code = self._code.get(bucket.key)
-        if code is not None:
-            bucket.bytecode_from_string(code)  # discarded by Jinja if the source's checksum changed
+            entry = self._code.get(bucket.key)
+        if entry is not None and entry[0] == bucket.checksum:   # a changed source is compiled again
+            bucket.code = entry[1]
 
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        code = bucket.bytecode_to_string()
+        if bucket.code is None:
+            return
         with self._lock:
-            self._code[bucket.key] = code
+            self._code[bucket.key] = (bucket.checksum, bucket.code)
 
 
 SHARED = SharedBytecode()
