@@ -202,7 +202,6 @@ _DAYS_SINCE = {"start": "siden start", "referral": "siden henvisning"}
 ROWS_SHOWN = 50
 
 
-
 def sort_value(item: WorklistItem, column: str, programmes: Mapping[str, Contract] | None = None) -> Any:
     """What ``column`` sorts ``item`` by; None: the value is missing (sorted last either way).
     ``programmes``: the contracts when the table shows several programmes (status by role)."""
