@@ -37,7 +37,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-_INSERT = insert(audit_log)  # built once: executing it with a dict skips .values() and its cache key
+#: The INSERT of an ``entry`` row. Built once: executing it with a dict skips .values() and its cache key.
+INSERT = insert(audit_log)
 
 
 def entry(user: User, action: str, entity: str, entity_id: object = None,
@@ -49,12 +50,12 @@ def entry(user: User, action: str, entity: str, entity_id: object = None,
 
 
 def insert_entry(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(_INSERT, row)
+    conn.execute(INSERT, row)
 
 
 def record(conn: Connection, user: User, action: str, entity: str, entity_id: object = None,
            municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
-    conn.execute(_INSERT, entry(user, action, entity, entity_id, municipality, detail))
+    conn.execute(INSERT, entry(user, action, entity, entity_id, municipality, detail))
 
 
 #: The action of every refused access; ``detail`` says what was attempted and why it was refused.
