@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from hjertekom_core import scoring
 from hjertekom_core.branching import make_lookup, visible_fields, visible_fields_of
@@ -527,21 +527,72 @@ def _getter(contract: Contract, form: Form, ref: Ref) -> Getter:
     return number
 
 
+#: ``_Entry.int_codes`` of a field that is not a whole number.
+_NOT_INT: frozenset[Any] = frozenset({object()})
+
+
+class _Entry(NamedTuple):
+    """What the loop of ``validate_form`` needs to know of one field, in one look-up."""
+
+    field: Field
+    derived: bool
+    #: a whole-number field's codes (None: no code list), which take a Python int as it is;
+    #: _NOT_INT for other fields
+    int_codes: frozenset[Any] | None
+    #: the codes a text value is taken as when stripped (``_coerce``'s first rule); None: no code list
+    text_codes: frozenset[Any] | None
+    #: the range inside which ``_limit_issues`` finds nothing, or None when it never does
+    quiet: tuple[float, float] | None
+
+
+def _quiet_range(f: Field) -> tuple[float, float] | None:
+    """Where a number of ``f`` is inside every hard and soft limit; None for a field that
+    ``_limit_issues`` never looks at (a code list, or no limits)."""
+    if f.codelist is not None or (f.hard is None and f.soft is None):
+        return None
+    lows = [x.min for x in (f.hard, f.soft) if x is not None and x.min is not None]
+    highs = [x.max for x in (f.hard, f.soft) if x is not None and x.max is not None]
+    return (max(lows, default=-math.inf), min(highs, default=math.inf))
+
+
+def _entry(f: Field) -> _Entry:
+    codes = frozenset(f.codelist.values) if f.codelist is not None else None
+    return _Entry(
+        f,
+        f.is_derived,
+        codes if f.type == "int" else _NOT_INT,
+        None if codes is None else frozenset(c for c in codes if not _blank(c)),  # blank is never taken
+        _quiet_range(f),
+    )
+
+
+#: Values ``_getter`` never changes (it changes some text only).
+_AS_THEY_ARE = frozenset({int, float, bool, type(None)})
+
+
+def _items_getter(contract: Contract, form: Form, refs: tuple[Ref, ...]) -> Getter:
+    """The list of ``_getter``'s values of ``refs`` (a questionnaire's items). ``_getter`` gives an
+    item of this form back as it is unless it is text (a missing reason): a list of numbers and
+    blanks, the usual one, is taken in one pass."""
+    getters = tuple(_getter(contract, form, r) for r in refs)
+    if any(r.form not in (None, form.name) for r in refs):
+        return lambda data, context: [g(data, context) for g in getters]
+    names = tuple(r.field for r in refs)
+
+    def items(data: Data, context: Context) -> list[Any]:
+        values = [data.get(name) for name in names]
+        if set(map(type, values)) <= _AS_THEY_ARE:
+            return values
+        return [g(data, context) for g in getters]
+
+    return items
+
+
 class _Plan:
     def __init__(self, contract: Contract, form: Form) -> None:
         self.contract = contract
         self.form = form
-        self.derived_names = frozenset(f.name for f in form.fields.values() if f.is_derived)
-        # _limit_issues gives nothing for a field with a code list or without limits
-        self.limited = frozenset(
-            f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
-        )
-        # whole-number fields (with their code list, if any), which take a Python int as it is
-        self.int_fields = {
-            f.name: f.codelist
-            for f in form.fields.values()
-            if f.type == "int"
-        }
+        self.entries = {name: _entry(f) for name, f in form.fields.items()}
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.derivations = tuple(
             (
@@ -549,12 +600,7 @@ class _Plan:
                 f.derived.function,
                 dict(f.derived.params),
                 tuple(
-                    (
-                        kw,
-                        tuple(_getter(contract, form, r) for r in ref)
-                        if isinstance(ref, tuple)
-                        else _getter(contract, form, ref),
-                    )
+                    (kw, _items_getter(contract, form, ref) if isinstance(ref, tuple) else _getter(contract, form, ref))
                     for kw, ref in f.derived.inputs.items()
                 ),
             )
@@ -582,7 +628,7 @@ def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, A
     for name, function, params, inputs in plan.derivations:
         kwargs: dict[str, Any] = dict(params)
         for kw, get in inputs:
-            kwargs[kw] = [g(cleaned, context) for g in get] if isinstance(get, tuple) else get(cleaned, context)
+            kwargs[kw] = get(cleaned, context)
         try:
             score = scoring.derive(function, **kwargs)
         except ValueError:
@@ -624,8 +670,7 @@ def validate_form(
     """
     form = contract.form(form_name)
     plan = _plan(contract, form)
-    fields = form.fields
-    derived, limited, int_fields = plan.derived_names, plan.limited, plan.int_fields
+    entries = plan.entries
     context = context or {}
     today = today or dt.date.today()
     report = ValidationReport(form_name)
@@ -634,23 +679,26 @@ def validate_form(
     warnings_by_field: dict[str, FieldIssue] = {}
 
     for key, value in data.items():
-        f = fields.get(key) if isinstance(key, str) else None
-        if f is None:
+        entry = entries.get(key) if isinstance(key, str) else None
+        if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue
-        if key in derived or value is None:
+        f, derived, int_codes, text_codes, quiet = entry
+        if derived or value is None:
             continue  # derived: recomputed below from what was entered
-        if type(value) is int and key in int_fields:
+        kind = type(value)
+        if kind is int and int_codes is not _NOT_INT:
             # what _coerce does with an int for a whole-number field (no missing reason is an int):
             # _to_int's range check, then _to_code's code list check, without the calls
-            codelist = int_fields[key]
             if abs(value) >= MAX_MAGNITUDE:
                 errors_by_field[key] = make_issue(contract, form, f, "number_too_large", "error", value)
                 continue
-            if codelist is not None and value not in codelist:
+            if int_codes is not None and value not in int_codes:
                 errors_by_field[key] = make_issue(contract, form, f, "not_in_codelist", "error", value)
                 continue
             clean = value
+        elif kind is str and text_codes is not None and (code := value.strip()) in text_codes:
+            clean = code  # _coerce's first rule: a code of the field's code list, as it is
         else:
             if _blank(value):
                 continue
@@ -663,7 +711,9 @@ def validate_form(
                 continue
             if clean == []:
                 continue  # "; ;" or a list of blanks: as blank as an empty cell
-        if key in limited:
+        if quiet is not None and not (
+            (type(clean) is int or type(clean) is float) and quiet[0] <= clean <= quiet[1]
+        ):
             for severity, code, extra in _limit_issues(f, clean):
                 issue = make_issue(contract, form, f, code, severity, clean, **extra)
                 (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
