@@ -135,9 +135,9 @@ def _compile(cond: Condition, form: str) -> Test:
     return lambda data, context: leaf(cond, context.get(other, _EMPTY).get(name))
 
 
-#: A form's fields in order as (name, the fields of this form its show-if names, the index of its
-#: test in the form's tests, -1 without a show-if), and the distinct tests.
-_Plan = tuple[tuple[tuple[str, tuple[str, ...], int], ...], tuple[Test, ...]]
+#: Every field of a form shown (in form order); the fields with a show-if in order as (name, the
+#: fields of this form it names, the index of its test); the distinct tests.
+_Plan = tuple[dict[str, bool], tuple[tuple[str, tuple[str, ...], int], ...], tuple[Test, ...]]
 _PLANS: dict[int, tuple[Form, _Plan]] = {}
 
 
@@ -152,7 +152,6 @@ def _visibility_plan(form: Form) -> _Plan:
     fields = []
     for f in form.fields.values():
         if f.show_if is None:
-            fields.append((f.name, (), -1))
             continue
         try:
             key: Any = f.show_if
@@ -164,7 +163,7 @@ def _visibility_plan(form: Form) -> _Plan:
             tests.append(_compile(f.show_if, form.name))
         deps = tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name))
         fields.append((f.name, deps, index[key]))
-    plan = (tuple(fields), tuple(tests))
+    plan = (dict.fromkeys(form.fields, True), tuple(fields), tuple(tests))
     if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
         _PLANS.clear()
     _PLANS[id(form)] = (form, plan)  # the form is kept alive, so its id is not reused meanwhile
@@ -179,13 +178,12 @@ def visible_fields_of(
 ) -> dict[str, bool]:
     """``visible_fields(form, make_lookup(form.name, data, context))``, from the form's compiled plan."""
     context = context or {}
-    fields, tests = _visibility_plan(form)
+    every, fields, tests = _visibility_plan(form)
     results = [_UNSET] * len(tests)
-    shown: dict[str, bool] = {}
+    # Every field shown, in form order, then the show-ifs in form order. A show-if naming a field
+    # further down finds it shown, as ``visible_fields`` finds it (not yet decided: shown).
+    shown = dict(every)
     for name, deps, test in fields:
-        if test < 0:
-            shown[name] = True
-            continue
         for dep in deps:
             if not shown.get(dep, True):
                 shown[name] = False

@@ -323,9 +323,14 @@ _INSERT_SAVE_DROP_PG = _INSERT_SAVE_PG.add_cte(
     .cte("dropped_autosave")
 )
 _COURSE_ID = bindparam("course_id")
+# The columns a Course is made of (_course_citizen, _check_course): nothing more is read and
+# converted at every save (created_at, a datetime parsed from SQLite's text, was never used).
 _COURSE_Q = (
     select(
-        courses,
+        courses.c.id,
+        courses.c.citizen_id,
+        courses.c.programme,
+        courses.c.municipality_code,
         citizens.c.cpr,
         citizens.c.name,
         citizens.c.birth_date,

@@ -24,9 +24,10 @@ refuses rather than guesses (docs/data-contract.md, "What is accepted"):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -458,9 +459,15 @@ RULE_KINDS: dict[str, RuleCheck] = {
 
 
 def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
+    return _issues_of_rules(contract.rules_for(form.name), form, cleaned, context)
+
+
+def _issues_of_rules(
+    rules: Iterable[tuple[Rule, Ref, Ref]], form: Form, cleaned: Mapping[str, Any], context: Context
+) -> list[FieldIssue]:
     lookup = make_lookup(form.name, cleaned, context)
     issues = []
-    for rule, left, right in contract.rules_for(form.name):
+    for rule, left, right in rules:
         if RULE_KINDS[rule.kind](rule, lookup(left), lookup(right)) is not False:
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
@@ -555,8 +562,12 @@ def _quiet_range(f: Field) -> tuple[float, float] | None:
     return (max(lows, default=-math.inf), min(highs, default=math.inf))
 
 
-def _entry(f: Field) -> _Entry:
-    codes = frozenset(f.codelist.values) if f.codelist is not None else None
+def _entry(f: Field, code_sets: dict[int, frozenset[Any]]) -> _Entry:
+    """``code_sets``: the codes of each code list already seen (by id), so that the fields of one
+    code list (a questionnaire's items) share one set."""
+    codes = None
+    if f.codelist is not None:
+        codes = code_sets.setdefault(id(f.codelist), frozenset(f.codelist.values))
     return _Entry(
         f,
         f.is_derived,
@@ -592,7 +603,10 @@ class _Plan:
     def __init__(self, contract: Contract, form: Form) -> None:
         self.contract = contract
         self.form = form
-        self.entries = {name: _entry(f) for name, f in form.fields.items()}
+        code_sets: dict[int, frozenset[Any]] = {}
+        self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
+        # the rules with their refs made explicit once (rules_for makes new Refs at every call)
+        self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.derivations = tuple(
             (
@@ -626,11 +640,13 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, function, params, inputs in plan.derivations:
+        # the registered function itself (scoring.derive looks it up, or says that it is unknown)
+        derive = scoring.DERIVATIONS.get(function) or functools.partial(scoring.derive, function)
         kwargs: dict[str, Any] = dict(params)
         for kw, get in inputs:
             kwargs[kw] = get(cleaned, context)
         try:
-            score = scoring.derive(function, **kwargs)
+            score = derive(**kwargs)
         except ValueError:
             score = None  # inputs are validated first; an odd combination just gives no score
         if score is not None:
@@ -728,7 +744,7 @@ def validate_form(
         report.errors += [e for k, e in errors_by_field.items() if visible.get(k, True)]
     if warnings_by_field:
         report.warnings += [w for k, w in warnings_by_field.items() if visible.get(k, True)]
-    for issue in _rule_issues(contract, form, report.cleaned, context):
+    for issue in _issues_of_rules(plan.rules, form, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 

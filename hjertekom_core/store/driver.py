@@ -53,10 +53,10 @@ class DriverStatement:
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """The positional parameters, each converted as SQLAlchemy converts it (a datetime to SQLite's text)."""
-        return tuple(
+        return tuple([
             value if bind is None or value is None else bind(value)
-            for value, bind in zip((values[k] for k in self.keys), self.binds)
-        )
+            for value, bind in zip([values[k] for k in self.keys], self.binds)
+        ])
 
     def rows(self, fetched: Sequence[Sequence[Any]]) -> list[Any]:
         """Named rows with each column converted as SQLAlchemy's result would convert it."""
@@ -65,71 +65,86 @@ class DriverStatement:
         for raw in fetched:
             values = list(raw)
             for i, process in results:
-                values[i] = process(values[i])  # type: ignore[misc]
+                if values[i] is not None:  # NULL stays None, as every processor gives it back
+                    values[i] = process(values[i])  # type: ignore[misc]
             out.append(make(values))
         return out
 
 
 class Driver:
-    """The statements of one dialect, each compiled at its first use, run on a SQLAlchemy
-    connection's DB-API connection."""
+    """The statements of one dialect, each compiled at its first use."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self._dialect = dialect
-        self._error: type[Exception] = dialect.loaded_dbapi.Error
+        self.dialect = dialect
+        self.error: type[Exception] = dialect.loaded_dbapi.Error
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Executable, DriverStatement]] = {}
 
     def compiled(self, statement: Executable, keys: tuple[str, ...]) -> DriverStatement:
         found = self._compiled.get((id(statement), keys))
         if found is not None and found[0] is statement:
             return found[1]
-        compiled = DriverStatement(statement, self._dialect, keys)
+        compiled = DriverStatement(statement, self.dialect, keys)
         if len(self._compiled) > 256:  # statements built per call would pile up: forget them
             self._compiled.clear()
         # keeps the statement alive, so its id is not reused while it is cached
         self._compiled[(id(statement), keys)] = (statement, compiled)
         return compiled
 
-    def _execute(self, conn: Connection, compiled: DriverStatement, values: Mapping[str, Any]) -> Any:  # noqa: ANN401
-        params = compiled.parameters(values)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def cursor(self, conn: Connection) -> DriverCursor:
+        return DriverCursor(self, conn)
+
+
+class DriverCursor:
+    """Statements run on one SQLAlchemy connection's DB-API cursor (one read, or one transaction's
+    statements); ``close()`` it after. A driver error is raised as SQLAlchemy raises it
+    (IntegrityError, OperationalError ...)."""
+
+    def __init__(self, driver: Driver, conn: Connection) -> None:
+        self._driver = driver
+        self._conn = conn
+        self._dbapi = conn.connection.dbapi_connection
+        self._cursor = self._dbapi.cursor()  # type: ignore[union-attr]
         dispatch = conn.dispatch
-        if dispatch.before_cursor_execute:
-            dispatch.before_cursor_execute(conn, cursor, compiled.sql, params, None, False)
+        # the listeners as they are now: one look per read or transaction, not per statement
+        self._before = dispatch.before_cursor_execute if dispatch.before_cursor_execute else None
+        self._after = dispatch.after_cursor_execute if dispatch.after_cursor_execute else None
+
+    def _execute(self, statement: Executable, values: Mapping[str, Any]) -> DriverStatement:
+        compiled = self._driver.compiled(statement, tuple(values))
+        params = compiled.parameters(values)
+        if self._before is not None:
+            self._before(self._conn, self._cursor, compiled.sql, params, None, False)
         try:
-            cursor.execute(compiled.sql, params)
-        except self._error as exc:
-            cursor.close()
+            self._cursor.execute(compiled.sql, params)
+        except self._driver.error as exc:
             raise self._wrapped(exc, compiled.sql, params) from exc
-        if dispatch.after_cursor_execute:
-            dispatch.after_cursor_execute(conn, cursor, compiled.sql, params, None, False)
-        return cursor
+        if self._after is not None:
+            self._after(self._conn, self._cursor, compiled.sql, params, None, False)
+        return compiled
 
-    def _wrapped(self, exc: Exception, sql: str | None, params: Any) -> Exception:  # noqa: ANN401
-        """A driver error as SQLAlchemy raises it (IntegrityError, OperationalError ...)."""
-        return DBAPIError.instance(sql, params, exc, self._error, dialect=self._dialect)
+    def _wrapped(self, exc: Exception, sql: str, params: Any) -> Exception:  # noqa: ANN401
+        driver = self._driver
+        return DBAPIError.instance(sql, params, exc, driver.error, dialect=driver.dialect)
 
-    def all(self, conn: Connection, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:
-        """Every row of a SELECT, as named tuples converted like SQLAlchemy's rows."""
-        compiled = self.compiled(statement, tuple(values))
-        cursor = self._execute(conn, compiled, values)
-        try:
-            return compiled.rows(cursor.fetchall())
-        finally:
-            cursor.close()
-
-    def run(self, conn: Connection, statement: Executable, values: Mapping[str, Any]) -> None:
+    def run(self, statement: Executable, values: Mapping[str, Any]) -> None:
         """A statement without rows (INSERT, UPDATE, DELETE, BEGIN ...)."""
-        self._execute(conn, self.compiled(statement, tuple(values)), values).close()
+        self._execute(statement, values)
 
-    def commit(self, conn: Connection) -> None:
+    def all(self, statement: Select[Any], values: Mapping[str, Any]) -> list[Any]:
+        """Every row of a SELECT, as named tuples converted like SQLAlchemy's rows."""
+        return self._execute(statement, values).rows(self._cursor.fetchall())
+
+    def commit(self) -> None:
         try:
-            conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
-        except self._error as exc:
+            self._dbapi.commit()  # type: ignore[union-attr]
+        except self._driver.error as exc:
             raise self._wrapped(exc, "COMMIT", ()) from exc
 
-    def rollback(self, conn: Connection) -> None:
+    def rollback(self) -> None:
         try:
-            conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
-        except self._error as exc:
+            self._dbapi.rollback()  # type: ignore[union-attr]
+        except self._driver.error as exc:
             raise self._wrapped(exc, "ROLLBACK", ()) from exc
+
+    def close(self) -> None:
+        self._cursor.close()

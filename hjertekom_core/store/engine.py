@@ -278,7 +278,11 @@ class StoreSession:
         converted as SQLAlchemy's, at a third of the CPU."""
         driver = self._store.driver
         if driver is not None and not self._conn.in_transaction():
-            return driver.all(self._conn, statement, params)
+            cursor = driver.cursor(self._conn)
+            try:
+                return cursor.all(statement, params)
+            finally:
+                cursor.close()
         with self.statement() as conn:
             return conn.execute(statement, params).all()
 
@@ -298,13 +302,17 @@ class StoreSession:
             return
         lock = self._store._write_lock
         with _file_lock(lock) if lock else nullcontext():
-            driver.run(conn, _BEGIN_IMMEDIATE, {})
+            cursor = driver.cursor(conn)
             try:
-                yield lambda statement, params: driver.run(conn, statement, params)
-                driver.commit(conn)
-            except BaseException:
-                driver.rollback(conn)  # a no-op when the COMMIT itself ended the transaction
-                raise
+                cursor.run(_BEGIN_IMMEDIATE, {})
+                try:
+                    yield cursor.run
+                    cursor.commit()
+                except BaseException:
+                    cursor.rollback()  # a no-op when the COMMIT itself ended the transaction
+                    raise
+            finally:
+                cursor.close()
 
     @contextmanager
     def write_statement(self) -> Iterator[Connection]:
