@@ -161,7 +161,8 @@ def _visibility_plan(form: Form) -> _Plan:
         if key not in index:
             index[key] = len(tests)
             tests.append(_compile(f.show_if, form.name))
-        deps = tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name))
+        # (a name that is no field of the form is never hidden: left out)
+        deps = tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name) and r.field in form.fields)
         fields.append((f.name, deps, index[key]))
     plan = (dict.fromkeys(form.fields, True), tuple(fields), tuple(tests))
     if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
@@ -185,7 +186,7 @@ def visible_fields_of(
     shown = dict(every)
     for name, deps, test in fields:
         for dep in deps:
-            if not shown.get(dep, True):
+            if not shown[dep]:
                 shown[name] = False
                 break
         else:

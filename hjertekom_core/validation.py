@@ -706,7 +706,7 @@ def validate_form(
         if kind is int and int_codes is not _NOT_INT:
             # what _coerce does with an int for a whole-number field (no missing reason is an int):
             # _to_int's range check, then _to_code's code list check, without the calls
-            if abs(value) >= MAX_MAGNITUDE:
+            if not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
                 errors_by_field[key] = make_issue(contract, form, f, "number_too_large", "error", value)
                 continue
             if int_codes is not None and value not in int_codes:
@@ -738,19 +738,20 @@ def validate_form(
         coerced[key] = clean
 
     # Branching on what was entered: a hidden field is dropped with its problems.
+    # (visible names every field of the form, and only fields of the form got this far)
     visible = report.visible = visible_fields_of(form, coerced, context)
-    report.cleaned = {k: v for k, v in coerced.items() if visible.get(k, True)}
+    report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
     if errors_by_field:
-        report.errors += [e for k, e in errors_by_field.items() if visible.get(k, True)]
+        report.errors += [e for k, e in errors_by_field.items() if visible[k]]
     if warnings_by_field:
-        report.warnings += [w for k, w in warnings_by_field.items() if visible.get(k, True)]
+        report.warnings += [w for k, w in warnings_by_field.items() if visible[k]]
     for issue in _issues_of_rules(plan.rules, form, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
     if complete:
         for f in plan.required:
-            if visible.get(f.name, True) and f.name not in report.cleaned and f.name not in errors_by_field:
+            if visible[f.name] and f.name not in report.cleaned and f.name not in errors_by_field:
                 report.missing.append(make_issue(contract, form, f, "required", "error", None))
     return report
 
