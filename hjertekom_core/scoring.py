@@ -159,8 +159,8 @@ def _mean_half_up_2(total: int, count: int) -> float:
 
 HADS_ITEMS = 14
 #: 1-based item numbers of each subscale, in questionnaire order.
-HADS_ANXIETY_ITEMS: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13)
-HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)
+HADS_ANXIETY_ITEMS: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13)  # items[0::2]
+HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)  # items[1::2]
 
 
 def hads_band(score: int | None) -> str | None:
@@ -209,13 +209,16 @@ def hads(items: Sequence[Item]) -> HadsScore:
     that subscale (score = round-half-up(mean x 7)); with two or more missing the subscale is None.
     ValueError if there are not exactly 14 items or an item is not an integer 0-3.
     """
+    values = _hads_items(items)
+    return HadsScore(anxiety=_hads_subscale(values[0::2]), depression=_hads_subscale(values[1::2]))
+
+
+def _hads_items(items: Sequence[Item]) -> list[int | None]:
+    """The 14 item scores checked (``hads``'s ValueErrors); anxiety items at even indexes (items
+    1, 3, ... 13), depression items at odd ones (2, 4, ... 14)."""
     if isinstance(items, (str, bytes)) or len(items) != HADS_ITEMS:
         raise ValueError(f"HADS needs exactly {HADS_ITEMS} items")
-    values = _items(items, 0, 3, "HADS item")
-    return HadsScore(
-        anxiety=_hads_subscale([values[i - 1] for i in HADS_ANXIETY_ITEMS]),
-        depression=_hads_subscale([values[i - 1] for i in HADS_DEPRESSION_ITEMS]),
-    )
+    return _items(items, 0, 3, "HADS item")
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,13 +489,14 @@ def _derive_bmi(weight_kg: Item, height_cm: Item) -> float | None:
 @derivation("hads_anxiety")
 def _derive_hads_anxiety(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
-    return None if values is None else hads(values).anxiety
+    # hads(values).anxiety, without scoring the other subscale (every item is checked all the same)
+    return None if values is None else _hads_subscale(_hads_items(values)[0::2])
 
 
 @derivation("hads_depression")
 def _derive_hads_depression(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
-    return None if values is None else hads(values).depression
+    return None if values is None else _hads_subscale(_hads_items(values)[1::2])
 
 
 def _heartqol_derivation(name: str, expected: int) -> Derivation:

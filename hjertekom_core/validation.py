@@ -695,7 +695,7 @@ def validate_form(
     warnings_by_field: dict[str, FieldIssue] = {}
 
     for key, value in data.items():
-        entry = entries.get(key) if isinstance(key, str) else None
+        entry = entries.get(key) if type(key) is str or isinstance(key, str) else None
         if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue
