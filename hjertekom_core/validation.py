@@ -304,15 +304,33 @@ def _spellings(reasons: CodeList) -> dict[str, str]:
     return cached[1]
 
 
+_OWN_REASONS: dict[int, tuple[Field, dict[str, str]]] = {}
+
+
+def _own_reasons(f: Field) -> dict[str, str]:
+    """Casefolded code and labels of the missing reasons ``f`` declares -> the reason's code, the
+    first reason winning as in their order (cached per field: fields are immutable)."""
+    cached = _OWN_REASONS.get(id(f))
+    if cached is None or cached[0] is not f:
+        table: dict[str, str] = {}
+        for reason in f.missing_reasons:
+            for word in (str(reason.code), reason.label.da, reason.label.en):
+                table.setdefault(word.casefold(), str(reason.code))
+        if len(_OWN_REASONS) > 4096:  # contracts loaded again and again (tests): forget the old ones
+            _OWN_REASONS.clear()
+        cached = _OWN_REASONS[id(f)] = (f, table)  # keeps the field alive: its id is not reused
+    return cached[1]
+
+
 def missing_reason_of(contract: Contract, f: Field, value: Any) -> str | None:
     """The missing reason (its code) that ``value`` stands for, whether or not ``f`` accepts it:
     "UNK", "uoplyst", "Ikke relevant", "borgeren ønskede ikke" ... (any case); None otherwise."""
     if not isinstance(value, str):
         return None
     key = value.strip().casefold()
-    for reason in f.missing_reasons:
-        if key in (str(reason.code).casefold(), reason.label.da.casefold(), reason.label.en.casefold()):
-            return str(reason.code)
+    own = _own_reasons(f).get(key)
+    if own is not None:
+        return own
     if contract.missing_reasons is not None:
         return _spellings(contract.missing_reasons).get(key)
     return UNKNOWN if key == UNKNOWN.casefold() else None
