@@ -617,12 +617,25 @@ def _items_getter(contract: Contract, form: Form, refs: tuple[Ref, ...]) -> Gett
     return items
 
 
+def _taken_ints(entry: _Entry) -> frozenset[int] | tuple[float, float] | None:
+    """For a whole-number field a Python int is taken as it is without any issue when it is one of
+    these codes, or (no code list) within this range; None for any other field. What the loop of
+    ``validate_form`` would decide for such an int, decided in one look (a questionnaire's items)."""
+    if entry.derived or entry.int_codes is _NOT_INT:
+        return None
+    if entry.int_codes is not None:
+        return frozenset(c for c in entry.int_codes if type(c) is int and -MAX_MAGNITUDE < c < MAX_MAGNITUDE)
+    lo, hi = entry.quiet if entry.quiet is not None else (-math.inf, math.inf)
+    return (max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1))
+
+
 class _Plan:
     def __init__(self, contract: Contract, form: Form) -> None:
         self.contract = contract
         self.form = form
         code_sets: dict[int, frozenset[Any]] = {}
         self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
+        self.taken_ints = {name: t for name, e in self.entries.items() if (t := _taken_ints(e)) is not None}
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
@@ -712,7 +725,12 @@ def validate_form(
     errors_by_field: dict[str, FieldIssue] = {}
     warnings_by_field: dict[str, FieldIssue] = {}
 
+    taken_ints = plan.taken_ints
     for key, value in data.items():
+        if type(value) is int and (taken := taken_ints.get(key)) is not None:
+            if value in taken if type(taken) is frozenset else taken[0] <= value <= taken[1]:
+                coerced[key] = value  # a whole number the field takes as it is: nothing to check
+                continue
         entry = entries.get(key) if type(key) is str or isinstance(key, str) else None
         if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
