@@ -275,7 +275,8 @@ class StoreSession:
     def rows(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]:
         """Every row of ONE statement that only reads, run as ``statement()`` runs it (no transaction
         around it). On SQLite on the driver's cursor (store/driver.py): the same rows, named and
-        converted as SQLAlchemy's, at a third of the CPU."""
+        converted as SQLAlchemy's, at about two thirds of its CPU (one save's course: 0.027
+        against 0.040 ms)."""
         driver = self._store.driver
         if driver is not None and not self._conn.in_transaction():
             cursor = driver.cursor(self._conn)
