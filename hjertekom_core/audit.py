@@ -23,11 +23,16 @@ if TYPE_CHECKING:
 _FORBIDDEN_KEYS = frozenset({"cpr", "name", "navn", "password"})
 
 
+#: ``json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)`` without building its
+#: encoder at every call (the same text; a third of the CPU on every audit row).
+_ENCODE_DETAIL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str).encode
+
+
 def _check_detail(detail: Mapping[str, Any]) -> str:
     bad = _FORBIDDEN_KEYS & {k.lower() for k in detail}
     if bad:
         raise ValueError(f"audit detail must not hold {sorted(bad)}")
-    text = json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+    text = _ENCODE_DETAIL(detail)
     if CPR_PATTERN.search(text):
         raise ValueError("audit detail must not hold anything CPR-shaped")
     return text
@@ -37,7 +42,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-_INSERT = insert(audit_log)  # built once: executing it with a dict skips .values() and its cache key
+#: The INSERT of an ``entry`` row. Built once: executing it with a dict skips .values() and its cache key.
+INSERT = insert(audit_log)
 
 
 def entry(user: User, action: str, entity: str, entity_id: object = None,
@@ -49,12 +55,12 @@ def entry(user: User, action: str, entity: str, entity_id: object = None,
 
 
 def insert_entry(conn: Connection, row: Mapping[str, Any]) -> None:
-    conn.execute(_INSERT, row)
+    conn.execute(INSERT, row)
 
 
 def record(conn: Connection, user: User, action: str, entity: str, entity_id: object = None,
            municipality: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
-    conn.execute(_INSERT, entry(user, action, entity, entity_id, municipality, detail))
+    conn.execute(INSERT, entry(user, action, entity, entity_id, municipality, detail))
 
 
 #: The action of every refused access; ``detail`` says what was attempted and why it was refused.

@@ -135,27 +135,43 @@ def _compile(cond: Condition, form: str) -> Test:
     return lambda data, context: leaf(cond, context.get(other, _EMPTY).get(name))
 
 
-_PLANS: dict[int, tuple[Form, tuple[tuple[str, tuple[str, ...], Test | None], ...]]] = {}
+#: Every field of a form shown (in form order); the fields with a show-if in order as (name, the
+#: fields of this form it names, the index of its test); the distinct tests.
+_Plan = tuple[dict[str, bool], tuple[tuple[str, tuple[str, ...], int], ...], tuple[Test, ...]]
+_PLANS: dict[int, tuple[Form, _Plan]] = {}
 
 
-def _visibility_plan(form: Form) -> tuple[tuple[str, tuple[str, ...], Test | None], ...]:
+def _visibility_plan(form: Form) -> _Plan:
     cached = _PLANS.get(id(form))
     if cached is not None and cached[0] is form:
         return cached[1]
-    plan = tuple(
-        (
-            f.name,
-            tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name)),
-            _compile(f.show_if, form.name),
-        )
-        if f.show_if is not None
-        else (f.name, (), None)
-        for f in form.fields.values()
-    )
+    # Fields asking the same show-if (the items of a questionnaire after its status) share one test:
+    # a test only reads the data, so it is run once per call, when the first of them needs it.
+    index: dict[Any, int] = {}
+    tests: list[Test] = []
+    fields = []
+    for f in form.fields.values():
+        if f.show_if is None:
+            continue
+        try:
+            key: Any = f.show_if
+            hash(key)
+        except TypeError:  # a value the contract gave as a list: not shared
+            key = object()
+        if key not in index:
+            index[key] = len(tests)
+            tests.append(_compile(f.show_if, form.name))
+        # (a name that is no field of the form is never hidden: left out)
+        deps = tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name) and r.field in form.fields)
+        fields.append((f.name, deps, index[key]))
+    plan = (dict.fromkeys(form.fields, True), tuple(fields), tuple(tests))
     if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
         _PLANS.clear()
     _PLANS[id(form)] = (form, plan)  # the form is kept alive, so its id is not reused meanwhile
     return plan
+
+
+_UNSET: Any = object()
 
 
 def visible_fields_of(
@@ -163,15 +179,19 @@ def visible_fields_of(
 ) -> dict[str, bool]:
     """``visible_fields(form, make_lookup(form.name, data, context))``, from the form's compiled plan."""
     context = context or {}
-    shown: dict[str, bool] = {}
-    for name, deps, test in _visibility_plan(form):
-        if test is None:
-            shown[name] = True
-            continue
+    every, fields, tests = _visibility_plan(form)
+    results = [_UNSET] * len(tests)
+    # Every field shown, in form order, then the show-ifs in form order. A show-if naming a field
+    # further down finds it shown, as ``visible_fields`` finds it (not yet decided: shown).
+    shown = dict(every)
+    for name, deps, test in fields:
         for dep in deps:
-            if not shown.get(dep, True):
+            if not shown[dep]:
                 shown[name] = False
                 break
         else:
-            shown[name] = test(data, context)
+            result = results[test]
+            if result is _UNSET:
+                result = results[test] = tests[test](data, context)
+            shown[name] = result
     return shown

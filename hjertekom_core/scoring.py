@@ -121,6 +121,15 @@ def _item(value: object, lo: int, hi: int, what: str) -> int | None:
     return int(number)
 
 
+def _items(items: Sequence[Item], lo: int, hi: int, what: str) -> list[int | None]:
+    """``_item`` of every item, the i-th named "``what`` i" (from 1) in its error. The name is
+    formatted only for an item that is not an int in range: a save scores some 60 items."""
+    return [
+        v if type(v) is int and lo <= v <= hi else _item(v, lo, hi, f"{what} {i}")
+        for i, v in enumerate(items, start=1)
+    ]
+
+
 def _round_half_up(value: Fraction, decimals: int = 0) -> Fraction:
     """Round half up (away from zero for .5) on an exact fraction."""
     scale = Fraction(10) ** decimals
@@ -150,8 +159,8 @@ def _mean_half_up_2(total: int, count: int) -> float:
 
 HADS_ITEMS = 14
 #: 1-based item numbers of each subscale, in questionnaire order.
-HADS_ANXIETY_ITEMS: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13)
-HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)
+HADS_ANXIETY_ITEMS: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13)  # items[0::2]
+HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)  # items[1::2]
 
 
 def hads_band(score: int | None) -> str | None:
@@ -200,13 +209,16 @@ def hads(items: Sequence[Item]) -> HadsScore:
     that subscale (score = round-half-up(mean x 7)); with two or more missing the subscale is None.
     ValueError if there are not exactly 14 items or an item is not an integer 0-3.
     """
+    values = _hads_items(items)
+    return HadsScore(anxiety=_hads_subscale(values[0::2]), depression=_hads_subscale(values[1::2]))
+
+
+def _hads_items(items: Sequence[Item]) -> list[int | None]:
+    """The 14 item scores checked (``hads``'s ValueErrors); anxiety items at even indexes (items
+    1, 3, ... 13), depression items at odd ones (2, 4, ... 14)."""
     if isinstance(items, (str, bytes)) or len(items) != HADS_ITEMS:
         raise ValueError(f"HADS needs exactly {HADS_ITEMS} items")
-    values = [_item(v, 0, 3, f"HADS item {i}") for i, v in enumerate(items, start=1)]
-    return HadsScore(
-        anxiety=_hads_subscale([values[i - 1] for i in HADS_ANXIETY_ITEMS]),
-        depression=_hads_subscale([values[i - 1] for i in HADS_DEPRESSION_ITEMS]),
-    )
+    return _items(items, 0, 3, "HADS item")
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +252,7 @@ def eq5d5l_index_dk(profile: str | Sequence[int]) -> float:
             raise ValueError("EQ-5D-5L profile must have 5 dimensions")
         levels = []
         for i, v in enumerate(profile, start=1):
-            level = _item(v, 1, 5, f"EQ-5D-5L dimension {i}")
+            level = v if type(v) is int and 1 <= v <= 5 else _item(v, 1, 5, f"EQ-5D-5L dimension {i}")
             if level is None:
                 raise ValueError(f"EQ-5D-5L dimension {i} is missing")
             levels.append(level)
@@ -279,7 +291,7 @@ def heartqol_scale(items: Sequence[Item], min_answered_fraction: float = 0.5) ->
         raise ValueError("min_answered_fraction must lie between 0 and 1")
     if isinstance(items, (str, bytes)):
         raise ValueError("HeartQoL items must be a sequence of item scores")
-    values = [_item(v, 0, 3, f"HeartQoL item {i}") for i, v in enumerate(items, start=1)]
+    values = _items(items, 0, 3, "HeartQoL item")
     answered = [v for v in values if v is not None]
     if not answered or len(answered) < _fraction_of(len(values), min_answered_fraction):
         return None
@@ -317,7 +329,7 @@ def who5(items: Sequence[Item]) -> int | None:
     """
     if isinstance(items, (str, bytes)) or len(items) != WHO5_ITEMS:
         raise ValueError(f"WHO-5 needs exactly {WHO5_ITEMS} items")
-    values = [_item(v, 0, 5, f"WHO-5 item {i}") for i, v in enumerate(items, start=1)]
+    values = _items(items, 0, 5, "WHO-5 item")
     if any(v is None for v in values):
         return None
     return 4 * sum(v for v in values if v is not None)
@@ -334,7 +346,7 @@ def pss10(items: Sequence[Item]) -> int | None:
     reversed (4 - answer). Any missing item gives None; ValueError for a wrong count or value."""
     if isinstance(items, (str, bytes)) or len(items) != PSS10_ITEMS:
         raise ValueError(f"PSS-10 needs exactly {PSS10_ITEMS} items")
-    values = [_item(v, 0, 4, f"PSS-10 item {i}") for i, v in enumerate(items, start=1)]
+    values = _items(items, 0, 4, "PSS-10 item")
     if any(v is None for v in values):
         return None
     answered = [v for v in values if v is not None]
@@ -346,7 +358,7 @@ def loneliness3(items: Sequence[Item]) -> int | None:
     3 often). Any missing item gives None; ValueError for a wrong count or value."""
     if isinstance(items, (str, bytes)) or len(items) != LONELINESS_ITEMS:
         raise ValueError(f"the loneliness scale needs exactly {LONELINESS_ITEMS} items")
-    values = [_item(v, 1, 3, f"loneliness item {i}") for i, v in enumerate(items, start=1)]
+    values = _items(items, 1, 3, "loneliness item")
     if any(v is None for v in values):
         return None
     return sum(v for v in values if v is not None)
@@ -477,13 +489,14 @@ def _derive_bmi(weight_kg: Item, height_cm: Item) -> float | None:
 @derivation("hads_anxiety")
 def _derive_hads_anxiety(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
-    return None if values is None else hads(values).anxiety
+    # hads(values).anxiety, without scoring the other subscale (every item is checked all the same)
+    return None if values is None else _hads_subscale(_hads_items(values)[0::2])
 
 
 @derivation("hads_depression")
 def _derive_hads_depression(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
-    return None if values is None else hads(values).depression
+    return None if values is None else _hads_subscale(_hads_items(values)[1::2])
 
 
 def _heartqol_derivation(name: str, expected: int) -> Derivation:

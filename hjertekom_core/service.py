@@ -15,7 +15,7 @@ import functools
 import inspect
 import json
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -302,6 +302,11 @@ _INSERT_SAVE_PG = (
         .cte("new_registration")
     )
 )
+_MOVE_COURSE = (
+    courses.update()
+    .where(courses.c.id == bindparam("move_course_id"))
+    .values(municipality_code=bindparam("move_to"))
+)
 _DELETE_AUTOSAVE = autosaves.delete().where(autosaves.c.user_id == bindparam("user_id"),
                                             autosaves.c.course_id == bindparam("course_id"),
                                             autosaves.c.form == bindparam("form"))
@@ -318,9 +323,14 @@ _INSERT_SAVE_DROP_PG = _INSERT_SAVE_PG.add_cte(
     .cte("dropped_autosave")
 )
 _COURSE_ID = bindparam("course_id")
+# The columns a Course is made of (_course_citizen, _check_course): nothing more is read and
+# converted at every save (created_at, a datetime parsed from SQLite's text, was never used).
 _COURSE_Q = (
     select(
-        courses,
+        courses.c.id,
+        courses.c.citizen_id,
+        courses.c.programme,
+        courses.c.municipality_code,
         citizens.c.cpr,
         citizens.c.name,
         citizens.c.birth_date,
@@ -460,6 +470,37 @@ def _check_open(
         raise NotFound(kind, key)
     if restricted_at is not None:
         raise CitizenRestricted(citizen_id, municipality, RESTRICTED_MESSAGE, action=action)
+
+
+class _StoredData(Mapping[str, Any]):
+    """A registration's stored JSON data, decoded at its first use. A save reads the latest
+    revision of the form it writes for its revision number and status; its data only for the
+    citizen's own answers or shared questions, seldom, and decoding it cost as much as a tenth
+    of the save's own work (issue 17)."""
+
+    __slots__ = ("_text", "_data")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._data: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._text)
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:  # noqa: ANN401 - a JSON value
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
+def _course_citizen(row: Any) -> Citizen:  # noqa: ANN401 - a row of _COURSE_Q's columns
+    return Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
 
 
 def _registration(row: Any) -> Registration:
@@ -915,11 +956,40 @@ class Service:
 
     def _load_course(self, conn: Connection, course_id: int, with_history: bool = False) -> Course:
         params = {"course_id": course_id}
-        if with_history:
-            row = conn.execute(_COURSE_Q, params).first()
-        else:
-            rows = conn.execute(_COURSE_LATEST_Q, params).all()
-            row = rows[0] if rows else None
+        if not with_history:
+            return self._course_of(conn.execute(_COURSE_LATEST_Q, params).all(), course_id)
+        row = conn.execute(_COURSE_Q, params).first()
+        self._check_course(row, course_id)
+        revs = [_registration(r) for r in conn.execute(_HISTORY_Q, params)]
+        forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
+        return Course(row.id, row.programme, row.municipality_code, _course_citizen(row), forms, revs)
+
+    def _course_of(self, rows: Sequence[Any], course_id: int, saving: str | None = None) -> Course:
+        """The course of ``_COURSE_LATEST_Q``'s rows, with the latest revision of each form. The data
+        of form ``saving`` (the one a save writes: its revision and status are what the save needs)
+        is decoded when first read (_StoredData), the other forms' at once."""
+        row = rows[0] if rows else None
+        self._check_course(row, course_id)
+        revs = [
+            Registration(
+                r.reg_course_id,
+                r.reg_form,
+                r.reg_revision,
+                r.reg_status,
+                _StoredData(r.reg_data) if r.reg_form == saving else json.loads(r.reg_data),
+                r.reg_contract_version,
+                r.reg_user_id,
+                _utc(r.reg_saved_at),
+                r.reg_reason,
+                _self_reported_of(r.reg_self_reported),
+            )
+            for r in rows
+            if r.reg_id is not None
+        ]
+        forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
+        return Course(row.id, row.programme, row.municipality_code, _course_citizen(row), forms, ())
+
+    def _check_course(self, row: Any, course_id: int) -> None:  # noqa: ANN401 - a row of _COURSE_Q's columns
         # Outside the user's municipalities, or of a programme they do not act in there, is the same
         # NotFound as no course at all, decided before anything else is looked at. (Checked here
         # rather than as an IN list in the query: an expanding parameter makes SQLAlchemy render
@@ -931,28 +1001,6 @@ class Service:
         ):
             raise NotFound("course", course_id)
         _check_open(row.citizen_id, row.citizen_municipality, row.restricted_at, row.anonymised_at, "course", course_id)
-        citizen = Citizen(row.citizen_id, row.cpr, row.name, row.birth_date, row.sex, row.citizen_municipality)
-        if with_history:
-            revs = [_registration(r) for r in conn.execute(_HISTORY_Q, {"course_id": course_id})]
-        else:
-            revs = [
-                Registration(
-                    r.reg_course_id,
-                    r.reg_form,
-                    r.reg_revision,
-                    r.reg_status,
-                    json.loads(r.reg_data),
-                    r.reg_contract_version,
-                    r.reg_user_id,
-                    _utc(r.reg_saved_at),
-                    r.reg_reason,
-                    _self_reported_of(r.reg_self_reported),
-                )
-                for r in rows
-                if r.reg_id is not None
-            ]
-        forms = {r.form: r for r in revs}  # ordered by id, so the last one of a form wins
-        return Course(row.id, row.programme, row.municipality_code, citizen, forms, revs if with_history else ())
 
     @_refusals_audited("course.read", "course", "course_id")
     def get_course(self, course_id: int, *, with_history: bool = False) -> Course:
@@ -1093,8 +1141,8 @@ class Service:
         shared_seen: Collection[SharedAnswer] = (),
         drop_autosave: bool = False,
     ) -> SaveResult:
-        with session.statement() as conn:  # one SELECT (_COURSE_LATEST_Q): no BEGIN/COMMIT around it
-            course = self._load_course(conn, course_id)
+        # one SELECT, no BEGIN/COMMIT around it (on SQLite on the driver's cursor: StoreSession.rows)
+        course = self._course_of(session.rows(_COURSE_LATEST_Q, {"course_id": course_id}), course_id, form)
         contract = self.contracts[course.programme]
         contract.form(form)
         latest = course.revision_of(form)
@@ -1154,16 +1202,18 @@ class Service:
                 with session.write_statement() as conn:
                     conn.execute(statement, params)
                 return result
-            with session.write() as conn:  # an IntegrityError inside rolls the whole transaction back
-                conn.execute(_INSERT_REGISTRATION, row)
-                audit.insert_entry(conn, entry)
+            # an IntegrityError inside rolls the whole transaction back (on SQLite the statements run
+            # on the driver's cursor: StoreSession.writes)
+            with session.writes() as execute:
+                execute(_INSERT_REGISTRATION, row)
+                execute(audit.INSERT, entry)
                 for other_row, other_entry in plan.rows if plan is not None else ():
-                    conn.execute(_INSERT_REGISTRATION, other_row)
-                    audit.insert_entry(conn, other_entry)
+                    execute(_INSERT_REGISTRATION, other_row)
+                    execute(audit.INSERT, other_entry)
                 if moved_to is not None and moved_to != municipality:
-                    conn.execute(courses.update().where(courses.c.id == course_id).values(municipality_code=moved_to))
+                    execute(_MOVE_COURSE, {"move_course_id": course_id, "move_to": moved_to})
                 if drop_autosave and self.user.id is not None:
-                    conn.execute(_DELETE_AUTOSAVE, {"user_id": self.user.id, "course_id": course_id, "form": form})
+                    execute(_DELETE_AUTOSAVE, {"user_id": self.user.id, "course_id": course_id, "form": form})
         except IntegrityError:
             conflict = RevisionConflict(course_id, form, base_revision, None)
         else:

@@ -24,12 +24,13 @@ refuses rather than guesses (docs/data-contract.md, "What is accepted"):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from hjertekom_core import scoring
 from hjertekom_core.branching import make_lookup, visible_fields, visible_fields_of
@@ -303,15 +304,33 @@ def _spellings(reasons: CodeList) -> dict[str, str]:
     return cached[1]
 
 
+_OWN_REASONS: dict[int, tuple[Field, dict[str, str]]] = {}
+
+
+def _own_reasons(f: Field) -> dict[str, str]:
+    """Casefolded code and labels of the missing reasons ``f`` declares -> the reason's code, the
+    first reason winning as in their order (cached per field: fields are immutable)."""
+    cached = _OWN_REASONS.get(id(f))
+    if cached is None or cached[0] is not f:
+        table: dict[str, str] = {}
+        for reason in f.missing_reasons:
+            for word in (str(reason.code), reason.label.da, reason.label.en):
+                table.setdefault(word.casefold(), str(reason.code))
+        if len(_OWN_REASONS) > 4096:  # contracts loaded again and again (tests): forget the old ones
+            _OWN_REASONS.clear()
+        cached = _OWN_REASONS[id(f)] = (f, table)  # keeps the field alive: its id is not reused
+    return cached[1]
+
+
 def missing_reason_of(contract: Contract, f: Field, value: Any) -> str | None:
     """The missing reason (its code) that ``value`` stands for, whether or not ``f`` accepts it:
     "UNK", "uoplyst", "Ikke relevant", "borgeren ønskede ikke" ... (any case); None otherwise."""
     if not isinstance(value, str):
         return None
     key = value.strip().casefold()
-    for reason in f.missing_reasons:
-        if key in (str(reason.code).casefold(), reason.label.da.casefold(), reason.label.en.casefold()):
-            return str(reason.code)
+    own = _own_reasons(f).get(key)
+    if own is not None:
+        return own
     if contract.missing_reasons is not None:
         return _spellings(contract.missing_reasons).get(key)
     return UNKNOWN if key == UNKNOWN.casefold() else None
@@ -458,9 +477,15 @@ RULE_KINDS: dict[str, RuleCheck] = {
 
 
 def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
+    return _issues_of_rules(contract.rules_for(form.name), form, cleaned, context)
+
+
+def _issues_of_rules(
+    rules: Iterable[tuple[Rule, Ref, Ref]], form: Form, cleaned: Mapping[str, Any], context: Context
+) -> list[FieldIssue]:
     lookup = make_lookup(form.name, cleaned, context)
     issues = []
-    for rule, left, right in contract.rules_for(form.name):
+    for rule, left, right in rules:
         if RULE_KINDS[rule.kind](rule, lookup(left), lookup(right)) is not False:
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
@@ -527,21 +552,92 @@ def _getter(contract: Contract, form: Form, ref: Ref) -> Getter:
     return number
 
 
+#: ``_Entry.int_codes`` of a field that is not a whole number.
+_NOT_INT: frozenset[Any] = frozenset({object()})
+
+
+class _Entry(NamedTuple):
+    """What the loop of ``validate_form`` needs to know of one field, in one look-up."""
+
+    field: Field
+    derived: bool
+    #: a whole-number field's codes (None: no code list), which take a Python int as it is;
+    #: _NOT_INT for other fields
+    int_codes: frozenset[Any] | None
+    #: the codes a text value is taken as when stripped (``_coerce``'s first rule); None: no code list
+    text_codes: frozenset[Any] | None
+    #: the range inside which ``_limit_issues`` finds nothing, or None when it never does
+    quiet: tuple[float, float] | None
+
+
+def _quiet_range(f: Field) -> tuple[float, float] | None:
+    """Where a number of ``f`` is inside every hard and soft limit; None for a field that
+    ``_limit_issues`` never looks at (a code list, or no limits)."""
+    if f.codelist is not None or (f.hard is None and f.soft is None):
+        return None
+    lows = [x.min for x in (f.hard, f.soft) if x is not None and x.min is not None]
+    highs = [x.max for x in (f.hard, f.soft) if x is not None and x.max is not None]
+    return (max(lows, default=-math.inf), min(highs, default=math.inf))
+
+
+def _entry(f: Field, code_sets: dict[int, frozenset[Any]]) -> _Entry:
+    """``code_sets``: the codes of each code list already seen (by id), so that the fields of one
+    code list (a questionnaire's items) share one set."""
+    codes = None
+    if f.codelist is not None:
+        codes = code_sets.setdefault(id(f.codelist), frozenset(f.codelist.values))
+    return _Entry(
+        f,
+        f.is_derived,
+        codes if f.type == "int" else _NOT_INT,
+        None if codes is None else frozenset(c for c in codes if not _blank(c)),  # blank is never taken
+        _quiet_range(f),
+    )
+
+
+#: Values ``_getter`` never changes (it changes some text only).
+_AS_THEY_ARE = frozenset({int, float, bool, type(None)})
+
+
+def _items_getter(contract: Contract, form: Form, refs: tuple[Ref, ...]) -> Getter:
+    """The list of ``_getter``'s values of ``refs`` (a questionnaire's items). ``_getter`` gives an
+    item of this form back as it is unless it is text (a missing reason): a list of numbers and
+    blanks, the usual one, is taken in one pass."""
+    getters = tuple(_getter(contract, form, r) for r in refs)
+    if any(r.form not in (None, form.name) for r in refs):
+        return lambda data, context: [g(data, context) for g in getters]
+    names = tuple(r.field for r in refs)
+
+    def items(data: Data, context: Context) -> list[Any]:
+        values = [data.get(name) for name in names]
+        if set(map(type, values)) <= _AS_THEY_ARE:
+            return values
+        return [g(data, context) for g in getters]
+
+    return items
+
+
+def _taken_ints(entry: _Entry) -> frozenset[int] | tuple[float, float] | None:
+    """For a whole-number field a Python int is taken as it is without any issue when it is one of
+    these codes, or (no code list) within this range; None for any other field. What the loop of
+    ``validate_form`` would decide for such an int, decided in one look (a questionnaire's items)."""
+    if entry.derived or entry.int_codes is _NOT_INT:
+        return None
+    if entry.int_codes is not None:
+        return frozenset(c for c in entry.int_codes if type(c) is int and -MAX_MAGNITUDE < c < MAX_MAGNITUDE)
+    lo, hi = entry.quiet if entry.quiet is not None else (-math.inf, math.inf)
+    return (max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1))
+
+
 class _Plan:
     def __init__(self, contract: Contract, form: Form) -> None:
         self.contract = contract
         self.form = form
-        self.derived_names = frozenset(f.name for f in form.fields.values() if f.is_derived)
-        # _limit_issues gives nothing for a field with a code list or without limits
-        self.limited = frozenset(
-            f.name for f in form.fields.values() if f.codelist is None and (f.hard is not None or f.soft is not None)
-        )
-        # whole-number fields (with their code list, if any), which take a Python int as it is
-        self.int_fields = {
-            f.name: f.codelist
-            for f in form.fields.values()
-            if f.type == "int"
-        }
+        code_sets: dict[int, frozenset[Any]] = {}
+        self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
+        self.taken_ints = {name: t for name, e in self.entries.items() if (t := _taken_ints(e)) is not None}
+        # the rules with their refs made explicit once (rules_for makes new Refs at every call)
+        self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.derivations = tuple(
             (
@@ -549,12 +645,7 @@ class _Plan:
                 f.derived.function,
                 dict(f.derived.params),
                 tuple(
-                    (
-                        kw,
-                        tuple(_getter(contract, form, r) for r in ref)
-                        if isinstance(ref, tuple)
-                        else _getter(contract, form, ref),
-                    )
+                    (kw, _items_getter(contract, form, ref) if isinstance(ref, tuple) else _getter(contract, form, ref))
                     for kw, ref in f.derived.inputs.items()
                 ),
             )
@@ -580,11 +671,13 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, function, params, inputs in plan.derivations:
+        # the registered function itself (scoring.derive looks it up, or says that it is unknown)
+        derive = scoring.DERIVATIONS.get(function) or functools.partial(scoring.derive, function)
         kwargs: dict[str, Any] = dict(params)
         for kw, get in inputs:
-            kwargs[kw] = [g(cleaned, context) for g in get] if isinstance(get, tuple) else get(cleaned, context)
+            kwargs[kw] = get(cleaned, context)
         try:
-            score = scoring.derive(function, **kwargs)
+            score = derive(**kwargs)
         except ValueError:
             score = None  # inputs are validated first; an odd combination just gives no score
         if score is not None:
@@ -624,8 +717,7 @@ def validate_form(
     """
     form = contract.form(form_name)
     plan = _plan(contract, form)
-    fields = form.fields
-    derived, limited, int_fields = plan.derived_names, plan.limited, plan.int_fields
+    entries = plan.entries
     context = context or {}
     today = today or dt.date.today()
     report = ValidationReport(form_name)
@@ -633,24 +725,32 @@ def validate_form(
     errors_by_field: dict[str, FieldIssue] = {}
     warnings_by_field: dict[str, FieldIssue] = {}
 
+    taken_ints = plan.taken_ints
     for key, value in data.items():
-        f = fields.get(key) if isinstance(key, str) else None
-        if f is None:
+        if type(value) is int and (taken := taken_ints.get(key)) is not None:
+            if value in taken if type(taken) is frozenset else taken[0] <= value <= taken[1]:
+                coerced[key] = value  # a whole number the field takes as it is: nothing to check
+                continue
+        entry = entries.get(key) if type(key) is str or isinstance(key, str) else None
+        if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue
-        if key in derived or value is None:
+        f, derived, int_codes, text_codes, quiet = entry
+        if derived or value is None:
             continue  # derived: recomputed below from what was entered
-        if type(value) is int and key in int_fields:
+        kind = type(value)
+        if kind is int and int_codes is not _NOT_INT:
             # what _coerce does with an int for a whole-number field (no missing reason is an int):
             # _to_int's range check, then _to_code's code list check, without the calls
-            codelist = int_fields[key]
-            if abs(value) >= MAX_MAGNITUDE:
+            if not -MAX_MAGNITUDE < value < MAX_MAGNITUDE:
                 errors_by_field[key] = make_issue(contract, form, f, "number_too_large", "error", value)
                 continue
-            if codelist is not None and value not in codelist:
+            if int_codes is not None and value not in int_codes:
                 errors_by_field[key] = make_issue(contract, form, f, "not_in_codelist", "error", value)
                 continue
             clean = value
+        elif kind is str and text_codes is not None and (code := value.strip()) in text_codes:
+            clean = code  # _coerce's first rule: a code of the field's code list, as it is
         else:
             if _blank(value):
                 continue
@@ -663,7 +763,9 @@ def validate_form(
                 continue
             if clean == []:
                 continue  # "; ;" or a list of blanks: as blank as an empty cell
-        if key in limited:
+        if quiet is not None and not (
+            (type(clean) is int or type(clean) is float) and quiet[0] <= clean <= quiet[1]
+        ):
             for severity, code, extra in _limit_issues(f, clean):
                 issue = make_issue(contract, form, f, code, severity, clean, **extra)
                 (errors_by_field if severity == "error" else warnings_by_field)[key] = issue
@@ -672,19 +774,20 @@ def validate_form(
         coerced[key] = clean
 
     # Branching on what was entered: a hidden field is dropped with its problems.
+    # (visible names every field of the form, and only fields of the form got this far)
     visible = report.visible = visible_fields_of(form, coerced, context)
-    report.cleaned = {k: v for k, v in coerced.items() if visible.get(k, True)}
+    report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
     if errors_by_field:
-        report.errors += [e for k, e in errors_by_field.items() if visible.get(k, True)]
+        report.errors += [e for k, e in errors_by_field.items() if visible[k]]
     if warnings_by_field:
-        report.warnings += [w for k, w in warnings_by_field.items() if visible.get(k, True)]
-    for issue in _rule_issues(contract, form, report.cleaned, context):
+        report.warnings += [w for k, w in warnings_by_field.items() if visible[k]]
+    for issue in _issues_of_rules(plan.rules, form, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
     if complete:
         for f in plan.required:
-            if visible.get(f.name, True) and f.name not in report.cleaned and f.name not in errors_by_field:
+            if visible[f.name] and f.name not in report.cleaned and f.name not in errors_by_field:
                 report.missing.append(make_issue(contract, form, f, "required", "error", None))
     return report
 

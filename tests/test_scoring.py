@@ -528,3 +528,25 @@ def test_derivation_decorator_registers() -> None:
 def test_nan_counts_as_missing() -> None:
     assert who5([5, 5, 5, 5, math.nan]) is None
     assert bmi(math.nan, 170) is None
+
+
+def test_the_hads_derivations_are_hads_subscales() -> None:
+    """hads_anxiety and hads_depression score their own subscale only; they still refuse what
+    ``hads`` refuses (any item of the 14 wrong) and give what it gives."""
+    import random
+
+    from hjertekom_core.scoring import derive, hads
+
+    rng = random.Random(14)
+    choices = [0, 1, 2, 3, 0, 1, 2, 3, None, "UNK", 4, -1, 1.0, True, "2"]
+    for _ in range(2000):
+        items = [rng.choice(choices) for _ in range(rng.choice([13, 14, 14, 14, 14, 15]))]
+        try:
+            expected = hads(items)
+        except ValueError:
+            for name in ("hads_anxiety", "hads_depression"):
+                with pytest.raises(ValueError):
+                    derive(name, items=items)
+            continue
+        assert derive("hads_anxiety", items=items) == expected.anxiety
+        assert derive("hads_depression", items=items) == expected.depression

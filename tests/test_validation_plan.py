@@ -146,8 +146,10 @@ JUNK: list[Any] = [
     "1899-12-31",
     "yes",
     "no",
+    " yes ",  # a code with spaces around it: taken as the code
     "daily",
     "nurse",
+    "nurse\t",
     "x" * 300,
     "\x00",
     ["yes", "no"],

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Select, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from hjertekom_core.private_files import create_private_file, private_dir, restrict
+from hjertekom_core.store.driver import Driver
 
 fcntl: ModuleType | None
 try:
@@ -130,6 +131,9 @@ class Store:
             and fcntl is not None
         ):
             self._write_lock = Path(parsed.database).with_name(Path(parsed.database).name + "-writelock")
+        # SQLite: a save's statements run on the driver's cursor (StoreSession.rows and .writes),
+        # where SQLAlchemy's own execution cost more CPU than SQLite's work (issue 17).
+        self.driver: Driver | None = Driver(self.engine.dialect) if self.dialect == "sqlite" else None
 
     @property
     def dialect(self) -> str:
@@ -222,6 +226,11 @@ def _end_autocommit(conn: Connection, driver: Any) -> None:  # noqa: ANN401 - th
         conn.invalidate()
 
 
+#: Runs one statement with its parameters inside ``StoreSession.writes()``.
+Execute = Callable[[Executable, Mapping[str, Any]], None]
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+
+
 class StoreSession:
     """Transactions one after another on one connection (see ``Store.session``)."""
 
@@ -262,6 +271,49 @@ class StoreSession:
             return
         with _autocommit(conn):
             yield conn
+
+    def rows(self, statement: Select[Any], params: Mapping[str, Any]) -> Sequence[Any]:
+        """Every row of ONE statement that only reads, run as ``statement()`` runs it (no transaction
+        around it). On SQLite on the driver's cursor (store/driver.py): the same rows, named and
+        converted as SQLAlchemy's, at about two thirds of its CPU (one save's course: 0.027
+        against 0.040 ms)."""
+        driver = self._store.driver
+        if driver is not None and not self._conn.in_transaction():
+            cursor = driver.cursor(self._conn)
+            try:
+                return cursor.all(statement, params)
+            finally:
+                cursor.close()
+        with self.statement() as conn:
+            return conn.execute(statement, params).all()
+
+    @contextmanager
+    def writes(self) -> Iterator[Execute]:
+        """``write()``'s transaction for statements without rows, each run by the function given.
+        On SQLite the file lock, BEGIN IMMEDIATE, the statements and COMMIT (ROLLBACK on an error)
+        run on the driver's cursor, as ``write()`` runs them through SQLAlchemy."""
+        driver, conn = self._store.driver, self._conn
+        if driver is None or conn.in_transaction():
+            with self.write() as written:
+
+                def execute(statement: Executable, params: Mapping[str, Any]) -> None:
+                    written.execute(statement, params)
+
+                yield execute
+            return
+        lock = self._store._write_lock
+        with _file_lock(lock) if lock else nullcontext():
+            cursor = driver.cursor(conn)
+            try:
+                cursor.run(_BEGIN_IMMEDIATE, {})
+                try:
+                    yield cursor.run
+                    cursor.commit()
+                except BaseException:
+                    cursor.rollback()  # a no-op when the COMMIT itself ended the transaction
+                    raise
+            finally:
+                cursor.close()
 
     @contextmanager
     def write_statement(self) -> Iterator[Connection]:
