@@ -158,9 +158,10 @@ def _mean_half_up_2(total: int, count: int) -> float:
 # --------------------------------------------------------------------------------------------
 
 HADS_ITEMS = 14
-#: 1-based item numbers of each subscale, in questionnaire order.
-HADS_ANXIETY_ITEMS: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13)  # items[0::2]
-HADS_DEPRESSION_ITEMS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14)  # items[1::2]
+#: The subscales alternate in questionnaire order: anxiety items 1, 3, ... 13 (``items[0::2]``),
+#: depression items 2, 4, ... 14 (``items[1::2]``).
+HADS_ANXIETY = slice(0, None, 2)
+HADS_DEPRESSION = slice(1, None, 2)
 
 
 def hads_band(score: int | None) -> str | None:
@@ -210,12 +211,11 @@ def hads(items: Sequence[Item]) -> HadsScore:
     ValueError if there are not exactly 14 items or an item is not an integer 0-3.
     """
     values = _hads_items(items)
-    return HadsScore(anxiety=_hads_subscale(values[0::2]), depression=_hads_subscale(values[1::2]))
+    return HadsScore(anxiety=_hads_subscale(values[HADS_ANXIETY]), depression=_hads_subscale(values[HADS_DEPRESSION]))
 
 
 def _hads_items(items: Sequence[Item]) -> list[int | None]:
-    """The 14 item scores checked (``hads``'s ValueErrors); anxiety items at even indexes (items
-    1, 3, ... 13), depression items at odd ones (2, 4, ... 14)."""
+    """The 14 item scores checked (``hads``'s ValueErrors), in questionnaire order."""
     if isinstance(items, (str, bytes)) or len(items) != HADS_ITEMS:
         raise ValueError(f"HADS needs exactly {HADS_ITEMS} items")
     return _items(items, 0, 3, "HADS item")
@@ -250,12 +250,9 @@ def eq5d5l_index_dk(profile: str | Sequence[int]) -> float:
     else:
         if isinstance(profile, bytes) or len(profile) != 5:
             raise ValueError("EQ-5D-5L profile must have 5 dimensions")
-        levels = []
-        for i, v in enumerate(profile, start=1):
-            level = v if type(v) is int and 1 <= v <= 5 else _item(v, 1, 5, f"EQ-5D-5L dimension {i}")
-            if level is None:
-                raise ValueError(f"EQ-5D-5L dimension {i} is missing")
-            levels.append(level)
+        levels = _items(profile, 1, 5, "EQ-5D-5L dimension")
+        if None in levels:
+            raise ValueError(f"EQ-5D-5L dimension {levels.index(None) + 1} is missing")
     loss = sum(table[level - 1] for table, level in zip(EQ5D5L_DK_DECREMENTS, levels))
     return (1000 - loss) / 1000
 
@@ -490,13 +487,13 @@ def _derive_bmi(weight_kg: Item, height_cm: Item) -> float | None:
 def _derive_hads_anxiety(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
     # hads(values).anxiety, without scoring the other subscale (every item is checked all the same)
-    return None if values is None else _hads_subscale(_hads_items(values)[0::2])
+    return None if values is None else _hads_subscale(_hads_items(values)[HADS_ANXIETY])
 
 
 @derivation("hads_depression")
 def _derive_hads_depression(items: Sequence[Item] | None) -> int | None:
     values = _list_or_none(items)
-    return None if values is None else _hads_subscale(_hads_items(values)[1::2])
+    return None if values is None else _hads_subscale(_hads_items(values)[HADS_DEPRESSION])
 
 
 def _heartqol_derivation(name: str, expected: int) -> Derivation:

@@ -642,7 +642,9 @@ class _Plan:
         self.derivations = tuple(
             (
                 f.name,
-                f.derived.function,
+                # the registered function itself, looked up once (an unknown name: scoring.derive
+                # says so when the score is asked for, as before)
+                scoring.DERIVATIONS.get(f.derived.function) or functools.partial(scoring.derive, f.derived.function),
                 dict(f.derived.params),
                 tuple(
                     (kw, _items_getter(contract, form, ref) if isinstance(ref, tuple) else _getter(contract, form, ref))
@@ -670,9 +672,7 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, function, params, inputs in plan.derivations:
-        # the registered function itself (scoring.derive looks it up, or says that it is unknown)
-        derive = scoring.DERIVATIONS.get(function) or functools.partial(scoring.derive, function)
+    for name, derive, params, inputs in plan.derivations:
         kwargs: dict[str, Any] = dict(params)
         for kw, get in inputs:
             kwargs[kw] = get(cleaned, context)
@@ -731,7 +731,7 @@ def validate_form(
             if value in taken if type(taken) is frozenset else taken[0] <= value <= taken[1]:
                 coerced[key] = value  # a whole number the field takes as it is: nothing to check
                 continue
-        entry = entries.get(key) if type(key) is str or isinstance(key, str) else None
+        entry = entries.get(key) if isinstance(key, str) else None
         if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
             continue

@@ -88,6 +88,7 @@ def test_a_message_with_a_wrong_signature_is_not_counted(caplog: pytest.LogCaptu
 def test_installed_the_manager_watches_its_kernels_this_way() -> None:
     manager = MappingKernelManager()
     activity_watch.install(manager)
+    assert manager.start_watching_activity.__func__ is activity_watch.start_watching_activity
     kernel = FakeKernel()
     manager._kernels["k"] = kernel
     manager.start_watching_activity("k")

@@ -28,10 +28,17 @@ def test_each_file_is_looked_up_once_and_found_where_voila_finds_it(monkeypatch)
     assert find("/fake-root/", "hjertekom/static/hjertekom.css").endswith("hjertekom.css") and len(calls) == 2
 
 
-def test_installed_the_page_links_are_versioned_as_before(monkeypatch) -> None:
+def test_installed_the_page_links_are_versioned_as_before_and_looked_up_once(monkeypatch) -> None:
+    import voila.static_file_handler as handler_module
+
     monkeypatch.setenv("JUPYTER_PATH", str(SHARE))
     before = make_url("hjertekom", "/", "static/hjertekom.css")
     monkeypatch.setattr(TemplateStaticFileHandler, "get_absolute_path", TemplateStaticFileHandler.get_absolute_path)
     monkeypatch.setattr(static_path_cache, "_installed", False)
     static_path_cache.install()
+    walks: list[object] = []
+    collect = handler_module.collect_static_paths
+    monkeypatch.setattr(handler_module, "collect_static_paths", lambda *a, **k: walks.append(a) or collect(*a, **k))
     assert make_url("hjertekom", "/", "static/hjertekom.css") == before and "?v=" in before
+    assert make_url("hjertekom", "/", "static/hjertekom.css") == before
+    assert len(walks) == 1   # the data folders walked for the first page only

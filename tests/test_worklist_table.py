@@ -97,9 +97,9 @@ def test_the_channel_calls_the_registered_handler_once_per_new_report() -> None:
     channel = ActionChannel()
     heard: list[tuple[str, ...]] = []
     channel.register("worklist-sort", lambda args: heard.append(tuple(args)))
-    channel.inbox.value = _report(1, "worklist-sort", ("drafts", "name"))
-    channel.inbox.value = _report(1, "worklist-sort", ("drafts", "cpr"))   # a replayed number: stale
-    channel.inbox.value = _report(2, "worklist-sort", ("drafts", "cpr"))
+    channel.widget.value = _report(1, "worklist-sort", ("drafts", "name"))
+    channel.widget.value = _report(1, "worklist-sort", ("drafts", "cpr"))   # a replayed number: stale
+    channel.widget.value = _report(2, "worklist-sort", ("drafts", "cpr"))
     assert heard == [("drafts", "name"), ("drafts", "cpr")]
 
 
@@ -114,7 +114,7 @@ def test_reports_of_the_wrong_shape_or_size_are_dropped(raw: str) -> None:
     channel = ActionChannel()
     heard: list[object] = []
     channel.register("worklist-sort", heard.append)
-    channel.inbox.value = raw
+    channel.widget.value = raw
     assert heard == []
 
 
@@ -122,7 +122,7 @@ def test_an_action_nobody_registered_does_nothing() -> None:
     channel = ActionChannel()
     heard: list[object] = []
     channel.register("worklist-sort", heard.append)
-    channel.inbox.value = _report(1, "user-delete", ("1",))
+    channel.widget.value = _report(1, "user-delete", ("1",))
     assert heard == [] and parse_report(_report(1, "user-delete", ("1",))) == (1, "user-delete", ("1",))
 
 

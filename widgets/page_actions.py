@@ -53,10 +53,9 @@ class ActionChannel:
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {}
         self._seen = 0
-        self.inbox = w.Text(value="", continuous_update=False, layout=w.Layout(display="none"),
-                            _dom_classes=("hk-action-channel",))
-        self.inbox.observe(self._reported, names="value")
-        self.widget = self.inbox
+        self.widget = w.Text(value="", continuous_update=False, layout=w.Layout(display="none"),
+                             _dom_classes=("hk-action-channel",))
+        self.widget.observe(self._reported, names="value")
 
     def register(self, action: str, handler: Handler) -> None:
         """``handler(args)`` is called for each click on a button of ``action`` (the view that drew

@@ -1,6 +1,7 @@
 """The worklist: search by CPR or name, the day's lists, and the way to a new citizen and course."""
 from __future__ import annotations
 
+import contextlib
 import html
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -175,8 +176,9 @@ class WorklistView:
     def _sort(self, args: Sequence[str]) -> None:
         """A click on a column heading: ``args`` = (list, column), both as the page drew them."""
         table = self.tables.get(args[0]) if len(args) == 2 else None
-        if table is not None and args[1] in {key for key, _, _ in table.columns}:
-            table.sort_by(args[1])
+        if table is not None:
+            with contextlib.suppress(ValueError):   # a column the list does not have: nothing to do
+                table.sort_by(args[1])
 
     def _show_all(self, args: Sequence[str]) -> None:
         table = self.tables.get(args[0]) if len(args) == 1 else None
