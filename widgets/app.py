@@ -39,6 +39,7 @@ from hjertekom_widgets.programmes import DEFAULT_PROGRAMME
 from hjertekom_widgets.questionnaire_mode import resume_held
 from hjertekom_widgets.routes import AddressBar, Route
 from hjertekom_widgets.session import NotSignedIn, Session, start_session
+from hjertekom_widgets.shared_looks import SharedLooks
 from hjertekom_widgets.text import t as app_t
 from hjertekom_widgets.worklist import WorklistView
 
@@ -52,18 +53,20 @@ class EntryShell:
     def __init__(self) -> None:
         self.session: Session | None = None
         self.workspace: Workspace | None = None  # opened before the request when possible
-        self.header = w.HTML(layout=w.Layout(margin="0 0 8px 0"))
-        self.message = w.HTML()
-        self.body = w.VBox()
-        self.address = AddressBar(self._address_reported)
-        self.actions = ActionChannel()           # clicks on buttons drawn as HTML (page_actions.py)
+        # One Layout and Style model per look for the page's fixed widgets (shared_looks.py): fewer
+        # models for each login to send and fetch (issue 16).
+        self.looks = SharedLooks()
+        self.header = self.looks.html("", margin="0 0 8px 0")
+        self.message = self.looks.html("")
+        self.body = self.looks.vbox([])
+        self.address = AddressBar(self._address_reported, self.looks)
+        self.actions = ActionChannel(self.looks)  # clicks on buttons drawn as HTML (page_actions.py)
         self.shown: Route | None = None          # the view in the body
         self._courses: CourseView | None = None   # made once, at the first course opened
         self._pending_address: str | None = None  # reported before the session started
         self._following = False                   # showing what the browser's address asks for
-        self.widget = w.VBox([self.header, self.message, self.body, self.address.widget, self.actions.widget],
-                             layout=w.Layout(max_width="1200px", padding="4px 12px"))
-        self.widget.add_class("hk-app")
+        self.widget = self.looks.vbox([self.header, self.message, self.body, self.address.widget,
+                                       self.actions.widget], "hk-app", max_width="1200px", padding="4px 12px")
 
     # --- infrastructure ---------------------------------------------------------------------------
     @property

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import ipywidgets as w
+from hjertekom_widgets.shared_looks import SharedLooks
 
 log = logging.getLogger("hjertekom.entry")
 
@@ -50,11 +50,11 @@ def action_attribute(action: str, *args: str) -> str:
 class ActionChannel:
     """The kernel's side: ``register`` a handler per action; the hidden ``widget`` goes on the page."""
 
-    def __init__(self) -> None:
+    def __init__(self, looks: SharedLooks | None = None) -> None:
         self._handlers: dict[str, Handler] = {}
         self._seen = 0
-        self.widget = w.Text(value="", continuous_update=False, layout=w.Layout(display="none"),
-                             _dom_classes=("hk-action-channel",))
+        self.widget = (looks or SharedLooks()).text("hk-action-channel", value="", continuous_update=False,
+                                                    layout={"display": "none"})
         self.widget.observe(self._reported, names="value")
 
     def register(self, action: str, handler: Handler) -> None:

@@ -34,6 +34,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from hjertekom_widgets.shared_looks import SharedLooks
+
 WORKLIST, NEW, CITIZEN, NEW_COURSE, COURSE = "worklist", "new", "citizen", "new_course", "course"
 #: The citizen's questionnaire of one form (a held address only, see ``AddressBar.hold``).
 QUESTIONNAIRE = "questionnaire"
@@ -96,7 +98,7 @@ class AddressBar:
     the view the browser wants, which the first report brings, and must not be overwritten by the
     worklist the app starts with."""
 
-    def __init__(self, on_report: Callable[[str], None]) -> None:
+    def __init__(self, on_report: Callable[[str], None], looks: SharedLooks | None = None) -> None:
         self.on_report = on_report
         self.current: str | None = None    # the fragment the browser shows, as far as the kernel knows
         self.heard = False
@@ -104,12 +106,11 @@ class AddressBar:
         self._sent = 0
         self.held: Route | None = None     # the browser is kept at this address (see hold)
         self._on_refused: Callable[[str], None] | None = None
-        self.inbox = w.Text(value="", continuous_update=False, layout=w.Layout(display="none"))
-        self.inbox.add_class("hk-route-channel")
+        looks = looks or SharedLooks()   # hidden, all three: one Layout model
+        self.inbox = looks.text("hk-route-channel", value="", continuous_update=False, layout={"display": "none"})
         self.inbox.observe(self._reported, names="value")
-        self.outbox = w.HTML(value="", layout=w.Layout(display="none"))
-        self.outbox.add_class("hk-route-out")
-        self.widget = w.Box([self.inbox, self.outbox], layout=w.Layout(display="none"))
+        self.outbox = looks.html("", "hk-route-out", display="none")
+        self.widget = w.Box([self.inbox, self.outbox], layout=looks.layout(display="none"))
 
     def show(self, route: Route, *, replace: bool = False) -> None:
         """The app now shows ``route``: a new history entry (or, ``replace``, the current one

@@ -35,15 +35,17 @@ if TYPE_CHECKING:
 class WorklistView:
     def __init__(self, shell: EntryShell) -> None:
         self.shell = shell
-        self.looks = SharedLooks()   # the lists' and the hits' many alike buttons and rows
-        self.search = w.Text(placeholder="CPR-nummer (ddmmåå-xxxx) eller navn", continuous_update=True,
-                             layout=w.Layout(width="320px"))
-        self.search.add_class("hk-search")
-        self.hint = w.HTML()
-        self.search_button = w.Button(description="Søg", button_style="primary", icon="search")
-        self.new_button = w.Button(description="Ny borger og forløb", icon="plus")
-        self.results = w.VBox()
-        self.results.add_class("hk-search-results")
+        # The page's looks (the shell's): the lists' and the hits' many alike buttons and rows, and
+        # this view's fixed widgets, add no layout or style model when the worklist is drawn again.
+        looks = self.looks = shell.looks
+        self.search = looks.text("hk-search", placeholder="CPR-nummer (ddmmåå-xxxx) eller navn",
+                                 continuous_update=True, layout={"width": "320px"})
+        self.hint = looks.html("")
+        self.search_button = w.Button(description="Søg", button_style="primary", icon="search",
+                                      layout=looks.layout(), style=looks.style(w.ButtonStyle))
+        self.new_button = w.Button(description="Ny borger og forløb", icon="plus", layout=looks.layout(),
+                                   style=looks.style(w.ButtonStyle))
+        self.results = looks.vbox([], "hk-search-results")
         self.search.observe(self._check_as_typed, names="value")
         search = shell.guarded("search")(self._search)
         self.search_button.on_click(search)
@@ -52,9 +54,9 @@ class WorklistView:
         self.search.on_msg(lambda _w, content, _b: search(None) if content.get("event") == "submit" else None)
         self.new_button.on_click(shell.guarded("new")(lambda _: shell.open_new_citizen(self._typed_cpr())))
         lists = self._lists()
-        self.widget = w.VBox([
-            w.HTML("<h3 style='margin:4px 0'>Find borger</h3>"),
-            w.HBox([self.search, self.search_button, self.new_button]), self.hint, self.results, lists])
+        self.widget = looks.vbox([
+            looks.html("<h3 style='margin:4px 0'>Find borger</h3>"),
+            looks.hbox([self.search, self.search_button, self.new_button]), self.hint, self.results, lists])
 
     def _typed_cpr(self) -> str:
         """What to carry over to "Ny borger og forløb": a CPR number as "DDMMYY-SSSS" when one was
