@@ -76,8 +76,9 @@ def _pool(size: int = 2, memory_mb: float = 100_000.0, max_size: int | None = No
 
 
 def _wave(manager: FakeManager, n: int) -> list[str]:
-    """n logins at once: each asks the pool's size first (as Voilà's handler does); the first take
-    the ready kernels, the next ones claim refills still starting, the rest start their own."""
+    """n logins at once: each asks the pool's size first and claims the pool's first kernel when
+    the size is above 0 (as Voilà's handler does); the first take the ready kernels, the rest
+    start their own (a refill still starting would be "waited")."""
     outcomes = []
     for _ in range(n):
         pool = manager._pools[NB]
@@ -91,6 +92,26 @@ def _wave(manager: FakeManager, n: int) -> list[str]:
     manager._pools[NB] = [f for f in manager._pools[NB] if f.done()]
     manager.fill_if_needed(notebook_name=NB)  # the refills are ready
     return outcomes
+
+
+def test_a_refill_still_starting_is_not_handed_out_and_ready_kernels_go_first() -> None:
+    pool, manager, _ = _pool(2)
+    assert _wave(manager, 20) == ["preheated"] * 2 + ["own kernel"] * 18  # nobody waits for a refill
+    manager.fill_if_needed(notebook_name=NB)
+    first, second, ready = Future(), Future(), manager._pools[NB][0]
+    manager._pools[NB][:] = [first, ready, second]
+    assert manager.get_pool_size(NB) == 1
+    assert manager._pools[NB] == [ready, first, second]   # the ready one first, the others in order
+    assert manager.page_request() == "preheated"
+    assert len(pool.misses) == 18
+
+
+def test_a_pool_kernel_that_failed_to_start_is_left_out() -> None:
+    _, manager, _ = _pool(2)
+    broken: Future[dict[str, Any]] = Future()
+    broken.set_exception(RuntimeError("kernel died"))
+    manager._pools[NB].insert(0, broken)
+    assert manager.get_pool_size(NB) == 2 and broken not in manager._pools[NB]
 
 
 def test_logins_that_find_a_ready_kernel_do_not_grow_the_pool() -> None:
