@@ -127,6 +127,15 @@ def service_for(store: Store, contracts: ContractRegistry) -> Callable[[User], S
 DEMO_CITIZENS = 700
 
 
+@pytest.fixture
+def ws(tmp_path: Path) -> Iterator[Workspace]:
+    """An initialised workspace of its own (SQLite store, the project's contracts) in tmp_path."""
+    workspace = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=CONTRACTS_DIR))
+    initialise(workspace)
+    yield workspace
+    workspace.store.dispose()
+
+
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A SQLite workspace filled by the demo generator (seed 1), demo users included.

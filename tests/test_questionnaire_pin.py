@@ -7,15 +7,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from hjertekom_core import audit
 from hjertekom_core.access import SYSTEM
-from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
-from hjertekom_core.config import Config
+from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.service import Service
 from hjertekom_core.users import add_user, set_own_pin
@@ -23,18 +20,9 @@ from hjertekom_widgets.app import EntryShell
 from hjertekom_widgets.session import Session
 
 from factories import TEST_PASSWORD, course_data
-from paths import CONTRACTS_DIR
 
 PIN = "27183"
 pytestmark = pytest.mark.filterwarnings(r"ignore:Passing unrecognized arguments to super\(Layout\)")
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    workspace = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=CONTRACTS_DIR))
-    initialise(workspace)
-    yield workspace
-    workspace.store.dispose()
 
 
 def _shell_on_a_start_form(ws: Workspace, *, proxy: bool) -> EntryShell:

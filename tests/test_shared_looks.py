@@ -7,16 +7,13 @@ Style model; a shared one refuses any change, since a change for one widget woul
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
-from pathlib import Path
 
 import ipywidgets as w
 import pytest
 from ipywidgets.widgets import widget as widget_module
 
 from hjertekom_core.access import SYSTEM
-from hjertekom_core.bootstrap import Workspace, initialise, open_workspace
-from hjertekom_core.config import Config
+from hjertekom_core.bootstrap import Workspace
 from hjertekom_core.users import add_user
 from hjertekom_widgets.app import EntryShell
 from hjertekom_widgets.session import Session
@@ -24,7 +21,6 @@ from hjertekom_widgets.shared_looks import SharedLooks
 from hjertekom_widgets.worklist import WorklistView
 
 from factories import TEST_PASSWORD
-from paths import CONTRACTS_DIR
 
 SILKEBORG = 740
 LOOKS = ("LayoutModel", "HTMLStyleModel", "TextStyleModel", "ButtonStyleModel")
@@ -63,22 +59,14 @@ def test_a_shared_layout_or_style_refuses_a_change_and_keeps_its_value() -> None
     assert button.description == "Find"
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    ws = open_workspace(Config(data_dir=tmp_path / "data", contracts_dir=CONTRACTS_DIR))
-    initialise(ws)
-    yield ws
-    ws.store.dispose()
-
-
-def test_the_shell_and_its_worklist_share_their_looks_and_a_redraw_adds_none(workspace: Workspace) -> None:
+def test_the_shell_and_its_worklist_share_their_looks_and_a_redraw_adds_none(ws: Workspace) -> None:
     made, shell = _made(EntryShell)
     looks = sum(made[name] for name in LOOKS)
     # 8 widgets: header, message, body, the address bar's three, the action channel, the page box;
     # one layout each and a style for each text and HTML would be 13 more models.
     assert sum(made.values()) - looks == 8 and looks <= 6, made
-    user = add_user(workspace.store, SYSTEM, "kliniker", "Kliniker", "clinician", TEST_PASSWORD, (SILKEBORG,))
-    shell.session = Session(workspace, user)
+    user = add_user(ws.store, SYSTEM, "kliniker", "Kliniker", "clinician", TEST_PASSWORD, (SILKEBORG,))
+    shell.session = Session(ws, user)
     first, view = _made(lambda: WorklistView(shell))
     assert first["LayoutModel"] <= 2, first   # the search field's width, at most one more
     again, _ = _made(lambda: WorklistView(shell))
