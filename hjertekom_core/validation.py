@@ -639,6 +639,7 @@ class _Plan:
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
+        fetches = _Fetches(contract, form)
         self.derivations = tuple(
             (
                 f.name,
@@ -646,14 +647,66 @@ class _Plan:
                 # says so when the score is asked for, as before)
                 scoring.DERIVATIONS.get(f.derived.function) or functools.partial(scoring.derive, f.derived.function),
                 dict(f.derived.params),
-                tuple(
-                    (kw, _items_getter(contract, form, ref) if isinstance(ref, tuple) else _getter(contract, form, ref))
-                    for kw, ref in f.derived.inputs.items()
-                ),
+                tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items()),
             )
             for f in form.fields.values()
             if f.derived is not None
         )
+        self.fetches = tuple(fetches.steps)
+
+
+#: A step of ``_Plan.fetches``: (getter, None, None) fetches the input; (None, i, pick) picks it
+#: from the input fetched at step i.
+_Fetch = tuple["Getter | None", "int | None", "Callable[[list[Any]], list[Any]] | None"]
+
+
+class _Fetches:
+    """The distinct inputs of a form's derivations, each fetched once per validation: the two HADS
+    subscales read one list of their 14 items, and a list of this form's items that another list
+    holds (HeartQoL's physical and emotional items in its global list) is picked from that one.
+    ``_getter`` gives each item the same value alone as in any list, so a picked list is the list
+    the item getter would fetch. (The derivations never change their inputs: they copy them.)"""
+
+    def __init__(self, contract: Contract, form: Form) -> None:
+        self.contract, self.form = contract, form
+        self.steps: list[_Fetch] = []
+        self._known: dict[Any, int] = {}
+        self._lists: list[tuple[tuple[str, ...], int]] = []  # this form's item lists fetched: names, step
+
+    def _key(self, ref: Ref) -> tuple[str | None, str]:
+        return (None if ref.form in (None, self.form.name) else ref.form, ref.field)
+
+    def index(self, ref: Ref | tuple[Ref, ...]) -> int:
+        key = tuple(map(self._key, ref)) if isinstance(ref, tuple) else self._key(ref)
+        found = self._known.get(key)
+        if found is not None:
+            return found
+        step: _Fetch
+        if not isinstance(ref, tuple):
+            step = (_getter(self.contract, self.form, ref), None, None)
+        else:
+            step = (_items_getter(self.contract, self.form, ref), None, None)
+            if all(form is None for form, _ in key):
+                names = tuple(name for _, name in key)
+                picked = self._pick(names)
+                if picked is not None:
+                    step = picked
+                else:
+                    self._lists.append((names, len(self.steps)))
+        self._known[key] = len(self.steps)
+        self.steps.append(step)
+        return len(self.steps) - 1
+
+    def _pick(self, names: tuple[str, ...]) -> _Fetch | None:
+        for held, source in self._lists:
+            if names and set(names) <= set(held):
+                positions = [held.index(n) for n in names]
+                start = positions[0]
+                if positions == list(range(start, start + len(positions))):
+                    window = slice(start, start + len(positions))
+                    return (None, source, lambda values: values[window])
+                return (None, source, lambda values: [values[i] for i in positions])
+        return None
 
 
 _PLANS: dict[tuple[int, int], _Plan] = {}
@@ -671,11 +724,14 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 
 
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
+    got: list[Any] = []
+    for get, source, pick in plan.fetches:
+        got.append(get(cleaned, context) if get is not None else pick(got[source]))  # type: ignore[misc]
     out: dict[str, Any] = {}
     for name, derive, params, inputs in plan.derivations:
         kwargs: dict[str, Any] = dict(params)
-        for kw, get in inputs:
-            kwargs[kw] = get(cleaned, context)
+        for kw, index in inputs:
+            kwargs[kw] = got[index]
         try:
             score = derive(**kwargs)
         except ValueError:

@@ -238,3 +238,20 @@ def test_plan_follows_a_new_contract_object() -> None:
     for contract in (one, two, one):
         report = validate_form(contract, "start", start_data(), complete=True, today=TODAY)
         assert report.ok and report.cleaned["bmi"] == 27.9
+
+
+def test_derivations_fetch_each_list_of_items_once() -> None:
+    """The HADS subscales share one fetch of their 14 items; HeartQoL's physical and emotional
+    items are picked from its global list (the same values: test_planned_validation_decides_as_before)."""
+    from hjertekom_core.validation import _plan
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    plan = _plan(contract, contract.form("start"))
+    index = {name: inputs[0][1] for name, _, _, inputs in plan.derivations}
+    assert index["hads_anxiety"] == index["hads_depression"]
+    for scale in ("heartqol_physical", "heartqol_emotional"):
+        getter, source, pick = plan.fetches[index[scale]]
+        assert getter is None and source == index["heartqol_global"] and pick is not None
+    data = dict(start_data(), heartqol_03="UNK", heartqol_12="UNK")
+    report = validate_form(contract, "start", data, today=TODAY)
+    assert repr(report.cleaned) == repr(reference_validate(contract, "start", data, {}, False).cleaned)
