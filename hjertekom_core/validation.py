@@ -53,6 +53,8 @@ _FALSE = {"false", "0", "nej", "no", "n"}
 _NUMBER = re.compile(r"([+\-\u2212]?)(\d*)(?:([.,])(\d*))?", re.ASCII)
 # Digits grouped in thousands with a point or comma, perhaps with decimals: "1.250,5", "1,250.5", "1.250.000".
 _GROUPED = re.compile(r"[+\-\u2212]?\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", re.ASCII)
+# The usual number as typed: digits, perhaps a decimal mark and more digits (no sign, no space).
+_PLAIN_NUMBER = re.compile(r"(\d+)(?:([.,])(\d+))?", re.ASCII)
 _EXPONENT = re.compile(r"[+\-\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)[eE][+\-\u2212]?\d+", re.ASCII)
 #: Longer number text is refused before it is parsed (no measure here needs more digits).
 MAX_NUMBER_LENGTH = 30
@@ -113,9 +115,9 @@ def parse_date(value: Any) -> dt.date:
     if isinstance(value, str):
         text = value.strip()
         if m := _DANISH_DATE.fullmatch(text):
-            day, month, year = (int(g) for g in m.groups())
+            day, month, year = int(m[1]), int(m[2]), int(m[3])
         elif m := _ISO_DATE.fullmatch(text):
-            year, month, day = (int(g) for g in m.groups())
+            year, month, day = int(m[1]), int(m[2]), int(m[3])
         else:
             raise _Invalid("not_date")
         try:
@@ -143,6 +145,19 @@ def _not_number(f: Field) -> str:
 
 def _number_text(value: str, f: Field) -> Decimal:
     """The exact number a person typed, or _Invalid saying what in it is ambiguous or wrong."""
+    sign, whole, mark, fraction = _number_parts(value, f)
+    negative = sign in ("-", "\u2212")
+    return Decimal(f"{'-' if negative else ''}{whole or '0'}.{fraction or '0'}")
+
+
+def _number_parts(value: str, f: Field) -> tuple[str, str, str | None, str | None]:
+    """``_NUMBER``'s groups (sign, whole, mark, fraction) of a number a person typed, checked (what
+    ``_number_text`` refuses, it refuses here)."""
+    if len(value) <= MAX_NUMBER_LENGTH and (m := _PLAIN_NUMBER.fullmatch(value)):
+        # the usual text ("88,4", "142"): what the checks below would find in it, in one match
+        whole, mark, fraction = m.groups()
+        _check_number_parts(whole, mark, fraction, f)
+        return "", whole, mark, fraction
     text = value.strip()
     bad = _not_number(f)
     if len(text) > MAX_NUMBER_LENGTH:
@@ -160,6 +175,11 @@ def _number_text(value: str, f: Field) -> Decimal:
     sign, whole, mark, fraction = m.groups()
     if not whole and not fraction:
         raise _Invalid(bad)  # "", "-", ","
+    _check_number_parts(whole, mark, fraction, f)
+    return sign, whole, mark, fraction
+
+
+def _check_number_parts(whole: str, mark: str | None, fraction: str | None, f: Field) -> None:
     allowed = 0 if f.type == "int" else f.decimals
     if (
         mark
@@ -174,10 +194,7 @@ def _number_text(value: str, f: Field) -> Decimal:
         raise _Invalid("number_ambiguous", as_thousands=int(grouped), as_decimal=float(decimal))
     if mark and f.type == "int":
         raise _Invalid("int_decimals")
-    negative = sign in ("-", "\u2212")
-    number = Decimal(f"{'-' if negative else ''}{whole or '0'}.{fraction or '0'}")
     _check_decimals(len((fraction or "").rstrip("0")), f)
-    return number
 
 
 def _check_decimals(places: int, f: Field) -> None:
@@ -222,6 +239,13 @@ def _to_int(value: Any, f: Field) -> int:
 
 
 def _to_decimal(value: Any, f: Field) -> float:
+    if type(value) is str:
+        # float(Decimal(text)) without the Decimal: both are the double nearest the decimal text
+        sign, whole, mark, fraction = _number_parts(value, f)
+        if int(whole or "0") >= MAX_MAGNITUDE:  # |number| >= MAX_MAGNITUDE exactly when its whole part is
+            raise _Invalid("number_too_large")
+        number = float(f"{whole or '0'}.{fraction or '0'}")
+        return (-number if sign in ("-", "\u2212") else number) + 0.0  # + 0.0: no "-0.0" stored
     return float(_number(value, f)) + 0.0  # + 0.0: no "-0.0" stored
 
 
