@@ -664,19 +664,60 @@ class _Plan:
         self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
         fetches = _Fetches(contract, form)
-        self.derivations = tuple(
-            (
-                f.name,
-                # the registered function itself, looked up once (an unknown name: scoring.derive
-                # says so when the score is asked for, as before)
-                scoring.DERIVATIONS.get(f.derived.function) or functools.partial(scoring.derive, f.derived.function),
-                dict(f.derived.params),
-                tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items()),
+        derivations = []
+        checks: dict[tuple[int, int, int], int] = {}
+        for f in form.fields.values():
+            if f.derived is None:
+                continue
+            inputs = tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items())
+            # the registered function itself, looked up once (an unknown name: scoring.derive says so
+            # when the score is asked for, as before)
+            derive = scoring.DERIVATIONS.get(f.derived.function)
+            scored: _Scored | None = None
+            item_score = scoring.ITEM_SCORES.get(f.derived.function)
+            if (
+                item_score is not None
+                and derive is _REGISTERED.get(f.derived.function)
+                and len(inputs) == 1
+                and inputs[0][0] == "items"
+                and isinstance(f.derived.inputs["items"], tuple)
+            ):
+                # a scale of a questionnaire: its items are checked once for every scale of them
+                _, source, pick = fetches.steps[inputs[0][1]]
+                root = inputs[0][1] if source is None else source
+                check = checks.setdefault((root, item_score.lo, item_score.hi), len(checks))
+                scored = (check, pick, item_score.count, item_score.score)
+            derivations.append(
+                (
+                    f.name,
+                    derive or functools.partial(scoring.derive, f.derived.function),
+                    dict(f.derived.params),
+                    inputs,
+                    scored,
+                )
             )
-            for f in form.fields.values()
-            if f.derived is not None
-        )
+        self.derivations = tuple(derivations)
         self.fetches = tuple(fetches.steps)
+        #: (fetch, lo, hi) of each list of items checked once (``_checked``), in ``_Scored``'s order
+        self.checks = tuple(checks)
+
+
+#: The registered derivations that ``scoring.ITEM_SCORES`` describes (not one put in their place).
+_REGISTERED = {name: scoring.DERIVATIONS[name] for name in scoring.ITEM_SCORES}
+
+#: A derivation scored from its items checked once (``scoring.ItemScore``): the index of the check
+#: in ``_Plan.checks``, the pick of its items from the checked list (None: the whole list), the
+#: number of items the scale needs, the score.
+_Scored = tuple[int, "Callable[[list[Any]], list[Any]] | None", int, "Callable[..., Any]"]
+
+
+def _checked(values: list[Any], lo: int, hi: int) -> list[int | None] | None:
+    """``scoring._items`` of a list of items, or None when an item is wrong (each scale of them is
+    then derived alone, as before: one with only right items still gets its score)."""
+    try:
+        return scoring._items(values, lo, hi, "item")
+    except ValueError:
+        return None
 
 
 #: A step of ``_Plan.fetches``: (getter, None, None) fetches the input; (None, i, pick) picks it
@@ -751,8 +792,20 @@ def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, A
     got: list[Any] = []
     for get, source, pick in plan.fetches:
         got.append(get(cleaned, context) if get is not None else pick(got[source]))  # type: ignore[misc]
+    checked = [_checked(got[fetch], lo, hi) for fetch, lo, hi in plan.checks]
     out: dict[str, Any] = {}
-    for name, derive, params, inputs in plan.derivations:
+    for name, derive, params, inputs, scored in plan.derivations:
+        if scored is not None and (values := checked[scored[0]]) is not None:
+            _, pick, count, score_of = scored
+            if pick is not None:
+                values = pick(values)
+            try:
+                score = score_of(values, **params) if len(values) == count else None
+            except ValueError:
+                score = None
+            if score is not None:
+                out[name] = score
+            continue
         kwargs: dict[str, Any] = dict(params)
         for kw, index in inputs:
             kwargs[kw] = got[index]

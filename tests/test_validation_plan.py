@@ -247,7 +247,7 @@ def test_derivations_fetch_each_list_of_items_once() -> None:
 
     contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
     plan = _plan(contract, contract.form("start"))
-    index = {name: inputs[0][1] for name, _, _, inputs in plan.derivations}
+    index = {name: inputs[0][1] for name, _, _, inputs, _ in plan.derivations}
     assert index["hads_anxiety"] == index["hads_depression"]
     for scale in ("heartqol_physical", "heartqol_emotional"):
         getter, source, pick = plan.fetches[index[scale]]
@@ -255,3 +255,21 @@ def test_derivations_fetch_each_list_of_items_once() -> None:
     data = dict(start_data(), heartqol_03="UNK", heartqol_12="UNK")
     report = validate_form(contract, "start", data, today=TODAY)
     assert repr(report.cleaned) == repr(reference_validate(contract, "start", data, {}, False).cleaned)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{}, {"heartqol_03": 7}, {"heartqol_12": -1}, {"hads_04": 4}, {"hads_04": "x"}, {"heartqol_01": 1.0, "hads_02": 2.0},
+     {"heartqol_11": None, "heartqol_12": "UNK", "heartqol_13": None}, {"hads_01": None, "hads_03": "UNK"}],
+    ids=repr,
+)
+def test_scales_checked_once_score_as_each_alone(wrong: dict[str, Any]) -> None:
+    """The items of the HADS and HeartQoL scales are checked once for all their scales; a wrong item
+    in HeartQoL's global list leaves the scale that lacks it its score, as before."""
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    form = contract.form("start")
+    cleaned = {**validate_form(contract, "start", start_data(), today=TODAY).cleaned, **wrong}
+    got = compute_derived(form, cleaned, {}, contract)
+    assert repr(got) == repr(reference_derived(form, cleaned, {}, contract))
+    if wrong == {"heartqol_03": 7}:
+        assert "heartqol_global" not in got and "heartqol_emotional" in got
