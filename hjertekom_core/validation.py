@@ -641,16 +641,25 @@ def _items_getter(contract: Contract, form: Form, refs: tuple[Ref, ...]) -> Gett
     return items
 
 
-def _taken_ints(entry: _Entry) -> frozenset[int] | tuple[float, float] | None:
+def _taken_ints(entry: _Entry) -> frozenset[int] | range | None:
     """For a whole-number field a Python int is taken as it is without any issue when it is one of
-    these codes, or (no code list) within this range; None for any other field. What the loop of
+    these codes, or (no code list) in this range; None for any other field. What the loop of
     ``validate_form`` would decide for such an int, decided in one look (a questionnaire's items)."""
     if entry.derived or entry.int_codes is _NOT_INT:
         return None
     if entry.int_codes is not None:
         return frozenset(c for c in entry.int_codes if type(c) is int and -MAX_MAGNITUDE < c < MAX_MAGNITUDE)
     lo, hi = entry.quiet if entry.quiet is not None else (-math.inf, math.inf)
-    return (max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1))
+    # the ints lo <= v <= hi (limits may be floats), within the magnitude limit
+    return range(math.ceil(max(lo, -MAX_MAGNITUDE + 1)), math.floor(min(hi, MAX_MAGNITUDE - 1)) + 1)
+
+
+def _taken_texts(entry: _Entry) -> frozenset[str] | None:
+    """The texts a field takes as they are, without any issue: its code list's text codes that
+    stripping leaves as they are (``_coerce``'s first rule); None for a field without them."""
+    if entry.derived or entry.text_codes is None:
+        return None
+    return frozenset(c for c in entry.text_codes if type(c) is str and c == c.strip()) or None
 
 
 class _Plan:
@@ -660,6 +669,7 @@ class _Plan:
         code_sets: dict[int, frozenset[Any]] = {}
         self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
         self.taken_ints = {name: t for name, e in self.entries.items() if (t := _taken_ints(e)) is not None}
+        self.taken_texts = {name: t for name, e in self.entries.items() if (t := _taken_texts(e)) is not None}
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
@@ -858,12 +868,16 @@ def validate_form(
     errors_by_field: dict[str, FieldIssue] = {}
     warnings_by_field: dict[str, FieldIssue] = {}
 
-    taken_ints = plan.taken_ints
+    taken_ints, taken_texts = plan.taken_ints, plan.taken_texts
     for key, value in data.items():
-        if type(value) is int and (taken := taken_ints.get(key)) is not None:
-            if value in taken if type(taken) is frozenset else taken[0] <= value <= taken[1]:
+        kind = type(value)
+        if kind is int:
+            if (taken := taken_ints.get(key)) is not None and value in taken:
                 coerced[key] = value  # a whole number the field takes as it is: nothing to check
                 continue
+        elif kind is str and (codes := taken_texts.get(key)) is not None and value in codes:
+            coerced[key] = value  # a code of the field's code list as it is: nothing to check
+            continue
         entry = entries.get(key) if isinstance(key, str) else None
         if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
@@ -871,7 +885,6 @@ def validate_form(
         f, derived, int_codes, text_codes, quiet = entry
         if derived or value is None:
             continue  # derived: recomputed below from what was entered
-        kind = type(value)
         if kind is int and int_codes is not _NOT_INT:
             # what _coerce does with an int for a whole-number field (no missing reason is an int):
             # _to_int's range check, then _to_code's code list check, without the calls

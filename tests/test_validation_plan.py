@@ -10,6 +10,7 @@ substance on top of the module's unchanged helpers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import zlib
 from typing import Any
@@ -273,3 +274,21 @@ def test_scales_checked_once_score_as_each_alone(wrong: dict[str, Any]) -> None:
     assert repr(got) == repr(reference_derived(form, cleaned, {}, contract))
     if wrong == {"heartqol_03": 7}:
         assert "heartqol_global" not in got and "heartqol_emotional" in got
+
+
+@pytest.mark.parametrize(
+    "quiet", [None, (0, 10), (0.5, 9.5), (-math.inf, 3.2), (2.0, math.inf), (5, 4), (-(10**13), 10**13), (1e11 + 0.5, 1e11 + 2)]
+)
+def test_an_int_is_taken_as_it_is_within_the_quiet_range(quiet: Any) -> None:
+    """``_taken_ints`` of a whole-number field without codes: the ints lo <= v <= hi of its quiet range,
+    within the magnitude limit (the range the loop of validate_form looked in before)."""
+    from hjertekom_core.validation import MAX_MAGNITUDE, _Entry, _taken_ints
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    f = contract.form("start").fields["bp_systolic"]
+    taken = _taken_ints(_Entry(f, False, None, None, quiet))
+    lo, hi = quiet if quiet is not None else (-math.inf, math.inf)
+    lo, hi = max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1)
+    probes = [-(10**12), -(10**12) + 1, -1, 0, 1, 2, 3, 4, 5, 9, 10, 11, 10**11, 10**11 + 1, 10**11 + 2, 10**11 + 3,
+              10**12 - 1, 10**12]
+    assert [v for v in probes if v in taken] == [v for v in probes if lo <= v <= hi]
