@@ -292,3 +292,19 @@ def test_an_int_is_taken_as_it_is_within_the_quiet_range(quiet: Any) -> None:
     probes = [-(10**12), -(10**12) + 1, -1, 0, 1, 2, 3, 4, 5, 9, 10, 11, 10**11, 10**11 + 1, 10**11 + 2, 10**11 + 3,
               10**12 - 1, 10**12]
     assert [v for v in probes if v in taken] == [v for v in probes if lo <= v <= hi]
+
+
+def test_a_questionnaires_items_share_one_visibility_step() -> None:
+    """The 14 HADS items after their status are one step of the visibility plan, hidden and shown
+    together as each alone was (test_planned_validation_decides_as_before compares every form)."""
+    from hjertekom_core.branching import _visibility_plan
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    form = contract.form("start")
+    _, steps, _ = _visibility_plan(form)
+    assert (tuple(f"hads_{i:02d}" for i in range(1, 15)), ("hads_status",)) in [s[:2] for s in steps]
+    for status in ("completed", "declined", None):
+        data = dict(start_data(), hads_status=status)
+        shown = visible_fields_of(form, data, {})
+        assert shown == visible_fields(form, make_lookup("start", data, {}))
+        assert shown["hads_07"] is (status == "completed")
