@@ -673,6 +673,8 @@ class _Plan:
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
         self.required = tuple(f for f in form.input_fields() if f.required)
+        self.required_names = frozenset(f.name for f in self.required)
+        self.required_order = {f.name: i for i, f in enumerate(self.required)}
         fetches = _Fetches(contract, form)
         derivations = []
         checks: dict[tuple[int, int, int], int] = {}
@@ -922,7 +924,10 @@ def validate_form(
     # Branching on what was entered: a hidden field is dropped with its problems.
     # (visible names every field of the form, and only fields of the form got this far)
     visible = report.visible = visible_fields_of(form, coerced, context)
-    report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
+    if all(map(visible.__getitem__, coerced)):
+        report.cleaned = coerced  # nothing entered is hidden (the usual save): the same dict, as it is
+    else:
+        report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
     if errors_by_field:
         report.errors += [e for k, e in errors_by_field.items() if visible[k]]
     if warnings_by_field:
@@ -931,10 +936,11 @@ def validate_form(
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
-    if complete:
-        for f in plan.required:
-            if visible[f.name] and f.name not in report.cleaned and f.name not in errors_by_field:
-                report.missing.append(make_issue(contract, form, f, "required", "error", None))
+    if complete and (unanswered := plan.required_names - report.cleaned.keys()):
+        # in form order, as plan.required lists them
+        for name in sorted(unanswered, key=plan.required_order.__getitem__):
+            if visible[name] and name not in errors_by_field:
+                report.missing.append(make_issue(contract, form, form.fields[name], "required", "error", None))
     return report
 
 
