@@ -196,7 +196,7 @@ class HadsScore:
 
 
 def _hads_subscale(values: Sequence[int | None]) -> int | None:
-    answered = [v for v in values if v is not None]
+    answered = values if None not in values else [v for v in values if v is not None]
     if len(values) - len(answered) > 1:
         return None
     # mean x 7, half up, in integers: floor(7s/n + 1/2) = (14s + n) // 2n
@@ -297,7 +297,7 @@ def _heartqol_checked(values: list[int | None], min_answered_fraction: float = 0
     """``heartqol_scale`` of items checked already (``_items``)."""
     if not 0 <= min_answered_fraction <= 1:
         raise ValueError("min_answered_fraction must lie between 0 and 1")
-    answered = [v for v in values if v is not None]
+    answered = values if None not in values else [v for v in values if v is not None]
     if not answered or len(answered) < _fraction_of(len(values), min_answered_fraction):
         return None
     return _mean_half_up_2(sum(answered), len(answered))
@@ -335,9 +335,9 @@ def who5(items: Sequence[Item]) -> int | None:
     if isinstance(items, (str, bytes)) or len(items) != WHO5_ITEMS:
         raise ValueError(f"WHO-5 needs exactly {WHO5_ITEMS} items")
     values = _items(items, 0, 5, "WHO-5 item")
-    if any(v is None for v in values):
+    if None in values:
         return None
-    return 4 * sum(v for v in values if v is not None)
+    return 4 * sum(values)  # type: ignore[arg-type]
 
 
 #: PSS-10 items scored in reverse (the positively worded ones), counted from 1.
@@ -546,10 +546,14 @@ ITEM_SCORES: dict[str, ItemScore] = {
 }
 
 
+#: An int is never missing (``is_missing``).
+_INTS_ONLY = frozenset({int})
+
+
 @derivation("eq5d5l_index_dk")
 def _derive_eq5d5l_index_dk(dimensions: Sequence[Item] | None) -> float | None:
     values = _list_or_none(dimensions)
-    if values is None or any(is_missing(v) for v in values):
+    if values is None or (not _INTS_ONLY.issuperset(map(type, values)) and any(is_missing(v) for v in values)):
         return None
     return eq5d5l_index_dk(values)
 
