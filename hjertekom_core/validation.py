@@ -527,6 +527,31 @@ def _issues_of_rules(
     return issues
 
 
+def _planned_rule_issues(plan: _Plan, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
+    """``_issues_of_rules(plan.rules, ...)`` with each rule's check and the places of its two values
+    looked up once, in the plan."""
+    issues = []
+    for check, rule, left, left_form, right, right_form, ref in plan.rule_checks:
+        a = (cleaned if left_form is None else context.get(left_form, _NOTHING)).get(left.field)
+        b = (cleaned if right_form is None else context.get(right_form, _NOTHING)).get(right.field)
+        if check(rule, a, b) is not False:
+            continue
+        issues.append(
+            FieldIssue(
+                plan.form.name,
+                ref.field,
+                rule.name,
+                rule.severity,
+                {"da": rule.message.da, "en": rule.message.en},
+                cleaned.get(ref.field),
+            )
+        )
+    return issues
+
+
+_NOTHING: Mapping[str, Any] = {}
+
+
 # --- derived fields -----------------------------------------------------------------------------
 
 
@@ -672,6 +697,20 @@ class _Plan:
         self.taken_texts = {name: t for name, e in self.entries.items() if (t := _taken_texts(e)) is not None}
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
+        # each rule's check, its refs with the form each value is in (None: the data validated),
+        # and the ref its issue is attached to (of this form, preferring the left-hand one)
+        self.rule_checks = tuple(
+            (
+                RULE_KINDS[rule.kind],
+                rule,
+                left,
+                None if left.form in (None, form.name) else left.form,
+                right,
+                None if right.form in (None, form.name) else right.form,
+                left if left.form == form.name else right,
+            )
+            for rule, left, right in self.rules
+        )
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.required_names = frozenset(f.name for f in self.required)
         self.required_order = {f.name: i for i, f in enumerate(self.required)}
@@ -932,7 +971,7 @@ def validate_form(
         report.errors += [e for k, e in errors_by_field.items() if visible[k]]
     if warnings_by_field:
         report.warnings += [w for k, w in warnings_by_field.items() if visible[k]]
-    for issue in _issues_of_rules(plan.rules, form, report.cleaned, context):
+    for issue in _planned_rule_issues(plan, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
