@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -732,6 +733,8 @@ class _Plan:
                 and len(inputs) == 1
                 and inputs[0][0] == "items"
                 and isinstance(f.derived.inputs["items"], tuple)
+                # params the derivation takes (others: its TypeError at every save, as before)
+                and set(f.derived.params) <= set(inspect.signature(derive).parameters) - {"items"}
             ):
                 # a scale of a questionnaire: its items are checked once for every scale of them
                 _, source, pick = fetches.steps[inputs[0][1]]
