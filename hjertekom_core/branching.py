@@ -135,9 +135,10 @@ def _compile(cond: Condition, form: str) -> Test:
     return lambda data, context: leaf(cond, context.get(other, _EMPTY).get(name))
 
 
-#: Every field of a form shown (in form order); the fields with a show-if in order as (name, the
-#: fields of this form it names, the index of its test); the distinct tests.
-_Plan = tuple[dict[str, bool], tuple[tuple[str, tuple[str, ...], int], ...], tuple[Test, ...]]
+#: Every field of a form shown (in form order); the fields with a show-if in order as (names, the
+#: fields of this form it names, the index of its test), a run of fields in a row that ask the same
+#: show-if of the same fields (a questionnaire's items after its status) as one; the distinct tests.
+_Plan = tuple[dict[str, bool], tuple[tuple[tuple[str, ...], tuple[str, ...], int], ...], tuple[Test, ...]]
 _PLANS: dict[int, tuple[Form, _Plan]] = {}
 
 
@@ -163,7 +164,12 @@ def _visibility_plan(form: Form) -> _Plan:
             tests.append(_compile(f.show_if, form.name))
         # (a name that is no field of the form is never hidden: left out)
         deps = tuple(r.field for r in f.show_if.refs() if r.form in (None, form.name) and r.field in form.fields)
-        fields.append((f.name, deps, index[key]))
+        if fields and fields[-1][1:] == (deps, index[key]) and not {*fields[-1][0], f.name} & set(deps):
+            # the field after one that asks the same of the same fields, none of them among those:
+            # shown exactly when that one is (what it reads is decided by then, and the same)
+            fields[-1] = ((*fields[-1][0], f.name), deps, index[key])
+        else:
+            fields.append(((f.name,), deps, index[key]))
     plan = (dict.fromkeys(form.fields, True), tuple(fields), tuple(tests))
     if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
         _PLANS.clear()
@@ -184,14 +190,16 @@ def visible_fields_of(
     # Every field shown, in form order, then the show-ifs in form order. A show-if naming a field
     # further down finds it shown, as ``visible_fields`` finds it (not yet decided: shown).
     shown = dict(every)
-    for name, deps, test in fields:
+    for names, deps, test in fields:
         for dep in deps:
             if not shown[dep]:
-                shown[name] = False
+                result = False
                 break
         else:
             result = results[test]
             if result is _UNSET:
                 result = results[test] = tests[test](data, context)
-            shown[name] = result
+        if result is not True:  # True: shown, as every field is to begin with
+            for name in names:
+                shown[name] = result
     return shown

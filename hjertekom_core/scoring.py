@@ -46,6 +46,8 @@ __all__ = [
     "HEARTQOL_PHYSICAL_ITEMS",
     "HadsScore",
     "HeartQolScore",
+    "ITEM_SCORES",
+    "ItemScore",
     "UNKNOWN",
     "bmi",
     "derivation",
@@ -194,7 +196,7 @@ class HadsScore:
 
 
 def _hads_subscale(values: Sequence[int | None]) -> int | None:
-    answered = [v for v in values if v is not None]
+    answered = values if None not in values else [v for v in values if v is not None]
     if len(values) - len(answered) > 1:
         return None
     # mean x 7, half up, in integers: floor(7s/n + 1/2) = (14s + n) // 2n
@@ -288,8 +290,14 @@ def heartqol_scale(items: Sequence[Item], min_answered_fraction: float = 0.5) ->
         raise ValueError("min_answered_fraction must lie between 0 and 1")
     if isinstance(items, (str, bytes)):
         raise ValueError("HeartQoL items must be a sequence of item scores")
-    values = _items(items, 0, 3, "HeartQoL item")
-    answered = [v for v in values if v is not None]
+    return _heartqol_checked(_items(items, 0, 3, "HeartQoL item"), min_answered_fraction)
+
+
+def _heartqol_checked(values: list[int | None], min_answered_fraction: float = 0.5) -> float | None:
+    """``heartqol_scale`` of items checked already (``_items``)."""
+    if not 0 <= min_answered_fraction <= 1:
+        raise ValueError("min_answered_fraction must lie between 0 and 1")
+    answered = values if None not in values else [v for v in values if v is not None]
     if not answered or len(answered) < _fraction_of(len(values), min_answered_fraction):
         return None
     return _mean_half_up_2(sum(answered), len(answered))
@@ -327,9 +335,9 @@ def who5(items: Sequence[Item]) -> int | None:
     if isinstance(items, (str, bytes)) or len(items) != WHO5_ITEMS:
         raise ValueError(f"WHO-5 needs exactly {WHO5_ITEMS} items")
     values = _items(items, 0, 5, "WHO-5 item")
-    if any(v is None for v in values):
+    if None in values:
         return None
-    return 4 * sum(v for v in values if v is not None)
+    return 4 * sum(values)  # type: ignore[arg-type]
 
 
 #: PSS-10 items scored in reverse (the positively worded ones), counted from 1.
@@ -514,10 +522,38 @@ _heartqol_derivation("heartqol_physical", len(HEARTQOL_PHYSICAL_ITEMS))
 _heartqol_derivation("heartqol_emotional", len(HEARTQOL_EMOTIONAL_ITEMS))
 
 
+@dataclass(frozen=True)
+class ItemScore:
+    """How the derivation of a questionnaire's scale scores its list of items: for a list
+    ``values``, ``DERIVATIONS[name](items=values, **params)`` is ``score(_items(values, lo, hi, ...),
+    **params)`` when ``len(values) == count``, a ValueError otherwise, and a ValueError where either
+    raises one (tests/test_scoring.py checks it). A caller scoring several scales of the same items
+    (the two HADS subscales; HeartQoL's global, physical and emotional scales) checks them once."""
+
+    count: int
+    lo: int
+    hi: int
+    score: Callable[..., int | float | None]
+
+
+#: The derivations that score a list of items as :class:`ItemScore` says, by name.
+ITEM_SCORES: dict[str, ItemScore] = {
+    "hads_anxiety": ItemScore(HADS_ITEMS, 0, 3, lambda values: _hads_subscale(values[HADS_ANXIETY])),
+    "hads_depression": ItemScore(HADS_ITEMS, 0, 3, lambda values: _hads_subscale(values[HADS_DEPRESSION])),
+    "heartqol_global": ItemScore(HEARTQOL_ITEMS, 0, 3, _heartqol_checked),
+    "heartqol_physical": ItemScore(len(HEARTQOL_PHYSICAL_ITEMS), 0, 3, _heartqol_checked),
+    "heartqol_emotional": ItemScore(len(HEARTQOL_EMOTIONAL_ITEMS), 0, 3, _heartqol_checked),
+}
+
+
+#: An int is never missing (``is_missing``).
+_INTS_ONLY = frozenset({int})
+
+
 @derivation("eq5d5l_index_dk")
 def _derive_eq5d5l_index_dk(dimensions: Sequence[Item] | None) -> float | None:
     values = _list_or_none(dimensions)
-    if values is None or any(is_missing(v) for v in values):
+    if values is None or (not _INTS_ONLY.issuperset(map(type, values)) and any(is_missing(v) for v in values)):
         return None
     return eq5d5l_index_dk(values)
 

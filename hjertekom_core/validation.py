@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -53,6 +54,8 @@ _FALSE = {"false", "0", "nej", "no", "n"}
 _NUMBER = re.compile(r"([+\-\u2212]?)(\d*)(?:([.,])(\d*))?", re.ASCII)
 # Digits grouped in thousands with a point or comma, perhaps with decimals: "1.250,5", "1,250.5", "1.250.000".
 _GROUPED = re.compile(r"[+\-\u2212]?\d{1,3}(?:([.,])\d{3})(?:\1\d{3})*(?:[.,]\d+)?", re.ASCII)
+# The usual number as typed: digits, perhaps a decimal mark and more digits (no sign, no space).
+_PLAIN_NUMBER = re.compile(r"(\d+)(?:([.,])(\d+))?", re.ASCII)
 _EXPONENT = re.compile(r"[+\-\u2212]?(?:\d+(?:[.,]\d*)?|[.,]\d+)[eE][+\-\u2212]?\d+", re.ASCII)
 #: Longer number text is refused before it is parsed (no measure here needs more digits).
 MAX_NUMBER_LENGTH = 30
@@ -113,9 +116,9 @@ def parse_date(value: Any) -> dt.date:
     if isinstance(value, str):
         text = value.strip()
         if m := _DANISH_DATE.fullmatch(text):
-            day, month, year = (int(g) for g in m.groups())
+            day, month, year = int(m[1]), int(m[2]), int(m[3])
         elif m := _ISO_DATE.fullmatch(text):
-            year, month, day = (int(g) for g in m.groups())
+            year, month, day = int(m[1]), int(m[2]), int(m[3])
         else:
             raise _Invalid("not_date")
         try:
@@ -143,6 +146,19 @@ def _not_number(f: Field) -> str:
 
 def _number_text(value: str, f: Field) -> Decimal:
     """The exact number a person typed, or _Invalid saying what in it is ambiguous or wrong."""
+    sign, whole, mark, fraction = _number_parts(value, f)
+    negative = sign in ("-", "\u2212")
+    return Decimal(f"{'-' if negative else ''}{whole or '0'}.{fraction or '0'}")
+
+
+def _number_parts(value: str, f: Field) -> tuple[str, str, str | None, str | None]:
+    """``_NUMBER``'s groups (sign, whole, mark, fraction) of a number a person typed, checked (what
+    ``_number_text`` refuses, it refuses here)."""
+    if len(value) <= MAX_NUMBER_LENGTH and (m := _PLAIN_NUMBER.fullmatch(value)):
+        # the usual text ("88,4", "142"): what the checks below would find in it, in one match
+        whole, mark, fraction = m.groups()
+        _check_number_parts(whole, mark, fraction, f)
+        return "", whole, mark, fraction
     text = value.strip()
     bad = _not_number(f)
     if len(text) > MAX_NUMBER_LENGTH:
@@ -160,6 +176,11 @@ def _number_text(value: str, f: Field) -> Decimal:
     sign, whole, mark, fraction = m.groups()
     if not whole and not fraction:
         raise _Invalid(bad)  # "", "-", ","
+    _check_number_parts(whole, mark, fraction, f)
+    return sign, whole, mark, fraction
+
+
+def _check_number_parts(whole: str, mark: str | None, fraction: str | None, f: Field) -> None:
     allowed = 0 if f.type == "int" else f.decimals
     if (
         mark
@@ -174,10 +195,7 @@ def _number_text(value: str, f: Field) -> Decimal:
         raise _Invalid("number_ambiguous", as_thousands=int(grouped), as_decimal=float(decimal))
     if mark and f.type == "int":
         raise _Invalid("int_decimals")
-    negative = sign in ("-", "\u2212")
-    number = Decimal(f"{'-' if negative else ''}{whole or '0'}.{fraction or '0'}")
     _check_decimals(len((fraction or "").rstrip("0")), f)
-    return number
 
 
 def _check_decimals(places: int, f: Field) -> None:
@@ -222,6 +240,13 @@ def _to_int(value: Any, f: Field) -> int:
 
 
 def _to_decimal(value: Any, f: Field) -> float:
+    if type(value) is str:
+        # float(Decimal(text)) without the Decimal: both are the double nearest the decimal text
+        sign, whole, mark, fraction = _number_parts(value, f)
+        if int(whole or "0") >= MAX_MAGNITUDE:  # |number| >= MAX_MAGNITUDE exactly when its whole part is
+            raise _Invalid("number_too_large")
+        number = float(f"{whole or '0'}.{fraction or '0'}")
+        return (-number if sign in ("-", "\u2212") else number) + 0.0  # + 0.0: no "-0.0" stored
     return float(_number(value, f)) + 0.0  # + 0.0: no "-0.0" stored
 
 
@@ -503,6 +528,31 @@ def _issues_of_rules(
     return issues
 
 
+def _planned_rule_issues(plan: _Plan, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
+    """``_issues_of_rules(plan.rules, ...)`` with each rule's check and the places of its two values
+    looked up once, in the plan."""
+    issues = []
+    for check, rule, left, left_form, right, right_form, ref in plan.rule_checks:
+        a = (cleaned if left_form is None else context.get(left_form, _NOTHING)).get(left.field)
+        b = (cleaned if right_form is None else context.get(right_form, _NOTHING)).get(right.field)
+        if check(rule, a, b) is not False:
+            continue
+        issues.append(
+            FieldIssue(
+                plan.form.name,
+                ref.field,
+                rule.name,
+                rule.severity,
+                {"da": rule.message.da, "en": rule.message.en},
+                cleaned.get(ref.field),
+            )
+        )
+    return issues
+
+
+_NOTHING: Mapping[str, Any] = {}
+
+
 # --- derived fields -----------------------------------------------------------------------------
 
 
@@ -617,16 +667,25 @@ def _items_getter(contract: Contract, form: Form, refs: tuple[Ref, ...]) -> Gett
     return items
 
 
-def _taken_ints(entry: _Entry) -> frozenset[int] | tuple[float, float] | None:
+def _taken_ints(entry: _Entry) -> frozenset[int] | range | None:
     """For a whole-number field a Python int is taken as it is without any issue when it is one of
-    these codes, or (no code list) within this range; None for any other field. What the loop of
+    these codes, or (no code list) in this range; None for any other field. What the loop of
     ``validate_form`` would decide for such an int, decided in one look (a questionnaire's items)."""
     if entry.derived or entry.int_codes is _NOT_INT:
         return None
     if entry.int_codes is not None:
         return frozenset(c for c in entry.int_codes if type(c) is int and -MAX_MAGNITUDE < c < MAX_MAGNITUDE)
     lo, hi = entry.quiet if entry.quiet is not None else (-math.inf, math.inf)
-    return (max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1))
+    # the ints lo <= v <= hi (limits may be floats), within the magnitude limit
+    return range(math.ceil(max(lo, -MAX_MAGNITUDE + 1)), math.floor(min(hi, MAX_MAGNITUDE - 1)) + 1)
+
+
+def _taken_texts(entry: _Entry) -> frozenset[str] | None:
+    """The texts a field takes as they are, without any issue: its code list's text codes that
+    stripping leaves as they are (``_coerce``'s first rule); None for a field without them."""
+    if entry.derived or entry.text_codes is None:
+        return None
+    return frozenset(c for c in entry.text_codes if type(c) is str and c == c.strip()) or None
 
 
 class _Plan:
@@ -636,24 +695,137 @@ class _Plan:
         code_sets: dict[int, frozenset[Any]] = {}
         self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
         self.taken_ints = {name: t for name, e in self.entries.items() if (t := _taken_ints(e)) is not None}
+        self.taken_texts = {name: t for name, e in self.entries.items() if (t := _taken_texts(e)) is not None}
         # the rules with their refs made explicit once (rules_for makes new Refs at every call)
         self.rules = tuple(contract.rules_for(form.name))
-        self.required = tuple(f for f in form.input_fields() if f.required)
-        self.derivations = tuple(
+        # each rule's check, its refs with the form each value is in (None: the data validated),
+        # and the ref its issue is attached to (of this form, preferring the left-hand one)
+        self.rule_checks = tuple(
             (
-                f.name,
-                # the registered function itself, looked up once (an unknown name: scoring.derive
-                # says so when the score is asked for, as before)
-                scoring.DERIVATIONS.get(f.derived.function) or functools.partial(scoring.derive, f.derived.function),
-                dict(f.derived.params),
-                tuple(
-                    (kw, _items_getter(contract, form, ref) if isinstance(ref, tuple) else _getter(contract, form, ref))
-                    for kw, ref in f.derived.inputs.items()
-                ),
+                RULE_KINDS[rule.kind],
+                rule,
+                left,
+                None if left.form in (None, form.name) else left.form,
+                right,
+                None if right.form in (None, form.name) else right.form,
+                left if left.form == form.name else right,
             )
-            for f in form.fields.values()
-            if f.derived is not None
+            for rule, left, right in self.rules
         )
+        self.required = tuple(f for f in form.input_fields() if f.required)
+        self.required_names = frozenset(f.name for f in self.required)
+        self.required_order = {f.name: i for i, f in enumerate(self.required)}
+        fetches = _Fetches(contract, form)
+        derivations = []
+        checks: dict[tuple[int, int, int], int] = {}
+        for f in form.fields.values():
+            if f.derived is None:
+                continue
+            inputs = tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items())
+            # the registered function itself, looked up once (an unknown name: scoring.derive says so
+            # when the score is asked for, as before)
+            derive = scoring.DERIVATIONS.get(f.derived.function)
+            scored: _Scored | None = None
+            item_score = scoring.ITEM_SCORES.get(f.derived.function)
+            if (
+                item_score is not None
+                and derive is _REGISTERED.get(f.derived.function)
+                and len(inputs) == 1
+                and inputs[0][0] == "items"
+                and isinstance(f.derived.inputs["items"], tuple)
+                # params the derivation takes (others: its TypeError at every save, as before)
+                and set(f.derived.params) <= set(inspect.signature(derive).parameters) - {"items"}
+            ):
+                # a scale of a questionnaire: its items are checked once for every scale of them
+                _, source, pick = fetches.steps[inputs[0][1]]
+                root = inputs[0][1] if source is None else source
+                check = checks.setdefault((root, item_score.lo, item_score.hi), len(checks))
+                scored = (check, pick, item_score.count, item_score.score)
+            derivations.append(
+                (
+                    f.name,
+                    derive or functools.partial(scoring.derive, f.derived.function),
+                    dict(f.derived.params),
+                    inputs,
+                    scored,
+                )
+            )
+        self.derivations = tuple(derivations)
+        self.fetches = tuple(fetches.steps)
+        #: (fetch, lo, hi) of each list of items checked once (``_checked``), in ``_Scored``'s order
+        self.checks = tuple(checks)
+
+
+#: The registered derivations that ``scoring.ITEM_SCORES`` describes (not one put in their place).
+_REGISTERED = {name: scoring.DERIVATIONS[name] for name in scoring.ITEM_SCORES}
+
+#: A derivation scored from its items checked once (``scoring.ItemScore``): the index of the check
+#: in ``_Plan.checks``, the pick of its items from the checked list (None: the whole list), the
+#: number of items the scale needs, the score.
+_Scored = tuple[int, "Callable[[list[Any]], list[Any]] | None", int, "Callable[..., Any]"]
+
+
+def _checked(values: list[Any], lo: int, hi: int) -> list[int | None] | None:
+    """``scoring._items`` of a list of items, or None when an item is wrong (each scale of them is
+    then derived alone, as before: one with only right items still gets its score)."""
+    try:
+        return scoring._items(values, lo, hi, "item")
+    except ValueError:
+        return None
+
+
+#: A step of ``_Plan.fetches``: (getter, None, None) fetches the input; (None, i, pick) picks it
+#: from the input fetched at step i.
+_Fetch = tuple["Getter | None", "int | None", "Callable[[list[Any]], list[Any]] | None"]
+
+
+class _Fetches:
+    """The distinct inputs of a form's derivations, each fetched once per validation: the two HADS
+    subscales read one list of their 14 items, and a list of this form's items that another list
+    holds (HeartQoL's physical and emotional items in its global list) is picked from that one.
+    ``_getter`` gives each item the same value alone as in any list, so a picked list is the list
+    the item getter would fetch. (The derivations never change their inputs: they copy them.)"""
+
+    def __init__(self, contract: Contract, form: Form) -> None:
+        self.contract, self.form = contract, form
+        self.steps: list[_Fetch] = []
+        self._known: dict[Any, int] = {}
+        self._lists: list[tuple[tuple[str, ...], int]] = []  # this form's item lists fetched: names, step
+
+    def _key(self, ref: Ref) -> tuple[str | None, str]:
+        return (None if ref.form in (None, self.form.name) else ref.form, ref.field)
+
+    def index(self, ref: Ref | tuple[Ref, ...]) -> int:
+        key = tuple(map(self._key, ref)) if isinstance(ref, tuple) else self._key(ref)
+        found = self._known.get(key)
+        if found is not None:
+            return found
+        step: _Fetch
+        if not isinstance(ref, tuple):
+            step = (_getter(self.contract, self.form, ref), None, None)
+        else:
+            step = (_items_getter(self.contract, self.form, ref), None, None)
+            if all(form is None for form, _ in key):
+                names = tuple(name for _, name in key)
+                picked = self._pick(names)
+                if picked is not None:
+                    step = picked
+                else:
+                    self._lists.append((names, len(self.steps)))
+        self._known[key] = len(self.steps)
+        self.steps.append(step)
+        return len(self.steps) - 1
+
+    def _pick(self, names: tuple[str, ...]) -> _Fetch | None:
+        for held, source in self._lists:
+            if names and set(names) <= set(held):
+                positions = [held.index(n) for n in names]
+                start = positions[0]
+                if positions == list(range(start, start + len(positions))):
+                    window = slice(start, start + len(positions))
+                    return (None, source, lambda values: values[window])
+                return (None, source, lambda values: [values[i] for i in positions])
+        return None
 
 
 _PLANS: dict[tuple[int, int], _Plan] = {}
@@ -671,11 +843,26 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 
 
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
+    got: list[Any] = []
+    for get, source, pick in plan.fetches:
+        got.append(get(cleaned, context) if get is not None else pick(got[source]))  # type: ignore[misc]
+    checked = [_checked(got[fetch], lo, hi) for fetch, lo, hi in plan.checks]
     out: dict[str, Any] = {}
-    for name, derive, params, inputs in plan.derivations:
+    for name, derive, params, inputs, scored in plan.derivations:
+        if scored is not None and (values := checked[scored[0]]) is not None:
+            _, pick, count, score_of = scored
+            if pick is not None:
+                values = pick(values)
+            try:
+                score = score_of(values, **params) if len(values) == count else None
+            except ValueError:
+                score = None
+            if score is not None:
+                out[name] = score
+            continue
         kwargs: dict[str, Any] = dict(params)
-        for kw, get in inputs:
-            kwargs[kw] = get(cleaned, context)
+        for kw, index in inputs:
+            kwargs[kw] = got[index]
         try:
             score = derive(**kwargs)
         except ValueError:
@@ -725,12 +912,16 @@ def validate_form(
     errors_by_field: dict[str, FieldIssue] = {}
     warnings_by_field: dict[str, FieldIssue] = {}
 
-    taken_ints = plan.taken_ints
+    taken_ints, taken_texts = plan.taken_ints, plan.taken_texts
     for key, value in data.items():
-        if type(value) is int and (taken := taken_ints.get(key)) is not None:
-            if value in taken if type(taken) is frozenset else taken[0] <= value <= taken[1]:
+        kind = type(value)
+        if kind is int:
+            if (taken := taken_ints.get(key)) is not None and value in taken:
                 coerced[key] = value  # a whole number the field takes as it is: nothing to check
                 continue
+        elif kind is str and (codes := taken_texts.get(key)) is not None and value in codes:
+            coerced[key] = value  # a code of the field's code list as it is: nothing to check
+            continue
         entry = entries.get(key) if isinstance(key, str) else None
         if entry is None:
             report.errors.append(_unknown_field(contract, form, key, value))
@@ -738,7 +929,6 @@ def validate_form(
         f, derived, int_codes, text_codes, quiet = entry
         if derived or value is None:
             continue  # derived: recomputed below from what was entered
-        kind = type(value)
         if kind is int and int_codes is not _NOT_INT:
             # what _coerce does with an int for a whole-number field (no missing reason is an int):
             # _to_int's range check, then _to_code's code list check, without the calls
@@ -776,19 +966,23 @@ def validate_form(
     # Branching on what was entered: a hidden field is dropped with its problems.
     # (visible names every field of the form, and only fields of the form got this far)
     visible = report.visible = visible_fields_of(form, coerced, context)
-    report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
+    if all(map(visible.__getitem__, coerced)):
+        report.cleaned = coerced  # nothing entered is hidden (the usual save): the same dict, as it is
+    else:
+        report.cleaned = {k: v for k, v in coerced.items() if visible[k]}
     if errors_by_field:
         report.errors += [e for k, e in errors_by_field.items() if visible[k]]
     if warnings_by_field:
         report.warnings += [w for k, w in warnings_by_field.items() if visible[k]]
-    for issue in _issues_of_rules(plan.rules, form, report.cleaned, context):
+    for issue in _planned_rule_issues(plan, report.cleaned, context):
         (report.errors if issue.severity == "error" else report.warnings).append(issue)
     report.cleaned.update(_derive_planned(plan, report.cleaned, context))
 
-    if complete:
-        for f in plan.required:
-            if visible[f.name] and f.name not in report.cleaned and f.name not in errors_by_field:
-                report.missing.append(make_issue(contract, form, f, "required", "error", None))
+    if complete and (unanswered := plan.required_names - report.cleaned.keys()):
+        # in form order, as plan.required lists them
+        for name in sorted(unanswered, key=plan.required_order.__getitem__):
+            if visible[name] and name not in errors_by_field:
+                report.missing.append(make_issue(contract, form, form.fields[name], "required", "error", None))
     return report
 
 

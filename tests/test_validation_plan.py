@@ -10,6 +10,7 @@ substance on top of the module's unchanged helpers.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 import zlib
 from typing import Any
@@ -238,3 +239,72 @@ def test_plan_follows_a_new_contract_object() -> None:
     for contract in (one, two, one):
         report = validate_form(contract, "start", start_data(), complete=True, today=TODAY)
         assert report.ok and report.cleaned["bmi"] == 27.9
+
+
+def test_derivations_fetch_each_list_of_items_once() -> None:
+    """The HADS subscales share one fetch of their 14 items; HeartQoL's physical and emotional
+    items are picked from its global list (the same values: test_planned_validation_decides_as_before)."""
+    from hjertekom_core.validation import _plan
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    plan = _plan(contract, contract.form("start"))
+    index = {name: inputs[0][1] for name, _, _, inputs, _ in plan.derivations}
+    assert index["hads_anxiety"] == index["hads_depression"]
+    for scale in ("heartqol_physical", "heartqol_emotional"):
+        getter, source, pick = plan.fetches[index[scale]]
+        assert getter is None and source == index["heartqol_global"] and pick is not None
+    data = dict(start_data(), heartqol_03="UNK", heartqol_12="UNK")
+    report = validate_form(contract, "start", data, today=TODAY)
+    assert repr(report.cleaned) == repr(reference_validate(contract, "start", data, {}, False).cleaned)
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{}, {"heartqol_03": 7}, {"heartqol_12": -1}, {"hads_04": 4}, {"hads_04": "x"}, {"heartqol_01": 1.0, "hads_02": 2.0},
+     {"heartqol_11": None, "heartqol_12": "UNK", "heartqol_13": None}, {"hads_01": None, "hads_03": "UNK"}],
+    ids=repr,
+)
+def test_scales_checked_once_score_as_each_alone(wrong: dict[str, Any]) -> None:
+    """The items of the HADS and HeartQoL scales are checked once for all their scales; a wrong item
+    in HeartQoL's global list leaves the scale that lacks it its score, as before."""
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    form = contract.form("start")
+    cleaned = {**validate_form(contract, "start", start_data(), today=TODAY).cleaned, **wrong}
+    got = compute_derived(form, cleaned, {}, contract)
+    assert repr(got) == repr(reference_derived(form, cleaned, {}, contract))
+    if wrong == {"heartqol_03": 7}:
+        assert "heartqol_global" not in got and "heartqol_emotional" in got
+
+
+@pytest.mark.parametrize(
+    "quiet", [None, (0, 10), (0.5, 9.5), (-math.inf, 3.2), (2.0, math.inf), (5, 4), (-(10**13), 10**13), (1e11 + 0.5, 1e11 + 2)]
+)
+def test_an_int_is_taken_as_it_is_within_the_quiet_range(quiet: Any) -> None:
+    """``_taken_ints`` of a whole-number field without codes: the ints lo <= v <= hi of its quiet range,
+    within the magnitude limit (the range the loop of validate_form looked in before)."""
+    from hjertekom_core.validation import MAX_MAGNITUDE, _Entry, _taken_ints
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    f = contract.form("start").fields["bp_systolic"]
+    taken = _taken_ints(_Entry(f, False, None, None, quiet))
+    lo, hi = quiet if quiet is not None else (-math.inf, math.inf)
+    lo, hi = max(lo, -MAX_MAGNITUDE + 1), min(hi, MAX_MAGNITUDE - 1)
+    probes = [-(10**12), -(10**12) + 1, -1, 0, 1, 2, 3, 4, 5, 9, 10, 11, 10**11, 10**11 + 1, 10**11 + 2, 10**11 + 3,
+              10**12 - 1, 10**12]
+    assert [v for v in probes if v in taken] == [v for v in probes if lo <= v <= hi]
+
+
+def test_a_questionnaires_items_share_one_visibility_step() -> None:
+    """The 14 HADS items after their status are one step of the visibility plan, hidden and shown
+    together as each alone was (test_planned_validation_decides_as_before compares every form)."""
+    from hjertekom_core.branching import _visibility_plan
+
+    contract = ContractRegistry(CONTRACTS_DIR)["hjertekom"]
+    form = contract.form("start")
+    _, steps, _ = _visibility_plan(form)
+    assert (tuple(f"hads_{i:02d}" for i in range(1, 15)), ("hads_status",)) in [s[:2] for s in steps]
+    for status in ("completed", "declined", None):
+        data = dict(start_data(), hads_status=status)
+        shown = visible_fields_of(form, data, {})
+        assert shown == visible_fields(form, make_lookup("start", data, {}))
+        assert shown["hads_07"] is (status == "completed")
