@@ -514,18 +514,13 @@ def _issues_of_rules(
         if RULE_KINDS[rule.kind](rule, lookup(left), lookup(right)) is not False:
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
-        ref = left if left.form == form.name else right
-        issues.append(
-            FieldIssue(
-                form.name,
-                ref.field,
-                rule.name,
-                rule.severity,
-                {"da": rule.message.da, "en": rule.message.en},
-                cleaned.get(ref.field),
-            )
-        )
+        issues.append(_rule_issue(form.name, rule, left if left.form == form.name else right, cleaned))
     return issues
+
+
+def _rule_issue(form_name: str, rule: Rule, ref: Ref, cleaned: Mapping[str, Any]) -> FieldIssue:
+    return FieldIssue(form_name, ref.field, rule.name, rule.severity, {"da": rule.message.da, "en": rule.message.en},
+                      cleaned.get(ref.field))
 
 
 def _planned_rule_issues(plan: _Plan, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
@@ -537,16 +532,7 @@ def _planned_rule_issues(plan: _Plan, cleaned: Mapping[str, Any], context: Conte
         b = (cleaned if right_form is None else context.get(right_form, _NOTHING)).get(right.field)
         if check(rule, a, b) is not False:
             continue
-        issues.append(
-            FieldIssue(
-                plan.form.name,
-                ref.field,
-                rule.name,
-                rule.severity,
-                {"da": rule.message.da, "en": rule.message.en},
-                cleaned.get(ref.field),
-            )
-        )
+        issues.append(_rule_issue(plan.form.name, rule, ref, cleaned))
     return issues
 
 
