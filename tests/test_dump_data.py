@@ -110,3 +110,5 @@ def test_mappings_other_than_dict() -> None:
         pass
 
     assert dump_data(Data(b=1e-05, a="x")) == stdlib(Data(b=1e-05, a="x"))
+    # a save's own form's stored data, decoded on first use, written again as it was stored
+    assert dump_data(service._StoredData('{"b":1,"a":[2,"æ"]}')) == '{"a":[2,"æ"],"b":1}'
