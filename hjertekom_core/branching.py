@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hjertekom_core.contract.model import Condition, Field, Form, Ref
+from hjertekom_core.plan_cache import PlanCache
 
 #: Looks up a field's current value; returns None when not answered.
 Lookup = Callable[[Ref], Any]
@@ -139,13 +140,14 @@ def _compile(cond: Condition, form: str) -> Test:
 #: fields of this form it names, the index of its test), a run of fields in a row that ask the same
 #: show-if of the same fields (a questionnaire's items after its status) as one; the distinct tests.
 _Plan = tuple[dict[str, bool], tuple[tuple[tuple[str, ...], tuple[str, ...], int], ...], tuple[Test, ...]]
-_PLANS: dict[int, tuple[Form, _Plan]] = {}
+_PLANS: PlanCache[_Plan] = PlanCache()
 
 
 def _visibility_plan(form: Form) -> _Plan:
-    cached = _PLANS.get(id(form))
-    if cached is not None and cached[0] is form:
-        return cached[1]
+    return _PLANS.get((form,), lambda: _make_visibility_plan(form))
+
+
+def _make_visibility_plan(form: Form) -> _Plan:
     # Fields asking the same show-if (the items of a questionnaire after its status) share one test:
     # a test only reads the data, so it is run once per call, when the first of them needs it.
     index: dict[Any, int] = {}
@@ -170,11 +172,7 @@ def _visibility_plan(form: Form) -> _Plan:
             fields[-1] = ((*fields[-1][0], f.name), deps, index[key])
         else:
             fields.append(((f.name,), deps, index[key]))
-    plan = (dict.fromkeys(form.fields, True), tuple(fields), tuple(tests))
-    if len(_PLANS) > 256:  # forms of contracts loaded again and again (tests): forget the old ones
-        _PLANS.clear()
-    _PLANS[id(form)] = (form, plan)  # the form is kept alive, so its id is not reused meanwhile
-    return plan
+    return dict.fromkeys(form.fields, True), tuple(fields), tuple(tests)
 
 
 _UNSET: Any = object()

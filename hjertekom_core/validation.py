@@ -38,6 +38,7 @@ from hjertekom_core.branching import make_lookup, visible_fields, visible_fields
 from hjertekom_core.contract.model import UNKNOWN, NUMERIC_TYPES, CodeList, Contract, Field, Form, Ref, Rule
 from hjertekom_core.errors import FieldIssue
 from hjertekom_core.formatting import format_number
+from hjertekom_core.plan_cache import PlanCache
 
 Data = Mapping[str, Any]
 Context = Mapping[str, Mapping[str, Any]]
@@ -814,18 +815,11 @@ class _Fetches:
         return None
 
 
-_PLANS: dict[tuple[int, int], _Plan] = {}
+_PLANS: PlanCache[_Plan] = PlanCache()
 
 
 def _plan(contract: Contract, form: Form) -> _Plan:
-    plan = _PLANS.get((id(contract), id(form)))
-    if plan is not None and plan.contract is contract and plan.form is form:
-        return plan
-    if len(_PLANS) > 256:  # contracts loaded again and again (tests): forget the old ones
-        _PLANS.clear()
-    # the plan keeps contract and form alive, so their ids are not reused while it is cached
-    plan = _PLANS[(id(contract), id(form))] = _Plan(contract, form)
-    return plan
+    return _PLANS.get((contract, form), lambda: _Plan(contract, form))
 
 
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
