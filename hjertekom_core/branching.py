@@ -81,7 +81,10 @@ def holds(cond: Condition, lookup: Lookup) -> bool:
 
 def visible_fields(form: Form, lookup: Lookup) -> dict[str, bool]:
     """Field name -> shown. A field is hidden when its condition fails or any field it depends on
-    (in this form) is hidden, so a chain of questions collapses together."""
+    (in this form) is hidden, so a chain of questions collapses together.
+
+    The rules as written, one field after the other: the reference that ``visible_fields_of``
+    (what the store, the reports and the demo use) is tested against (test_validation_plan.py)."""
     shown: dict[str, bool] = {}
     for f in form.fields.values():
         shown[f.name] = _is_shown(f, form, lookup, shown)

@@ -47,7 +47,7 @@ from sqlalchemy import insert, select, update
 from hjertekom_core import audit
 from hjertekom_core.access import ROLE_LABELS, SYSTEM
 from hjertekom_core.bootstrap import Workspace
-from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.branching import visible_fields_of
 from hjertekom_core.contract.model import UNKNOWN, CodeList, Contract, Field, Form, Ref, Section
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.errors import ContractError
@@ -915,7 +915,7 @@ class _Visibility:
         key = self.key(data, context)
         visible = self.cache.get(key)
         if visible is None:
-            visible = self.cache[key] = visible_fields(self.form, make_lookup(self.form.name, data, context))
+            visible = self.cache[key] = visible_fields_of(self.form, data, context)
         return visible
 
 

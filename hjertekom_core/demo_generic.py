@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from hjertekom_core.access import SYSTEM
 from hjertekom_core.bootstrap import Workspace
-from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.branching import visible_fields_of
 from hjertekom_core.contract.model import UNKNOWN, Contract, Field, Form
 from hjertekom_core.cpr import generate_cpr
 from hjertekom_core.demo import DemoSummary
@@ -108,7 +108,7 @@ class GenericDemo:
             data[f.name] = fixed[f.name] if f.name in fixed else value_for(f, rng, day)
         if form.date_field:
             data[form.date_field] = day.isoformat()
-        shown = visible_fields(form, make_lookup(form.name, data, context))
+        shown = visible_fields_of(form, data, context)
         return {name: value for name, value in data.items() if shown.get(name, True) and value is not None}
 
     def _save(self, rng: random.Random, form: Form, day: dt.date, fixed: Data, context: dict[str, Data],

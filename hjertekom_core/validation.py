@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from hjertekom_core import scoring
-from hjertekom_core.branching import make_lookup, visible_fields, visible_fields_of
+from hjertekom_core.branching import make_lookup, visible_fields_of
 from hjertekom_core.contract.model import UNKNOWN, NUMERIC_TYPES, CodeList, Contract, Field, Form, Ref, Rule
 from hjertekom_core.errors import FieldIssue
 from hjertekom_core.formatting import format_number
@@ -969,5 +969,5 @@ def validate_form(
 def missing_required(contract: Contract, form_name: str, cleaned: Data, context: Context | None = None) -> list[str]:
     """Names of required fields that are shown but unanswered (for completeness reports)."""
     form = contract.form(form_name)
-    visible = visible_fields(form, make_lookup(form_name, cleaned, context or {}))
+    visible = visible_fields_of(form, cleaned, context)
     return [f.name for f in form.input_fields() if f.required and visible.get(f.name, True) and f.name not in cleaned]

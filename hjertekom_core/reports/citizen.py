@@ -31,7 +31,7 @@ from fractions import Fraction
 from typing import Any
 
 from hjertekom_core import audit, scoring
-from hjertekom_core.branching import make_lookup, visible_fields
+from hjertekom_core.branching import make_lookup, visible_fields_of
 from hjertekom_core.config import DEFAULT_FOLLOWUP_TARGETS, Config, load_config
 from hjertekom_core.contract import UNKNOWN, Contract, Field, Form, Text
 from hjertekom_core.cpr import InvalidCpr, parse_cpr
@@ -368,8 +368,7 @@ class _Reader:
         if self.data["course"] is None:  # referral facts from a draft are better than none
             self.data["course"] = course.data_of(contract.course_form)
         context = {self.roles[r]: d for r, d in self.data.items() if d is not None}
-        self._visible = {role: visible_fields(contract.form(self.roles[role]),
-                                              make_lookup(self.roles[role], d, context))
+        self._visible = {role: visible_fields_of(contract.form(self.roles[role]), d, context)
                          for role, d in self.data.items() if d is not None}
 
     def form(self, role: str) -> Form:
