@@ -7,9 +7,12 @@ checked without starting kernels; the browser test test_entry_login_wave.py runs
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any
+
+import pytest
 
 from hjertekom_widgets import kernel_pool
 from hjertekom_widgets.kernel_pool import GrowingPool
@@ -106,12 +109,14 @@ def test_a_refill_still_starting_is_not_handed_out_and_ready_kernels_go_first() 
     assert len(pool.misses) == 18
 
 
-def test_a_pool_kernel_that_failed_to_start_is_left_out() -> None:
+def test_a_pool_kernel_that_failed_to_start_is_left_out_and_why_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     _, manager, _ = _pool(2)
     broken: Future[dict[str, Any]] = Future()
     broken.set_exception(RuntimeError("kernel died"))
     manager._pools[NB].insert(0, broken)
-    assert manager.get_pool_size(NB) == 2 and broken not in manager._pools[NB]
+    with caplog.at_level(logging.WARNING, logger=kernel_pool.__name__):
+        assert manager.get_pool_size(NB) == 2 and broken not in manager._pools[NB]
+    assert "failed to start" in caplog.text and "RuntimeError: kernel died" in caplog.text
 
 
 def test_logins_that_find_a_ready_kernel_do_not_grow_the_pool() -> None:

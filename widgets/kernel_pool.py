@@ -102,7 +102,9 @@ class GrowingPool:
             pool = self._pools().get(notebook_name, [])
             failed = [task for task in pool if _failed(task)]
             for task in failed:  # handed out, it would fail the page; the next refill replaces it
-                log.warning("a preheated kernel of %s failed to start: left out of the pool", notebook_name)
+                error = None if task.cancelled() else task.exception()
+                log.warning("a preheated kernel of %s failed to start: left out of the pool", notebook_name,
+                            exc_info=error)
                 pool.remove(task)
             pool.sort(key=lambda task: not task.done())  # stable: ready first, each group in its order
             ready = sum(1 for task in pool if task.done())
