@@ -46,8 +46,6 @@ __all__ = [
     "HEARTQOL_PHYSICAL_ITEMS",
     "HadsScore",
     "HeartQolScore",
-    "ITEM_SCORES",
-    "ItemScore",
     "UNKNOWN",
     "bmi",
     "derivation",
@@ -290,13 +288,7 @@ def heartqol_scale(items: Sequence[Item], min_answered_fraction: float = 0.5) ->
         raise ValueError("min_answered_fraction must lie between 0 and 1")
     if isinstance(items, (str, bytes)):
         raise ValueError("HeartQoL items must be a sequence of item scores")
-    return _heartqol_checked(_items(items, 0, 3, "HeartQoL item"), min_answered_fraction)
-
-
-def _heartqol_checked(values: list[int | None], min_answered_fraction: float = 0.5) -> float | None:
-    """``heartqol_scale`` of items checked already (``_items``)."""
-    if not 0 <= min_answered_fraction <= 1:
-        raise ValueError("min_answered_fraction must lie between 0 and 1")
+    values = _items(items, 0, 3, "HeartQoL item")
     answered = values if None not in values else [v for v in values if v is not None]
     if not answered or len(answered) < _fraction_of(len(values), min_answered_fraction):
         return None
@@ -520,30 +512,6 @@ def _heartqol_derivation(name: str, expected: int) -> Derivation:
 _heartqol_derivation("heartqol_global", HEARTQOL_ITEMS)
 _heartqol_derivation("heartqol_physical", len(HEARTQOL_PHYSICAL_ITEMS))
 _heartqol_derivation("heartqol_emotional", len(HEARTQOL_EMOTIONAL_ITEMS))
-
-
-@dataclass(frozen=True)
-class ItemScore:
-    """How the derivation of a questionnaire's scale scores its list of items: for a list
-    ``values``, ``DERIVATIONS[name](items=values, **params)`` is ``score(_items(values, lo, hi, ...),
-    **params)`` when ``len(values) == count``, a ValueError otherwise, and a ValueError where either
-    raises one (tests/test_scoring.py checks it). A caller scoring several scales of the same items
-    (the two HADS subscales; HeartQoL's global, physical and emotional scales) checks them once."""
-
-    count: int
-    lo: int
-    hi: int
-    score: Callable[..., int | float | None]
-
-
-#: The derivations that score a list of items as :class:`ItemScore` says, by name.
-ITEM_SCORES: dict[str, ItemScore] = {
-    "hads_anxiety": ItemScore(HADS_ITEMS, 0, 3, lambda values: _hads_subscale(values[HADS_ANXIETY])),
-    "hads_depression": ItemScore(HADS_ITEMS, 0, 3, lambda values: _hads_subscale(values[HADS_DEPRESSION])),
-    "heartqol_global": ItemScore(HEARTQOL_ITEMS, 0, 3, _heartqol_checked),
-    "heartqol_physical": ItemScore(len(HEARTQOL_PHYSICAL_ITEMS), 0, 3, _heartqol_checked),
-    "heartqol_emotional": ItemScore(len(HEARTQOL_EMOTIONAL_ITEMS), 0, 3, _heartqol_checked),
-}
 
 
 #: An int is never missing (``is_missing``).

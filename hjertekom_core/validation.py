@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import inspect
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -503,15 +502,11 @@ RULE_KINDS: dict[str, RuleCheck] = {
 
 
 def _rule_issues(contract: Contract, form: Form, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
-    return _issues_of_rules(contract.rules_for(form.name), form, cleaned, context)
-
-
-def _issues_of_rules(
-    rules: Iterable[tuple[Rule, Ref, Ref]], form: Form, cleaned: Mapping[str, Any], context: Context
-) -> list[FieldIssue]:
+    """The cross-field rules as written, one after the other: the reference that the planned checks
+    (``_planned_rule_issues``, what ``validate_form`` uses) are tested against."""
     lookup = make_lookup(form.name, cleaned, context)
     issues = []
-    for rule, left, right in rules:
+    for rule, left, right in contract.rules_for(form.name):
         if RULE_KINDS[rule.kind](rule, lookup(left), lookup(right)) is not False:
             continue
         # Attach the issue to the field of this form, preferring the left-hand one.
@@ -525,7 +520,7 @@ def _rule_issue(form_name: str, rule: Rule, ref: Ref, cleaned: Mapping[str, Any]
 
 
 def _planned_rule_issues(plan: _Plan, cleaned: Mapping[str, Any], context: Context) -> list[FieldIssue]:
-    """``_issues_of_rules(plan.rules, ...)`` with each rule's check and the places of its two values
+    """``_rule_issues`` with each rule's check and the places of its two values
     looked up once, in the plan."""
     issues = []
     for check, rule, left, left_form, right, right_form, ref in plan.rule_checks:
@@ -683,9 +678,7 @@ class _Plan:
         self.entries = {name: _entry(f, code_sets) for name, f in form.fields.items()}
         self.taken_ints = {name: t for name, e in self.entries.items() if (t := _taken_ints(e)) is not None}
         self.taken_texts = {name: t for name, e in self.entries.items() if (t := _taken_texts(e)) is not None}
-        # the rules with their refs made explicit once (rules_for makes new Refs at every call)
-        self.rules = tuple(contract.rules_for(form.name))
-        # each rule's check, its refs with the form each value is in (None: the data validated),
+        # each rule (its refs made explicit once: rules_for makes new Refs at every call): its check, its refs with the form each value is in (None: the data validated),
         # and the ref its issue is attached to (of this form, preferring the left-hand one)
         self.rule_checks = tuple(
             (
@@ -697,122 +690,47 @@ class _Plan:
                 None if right.form in (None, form.name) else right.form,
                 left if left.form == form.name else right,
             )
-            for rule, left, right in self.rules
+            for rule, left, right in contract.rules_for(form.name)
         )
         self.required = tuple(f for f in form.input_fields() if f.required)
         self.required_names = frozenset(f.name for f in self.required)
         self.required_order = {f.name: i for i, f in enumerate(self.required)}
         fetches = _Fetches(contract, form)
-        derivations = []
-        checks: dict[tuple[int, int, int], int] = {}
-        for f in form.fields.values():
-            if f.derived is None:
-                continue
-            inputs = tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items())
-            # the registered function itself, looked up once (an unknown name: scoring.derive says so
-            # when the score is asked for, as before)
-            derive = scoring.DERIVATIONS.get(f.derived.function)
-            scored: _Scored | None = None
-            item_score = scoring.ITEM_SCORES.get(f.derived.function)
-            if (
-                item_score is not None
-                and derive is _REGISTERED.get(f.derived.function)
-                and len(inputs) == 1
-                and inputs[0][0] == "items"
-                and isinstance(f.derived.inputs["items"], tuple)
-                # params the derivation takes (others: its TypeError at every save, as before)
-                and set(f.derived.params) <= set(inspect.signature(derive).parameters) - {"items"}
-            ):
-                # a scale of a questionnaire: its items are checked once for every scale of them
-                _, source, pick = fetches.steps[inputs[0][1]]
-                root = inputs[0][1] if source is None else source
-                check = checks.setdefault((root, item_score.lo, item_score.hi), len(checks))
-                scored = (check, pick, item_score.count, item_score.score)
-            derivations.append(
-                (
-                    f.name,
-                    derive or functools.partial(scoring.derive, f.derived.function),
-                    dict(f.derived.params),
-                    inputs,
-                    scored,
-                )
+        self.derivations = tuple(
+            (
+                f.name,
+                # the registered function itself, looked up once (an unknown name: scoring.derive
+                # says so when the score is asked for, as before)
+                scoring.DERIVATIONS.get(f.derived.function) or functools.partial(scoring.derive, f.derived.function),
+                dict(f.derived.params),
+                tuple((kw, fetches.index(ref)) for kw, ref in f.derived.inputs.items()),
             )
-        self.derivations = tuple(derivations)
+            for f in form.fields.values()
+            if f.derived is not None
+        )
         self.fetches = tuple(fetches.steps)
-        #: (fetch, lo, hi) of each list of items checked once (``_checked``), in ``_Scored``'s order
-        self.checks = tuple(checks)
-
-
-#: The registered derivations that ``scoring.ITEM_SCORES`` describes (not one put in their place).
-_REGISTERED = {name: scoring.DERIVATIONS[name] for name in scoring.ITEM_SCORES}
-
-#: A derivation scored from its items checked once (``scoring.ItemScore``): the index of the check
-#: in ``_Plan.checks``, the pick of its items from the checked list (None: the whole list), the
-#: number of items the scale needs, the score.
-_Scored = tuple[int, "Callable[[list[Any]], list[Any]] | None", int, "Callable[..., Any]"]
-
-
-def _checked(values: list[Any], lo: int, hi: int) -> list[int | None] | None:
-    """``scoring._items`` of a list of items, or None when an item is wrong (each scale of them is
-    then derived alone, as before: one with only right items still gets its score)."""
-    try:
-        return scoring._items(values, lo, hi, "item")
-    except ValueError:
-        return None
-
-
-#: A step of ``_Plan.fetches``: (getter, None, None) fetches the input; (None, i, pick) picks it
-#: from the input fetched at step i.
-_Fetch = tuple["Getter | None", "int | None", "Callable[[list[Any]], list[Any]] | None"]
 
 
 class _Fetches:
     """The distinct inputs of a form's derivations, each fetched once per validation: the two HADS
-    subscales read one list of their 14 items, and a list of this form's items that another list
-    holds (HeartQoL's physical and emotional items in its global list) is picked from that one.
-    ``_getter`` gives each item the same value alone as in any list, so a picked list is the list
-    the item getter would fetch. (The derivations never change their inputs: they copy them.)"""
+    subscales read one list of their 14 items. (A derivation never changes its inputs.)"""
 
     def __init__(self, contract: Contract, form: Form) -> None:
         self.contract, self.form = contract, form
-        self.steps: list[_Fetch] = []
+        self.steps: list[Getter] = []
         self._known: dict[Any, int] = {}
-        self._lists: list[tuple[tuple[str, ...], int]] = []  # this form's item lists fetched: names, step
 
     def _key(self, ref: Ref) -> tuple[str | None, str]:
         return (None if ref.form in (None, self.form.name) else ref.form, ref.field)
 
     def index(self, ref: Ref | tuple[Ref, ...]) -> int:
+        """The step that fetches ``ref`` (one field, or a list of items)."""
         key = tuple(map(self._key, ref)) if isinstance(ref, tuple) else self._key(ref)
-        found = self._known.get(key)
-        if found is not None:
-            return found
-        step: _Fetch
-        if not isinstance(ref, tuple):
-            step = (_getter(self.contract, self.form, ref), None, None)
-        else:
-            step = (_items_getter(self.contract, self.form, ref), None, None)
-            if all(form is None for form, _ in key):
-                names = tuple(name for _, name in key)
-                picked = self._pick(names)
-                if picked is not None:
-                    step = picked
-                else:
-                    self._lists.append((names, len(self.steps)))
-        self._known[key] = len(self.steps)
-        self.steps.append(step)
-        return len(self.steps) - 1
-
-    def _pick(self, names: tuple[str, ...]) -> _Fetch | None:
-        for held, source in self._lists:
-            if names and set(names) <= set(held):
-                positions = [held.index(n) for n in names]
-                start = positions[0]
-                if positions == list(range(start, start + len(positions))):
-                    window = slice(start, start + len(positions))
-                    return (None, source, lambda values: values[window])
-                return (None, source, lambda values: [values[i] for i in positions])
-        return None
+        if key not in self._known:
+            self._known[key] = len(self.steps)
+            self.steps.append(_items_getter(self.contract, self.form, ref) if isinstance(ref, tuple)
+                              else _getter(self.contract, self.form, ref))
+        return self._known[key]
 
 
 _PLANS: PlanCache[_Plan] = PlanCache()
@@ -823,23 +741,9 @@ def _plan(contract: Contract, form: Form) -> _Plan:
 
 
 def _derive_planned(plan: _Plan, cleaned: Data, context: Context) -> dict[str, Any]:
-    got: list[Any] = []
-    for get, source, pick in plan.fetches:
-        got.append(get(cleaned, context) if get is not None else pick(got[source]))  # type: ignore[misc]
-    checked = [_checked(got[fetch], lo, hi) for fetch, lo, hi in plan.checks]
+    got = [get(cleaned, context) for get in plan.fetches]
     out: dict[str, Any] = {}
-    for name, derive, params, inputs, scored in plan.derivations:
-        if scored is not None and (values := checked[scored[0]]) is not None:
-            _, pick, count, score_of = scored
-            if pick is not None:
-                values = pick(values)
-            try:
-                score = score_of(values, **params) if len(values) == count else None
-            except ValueError:
-                score = None
-            if score is not None:
-                out[name] = score
-            continue
+    for name, derive, params, inputs in plan.derivations:
         kwargs: dict[str, Any] = dict(params)
         for kw, index in inputs:
             kwargs[kw] = got[index]
